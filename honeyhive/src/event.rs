@@ -1,0 +1,396 @@
+//! The [`Event`] builder: one span of an LLM application, ready to log.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use serde_json::{Map, Number, Value};
+
+use crate::{Error, api};
+
+/// The four kinds of event HoneyHive knows.
+///
+/// ```
+/// assert_eq!(honeyhive::EventType::Model.as_str(), "model");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EventType {
+    /// A call to a language model.
+    Model,
+    /// A call to a tool, function or retriever.
+    Tool,
+    /// A step that groups other events.
+    Chain,
+    /// The root event of a session.
+    Session,
+}
+
+impl EventType {
+    /// The name the API uses for this kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Model => "model",
+            EventType::Tool => "tool",
+            EventType::Chain => "chain",
+            EventType::Session => "session",
+        }
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One event (a span) of an LLM application, built field by field.
+///
+/// Start from the constructor for its kind, then set what you know. Setters
+/// never fail on the spot: a value that cannot be sent (a free-form field that
+/// is not a JSON object, a time before 1970) is remembered and reported as
+/// [`Error::InvalidInput`], naming the field, when the event is logged.
+///
+/// On the wire every field is optional and fields you do not set are left
+/// out, never sent as `null`. Times are whole milliseconds since the Unix
+/// epoch; durations are milliseconds (fractional below one millisecond).
+/// Empty free-form objects are left out as well.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use honeyhive::Event;
+/// use serde_json::json;
+///
+/// let event = Event::model("gpt-4o")
+///     .inputs(json!({"messages": [{"role": "user", "content": "Hi"}]}))
+///     .outputs(json!({"content": "Hello!"}))
+///     .config(json!({"temperature": 0.2}))
+///     .start_time(SystemTime::now())
+///     .duration(Duration::from_millis(840))
+///     .child(Event::tool("search").inputs(json!({"query": "weather"})));
+/// assert_eq!(event.as_api().event_type.as_deref(), Some("model"));
+/// assert_eq!(event.as_api().children.len(), 1);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    wire: api::types::Event,
+    /// The first setter input that cannot be sent: (field, problem).
+    invalid: Option<(String, String)>,
+}
+
+impl Event {
+    /// An event of the given kind and name.
+    pub fn new(event_type: EventType, name: impl Into<String>) -> Self {
+        Event::default().event_type(event_type).name(name)
+    }
+
+    /// A call to a language model; `name` is usually the model's name.
+    pub fn model(name: impl Into<String>) -> Self {
+        Self::new(EventType::Model, name)
+    }
+
+    /// A call to a tool, function or retriever.
+    pub fn tool(name: impl Into<String>) -> Self {
+        Self::new(EventType::Tool, name)
+    }
+
+    /// A step that groups other events, such as an agent loop or a pipeline.
+    pub fn chain(name: impl Into<String>) -> Self {
+        Self::new(EventType::Chain, name)
+    }
+
+    /// The root event of a session.
+    pub fn session(name: impl Into<String>) -> Self {
+        Self::new(EventType::Session, name)
+    }
+
+    /// Sets `event_name`.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.wire.event_name = Some(name.into());
+        self
+    }
+
+    /// Sets `event_type`.
+    pub fn event_type(mut self, event_type: EventType) -> Self {
+        self.wire.event_type = Some(event_type.as_str().to_owned());
+        self
+    }
+
+    /// Sets `event_id`. When none is set, the client gives the event a new
+    /// UUIDv4 before sending, so that a retried request cannot record it twice.
+    pub fn event_id(mut self, id: impl Into<String>) -> Self {
+        self.wire.event_id = Some(id.into());
+        self
+    }
+
+    /// Sets `project`, overriding the client's default project.
+    pub fn project(mut self, project: impl Into<String>) -> Self {
+        self.wire.project = Some(project.into());
+        self
+    }
+
+    /// Sets `source` (such as `production` or `evaluation`), overriding the
+    /// client's default source.
+    pub fn source(mut self, source: impl Into<String>) -> Self {
+        self.wire.source = Some(source.into());
+        self
+    }
+
+    /// Sets the `session_id` field of the body. The session an event is
+    /// logged into is the one given to [`crate::Client::log_event`]; this
+    /// field only restates it, and is usually left unset.
+    pub fn session_id(mut self, id: impl Into<crate::SessionId>) -> Self {
+        self.wire.session_id = Some(id.into().into());
+        self
+    }
+
+    /// Sets `error`: what the event failed with.
+    pub fn error(mut self, error: impl Into<String>) -> Self {
+        self.wire.error = Some(error.into());
+        self
+    }
+
+    /// Sets `start_time`, sent as whole milliseconds since the Unix epoch.
+    pub fn start_time(mut self, at: SystemTime) -> Self {
+        let millis = self.epoch_millis("start_time", at);
+        self.wire.start_time = millis;
+        self
+    }
+
+    /// Sets `end_time`, sent as whole milliseconds since the Unix epoch.
+    pub fn end_time(mut self, at: SystemTime) -> Self {
+        let millis = self.epoch_millis("end_time", at);
+        self.wire.end_time = millis;
+        self
+    }
+
+    /// Sets `duration`, sent in milliseconds (with microsecond precision
+    /// below a whole millisecond).
+    pub fn duration(mut self, took: Duration) -> Self {
+        self.wire.duration = Some(duration_millis(took));
+        self
+    }
+
+    /// Sets `inputs`: what went into the event. Takes anything that
+    /// serializes to a JSON object.
+    pub fn inputs(mut self, inputs: impl Serialize) -> Self {
+        self.wire.inputs = self.object("inputs", inputs);
+        self
+    }
+
+    /// Sets `outputs`: what came out of the event. Takes anything that
+    /// serializes to a JSON object.
+    pub fn outputs(mut self, outputs: impl Serialize) -> Self {
+        self.wire.outputs = self.object("outputs", outputs);
+        self
+    }
+
+    /// Sets `config`: how the model or tool was configured. Takes anything
+    /// that serializes to a JSON object.
+    pub fn config(mut self, config: impl Serialize) -> Self {
+        self.wire.config = self.object("config", config);
+        self
+    }
+
+    /// Sets `metadata`. Takes anything that serializes to a JSON object.
+    pub fn metadata(mut self, metadata: impl Serialize) -> Self {
+        self.wire.metadata = self.object("metadata", metadata);
+        self
+    }
+
+    /// Sets `metrics`. Takes anything that serializes to a JSON object.
+    pub fn metrics(mut self, metrics: impl Serialize) -> Self {
+        self.wire.metrics = self.object("metrics", metrics);
+        self
+    }
+
+    /// Sets `feedback`. Takes anything that serializes to a JSON object.
+    pub fn feedback(mut self, feedback: impl Serialize) -> Self {
+        self.wire.feedback = self.object("feedback", feedback);
+        self
+    }
+
+    /// Sets `user_properties`. Takes anything that serializes to a JSON object.
+    pub fn user_properties(mut self, properties: impl Serialize) -> Self {
+        self.wire.user_properties = self.object("user_properties", properties);
+        self
+    }
+
+    /// Adds a child event, sent nested in this one's `children`.
+    pub fn child(mut self, child: Event) -> Self {
+        let index = self.wire.children.len();
+        if self.invalid.is_none()
+            && let Some((field, problem)) = child.invalid
+        {
+            self.invalid = Some((format!("children[{index}].{field}"), problem));
+        }
+        self.wire.children.push(child.wire);
+        self
+    }
+
+    /// The event as the generated API type, as it stands now (before the
+    /// client fills in defaults).
+    pub fn as_api(&self) -> &api::types::Event {
+        &self.wire
+    }
+
+    /// The event as the generated API type, or the first problem a setter met.
+    ///
+    /// ```
+    /// let bad = honeyhive::Event::tool("search").inputs("just a string");
+    /// let err = bad.into_api().unwrap_err();
+    /// assert!(err.to_string().starts_with("invalid inputs:"));
+    /// ```
+    pub fn into_api(self) -> Result<api::types::Event, Error> {
+        match self.invalid {
+            Some((field, problem)) => Err(Error::invalid(field, problem)),
+            None => Ok(self.wire),
+        }
+    }
+
+    fn remember(&mut self, field: &str, problem: String) {
+        if self.invalid.is_none() {
+            self.invalid = Some((field.to_owned(), problem));
+        }
+    }
+
+    fn epoch_millis(&mut self, field: &str, at: SystemTime) -> Option<Number> {
+        match at.duration_since(UNIX_EPOCH) {
+            Ok(since) => Some(Number::from(
+                u64::try_from(since.as_millis()).unwrap_or(u64::MAX),
+            )),
+            Err(_) => {
+                self.remember(
+                    field,
+                    "is before 1970-01-01; pass a SystemTime after the Unix epoch".into(),
+                );
+                None
+            }
+        }
+    }
+
+    fn object(&mut self, field: &str, value: impl Serialize) -> Map<String, Value> {
+        match serde_json::to_value(value) {
+            Ok(Value::Object(map)) => map,
+            Ok(other) => {
+                let kind = json_kind(&other);
+                self.remember(
+                    field,
+                    format!(
+                        "must be a JSON object, got {kind}; pass a struct or a map, \
+                         or wrap the value: json!({{\"value\": ...}})"
+                    ),
+                );
+                Map::new()
+            }
+            Err(e) => {
+                self.remember(field, format!("could not be serialized to JSON: {e}"));
+                Map::new()
+            }
+        }
+    }
+}
+
+impl Default for Event {
+    /// An event with no field set.
+    fn default() -> Self {
+        Event {
+            wire: api::types::Event {
+                children: Vec::new(),
+                config: Map::new(),
+                duration: None,
+                end_time: None,
+                error: None,
+                event_id: None,
+                event_name: None,
+                event_type: None,
+                feedback: Map::new(),
+                inputs: Map::new(),
+                metadata: Map::new(),
+                metrics: Map::new(),
+                outputs: Map::new(),
+                project: None,
+                session_id: None,
+                source: None,
+                start_time: None,
+                user_properties: Map::new(),
+            },
+            invalid: None,
+        }
+    }
+}
+
+impl From<api::types::Event> for Event {
+    /// Wraps an event built with the generated types.
+    fn from(wire: api::types::Event) -> Self {
+        Event {
+            wire,
+            invalid: None,
+        }
+    }
+}
+
+/// Milliseconds as a JSON number: whole milliseconds stay integers, anything
+/// finer keeps microsecond precision.
+fn duration_millis(took: Duration) -> Number {
+    let micros = took.as_micros();
+    if micros.is_multiple_of(1000) {
+        Number::from(u64::try_from(micros / 1000).unwrap_or(u64::MAX))
+    } else {
+        // `micros` is finite, so is the quotient: from_f64 only refuses NaN and
+        // infinities.
+        Number::from_f64(micros as f64 / 1000.0).unwrap_or_else(|| Number::from(0u64))
+    }
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_milliseconds_integral_when_whole() {
+        assert_eq!(
+            duration_millis(Duration::from_millis(840)).to_string(),
+            "840"
+        );
+        assert_eq!(
+            duration_millis(Duration::from_micros(1500)).to_string(),
+            "1.5"
+        );
+        assert_eq!(duration_millis(Duration::from_nanos(999)).to_string(), "0");
+        assert_eq!(duration_millis(Duration::from_secs(3)).to_string(), "3000");
+    }
+
+    #[test]
+    fn first_problem_wins_and_names_the_child_path() {
+        let event = Event::chain("c")
+            .child(Event::tool("ok"))
+            .child(Event::tool("bad").metrics(vec![1, 2]))
+            .inputs(3);
+        match event.into_api() {
+            Err(Error::InvalidInput { field, problem }) => {
+                assert_eq!(field, "children[1].metrics");
+                assert!(problem.contains("got an array"), "{problem}");
+            }
+            other => panic!("expected InvalidInput, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn times_before_the_epoch_are_refused() {
+        let before = UNIX_EPOCH - Duration::from_secs(1);
+        let err = Event::model("m").start_time(before).into_api().unwrap_err();
+        assert!(matches!(err, Error::InvalidInput { ref field, .. } if field == "start_time"));
+    }
+}

@@ -1,0 +1,124 @@
+//! Session ids and the per-session handle.
+
+use std::fmt;
+
+use crate::{Client, Error, Event, Logged};
+
+/// The id of a HoneyHive session: the group an event is logged into.
+///
+/// Every API that takes a session id takes `impl Into<SessionId>`, so a
+/// `&str`, a `String` or a [`uuid::Uuid`] work as well.
+///
+/// ```
+/// use honeyhive::SessionId;
+///
+/// let fresh = SessionId::new();
+/// assert_eq!(fresh.as_str().len(), 36); // a UUIDv4
+/// let given: SessionId = "checkout-flow-42".into();
+/// assert_eq!(given.to_string(), "checkout-flow-42");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(String);
+
+impl SessionId {
+    /// A new random session id (a UUIDv4).
+    pub fn new() -> Self {
+        SessionId(uuid::Uuid::new_v4().to_string())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for SessionId {
+    /// Same as [`SessionId::new`]: a new random id.
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for SessionId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for SessionId {
+    fn from(id: &str) -> Self {
+        SessionId(id.to_owned())
+    }
+}
+
+impl From<String> for SessionId {
+    fn from(id: String) -> Self {
+        SessionId(id)
+    }
+}
+
+impl From<&String> for SessionId {
+    fn from(id: &String) -> Self {
+        SessionId(id.clone())
+    }
+}
+
+impl From<&SessionId> for SessionId {
+    fn from(id: &SessionId) -> Self {
+        id.clone()
+    }
+}
+
+impl From<uuid::Uuid> for SessionId {
+    fn from(id: uuid::Uuid) -> Self {
+        SessionId(id.to_string())
+    }
+}
+
+impl From<SessionId> for String {
+    fn from(id: SessionId) -> Self {
+        id.0
+    }
+}
+
+/// A [`Client`] bound to one session, made by [`Client::session`].
+///
+/// Cheap to clone; it holds a clone of the client.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), honeyhive::Error> {
+/// use honeyhive::{Client, Event, SessionId};
+///
+/// let client = Client::from_env()?;
+/// let session = client.session(SessionId::new());
+/// session.log(Event::session("support-chat")).await?;
+/// session.log(Event::model("gpt-4o")).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Session {
+    client: Client,
+    id: SessionId,
+}
+
+impl Session {
+    pub(crate) fn new(client: Client, id: SessionId) -> Self {
+        Session { client, id }
+    }
+
+    /// The session's id.
+    pub fn id(&self) -> &SessionId {
+        &self.id
+    }
+
+    /// Logs `event` in this session; see [`Client::log_event`].
+    pub async fn log(&self, event: Event) -> Result<Logged, Error> {
+        self.client.log_event(&self.id, event).await
+    }
+}
