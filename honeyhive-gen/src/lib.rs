@@ -6,7 +6,7 @@
 //! typed, checked, retrying client.
 
 #![allow(missing_docs, missing_debug_implementations, unused_qualifications)]
-#![allow(clippy::all, clippy::unwrap_used)]
+#![allow(clippy::all)]
 
 include!(concat!(env!("OUT_DIR"), "/client.rs"));
 

@@ -48,6 +48,7 @@
 //!   jsonschema). Off by default; turn it on in `[dev-dependencies]`.
 
 #![warn(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod client;
 mod error;
@@ -73,3 +74,8 @@ pub use client::{
 pub use error::Error;
 pub use event::{Event, EventType};
 pub use session::{Session, SessionId};
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -1,0 +1,345 @@
+//! Each way a request can go wrong gives the right `Error` variant, never a
+//! panic, and never a trace of the API key.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use honeyhive::{Client, ClientBuilder, Error, Event};
+use httpmock::{Method::POST, MockServer};
+use serde_json::json;
+
+const KEY: &str = "hh-secret-4242-never-print";
+
+fn client_for(server: &MockServer) -> Client {
+    Client::builder()
+        .api_key(KEY)
+        .base_url(server.base_url())
+        .build()
+        .expect("a loopback URL and a key make a valid client")
+}
+
+/// Logs one event against a server that answers `status` with `body`.
+async fn answer_with(status: u16, content_type: &str, body: &str) -> Error {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST);
+            then.status(status)
+                .header("content-type", content_type)
+                .body(body);
+        })
+        .await;
+    let err = client_for(&server)
+        .log_event("s", Event::model("m").event_id("evt-1"))
+        .await
+        .expect_err("the answer is not a success");
+    assert_no_key(&err);
+    err
+}
+
+fn assert_no_key(err: &Error) {
+    let shown = format!("{err} | {err:?}");
+    assert!(
+        !shown.contains(KEY),
+        "the API key leaked into an error: {shown}"
+    );
+}
+
+#[tokio::test]
+async fn unauthorized_is_its_own_variant() {
+    for status in [401, 403] {
+        match answer_with(status, "application/json", r#"{"error":"bad key"}"#).await {
+            Error::Unauthorized { status: got, body } => {
+                assert_eq!(got, status);
+                assert!(body.contains("bad key"));
+            }
+            other => panic!("{status}: expected Unauthorized, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn bad_request_keeps_status_and_json_body() {
+    let err = answer_with(
+        400,
+        "application/json",
+        r#"{"error":"event_type is invalid"}"#,
+    )
+    .await;
+    match &err {
+        Error::Api { status: 400, body } => {
+            assert_eq!(body, r#"{"error":"event_type is invalid"}"#)
+        }
+        other => panic!("expected Api 400, got {other:?}"),
+    }
+    assert_eq!(err.status(), Some(400));
+    assert_eq!(
+        err.to_string(),
+        r#"the API answered HTTP 400: {"error":"event_type is invalid"}"#
+    );
+}
+
+#[tokio::test]
+async fn server_error_with_html_body() {
+    let html = "<html><body><h1>500 Internal Server Error</h1></body></html>";
+    match answer_with(500, "text/html", html).await {
+        Error::Api { status: 500, body } => assert_eq!(body, html),
+        other => panic!("expected Api 500, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn ok_status_with_a_body_that_is_not_json() {
+    match answer_with(200, "text/plain", "OK").await {
+        Error::Decode {
+            status: 200,
+            problem,
+            body,
+        } => {
+            assert!(problem.contains("event_id"), "{problem}");
+            assert_eq!(body, "OK");
+        }
+        other => panic!("expected Decode, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn ok_status_with_json_of_the_wrong_shape() {
+    let err = answer_with(200, "application/json", r#"{"id":"x"}"#).await;
+    assert!(matches!(err, Error::Decode { status: 200, .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn success_false_is_not_recorded() {
+    match answer_with(
+        200,
+        "application/json",
+        r#"{"event_id":"evt-1","success":false}"#,
+    )
+    .await
+    {
+        Error::NotRecorded { event_id } => assert_eq!(event_id, "evt-1"),
+        other => panic!("expected NotRecorded, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_huge_answer_is_cut_not_buffered() {
+    let huge = format!(r#"{{"event_id":"{}","success":true}}"#, "x".repeat(1 << 20));
+    match answer_with(200, "application/json", &huge).await {
+        Error::Decode { problem, body, .. } => {
+            assert!(problem.contains("longer than"), "{problem}");
+            assert!(
+                body.len() <= 2048 * 4,
+                "error bodies are kept short, got {}",
+                body.len()
+            );
+        }
+        other => panic!("expected Decode, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_key_echoed_by_the_server_is_scrubbed() {
+    let body = format!(r#"{{"error":"key {KEY} is revoked"}}"#);
+    match answer_with(401, "application/json", &body).await {
+        Error::Unauthorized { body, .. } => {
+            assert_eq!(body, r#"{"error":"key [redacted] is revoked"}"#)
+        }
+        other => panic!("expected Unauthorized, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn refused_connection_is_a_transport_error() {
+    // Bind a loopback port, then free it: nothing listens there any more.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let client = Client::builder()
+        .api_key(KEY)
+        .base_url(format!("http://127.0.0.1:{port}"))
+        .build()
+        .unwrap();
+    let err = client.log_event("s", Event::tool("t")).await.unwrap_err();
+    match &err {
+        Error::Transport { message, .. } => assert!(!message.is_empty()),
+        other => panic!("expected Transport, got {other:?}"),
+    }
+    assert!(
+        std::error::Error::source(&err).is_some(),
+        "transport errors keep their cause"
+    );
+    assert_no_key(&err);
+}
+
+#[tokio::test]
+async fn a_slow_answer_is_a_timeout() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST);
+            then.status(200)
+                .delay(Duration::from_secs(2))
+                .body(r#"{"event_id":"x","success":true}"#);
+        })
+        .await;
+    let client = Client::builder()
+        .api_key(KEY)
+        .base_url(server.base_url())
+        .timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    match client.log_event("s", Event::tool("t")).await {
+        Err(Error::Timeout { after }) => assert_eq!(after, Duration::from_millis(100)),
+        other => panic!("expected Timeout, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn invalid_input_is_refused_before_anything_is_sent() {
+    let server = MockServer::start_async().await;
+    let mock = server
+        .mock_async(|when, then| {
+            when.any_request();
+            then.status(200).body(r#"{"event_id":"x","success":true}"#);
+        })
+        .await;
+    let client = client_for(&server);
+
+    match client.log_event("", Event::tool("t")).await {
+        Err(Error::InvalidInput { field, problem }) => {
+            assert_eq!(field, "session_id");
+            assert!(
+                problem.contains("SessionId::new()"),
+                "the error says what to do: {problem}"
+            );
+        }
+        other => panic!("expected InvalidInput, got {other:?}"),
+    }
+    match client
+        .log_event(
+            "s",
+            Event::tool("t").outputs(json!(["not", "an", "object"])),
+        )
+        .await
+    {
+        Err(Error::InvalidInput { field, problem }) => {
+            assert_eq!(field, "outputs");
+            assert!(
+                problem.contains("must be a JSON object, got an array"),
+                "{problem}"
+            );
+        }
+        other => panic!("expected InvalidInput, got {other:?}"),
+    }
+    match client
+        .log_event("s", Event::chain("c").child(Event::tool("t").config("x")))
+        .await
+    {
+        Err(Error::InvalidInput { field, .. }) => assert_eq!(field, "children[0].config"),
+        other => panic!("expected InvalidInput, got {other:?}"),
+    }
+    mock.assert_calls_async(0).await;
+}
+
+#[test]
+fn builder_refuses_bad_settings_naming_them() {
+    let field_of = |result: Result<Client, Error>| match result {
+        Err(Error::InvalidInput { field, .. }) => field,
+        other => panic!("expected InvalidInput, got {other:?}"),
+    };
+    assert_eq!(field_of(Client::builder().build()), "api_key");
+    assert_eq!(field_of(Client::builder().api_key("  ").build()), "api_key");
+    assert_eq!(
+        field_of(Client::builder().api_key("a\nb").build()),
+        "api_key"
+    );
+    assert_eq!(
+        field_of(
+            Client::builder()
+                .api_key("k")
+                .base_url("http://example.com")
+                .build()
+        ),
+        "base_url"
+    );
+    assert_eq!(
+        field_of(Client::builder().api_key("k").base_url("nope").build()),
+        "base_url"
+    );
+    assert_eq!(
+        field_of(
+            Client::builder()
+                .api_key("k")
+                .timeout(Duration::ZERO)
+                .build()
+        ),
+        "timeout"
+    );
+    assert!(
+        Client::builder()
+            .api_key("k")
+            .base_url("http://example.com")
+            .allow_insecure_http(true)
+            .build()
+            .is_ok()
+    );
+}
+
+#[test]
+fn environment_is_read_with_the_official_names() {
+    let vars = HashMap::from([
+        ("HH_API_KEY", KEY),
+        ("HH_API_URL", "http://127.0.0.1:9/"),
+        ("HH_PROJECT", "proj"),
+        ("HH_SOURCE", "ci"),
+        ("HH_API_TIMEOUT", "2.5"),
+    ]);
+    let builder = ClientBuilder::from_lookup(|name| vars.get(name).map(|v| v.to_string())).unwrap();
+    let shown = format!("{builder:?}");
+    assert!(
+        shown.contains("proj") && shown.contains("ci") && shown.contains("2.5s"),
+        "{shown}"
+    );
+    let client = builder.build().unwrap();
+    assert_eq!(client.base_url(), "http://127.0.0.1:9");
+
+    let missing = ClientBuilder::from_lookup(|_| None).unwrap_err();
+    assert!(matches!(missing, Error::InvalidInput { ref field, .. } if field == "HH_API_KEY"));
+    let bad_timeout = ClientBuilder::from_lookup(|name| match name {
+        "HH_API_KEY" => Some("k".into()),
+        "HH_API_TIMEOUT" => Some("soon".into()),
+        _ => None,
+    })
+    .unwrap_err();
+    assert!(
+        matches!(bad_timeout, Error::InvalidInput { ref field, .. } if field == "HH_API_TIMEOUT")
+    );
+}
+
+#[test]
+fn debug_output_never_shows_the_key() {
+    let builder = Client::builder().api_key(KEY).project("p");
+    let client = builder.clone().build().unwrap();
+    for shown in [
+        format!("{builder:?}"),
+        format!("{client:?}"),
+        format!("{builder:#?}"),
+        format!("{client:#?}"),
+    ] {
+        assert!(!shown.contains(KEY), "{shown}");
+        assert!(shown.contains("[redacted]"), "{shown}");
+    }
+}
+
+#[test]
+fn client_is_cheap_to_share_across_threads() {
+    fn assert_send_sync_clone<T: Send + Sync + Clone + 'static>() {}
+    assert_send_sync_clone::<Client>();
+    assert_send_sync_clone::<honeyhive::Session>();
+    fn assert_error<T: std::error::Error + Send + Sync + 'static>() {}
+    assert_error::<Error>();
+}
