@@ -5,19 +5,26 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
+use std::time::SystemTime;
+use tokio::time::Instant;
 
-use crate::{Error, Event, Session, SessionId, api};
+use crate::retry::parse_retry_after;
+use crate::{Error, Event, RetryPolicy, Session, SessionId, api};
 
 /// The API the client talks to unless told otherwise.
 pub const DEFAULT_BASE_URL: &str = "https://api.honeyhive.ai";
-/// How long one request may take, from sending to the end of the answer.
+/// How long one attempt may take, from sending to the end of the answer.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long opening a connection may take.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The `User-Agent` every request carries.
 pub const USER_AGENT: &str = concat!("honeyhive-rs/", env!("CARGO_PKG_VERSION"));
+
+/// The largest request body sent by default: 5 MiB of JSON.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
 
 /// The most of an answer's body the client reads. The documented answer is a
 /// few dozen bytes; anything longer is cut here rather than held in memory.
@@ -58,6 +65,8 @@ struct Inner {
     project: Option<String>,
     source: Option<String>,
     timeout: Duration,
+    retry: RetryPolicy,
+    max_body_bytes: usize,
 }
 
 /// What the API answered to a logged event.
@@ -66,6 +75,8 @@ struct Inner {
 pub struct Logged {
     /// The id the event was recorded under.
     pub event_id: String,
+    /// How many requests it took (1 when the first one succeeded).
+    pub attempts: u32,
 }
 
 impl Client {
@@ -83,7 +94,8 @@ impl Client {
     /// | `HH_API_URL` | base URL | [`DEFAULT_BASE_URL`] |
     /// | `HH_PROJECT` | default project of events | none |
     /// | `HH_SOURCE` | default source of events | none |
-    /// | `HH_API_TIMEOUT` | request timeout in seconds | [`DEFAULT_TIMEOUT`] |
+    /// | `HH_API_TIMEOUT` | per-attempt timeout in seconds | [`DEFAULT_TIMEOUT`] |
+    /// | `HH_MAX_RETRIES` | retries after the first attempt | 4 ([`RetryPolicy::DEFAULT_MAX_ATTEMPTS`] − 1) |
     ///
     /// ```no_run
     /// let client = honeyhive::Client::from_env()?;
@@ -112,34 +124,8 @@ impl Client {
         session_id: impl Into<SessionId>,
         event: Event,
     ) -> Result<Logged, Error> {
-        let session_id = session_id.into();
-        if session_id.as_str().is_empty() {
-            return Err(Error::invalid(
-                "session_id",
-                "is empty; pass the id of an existing session, or SessionId::new() to start one",
-            ));
-        }
-        let wire = self.prepare(event)?;
-        let event_id = wire.event_id.clone().unwrap_or_default();
-        let body = serde_json::to_vec(&wire)
-            .map_err(|e| Error::invalid("event", format!("could not be serialized: {e}")))?;
-        let url = format!(
-            "{}/session/{}/event",
-            self.inner.base_url,
-            progenitor_client::encode_path(session_id.as_str())
-        );
-
-        let response = self
-            .inner
-            .http
-            .post(url)
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(header::ACCEPT, "application/json")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| self.transport_error(e))?;
-        self.read_answer(response, event_id).await
+        let prepared = self.prepare(session_id.into(), event)?;
+        self.send(&prepared).await
     }
 
     /// A handle that logs into the session `id`.
@@ -178,7 +164,14 @@ impl Client {
         &self.inner.base_url
     }
 
-    fn prepare(&self, event: Event) -> Result<api::types::Event, Error> {
+    /// Checks and serializes an event once; every attempt sends these bytes.
+    pub(crate) fn prepare(&self, session_id: SessionId, event: Event) -> Result<Prepared, Error> {
+        if session_id.as_str().is_empty() {
+            return Err(Error::invalid(
+                "session_id",
+                "is empty; pass the id of an existing session, or SessionId::new() to start one",
+            ));
+        }
         let mut wire = event.into_api()?;
         fill_event_ids(&mut wire);
         if wire.project.is_none() {
@@ -187,62 +180,122 @@ impl Client {
         if wire.source.is_none() {
             wire.source.clone_from(&self.inner.source);
         }
-        Ok(wire)
+        let body = serde_json::to_vec(&wire)
+            .map_err(|e| Error::invalid("event", format!("could not be serialized: {e}")))?;
+        if body.len() > self.inner.max_body_bytes {
+            return Err(Error::invalid(
+                "event",
+                format!(
+                    "is {} bytes as JSON, over the {}-byte limit; trim large inputs or outputs, \
+                     or raise ClientBuilder::max_body_bytes",
+                    body.len(),
+                    self.inner.max_body_bytes
+                ),
+            ));
+        }
+        let url = format!(
+            "{}/session/{}/event",
+            self.inner.base_url,
+            progenitor_client::encode_path(session_id.as_str())
+        );
+        Ok(Prepared {
+            url,
+            body: Bytes::from(body),
+            event_id: wire.event_id.unwrap_or_default(),
+        })
     }
 
-    async fn read_answer(
-        &self,
-        mut response: reqwest::Response,
-        event_id: String,
-    ) -> Result<Logged, Error> {
-        let status = response.status().as_u16();
-        let mut body = Vec::new();
-        let mut cut = false;
+    /// Sends a prepared event under the retry policy.
+    pub(crate) async fn send(&self, prepared: &Prepared) -> Result<Logged, Error> {
+        let policy = &self.inner.retry;
+        let deadline = Instant::now() + policy.get_deadline();
+        let mut attempt: u32 = 0;
         loop {
-            match response.chunk().await {
-                Ok(Some(chunk)) => {
-                    let room = MAX_ANSWER_BYTES - body.len();
-                    if chunk.len() > room {
-                        body.extend_from_slice(&chunk[..room]);
-                        cut = true;
-                        break;
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(None) => break,
-                Err(e) => return Err(self.transport_error(e)),
-            }
-        }
-        let text = self.scrub(&body);
-
-        match status {
-            200 => {
-                if cut {
-                    return Err(Error::Decode {
-                        status,
-                        problem: format!("the answer is longer than {MAX_ANSWER_BYTES} bytes"),
-                        body: text,
+            attempt += 1;
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let timeout = self.inner.timeout.min(remaining);
+            let failure = match self.attempt(prepared, timeout).await {
+                Ok(event_id) => {
+                    return Ok(Logged {
+                        event_id,
+                        attempts: attempt,
                     });
                 }
-                let answer: api::types::LogEventResponse =
-                    serde_json::from_slice(&body).map_err(|e| Error::Decode {
-                        status,
-                        problem: format!(
-                            "expected {{\"event_id\": string, \"success\": bool}}: {e}"
-                        ),
-                        body: text,
-                    })?;
-                if answer.success {
-                    Ok(Logged {
-                        event_id: answer.event_id,
-                    })
-                } else {
-                    Err(Error::NotRecorded { event_id })
-                }
+                Err(failure) => failure,
+            };
+            if !failure.error.is_retryable() || attempt >= policy.get_max_attempts() {
+                return Err(failure.error);
             }
-            401 | 403 => Err(Error::Unauthorized { status, body: text }),
-            _ => Err(Error::Api { status, body: text }),
+            let wait = policy.wait_before(attempt - 1, failure.retry_after);
+            if Instant::now() + wait >= deadline {
+                return Err(failure.error);
+            }
+            tracing::debug!(
+                event_id = %prepared.event_id,
+                attempt,
+                wait_ms = wait.as_millis() as u64,
+                error = %failure.error,
+                "retrying a failed event write"
+            );
+            tokio::time::sleep(wait).await;
         }
+    }
+
+    /// One request and its answer.
+    async fn attempt(&self, prepared: &Prepared, timeout: Duration) -> Result<String, Failure> {
+        let response = self
+            .inner
+            .http
+            .post(&prepared.url)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::ACCEPT, "application/json")
+            .timeout(timeout)
+            .body(prepared.body.clone())
+            .send()
+            .await
+            .map_err(|e| Failure::from(self.transport_error(e, timeout)))?;
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let status = response.status().as_u16();
+        let (body, cut) = self.read_bounded(response, timeout).await?;
+        decode_answer(
+            status,
+            content_type.as_deref(),
+            &body,
+            cut,
+            &prepared.event_id,
+            |b| self.scrub(b),
+        )
+        .map_err(|error| Failure { error, retry_after })
+    }
+
+    async fn read_bounded(
+        &self,
+        mut response: reqwest::Response,
+        timeout: Duration,
+    ) -> Result<(Vec<u8>, bool), Failure> {
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| Failure::from(self.transport_error(e, timeout)))?
+        {
+            let room = MAX_ANSWER_BYTES - body.len();
+            if chunk.len() > room {
+                body.extend_from_slice(&chunk[..room]);
+                return Ok((body, true));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((body, false))
     }
 
     /// The start of an answer's body as text, with the API key removed in
@@ -257,11 +310,9 @@ impl Client {
         text
     }
 
-    fn transport_error(&self, error: reqwest::Error) -> Error {
+    fn transport_error(&self, error: reqwest::Error, timeout: Duration) -> Error {
         if error.is_timeout() {
-            return Error::Timeout {
-                after: self.inner.timeout,
-            };
+            return Error::Timeout { after: timeout };
         }
         // reqwest's errors carry the URL, never headers; the key is only in a
         // header, but scrub the message anyway so no future change can leak it.
@@ -284,6 +335,90 @@ impl Client {
     }
 }
 
+/// An event checked, serialized and addressed, ready to send (again).
+#[derive(Clone, Debug)]
+pub(crate) struct Prepared {
+    pub(crate) url: String,
+    pub(crate) body: Bytes,
+    pub(crate) event_id: String,
+}
+
+/// A failed attempt, with the wait the server asked for.
+struct Failure {
+    error: Error,
+    retry_after: Option<Duration>,
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        Failure {
+            error,
+            retry_after: None,
+        }
+    }
+}
+
+/// Turns an answer into the logged id or a typed error. Pure, so that any
+/// status and any bytes can be thrown at it in tests.
+fn decode_answer(
+    status: u16,
+    content_type: Option<&str>,
+    body: &[u8],
+    cut: bool,
+    event_id: &str,
+    scrub: impl Fn(&[u8]) -> String,
+) -> Result<String, Error> {
+    match status {
+        200 => {
+            let decode_error = |problem: String| Error::Decode {
+                status,
+                problem,
+                body: scrub(body),
+            };
+            if cut {
+                return Err(decode_error(format!(
+                    "the answer is longer than {MAX_ANSWER_BYTES} bytes"
+                )));
+            }
+            if let Some(content_type) = content_type {
+                let essence = content_type
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
+                if essence != "application/json" && !essence.ends_with("+json") {
+                    return Err(decode_error(format!(
+                        "the answer's Content-Type is {content_type:?}, not application/json"
+                    )));
+                }
+            }
+            let answer: api::types::LogEventResponse =
+                serde_json::from_slice(body).map_err(|e| {
+                    decode_error(format!(
+                        "expected {{\"event_id\": string, \"success\": bool}}: {e}"
+                    ))
+                })?;
+            if answer.success {
+                Ok(answer.event_id)
+            } else {
+                Err(Error::NotRecorded {
+                    event_id: event_id.to_owned(),
+                })
+            }
+        }
+        401 | 403 => Err(Error::Unauthorized {
+            status,
+            body: scrub(body),
+        }),
+        429 => Err(Error::RateLimited { body: scrub(body) }),
+        _ => Err(Error::Api {
+            status,
+            body: scrub(body),
+        }),
+    }
+}
+
 /// Gives every event in the tree that has no id a new UUIDv4, so that the
 /// same body, sent again, names the same events.
 fn fill_event_ids(event: &mut api::types::Event) {
@@ -303,6 +438,8 @@ impl fmt::Debug for Client {
             .field("project", &self.inner.project)
             .field("source", &self.inner.source)
             .field("timeout", &self.inner.timeout)
+            .field("retry", &self.inner.retry)
+            .field("max_body_bytes", &self.inner.max_body_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -331,6 +468,8 @@ pub struct ClientBuilder {
     project: Option<String>,
     source: Option<String>,
     allow_insecure_http: bool,
+    retry: Option<RetryPolicy>,
+    max_body_bytes: Option<usize>,
 }
 
 impl ClientBuilder {
@@ -386,6 +525,16 @@ impl ClientBuilder {
                 })?;
             builder = builder.timeout(timeout);
         }
+        if let Some(retries) = present("HH_MAX_RETRIES") {
+            let retries = retries.trim().parse::<u32>().map_err(|_| {
+                Error::invalid(
+                    "HH_MAX_RETRIES",
+                    format!("is {retries:?}; set it to a whole number of retries, such as 4 (0 for none)"),
+                )
+            })?;
+            builder = builder
+                .retry_policy(RetryPolicy::default().max_attempts(retries.saturating_add(1)));
+        }
         Ok(builder)
     }
 
@@ -410,8 +559,9 @@ impl ClientBuilder {
         self
     }
 
-    /// How long one request may take, from sending to the end of the
-    /// answer: [`DEFAULT_TIMEOUT`] unless set.
+    /// How long one attempt may take, from sending to the end of the
+    /// answer: [`DEFAULT_TIMEOUT`] unless set. The retry policy's deadline
+    /// bounds the whole call.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -421,6 +571,21 @@ impl ClientBuilder {
     /// unless set.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// How failed requests are retried: [`RetryPolicy::default`] unless set;
+    /// [`RetryPolicy::none`] turns retries off.
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
+    }
+
+    /// The largest request body the client sends: [`DEFAULT_MAX_BODY_BYTES`]
+    /// unless set. A larger event is refused with [`Error::InvalidInput`]
+    /// before anything is sent.
+    pub fn max_body_bytes(mut self, limit: usize) -> Self {
+        self.max_body_bytes = Some(limit);
         self
     }
 
@@ -504,6 +669,8 @@ impl ClientBuilder {
                 project: self.project,
                 source: self.source,
                 timeout,
+                retry: self.retry.unwrap_or_default(),
+                max_body_bytes: self.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
             }),
         })
     }
@@ -519,6 +686,8 @@ impl fmt::Debug for ClientBuilder {
             .field("project", &self.project)
             .field("source", &self.source)
             .field("allow_insecure_http", &self.allow_insecure_http)
+            .field("retry", &self.retry)
+            .field("max_body_bytes", &self.max_body_bytes)
             .finish()
     }
 }

@@ -60,6 +60,14 @@ pub enum Error {
         event_id: String,
     },
 
+    /// The API answered 429: too many requests. The client has already
+    /// waited and retried as its [`RetryPolicy`](crate::RetryPolicy) allows.
+    #[error("the API is rate limiting this client (HTTP 429): {body}")]
+    RateLimited {
+        /// The start of the answer's body.
+        body: String,
+    },
+
     /// The API's answer could not be read as the documented response.
     #[error("the API's answer (HTTP {status}) could not be decoded: {problem}")]
     Decode {
@@ -110,7 +118,29 @@ impl Error {
             | Error::Api { status, .. }
             | Error::Decode { status, .. } => Some(*status),
             Error::NotRecorded { .. } => Some(200),
+            Error::RateLimited { .. } => Some(429),
             _ => None,
+        }
+    }
+
+    /// Whether sending the same request again might succeed: 408, 429, 500,
+    /// 502, 503, 504, timeouts and connection failures. The client's
+    /// [`RetryPolicy`](crate::RetryPolicy) already retried these; this is for
+    /// callers deciding what to do once it gave up.
+    ///
+    /// ```
+    /// use honeyhive::Error;
+    /// assert!(Error::Api { status: 503, body: String::new() }.is_retryable());
+    /// assert!(!Error::Api { status: 400, body: String::new() }.is_retryable());
+    /// ```
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Api { status, .. } => crate::retry::retryable_status(*status),
+            Error::RateLimited { .. } | Error::Timeout { .. } | Error::Transport { .. } => true,
+            Error::InvalidInput { .. }
+            | Error::Unauthorized { .. }
+            | Error::NotRecorded { .. }
+            | Error::Decode { .. } => false,
         }
     }
 }

@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use serde_json::{Map, Number, Value};
 
+use crate::finite::first_non_finite;
 use crate::{Error, api};
 
 /// The four kinds of event HoneyHive knows.
@@ -171,6 +172,28 @@ impl Event {
         self
     }
 
+    /// Sets `start_time` from milliseconds since the Unix epoch, for times
+    /// that are already numbers. NaN, infinities and negative values are
+    /// refused when the event is logged.
+    pub fn start_time_ms(mut self, millis: f64) -> Self {
+        self.wire.start_time = self.millis("start_time", millis);
+        self
+    }
+
+    /// Sets `end_time` from milliseconds since the Unix epoch; see
+    /// [`start_time_ms`](Self::start_time_ms).
+    pub fn end_time_ms(mut self, millis: f64) -> Self {
+        self.wire.end_time = self.millis("end_time", millis);
+        self
+    }
+
+    /// Sets `duration` from a number of milliseconds; see
+    /// [`start_time_ms`](Self::start_time_ms).
+    pub fn duration_ms(mut self, millis: f64) -> Self {
+        self.wire.duration = self.millis("duration", millis);
+        self
+    }
+
     /// Sets `inputs`: what went into the event. Takes anything that
     /// serializes to a JSON object.
     pub fn inputs(mut self, inputs: impl Serialize) -> Self {
@@ -242,15 +265,31 @@ impl Event {
     /// assert!(err.to_string().starts_with("invalid inputs:"));
     /// ```
     pub fn into_api(self) -> Result<api::types::Event, Error> {
-        match self.invalid {
-            Some((field, problem)) => Err(Error::invalid(field, problem)),
-            None => Ok(self.wire),
+        if let Some((field, problem)) = self.invalid {
+            return Err(Error::invalid(field, problem));
         }
+        check_times(&self.wire, "")?;
+        Ok(self.wire)
     }
 
     fn remember(&mut self, field: &str, problem: String) {
         if self.invalid.is_none() {
             self.invalid = Some((field.to_owned(), problem));
+        }
+    }
+
+    fn millis(&mut self, field: &str, millis: f64) -> Option<Number> {
+        if !millis.is_finite() || millis < 0.0 {
+            self.remember(
+                field,
+                format!("is {millis} ms; pass a finite number of milliseconds, 0 or more"),
+            );
+            return None;
+        }
+        if millis.fract() == 0.0 && millis < u64::MAX as f64 {
+            Some(Number::from(millis as u64))
+        } else {
+            Number::from_f64(millis)
         }
     }
 
@@ -270,6 +309,20 @@ impl Event {
     }
 
     fn object(&mut self, field: &str, value: impl Serialize) -> Map<String, Value> {
+        if let Some(at) = first_non_finite(&value) {
+            let place = if at.is_empty() {
+                field.to_owned()
+            } else {
+                format!("{field}.{at}")
+            };
+            self.remember(
+                &place,
+                "is NaN or infinite, which JSON cannot carry (serde_json would send null); \
+                 replace it with a finite number or leave it out"
+                    .to_owned(),
+            );
+            return Map::new();
+        }
         match serde_json::to_value(value) {
             Ok(Value::Object(map)) => map,
             Ok(other) => {
@@ -343,6 +396,25 @@ fn duration_millis(took: Duration) -> Number {
     }
 }
 
+/// Refuses an `end_time` before the `start_time`, anywhere in the tree.
+fn check_times(event: &api::types::Event, prefix: &str) -> Result<(), Error> {
+    if let (Some(start), Some(end)) = (&event.start_time, &event.end_time)
+        && end.as_f64() < start.as_f64()
+    {
+        return Err(Error::invalid(
+            format!("{prefix}end_time"),
+            format!(
+                "{end} ms is before start_time {start} ms; set end_time at or after start_time \
+                 (or swap them)"
+            ),
+        ));
+    }
+    for (index, child) in event.children.iter().enumerate() {
+        check_times(child, &format!("{prefix}children[{index}]."))?;
+    }
+    Ok(())
+}
+
 fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
@@ -385,6 +457,65 @@ mod tests {
             }
             other => panic!("expected InvalidInput, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn non_finite_numbers_are_refused_naming_the_place() {
+        let field_of = |event: Event| match event.into_api() {
+            Err(Error::InvalidInput { field, .. }) => field,
+            other => panic!("expected InvalidInput, got {other:?}"),
+        };
+        #[derive(serde::Serialize)]
+        struct Scores {
+            relevance: f64,
+        }
+        assert_eq!(
+            field_of(Event::model("m").metrics(Scores {
+                relevance: f64::NAN
+            })),
+            "metrics.relevance"
+        );
+        assert_eq!(
+            field_of(Event::chain("c").child(Event::tool("t").duration_ms(f64::INFINITY))),
+            "children[0].duration"
+        );
+        assert_eq!(
+            field_of(Event::model("m").start_time_ms(-1.0)),
+            "start_time"
+        );
+        assert_eq!(
+            field_of(Event::model("m").end_time_ms(f64::NAN)),
+            "end_time"
+        );
+    }
+
+    #[test]
+    fn end_before_start_is_refused_at_any_depth() {
+        let backwards = Event::tool("t").start_time_ms(2000.0).end_time_ms(1000.0);
+        let err = Event::chain("c").child(backwards).into_api().unwrap_err();
+        match err {
+            Error::InvalidInput { field, problem } => {
+                assert_eq!(field, "children[0].end_time");
+                assert!(
+                    problem.contains("1000 ms is before start_time 2000 ms"),
+                    "{problem}"
+                );
+            }
+            other => panic!("expected InvalidInput, got {other:?}"),
+        }
+        let same = Event::tool("t").start_time_ms(5.0).end_time_ms(5.0);
+        assert!(same.into_api().is_ok());
+    }
+
+    #[test]
+    fn millisecond_setters_keep_whole_numbers_whole() {
+        let wire = Event::tool("t")
+            .start_time_ms(1_700_000_000_000.0)
+            .duration_ms(2.25)
+            .into_api()
+            .unwrap();
+        assert_eq!(wire.start_time.unwrap().to_string(), "1700000000000");
+        assert_eq!(wire.duration.unwrap().to_string(), "2.25");
     }
 
     #[test]

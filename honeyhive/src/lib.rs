@@ -38,6 +38,8 @@
 //! - [`Event`], [`EventType`]: the event builder.
 //! - [`SessionId`], [`Session`]: session ids and a per-session handle.
 //! - [`Error`]: every failure, typed.
+//! - [`RetryPolicy`]: what is retried, how long to wait (the [`retry`]
+//!   module docs list the rules).
 //! - [`api`]: the client and types generated from the OpenAPI spec, for
 //!   what this crate does not wrap.
 //! - `testing` (feature `testing`): a mock of the API that validates every
@@ -53,6 +55,8 @@
 mod client;
 mod error;
 mod event;
+mod finite;
+pub mod retry;
 mod session;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -68,11 +72,12 @@ pub mod api {
 }
 
 pub use client::{
-    Client, ClientBuilder, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, Logged,
-    USER_AGENT,
+    Client, ClientBuilder, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_TIMEOUT, Logged, USER_AGENT,
 };
 pub use error::Error;
 pub use event::{Event, EventType};
+pub use retry::RetryPolicy;
 pub use session::{Session, SessionId};
 
 /// The README's Rust examples, compiled and run as doctests.

@@ -4,16 +4,19 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use honeyhive::{Client, ClientBuilder, Error, Event};
+use honeyhive::{Client, ClientBuilder, Error, Event, RetryPolicy};
 use httpmock::{Method::POST, MockServer};
 use serde_json::json;
 
 const KEY: &str = "hh-secret-4242-never-print";
 
+/// One attempt per call: these tests are about mapping each answer to an
+/// error; retries have tests of their own.
 fn client_for(server: &MockServer) -> Client {
     Client::builder()
         .api_key(KEY)
         .base_url(server.base_url())
+        .retry_policy(RetryPolicy::none())
         .build()
         .expect("a loopback URL and a key make a valid client")
 }
@@ -90,7 +93,7 @@ async fn server_error_with_html_body() {
 
 #[tokio::test]
 async fn ok_status_with_a_body_that_is_not_json() {
-    match answer_with(200, "text/plain", "OK").await {
+    match answer_with(200, "application/json", "OK").await {
         Error::Decode {
             status: 200,
             problem,
@@ -101,6 +104,30 @@ async fn ok_status_with_a_body_that_is_not_json() {
         }
         other => panic!("expected Decode, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn ok_status_with_the_wrong_content_type() {
+    let json = r#"{"event_id":"evt-1","success":true}"#;
+    match answer_with(200, "text/html", json).await {
+        Error::Decode {
+            status: 200,
+            problem,
+            ..
+        } => {
+            assert!(
+                problem.contains("\"text/html\", not application/json"),
+                "{problem}"
+            );
+        }
+        other => panic!("expected Decode, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn ok_status_with_a_truncated_json_body() {
+    let err = answer_with(200, "application/json", r#"{"event_id":"evt-1","succ"#).await;
+    assert!(matches!(err, Error::Decode { status: 200, .. }), "{err:?}");
 }
 
 #[tokio::test]
@@ -161,6 +188,7 @@ async fn refused_connection_is_a_transport_error() {
     let client = Client::builder()
         .api_key(KEY)
         .base_url(format!("http://127.0.0.1:{port}"))
+        .retry_policy(RetryPolicy::none())
         .build()
         .unwrap();
     let err = client.log_event("s", Event::tool("t")).await.unwrap_err();
@@ -190,6 +218,7 @@ async fn a_slow_answer_is_a_timeout() {
         .api_key(KEY)
         .base_url(server.base_url())
         .timeout(Duration::from_millis(100))
+        .retry_policy(RetryPolicy::none())
         .build()
         .unwrap();
     match client.log_event("s", Event::tool("t")).await {

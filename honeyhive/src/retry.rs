@@ -1,0 +1,249 @@
+//! [`RetryPolicy`]: which failures are tried again, and how long to wait.
+//!
+//! The rules are the ones the OTLP exporter spec, gRPC's retry design (A6)
+//! and the AWS SDKs agree on:
+//!
+//! - **Retried**: HTTP 408, 429, 500, 502, 503 and 504; connection failures
+//!   (refused, reset, closed before the answer); timeouts.
+//! - **Never retried**: every other 4xx (the request itself is wrong, or the
+//!   key is), `success: false`, answers that are not the documented JSON, and
+//!   input the client refused before sending.
+//! - **Waits**: full-jitter exponential backoff: before retry *n* (from 0) the
+//!   client sleeps a random time in `[0, min(max_backoff, initial_backoff ×
+//!   multiplier^n)]`. A `Retry-After` answer (seconds, or an HTTP date) is
+//!   waited instead, up to [`max_retry_after`](RetryPolicy::max_retry_after).
+//! - **Limits**: at most [`max_attempts`](RetryPolicy::max_attempts) requests
+//!   per call, all within the call's [`deadline`](RetryPolicy::deadline); a
+//!   wait that would end past the deadline is not started, and the last
+//!   attempt's own timeout is cut to what remains of it.
+//!
+//! Every attempt sends the same bytes, with the same `event_id`, so a retry
+//! of a request the server did process cannot record a second event.
+
+use std::time::{Duration, SystemTime};
+
+/// How the client retries a failed request. See the [module docs](self) for
+/// what is and is not retried.
+///
+/// ```
+/// use std::time::Duration;
+/// use honeyhive::RetryPolicy;
+///
+/// let policy = RetryPolicy::default()
+///     .max_attempts(3)
+///     .initial_backoff(Duration::from_millis(50))
+///     .deadline(Duration::from_secs(10));
+/// assert_eq!(policy.get_max_attempts(), 3);
+/// assert_eq!(RetryPolicy::none().get_max_attempts(), 1);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct RetryPolicy {
+    max_attempts: u32,
+    initial_backoff: Duration,
+    multiplier: f64,
+    max_backoff: Duration,
+    deadline: Duration,
+    max_retry_after: Duration,
+}
+
+impl RetryPolicy {
+    /// Attempts per call by default: the first and up to four retries.
+    pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+    /// The largest first wait by default.
+    pub const DEFAULT_INITIAL_BACKOFF: Duration = Duration::from_millis(200);
+    /// How much the largest wait grows per retry by default.
+    pub const DEFAULT_MULTIPLIER: f64 = 2.0;
+    /// The cap on any one backoff wait by default.
+    pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(10);
+    /// How long one call may take, all attempts and waits included, by default.
+    pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(60);
+    /// The cap on a server's `Retry-After` by default.
+    pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+    /// No retries: one attempt per call (still bounded by the deadline).
+    pub fn none() -> Self {
+        Self::default().max_attempts(1)
+    }
+
+    /// Attempts per call, the first included; at least 1.
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// The largest wait before the first retry.
+    pub fn initial_backoff(mut self, backoff: Duration) -> Self {
+        self.initial_backoff = backoff;
+        self
+    }
+
+    /// How much the largest wait grows per retry; values below 1 (or not
+    /// finite) count as 1.
+    pub fn multiplier(mut self, multiplier: f64) -> Self {
+        self.multiplier = if multiplier.is_finite() && multiplier >= 1.0 {
+            multiplier
+        } else {
+            1.0
+        };
+        self
+    }
+
+    /// The cap on any one backoff wait.
+    pub fn max_backoff(mut self, cap: Duration) -> Self {
+        self.max_backoff = cap;
+        self
+    }
+
+    /// How long one call may take in all, attempts and waits included.
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// The longest `Retry-After` the client honours; a longer one is cut
+    /// to this.
+    pub fn max_retry_after(mut self, cap: Duration) -> Self {
+        self.max_retry_after = cap;
+        self
+    }
+
+    /// Attempts per call, the first included.
+    pub fn get_max_attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
+    /// How long one call may take in all.
+    pub fn get_deadline(&self) -> Duration {
+        self.deadline
+    }
+
+    /// The most the client waits before retry number `retry` (0 for the
+    /// first retry), before jitter: `min(max_backoff, initial × multiplier^retry)`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let policy = honeyhive::RetryPolicy::default();
+    /// assert_eq!(policy.backoff_ceiling(0), Duration::from_millis(200));
+    /// assert_eq!(policy.backoff_ceiling(2), Duration::from_millis(800));
+    /// assert_eq!(policy.backoff_ceiling(40), Duration::from_secs(10));
+    /// ```
+    pub fn backoff_ceiling(&self, retry: u32) -> Duration {
+        let grown = self.initial_backoff.as_secs_f64()
+            * self
+                .multiplier
+                .powi(i32::try_from(retry).unwrap_or(i32::MAX));
+        if grown.is_finite() && grown < self.max_backoff.as_secs_f64() {
+            Duration::from_secs_f64(grown)
+        } else {
+            self.max_backoff
+        }
+    }
+
+    /// The wait before retry number `retry`: a server's `Retry-After` (capped)
+    /// when it gave one, or else full jitter below the backoff ceiling.
+    pub(crate) fn wait_before(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
+        match retry_after {
+            Some(asked) => asked.min(self.max_retry_after),
+            None => self.backoff_ceiling(retry).mul_f64(fastrand::f64()),
+        }
+    }
+}
+
+impl Default for RetryPolicy {
+    /// [`DEFAULT_MAX_ATTEMPTS`](Self::DEFAULT_MAX_ATTEMPTS) attempts, backoff
+    /// from [`DEFAULT_INITIAL_BACKOFF`](Self::DEFAULT_INITIAL_BACKOFF) doubling
+    /// up to [`DEFAULT_MAX_BACKOFF`](Self::DEFAULT_MAX_BACKOFF), within
+    /// [`DEFAULT_DEADLINE`](Self::DEFAULT_DEADLINE), honouring `Retry-After`
+    /// up to [`DEFAULT_MAX_RETRY_AFTER`](Self::DEFAULT_MAX_RETRY_AFTER).
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
+            initial_backoff: Self::DEFAULT_INITIAL_BACKOFF,
+            multiplier: Self::DEFAULT_MULTIPLIER,
+            max_backoff: Self::DEFAULT_MAX_BACKOFF,
+            deadline: Self::DEFAULT_DEADLINE,
+            max_retry_after: Self::DEFAULT_MAX_RETRY_AFTER,
+        }
+    }
+}
+
+/// Whether an answer with this status is worth sending again.
+pub(crate) fn retryable_status(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+/// Reads a `Retry-After` value: a number of seconds, or an HTTP date (a date
+/// in the past means "now").
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_and_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(90));
+        assert_eq!(
+            parse_retry_after(&later, now),
+            Some(Duration::from_secs(90))
+        );
+        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(90));
+        assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("-3", now), None);
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn waits_stay_under_the_ceiling_and_retry_after_is_capped() {
+        let policy = RetryPolicy::default()
+            .initial_backoff(Duration::from_millis(100))
+            .max_backoff(Duration::from_millis(300))
+            .max_retry_after(Duration::from_secs(2));
+        for retry in 0..10 {
+            for _ in 0..200 {
+                assert!(policy.wait_before(retry, None) <= policy.backoff_ceiling(retry));
+            }
+        }
+        assert_eq!(policy.backoff_ceiling(1), Duration::from_millis(200));
+        assert_eq!(policy.backoff_ceiling(5), Duration::from_millis(300));
+        assert_eq!(
+            policy.wait_before(0, Some(Duration::from_secs(1))),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            policy.wait_before(0, Some(Duration::from_secs(3600))),
+            Duration::from_secs(2)
+        );
+    }
+
+    #[test]
+    fn jitter_spreads_waits() {
+        let policy = RetryPolicy::default();
+        let waits: std::collections::HashSet<_> =
+            (0..50).map(|_| policy.wait_before(3, None)).collect();
+        assert!(waits.len() > 40, "full jitter draws distinct waits");
+    }
+
+    #[test]
+    fn only_transient_statuses_are_retryable() {
+        let retried: Vec<u16> = (100..600).filter(|s| retryable_status(*s)).collect();
+        assert_eq!(retried, [408, 429, 500, 502, 503, 504]);
+    }
+
+    #[test]
+    fn settings_are_clamped_to_sense() {
+        let policy = RetryPolicy::default().max_attempts(0).multiplier(f64::NAN);
+        assert_eq!(policy.get_max_attempts(), 1);
+        assert_eq!(policy.backoff_ceiling(5), policy.backoff_ceiling(0));
+    }
+}
