@@ -757,6 +757,44 @@ fn is_loopback(url: &reqwest::Url) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn lossy(body: &[u8]) -> String {
+        String::from_utf8_lossy(body).into_owned()
+    }
+
+    proptest! {
+        #[test]
+        fn any_status_and_any_bytes_decode_without_panic(
+            status in 100u16..1000,
+            content_type in proptest::option::of(prop_oneof![
+                Just("application/json".to_owned()),
+                Just("application/problem+json; charset=utf-8".to_owned()),
+                Just("text/html".to_owned()),
+                ".{0,20}",
+            ]),
+            body in prop_oneof![
+                prop::collection::vec(any::<u8>(), 0..256),
+                Just(br#"{"event_id":"e","success":true}"#.to_vec()),
+                Just(br#"{"event_id":"e","success":false}"#.to_vec()),
+            ],
+            cut in any::<bool>(),
+        ) {
+            let result = decode_answer(status, content_type.as_deref(), &body, cut, "sent-id", lossy);
+            match result {
+                Ok(id) => {
+                    prop_assert_eq!(status, 200);
+                    prop_assert!(!cut);
+                    prop_assert_eq!(id, "e");
+                }
+                Err(Error::NotRecorded { event_id }) => prop_assert_eq!(event_id, "sent-id"),
+                Err(e) => {
+                    prop_assert_eq!(e.status(), Some(status));
+                    prop_assert!(!e.to_string().is_empty());
+                }
+            }
+        }
+    }
 
     #[test]
     fn base_urls_are_checked_and_trimmed() {

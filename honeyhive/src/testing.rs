@@ -29,7 +29,7 @@
 //! ```
 
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use httpmock::{HttpMockRequest, HttpMockResponse, MockServer};
 use serde_json::{Value, json};
@@ -107,11 +107,11 @@ impl MockHoneyHive {
     }
 
     fn serve(server: MockServer) -> Self {
-        let spec = Arc::new(Spec::embedded());
+        let spec = Spec::embedded();
         let recorded = Arc::new(Mutex::new(Recorded::default()));
         let sink = Arc::clone(&recorded);
         server.mock(move |_when, then| {
-            then.respond_with(move |request| answer(&spec, &sink, request));
+            then.respond_with(move |request| answer(spec, &sink, request));
         });
         MockHoneyHive { server, recorded }
     }
@@ -141,6 +141,43 @@ impl MockHoneyHive {
     /// The requests refused so far, in the order they arrived.
     pub fn violations(&self) -> Vec<Violation> {
         lock(&self.recorded).violations.clone()
+    }
+}
+
+/// Checks a JSON value against the spec's request body schema for
+/// `logEvent` (the `Event` schema), and lists every problem with its JSON
+/// pointer. For tests that build event JSON themselves.
+///
+/// ```
+/// use honeyhive::testing::validate_event;
+/// use serde_json::json;
+///
+/// assert!(validate_event(&json!({"event_name": "search", "duration": 12})).is_ok());
+/// let problems = validate_event(&json!({"duration": "12ms"})).unwrap_err();
+/// assert!(problems[0].starts_with("/duration:"), "{problems:?}");
+/// ```
+pub fn validate_event(event: &Value) -> Result<(), Vec<String>> {
+    let validator = Spec::embedded()
+        .operations
+        .iter()
+        .find(|op| op.method == "POST" && op.body.is_some())
+        .and_then(|op| op.body.as_ref())
+        .unwrap_or_else(|| panic!("the embedded spec has no POST operation with a JSON body"));
+    schema_problems(validator, event)
+}
+
+fn schema_problems(validator: &jsonschema::Validator, value: &Value) -> Result<(), Vec<String>> {
+    let problems: Vec<String> = validator
+        .iter_errors(value)
+        .map(|e| {
+            let at = e.instance_path().to_string();
+            format!("{}: {e}", if at.is_empty() { "/" } else { &at })
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
     }
 }
 
@@ -192,12 +229,17 @@ struct Operation {
 }
 
 impl Spec {
-    fn embedded() -> Self {
-        // The spec is compiled into honeyhive-gen from the same file the
-        // client was generated from; its own build checks it parses.
-        let document: Value = serde_json::from_str(crate::api::OPENAPI_JSON)
-            .unwrap_or_else(|e| panic!("the embedded OpenAPI spec is not JSON: {e}"));
-        Self::from_document(&document)
+    /// The spec compiled into honeyhive-gen from the same file the client was
+    /// generated from, parsed once per process.
+    fn embedded() -> &'static Spec {
+        static SPEC: OnceLock<Spec> = OnceLock::new();
+        SPEC.get_or_init(|| {
+            // honeyhive-gen's build wrote this JSON from the YAML it parsed,
+            // so it is JSON and an OpenAPI document.
+            let document: Value = serde_json::from_str(crate::api::OPENAPI_JSON)
+                .unwrap_or_else(|e| panic!("the embedded OpenAPI spec is not JSON: {e}"));
+            Self::from_document(&document)
+        })
     }
 
     fn from_document(document: &Value) -> Self {
@@ -313,14 +355,7 @@ impl Spec {
                 }
                 let value: Value = serde_json::from_slice(&body)
                     .map_err(|e| refuse(400, format!("the body is not JSON: {e}")))?;
-                let problems: Vec<String> = validator
-                    .iter_errors(&value)
-                    .map(|e| {
-                        let at = e.instance_path().to_string();
-                        format!("{}: {e}", if at.is_empty() { "/" } else { &at })
-                    })
-                    .collect();
-                if !problems.is_empty() {
+                if let Err(problems) = schema_problems(validator, &value) {
                     return Err(refuse(
                         400,
                         format!(

@@ -1,0 +1,327 @@
+//! A loopback HTTP/1.1 server for fault injection: it answers
+//! `POST /session/{id}/event` like the API, except when its plan says to
+//! fail the request, in one of the ways real servers and networks fail.
+//!
+//! It records events by `event_id`, the way an idempotent API would: an event
+//! it already processed is not recorded again, however often it arrives.
+
+#![allow(dead_code)] // each test binary uses part of it
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// How to answer one request.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Fault {
+    /// The documented 200.
+    None,
+    /// 429 with this `Retry-After` value.
+    TooManyRequests(String),
+    /// 503 with a JSON body.
+    Unavailable,
+    /// 500 with a JSON body.
+    Internal,
+    /// 502 with an HTML body, as a proxy would send.
+    BadGatewayHtml,
+    /// Close the connection without answering; `processed` says whether the
+    /// event was recorded first (the answer was lost, not the request).
+    Drop { processed: bool },
+    /// Process the event, then answer this late.
+    Slow(Duration),
+    /// Process the event, then send a 200 whose body stops short of its
+    /// Content-Length, and close.
+    Truncated,
+    /// Any other status, with a JSON body.
+    Status(u16),
+}
+
+impl Fault {
+    fn processes(&self) -> bool {
+        matches!(
+            self,
+            Fault::None | Fault::Slow(_) | Fault::Truncated | Fault::Drop { processed: true }
+        )
+    }
+}
+
+/// What the plan sees of a request.
+#[derive(Debug)]
+pub struct Arrival<'a> {
+    /// 0 for the first request the server got.
+    pub number: usize,
+    /// The `event_id` of the body, if it has one.
+    pub event_id: Option<&'a str>,
+    /// How many requests with this `event_id` came before this one.
+    pub seen_before: usize,
+}
+
+type Plan = Box<dyn Fn(&Arrival<'_>) -> Fault + Send + Sync>;
+
+#[derive(Default)]
+struct Log {
+    /// Every body that arrived, by event_id, in order.
+    bodies: HashMap<String, Vec<Vec<u8>>>,
+    /// Events processed, by event_id: recorded once each.
+    recorded: Vec<String>,
+    /// Requests per fault used.
+    faults: BTreeMap<Fault, usize>,
+}
+
+struct Shared {
+    plan: Plan,
+    requests: AtomicUsize,
+    log: Mutex<Log>,
+}
+
+/// The running server; stops when dropped.
+pub struct FaultServer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    accept: JoinHandle<()>,
+}
+
+impl Drop for FaultServer {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+impl FaultServer {
+    /// Starts on 127.0.0.1 with the given plan.
+    pub async fn start(plan: impl Fn(&Arrival<'_>) -> Fault + Send + Sync + 'static) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("bound address");
+        let shared = Arc::new(Shared {
+            plan: Box::new(plan),
+            requests: AtomicUsize::new(0),
+            log: Mutex::new(Log::default()),
+        });
+        let for_accept = Arc::clone(&shared);
+        let accept = tokio::spawn(async move {
+            // Connection tasks live in this set, so aborting the accept task
+            // stops them all.
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok((stream, _)) => {
+                            connections.spawn(serve(stream, Arc::clone(&for_accept)));
+                        }
+                        Err(_) => break,
+                    },
+                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                }
+            }
+        });
+        FaultServer {
+            addr,
+            shared,
+            accept,
+        }
+    }
+
+    /// Always the same answer.
+    pub async fn always(fault: Fault) -> Self {
+        Self::start(move |_| fault.clone()).await
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn requests(&self) -> usize {
+        self.shared.requests.load(Ordering::SeqCst)
+    }
+
+    /// Event ids processed, once each, in the order first processed.
+    pub fn recorded(&self) -> Vec<String> {
+        self.shared.log.lock().unwrap().recorded.clone()
+    }
+
+    /// Every body that arrived with this event id.
+    pub fn bodies(&self, event_id: &str) -> Vec<Vec<u8>> {
+        self.shared
+            .log
+            .lock()
+            .unwrap()
+            .bodies
+            .get(event_id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// How many requests got each answer.
+    pub fn faults(&self) -> BTreeMap<Fault, usize> {
+        self.shared.log.lock().unwrap().faults.clone()
+    }
+}
+
+async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
+    let mut buffer = Vec::with_capacity(4096);
+    loop {
+        let Some(body) = read_request(&mut stream, &mut buffer).await else {
+            return;
+        };
+        let number = shared.requests.fetch_add(1, Ordering::SeqCst);
+        let event_id = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["event_id"].as_str().map(str::to_owned));
+
+        let fault = {
+            let mut log = shared.log.lock().unwrap();
+            let seen_before = event_id
+                .as_ref()
+                .map_or(0, |id| log.bodies.get(id).map_or(0, Vec::len));
+            let fault = (shared.plan)(&Arrival {
+                number,
+                event_id: event_id.as_deref(),
+                seen_before,
+            });
+            if let Some(id) = &event_id {
+                log.bodies.entry(id.clone()).or_default().push(body.clone());
+                if fault.processes() && !log.recorded.contains(id) {
+                    log.recorded.push(id.clone());
+                }
+            }
+            *log.faults.entry(fault.clone()).or_default() += 1;
+            fault
+        };
+
+        let id = event_id.unwrap_or_default();
+        let ok_body = format!(r#"{{"event_id":"{id}","success":true}}"#);
+        let keep_going = match fault {
+            Fault::None => write(&mut stream, 200, &[], "application/json", &ok_body).await,
+            Fault::TooManyRequests(after) => {
+                let headers = [("Retry-After", after.as_str())];
+                write(
+                    &mut stream,
+                    429,
+                    &headers,
+                    "application/json",
+                    r#"{"error":"slow down"}"#,
+                )
+                .await
+            }
+            Fault::Unavailable => {
+                write(
+                    &mut stream,
+                    503,
+                    &[],
+                    "application/json",
+                    r#"{"error":"unavailable"}"#,
+                )
+                .await
+            }
+            Fault::Internal => {
+                write(
+                    &mut stream,
+                    500,
+                    &[],
+                    "application/json",
+                    r#"{"error":"oops"}"#,
+                )
+                .await
+            }
+            Fault::BadGatewayHtml => {
+                let html = "<html><body><h1>502 Bad Gateway</h1></body></html>";
+                write(&mut stream, 502, &[], "text/html", html).await
+            }
+            Fault::Drop { .. } => false,
+            Fault::Slow(delay) => {
+                tokio::time::sleep(delay).await;
+                write(&mut stream, 200, &[], "application/json", &ok_body).await
+            }
+            Fault::Truncated => {
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                    ok_body.len()
+                );
+                let _ = stream.write_all(head.as_bytes()).await;
+                let _ = stream
+                    .write_all(&ok_body.as_bytes()[..ok_body.len() / 2])
+                    .await;
+                let _ = stream.flush().await;
+                false
+            }
+            Fault::Status(status) => {
+                write(
+                    &mut stream,
+                    status,
+                    &[],
+                    "application/json",
+                    r#"{"error":"refused"}"#,
+                )
+                .await
+            }
+        };
+        if !keep_going {
+            return; // dropping the stream closes the connection
+        }
+    }
+}
+
+/// Reads one request; returns its body, or None when the peer is gone or
+/// the request is not one this server understands.
+async fn read_request(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Option<Vec<u8>> {
+    let header_end = loop {
+        if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        if buffer.len() > 64 * 1024 || !read_more(stream, buffer).await {
+            return None;
+        }
+    };
+    let head = String::from_utf8_lossy(&buffer[..header_end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    while buffer.len() < header_end + length {
+        if !read_more(stream, buffer).await {
+            return None;
+        }
+    }
+    let body = buffer[header_end..header_end + length].to_vec();
+    buffer.drain(..header_end + length);
+    Some(body)
+}
+
+async fn read_more(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> bool {
+    let mut chunk = [0u8; 8192];
+    match stream.read(&mut chunk).await {
+        Ok(0) | Err(_) => false,
+        Ok(n) => {
+            buffer.extend_from_slice(&chunk[..n]);
+            true
+        }
+    }
+}
+
+async fn write(
+    stream: &mut TcpStream,
+    status: u16,
+    headers: &[(&str, &str)],
+    content_type: &str,
+    body: &str,
+) -> bool {
+    let mut response = format!(
+        "HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        response.push_str(&format!("{name}: {value}\r\n"));
+    }
+    response.push_str("\r\n");
+    response.push_str(body);
+    stream.write_all(response.as_bytes()).await.is_ok() && stream.flush().await.is_ok()
+}
