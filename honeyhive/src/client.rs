@@ -166,6 +166,13 @@ impl Client {
 
     /// Checks and serializes an event once; every attempt sends these bytes.
     pub(crate) fn prepare(&self, session_id: SessionId, event: Event) -> Result<Prepared, Error> {
+        let prepared = self.serialize(session_id, event)?;
+        self.check_size(&prepared)?;
+        Ok(prepared)
+    }
+
+    /// Fills defaults and serializes; refuses invalid input.
+    pub(crate) fn serialize(&self, session_id: SessionId, event: Event) -> Result<Prepared, Error> {
         if session_id.as_str().is_empty() {
             return Err(Error::invalid(
                 "session_id",
@@ -182,17 +189,6 @@ impl Client {
         }
         let body = serde_json::to_vec(&wire)
             .map_err(|e| Error::invalid("event", format!("could not be serialized: {e}")))?;
-        if body.len() > self.inner.max_body_bytes {
-            return Err(Error::invalid(
-                "event",
-                format!(
-                    "is {} bytes as JSON, over the {}-byte limit; trim large inputs or outputs, \
-                     or raise ClientBuilder::max_body_bytes",
-                    body.len(),
-                    self.inner.max_body_bytes
-                ),
-            ));
-        }
         let url = format!(
             "{}/session/{}/event",
             self.inner.base_url,
@@ -205,8 +201,30 @@ impl Client {
         })
     }
 
+    /// Refuses a body over the configured limit.
+    pub(crate) fn check_size(&self, prepared: &Prepared) -> Result<(), Error> {
+        if prepared.body.len() > self.inner.max_body_bytes {
+            return Err(Error::invalid(
+                "event",
+                format!(
+                    "is {} bytes as JSON, over the {}-byte limit; trim large inputs or outputs, \
+                     or raise ClientBuilder::max_body_bytes",
+                    prepared.body.len(),
+                    self.inner.max_body_bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Sends a prepared event under the retry policy.
     pub(crate) async fn send(&self, prepared: &Prepared) -> Result<Logged, Error> {
+        self.send_counted(prepared).await.0
+    }
+
+    /// Sends under the retry policy; also says how many attempts it made,
+    /// failed or not.
+    pub(crate) async fn send_counted(&self, prepared: &Prepared) -> (Result<Logged, Error>, u32) {
         let policy = &self.inner.retry;
         let deadline = Instant::now() + policy.get_deadline();
         let mut attempt: u32 = 0;
@@ -216,19 +234,20 @@ impl Client {
             let timeout = self.inner.timeout.min(remaining);
             let failure = match self.attempt(prepared, timeout).await {
                 Ok(event_id) => {
-                    return Ok(Logged {
+                    let logged = Logged {
                         event_id,
                         attempts: attempt,
-                    });
+                    };
+                    return (Ok(logged), attempt);
                 }
                 Err(failure) => failure,
             };
             if !failure.error.is_retryable() || attempt >= policy.get_max_attempts() {
-                return Err(failure.error);
+                return (Err(failure.error), attempt);
             }
             let wait = policy.wait_before(attempt - 1, failure.retry_after);
             if Instant::now() + wait >= deadline {
-                return Err(failure.error);
+                return (Err(failure.error), attempt);
             }
             tracing::debug!(
                 event_id = %prepared.event_id,

@@ -86,6 +86,14 @@ pub enum Error {
         after: Duration,
     },
 
+    /// [`Client::logger`](crate::Client::logger) was called outside a tokio
+    /// runtime, where it cannot start its worker tasks.
+    #[error(
+        "Client::logger needs a tokio runtime for its workers; call it from async code \
+         (inside #[tokio::main] or Runtime::block_on)"
+    )]
+    NoRuntime,
+
     /// The request could not be sent or its answer not received: the
     /// connection was refused or reset, DNS failed, TLS failed.
     #[error("could not reach the API: {message}")]
@@ -140,7 +148,8 @@ impl Error {
             Error::InvalidInput { .. }
             | Error::Unauthorized { .. }
             | Error::NotRecorded { .. }
-            | Error::Decode { .. } => false,
+            | Error::Decode { .. }
+            | Error::NoRuntime => false,
         }
     }
 }

@@ -265,11 +265,23 @@ impl Event {
     /// assert!(err.to_string().starts_with("invalid inputs:"));
     /// ```
     pub fn into_api(self) -> Result<api::types::Event, Error> {
-        if let Some((field, problem)) = self.invalid {
-            return Err(Error::invalid(field, problem));
-        }
-        check_times(&self.wire, "")?;
+        self.check()?;
         Ok(self.wire)
+    }
+
+    /// The first problem a setter met, or an end before a start.
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        if let Some((field, problem)) = &self.invalid {
+            return Err(Error::invalid(field.clone(), problem.clone()));
+        }
+        check_times(&self.wire, "")
+    }
+
+    /// About how much memory the event holds, allocations and their
+    /// bookkeeping included; on the generous side, so that a queue bounded by
+    /// it stays under its bound.
+    pub(crate) fn footprint(&self) -> usize {
+        std::mem::size_of::<Event>() + ALLOCATION + heap_of_event(&self.wire)
     }
 
     fn remember(&mut self, field: &str, problem: String) {
@@ -394,6 +406,78 @@ fn duration_millis(took: Duration) -> Number {
         // infinities.
         Number::from_f64(micros as f64 / 1000.0).unwrap_or_else(|| Number::from(0u64))
     }
+}
+
+/// What the allocator spends on each allocation beyond the bytes asked for.
+const ALLOCATION: usize = 16;
+/// A B-tree node of a JSON object: up to 11 (String, Value) entries plus
+/// keys' and edges' bookkeeping.
+const MAP_NODE: usize = 11 * (24 + 32) + 64 + ALLOCATION;
+
+fn heap_of_string(s: &str) -> usize {
+    if s.is_empty() {
+        0
+    } else {
+        s.len() + ALLOCATION
+    }
+}
+
+fn heap_of_value(value: &Value) -> usize {
+    match value {
+        Value::String(s) => heap_of_string(s),
+        Value::Array(items) => {
+            items.len() * std::mem::size_of::<Value>()
+                + ALLOCATION
+                + items.iter().map(heap_of_value).sum::<usize>()
+        }
+        Value::Object(map) => heap_of_map(map),
+        _ => 0,
+    }
+}
+
+fn heap_of_map(map: &Map<String, Value>) -> usize {
+    if map.is_empty() {
+        return 0;
+    }
+    map.len().div_ceil(11) * MAP_NODE
+        + map
+            .iter()
+            .map(|(k, v)| heap_of_string(k) + heap_of_value(v))
+            .sum::<usize>()
+}
+
+fn heap_of_event(event: &api::types::Event) -> usize {
+    let strings = [
+        &event.error,
+        &event.event_id,
+        &event.event_name,
+        &event.event_type,
+        &event.project,
+        &event.session_id,
+        &event.source,
+    ];
+    let maps = [
+        &event.config,
+        &event.feedback,
+        &event.inputs,
+        &event.metadata,
+        &event.metrics,
+        &event.outputs,
+        &event.user_properties,
+    ];
+    let children = if event.children.is_empty() {
+        0
+    } else {
+        event.children.len() * std::mem::size_of::<api::types::Event>()
+            + ALLOCATION
+            + event.children.iter().map(heap_of_event).sum::<usize>()
+    };
+    strings
+        .iter()
+        .map(|s| s.as_deref().map_or(0, heap_of_string))
+        .sum::<usize>()
+        + maps.iter().map(|m| heap_of_map(m)).sum::<usize>()
+        + children
 }
 
 /// Refuses an `end_time` before the `start_time`, anywhere in the tree.

@@ -37,6 +37,9 @@
 //!   environment variables) and [`Client::log_event`].
 //! - [`Event`], [`EventType`]: the event builder.
 //! - [`SessionId`], [`Session`]: session ids and a per-session handle.
+//! - [`Logger`]: background logging that never blocks the application,
+//!   with bounded queues, flush/shutdown reports and dead letters
+//!   ([`logger`] module docs).
 //! - [`Error`]: every failure, typed.
 //! - [`RetryPolicy`]: what is retried, how long to wait (the [`retry`]
 //!   module docs list the rules).
@@ -53,9 +56,11 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod client;
+mod dead_letter;
 mod error;
 mod event;
 mod finite;
+pub mod logger;
 pub mod retry;
 mod session;
 #[cfg(feature = "testing")]
@@ -75,8 +80,10 @@ pub use client::{
     Client, ClientBuilder, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_BYTES,
     DEFAULT_TIMEOUT, Logged, USER_AGENT,
 };
+pub use dead_letter::{DeadLetter, DeadLetterSink, JsonlDeadLetters};
 pub use error::Error;
 pub use event::{Event, EventType};
+pub use logger::{LogError, Logger, LoggerConfig, LoggerReport, LoggerStats};
 pub use retry::RetryPolicy;
 pub use session::{Session, SessionId};
 

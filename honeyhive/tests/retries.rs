@@ -34,14 +34,6 @@ fn assert_no_key(err: &Error) {
     assert!(!shown.contains(KEY), "the API key leaked: {shown}");
 }
 
-/// A cheap deterministic hash, so the fault pattern is the same every run.
-fn mix(n: usize) -> u64 {
-    let mut x = n as u64 ^ 0x9E37_79B9_7F4A_7C15;
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_faults_on_30_percent_of_requests_lose_and_duplicate_nothing() {
     const EVENTS: usize = 500;
@@ -59,7 +51,7 @@ async fn transient_faults_on_30_percent_of_requests_lose_and_duplicate_nothing()
     // 30% of requests fail, each event at most 3 times, so 4 attempts are
     // always enough and the outcome does not depend on luck.
     let server = FaultServer::start(move |arrival| {
-        let roll = mix(arrival.number);
+        let roll = support::mix(arrival.number);
         if arrival.seen_before < 3 && roll % 100 < 30 {
             kinds[(roll / 100) as usize % kinds.len()].clone()
         } else {

@@ -5,8 +5,6 @@
 //! It records events by `event_id`, the way an idempotent API would: an event
 //! it already processed is not recorded again, however often it arrives.
 
-#![allow(dead_code)] // each test binary uses part of it
-
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};

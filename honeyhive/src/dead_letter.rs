@@ -1,0 +1,135 @@
+//! Dead letters: events a [`Logger`](crate::Logger) could not deliver,
+//! handed back instead of dropped.
+
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+
+/// An event that could not be delivered, with why.
+///
+/// `event` is the JSON body the client sent or would have sent, `event_id`
+/// included, so replaying it later through [`crate::Client::log_event`] (or
+/// any HTTP client) cannot record it twice.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct DeadLetter {
+    /// The session the event was logged into.
+    pub session_id: String,
+    /// The event's id, when it had got one.
+    pub event_id: Option<String>,
+    /// The event as JSON.
+    pub event: Bytes,
+    /// Why it was not delivered: the last error, or the deadline that ran out.
+    pub reason: String,
+}
+
+impl DeadLetter {
+    /// The event as a JSON value (`Null` if the bytes are not JSON, which the
+    /// client never produces).
+    pub fn event_json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.event).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// Where a [`Logger`](crate::Logger) hands the events it could not deliver.
+///
+/// Called from the logger's worker tasks, once per undelivered event; keep it
+/// quick. [`JsonlDeadLetters`] is provided; a closure works too:
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use honeyhive::{DeadLetter, LoggerConfig};
+///
+/// let undelivered: Arc<Mutex<Vec<DeadLetter>>> = Arc::default();
+/// let sink = Arc::clone(&undelivered);
+/// let config = LoggerConfig::default()
+///     .dead_letters(move |letter: &DeadLetter| sink.lock().unwrap().push(letter.clone()));
+/// ```
+pub trait DeadLetterSink: Send + Sync + 'static {
+    /// Takes one undelivered event.
+    fn accept(&self, letter: &DeadLetter);
+}
+
+impl<F: Fn(&DeadLetter) + Send + Sync + 'static> DeadLetterSink for F {
+    fn accept(&self, letter: &DeadLetter) {
+        self(letter)
+    }
+}
+
+/// A [`DeadLetterSink`] that appends one JSON line per undelivered event to a
+/// file: `{"at_ms": ..., "session_id": ..., "event_id": ..., "reason": ...,
+/// "event": {...}}`. Each line is flushed as it is written, so a crash loses
+/// none that were handed over.
+///
+/// ```no_run
+/// use honeyhive::{JsonlDeadLetters, LoggerConfig};
+///
+/// let config = LoggerConfig::default().dead_letters(JsonlDeadLetters::append("undelivered.jsonl")?);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct JsonlDeadLetters {
+    path: PathBuf,
+    file: Mutex<BufWriter<File>>,
+}
+
+impl JsonlDeadLetters {
+    /// Opens `path` for appending, creating it if needed.
+    pub fn append(path: impl AsRef<Path>) -> io::Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        Ok(JsonlDeadLetters {
+            path,
+            file: Mutex::new(BufWriter::new(file)),
+        })
+    }
+
+    /// The file the letters go to.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl fmt::Debug for JsonlDeadLetters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JsonlDeadLetters")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DeadLetterSink for JsonlDeadLetters {
+    fn accept(&self, letter: &DeadLetter) {
+        let at_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let line = serde_json::json!({
+            "at_ms": at_ms,
+            "session_id": letter.session_id,
+            "event_id": letter.event_id,
+            "reason": letter.reason,
+            "event": letter.event_json(),
+        });
+        let mut file = self
+            .file
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let written = serde_json::to_writer(&mut *file, &line)
+            .map_err(io::Error::from)
+            .and_then(|()| file.write_all(b"\n"))
+            .and_then(|()| file.flush());
+        if let Err(e) = written {
+            // The sink is the last stop: say loudly what could not be kept.
+            tracing::error!(
+                path = %self.path.display(),
+                event_id = letter.event_id.as_deref().unwrap_or(""),
+                error = %e,
+                "could not write an undelivered event to the dead-letter file"
+            );
+        }
+    }
+}

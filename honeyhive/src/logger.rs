@@ -1,0 +1,748 @@
+//! [`Logger`]: logs events in the background, so the application never waits
+//! on telemetry, and hands back what it could not deliver.
+//!
+//! `log` puts the event in a bounded queue and returns; worker tasks on the
+//! caller's tokio runtime send queued events through the [`Client`] (and its
+//! [`RetryPolicy`](crate::RetryPolicy)), at most
+//! [`max_in_flight`](LoggerConfig::max_in_flight) at a time, over pooled
+//! connections.
+//!
+//! Nothing is lost silently:
+//! - an event refused by `log` (queue full, logger shut down, invalid) comes
+//!   back in the [`LogError`] and is counted;
+//! - an event that fails for good (a 4xx, retries exhausted, the shutdown
+//!   deadline) goes to the [`DeadLetterSink`], if one is set, and into the
+//!   next [`LoggerReport`];
+//! - a `Logger` dropped without [`shutdown`](Logger::shutdown) hands its
+//!   queue to the sink and warns, through `tracing`, how many events it lost.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use honeyhive::{Client, Event, JsonlDeadLetters, LoggerConfig, SessionId};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::from_env()?;
+//! let logger = client.logger(
+//!     LoggerConfig::default().dead_letters(JsonlDeadLetters::append("undelivered.jsonl")?),
+//! )?;
+//! let session = SessionId::new();
+//! logger.log(&session, Event::model("gpt-4o"))?; // returns at once
+//! // ... at exit:
+//! let report = logger.shutdown(Duration::from_secs(5)).await;
+//! println!("{report:?}");
+//! # Ok(()) }
+//! ```
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::client::Prepared;
+use crate::{Client, DeadLetter, DeadLetterSink, Error, Event, SessionId};
+
+/// How a [`Logger`] queues and sends. Every setting has a documented default.
+///
+/// ```
+/// let config = honeyhive::LoggerConfig::default()
+///     .max_queue_events(50_000)
+///     .max_queue_bytes(32 * 1024 * 1024)
+///     .max_in_flight(16);
+/// assert_eq!(config.get_max_in_flight(), 16);
+/// ```
+#[derive(Clone)]
+pub struct LoggerConfig {
+    max_queue_events: usize,
+    max_queue_bytes: usize,
+    max_in_flight: usize,
+    max_report_letters: usize,
+    dead_letters: Option<Arc<dyn DeadLetterSink>>,
+}
+
+impl LoggerConfig {
+    /// Events the queue holds at most, by default.
+    pub const DEFAULT_MAX_QUEUE_EVENTS: usize = 100_000;
+    /// Memory the queued events hold at most, by default: 64 MiB.
+    pub const DEFAULT_MAX_QUEUE_BYTES: usize = 64 * 1024 * 1024;
+    /// Requests in flight at once, by default.
+    pub const DEFAULT_MAX_IN_FLIGHT: usize = 8;
+    /// Dead letters a report carries at most, by default (the sink gets all).
+    pub const DEFAULT_MAX_REPORT_LETTERS: usize = 10_000;
+
+    /// Events the queue holds at most; at least 1.
+    pub fn max_queue_events(mut self, events: usize) -> Self {
+        self.max_queue_events = events.max(1);
+        self
+    }
+
+    /// Memory the queued events may hold, estimated from their contents
+    /// (strings, JSON objects, children) on the generous side.
+    pub fn max_queue_bytes(mut self, bytes: usize) -> Self {
+        self.max_queue_bytes = bytes;
+        self
+    }
+
+    /// Requests in flight at once, which is also the number of worker tasks;
+    /// at least 1.
+    pub fn max_in_flight(mut self, requests: usize) -> Self {
+        self.max_in_flight = requests.max(1);
+        self
+    }
+
+    /// Dead letters a [`LoggerReport`] carries at most; the rest are counted
+    /// in [`LoggerReport::dead_letters_omitted`] (the sink still gets them).
+    pub fn max_report_letters(mut self, letters: usize) -> Self {
+        self.max_report_letters = letters;
+        self
+    }
+
+    /// Where undelivered events go, besides the reports.
+    pub fn dead_letters(mut self, sink: impl DeadLetterSink) -> Self {
+        self.dead_letters = Some(Arc::new(sink));
+        self
+    }
+
+    /// Requests in flight at once.
+    pub fn get_max_in_flight(&self) -> usize {
+        self.max_in_flight
+    }
+}
+
+impl Default for LoggerConfig {
+    /// [`DEFAULT_MAX_QUEUE_EVENTS`](Self::DEFAULT_MAX_QUEUE_EVENTS) events and
+    /// [`DEFAULT_MAX_QUEUE_BYTES`](Self::DEFAULT_MAX_QUEUE_BYTES) in the queue,
+    /// [`DEFAULT_MAX_IN_FLIGHT`](Self::DEFAULT_MAX_IN_FLIGHT) requests in
+    /// flight, no dead-letter sink (reports only).
+    fn default() -> Self {
+        LoggerConfig {
+            max_queue_events: Self::DEFAULT_MAX_QUEUE_EVENTS,
+            max_queue_bytes: Self::DEFAULT_MAX_QUEUE_BYTES,
+            max_in_flight: Self::DEFAULT_MAX_IN_FLIGHT,
+            max_report_letters: Self::DEFAULT_MAX_REPORT_LETTERS,
+            dead_letters: None,
+        }
+    }
+}
+
+impl fmt::Debug for LoggerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoggerConfig")
+            .field("max_queue_events", &self.max_queue_events)
+            .field("max_queue_bytes", &self.max_queue_bytes)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("max_report_letters", &self.max_report_letters)
+            .field("dead_letters", &self.dead_letters.as_ref().map(|_| "set"))
+            .finish()
+    }
+}
+
+/// Why [`Logger::log`] did not take an event. The event comes back inside.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LogError {
+    /// The queue is at its event or byte bound; the event was dropped and
+    /// counted in [`LoggerStats::dropped`]. Use [`Logger::log_wait`] to wait
+    /// for room instead, or raise the bounds.
+    #[error(
+        "the logger's queue is full; the event was dropped (see LoggerConfig bounds, or use log_wait)"
+    )]
+    QueueFull(Box<Event>),
+    /// The logger was shut down; the event was dropped and counted.
+    #[error("the logger is shut down; the event was dropped")]
+    ShutDown(Box<Event>),
+    /// The event or session id is not valid input; see the error.
+    #[error("the event was refused: {error}")]
+    Invalid {
+        /// What is wrong, naming the field.
+        error: Error,
+        /// The event, as given.
+        event: Box<Event>,
+    },
+}
+
+impl LogError {
+    /// The event that was not taken.
+    pub fn into_event(self) -> Event {
+        match self {
+            LogError::QueueFull(event) | LogError::ShutDown(event) => *event,
+            LogError::Invalid { event, .. } => *event,
+        }
+    }
+}
+
+/// Counters since the logger started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LoggerStats {
+    /// Events `log` accepted into the queue.
+    pub enqueued: u64,
+    /// Events the API recorded.
+    pub sent: u64,
+    /// Requests beyond the first, over all events.
+    pub retried: u64,
+    /// Events accepted but not delivered (handed back as dead letters).
+    pub failed: u64,
+    /// Events `log` refused because the queue was full or shut down.
+    pub dropped: u64,
+    /// Events queued or in flight now.
+    pub pending: u64,
+}
+
+/// What [`Logger::flush`] or [`Logger::shutdown`] achieved.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct LoggerReport {
+    /// Whether every event enqueued before the call was settled (sent or
+    /// handed back) within the timeout.
+    pub complete: bool,
+    /// Counters at the end of the call, as [`Logger::stats`] gives them.
+    pub stats: LoggerStats,
+    /// The events handed back since the previous report, up to
+    /// [`LoggerConfig::max_report_letters`].
+    pub dead_letters: Vec<DeadLetter>,
+    /// Dead letters beyond that bound (the sink, if any, got them all).
+    pub dead_letters_omitted: u64,
+}
+
+/// A background event logger. Cheap to clone; clones share the queue.
+/// Made by [`Client::logger`]; see the [module docs](self).
+#[derive(Clone)]
+pub struct Logger {
+    handle: Arc<Handle>,
+}
+
+/// Owned by the user-facing clones only (workers hold `Shared`), so its
+/// `Drop` runs when the application lets go of the last `Logger`.
+struct Handle {
+    shared: Arc<Shared>,
+    workers: Mutex<Vec<JoinHandle<()>>>,
+}
+
+struct Item {
+    seq: u64,
+    session_id: SessionId,
+    event: Box<Event>,
+    footprint: usize,
+}
+
+struct InFlight {
+    session_id: SessionId,
+    /// Known once the worker has serialized the event.
+    prepared: Option<Prepared>,
+}
+
+#[derive(Default)]
+struct Queue {
+    items: VecDeque<Item>,
+    bytes: usize,
+    next_seq: u64,
+    in_flight: BTreeMap<u64, InFlight>,
+    /// No more `log`; workers drain what is queued and stop.
+    closed: bool,
+    /// Workers stop now.
+    stopped: bool,
+}
+
+impl Queue {
+    /// The smallest sequence number not yet settled.
+    fn oldest_unsettled(&self) -> u64 {
+        let queued = self.items.front().map_or(u64::MAX, |item| item.seq);
+        let in_flight = self.in_flight.keys().next().copied().unwrap_or(u64::MAX);
+        queued.min(in_flight)
+    }
+
+    fn pending(&self) -> u64 {
+        (self.items.len() + self.in_flight.len()) as u64
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    enqueued: AtomicU64,
+    sent: AtomicU64,
+    retried: AtomicU64,
+    failed: AtomicU64,
+    dropped: AtomicU64,
+}
+
+#[derive(Default)]
+struct Letters {
+    kept: Vec<DeadLetter>,
+    omitted: u64,
+}
+
+struct Shared {
+    client: Client,
+    config: LoggerConfig,
+    queue: Mutex<Queue>,
+    /// Items arrived, or the workers should stop.
+    work: Notify,
+    /// Room in the queue, for `log_wait`.
+    room: Notify,
+    /// An event settled, for `flush`.
+    settled: Notify,
+    counters: Counters,
+    letters: Mutex<Letters>,
+    warned_full: AtomicBool,
+    shut_down: AtomicBool,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section leaves its state whole before it can panic, so a
+    // poisoned lock still guards consistent data.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Client {
+    /// A background logger sending through this client, with worker tasks
+    /// on the current tokio runtime.
+    ///
+    /// Fails with [`Error::NoRuntime`] outside a tokio runtime. After that,
+    /// [`Logger::log`] may be called from anywhere, plain threads included.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), honeyhive::Error> {
+    /// use std::time::Duration;
+    /// use honeyhive::{Event, LoggerConfig, testing::MockHoneyHive};
+    ///
+    /// let mock = MockHoneyHive::start_async().await;
+    /// let logger = mock.client()?.logger(LoggerConfig::default())?;
+    /// logger.log("session-1", Event::tool("search")).expect("room in the queue");
+    /// let report = logger.shutdown(Duration::from_secs(5)).await;
+    /// assert!(report.complete);
+    /// assert_eq!(report.stats.sent, 1);
+    /// assert_eq!(mock.events().len(), 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn logger(&self, config: LoggerConfig) -> Result<Logger, Error> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
+        let workers = config.max_in_flight;
+        let shared = Arc::new(Shared {
+            client: self.clone(),
+            queue: Mutex::new(Queue {
+                items: VecDeque::with_capacity(config.max_queue_events.min(4096)),
+                ..Queue::default()
+            }),
+            config,
+            work: Notify::new(),
+            room: Notify::new(),
+            settled: Notify::new(),
+            counters: Counters::default(),
+            letters: Mutex::new(Letters::default()),
+            warned_full: AtomicBool::new(false),
+            shut_down: AtomicBool::new(false),
+        });
+        let workers = (0..workers)
+            .map(|_| runtime.spawn(work(Arc::clone(&shared))))
+            .collect();
+        Ok(Logger {
+            handle: Arc::new(Handle {
+                shared,
+                workers: Mutex::new(workers),
+            }),
+        })
+    }
+}
+
+impl Logger {
+    /// Queues `event` for `session_id` and returns at once: it never blocks
+    /// and never awaits, and works from any thread.
+    ///
+    /// When the queue is full the event is dropped, counted, and handed back
+    /// in [`LogError::QueueFull`]; the first time, a warning is logged
+    /// through `tracing`. Invalid input is refused here, before queueing.
+    pub fn log(&self, session_id: impl Into<SessionId>, event: Event) -> Result<(), LogError> {
+        let item = self.checked(session_id.into(), event)?;
+        self.push(item)
+            .map_err(|(item, full)| self.refused(item, full))
+    }
+
+    /// Like [`log`](Self::log), but when the queue is full it waits for room
+    /// instead of dropping. Still refuses an event larger than the whole
+    /// byte bound, which no amount of waiting would make fit.
+    pub async fn log_wait(
+        &self,
+        session_id: impl Into<SessionId>,
+        event: Event,
+    ) -> Result<(), LogError> {
+        let mut item = self.checked(session_id.into(), event)?;
+        let shared = &self.handle.shared;
+        loop {
+            let mut room = pin!(shared.room.notified());
+            room.as_mut().enable();
+            match self.push(item) {
+                Ok(()) => return Ok(()),
+                Err((back, full)) => {
+                    if !full || back.footprint > shared.config.max_queue_bytes {
+                        return Err(self.refused(back, full));
+                    }
+                    item = back;
+                }
+            }
+            room.await;
+        }
+    }
+
+    /// Waits until every event enqueued before this call is settled (sent,
+    /// or handed back as a dead letter), or `timeout` passes. Events logged
+    /// while it waits are not waited for.
+    pub async fn flush(&self, timeout: Duration) -> LoggerReport {
+        let shared = &self.handle.shared;
+        let target = lock(&shared.queue).next_seq;
+        let complete = shared.wait_settled(target, Instant::now() + timeout).await;
+        shared.report(complete)
+    }
+
+    /// Stops taking events, flushes with `timeout`, stops the workers and
+    /// hands back whatever is still queued or in flight as dead letters (to
+    /// the sink and in the report). Later `log` calls get
+    /// [`LogError::ShutDown`].
+    ///
+    /// An event in flight when the deadline hits is handed back even though
+    /// the server may have recorded it; its `event_id` makes a replay safe.
+    pub async fn shutdown(&self, timeout: Duration) -> LoggerReport {
+        let shared = &self.handle.shared;
+        let target = {
+            let mut queue = lock(&shared.queue);
+            queue.closed = true;
+            queue.next_seq
+        };
+        shared.work.notify_waiters();
+        shared.room.notify_waiters();
+        let complete = shared.wait_settled(target, Instant::now() + timeout).await;
+        // An aborted task stops at its next await; waiting for that means no
+        // worker is half-way through an event when the rest is handed back.
+        for worker in self.handle.stop_workers() {
+            let _cancelled_or_done = worker.await;
+        }
+        shared.hand_back_unsettled("the logger was shut down before the event was delivered");
+        shared.shut_down.store(true, Ordering::SeqCst);
+        shared.report(complete)
+    }
+
+    /// Counters since the logger started.
+    pub fn stats(&self) -> LoggerStats {
+        self.handle.shared.stats()
+    }
+
+    fn checked(&self, session_id: SessionId, event: Event) -> Result<Item, LogError> {
+        let invalid = if session_id.as_str().is_empty() {
+            Err(Error::invalid(
+                "session_id",
+                "is empty; pass the id of an existing session, or SessionId::new() to start one",
+            ))
+        } else {
+            event.check()
+        };
+        if let Err(error) = invalid {
+            return Err(LogError::Invalid {
+                error,
+                event: Box::new(event),
+            });
+        }
+        let footprint = event.footprint() + session_id.as_str().len() + std::mem::size_of::<Item>();
+        Ok(Item {
+            seq: 0,
+            session_id,
+            event: Box::new(event),
+            footprint,
+        })
+    }
+
+    /// Puts the item in the queue, or gives it back with whether the queue
+    /// was full (rather than closed).
+    fn push(&self, mut item: Item) -> Result<(), (Item, bool)> {
+        let shared = &self.handle.shared;
+        let was_empty;
+        {
+            let mut queue = lock(&shared.queue);
+            if queue.closed {
+                return Err((item, false));
+            }
+            if queue.items.len() >= shared.config.max_queue_events
+                || queue.bytes + item.footprint > shared.config.max_queue_bytes
+            {
+                return Err((item, true));
+            }
+            item.seq = queue.next_seq;
+            queue.next_seq += 1;
+            queue.bytes += item.footprint;
+            was_empty = queue.items.is_empty();
+            queue.items.push_back(item);
+        }
+        shared.counters.enqueued.fetch_add(1, Ordering::Relaxed);
+        // Idle workers wait only on an empty queue; busy ones come back for
+        // more, and a worker that takes an item wakes the next if any remain.
+        if was_empty {
+            shared.work.notify_one();
+        }
+        Ok(())
+    }
+
+    fn refused(&self, item: Item, full: bool) -> LogError {
+        let shared = &self.handle.shared;
+        shared.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        if !full {
+            return LogError::ShutDown(item.event);
+        }
+        if !shared.warned_full.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                max_queue_events = shared.config.max_queue_events,
+                max_queue_bytes = shared.config.max_queue_bytes,
+                "honeyhive logger queue is full: dropping new events (counted in stats().dropped; \
+                 this warning is shown once)"
+            );
+        }
+        LogError::QueueFull(item.event)
+    }
+}
+
+impl fmt::Debug for Logger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Logger")
+            .field("config", &self.handle.shared.config)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Handle {
+    /// Tells the workers to stop, aborts them, and gives their handles back.
+    fn stop_workers(&self) -> Vec<JoinHandle<()>> {
+        lock(&self.shared.queue).stopped = true;
+        self.shared.work.notify_waiters();
+        let workers: Vec<_> = lock(&self.workers).drain(..).collect();
+        for worker in &workers {
+            worker.abort();
+        }
+        workers
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        if self.shared.shut_down.load(Ordering::SeqCst) {
+            return;
+        }
+        lock(&self.shared.queue).closed = true;
+        self.stop_workers();
+        let lost = self.shared.hand_back_unsettled(
+            "the Logger was dropped without shutdown() before the event was delivered",
+        );
+        let sink = if self.shared.config.dead_letters.is_some() {
+            "they were handed to the dead-letter sink"
+        } else {
+            "no dead-letter sink was set, so they are gone"
+        };
+        tracing::warn!(
+            lost,
+            "honeyhive Logger dropped without shutdown(): {lost} events were not delivered; {sink}. \
+             Call logger.shutdown(timeout).await before exit"
+        );
+    }
+}
+
+impl Shared {
+    fn stats(&self) -> LoggerStats {
+        let pending = lock(&self.queue).pending();
+        let c = &self.counters;
+        LoggerStats {
+            enqueued: c.enqueued.load(Ordering::Relaxed),
+            sent: c.sent.load(Ordering::Relaxed),
+            retried: c.retried.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed),
+            dropped: c.dropped.load(Ordering::Relaxed),
+            pending,
+        }
+    }
+
+    fn report(&self, complete: bool) -> LoggerReport {
+        let letters = std::mem::take(&mut *lock(&self.letters));
+        LoggerReport {
+            complete,
+            stats: self.stats(),
+            dead_letters: letters.kept,
+            dead_letters_omitted: letters.omitted,
+        }
+    }
+
+    /// Waits until every event numbered below `target` is settled.
+    async fn wait_settled(&self, target: u64, deadline: Instant) -> bool {
+        loop {
+            let mut settled = pin!(self.settled.notified());
+            settled.as_mut().enable();
+            if lock(&self.queue).oldest_unsettled() >= target {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, settled).await.is_err() {
+                return lock(&self.queue).oldest_unsettled() >= target;
+            }
+        }
+    }
+
+    /// The next item for a worker, or `None` when it should stop.
+    async fn take(&self) -> Option<Item> {
+        loop {
+            let mut work = pin!(self.work.notified());
+            work.as_mut().enable();
+            {
+                let mut queue = lock(&self.queue);
+                if queue.stopped {
+                    return None;
+                }
+                if let Some(item) = queue.items.pop_front() {
+                    queue.bytes -= item.footprint;
+                    queue.in_flight.insert(
+                        item.seq,
+                        InFlight {
+                            session_id: item.session_id.clone(),
+                            prepared: None,
+                        },
+                    );
+                    let more = !queue.items.is_empty();
+                    drop(queue);
+                    if more {
+                        self.work.notify_one();
+                    }
+                    self.room.notify_waiters();
+                    return Some(item);
+                }
+                if queue.closed {
+                    return None;
+                }
+            }
+            work.await;
+        }
+    }
+
+    async fn deliver(&self, item: Item) {
+        let Item {
+            seq,
+            session_id,
+            event,
+            ..
+        } = item;
+        // `log` already refused invalid input and serde_json cannot fail on
+        // these types, so an error here is the size limit, or something new
+        // that must still be handed back rather than lost.
+        let prepared = match self.client.serialize(session_id.clone(), *event) {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                self.settle_failed(seq, letter(&session_id, None, error.to_string()));
+                return;
+            }
+        };
+        if let Err(error) = self.client.check_size(&prepared) {
+            self.settle_failed(seq, letter(&session_id, Some(&prepared), error.to_string()));
+            return;
+        }
+        let still_ours = match lock(&self.queue).in_flight.get_mut(&seq) {
+            Some(entry) => {
+                entry.prepared = Some(prepared.clone());
+                true
+            }
+            None => false,
+        };
+        if !still_ours {
+            // The logger was dropped while this worker was serializing; the
+            // hand-back skipped this event because it had no body yet.
+            self.dead_letter(letter(&session_id, Some(&prepared), DROPPED.to_owned()));
+            return;
+        }
+        let (result, attempts) = self.client.send_counted(&prepared).await;
+        self.counters
+            .retried
+            .fetch_add(u64::from(attempts.saturating_sub(1)), Ordering::Relaxed);
+        match result {
+            Ok(_) => {
+                self.counters.sent.fetch_add(1, Ordering::Relaxed);
+                lock(&self.queue).in_flight.remove(&seq);
+                self.settled.notify_waiters();
+            }
+            Err(error) => {
+                self.settle_failed(seq, letter(&session_id, Some(&prepared), error.to_string()));
+            }
+        }
+    }
+
+    fn settle_failed(&self, seq: u64, letter: DeadLetter) {
+        // Hand the letter over before the event counts as settled, so a flush
+        // that returns has every failure in its report.
+        self.dead_letter(letter);
+        lock(&self.queue).in_flight.remove(&seq);
+        self.settled.notify_waiters();
+    }
+
+    fn dead_letter(&self, letter: DeadLetter) {
+        self.counters.failed.fetch_add(1, Ordering::Relaxed);
+        if let Some(sink) = &self.config.dead_letters {
+            sink.accept(&letter);
+        }
+        let mut letters = lock(&self.letters);
+        if letters.kept.len() < self.config.max_report_letters {
+            letters.kept.push(letter);
+        } else {
+            letters.omitted += 1;
+        }
+    }
+
+    /// Hands back everything queued or in flight; returns how many.
+    fn hand_back_unsettled(&self, reason: &str) -> u64 {
+        let (queued, in_flight) = {
+            let mut queue = lock(&self.queue);
+            queue.bytes = 0;
+            (
+                std::mem::take(&mut queue.items),
+                std::mem::take(&mut queue.in_flight),
+            )
+        };
+        let count = (queued.len() + in_flight.len()) as u64;
+        for entry in in_flight.into_values() {
+            // An entry without a body belongs to a worker still serializing
+            // it (only when the logger is dropped mid-way); that worker hands
+            // it back itself, with its body.
+            if let Some(prepared) = &entry.prepared {
+                self.dead_letter(letter(&entry.session_id, Some(prepared), reason.to_owned()));
+            }
+        }
+        for item in queued {
+            let body = serde_json::to_vec(item.event.as_api())
+                .map(Bytes::from)
+                .unwrap_or_default();
+            self.dead_letter(DeadLetter {
+                session_id: item.session_id.into(),
+                event_id: item.event.as_api().event_id.clone(),
+                event: body,
+                reason: reason.to_owned(),
+            });
+        }
+        self.settled.notify_waiters();
+        count
+    }
+}
+
+const DROPPED: &str = "the Logger was dropped without shutdown() before the event was delivered";
+
+/// A dead letter for an event that was, or could not be, serialized.
+fn letter(session_id: &SessionId, prepared: Option<&Prepared>, reason: String) -> DeadLetter {
+    DeadLetter {
+        session_id: session_id.as_str().to_owned(),
+        event_id: prepared.map(|p| p.event_id.clone()),
+        event: prepared.map(|p| p.body.clone()).unwrap_or_default(),
+        reason,
+    }
+}
+
+async fn work(shared: Arc<Shared>) {
+    while let Some(item) = shared.take().await {
+        shared.deliver(item).await;
+    }
+}

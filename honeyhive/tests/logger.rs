@@ -1,0 +1,546 @@
+//! The background logger: never blocks, never loses an event silently. The
+//! tests follow the bugs OpenTelemetry's batch processor and Sentry's
+//! transport had.
+
+mod support;
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use honeyhive::testing::MockHoneyHive;
+use honeyhive::{
+    Client, DeadLetter, Error, Event, JsonlDeadLetters, LogError, LoggerConfig, RetryPolicy,
+};
+use support::fault_server::{Fault, FaultServer};
+
+const KEY: &str = "hh-logger-suite-key";
+
+fn client_for(url: String, policy: RetryPolicy) -> Client {
+    Client::builder()
+        .api_key(KEY)
+        .base_url(url)
+        .timeout(Duration::from_secs(5))
+        .retry_policy(policy)
+        .build()
+        .expect("loopback URL and key")
+}
+
+fn fast_retries() -> RetryPolicy {
+    RetryPolicy::default()
+        .max_attempts(6)
+        .initial_backoff(Duration::from_millis(2))
+        .max_backoff(Duration::from_millis(20))
+}
+
+/// Collects what `tracing` prints while the guard lives (this thread only).
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    fn install(&self) -> tracing::subscriber::DefaultGuard {
+        let sink = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::WARN)
+            .with_writer(move || sink.clone())
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+async fn logs_and_shuts_down_cleanly() {
+    let mock = MockHoneyHive::start_async().await;
+    let logger = mock
+        .client()
+        .unwrap()
+        .logger(LoggerConfig::default())
+        .unwrap();
+    for i in 0..50 {
+        logger
+            .log(format!("s-{}", i % 3), Event::tool(format!("t{i}")))
+            .unwrap();
+    }
+    let report = logger.shutdown(Duration::from_secs(10)).await;
+    assert!(report.complete, "{report:?}");
+    assert_eq!(report.stats.sent, 50);
+    assert_eq!(report.stats.pending, 0);
+    assert!(report.dead_letters.is_empty());
+    assert_eq!(mock.events().len(), 50);
+    assert!(mock.violations().is_empty());
+    let after = logger.log("s", Event::tool("late")).unwrap_err();
+    assert!(matches!(after, LogError::ShutDown(_)), "{after:?}");
+    assert_eq!(logger.stats().dropped, 1);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn shutdown_on_a_current_thread_runtime_does_not_deadlock() {
+    tokio::time::timeout(Duration::from_secs(20), logs_and_shuts_down_cleanly())
+        .await
+        .expect("shutdown finished");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_on_a_multi_thread_runtime() {
+    tokio::time::timeout(Duration::from_secs(20), logs_and_shuts_down_cleanly())
+        .await
+        .expect("shutdown finished");
+}
+
+#[test]
+fn a_logger_needs_a_runtime_and_says_so_instead_of_panicking() {
+    let client = Client::builder().api_key(KEY).build().unwrap();
+    let err = client.logger(LoggerConfig::default()).unwrap_err();
+    assert!(matches!(err, Error::NoRuntime), "{err:?}");
+    assert!(err.to_string().contains("tokio runtime"));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn log_works_from_plain_threads_outside_the_runtime() {
+    let mock = MockHoneyHive::start_async().await;
+    let logger = mock
+        .client()
+        .unwrap()
+        .logger(LoggerConfig::default())
+        .unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let logger = logger.clone();
+            std::thread::spawn(move || {
+                for i in 0..25 {
+                    logger
+                        .log("from-threads", Event::tool(format!("{t}-{i}")))
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    let report = logger.flush(Duration::from_secs(10)).await;
+    assert!(report.complete);
+    assert_eq!(mock.events().len(), 100);
+    logger.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_racing_concurrent_logs_misses_nothing_enqueued_before_it() {
+    let server = FaultServer::always(Fault::None).await;
+    let client = client_for(server.base_url(), fast_retries());
+    let logger = client
+        .logger(LoggerConfig::default().max_in_flight(4))
+        .unwrap();
+
+    // Loggers on plain threads number each event after `log` returned.
+    let tickets = Arc::new(AtomicU64::new(0));
+    let returned: Arc<Mutex<Vec<(u64, String)>>> = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let threads: Vec<_> = (0..3)
+        .map(|t| {
+            let (logger, tickets, returned, stop) = (
+                logger.clone(),
+                Arc::clone(&tickets),
+                Arc::clone(&returned),
+                Arc::clone(&stop),
+            );
+            std::thread::spawn(move || {
+                // Slower than the server drains, so the queue never fills.
+                for i in 0..5_000u64 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let id = format!("t{t}-e{i}");
+                    logger
+                        .log("race", Event::tool("t").event_id(id.clone()))
+                        .unwrap();
+                    let ticket = tickets.fetch_add(1, Ordering::SeqCst);
+                    returned.lock().unwrap().push((ticket, id));
+                    std::thread::sleep(Duration::from_micros(500));
+                }
+            })
+        })
+        .collect();
+
+    for round in 0..5 {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let before = tickets.load(Ordering::SeqCst);
+        let report = logger.flush(Duration::from_secs(20)).await;
+        assert!(report.complete, "round {round}: {report:?}");
+        let recorded: HashSet<String> = server.recorded().into_iter().collect();
+        let must_be_there: Vec<String> = returned
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(ticket, _)| *ticket < before)
+            .map(|(_, id)| id.clone())
+            .collect();
+        assert!(!must_be_there.is_empty());
+        let missing: Vec<&String> = must_be_there
+            .iter()
+            .filter(|id| !recorded.contains(*id))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "round {round}: flush returned before {} earlier events: {:?}",
+            missing.len(),
+            &missing[..missing.len().min(5)]
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    let report = logger.shutdown(Duration::from_secs(20)).await;
+    assert!(report.complete);
+    assert_eq!(report.stats.sent, report.stats.enqueued);
+    assert_eq!(server.recorded().len() as u64, report.stats.enqueued);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_burst_fills_the_queue_and_the_exact_drop_count_is_reported() {
+    let captured = Captured::default();
+    let _guard = captured.install();
+    // The server never answers in time, so nothing leaves the queue.
+    let server = FaultServer::always(Fault::Slow(Duration::from_secs(30))).await;
+    let logger = client_for(server.base_url(), RetryPolicy::none())
+        .logger(
+            LoggerConfig::default()
+                .max_queue_events(100)
+                .max_in_flight(1),
+        )
+        .unwrap();
+
+    // No await in the burst: on this single-threaded runtime the workers
+    // cannot take anything out meanwhile, so the count is exact.
+    let mut refused = Vec::new();
+    for i in 0..1000 {
+        if let Err(e) = logger.log("burst", Event::tool("t").event_id(format!("e{i}"))) {
+            refused.push(e);
+        }
+    }
+    assert_eq!(refused.len(), 900);
+    for (i, error) in refused.into_iter().enumerate() {
+        let LogError::QueueFull(event) = error else {
+            panic!("expected QueueFull, got {error:?}")
+        };
+        assert_eq!(
+            event.as_api().event_id.as_deref(),
+            Some(format!("e{}", i + 100).as_str()),
+            "the event comes back"
+        );
+    }
+    let stats = logger.stats();
+    assert_eq!(
+        (stats.enqueued, stats.dropped, stats.pending),
+        (100, 900, 100)
+    );
+    let warnings = captured.text();
+    assert_eq!(
+        warnings.matches("queue is full").count(),
+        1,
+        "warned once: {warnings}"
+    );
+
+    let report = logger.shutdown(Duration::from_millis(200)).await;
+    assert!(!report.complete);
+    assert_eq!(
+        report.dead_letters.len(),
+        100,
+        "every queued event is handed back"
+    );
+    assert_eq!(report.stats.failed, 100);
+    assert_eq!(report.stats.dropped, 900);
+    assert_eq!(report.stats.pending, 0);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_byte_bound_holds_too() {
+    let server = FaultServer::always(Fault::Slow(Duration::from_secs(30))).await;
+    let logger = client_for(server.base_url(), RetryPolicy::none())
+        .logger(
+            LoggerConfig::default()
+                .max_queue_bytes(64 * 1024)
+                .max_in_flight(1),
+        )
+        .unwrap();
+    let big = serde_json::json!({"text": "x".repeat(8 * 1024)});
+    let accepted = (0..100)
+        .filter(|_| logger.log("bytes", Event::model("m").inputs(&big)).is_ok())
+        .count();
+    assert!(
+        (4..8).contains(&accepted),
+        "a 64 KiB bound holds a few 8 KiB events, took {accepted}"
+    );
+    assert_eq!(logger.stats().dropped, 100 - accepted as u64);
+    logger.shutdown(Duration::from_millis(50)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_down_for_the_whole_shutdown_deadline_loses_nothing() {
+    // Nothing listens on this port: every attempt is refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dead.jsonl");
+    let retry_for_long = RetryPolicy::default()
+        .max_attempts(1000)
+        .initial_backoff(Duration::from_millis(20))
+        .max_backoff(Duration::from_millis(50))
+        .deadline(Duration::from_secs(60));
+    let logger = client_for(format!("http://127.0.0.1:{port}"), retry_for_long)
+        .logger(
+            LoggerConfig::default()
+                .max_in_flight(4)
+                .dead_letters(JsonlDeadLetters::append(&path).unwrap()),
+        )
+        .unwrap();
+    let mut ids = HashSet::new();
+    for i in 0..300 {
+        let id = format!("evt-{i}");
+        ids.insert(id.clone());
+        logger.log("down", Event::model("m").event_id(id)).unwrap();
+    }
+
+    let started = std::time::Instant::now();
+    let report = logger.shutdown(Duration::from_millis(300)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "shutdown keeps its deadline"
+    );
+    assert!(!report.complete);
+    assert_eq!(report.stats.sent, 0);
+    assert_eq!(report.stats.failed, 300);
+    assert_eq!(report.stats.pending, 0);
+    let in_report: HashSet<String> = report
+        .dead_letters
+        .iter()
+        .filter_map(|l| l.event_id.clone())
+        .collect();
+    assert_eq!(in_report, ids, "every event is in the report");
+    for letter in &report.dead_letters {
+        assert_eq!(
+            letter.event_json()["event_name"],
+            "m",
+            "the letter carries the event"
+        );
+        assert!(letter.reason.contains("shut down"), "{}", letter.reason);
+    }
+
+    let file = std::fs::read_to_string(&path).unwrap();
+    let in_file: HashSet<String> = file
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line).unwrap()["event_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(file.lines().count(), 300);
+    assert_eq!(in_file, ids, "every event is in the dead-letter file");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permanent_failures_are_handed_back_as_they_happen() {
+    let server = FaultServer::always(Fault::Status(400)).await;
+    let letters: Arc<Mutex<Vec<DeadLetter>>> = Arc::default();
+    let sink = Arc::clone(&letters);
+    let logger = client_for(server.base_url(), fast_retries())
+        .logger(
+            LoggerConfig::default()
+                .dead_letters(move |l: &DeadLetter| sink.lock().unwrap().push(l.clone())),
+        )
+        .unwrap();
+    for i in 0..20 {
+        logger
+            .log("bad", Event::tool("t").event_id(format!("e{i}")))
+            .unwrap();
+    }
+    let report = logger.flush(Duration::from_secs(10)).await;
+    assert!(report.complete, "a failure settles the event too");
+    assert_eq!(report.stats.failed, 20);
+    assert_eq!(report.dead_letters.len(), 20);
+    assert!(
+        report.dead_letters[0].reason.contains("HTTP 400"),
+        "{}",
+        report.dead_letters[0].reason
+    );
+    assert_eq!(letters.lock().unwrap().len(), 20);
+    assert_eq!(server.requests(), 20, "4xx are not retried");
+    let next = logger.flush(Duration::from_secs(1)).await;
+    assert!(next.dead_letters.is_empty(), "each letter is reported once");
+    logger.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_logger_dropped_without_shutdown_warns_and_hands_back() {
+    let captured = Captured::default();
+    let _guard = captured.install();
+    let server = FaultServer::always(Fault::Slow(Duration::from_secs(30))).await;
+    let letters: Arc<Mutex<Vec<DeadLetter>>> = Arc::default();
+    let sink = Arc::clone(&letters);
+    let logger = client_for(server.base_url(), RetryPolicy::none())
+        .logger(
+            LoggerConfig::default()
+                .dead_letters(move |l: &DeadLetter| sink.lock().unwrap().push(l.clone())),
+        )
+        .unwrap();
+    for _ in 0..7 {
+        logger.log("forgotten", Event::tool("t")).unwrap();
+    }
+    let clone = logger.clone();
+    drop(logger);
+    assert!(captured.text().is_empty(), "a clone still holds the logger");
+    drop(clone);
+    let warning = captured.text();
+    assert!(
+        warning.contains("dropped without shutdown(): 7 events were not delivered"),
+        "{warning}"
+    );
+    assert_eq!(letters.lock().unwrap().len(), 7);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_wait_waits_for_room_instead_of_dropping() {
+    let server = FaultServer::always(Fault::Slow(Duration::from_millis(5))).await;
+    let logger = client_for(server.base_url(), fast_retries())
+        .logger(LoggerConfig::default().max_queue_events(5).max_in_flight(2))
+        .unwrap();
+    for i in 0..60 {
+        logger
+            .log_wait("patient", Event::tool("t").event_id(format!("w{i}")))
+            .await
+            .unwrap();
+    }
+    let report = logger.shutdown(Duration::from_secs(10)).await;
+    assert!(report.complete);
+    assert_eq!((report.stats.sent, report.stats.dropped), (60, 0));
+    assert_eq!(server.recorded().len(), 60);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn invalid_events_are_refused_at_log_with_the_event_back() {
+    let mock = MockHoneyHive::start_async().await;
+    let logger = mock
+        .client()
+        .unwrap()
+        .logger(LoggerConfig::default())
+        .unwrap();
+    match logger.log("", Event::tool("t")) {
+        Err(LogError::Invalid {
+            error: Error::InvalidInput { field, .. },
+            ..
+        }) => assert_eq!(field, "session_id"),
+        other => panic!("{other:?}"),
+    }
+    let err = logger.log("s", Event::tool("t").outputs(3)).unwrap_err();
+    assert_eq!(err.into_event().as_api().event_name.as_deref(), Some("t"));
+    assert_eq!(
+        logger.stats().dropped,
+        0,
+        "refused input is the caller's, not dropped"
+    );
+    logger.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_events_from_8_tasks_under_30_percent_faults_arrive_exactly_once() {
+    let transient = [
+        Fault::TooManyRequests("0".into()),
+        Fault::Unavailable,
+        Fault::BadGatewayHtml,
+        Fault::Drop { processed: false },
+        Fault::Drop { processed: true },
+        Fault::Truncated,
+        Fault::Slow(Duration::from_millis(300)),
+    ];
+    let server = FaultServer::start(move |arrival| {
+        let roll = support::mix(arrival.number);
+        if arrival.seen_before < 3 && roll % 100 < 30 {
+            transient[(roll / 100) as usize % transient.len()].clone()
+        } else {
+            Fault::None
+        }
+    })
+    .await;
+    let client = Client::builder()
+        .api_key(KEY)
+        .base_url(server.base_url())
+        .timeout(Duration::from_millis(150))
+        .retry_policy(fast_retries())
+        .build()
+        .unwrap();
+    let logger = client
+        .logger(LoggerConfig::default().max_in_flight(16))
+        .unwrap();
+
+    let tasks: Vec<_> = (0..8)
+        .map(|t| {
+            let logger = logger.clone();
+            tokio::spawn(async move {
+                let mut ids = Vec::new();
+                for i in 0..1250 {
+                    let id = format!("task{t}-{i}");
+                    logger
+                        .log(
+                            format!("session-{t}"),
+                            Event::tool("t").event_id(id.clone()),
+                        )
+                        .unwrap();
+                    ids.push(id);
+                    if i % 100 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+                ids
+            })
+        })
+        .collect();
+    let mut sent = HashSet::new();
+    for task in tasks {
+        sent.extend(task.await.unwrap());
+    }
+    let report = logger.shutdown(Duration::from_secs(60)).await;
+    assert!(report.complete, "{:?}", report.stats);
+    assert_eq!(report.stats.sent, 10_000);
+    assert_eq!((report.stats.failed, report.stats.dropped), (0, 0));
+    assert!(report.stats.retried > 0);
+    let recorded = server.recorded();
+    assert_eq!(recorded.len(), 10_000, "each event recorded exactly once");
+    assert_eq!(recorded.into_iter().collect::<HashSet<_>>(), sent);
+    let faulted: usize = server
+        .faults()
+        .iter()
+        .filter(|(f, _)| **f != Fault::None)
+        .map(|(_, n)| n)
+        .sum();
+    let share = faulted as f64 / server.requests() as f64;
+    assert!(
+        (0.2..0.4).contains(&share),
+        "about 30% of requests faulted, got {share:.2}"
+    );
+    assert_eq!(
+        report.stats.retried as usize, faulted,
+        "one retry per fault"
+    );
+}
