@@ -33,7 +33,7 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -63,8 +63,14 @@ pub struct LoggerConfig {
     max_queue_bytes: usize,
     max_in_flight: usize,
     max_report_letters: usize,
+    linger: Duration,
     dead_letters: Option<Arc<dyn DeadLetterSink>>,
 }
+
+/// Events queued at which `log` wakes a worker itself.
+const WAKE_BATCH: usize = 64;
+/// Empty polls after which the lead worker sleeps until woken.
+const IDLE_POLLS: u32 = 20;
 
 impl LoggerConfig {
     /// Events the queue holds at most, by default.
@@ -73,6 +79,9 @@ impl LoggerConfig {
     pub const DEFAULT_MAX_QUEUE_BYTES: usize = 64 * 1024 * 1024;
     /// Requests in flight at once, by default.
     pub const DEFAULT_MAX_IN_FLIGHT: usize = 8;
+    /// How long an event may wait in the queue for the lead worker's next
+    /// look, by default.
+    pub const DEFAULT_LINGER: Duration = Duration::from_millis(5);
     /// Dead letters a report carries at most, by default (the sink gets all).
     pub const DEFAULT_MAX_REPORT_LETTERS: usize = 10_000;
 
@@ -103,6 +112,18 @@ impl LoggerConfig {
         self
     }
 
+    /// How long an event may wait before the lead worker looks at the queue
+    /// again: [`DEFAULT_LINGER`](Self::DEFAULT_LINGER) unless set.
+    ///
+    /// Waking a sleeping task takes a system call, so `log` does not wake
+    /// the workers for each event; while events come, the lead worker looks
+    /// every `linger`, and after 20 empty looks it sleeps until the next
+    /// `log` wakes it. Shorter means quicker delivery and more wake-ups.
+    pub fn linger(mut self, linger: Duration) -> Self {
+        self.linger = linger.max(Duration::from_micros(100));
+        self
+    }
+
     /// Where undelivered events go, besides the reports.
     pub fn dead_letters(mut self, sink: impl DeadLetterSink) -> Self {
         self.dead_letters = Some(Arc::new(sink));
@@ -126,6 +147,7 @@ impl Default for LoggerConfig {
             max_queue_bytes: Self::DEFAULT_MAX_QUEUE_BYTES,
             max_in_flight: Self::DEFAULT_MAX_IN_FLIGHT,
             max_report_letters: Self::DEFAULT_MAX_REPORT_LETTERS,
+            linger: Self::DEFAULT_LINGER,
             dead_letters: None,
         }
     }
@@ -138,6 +160,7 @@ impl fmt::Debug for LoggerConfig {
             .field("max_queue_bytes", &self.max_queue_bytes)
             .field("max_in_flight", &self.max_in_flight)
             .field("max_report_letters", &self.max_report_letters)
+            .field("linger", &self.linger)
             .field("dead_letters", &self.dead_letters.as_ref().map(|_| "set"))
             .finish()
     }
@@ -225,10 +248,11 @@ struct Handle {
     workers: Mutex<Vec<JoinHandle<()>>>,
 }
 
+/// Held in the queue by value, so `log` allocates nothing of its own.
 struct Item {
     seq: u64,
     session_id: SessionId,
-    event: Box<Event>,
+    event: Event,
     footprint: usize,
 }
 
@@ -242,30 +266,50 @@ struct InFlight {
 struct Queue {
     items: VecDeque<Item>,
     bytes: usize,
+    /// The sequence number of the next event; also how many were enqueued.
     next_seq: u64,
-    in_flight: BTreeMap<u64, InFlight>,
     /// No more `log`; workers drain what is queued and stop.
     closed: bool,
     /// Workers stop now.
     stopped: bool,
 }
 
-impl Queue {
-    /// The smallest sequence number not yet settled.
-    fn oldest_unsettled(&self) -> u64 {
-        let queued = self.items.front().map_or(u64::MAX, |item| item.seq);
-        let in_flight = self.in_flight.keys().next().copied().unwrap_or(u64::MAX);
-        queued.min(in_flight)
+/// Events taken by workers and not yet settled, by sequence number: at most
+/// one per worker, so a vector beats a map and never allocates after the
+/// start. Its own lock, so that workers settling events do not hold up
+/// `log`; always taken after the queue's lock when both are needed.
+#[derive(Default)]
+struct InFlightSet(Vec<(u64, InFlight)>);
+
+impl InFlightSet {
+    fn insert(&mut self, seq: u64, entry: InFlight) {
+        self.0.push((seq, entry));
     }
 
-    fn pending(&self) -> u64 {
-        (self.items.len() + self.in_flight.len()) as u64
+    fn get_mut(&mut self, seq: u64) -> Option<&mut InFlight> {
+        self.0
+            .iter_mut()
+            .find(|(s, _)| *s == seq)
+            .map(|(_, entry)| entry)
+    }
+
+    fn remove(&mut self, seq: u64) {
+        if let Some(at) = self.0.iter().position(|(s, _)| *s == seq) {
+            self.0.swap_remove(at);
+        }
+    }
+
+    fn oldest(&self) -> Option<u64> {
+        self.0.iter().map(|(seq, _)| *seq).min()
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
     }
 }
 
 #[derive(Default)]
 struct Counters {
-    enqueued: AtomicU64,
     sent: AtomicU64,
     retried: AtomicU64,
     failed: AtomicU64,
@@ -282,8 +326,12 @@ struct Shared {
     client: Client,
     config: LoggerConfig,
     queue: Mutex<Queue>,
+    in_flight: Mutex<InFlightSet>,
     /// Items arrived, or the workers should stop.
     work: Notify,
+    /// Wakes the lead worker from its idle sleep.
+    leader_wake: Notify,
+    leader_asleep: AtomicBool,
     /// Room in the queue, for `log_wait`.
     room: Notify,
     /// An event settled, for `flush`.
@@ -331,8 +379,11 @@ impl Client {
                 items: VecDeque::with_capacity(config.max_queue_events.min(4096)),
                 ..Queue::default()
             }),
+            in_flight: Mutex::new(InFlightSet(Vec::with_capacity(config.max_in_flight))),
             config,
             work: Notify::new(),
+            leader_wake: Notify::new(),
+            leader_asleep: AtomicBool::new(false),
             room: Notify::new(),
             settled: Notify::new(),
             counters: Counters::default(),
@@ -341,7 +392,7 @@ impl Client {
             shut_down: AtomicBool::new(false),
         });
         let workers = (0..workers)
-            .map(|_| runtime.spawn(work(Arc::clone(&shared))))
+            .map(|i| runtime.spawn(work(Arc::clone(&shared), i == 0)))
             .collect();
         Ok(Logger {
             handle: Arc::new(Handle {
@@ -397,6 +448,7 @@ impl Logger {
     pub async fn flush(&self, timeout: Duration) -> LoggerReport {
         let shared = &self.handle.shared;
         let target = lock(&shared.queue).next_seq;
+        shared.wake_all();
         let complete = shared.wait_settled(target, Instant::now() + timeout).await;
         shared.report(complete)
     }
@@ -415,7 +467,7 @@ impl Logger {
             queue.closed = true;
             queue.next_seq
         };
-        shared.work.notify_waiters();
+        shared.wake_all();
         shared.room.notify_waiters();
         let complete = shared.wait_settled(target, Instant::now() + timeout).await;
         // An aborted task stops at its next await; waiting for that means no
@@ -448,20 +500,26 @@ impl Logger {
                 event: Box::new(event),
             });
         }
-        let footprint = event.footprint() + session_id.as_str().len() + std::mem::size_of::<Item>();
+        // The event's own size is in its footprint; the session id is shared.
+        let footprint =
+            event.footprint() + std::mem::size_of::<Item>() - std::mem::size_of::<Event>();
         Ok(Item {
             seq: 0,
             session_id,
-            event: Box::new(event),
+            event,
             footprint,
         })
     }
 
     /// Puts the item in the queue, or gives it back with whether the queue
     /// was full (rather than closed).
+    // The item goes back by value: boxing it here would allocate on every
+    // refusal before `refused` boxes just the event anyway.
+    #[allow(clippy::result_large_err)]
     fn push(&self, mut item: Item) -> Result<(), (Item, bool)> {
         let shared = &self.handle.shared;
         let was_empty;
+        let queued;
         {
             let mut queue = lock(&shared.queue);
             if queue.closed {
@@ -477,11 +535,17 @@ impl Logger {
             queue.bytes += item.footprint;
             was_empty = queue.items.is_empty();
             queue.items.push_back(item);
+            queued = queue.items.len();
         }
-        shared.counters.enqueued.fetch_add(1, Ordering::Relaxed);
-        // Idle workers wait only on an empty queue; busy ones come back for
-        // more, and a worker that takes an item wakes the next if any remain.
-        if was_empty {
+        // Waking a parked task costs a system call, microseconds; `log` pays
+        // it only for the first event after the workers went to sleep, and
+        // once per WAKE_BATCH events under load. Otherwise the lead worker,
+        // which polls every `linger`, finds the event; busy workers come back
+        // for more on their own, and a worker that takes an event wakes the
+        // next if any remain.
+        if was_empty && shared.leader_asleep.swap(false, Ordering::SeqCst) {
+            shared.leader_wake.notify_one();
+        } else if queued == WAKE_BATCH {
             shared.work.notify_one();
         }
         Ok(())
@@ -491,7 +555,7 @@ impl Logger {
         let shared = &self.handle.shared;
         shared.counters.dropped.fetch_add(1, Ordering::Relaxed);
         if !full {
-            return LogError::ShutDown(item.event);
+            return LogError::ShutDown(Box::new(item.event));
         }
         if !shared.warned_full.swap(true, Ordering::Relaxed) {
             tracing::warn!(
@@ -501,7 +565,7 @@ impl Logger {
                  this warning is shown once)"
             );
         }
-        LogError::QueueFull(item.event)
+        LogError::QueueFull(Box::new(item.event))
     }
 }
 
@@ -518,7 +582,7 @@ impl Handle {
     /// Tells the workers to stop, aborts them, and gives their handles back.
     fn stop_workers(&self) -> Vec<JoinHandle<()>> {
         lock(&self.shared.queue).stopped = true;
-        self.shared.work.notify_waiters();
+        self.shared.wake_all();
         let workers: Vec<_> = lock(&self.workers).drain(..).collect();
         for worker in &workers {
             worker.abort();
@@ -551,11 +615,22 @@ impl Drop for Handle {
 }
 
 impl Shared {
+    /// The smallest sequence number not yet settled, and how many are
+    /// pending; read under both locks, so no event is between the two.
+    fn unsettled(&self) -> (u64, u64, u64) {
+        let queue = lock(&self.queue);
+        let in_flight = lock(&self.in_flight);
+        let queued = queue.items.front().map_or(u64::MAX, |item| item.seq);
+        let taken = in_flight.oldest().unwrap_or(u64::MAX);
+        let pending = (queue.items.len() + in_flight.len()) as u64;
+        (queued.min(taken), pending, queue.next_seq)
+    }
+
     fn stats(&self) -> LoggerStats {
-        let pending = lock(&self.queue).pending();
+        let (_, pending, enqueued) = self.unsettled();
         let c = &self.counters;
         LoggerStats {
-            enqueued: c.enqueued.load(Ordering::Relaxed),
+            enqueued,
             sent: c.sent.load(Ordering::Relaxed),
             retried: c.retried.load(Ordering::Relaxed),
             failed: c.failed.load(Ordering::Relaxed),
@@ -579,48 +654,89 @@ impl Shared {
         loop {
             let mut settled = pin!(self.settled.notified());
             settled.as_mut().enable();
-            if lock(&self.queue).oldest_unsettled() >= target {
+            if self.unsettled().0 >= target {
                 return true;
             }
             if tokio::time::timeout_at(deadline, settled).await.is_err() {
-                return lock(&self.queue).oldest_unsettled() >= target;
+                return self.unsettled().0 >= target;
             }
         }
     }
 
     /// The next item for a worker, or `None` when it should stop.
-    async fn take(&self) -> Option<Item> {
+    ///
+    /// The lead worker polls the queue every `linger` while events come, and
+    /// after `IDLE_POLLS` empty polls goes to sleep until `log` wakes it; the
+    /// other workers sleep until there is more than one worker's share.
+    async fn take(&self, leader: bool) -> Option<Item> {
+        let mut idle_polls = 0;
         loop {
             let mut work = pin!(self.work.notified());
             work.as_mut().enable();
-            {
-                let mut queue = lock(&self.queue);
-                if queue.stopped {
-                    return None;
-                }
-                if let Some(item) = queue.items.pop_front() {
-                    queue.bytes -= item.footprint;
-                    queue.in_flight.insert(
-                        item.seq,
-                        InFlight {
-                            session_id: item.session_id.clone(),
-                            prepared: None,
-                        },
-                    );
-                    let more = !queue.items.is_empty();
-                    drop(queue);
-                    if more {
-                        self.work.notify_one();
-                    }
-                    self.room.notify_waiters();
-                    return Some(item);
-                }
-                if queue.closed {
-                    return None;
-                }
+            if let Some(next) = self.pop() {
+                return next;
             }
-            work.await;
+            if !leader {
+                work.await;
+                continue;
+            }
+            if idle_polls < IDLE_POLLS {
+                match tokio::time::timeout(self.config.linger, work).await {
+                    Ok(()) => idle_polls = 0,
+                    Err(_) => idle_polls += 1,
+                }
+                continue;
+            }
+            let mut wake = pin!(self.leader_wake.notified());
+            wake.as_mut().enable();
+            self.leader_asleep.store(true, Ordering::SeqCst);
+            // An event logged before the flag was up did not wake anyone:
+            // look once more now that `log` will.
+            if !lock(&self.queue).items.is_empty() {
+                self.leader_asleep.store(false, Ordering::SeqCst);
+                continue;
+            }
+            tokio::select! {
+                () = wake => {}
+                () = work => {}
+            }
+            self.leader_asleep.store(false, Ordering::SeqCst);
+            idle_polls = 0;
         }
+    }
+
+    /// Takes the next event into flight: `Some(Some(item))`, or `Some(None)`
+    /// when the worker should stop, or `None` when there is nothing yet.
+    fn pop(&self) -> Option<Option<Item>> {
+        let mut queue = lock(&self.queue);
+        if queue.stopped {
+            return Some(None);
+        }
+        let Some(item) = queue.items.pop_front() else {
+            return queue.closed.then_some(None);
+        };
+        queue.bytes -= item.footprint;
+        lock(&self.in_flight).insert(
+            item.seq,
+            InFlight {
+                session_id: item.session_id.clone(),
+                prepared: None,
+            },
+        );
+        let more = !queue.items.is_empty();
+        drop(queue);
+        if more {
+            self.work.notify_one();
+        }
+        self.room.notify_waiters();
+        Some(Some(item))
+    }
+
+    /// Gets every worker looking at the queue now, rather than at its next
+    /// poll: for flush, shutdown and stop.
+    fn wake_all(&self) {
+        self.work.notify_waiters();
+        self.leader_wake.notify_one();
     }
 
     async fn deliver(&self, item: Item) {
@@ -633,7 +749,7 @@ impl Shared {
         // `log` already refused invalid input and serde_json cannot fail on
         // these types, so an error here is the size limit, or something new
         // that must still be handed back rather than lost.
-        let prepared = match self.client.serialize(session_id.clone(), *event) {
+        let prepared = match self.client.serialize(session_id.clone(), event) {
             Ok(prepared) => prepared,
             Err(error) => {
                 self.settle_failed(seq, letter(&session_id, None, error.to_string()));
@@ -644,7 +760,7 @@ impl Shared {
             self.settle_failed(seq, letter(&session_id, Some(&prepared), error.to_string()));
             return;
         }
-        let still_ours = match lock(&self.queue).in_flight.get_mut(&seq) {
+        let still_ours = match lock(&self.in_flight).get_mut(seq) {
             Some(entry) => {
                 entry.prepared = Some(prepared.clone());
                 true
@@ -664,7 +780,7 @@ impl Shared {
         match result {
             Ok(_) => {
                 self.counters.sent.fetch_add(1, Ordering::Relaxed);
-                lock(&self.queue).in_flight.remove(&seq);
+                lock(&self.in_flight).remove(seq);
                 self.settled.notify_waiters();
             }
             Err(error) => {
@@ -677,7 +793,7 @@ impl Shared {
         // Hand the letter over before the event counts as settled, so a flush
         // that returns has every failure in its report.
         self.dead_letter(letter);
-        lock(&self.queue).in_flight.remove(&seq);
+        lock(&self.in_flight).remove(seq);
         self.settled.notify_waiters();
     }
 
@@ -699,13 +815,11 @@ impl Shared {
         let (queued, in_flight) = {
             let mut queue = lock(&self.queue);
             queue.bytes = 0;
-            (
-                std::mem::take(&mut queue.items),
-                std::mem::take(&mut queue.in_flight),
-            )
+            let in_flight = std::mem::take(&mut *lock(&self.in_flight));
+            (std::mem::take(&mut queue.items), in_flight)
         };
         let count = (queued.len() + in_flight.len()) as u64;
-        for entry in in_flight.into_values() {
+        for (_, entry) in in_flight.0 {
             // An entry without a body belongs to a worker still serializing
             // it (only when the logger is dropped mid-way); that worker hands
             // it back itself, with its body.
@@ -741,8 +855,8 @@ fn letter(session_id: &SessionId, prepared: Option<&Prepared>, reason: String) -
     }
 }
 
-async fn work(shared: Arc<Shared>) {
-    while let Some(item) = shared.take().await {
+async fn work(shared: Arc<Shared>, leader: bool) {
+    while let Some(item) = shared.take(leader).await {
         shared.deliver(item).await;
     }
 }

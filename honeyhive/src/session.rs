@@ -1,6 +1,7 @@
 //! Session ids and the per-session handle.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::{Client, Error, Event, Logged};
 
@@ -17,13 +18,16 @@ use crate::{Client, Error, Event, Logged};
 /// let given: SessionId = "checkout-flow-42".into();
 /// assert_eq!(given.to_string(), "checkout-flow-42");
 /// ```
+///
+/// Cloning is cheap (a reference count), so passing `&session_id` to every
+/// call costs no allocation.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SessionId(String);
+pub struct SessionId(Arc<str>);
 
 impl SessionId {
     /// A new random session id (a UUIDv4).
     pub fn new() -> Self {
-        SessionId(uuid::Uuid::new_v4().to_string())
+        SessionId(uuid::Uuid::new_v4().to_string().into())
     }
 
     /// The id as text.
@@ -53,19 +57,19 @@ impl AsRef<str> for SessionId {
 
 impl From<&str> for SessionId {
     fn from(id: &str) -> Self {
-        SessionId(id.to_owned())
+        SessionId(id.into())
     }
 }
 
 impl From<String> for SessionId {
     fn from(id: String) -> Self {
-        SessionId(id)
+        SessionId(id.into())
     }
 }
 
 impl From<&String> for SessionId {
     fn from(id: &String) -> Self {
-        SessionId(id.clone())
+        SessionId(id.as_str().into())
     }
 }
 
@@ -77,13 +81,13 @@ impl From<&SessionId> for SessionId {
 
 impl From<uuid::Uuid> for SessionId {
     fn from(id: uuid::Uuid) -> Self {
-        SessionId(id.to_string())
+        SessionId(id.to_string().into())
     }
 }
 
 impl From<SessionId> for String {
     fn from(id: SessionId) -> Self {
-        id.0
+        id.0.as_ref().to_owned()
     }
 }
 

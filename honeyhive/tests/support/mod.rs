@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses part of it
 
 pub mod fault_server;
+pub mod http;
 
 /// A cheap deterministic hash, so that fault patterns are the same every run.
 pub fn mix(n: usize) -> u64 {

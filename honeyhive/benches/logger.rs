@@ -1,0 +1,339 @@
+//! Benchmarks of the background logger. A bench binary rather than criterion,
+//! because the targets are percentiles of single calls and end-to-end rates
+//! against a sink in another process. Results and the commands that produce
+//! them are in BENCHMARKS.md; `benches/e2e.sh` runs the end-to-end pairs.
+//!
+//! ```text
+//! cargo bench -p honeyhive --bench logger -- enqueue
+//! cargo bench -p honeyhive --bench logger -- memory
+//! cargo bench -p honeyhive --bench logger -- sink --port 18080 [--delay-ms 50]
+//! cargo bench -p honeyhive --bench logger -- e2e --url http://127.0.0.1:18080 --events 200000 --in-flight 8
+//! cargo bench -p honeyhive --bench logger -- body > body.json
+//! ```
+//!
+//! Everything talks to 127.0.0.1 only, runs a bounded number of events and
+//! stops by itself (the sink stops after `--seconds`, 600 by default).
+
+#[path = "../tests/support/http.rs"]
+mod http;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use honeyhive::{Client, Event, LoggerConfig, RetryPolicy, SessionId};
+use serde_json::json;
+use tokio::net::TcpListener;
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let flag = |name: &str| -> Option<String> {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let number = |name: &str, default: u64| -> u64 {
+        flag(name).map_or(default, |v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name} takes a number"))
+        })
+    };
+    match args.first().map(String::as_str) {
+        Some("enqueue") => enqueue(number("--calls", 200_000) as usize),
+        Some("memory") => memory(
+            number("--events", 1_000_000) as usize,
+            number("--cap-mb", 100) as usize,
+        ),
+        Some("sink") => sink(
+            number("--port", 18080) as u16,
+            Duration::from_millis(number("--delay-ms", 0)),
+            Duration::from_secs(number("--seconds", 600)),
+        ),
+        Some("e2e") => e2e(
+            &flag("--url").expect("--url http://127.0.0.1:PORT"),
+            number("--events", 200_000) as usize,
+            number("--in-flight", 8) as usize,
+        ),
+        Some("body") => print!("{}", String::from_utf8_lossy(&sample_body())),
+        _ => {
+            eprintln!(
+                "usage: logger (enqueue | memory | sink | e2e | body) [options]; see the file's docs"
+            );
+            std::process::exit(2);
+        }
+    }
+}
+
+/// A small, realistic model event.
+fn sample_event(i: usize) -> Event {
+    Event::model("gpt-4o")
+        .config(json!({"provider": "openai", "temperature": 0.2}))
+        .inputs(json!({"messages": [{"role": "user", "content": "Where is my order #1234?"}]}))
+        .outputs(json!({"role": "assistant", "content": "It shipped today."}))
+        .metrics(json!({"prompt_tokens": 41, "completion_tokens": 12, "i": i}))
+        .duration(Duration::from_millis(820))
+}
+
+fn client(url: &str) -> Client {
+    Client::builder()
+        .api_key("bench-key")
+        .base_url(url)
+        .retry_policy(RetryPolicy::default().max_attempts(3))
+        .build()
+        .expect("loopback URL")
+}
+
+/// The exact bytes the client sends for a sample event, for the reference
+/// load generator.
+fn sample_body() -> Vec<u8> {
+    let wire = sample_event(0)
+        .event_id("0f8e2a8c-2f57-4d8e-9a39-0c6a4f1b2d11")
+        .into_api()
+        .expect("valid");
+    serde_json::to_vec(&wire).expect("serializable")
+}
+
+fn runtime(threads: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// A minimal HTTP sink: answers every request with the documented 200 after
+/// `delay`, on one thread.
+async fn serve_sink(listener: TcpListener, delay: Duration, served: Arc<AtomicU64>) {
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            return;
+        };
+        let _ = stream.set_nodelay(true);
+        let served = Arc::clone(&served);
+        tokio::spawn(async move {
+            let mut buffer = Vec::with_capacity(4096);
+            while http::read_request(&mut stream, &mut buffer).await.is_some() {
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                served.fetch_add(1, Ordering::Relaxed);
+                let body = r#"{"event_id":"sink","success":true}"#;
+                if !http::write(&mut stream, 200, &[], "application/json", body).await {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+fn sink(port: u16, delay: Duration, seconds: Duration) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let listener = TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("port free");
+        let served = Arc::new(AtomicU64::new(0));
+        eprintln!("sink on http://127.0.0.1:{port}, delay {delay:?}, stopping after {seconds:?}");
+        let _ =
+            tokio::time::timeout(seconds, serve_sink(listener, delay, Arc::clone(&served))).await;
+        eprintln!("sink served {}", served.load(Ordering::Relaxed));
+    });
+}
+
+fn percentiles(label: &str, samples: &mut [u32]) {
+    samples.sort_unstable();
+    let at = |p: f64| samples[((samples.len() as f64 * p) as usize).min(samples.len() - 1)];
+    println!(
+        "{label:<34} n={:<8} p50={:>5} ns  p90={:>5} ns  p99={:>6} ns  p99.9={:>7} ns  max={:>8} ns",
+        samples.len(),
+        at(0.50),
+        at(0.90),
+        at(0.99),
+        at(0.999),
+        samples[samples.len() - 1]
+    );
+}
+
+fn nanos(d: Duration) -> u32 {
+    u32::try_from(d.as_nanos()).unwrap_or(u32::MAX)
+}
+
+/// Timed `log` calls from `threads` plain threads, each making `calls`
+/// calls, at most `rate` calls per second per thread (0: no pacing). The
+/// event is built before the clock starts.
+fn timed_logs(logger: &honeyhive::Logger, threads: usize, calls: usize, rate: u64) -> Vec<u32> {
+    let session = SessionId::new();
+    let gap = if rate == 0 {
+        Duration::ZERO
+    } else {
+        Duration::from_secs(1) / rate as u32
+    };
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let (logger, session) = (logger.clone(), session.clone());
+            std::thread::spawn(move || {
+                let mut samples = Vec::with_capacity(calls);
+                let mut next = Instant::now();
+                for i in 0..calls {
+                    let event = sample_event(t * calls + i);
+                    if !gap.is_zero() {
+                        next += gap;
+                        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                            std::thread::sleep(wait);
+                        }
+                    }
+                    let started = Instant::now();
+                    let logged = logger.log(&session, event);
+                    let took = started.elapsed();
+                    assert!(logged.is_ok(), "the queue is sized for the whole run");
+                    samples.push(nanos(took));
+                }
+                samples
+            })
+        })
+        .collect();
+    handles
+        .into_iter()
+        .flat_map(|h| h.join().expect("producer thread"))
+        .collect()
+}
+
+fn enqueue(calls: usize) {
+    // Timer overhead: what an empty timed region measures.
+    let mut empty: Vec<u32> = (0..calls)
+        .map(|_| {
+            let started = Instant::now();
+            nanos(started.elapsed())
+        })
+        .collect();
+    percentiles("timer overhead (empty region)", &mut empty);
+
+    let rt = runtime(2);
+    let _in_runtime = rt.enter();
+    let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    rt.spawn(serve_sink(listener, Duration::ZERO, Arc::default()));
+    let config = LoggerConfig::default()
+        .max_queue_events(usize::MAX)
+        .max_queue_bytes(usize::MAX / 2)
+        .max_in_flight(8);
+    let logger = client(&url).logger(config).expect("in a runtime");
+
+    // Warm up: connections, allocator, and the queue's buffer at its size.
+    timed_logs(&logger, 8, 10_000, 0);
+    rt.block_on(logger.flush(Duration::from_secs(120)));
+
+    // An application logs far slower than the workers drain: the queue stays
+    // near empty and its memory is reused. 20 000 events/s in all.
+    for (threads, rate) in [(1, 20_000), (8, 2_500)] {
+        let mut samples = timed_logs(&logger, threads, calls / threads, rate);
+        percentiles(
+            &format!("{threads} thread(s), 20k events/s in all"),
+            &mut samples,
+        );
+        rt.block_on(logger.flush(Duration::from_secs(120)));
+    }
+    // As fast as they can: the queue grows, and each new page of it and of
+    // the events is a page fault, shared with the workers and the sink.
+    for threads in [1, 8] {
+        let mut samples = timed_logs(&logger, threads, calls / threads, 0);
+        percentiles(&format!("{threads} thread(s), unpaced burst"), &mut samples);
+        rt.block_on(logger.flush(Duration::from_secs(120)));
+    }
+    let report = rt.block_on(logger.shutdown(Duration::from_secs(60)));
+    eprintln!(
+        "  ({} sent, {} handed back)",
+        report.stats.sent, report.stats.failed
+    );
+}
+
+fn e2e(url: &str, events: usize, in_flight: usize) {
+    let rt = runtime(2);
+    rt.block_on(async {
+        let config = LoggerConfig::default()
+            .max_queue_events(events + 1)
+            .max_queue_bytes(usize::MAX / 2)
+            .max_in_flight(in_flight);
+        let logger = client(url).logger(config).expect("in a runtime");
+        let session = SessionId::new();
+        // Warm the connection pool.
+        for i in 0..in_flight * 4 {
+            logger.log(&session, sample_event(i)).expect("room");
+        }
+        logger.flush(Duration::from_secs(30)).await;
+
+        let prepared: Vec<Event> = (0..events).map(sample_event).collect();
+        let started = Instant::now();
+        for event in prepared {
+            logger.log(&session, event).expect("room");
+        }
+        let report = logger.flush(Duration::from_secs(600)).await;
+        let took = started.elapsed();
+        assert!(report.complete, "{report:?}");
+        let stats = logger.shutdown(Duration::from_secs(5)).await.stats;
+        println!(
+            "e2e: {events} events, in-flight {in_flight}: {:.3} s, {:.0} events/s (sent {}, failed {}, retried {})",
+            took.as_secs_f64(),
+            events as f64 / took.as_secs_f64(),
+            stats.sent,
+            stats.failed,
+            stats.retried
+        );
+    });
+}
+
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field("VmHWM:")
+}
+
+fn memory(events: usize, cap_mb: usize) {
+    let rt = runtime(2);
+    rt.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let sink = tokio::spawn(serve_sink(listener, Duration::from_secs(3600), Arc::default()));
+        let cap = cap_mb * 1000 * 1000;
+        let logger = client(&url)
+            .logger(LoggerConfig::default().max_queue_events(usize::MAX).max_queue_bytes(cap).max_in_flight(1))
+            .expect("in a runtime");
+        let session = SessionId::new();
+        let before = peak_rss_kib();
+        let started = Instant::now();
+        let mut dropped = 0u64;
+        for i in 0..events {
+            if logger.log(&session, sample_event(i)).is_err() {
+                dropped += 1;
+            }
+        }
+        let took = started.elapsed();
+        let after = peak_rss_kib();
+        let stats = logger.stats();
+        let grew_mb = (after.saturating_sub(before)) as f64 * 1024.0 / 1e6;
+        println!(
+            "memory: {events} events in {:.2} s into a {cap_mb} MB queue: {} queued, {dropped} dropped; \
+             peak RSS {:.1} MB -> {:.1} MB, grew {grew_mb:.1} MB = {:.0}% of the cap (target <= 120%)",
+            took.as_secs_f64(),
+            stats.pending,
+            before as f64 * 1024.0 / 1e6,
+            after as f64 * 1024.0 / 1e6,
+            grew_mb * 100.0 / cap_mb as f64
+        );
+        drop(logger.shutdown(Duration::ZERO).await);
+        sink.abort();
+    });
+}
