@@ -57,6 +57,7 @@ fn main() {
             &flag("--url").expect("--url http://127.0.0.1:PORT"),
             number("--events", 200_000) as usize,
             number("--in-flight", 8) as usize,
+            number("--threads", 2) as usize,
         ),
         Some("body") => print!("{}", String::from_utf8_lossy(&sample_body())),
         _ => {
@@ -165,44 +166,51 @@ fn nanos(d: Duration) -> u32 {
     u32::try_from(d.as_nanos()).unwrap_or(u32::MAX)
 }
 
-/// Timed `log` calls from `threads` plain threads, each making `calls`
-/// calls, at most `rate` calls per second per thread (0: no pacing). The
-/// event is built before the clock starts.
-fn timed_logs(logger: &honeyhive::Logger, threads: usize, calls: usize, rate: u64) -> Vec<u32> {
+/// Timed `log` calls from `tasks` tokio tasks on the logger's own runtime,
+/// as an application would make them, each making `calls` calls. A task
+/// logs `batch` events, then sleeps a millisecond (paced) or yields
+/// (unpaced, `paced == false`) so the workers get the threads too. The event
+/// is built before the clock starts.
+fn timed_logs(
+    rt: &tokio::runtime::Runtime,
+    logger: &honeyhive::Logger,
+    tasks: usize,
+    calls: usize,
+    batch: usize,
+    paced: bool,
+) -> Vec<u32> {
     let session = SessionId::new();
-    let gap = if rate == 0 {
-        Duration::ZERO
-    } else {
-        Duration::from_secs(1) / rate as u32
-    };
-    let handles: Vec<_> = (0..threads)
+    let handles: Vec<_> = (0..tasks)
         .map(|t| {
             let (logger, session) = (logger.clone(), session.clone());
-            std::thread::spawn(move || {
+            rt.spawn(async move {
                 let mut samples = Vec::with_capacity(calls);
-                let mut next = Instant::now();
                 for i in 0..calls {
                     let event = sample_event(t * calls + i);
-                    if !gap.is_zero() {
-                        next += gap;
-                        if let Some(wait) = next.checked_duration_since(Instant::now()) {
-                            std::thread::sleep(wait);
-                        }
-                    }
                     let started = Instant::now();
                     let logged = logger.log(&session, event);
                     let took = started.elapsed();
                     assert!(logged.is_ok(), "the queue is sized for the whole run");
                     samples.push(nanos(took));
+                    if (i + 1) % batch == 0 {
+                        if paced {
+                            tokio::time::sleep(Duration::from_millis(1)).await;
+                        } else {
+                            tokio::task::yield_now().await;
+                        }
+                    }
                 }
                 samples
             })
         })
         .collect();
-    handles
-        .into_iter()
-        .flat_map(|h| h.join().expect("producer thread"))
-        .collect()
+    rt.block_on(async {
+        let mut all = Vec::with_capacity(tasks * calls);
+        for handle in handles {
+            all.extend(handle.await.expect("producer task"));
+        }
+        all
+    })
 }
 
 fn enqueue(calls: usize) {
@@ -227,24 +235,19 @@ fn enqueue(calls: usize) {
     let logger = client(&url).logger(config).expect("in a runtime");
 
     // Warm up: connections, allocator, and the queue's buffer at its size.
-    timed_logs(&logger, 8, 10_000, 0);
+    timed_logs(&rt, &logger, 8, 10_000, 64, false);
     rt.block_on(logger.flush(Duration::from_secs(120)));
 
-    // An application logs far slower than the workers drain: the queue stays
-    // near empty and its memory is reused. 20 000 events/s in all.
-    for (threads, rate) in [(1, 20_000), (8, 2_500)] {
-        let mut samples = timed_logs(&logger, threads, calls / threads, rate);
-        percentiles(
-            &format!("{threads} thread(s), 20k events/s in all"),
-            &mut samples,
-        );
+    for tasks in [1, 8] {
+        // About 20 000 events/s in all: 20 per task per millisecond sleep,
+        // divided among the tasks. The queue stays near empty.
+        let batch = (20 / tasks).max(1);
+        let mut paced = timed_logs(&rt, &logger, tasks, calls / tasks, batch, true);
+        percentiles(&format!("{tasks} task(s), ~20k events/s"), &mut paced);
         rt.block_on(logger.flush(Duration::from_secs(120)));
-    }
-    // As fast as they can: the queue grows, and each new page of it and of
-    // the events is a page fault, shared with the workers and the sink.
-    for threads in [1, 8] {
-        let mut samples = timed_logs(&logger, threads, calls / threads, 0);
-        percentiles(&format!("{threads} thread(s), unpaced burst"), &mut samples);
+        // As fast as they can, yielding every 64 calls: the queue grows.
+        let mut burst = timed_logs(&rt, &logger, tasks, calls / tasks, 64, false);
+        percentiles(&format!("{tasks} task(s), unpaced"), &mut burst);
         rt.block_on(logger.flush(Duration::from_secs(120)));
     }
     let report = rt.block_on(logger.shutdown(Duration::from_secs(60)));
@@ -254,8 +257,16 @@ fn enqueue(calls: usize) {
     );
 }
 
-fn e2e(url: &str, events: usize, in_flight: usize) {
-    let rt = runtime(2);
+fn e2e(url: &str, events: usize, in_flight: usize, threads: usize) {
+    // 0 threads: the current-thread runtime.
+    let rt = if threads == 0 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    } else {
+        runtime(threads)
+    };
     rt.block_on(async {
         let config = LoggerConfig::default()
             .max_queue_events(events + 1)
@@ -279,7 +290,7 @@ fn e2e(url: &str, events: usize, in_flight: usize) {
         assert!(report.complete, "{report:?}");
         let stats = logger.shutdown(Duration::from_secs(5)).await.stats;
         println!(
-            "e2e: {events} events, in-flight {in_flight}: {:.3} s, {:.0} events/s (sent {}, failed {}, retried {})",
+            "e2e: {events} events, in-flight {in_flight}, runtime threads {threads}: {:.3} s, {:.0} events/s (sent {}, failed {}, retried {})",
             took.as_secs_f64(),
             events as f64 / took.as_secs_f64(),
             stats.sent,

@@ -69,6 +69,8 @@ pub struct LoggerConfig {
 
 /// Events queued at which `log` wakes a worker itself.
 const WAKE_BATCH: usize = 64;
+/// How often flush and shutdown look whether their events are settled.
+const SETTLE_POLL: Duration = Duration::from_millis(1);
 /// Empty polls after which the lead worker sleeps until woken.
 const IDLE_POLLS: u32 = 20;
 
@@ -334,8 +336,6 @@ struct Shared {
     leader_asleep: AtomicBool,
     /// Room in the queue, for `log_wait`.
     room: Notify,
-    /// An event settled, for `flush`.
-    settled: Notify,
     counters: Counters,
     letters: Mutex<Letters>,
     warned_full: AtomicBool,
@@ -385,7 +385,6 @@ impl Client {
             leader_wake: Notify::new(),
             leader_asleep: AtomicBool::new(false),
             room: Notify::new(),
-            settled: Notify::new(),
             counters: Counters::default(),
             letters: Mutex::new(Letters::default()),
             warned_full: AtomicBool::new(false),
@@ -650,16 +649,19 @@ impl Shared {
     }
 
     /// Waits until every event numbered below `target` is settled.
+    ///
+    /// It looks every millisecond rather than being woken per settled event:
+    /// a wake-up per event would cost the workers a system call each, and
+    /// flushing is rare.
     async fn wait_settled(&self, target: u64, deadline: Instant) -> bool {
         loop {
-            let mut settled = pin!(self.settled.notified());
-            settled.as_mut().enable();
             if self.unsettled().0 >= target {
                 return true;
             }
-            if tokio::time::timeout_at(deadline, settled).await.is_err() {
-                return self.unsettled().0 >= target;
+            if Instant::now() >= deadline {
+                return false;
             }
+            tokio::time::sleep_until(deadline.min(Instant::now() + SETTLE_POLL)).await;
         }
     }
 
@@ -781,7 +783,6 @@ impl Shared {
             Ok(_) => {
                 self.counters.sent.fetch_add(1, Ordering::Relaxed);
                 lock(&self.in_flight).remove(seq);
-                self.settled.notify_waiters();
             }
             Err(error) => {
                 self.settle_failed(seq, letter(&session_id, Some(&prepared), error.to_string()));
@@ -794,7 +795,6 @@ impl Shared {
         // that returns has every failure in its report.
         self.dead_letter(letter);
         lock(&self.in_flight).remove(seq);
-        self.settled.notify_waiters();
     }
 
     fn dead_letter(&self, letter: DeadLetter) {
@@ -838,7 +838,6 @@ impl Shared {
                 reason: reason.to_owned(),
             });
         }
-        self.settled.notify_waiters();
         count
     }
 }
