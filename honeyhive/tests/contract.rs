@@ -1,9 +1,11 @@
 //! Contract tests: the exact request the client puts on the wire.
 
-use std::time::{Duration, UNIX_EPOCH};
+mod support;
+
+use std::sync::{Arc, Mutex};
 
 use honeyhive::{Client, Event, USER_AGENT};
-use std::sync::{Arc, Mutex};
+use support::full_event;
 
 use httpmock::{HttpMockRequest, HttpMockResponse, Method::POST, MockServer};
 use serde_json::json;
@@ -16,37 +18,6 @@ fn client(server: &MockServer) -> Client {
         .base_url(server.base_url())
         .build()
         .expect("a loopback base URL and a key make a valid client")
-}
-
-/// Every field of the API page set, with two levels of children.
-fn full_event() -> Event {
-    let at = |ms: u64| UNIX_EPOCH + Duration::from_millis(ms);
-    Event::chain("answer-question")
-        .event_id("evt-root")
-        .project("support-bot")
-        .source("production")
-        .session_id("s-1")
-        .error("rate limited by the model provider")
-        .start_time(at(1_700_000_000_123))
-        .end_time(at(1_700_000_001_373))
-        .duration(Duration::from_millis(1250))
-        .inputs(json!({"question": "Where is my order?"}))
-        .outputs(json!({"answer": "It ships today."}))
-        .config(json!({"temperature": 0.2, "model": "gpt-4o"}))
-        .metadata(json!({"region": "eu"}))
-        .metrics(json!({"tokens": 512}))
-        .feedback(json!({"rating": 5}))
-        .user_properties(json!({"plan": "pro"}))
-        .child(
-            Event::model("gpt-4o")
-                .event_id("evt-model")
-                .duration(Duration::from_micros(1500))
-                .child(
-                    Event::tool("order-lookup")
-                        .event_id("evt-tool")
-                        .outputs(json!({"status": "shipped"})),
-                ),
-        )
 }
 
 const FULL_BODY: &str = concat!(

@@ -9,10 +9,11 @@
 //! HONEYHIVE_PRISM_URL=http://127.0.0.1:4010 cargo test -p honeyhive --test prism -- --ignored
 //! ```
 
-use std::time::{Duration, UNIX_EPOCH};
+mod support;
 
 use honeyhive::{Client, Event, SessionId};
 use serde_json::json;
+use support::full_event;
 
 fn prism_client() -> Client {
     let url = std::env::var("HONEYHIVE_PRISM_URL").expect(
@@ -23,29 +24,6 @@ fn prism_client() -> Client {
         .base_url(url)
         .build()
         .expect("HONEYHIVE_PRISM_URL is a loopback URL")
-}
-
-fn full_event() -> Event {
-    let at = |ms: u64| UNIX_EPOCH + Duration::from_millis(ms);
-    Event::chain("answer-question")
-        .project("support-bot")
-        .source("ci")
-        .session_id("prism-session")
-        .error("none")
-        .start_time(at(1_700_000_000_000))
-        .end_time(at(1_700_000_000_900))
-        .duration(Duration::from_micros(900_500))
-        .inputs(json!({"question": "Where is my order?"}))
-        .outputs(json!({"answer": "It ships today."}))
-        .config(json!({"temperature": 0.2}))
-        .metadata(json!({"region": "eu"}))
-        .metrics(json!({"tokens": 512}))
-        .feedback(json!({"rating": 5}))
-        .user_properties(json!({"plan": "pro"}))
-        .child(
-            Event::model("gpt-4o")
-                .child(Event::tool("order-lookup").outputs(json!({"status": "shipped"}))),
-        )
 }
 
 #[tokio::test]

@@ -2,6 +2,11 @@
 
 #![allow(dead_code)] // each test binary uses part of it
 
+use std::time::{Duration, UNIX_EPOCH};
+
+use honeyhive::Event;
+use serde_json::json;
+
 pub mod fault_server;
 pub mod http;
 
@@ -11,4 +16,35 @@ pub fn mix(n: usize) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     x ^ (x >> 31)
+}
+
+/// Every field of the API page set, with two levels of children.
+pub fn full_event() -> Event {
+    let at = |ms: u64| UNIX_EPOCH + Duration::from_millis(ms);
+    Event::chain("answer-question")
+        .event_id("evt-root")
+        .project("support-bot")
+        .source("production")
+        .session_id("s-1")
+        .error("rate limited by the model provider")
+        .start_time(at(1_700_000_000_123))
+        .end_time(at(1_700_000_001_373))
+        .duration(Duration::from_millis(1250))
+        .inputs(json!({"question": "Where is my order?"}))
+        .outputs(json!({"answer": "It ships today."}))
+        .config(json!({"temperature": 0.2, "model": "gpt-4o"}))
+        .metadata(json!({"region": "eu"}))
+        .metrics(json!({"tokens": 512}))
+        .feedback(json!({"rating": 5}))
+        .user_properties(json!({"plan": "pro"}))
+        .child(
+            Event::model("gpt-4o")
+                .event_id("evt-model")
+                .duration(Duration::from_micros(1500))
+                .child(
+                    Event::tool("order-lookup")
+                        .event_id("evt-tool")
+                        .outputs(json!({"status": "shipped"})),
+                ),
+        )
 }
