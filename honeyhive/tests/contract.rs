@@ -8,7 +8,6 @@ use honeyhive::{Client, Event, USER_AGENT};
 use support::full_event;
 
 use httpmock::{HttpMockRequest, HttpMockResponse, Method::POST, MockServer};
-use serde_json::json;
 
 const KEY: &str = "hh-contract-key";
 
