@@ -1,4 +1,200 @@
-fn main() {
-    eprintln!("cargo xtask: not implemented yet");
-    std::process::exit(2);
+//! `cargo xtask`: maintenance commands for honeyhive-rs.
+//!
+//! - `regen`: copy the spec into honeyhive-gen, render the generated client
+//!   into `honeyhive-gen/generated/client.rs` and show what changed.
+//! - `check`: for CI: lint, copies and rendering fresh, no unacknowledged
+//!   breaking spec change.
+//! - `diff OLD NEW`: semantic, breaking-change-aware diff of two specs.
+//! - `import SPEC`: OpenAPI 3.1 (or 3.0) in, progenitor-ready 3.0.3 out.
+
+mod diff;
+#[path = "../../honeyhive-gen/generation.rs"]
+mod generation;
+mod import;
+mod regen;
+mod spec;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    about = "Maintenance commands for honeyhive-rs",
+    version
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Copy openapi.yaml into honeyhive-gen, render progenitor's output with the
+    /// build's settings into honeyhive-gen/generated/client.rs, and print a
+    /// unified diff of what changed.
+    Regen {
+        /// Change nothing; exit 1 if anything would change.
+        #[arg(long)]
+        check: bool,
+    },
+    /// For CI: lint the spec (redocly, when installed), check the packaged
+    /// copy and the committed rendering are fresh, and diff the spec against
+    /// the last commit; fails on an unacknowledged breaking change.
+    Check {
+        /// The revision to diff against. Default: HEAD when openapi.yaml has
+        /// uncommitted changes, HEAD~1 otherwise.
+        #[arg(long)]
+        base: Option<String>,
+        /// Accept breaking changes without a version bump.
+        #[arg(long)]
+        allow_breaking: bool,
+    },
+    /// Semantic diff of two specs, each change classified breaking or
+    /// compatible for clients. OLD and NEW are files or git REV:path.
+    /// Exits 1 when anything is breaking, unless --allow-breaking.
+    Diff {
+        old: String,
+        new: String,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        #[arg(long)]
+        allow_breaking: bool,
+    },
+    /// Convert an OpenAPI 3.1 or 3.0 spec (YAML or JSON) into the 3.0.3
+    /// dialect progenitor reads. Rewrites are listed on stderr; what cannot
+    /// be converted is an error naming its JSON pointer.
+    Import {
+        spec: PathBuf,
+        /// Where to write (YAML, or JSON if it ends in .json). Default: stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Keep only these operations (by operationId), and the schemas they use.
+        #[arg(long, value_delimiter = ',')]
+        operations: Option<Vec<String>>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let root = repo_root();
+    let result = match cli.command {
+        Command::Regen { check } => regen::regen(&root, check),
+        Command::Check {
+            base,
+            allow_breaking,
+        } => regen::check(&root, base.as_deref(), allow_breaking),
+        Command::Diff {
+            old,
+            new,
+            format,
+            allow_breaking,
+        } => run_diff(&root, &old, &new, format, allow_breaking),
+        Command::Import {
+            spec,
+            out,
+            operations,
+        } => run_import(&spec, out.as_deref(), operations.as_deref()),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), PathBuf::from)
+}
+
+/// Prints the diff; Ok(false) when it has breaking changes not allowed.
+fn run_diff(
+    root: &std::path::Path,
+    old: &str,
+    new: &str,
+    format: Format,
+    allow_breaking: bool,
+) -> Result<bool, String> {
+    let changes = diff::diff(spec::load(old, root)?, spec::load(new, root)?);
+    let breaking = changes
+        .iter()
+        .filter(|c| c.severity == diff::Severity::Breaking)
+        .count();
+    match format {
+        Format::Json => {
+            let report = serde_json::json!({
+                "breaking": breaking,
+                "compatible": changes.len() - breaking,
+                "changes": changes.iter().map(diff::Change::to_json).collect::<Vec<_>>(),
+            });
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+            );
+        }
+        Format::Text => {
+            for change in &changes {
+                println!("{change}");
+            }
+            println!(
+                "{breaking} breaking, {} compatible change(s) from {old} to {new}",
+                changes.len() - breaking
+            );
+        }
+    }
+    Ok(breaking == 0 || allow_breaking)
+}
+
+fn run_import(
+    path: &std::path::Path,
+    out: Option<&std::path::Path>,
+    operations: Option<&[String]>,
+) -> Result<bool, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let document = spec::parse(&text)?;
+    match import::import(document, operations) {
+        Ok(imported) => {
+            for rewrite in &imported.rewrites {
+                eprintln!("rewrote {rewrite}");
+            }
+            let json = out.is_some_and(|p| p.extension().is_some_and(|e| e == "json"));
+            let rendered = spec::render(&imported.spec, json)?;
+            match out {
+                Some(out) => {
+                    std::fs::write(out, rendered)
+                        .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+                    eprintln!(
+                        "wrote {} ({} rewrites)",
+                        out.display(),
+                        imported.rewrites.len()
+                    );
+                }
+                None => print!("{rendered}"),
+            }
+            Ok(true)
+        }
+        Err(problems) => {
+            for problem in &problems {
+                eprintln!("cannot convert {problem}");
+            }
+            Err(format!(
+                "{} place(s) have no OpenAPI 3.0 form; nothing written",
+                problems.len()
+            ))
+        }
+    }
 }
