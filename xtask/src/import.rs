@@ -438,10 +438,11 @@ fn name_operations(spec: &mut Value, ctx: &mut Ctx) {
     }
 }
 
-/// progenitor gives an operation one success type and one error type: when
-/// several 2xx (or several error) answers carry different bodies, keep the
-/// first and drop the others' bodies; keep one media type per body,
-/// preferring application/json.
+/// progenitor gives an operation one success type and one error type (an
+/// answer without a body counts as a type of its own): when the 2xx answers
+/// (or the error answers) differ, keep those like the first with a body and
+/// remove the others, which the generated client then treats as unexpected.
+/// Also keeps one media type per body, preferring application/json.
 fn single_bodies(spec: &mut Value, ctx: &mut Ctx) {
     for (_, _, pointer) in operations(spec) {
         if let Some(content) = spec
@@ -456,28 +457,45 @@ fn single_bodies(spec: &mut Value, ctx: &mut Ctx) {
         else {
             continue;
         };
+        for (code, response) in responses.iter_mut() {
+            if let Some(content) = response.get_mut("content").and_then(Value::as_object_mut) {
+                one_media_type(
+                    content,
+                    &format!("{pointer}/responses/{}/content", escape(code)),
+                    ctx,
+                );
+            }
+        }
         let mut codes: Vec<String> = responses.keys().cloned().collect();
         codes.sort();
-        let mut first_body: [Option<Value>; 2] = [None, None];
-        for code in codes {
-            let success = code.starts_with('2');
-            let at = format!("{pointer}/responses/{}", escape(&code));
-            let Some(response) = responses.get_mut(&code).and_then(Value::as_object_mut) else {
-                continue;
-            };
-            if let Some(content) = response.get_mut("content").and_then(Value::as_object_mut) {
-                one_media_type(content, &format!("{at}/content"), ctx);
-            }
-            let Some(body) = response.get("content").cloned() else {
-                continue;
-            };
-            let slot = &mut first_body[usize::from(!success)];
-            match slot {
-                None => *slot = Some(body),
-                Some(kept) if *kept == body => {}
-                Some(_) => {
-                    response.remove("content");
-                    ctx.rewrite(&format!("{at}/content"), "removed: a second, different body for the same kind of answer (progenitor takes one)");
+        for success in [true, false] {
+            let class: Vec<&String> = codes
+                .iter()
+                .filter(|c| {
+                    if success {
+                        c.starts_with('2')
+                    } else {
+                        c.starts_with('4') || c.starts_with('5') || *c == "default"
+                    }
+                })
+                .collect();
+            let bodies: Vec<(String, Option<Value>)> = class
+                .iter()
+                .map(|c| {
+                    (
+                        (*c).clone(),
+                        responses.get(*c).and_then(|r| r.get("content")).cloned(),
+                    )
+                })
+                .collect();
+            let kept = bodies.iter().find_map(|(_, body)| body.clone());
+            for (code, body) in &bodies {
+                if *body != kept {
+                    responses.remove(code);
+                    ctx.rewrite(
+                        &format!("{pointer}/responses/{}", escape(code)),
+                        "removed: its body differs from the operation's other answers of its kind (progenitor takes one type)",
+                    );
                 }
             }
         }

@@ -91,6 +91,7 @@ pub fn check(root: &Path, base: Option<&str>, allow_breaking: bool) -> Result<bo
     println!("== lint");
     let redocly = root.join(".ci/node_modules/.bin/redocly");
     if redocly.exists() {
+        std::io::Write::flush(&mut std::io::stdout()).map_err(|e| e.to_string())?;
         let status = Command::new(&redocly)
             .args(["lint", SPEC])
             .current_dir(root)
@@ -102,6 +103,9 @@ pub fn check(root: &Path, base: Option<&str>, allow_breaking: bool) -> Result<bo
             ok = false;
             println!("redocly lint failed: fix openapi.yaml (rules in redocly.yaml)");
         }
+    } else if std::env::var_os("CI").is_some() {
+        ok = false;
+        println!("redocly is not installed: run `npm ci --prefix .ci` first (CI must lint)");
     } else {
         println!("redocly is not installed (npm ci --prefix .ci): the lint was skipped");
     }
