@@ -35,6 +35,17 @@ fn fast_retries() -> RetryPolicy {
         .max_backoff(Duration::from_millis(20))
 }
 
+/// A mock of the API and a default logger aimed at it.
+async fn mock_logger() -> (MockHoneyHive, honeyhive::Logger) {
+    let mock = MockHoneyHive::start_async().await;
+    let logger = mock
+        .client()
+        .unwrap()
+        .logger(LoggerConfig::default())
+        .unwrap();
+    (mock, logger)
+}
+
 /// Collects what `tracing` prints while the guard lives (this thread only).
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -66,12 +77,7 @@ impl Write for Captured {
 }
 
 async fn logs_and_shuts_down_cleanly() {
-    let mock = MockHoneyHive::start_async().await;
-    let logger = mock
-        .client()
-        .unwrap()
-        .logger(LoggerConfig::default())
-        .unwrap();
+    let (mock, logger) = mock_logger().await;
     for i in 0..50 {
         logger
             .log(format!("s-{}", i % 3), Event::tool(format!("t{i}")))
@@ -113,12 +119,7 @@ fn a_logger_needs_a_runtime_and_says_so_instead_of_panicking() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn log_works_from_plain_threads_outside_the_runtime() {
-    let mock = MockHoneyHive::start_async().await;
-    let logger = mock
-        .client()
-        .unwrap()
-        .logger(LoggerConfig::default())
-        .unwrap();
+    let (mock, logger) = mock_logger().await;
     let threads: Vec<_> = (0..4)
         .map(|t| {
             let logger = logger.clone();
@@ -440,12 +441,7 @@ async fn log_wait_waits_for_room_instead_of_dropping() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn invalid_events_are_refused_at_log_with_the_event_back() {
-    let mock = MockHoneyHive::start_async().await;
-    let logger = mock
-        .client()
-        .unwrap()
-        .logger(LoggerConfig::default())
-        .unwrap();
+    let (_mock, logger) = mock_logger().await;
     match logger.log("", Event::tool("t")) {
         Err(LogError::Invalid {
             error: Error::InvalidInput { field, .. },
