@@ -353,6 +353,11 @@ fn environment_is_read_with_the_official_names() {
 fn debug_output_never_shows_the_key() {
     let builder = Client::builder().api_key(KEY).project("p");
     let client = builder.clone().build().unwrap();
+    // The raw client prints its reqwest client, default headers included:
+    // the Authorization header is marked sensitive, so its value is hidden.
+    let raw = format!("{:?}", client.raw());
+    assert!(raw.contains(r#""authorization": Sensitive"#), "{raw}");
+    assert!(!raw.contains(KEY), "{raw}");
     for shown in [
         format!("{builder:?}"),
         format!("{client:?}"),
