@@ -26,6 +26,9 @@ pub const USER_AGENT: &str = concat!("honeyhive-rs/", env!("CARGO_PKG_VERSION"))
 /// The largest request body sent by default: 5 MiB of JSON.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
 
+/// The least time worth starting a retry with, before the call's deadline.
+const MIN_ATTEMPT: Duration = Duration::from_millis(10);
+
 /// The most of an answer's body the client reads. The documented answer is a
 /// few dozen bytes; anything longer is cut here rather than held in memory.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
@@ -228,9 +231,15 @@ impl Client {
         let policy = &self.inner.retry;
         let deadline = Instant::now() + policy.get_deadline();
         let mut attempt: u32 = 0;
+        let mut last_error = None;
         loop {
-            attempt += 1;
             let remaining = deadline.saturating_duration_since(Instant::now());
+            // A wait can overrun its timer; a retry with almost no time left
+            // would only turn the real failure into a timeout.
+            if let Some(error) = last_error.take_if(|_| remaining < MIN_ATTEMPT) {
+                return (Err(error), attempt);
+            }
+            attempt += 1;
             let timeout = self.inner.timeout.min(remaining);
             let failure = match self.attempt(prepared, timeout).await {
                 Ok(event_id) => {
@@ -246,7 +255,7 @@ impl Client {
                 return (Err(failure.error), attempt);
             }
             let wait = policy.wait_before(attempt - 1, failure.retry_after);
-            if Instant::now() + wait >= deadline {
+            if Instant::now() + wait + MIN_ATTEMPT > deadline {
                 return (Err(failure.error), attempt);
             }
             tracing::debug!(
@@ -257,6 +266,7 @@ impl Client {
                 "retrying a failed event write"
             );
             tokio::time::sleep(wait).await;
+            last_error = Some(failure.error);
         }
     }
 

@@ -14,7 +14,8 @@
 //!   waited instead, up to [`max_retry_after`](RetryPolicy::max_retry_after).
 //! - **Limits**: at most [`max_attempts`](RetryPolicy::max_attempts) requests
 //!   per call, all within the call's [`deadline`](RetryPolicy::deadline); a
-//!   wait that would end past the deadline is not started, and the last
+//!   wait that would leave less than 10 ms before the deadline is not
+//!   started (the call returns the last real error), and the last
 //!   attempt's own timeout is cut to what remains of it.
 //!
 //! Every attempt sends the same bytes, with the same `event_id`, so a retry
