@@ -352,8 +352,11 @@ impl Client {
     /// A background logger sending through this client, with worker tasks
     /// on the current tokio runtime.
     ///
-    /// Fails with [`Error::NoRuntime`] outside a tokio runtime. After that,
-    /// [`Logger::log`] may be called from anywhere, plain threads included.
+    /// Fails with [`Error::NoRuntime`] outside a tokio runtime. The runtime
+    /// needs its I/O and time drivers (`#[tokio::main]` and
+    /// `Builder::enable_all` turn both on), as every reqwest client does.
+    /// After that, [`Logger::log`] may be called from anywhere, plain threads
+    /// included.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
