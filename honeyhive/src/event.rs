@@ -77,6 +77,8 @@ pub struct Event {
     wire: api::types::Event,
     /// The first setter input that cannot be sent: (field, problem).
     invalid: Option<(String, String)>,
+    /// What `heap_of_event(&wire)` would say, kept by the setters.
+    heap: usize,
 }
 
 impl Event {
@@ -107,33 +109,37 @@ impl Event {
 
     /// Sets `event_name`.
     pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.wire.event_name = Some(name.into());
+        swap_string(&mut self.heap, &mut self.wire.event_name, name.into());
         self
     }
 
     /// Sets `event_type`.
     pub fn event_type(mut self, event_type: EventType) -> Self {
-        self.wire.event_type = Some(event_type.as_str().to_owned());
+        swap_string(
+            &mut self.heap,
+            &mut self.wire.event_type,
+            event_type.as_str().to_owned(),
+        );
         self
     }
 
     /// Sets `event_id`. When none is set, the client gives the event a new
     /// UUIDv4 before sending, so that a retried request cannot record it twice.
     pub fn event_id(mut self, id: impl Into<String>) -> Self {
-        self.wire.event_id = Some(id.into());
+        swap_string(&mut self.heap, &mut self.wire.event_id, id.into());
         self
     }
 
     /// Sets `project`, overriding the client's default project.
     pub fn project(mut self, project: impl Into<String>) -> Self {
-        self.wire.project = Some(project.into());
+        swap_string(&mut self.heap, &mut self.wire.project, project.into());
         self
     }
 
     /// Sets `source` (such as `production` or `evaluation`), overriding the
     /// client's default source.
     pub fn source(mut self, source: impl Into<String>) -> Self {
-        self.wire.source = Some(source.into());
+        swap_string(&mut self.heap, &mut self.wire.source, source.into());
         self
     }
 
@@ -141,13 +147,13 @@ impl Event {
     /// logged into is the one given to [`crate::Client::log_event`]; this
     /// field only restates it, and is usually left unset.
     pub fn session_id(mut self, id: impl Into<crate::SessionId>) -> Self {
-        self.wire.session_id = Some(id.into().into());
+        swap_string(&mut self.heap, &mut self.wire.session_id, id.into().into());
         self
     }
 
     /// Sets `error`: what the event failed with.
     pub fn error(mut self, error: impl Into<String>) -> Self {
-        self.wire.error = Some(error.into());
+        swap_string(&mut self.heap, &mut self.wire.error, error.into());
         self
     }
 
@@ -197,45 +203,59 @@ impl Event {
     /// Sets `inputs`: what went into the event. Takes anything that
     /// serializes to a JSON object.
     pub fn inputs(mut self, inputs: impl Serialize) -> Self {
-        self.wire.inputs = self.object("inputs", inputs);
+        let map = self.object("inputs", inputs);
+        self.heap += heap_of_map(&map);
+        self.heap -= heap_of_map(&std::mem::replace(&mut self.wire.inputs, map));
         self
     }
 
     /// Sets `outputs`: what came out of the event. Takes anything that
     /// serializes to a JSON object.
     pub fn outputs(mut self, outputs: impl Serialize) -> Self {
-        self.wire.outputs = self.object("outputs", outputs);
+        let map = self.object("outputs", outputs);
+        self.heap += heap_of_map(&map);
+        self.heap -= heap_of_map(&std::mem::replace(&mut self.wire.outputs, map));
         self
     }
 
     /// Sets `config`: how the model or tool was configured. Takes anything
     /// that serializes to a JSON object.
     pub fn config(mut self, config: impl Serialize) -> Self {
-        self.wire.config = self.object("config", config);
+        let map = self.object("config", config);
+        self.heap += heap_of_map(&map);
+        self.heap -= heap_of_map(&std::mem::replace(&mut self.wire.config, map));
         self
     }
 
     /// Sets `metadata`. Takes anything that serializes to a JSON object.
     pub fn metadata(mut self, metadata: impl Serialize) -> Self {
-        self.wire.metadata = self.object("metadata", metadata);
+        let map = self.object("metadata", metadata);
+        self.heap += heap_of_map(&map);
+        self.heap -= heap_of_map(&std::mem::replace(&mut self.wire.metadata, map));
         self
     }
 
     /// Sets `metrics`. Takes anything that serializes to a JSON object.
     pub fn metrics(mut self, metrics: impl Serialize) -> Self {
-        self.wire.metrics = self.object("metrics", metrics);
+        let map = self.object("metrics", metrics);
+        self.heap += heap_of_map(&map);
+        self.heap -= heap_of_map(&std::mem::replace(&mut self.wire.metrics, map));
         self
     }
 
     /// Sets `feedback`. Takes anything that serializes to a JSON object.
     pub fn feedback(mut self, feedback: impl Serialize) -> Self {
-        self.wire.feedback = self.object("feedback", feedback);
+        let map = self.object("feedback", feedback);
+        self.heap += heap_of_map(&map);
+        self.heap -= heap_of_map(&std::mem::replace(&mut self.wire.feedback, map));
         self
     }
 
     /// Sets `user_properties`. Takes anything that serializes to a JSON object.
     pub fn user_properties(mut self, properties: impl Serialize) -> Self {
-        self.wire.user_properties = self.object("user_properties", properties);
+        let map = self.object("user_properties", properties);
+        self.heap += heap_of_map(&map);
+        self.heap -= heap_of_map(&std::mem::replace(&mut self.wire.user_properties, map));
         self
     }
 
@@ -246,6 +266,12 @@ impl Event {
             && let Some((field, problem)) = child.invalid
         {
             self.invalid = Some((format!("children[{index}].{field}"), problem));
+        }
+        // The child's own heap, and its place in the vector (growth beyond
+        // the length is not counted).
+        self.heap += child.heap + std::mem::size_of::<api::types::Event>();
+        if index == 0 {
+            self.heap += ALLOCATION;
         }
         self.wire.children.push(child.wire);
         self
@@ -280,8 +306,11 @@ impl Event {
     /// About how much memory the event holds, allocations and their
     /// bookkeeping included; on the generous side, so that a queue bounded by
     /// it stays under its bound.
+    ///
+    /// Kept up to date by the setters, so that `Logger::log` reads it
+    /// instead of walking the event.
     pub(crate) fn footprint(&self) -> usize {
-        std::mem::size_of::<Event>() + ALLOCATION + heap_of_event(&self.wire)
+        std::mem::size_of::<Event>() + ALLOCATION + self.heap
     }
 
     fn remember(&mut self, field: &str, problem: String) {
@@ -381,6 +410,7 @@ impl Default for Event {
                 user_properties: Map::new(),
             },
             invalid: None,
+            heap: 0,
         }
     }
 }
@@ -389,6 +419,7 @@ impl From<api::types::Event> for Event {
     /// Wraps an event built with the generated types.
     fn from(wire: api::types::Event) -> Self {
         Event {
+            heap: heap_of_event(&wire),
             wire,
             invalid: None,
         }
@@ -413,6 +444,13 @@ const ALLOCATION: usize = 16;
 /// A B-tree node of a JSON object: up to 11 (String, Value) entries plus
 /// keys' and edges' bookkeeping.
 const MAP_NODE: usize = 11 * (24 + 32) + 64 + ALLOCATION;
+
+/// Puts `value` in `slot`, keeping the heap estimate `heap` up to date.
+fn swap_string(heap: &mut usize, slot: &mut Option<String>, value: String) {
+    *heap += heap_of_string(&value);
+    // The old string was counted when it was set.
+    *heap -= slot.replace(value).as_deref().map_or(0, heap_of_string);
+}
 
 fn heap_of_string(s: &str) -> usize {
     if s.is_empty() {
@@ -513,6 +551,28 @@ fn json_kind(value: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_kept_footprint_is_what_a_walk_of_the_event_finds() {
+        let walked = |e: &Event| std::mem::size_of::<Event>() + ALLOCATION + heap_of_event(&e.wire);
+        let mut event = Event::model("gpt-4o")
+            .inputs(serde_json::json!({"messages": [{"role": "user", "content": "hi"}], "n": 1}))
+            .outputs(serde_json::json!({"text": "hello"}))
+            .error("boom")
+            .child(Event::tool("search").metadata(serde_json::json!({"q": "x"})))
+            .child(Event::tool("fetch"));
+        assert_eq!(event.footprint(), walked(&event));
+        // Replacing fields takes the old values out again.
+        event = event
+            .name("gpt-4o-mini")
+            .inputs(serde_json::json!({"short": true}))
+            .error("a longer error than before")
+            .outputs(serde_json::json!({}));
+        assert_eq!(event.footprint(), walked(&event));
+        let raw = Event::from(event.clone().into_api().unwrap());
+        assert_eq!(raw.footprint(), event.footprint());
+        assert_eq!(Event::default().footprint(), walked(&Event::default()));
+    }
 
     #[test]
     fn durations_are_milliseconds_integral_when_whole() {
