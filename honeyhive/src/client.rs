@@ -499,6 +499,8 @@ pub struct ClientBuilder {
     allow_insecure_http: bool,
     retry: Option<RetryPolicy>,
     max_body_bytes: Option<usize>,
+    /// May carry credentials (`http://user:pass@host`): never printed.
+    proxy: Option<SecretString>,
 }
 
 impl ClientBuilder {
@@ -618,6 +620,23 @@ impl ClientBuilder {
         self
     }
 
+    /// Sends every request through this HTTP(S) proxy, such as
+    /// `http://proxy.internal:3128`; credentials go in the URL
+    /// (`http://user:pass@host:port`). Without it, no proxy is used: the
+    /// `HTTP_PROXY` family of variables is not read.
+    ///
+    /// ```
+    /// let client = honeyhive::Client::builder()
+    ///     .api_key("hh-...")
+    ///     .proxy("http://proxy.internal:3128")
+    ///     .build()?;
+    /// # Ok::<(), honeyhive::Error>(())
+    /// ```
+    pub fn proxy(mut self, url: impl Into<String>) -> Self {
+        self.proxy = Some(SecretString::from(url.into()));
+        self
+    }
+
     /// The project given to events that name none.
     pub fn project(mut self, project: impl Into<String>) -> Self {
         self.project = Some(project.into());
@@ -676,7 +695,17 @@ impl ClientBuilder {
 
         let mut headers = HeaderMap::new();
         headers.insert(header::AUTHORIZATION, auth);
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder().no_proxy();
+        if let Some(proxy) = &self.proxy {
+            let proxy = reqwest::Proxy::all(proxy.expose_secret()).map_err(|_| {
+                Error::invalid(
+                    "proxy",
+                    "is not a proxy URL; use one such as http://host:3128 (credentials as http://user:pass@host:3128)",
+                )
+            })?;
+            http = http.proxy(proxy);
+        }
+        let http = http
             .use_preconfigured_tls(tls_config()?)
             .user_agent(USER_AGENT)
             .default_headers(headers)
@@ -717,6 +746,7 @@ impl fmt::Debug for ClientBuilder {
             .field("allow_insecure_http", &self.allow_insecure_http)
             .field("retry", &self.retry)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("proxy", &self.proxy.as_ref().map(|_| "[redacted]"))
             .finish()
     }
 }

@@ -228,3 +228,85 @@ impl Recorder {
             .collect()
     }
 }
+
+#[tokio::test]
+async fn requests_go_through_a_configured_proxy() {
+    // The proxy is a loopback server that answers for the target, which
+    // does not exist: an answer proves the request went to the proxy.
+    let proxy = MockServer::start_async().await;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    proxy
+        .mock_async(move |_when, then| {
+            then.respond_with(move |request: &HttpMockRequest| {
+                let auth = request
+                    .headers()
+                    .get("authorization")
+                    .map(|v| v.to_str().unwrap().to_owned());
+                sink.lock().unwrap().push((request.uri().to_string(), auth));
+                HttpMockResponse::builder()
+                    .status(200)
+                    .header("content-type", "application/json")
+                    .body(r#"{"event_id":"via-proxy","success":true}"#)
+                    .build()
+            });
+        })
+        .await;
+    let unreachable_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let client = Client::builder()
+        .api_key(KEY)
+        .base_url(format!("http://127.0.0.1:{unreachable_port}"))
+        .proxy(proxy.base_url())
+        .build()
+        .unwrap();
+
+    let logged = client.log_event("s", Event::tool("t")).await.unwrap();
+
+    assert_eq!(logged.event_id, "via-proxy");
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        seen[0].0,
+        format!("http://127.0.0.1:{unreachable_port}/session/s/event")
+    );
+    assert_eq!(seen[0].1.as_deref(), Some(format!("Bearer {KEY}").as_str()));
+}
+
+#[tokio::test]
+async fn proxy_credentials_never_show() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let builder = Client::builder()
+        .api_key(KEY)
+        .base_url("http://127.0.0.1:9")
+        .proxy(format!("http://proxyuser:proxy-pass-4242@127.0.0.1:{port}"))
+        .retry_policy(honeyhive::RetryPolicy::none());
+    let client = builder.clone().build().unwrap();
+    let err = client.log_event("s", Event::tool("t")).await.unwrap_err();
+    for shown in [
+        format!("{builder:?}"),
+        format!("{client:?}"),
+        format!("{err}"),
+        format!("{err:?}"),
+    ] {
+        assert!(!shown.contains("proxy-pass-4242"), "{shown}");
+    }
+    assert!(matches!(err, honeyhive::Error::Transport { .. }), "{err:?}");
+
+    let bad = Client::builder()
+        .api_key(KEY)
+        .proxy("not a url at all")
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(bad, honeyhive::Error::InvalidInput { ref field, .. } if field == "proxy"),
+        "{bad:?}"
+    );
+}
