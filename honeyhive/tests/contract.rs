@@ -252,11 +252,7 @@ async fn requests_go_through_a_configured_proxy() {
             });
         })
         .await;
-    let unreachable_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let unreachable_port = support::closed_port();
     let client = Client::builder()
         .api_key(KEY)
         .base_url(format!("http://127.0.0.1:{unreachable_port}"))
@@ -278,11 +274,7 @@ async fn requests_go_through_a_configured_proxy() {
 
 #[tokio::test]
 async fn proxy_credentials_never_show() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = support::closed_port();
     let builder = Client::builder()
         .api_key(KEY)
         .base_url("http://127.0.0.1:9")

@@ -1,6 +1,8 @@
 //! Each way a request can go wrong gives the right `Error` variant, never a
 //! panic, and never a trace of the API key.
 
+mod support;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -180,11 +182,7 @@ async fn a_key_echoed_by_the_server_is_scrubbed() {
 #[tokio::test]
 async fn refused_connection_is_a_transport_error() {
     // Bind a loopback port, then free it: nothing listens there any more.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = support::closed_port();
     let client = Client::builder()
         .api_key(KEY)
         .base_url(format!("http://127.0.0.1:{port}"))

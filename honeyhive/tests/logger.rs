@@ -296,11 +296,7 @@ async fn the_byte_bound_holds_too() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_down_for_the_whole_shutdown_deadline_loses_nothing() {
     // Nothing listens on this port: every attempt is refused.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = support::closed_port();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("dead.jsonl");
     let retry_for_long = RetryPolicy::default()

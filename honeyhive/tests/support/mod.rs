@@ -10,6 +10,14 @@ use serde_json::json;
 pub mod fault_server;
 pub mod http;
 
+/// A loopback port nothing listens on: bound, then freed at once.
+pub fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("loopback has a free port")
+        .port()
+}
+
 /// A cheap deterministic hash, so that fault patterns are the same every run.
 pub fn mix(n: usize) -> u64 {
     let mut x = n as u64 ^ 0x9E37_79B9_7F4A_7C15;
