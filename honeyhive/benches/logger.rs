@@ -43,7 +43,10 @@ fn main() {
         })
     };
     match args.first().map(String::as_str) {
-        Some("enqueue") => enqueue(number("--calls", 200_000) as usize),
+        Some("enqueue") => enqueue(
+            number("--calls", 200_000) as usize,
+            args.iter().any(|a| a == "--cold"),
+        ),
         Some("memory") => memory(
             number("--events", 1_000_000) as usize,
             number("--cap-mb", 100) as usize,
@@ -178,6 +181,7 @@ fn timed_logs(
     calls: usize,
     batch: usize,
     paced: bool,
+    control: bool,
 ) -> Vec<u32> {
     let session = SessionId::new();
     let handles: Vec<_> = (0..tasks)
@@ -187,9 +191,17 @@ fn timed_logs(
                 let mut samples = Vec::with_capacity(calls);
                 for i in 0..calls {
                     let event = sample_event(t * calls + i);
-                    let started = Instant::now();
-                    let logged = logger.log(&session, event);
-                    let took = started.elapsed();
+                    let (logged, took) = if control {
+                        // The same work, but the clock times an empty
+                        // region next to the call: what the machine adds.
+                        let started = Instant::now();
+                        let took = started.elapsed();
+                        (logger.log(&session, event), took)
+                    } else {
+                        let started = Instant::now();
+                        let logged = logger.log(&session, event);
+                        (logged, started.elapsed())
+                    };
                     assert!(logged.is_ok(), "the queue is sized for the whole run");
                     samples.push(nanos(took));
                     if (i + 1) % batch == 0 {
@@ -213,7 +225,7 @@ fn timed_logs(
     })
 }
 
-fn enqueue(calls: usize) {
+fn enqueue(calls: usize, cold: bool) {
     // Timer overhead: what an empty timed region measures.
     let mut empty: Vec<u32> = (0..calls)
         .map(|_| {
@@ -234,19 +246,28 @@ fn enqueue(calls: usize) {
         .max_in_flight(8);
     let logger = client(&url).logger(config).expect("in a runtime");
 
-    // Warm up: connections, allocator, and the queue's buffer at its size.
-    timed_logs(&rt, &logger, 8, 10_000, 64, false);
-    rt.block_on(logger.flush(Duration::from_secs(120)));
+    // Warm up: connections, allocator, and the queue's blocks at the size
+    // the unpaced runs reach, as in an application that has been running.
+    // `--cold` skips this, to show what a first burst costs.
+    if !cold {
+        for tasks in [1, 8] {
+            timed_logs(&rt, &logger, tasks, calls / tasks, 64, false, false);
+            rt.block_on(logger.flush(Duration::from_secs(120)));
+        }
+    }
 
     for tasks in [1, 8] {
         // About 20 000 events/s in all: 20 per task per millisecond sleep,
         // divided among the tasks. The queue stays near empty.
         let batch = (20 / tasks).max(1);
-        let mut paced = timed_logs(&rt, &logger, tasks, calls / tasks, batch, true);
+        let mut paced = timed_logs(&rt, &logger, tasks, calls / tasks, batch, true, false);
         percentiles(&format!("{tasks} task(s), ~20k events/s"), &mut paced);
         rt.block_on(logger.flush(Duration::from_secs(120)));
+        let mut control = timed_logs(&rt, &logger, tasks, calls / tasks, batch, true, true);
+        percentiles("  control: empty region, same load", &mut control);
+        rt.block_on(logger.flush(Duration::from_secs(120)));
         // As fast as they can, yielding every 64 calls: the queue grows.
-        let mut burst = timed_logs(&rt, &logger, tasks, calls / tasks, 64, false);
+        let mut burst = timed_logs(&rt, &logger, tasks, calls / tasks, 64, false, false);
         percentiles(&format!("{tasks} task(s), unpaced"), &mut burst);
         rt.block_on(logger.flush(Duration::from_secs(120)));
     }

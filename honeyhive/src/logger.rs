@@ -36,7 +36,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -67,12 +67,18 @@ pub struct LoggerConfig {
     dead_letters: Option<Arc<dyn DeadLetterSink>>,
 }
 
-/// Events queued at which `log` wakes a worker itself.
-const WAKE_BATCH: usize = 64;
 /// How often flush and shutdown look whether their events are settled.
 const SETTLE_POLL: Duration = Duration::from_millis(1);
-/// Empty polls after which the lead worker sleeps until woken.
+/// Empty looks every `linger` after which the poller looks less often.
 const IDLE_POLLS: u32 = 20;
+/// How often the poller looks at an idle queue (or every `linger`, if that
+/// is longer).
+const IDLE_POLL: Duration = Duration::from_millis(100);
+/// Events waiting in the inbox for which a worker with nothing to do takes
+/// the inbox lock itself rather than leave them to the poller.
+const SWAP_BATCH: usize = 64;
+/// Events per block of the queue (about 32 KiB of slots).
+const BLOCK: usize = 64;
 
 impl LoggerConfig {
     /// Events the queue holds at most, by default.
@@ -81,7 +87,7 @@ impl LoggerConfig {
     pub const DEFAULT_MAX_QUEUE_BYTES: usize = 64 * 1024 * 1024;
     /// Requests in flight at once, by default.
     pub const DEFAULT_MAX_IN_FLIGHT: usize = 8;
-    /// How long an event may wait in the queue for the lead worker's next
+    /// How long an event may wait in the queue for the poller's next
     /// look, by default.
     pub const DEFAULT_LINGER: Duration = Duration::from_millis(5);
     /// Dead letters a report carries at most, by default (the sink gets all).
@@ -114,13 +120,17 @@ impl LoggerConfig {
         self
     }
 
-    /// How long an event may wait before the lead worker looks at the queue
+    /// How long an event may wait before the poller looks at the queue
     /// again: [`DEFAULT_LINGER`](Self::DEFAULT_LINGER) unless set.
     ///
-    /// Waking a sleeping task takes a system call, so `log` does not wake
-    /// the workers for each event; while events come, the lead worker looks
-    /// every `linger`, and after 20 empty looks it sleeps until the next
-    /// `log` wakes it. Shorter means quicker delivery and more wake-ups.
+    /// Waking a sleeping task takes a system call, and the woken thread may
+    /// take the caller's CPU, so `log` never wakes anyone: a poller task
+    /// looks at the queue every `linger` while events come, and after 20
+    /// empty looks every 100 ms (or every `linger`, if longer), so the first
+    /// event after a quiet spell waits up to that long. Busy workers take
+    /// more by themselves once 64 are waiting; [`Logger::flush`] and
+    /// [`Logger::shutdown`] look at once. Shorter means quicker delivery and
+    /// more wake-ups.
     pub fn linger(mut self, linger: Duration) -> Self {
         self.linger = linger.max(Duration::from_micros(100));
         self
@@ -264,22 +274,116 @@ struct InFlight {
     prepared: Option<Prepared>,
 }
 
+/// The queue is two halves, so that `log` never waits on a worker: `log`
+/// appends to the inbox, whose lock it shares only with other `log` calls
+/// and with a worker swapping the whole inbox into the empty outbox (O(1));
+/// workers take from the outbox. Events keep their order across the swap,
+/// so the oldest unsettled event is at the front of one of the halves or in
+/// flight. Locks are taken in the order outbox, in-flight set, inbox.
 #[derive(Default)]
-struct Queue {
-    items: VecDeque<Item>,
+struct Inbox {
+    items: Blocks,
+    /// Estimated memory of `items`.
     bytes: usize,
     /// The sequence number of the next event; also how many were enqueued.
     next_seq: u64,
     /// No more `log`; workers drain what is queued and stop.
     closed: bool,
+}
+
+#[derive(Default)]
+struct InboxSide {
+    queue: Mutex<Inbox>,
+    /// How many events the inbox holds, for workers to peek at without the
+    /// lock; written by `log` under the lock, on the lock's cache line.
+    len: AtomicUsize,
+}
+
+#[derive(Default)]
+struct Outbox {
+    items: Blocks,
     /// Workers stop now.
     stopped: bool,
+}
+
+/// Events in order, in blocks of `BLOCK` slots. Drained blocks go to a pool
+/// that new blocks are taken from, most recently used first, so `log` writes
+/// into memory already touched (a first touch is a page fault, microseconds
+/// on the caller) and growing never copies queued events. The pool keeps
+/// the slots of the queue's fullest moment: at most `max_queue_events`
+/// slots of about 500 bytes, which the byte bound already counts.
+#[derive(Default)]
+struct Blocks {
+    /// Full blocks, oldest first.
+    full: VecDeque<VecDeque<Item>>,
+    /// The block being filled, newest events last; kept inline so that
+    /// `log` touches only the lock's cache lines and the slot it writes.
+    tail: VecDeque<Item>,
+    len: usize,
+}
+
+type Pool = Mutex<Vec<VecDeque<Item>>>;
+
+impl Blocks {
+    fn push(&mut self, item: Item, pool: &Pool) {
+        if self.tail.len() >= BLOCK || self.tail.capacity() == 0 {
+            let fresh = lock(pool)
+                .pop()
+                .unwrap_or_else(|| VecDeque::with_capacity(BLOCK));
+            let done = std::mem::replace(&mut self.tail, fresh);
+            if !done.is_empty() {
+                self.full.push_back(done);
+            }
+        }
+        self.tail.push_back(item);
+        self.len += 1;
+    }
+
+    fn pop(&mut self, pool: &Pool) -> Option<Item> {
+        let item = match self.full.front_mut() {
+            Some(block) => {
+                let item = block.pop_front();
+                if block.is_empty()
+                    && let Some(empty) = self.full.pop_front()
+                {
+                    lock(pool).push(empty);
+                }
+                item
+            }
+            None => self.tail.pop_front(),
+        }?;
+        self.len -= 1;
+        Some(item)
+    }
+
+    fn front_seq(&self) -> u64 {
+        self.full
+            .front()
+            .and_then(VecDeque::front)
+            .or_else(|| self.tail.front())
+            .map_or(u64::MAX, |item| item.seq)
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn take_all(&mut self) -> impl Iterator<Item = Item> + use<> {
+        self.len = 0;
+        let full = std::mem::take(&mut self.full);
+        let tail = std::mem::take(&mut self.tail);
+        full.into_iter().flatten().chain(tail)
+    }
 }
 
 /// Events taken by workers and not yet settled, by sequence number: at most
 /// one per worker, so a vector beats a map and never allocates after the
 /// start. Its own lock, so that workers settling events do not hold up
-/// `log`; always taken after the queue's lock when both are needed.
+/// workers taking events.
 #[derive(Default)]
 struct InFlightSet(Vec<(u64, InFlight)>);
 
@@ -327,19 +431,41 @@ struct Letters {
 struct Shared {
     client: Client,
     config: LoggerConfig,
-    queue: Mutex<Queue>,
+    // `log` and the workers each hammer their own lock; on one cache line
+    // they would slow each other down without ever contending.
+    inbox: CacheLine<InboxSide>,
+    outbox: CacheLine<Mutex<Outbox>>,
+    /// Drained blocks of the queue, for reuse; taken after the other locks.
+    pool: Pool,
     in_flight: Mutex<InFlightSet>,
-    /// Items arrived, or the workers should stop.
+    /// Events and estimated bytes in the outbox: set when the inbox is
+    /// moved there, lowered by workers as they take events. `log` only
+    /// reads them, so they rarely cost it a cache miss.
+    outbox_load: CacheLine<(AtomicUsize, AtomicUsize)>,
+    /// Items moved to the outbox, or the workers should stop.
     work: Notify,
-    /// Wakes the lead worker from its idle sleep.
-    leader_wake: Notify,
-    leader_asleep: AtomicBool,
+    /// Wakes the poller for flush, shutdown and stop.
+    look: Notify,
+    /// No more `log` (mirrors `Inbox::closed`): workers drain and stop.
+    closed: AtomicBool,
     /// Room in the queue, for `log_wait`.
     room: Notify,
     counters: Counters,
     letters: Mutex<Letters>,
     warned_full: AtomicBool,
     shut_down: AtomicBool,
+}
+
+/// Keeps a value on cache lines of its own (128 bytes: adjacent lines are
+/// fetched in pairs on x86).
+#[repr(align(128))]
+struct CacheLine<T>(T);
+
+impl<T> std::ops::Deref for CacheLine<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -378,28 +504,29 @@ impl Client {
         let workers = config.max_in_flight;
         let shared = Arc::new(Shared {
             client: self.clone(),
-            queue: Mutex::new(Queue {
-                items: VecDeque::with_capacity(config.max_queue_events.min(4096)),
-                ..Queue::default()
-            }),
+            inbox: CacheLine(InboxSide::default()),
+            outbox: CacheLine(Mutex::default()),
+            pool: Mutex::new(Vec::new()),
+            outbox_load: CacheLine((AtomicUsize::new(0), AtomicUsize::new(0))),
             in_flight: Mutex::new(InFlightSet(Vec::with_capacity(config.max_in_flight))),
             config,
             work: Notify::new(),
-            leader_wake: Notify::new(),
-            leader_asleep: AtomicBool::new(false),
+            look: Notify::new(),
+            closed: AtomicBool::new(false),
             room: Notify::new(),
             counters: Counters::default(),
             letters: Mutex::new(Letters::default()),
             warned_full: AtomicBool::new(false),
             shut_down: AtomicBool::new(false),
         });
-        let workers = (0..workers)
-            .map(|i| runtime.spawn(work(Arc::clone(&shared), i == 0)))
+        let mut tasks: Vec<_> = (0..workers)
+            .map(|_| runtime.spawn(work(Arc::clone(&shared))))
             .collect();
+        tasks.push(runtime.spawn(poll(Arc::clone(&shared))));
         Ok(Logger {
             handle: Arc::new(Handle {
                 shared,
-                workers: Mutex::new(workers),
+                workers: Mutex::new(tasks),
             }),
         })
     }
@@ -449,7 +576,7 @@ impl Logger {
     /// while it waits are not waited for.
     pub async fn flush(&self, timeout: Duration) -> LoggerReport {
         let shared = &self.handle.shared;
-        let target = lock(&shared.queue).next_seq;
+        let target = lock(&shared.inbox.queue).next_seq;
         shared.wake_all();
         let complete = shared.wait_settled(target, Instant::now() + timeout).await;
         shared.report(complete)
@@ -465,9 +592,10 @@ impl Logger {
     pub async fn shutdown(&self, timeout: Duration) -> LoggerReport {
         let shared = &self.handle.shared;
         let target = {
-            let mut queue = lock(&shared.queue);
-            queue.closed = true;
-            queue.next_seq
+            let mut inbox = lock(&shared.inbox.queue);
+            inbox.closed = true;
+            shared.closed.store(true, Ordering::Release);
+            inbox.next_seq
         };
         shared.wake_all();
         shared.room.notify_waiters();
@@ -519,37 +647,30 @@ impl Logger {
     // refusal before `refused` boxes just the event anyway.
     #[allow(clippy::result_large_err)]
     fn push(&self, mut item: Item) -> Result<(), (Item, bool)> {
+        // No wake-up here: waking a parked task is a system call; the poller
+        // looks instead (see `poll`). The lock is shared only with other
+        // `log` calls and a worker's O(1) swap (see `Inbox`): when workers'
+        // bookkeeping held it too, 1% of calls waited over 100 µs.
         let shared = &self.handle.shared;
-        let was_empty;
-        let queued;
+        let mut inbox = lock(&shared.inbox.queue);
+        if inbox.closed {
+            return Err((item, false));
+        }
+        // The outbox's load only grows under this lock (when the inbox moves
+        // there); workers lowering it meanwhile only make more room.
+        let (outbox_events, outbox_bytes) = &*shared.outbox_load;
+        if inbox.items.len() + outbox_events.load(Ordering::Acquire)
+            >= shared.config.max_queue_events
+            || inbox.bytes + outbox_bytes.load(Ordering::Acquire) + item.footprint
+                > shared.config.max_queue_bytes
         {
-            let mut queue = lock(&shared.queue);
-            if queue.closed {
-                return Err((item, false));
-            }
-            if queue.items.len() >= shared.config.max_queue_events
-                || queue.bytes + item.footprint > shared.config.max_queue_bytes
-            {
-                return Err((item, true));
-            }
-            item.seq = queue.next_seq;
-            queue.next_seq += 1;
-            queue.bytes += item.footprint;
-            was_empty = queue.items.is_empty();
-            queue.items.push_back(item);
-            queued = queue.items.len();
+            return Err((item, true));
         }
-        // Waking a parked task costs a system call, microseconds; `log` pays
-        // it only for the first event after the workers went to sleep, and
-        // once per WAKE_BATCH events under load. Otherwise the lead worker,
-        // which polls every `linger`, finds the event; busy workers come back
-        // for more on their own, and a worker that takes an event wakes the
-        // next if any remain.
-        if was_empty && shared.leader_asleep.swap(false, Ordering::SeqCst) {
-            shared.leader_wake.notify_one();
-        } else if queued == WAKE_BATCH {
-            shared.work.notify_one();
-        }
+        item.seq = inbox.next_seq;
+        inbox.next_seq += 1;
+        inbox.bytes += item.footprint;
+        inbox.items.push(item, &shared.pool);
+        shared.inbox.len.store(inbox.items.len(), Ordering::Relaxed);
         Ok(())
     }
 
@@ -583,7 +704,7 @@ impl fmt::Debug for Logger {
 impl Handle {
     /// Tells the workers to stop, aborts them, and gives their handles back.
     fn stop_workers(&self) -> Vec<JoinHandle<()>> {
-        lock(&self.shared.queue).stopped = true;
+        lock(&self.shared.outbox).stopped = true;
         self.shared.wake_all();
         let workers: Vec<_> = lock(&self.workers).drain(..).collect();
         for worker in &workers {
@@ -598,7 +719,8 @@ impl Drop for Handle {
         if self.shared.shut_down.load(Ordering::SeqCst) {
             return;
         }
-        lock(&self.shared.queue).closed = true;
+        lock(&self.shared.inbox.queue).closed = true;
+        self.shared.closed.store(true, Ordering::Release);
         self.stop_workers();
         let lost = self.shared.hand_back_unsettled(
             "the Logger was dropped without shutdown() before the event was delivered",
@@ -617,15 +739,20 @@ impl Drop for Handle {
 }
 
 impl Shared {
-    /// The smallest sequence number not yet settled, and how many are
-    /// pending; read under both locks, so no event is between the two.
+    /// The smallest sequence number not yet settled, how many are pending,
+    /// and how many were enqueued; read under all three locks, so no event
+    /// is between two places.
     fn unsettled(&self) -> (u64, u64, u64) {
-        let queue = lock(&self.queue);
+        let outbox = lock(&self.outbox);
         let in_flight = lock(&self.in_flight);
-        let queued = queue.items.front().map_or(u64::MAX, |item| item.seq);
-        let taken = in_flight.oldest().unwrap_or(u64::MAX);
-        let pending = (queue.items.len() + in_flight.len()) as u64;
-        (queued.min(taken), pending, queue.next_seq)
+        let inbox = lock(&self.inbox.queue);
+        let oldest = outbox
+            .items
+            .front_seq()
+            .min(in_flight.oldest().unwrap_or(u64::MAX))
+            .min(inbox.items.front_seq());
+        let pending = outbox.items.len() + in_flight.len() + inbox.items.len();
+        (oldest, pending as u64, inbox.next_seq)
     }
 
     fn stats(&self) -> LoggerStats {
@@ -670,57 +797,61 @@ impl Shared {
 
     /// The next item for a worker, or `None` when it should stop.
     ///
-    /// The lead worker polls the queue every `linger` while events come, and
-    /// after `IDLE_POLLS` empty polls goes to sleep until `log` wakes it; the
-    /// other workers sleep until there is more than one worker's share.
-    async fn take(&self, leader: bool) -> Option<Item> {
-        let mut idle_polls = 0;
+    /// The next event for a worker, or `None` when it should stop. A worker
+    /// that takes an event wakes the next while any remain, so idle workers
+    /// sleep until there is more than one worker's share.
+    async fn take(&self) -> Option<Item> {
         loop {
             let mut work = pin!(self.work.notified());
             work.as_mut().enable();
             if let Some(next) = self.pop() {
                 return next;
             }
-            if !leader {
-                work.await;
-                continue;
-            }
-            if idle_polls < IDLE_POLLS {
-                match tokio::time::timeout(self.config.linger, work).await {
-                    Ok(()) => idle_polls = 0,
-                    Err(_) => idle_polls += 1,
-                }
-                continue;
-            }
-            let mut wake = pin!(self.leader_wake.notified());
-            wake.as_mut().enable();
-            self.leader_asleep.store(true, Ordering::SeqCst);
-            // An event logged before the flag was up did not wake anyone:
-            // look once more now that `log` will.
-            if !lock(&self.queue).items.is_empty() {
-                self.leader_asleep.store(false, Ordering::SeqCst);
-                continue;
-            }
-            tokio::select! {
-                () = wake => {}
-                () = work => {}
-            }
-            self.leader_asleep.store(false, Ordering::SeqCst);
-            idle_polls = 0;
+            work.await;
         }
+    }
+
+    /// Moves the inbox into an empty outbox, under both locks; `log` waits
+    /// for this swap at most, never for a worker's bookkeeping. Says whether
+    /// the outbox has events now, and whether the inbox is closed.
+    fn refill(&self, outbox: &mut Outbox) -> (bool, bool) {
+        if !outbox.items.is_empty() {
+            return (true, false);
+        }
+        let mut inbox = lock(&self.inbox.queue);
+        std::mem::swap(&mut outbox.items, &mut inbox.items);
+        let (outbox_events, outbox_bytes) = &*self.outbox_load;
+        outbox_events.store(outbox.items.len(), Ordering::Release);
+        outbox_bytes.store(std::mem::take(&mut inbox.bytes), Ordering::Release);
+        self.inbox.len.store(0, Ordering::Relaxed);
+        (!outbox.items.is_empty(), inbox.closed)
     }
 
     /// Takes the next event into flight: `Some(Some(item))`, or `Some(None)`
     /// when the worker should stop, or `None` when there is nothing yet.
+    ///
+    /// With the outbox empty, a worker takes the inbox lock only when a
+    /// batch is waiting there (or the logger is closing); the poller moves
+    /// smaller ones. So `log` and the workers rarely meet on that lock.
     fn pop(&self) -> Option<Option<Item>> {
-        let mut queue = lock(&self.queue);
-        if queue.stopped {
+        let mut outbox = lock(&self.outbox);
+        if outbox.stopped {
             return Some(None);
         }
-        let Some(item) = queue.items.pop_front() else {
-            return queue.closed.then_some(None);
-        };
-        queue.bytes -= item.footprint;
+        if outbox.items.is_empty() {
+            let closing = self.closed.load(Ordering::Acquire);
+            if !closing && self.inbox.len.load(Ordering::Relaxed) < SWAP_BATCH {
+                return None;
+            }
+            let (some, closed) = self.refill(&mut outbox);
+            if !some {
+                return closed.then_some(None);
+            }
+        }
+        let item = outbox.items.pop(&self.pool)?;
+        let (outbox_events, outbox_bytes) = &*self.outbox_load;
+        outbox_events.fetch_sub(1, Ordering::AcqRel);
+        outbox_bytes.fetch_sub(item.footprint, Ordering::AcqRel);
         lock(&self.in_flight).insert(
             item.seq,
             InFlight {
@@ -728,8 +859,8 @@ impl Shared {
                 prepared: None,
             },
         );
-        let more = !queue.items.is_empty();
-        drop(queue);
+        let more = !outbox.items.is_empty();
+        drop(outbox);
         if more {
             self.work.notify_one();
         }
@@ -740,8 +871,24 @@ impl Shared {
     /// Gets every worker looking at the queue now, rather than at its next
     /// poll: for flush, shutdown and stop.
     fn wake_all(&self) {
+        self.look.notify_waiters();
         self.work.notify_waiters();
-        self.leader_wake.notify_one();
+    }
+
+    /// One look of the poller: moves waiting events to the outbox and wakes
+    /// a worker for them. Says whether there were any, and whether the
+    /// poller should stop.
+    fn look(&self) -> (bool, bool) {
+        let mut outbox = lock(&self.outbox);
+        if outbox.stopped {
+            return (false, true);
+        }
+        let (some, closed) = self.refill(&mut outbox);
+        drop(outbox);
+        if some {
+            self.work.notify_one();
+        }
+        (some, closed && !some)
     }
 
     async fn deliver(&self, item: Item) {
@@ -816,10 +963,20 @@ impl Shared {
     /// Hands back everything queued or in flight; returns how many.
     fn hand_back_unsettled(&self, reason: &str) -> u64 {
         let (queued, in_flight) = {
-            let mut queue = lock(&self.queue);
-            queue.bytes = 0;
+            let mut outbox = lock(&self.outbox);
             let in_flight = std::mem::take(&mut *lock(&self.in_flight));
-            (std::mem::take(&mut queue.items), in_flight)
+            let mut inbox = lock(&self.inbox.queue);
+            let queued: Vec<Item> = outbox
+                .items
+                .take_all()
+                .chain(inbox.items.take_all())
+                .collect();
+            inbox.bytes = 0;
+            self.inbox.len.store(0, Ordering::Relaxed);
+            let (outbox_events, outbox_bytes) = &*self.outbox_load;
+            outbox_events.store(0, Ordering::Release);
+            outbox_bytes.store(0, Ordering::Release);
+            (queued, in_flight)
         };
         let count = (queued.len() + in_flight.len()) as u64;
         for (_, entry) in in_flight.0 {
@@ -857,8 +1014,80 @@ fn letter(session_id: &SessionId, prepared: Option<&Prepared>, reason: String) -
     }
 }
 
-async fn work(shared: Arc<Shared>, leader: bool) {
-    while let Some(item) = shared.take(leader).await {
+async fn work(shared: Arc<Shared>) {
+    while let Some(item) = shared.take().await {
         shared.deliver(item).await;
+    }
+}
+
+/// `log` wakes nobody, so this task looks at the queue: every `linger`
+/// while events come, every `IDLE_POLL` after `IDLE_POLLS` empty looks, and
+/// at once when flush, shutdown or stop ask. It never sends, so a worker
+/// stuck in retries does not hold up the events behind it.
+async fn poll(shared: Arc<Shared>) {
+    let mut idle_polls = 0u32;
+    loop {
+        let mut look = pin!(shared.look.notified());
+        look.as_mut().enable();
+        let (some, stop) = shared.look();
+        if stop {
+            return;
+        }
+        idle_polls = if some {
+            0
+        } else {
+            idle_polls.saturating_add(1)
+        };
+        let wait = if idle_polls < IDLE_POLLS {
+            shared.config.linger
+        } else {
+            IDLE_POLL.max(shared.config.linger)
+        };
+        let _woken_or_timed_out = tokio::time::timeout(wait, look).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(seq: u64) -> Item {
+        Item {
+            seq,
+            session_id: SessionId::from("s"),
+            event: Event::tool("t"),
+            footprint: 1,
+        }
+    }
+
+    #[test]
+    fn blocks_keep_order_across_blocks_and_reuse_drained_ones() {
+        let pool = Pool::default();
+        let mut blocks = Blocks::default();
+        let n = 3 * BLOCK as u64 + 5;
+        for seq in 0..n {
+            blocks.push(item(seq), &pool);
+        }
+        assert_eq!((blocks.len(), blocks.front_seq()), (n as usize, 0));
+        assert!(lock(&pool).is_empty(), "nothing drained yet");
+        for seq in 0..2 * BLOCK as u64 {
+            assert_eq!(blocks.pop(&pool).map(|i| i.seq), Some(seq));
+        }
+        assert_eq!(lock(&pool).len(), 2, "two drained blocks wait for reuse");
+        assert_eq!(blocks.front_seq(), 2 * BLOCK as u64);
+
+        // New events take the pooled blocks, with their memory, first.
+        for seq in n..n + 2 * BLOCK as u64 {
+            blocks.push(item(seq), &pool);
+        }
+        assert!(lock(&pool).is_empty(), "reused rather than allocated");
+        let rest: Vec<u64> = blocks.take_all().map(|i| i.seq).collect();
+        assert_eq!(
+            rest,
+            (2 * BLOCK as u64..n + 2 * BLOCK as u64).collect::<Vec<_>>()
+        );
+        assert!(blocks.is_empty());
+        assert_eq!(blocks.front_seq(), u64::MAX);
+        assert_eq!(blocks.pop(&pool).map(|i| i.seq), None);
     }
 }

@@ -272,6 +272,123 @@ async fn a_burst_fills_the_queue_and_the_exact_drop_count_is_reported() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn the_bound_counts_events_the_workers_have_not_taken_yet() {
+    // The queue is two halves: `log` fills one, the workers drain the other.
+    // Events moved to the workers' half still count against the bound.
+    let server = FaultServer::always(Fault::Slow(Duration::from_secs(30))).await;
+    let logger = client_for(server.base_url(), RetryPolicy::none())
+        .logger(
+            LoggerConfig::default()
+                .max_queue_events(100)
+                .max_in_flight(1)
+                .linger(Duration::from_millis(1)),
+        )
+        .unwrap();
+    for i in 0..100 {
+        logger
+            .log("halves", Event::tool("t").event_id(format!("a{i}")))
+            .unwrap();
+    }
+    // Let the poller move them over and the one worker take one into flight.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while server.requests() == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "nothing was sent");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let accepted = (0..100)
+        .filter(|i| {
+            logger
+                .log("halves", Event::tool("t").event_id(format!("b{i}")))
+                .is_ok()
+        })
+        .count();
+    assert_eq!(
+        accepted, 1,
+        "99 wait in the workers' half, 1 in flight: room for 1"
+    );
+    let stats = logger.stats();
+    assert_eq!(
+        (stats.enqueued, stats.dropped, stats.pending),
+        (101, 99, 101)
+    );
+    let report = logger.shutdown(Duration::from_millis(50)).await;
+    assert_eq!(report.dead_letters.len(), 101, "every one handed back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_after_a_quiet_spell_goes_out_without_a_flush() {
+    // `log` wakes nobody; the poller looks every 100 ms once idle.
+    let server = FaultServer::always(Fault::None).await;
+    let logger = client_for(server.base_url(), RetryPolicy::none())
+        .logger(LoggerConfig::default())
+        .unwrap();
+    // Well past the 20 looks of 5 ms after which the poller slows down.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let logged = tokio::time::Instant::now();
+    logger
+        .log("quiet", Event::tool("late").event_id("late-1"))
+        .unwrap();
+    while server.recorded().is_empty() {
+        assert!(
+            logged.elapsed() < Duration::from_secs(2),
+            "not delivered within 2 s of log"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(server.recorded(), ["late-1"]);
+    assert!(logger.shutdown(Duration::from_secs(5)).await.complete);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_stuck_in_retries_does_not_hold_up_the_events_behind_it() {
+    // The first event gets 503s for as long as it is retried; the rest are
+    // answered at once and must not wait for it.
+    let server = FaultServer::start(|arrival: &support::fault_server::Arrival<'_>| {
+        if arrival.event_id == Some("stuck") {
+            Fault::Unavailable
+        } else {
+            Fault::None
+        }
+    })
+    .await;
+    let patient = RetryPolicy::default()
+        .max_attempts(1000)
+        .initial_backoff(Duration::from_millis(20))
+        .max_backoff(Duration::from_millis(20))
+        .deadline(Duration::from_secs(20));
+    let logger = client_for(server.base_url(), patient)
+        .logger(LoggerConfig::default().max_in_flight(2))
+        .unwrap();
+    logger
+        .log("stuck", Event::tool("t").event_id("stuck"))
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while server.requests() == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "nothing was sent");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let started = tokio::time::Instant::now();
+    for i in 0..5 {
+        logger
+            .log("stuck", Event::tool("t").event_id(format!("ok{i}")))
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    while server.recorded().len() < 5 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the others waited behind the stuck one: {:?}",
+            server.recorded()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(logger.stats().pending, 1, "only the stuck one is pending");
+    let report = logger.shutdown(Duration::from_millis(100)).await;
+    assert_eq!(report.dead_letters.len(), 1);
+    assert_eq!(report.dead_letters[0].event_id.as_deref(), Some("stuck"));
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn the_byte_bound_holds_too() {
     let server = FaultServer::always(Fault::Slow(Duration::from_secs(30))).await;
     let logger = client_for(server.base_url(), RetryPolicy::none())
