@@ -7,6 +7,9 @@
 # 1. Throughput: wrk posts the exact body the client sends (same headers) for
 #    DURATION seconds over IN_FLIGHT connections; then the Logger sends EVENTS
 #    events with IN_FLIGHT requests in flight. Target: Logger >= 80% of wrk.
+#    Between them, the same pre-built request posted EVENTS times straight
+#    through hyper and through reqwest (`logger floor`): what the HTTP stack
+#    allows before the logger adds anything.
 # 2. Latency-bound: the sink answers after 50 ms; the Logger sends
 #    LATENCY_EVENTS events with LATENCY_IN_FLIGHT in flight. The bound is
 #    in-flight / 50 ms. Target: >= 90% of the bound.
@@ -59,13 +62,22 @@ stop_sink() { kill "$sink_pid"; wait "$sink_pid" 2>/dev/null || true; sink_pid="
 echo "== throughput: sink answers at once; $IN_FLIGHT in flight; body $(wc -c < "$work/body.json") bytes"
 start_sink
 wrk -t1 -c"$IN_FLIGHT" -d"${DURATION}s" -s "$work/post.lua" "http://127.0.0.1:$PORT/session/bench/event" | tee "$work/wrk.txt"
+for client in hyper reqwest; do
+  "$bin" floor --client "$client" --url "http://127.0.0.1:$PORT" --events "$EVENTS" --in-flight "$IN_FLIGHT" | tee "$work/floor-$client.txt"
+done
 "$bin" e2e --url "http://127.0.0.1:$PORT" --events "$EVENTS" --in-flight "$IN_FLIGHT" | tee "$work/logger.txt"
 stop_sink
-python3 - "$work/wrk.txt" "$work/logger.txt" <<'PY'
+python3 - "$work" <<'PY'
 import re, sys
-wrk = float(re.search(r"Requests/sec:\s+([\d.]+)", open(sys.argv[1]).read()).group(1))
-logger = float(re.search(r"([\d.]+) events/s", open(sys.argv[2]).read()).group(1))
-print(f"RESULT throughput: logger {logger:.0f} events/s, wrk {wrk:.0f} requests/s: {100 * logger / wrk:.0f}% of the reference (target >= 80%)")
+def rate(name, pattern):
+    return float(re.search(pattern, open(f"{sys.argv[1]}/{name}").read()).group(1))
+wrk = rate("wrk.txt", r"Requests/sec:\s+([\d.]+)")
+hyper = rate("floor-hyper.txt", r"([\d.]+) requests/s")
+reqwest = rate("floor-reqwest.txt", r"([\d.]+) requests/s")
+logger = rate("logger.txt", r"([\d.]+) events/s")
+for name, value in [("hyper, pre-built body", hyper), ("reqwest, pre-built body", reqwest)]:
+    print(f"RESULT floor: {name} {value:.0f} requests/s: {100 * value / wrk:.0f}% of wrk")
+print(f"RESULT throughput: logger {logger:.0f} events/s, wrk {wrk:.0f} requests/s: {100 * logger / wrk:.0f}% of the reference (target >= 80%); {100 * logger / reqwest:.0f}% of its own transport's floor")
 PY
 
 echo "== latency-bound: sink answers after 50 ms; $LATENCY_IN_FLIGHT in flight"

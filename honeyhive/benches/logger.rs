@@ -8,6 +8,7 @@
 //! cargo bench -p honeyhive --bench logger -- memory
 //! cargo bench -p honeyhive --bench logger -- sink --port 18080 [--delay-ms 50]
 //! cargo bench -p honeyhive --bench logger -- e2e --url http://127.0.0.1:18080 --events 200000 --in-flight 8
+//! cargo bench -p honeyhive --bench logger -- floor --url http://127.0.0.1:18080 --client reqwest|hyper
 //! cargo bench -p honeyhive --bench logger -- body > body.json
 //! ```
 //!
@@ -62,10 +63,16 @@ fn main() {
             number("--in-flight", 8) as usize,
             number("--threads", 2) as usize,
         ),
+        Some("floor") => floor(
+            &flag("--url").expect("--url http://127.0.0.1:PORT"),
+            &flag("--client").unwrap_or_else(|| "reqwest".to_owned()),
+            number("--events", 200_000) as usize,
+            number("--in-flight", 8) as usize,
+        ),
         Some("body") => print!("{}", String::from_utf8_lossy(&sample_body())),
         _ => {
             eprintln!(
-                "usage: logger (enqueue | memory | sink | e2e | body) [options]; see the file's docs"
+                "usage: logger (enqueue | memory | sink | e2e | floor | body) [options]; see the file's docs"
             );
             std::process::exit(2);
         }
@@ -319,6 +326,105 @@ fn e2e(url: &str, events: usize, in_flight: usize, threads: usize) {
             stats.retried
         );
     });
+}
+
+/// The floor under the logger: the sample event's bytes, serialized once,
+/// posted `events` times over `in_flight` concurrent requests on a
+/// current-thread runtime, through a shared reqwest client or straight
+/// through hyper's HTTP/1 connection API (one connection per task). No
+/// queue, no serialization, no retries: what the HTTP stack alone allows.
+fn floor(url: &str, client: &str, events: usize, in_flight: usize) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let body = bytes::Bytes::from(sample_body());
+    let url: reqwest::Url = format!("{url}/session/bench/event")
+        .parse()
+        .expect("--url is a URL");
+    let per_task = events / in_flight;
+    let shared = reqwest::Client::builder()
+        .use_preconfigured_tls(
+            rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth(),
+        )
+        .build()
+        .expect("reqwest client");
+    let took = rt.block_on(async {
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..in_flight)
+            .map(|_| {
+                let (body, url, shared) = (body.clone(), url.clone(), shared.clone());
+                let client = client.to_owned();
+                tokio::spawn(async move {
+                    if client == "hyper" {
+                        hyper_posts(&url, body, per_task).await;
+                    } else {
+                        for _ in 0..per_task {
+                            let answer = shared
+                                .post(url.clone())
+                                .header("content-type", "application/json")
+                                .header("accept", "application/json")
+                                .header("authorization", "Bearer bench-key")
+                                .body(body.clone())
+                                .send()
+                                .await
+                                .expect("sink answers");
+                            assert_eq!(answer.status(), 200);
+                            assert!(!answer.bytes().await.expect("body").is_empty());
+                        }
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("poster");
+        }
+        started.elapsed()
+    });
+    let sent = per_task * in_flight;
+    println!(
+        "floor ({client}, pre-built body): {sent} requests, in-flight {in_flight}: {:.3} s, {:.0} requests/s",
+        took.as_secs_f64(),
+        sent as f64 / took.as_secs_f64()
+    );
+}
+
+async fn hyper_posts(url: &reqwest::Url, body: bytes::Bytes, count: usize) {
+    use http_body_util::{BodyExt, Full};
+    let authority = format!(
+        "{}:{}",
+        url.host_str().expect("host"),
+        url.port_or_known_default().expect("port")
+    );
+    let stream = tokio::net::TcpStream::connect(&authority)
+        .await
+        .expect("sink listens");
+    stream.set_nodelay(true).expect("nodelay");
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .expect("handshake");
+    tokio::spawn(connection);
+    for _ in 0..count {
+        let request = hyper::Request::post(url.path())
+            .header("host", &authority)
+            .header("content-type", "application/json")
+            .header("accept", "application/json")
+            .header("authorization", "Bearer bench-key")
+            .body(Full::new(body.clone()))
+            .expect("request");
+        sender.ready().await.expect("connection ready");
+        let answer = sender.send_request(request).await.expect("sink answers");
+        assert_eq!(answer.status(), 200);
+        let answer = answer.into_body().collect().await.expect("body");
+        assert!(!answer.to_bytes().is_empty());
+    }
 }
 
 fn peak_rss_kib() -> u64 {
