@@ -5,7 +5,9 @@
 //! caller's tokio runtime send queued events through the [`Client`] (and its
 //! [`RetryPolicy`](crate::RetryPolicy)), at most
 //! [`max_in_flight`](LoggerConfig::max_in_flight) at a time, over pooled
-//! connections.
+//! connections. `log` wakes nobody; a poller task looks at the queue every
+//! [`linger`](LoggerConfig::linger) while events come and every 100 ms once
+//! idle.
 //!
 //! Nothing is lost silently:
 //! - an event refused by `log` (queue full, logger shut down, invalid) comes

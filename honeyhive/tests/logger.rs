@@ -46,6 +46,16 @@ async fn mock_logger() -> (MockHoneyHive, honeyhive::Logger) {
     (mock, logger)
 }
 
+/// Waits until `done` holds, looking every 5 ms; fails with `what` after
+/// `limit`.
+async fn eventually(limit: Duration, what: &str, done: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// Collects what `tracing` prints while the guard lives (this thread only).
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -290,11 +300,10 @@ async fn the_bound_counts_events_the_workers_have_not_taken_yet() {
             .unwrap();
     }
     // Let the poller move them over and the one worker take one into flight.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while server.requests() == 0 {
-        assert!(tokio::time::Instant::now() < deadline, "nothing was sent");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually(Duration::from_secs(5), "nothing was sent", || {
+        server.requests() > 0
+    })
+    .await;
     let accepted = (0..100)
         .filter(|i| {
             logger
@@ -324,17 +333,15 @@ async fn an_event_after_a_quiet_spell_goes_out_without_a_flush() {
         .unwrap();
     // Well past the 20 looks of 5 ms after which the poller slows down.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let logged = tokio::time::Instant::now();
     logger
         .log("quiet", Event::tool("late").event_id("late-1"))
         .unwrap();
-    while server.recorded().is_empty() {
-        assert!(
-            logged.elapsed() < Duration::from_secs(2),
-            "not delivered within 2 s of log"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually(
+        Duration::from_secs(2),
+        "not delivered within 2 s of log",
+        || !server.recorded().is_empty(),
+    )
+    .await;
     assert_eq!(server.recorded(), ["late-1"]);
     assert!(logger.shutdown(Duration::from_secs(5)).await.complete);
 }
@@ -362,26 +369,21 @@ async fn a_worker_stuck_in_retries_does_not_hold_up_the_events_behind_it() {
     logger
         .log("stuck", Event::tool("t").event_id("stuck"))
         .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while server.requests() == 0 {
-        assert!(tokio::time::Instant::now() < deadline, "nothing was sent");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let started = tokio::time::Instant::now();
+    eventually(Duration::from_secs(5), "nothing was sent", || {
+        server.requests() > 0
+    })
+    .await;
     for i in 0..5 {
         logger
             .log("stuck", Event::tool("t").event_id(format!("ok{i}")))
             .unwrap();
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
-    while server.recorded().len() < 5 {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "the others waited behind the stuck one: {:?}",
-            server.recorded()
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let what = "the others waited behind the stuck one";
+    eventually(Duration::from_secs(5), what, || {
+        server.recorded().len() >= 5
+    })
+    .await;
     assert_eq!(logger.stats().pending, 1, "only the stuck one is pending");
     let report = logger.shutdown(Duration::from_millis(100)).await;
     assert_eq!(report.dead_letters.len(), 1);
