@@ -96,6 +96,12 @@ impl LoggerConfig {
     pub const DEFAULT_MAX_REPORT_LETTERS: usize = 10_000;
 
     /// Events the queue holds at most; at least 1.
+    ///
+    /// Each queued event takes a slot of about 500 bytes besides its own
+    /// contents. Slots are kept for reuse once drained, so that `log` never
+    /// waits on fresh memory after the first burst: after a burst the logger
+    /// holds the slots of the queue's fullest moment (so at most this many),
+    /// which the byte bound counts too.
     pub fn max_queue_events(mut self, events: usize) -> Self {
         self.max_queue_events = events.max(1);
         self
