@@ -81,6 +81,11 @@ const IDLE_POLL: Duration = Duration::from_millis(100);
 const SWAP_BATCH: usize = 64;
 /// Events per block of the queue (about 32 KiB of slots).
 const BLOCK: usize = 64;
+/// How many events' worth of room an inbox takes from the shared bounds at
+/// a time, so that `log` touches the shared counters once per this many.
+const CREDIT_CHUNK: usize = 32;
+/// Inboxes at most; threads are spread over them.
+const MAX_SHARDS: usize = 16;
 
 impl LoggerConfig {
     /// Events the queue holds at most, by default.
@@ -270,6 +275,9 @@ struct Handle {
 
 /// Held in the queue by value, so `log` allocates nothing of its own.
 struct Item {
+    /// The event's number in its inbox, shifted, with the inbox's index in
+    /// the low byte (see `ticket`): unique in the logger, and in the order
+    /// of logging within an inbox.
     seq: u64,
     session_id: SessionId,
     event: Event,
@@ -282,21 +290,24 @@ struct InFlight {
     prepared: Option<Prepared>,
 }
 
-/// The queue is two halves, so that `log` never waits on a worker: `log`
-/// appends to the inbox, whose lock it shares only with other `log` calls
-/// and with a worker swapping the whole inbox into the empty outbox (O(1));
-/// workers take from the outbox. Events keep their order across the swap,
-/// so the oldest unsettled event is at the front of one of the halves or in
-/// flight. Locks are taken in the order outbox, in-flight set, inbox.
+/// The queue is inboxes and an outbox, so that `log` never waits on a
+/// worker nor on another thread's `log`: each thread appends to its own
+/// inbox (threads are spread over a few), whose lock it shares only with
+/// the threads on the same inbox and with a worker swapping the inbox into
+/// the empty outbox (O(1)); workers take from the outbox, which keeps each
+/// inbox's events apart and in order. So each inbox's oldest unsettled
+/// event is at the front of its inbox, of its part of the outbox, or in
+/// flight. Locks are taken in the order outbox, in-flight set, inboxes by
+/// index, pool.
 #[derive(Default)]
 struct Inbox {
     items: Blocks,
-    /// Estimated memory of `items`.
-    bytes: usize,
-    /// The sequence number of the next event; also how many were enqueued.
+    /// The number of the next event in this inbox; also how many it took.
     next_seq: u64,
     /// No more `log`; workers drain what is queued and stop.
     closed: bool,
+    /// Room taken from the shared bounds and not yet used: events, bytes.
+    credit: (usize, usize),
 }
 
 #[derive(Default)]
@@ -309,9 +320,68 @@ struct InboxSide {
 
 #[derive(Default)]
 struct Outbox {
-    items: Blocks,
+    /// One part per inbox.
+    parts: Vec<Blocks>,
+    /// The part to take from next, round robin.
+    next: usize,
     /// Workers stop now.
     stopped: bool,
+}
+
+impl Outbox {
+    fn len(&self) -> usize {
+        self.parts.iter().map(Blocks::len).sum()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.parts.iter().all(Blocks::is_empty)
+    }
+
+    fn pop(&mut self, pool: &Pool) -> Option<Item> {
+        for _ in 0..self.parts.len() {
+            let at = self.next % self.parts.len();
+            self.next = at + 1;
+            if let Some(item) = self.parts[at].pop(pool) {
+                return Some(item);
+            }
+        }
+        None
+    }
+}
+
+/// The queue's number for the event that is `inbox_seq`th in `shard`.
+fn ticket(inbox_seq: u64, shard: usize) -> u64 {
+    (inbox_seq << 8) | shard as u64
+}
+
+fn shard_of(seq: u64) -> usize {
+    (seq & 0xff) as usize
+}
+
+/// The inbox this thread logs into: threads are numbered as they first log
+/// (to any logger) and spread round robin.
+fn thread_shard(shards: usize) -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static NUMBER: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    NUMBER.with(|n| *n) % shards
+}
+
+/// Takes between `need` and `want` from `free`, or nothing if it has less
+/// than `need`.
+fn take_credit(free: &AtomicUsize, need: usize, want: usize) -> Option<usize> {
+    let mut now = free.load(Ordering::Acquire);
+    loop {
+        if now < need {
+            return None;
+        }
+        let take = want.max(need).min(now);
+        match free.compare_exchange_weak(now, now - take, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return Some(take),
+            Err(actual) => now = actual,
+        }
+    }
 }
 
 /// Events in order, in blocks of `BLOCK` slots. Drained blocks go to a pool
@@ -413,8 +483,12 @@ impl InFlightSet {
         }
     }
 
-    fn oldest(&self) -> Option<u64> {
-        self.0.iter().map(|(seq, _)| *seq).min()
+    fn oldest(&self, shard: usize) -> Option<u64> {
+        self.0
+            .iter()
+            .map(|(seq, _)| *seq)
+            .filter(|seq| shard_of(*seq) == shard)
+            .min()
     }
 
     fn len(&self) -> usize {
@@ -441,15 +515,15 @@ struct Shared {
     config: LoggerConfig,
     // `log` and the workers each hammer their own lock; on one cache line
     // they would slow each other down without ever contending.
-    inbox: CacheLine<InboxSide>,
+    inboxes: Box<[CacheLine<InboxSide>]>,
     outbox: CacheLine<Mutex<Outbox>>,
     /// Drained blocks of the queue, for reuse; taken after the other locks.
     pool: Pool,
     in_flight: Mutex<InFlightSet>,
-    /// Events and estimated bytes in the outbox: set when the inbox is
-    /// moved there, lowered by workers as they take events. `log` only
-    /// reads them, so they rarely cost it a cache miss.
-    outbox_load: CacheLine<(AtomicUsize, AtomicUsize)>,
+    /// Room left under the bounds, events and estimated bytes, minus what
+    /// the inboxes took in advance: an inbox takes `CREDIT_CHUNK` events'
+    /// worth at a time, workers give back what they take out of the queue.
+    free: CacheLine<(AtomicUsize, AtomicUsize)>,
     /// Items moved to the outbox, or the workers should stop.
     work: Notify,
     /// Wakes the poller for flush, shutdown and stop.
@@ -510,12 +584,21 @@ impl Client {
     pub fn logger(&self, config: LoggerConfig) -> Result<Logger, Error> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let workers = config.max_in_flight;
+        let shards = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .clamp(1, MAX_SHARDS);
+        let free = (config.max_queue_events, config.max_queue_bytes);
         let shared = Arc::new(Shared {
             client: self.clone(),
-            inbox: CacheLine(InboxSide::default()),
-            outbox: CacheLine(Mutex::default()),
+            inboxes: (0..shards)
+                .map(|_| CacheLine(InboxSide::default()))
+                .collect(),
+            outbox: CacheLine(Mutex::new(Outbox {
+                parts: (0..shards).map(|_| Blocks::default()).collect(),
+                ..Outbox::default()
+            })),
             pool: Mutex::new(Vec::new()),
-            outbox_load: CacheLine((AtomicUsize::new(0), AtomicUsize::new(0))),
+            free: CacheLine((AtomicUsize::new(free.0), AtomicUsize::new(free.1))),
             in_flight: Mutex::new(InFlightSet(Vec::with_capacity(config.max_in_flight))),
             config,
             work: Notify::new(),
@@ -584,9 +667,11 @@ impl Logger {
     /// while it waits are not waited for.
     pub async fn flush(&self, timeout: Duration) -> LoggerReport {
         let shared = &self.handle.shared;
-        let target = lock(&shared.inbox.queue).next_seq;
+        let targets = shared.targets(false);
         shared.wake_all();
-        let complete = shared.wait_settled(target, Instant::now() + timeout).await;
+        let complete = shared
+            .wait_settled(&targets, Instant::now() + timeout)
+            .await;
         shared.report(complete)
     }
 
@@ -599,15 +684,12 @@ impl Logger {
     /// the server may have recorded it; its `event_id` makes a replay safe.
     pub async fn shutdown(&self, timeout: Duration) -> LoggerReport {
         let shared = &self.handle.shared;
-        let target = {
-            let mut inbox = lock(&shared.inbox.queue);
-            inbox.closed = true;
-            shared.closed.store(true, Ordering::Release);
-            inbox.next_seq
-        };
+        let targets = shared.targets(true);
         shared.wake_all();
         shared.room.notify_waiters();
-        let complete = shared.wait_settled(target, Instant::now() + timeout).await;
+        let complete = shared
+            .wait_settled(&targets, Instant::now() + timeout)
+            .await;
         // An aborted task stops at its next await; waiting for that means no
         // worker is half-way through an event when the rest is handed back.
         for worker in self.handle.stop_workers() {
@@ -656,29 +738,28 @@ impl Logger {
     #[allow(clippy::result_large_err)]
     fn push(&self, mut item: Item) -> Result<(), (Item, bool)> {
         // No wake-up here: waking a parked task is a system call; the poller
-        // looks instead (see `poll`). The lock is shared only with other
-        // `log` calls and a worker's O(1) swap (see `Inbox`): when workers'
-        // bookkeeping held it too, 1% of calls waited over 100 µs.
+        // looks instead (see `poll`). The lock is this thread's inbox's,
+        // shared only with threads on the same inbox and a worker's O(1)
+        // swap (see `Inbox`): when workers' bookkeeping held it too, 1% of
+        // calls waited over 100 µs. The bounds are checked against room the
+        // inbox took ahead (see `Shared::reserve`), so `log` touches shared
+        // counters once per `CREDIT_CHUNK` events.
         let shared = &self.handle.shared;
-        let mut inbox = lock(&shared.inbox.queue);
+        let shard = thread_shard(shared.inboxes.len());
+        let side = &shared.inboxes[shard];
+        let mut inbox = lock(&side.queue);
         if inbox.closed {
             return Err((item, false));
         }
-        // The outbox's load only grows under this lock (when the inbox moves
-        // there); workers lowering it meanwhile only make more room.
-        let (outbox_events, outbox_bytes) = &*shared.outbox_load;
-        if inbox.items.len() + outbox_events.load(Ordering::Acquire)
-            >= shared.config.max_queue_events
-            || inbox.bytes + outbox_bytes.load(Ordering::Acquire) + item.footprint
-                > shared.config.max_queue_bytes
-        {
+        let room = shared.reserve(&mut inbox.credit, item.footprint)
+            || (shared.reclaim(shard) && shared.reserve(&mut inbox.credit, item.footprint));
+        if !room {
             return Err((item, true));
         }
-        item.seq = inbox.next_seq;
+        item.seq = ticket(inbox.next_seq, shard);
         inbox.next_seq += 1;
-        inbox.bytes += item.footprint;
         inbox.items.push(item, &shared.pool);
-        shared.inbox.len.store(inbox.items.len(), Ordering::Relaxed);
+        side.len.store(inbox.items.len(), Ordering::Relaxed);
         Ok(())
     }
 
@@ -727,8 +808,7 @@ impl Drop for Handle {
         if self.shared.shut_down.load(Ordering::SeqCst) {
             return;
         }
-        lock(&self.shared.inbox.queue).closed = true;
-        self.shared.closed.store(true, Ordering::Release);
+        self.shared.targets(true);
         self.stop_workers();
         let lost = self.shared.hand_back_unsettled(
             "the Logger was dropped without shutdown() before the event was delivered",
@@ -747,20 +827,101 @@ impl Drop for Handle {
 }
 
 impl Shared {
-    /// The smallest sequence number not yet settled, how many are pending,
-    /// and how many were enqueued; read under all three locks, so no event
-    /// is between two places.
-    fn unsettled(&self) -> (u64, u64, u64) {
+    /// Takes room for one event of `footprint` bytes out of `credit` (an
+    /// inbox's), topping it up from the shared bounds when short.
+    fn reserve(&self, credit: &mut (usize, usize), footprint: usize) -> bool {
+        let (free_events, free_bytes) = &*self.free;
+        if credit.0 == 0 {
+            match take_credit(free_events, 1, CREDIT_CHUNK) {
+                Some(taken) => credit.0 += taken,
+                None => return false,
+            }
+        }
+        if credit.1 < footprint {
+            let want = footprint.saturating_mul(CREDIT_CHUNK);
+            match take_credit(free_bytes, footprint - credit.1, want) {
+                Some(taken) => credit.1 += taken,
+                None => return false,
+            }
+        }
+        credit.0 -= 1;
+        credit.1 -= footprint;
+        true
+    }
+
+    /// Before refusing an event, gives the room other inboxes took ahead
+    /// back to the shared bounds, so that the bounds hold for the queue as a
+    /// whole rather than per inbox. An inbox whose lock is busy is skipped:
+    /// its thread is logging and about to use its room. Says whether any
+    /// room came back. Called with the `own` inbox locked, so it must not
+    /// wait for another inbox's lock.
+    fn reclaim(&self, own: usize) -> bool {
+        let (free_events, free_bytes) = &*self.free;
+        let mut any = false;
+        for (shard, side) in self.inboxes.iter().enumerate() {
+            if shard == own {
+                continue;
+            }
+            let mut inbox = match side.queue.try_lock() {
+                Ok(inbox) => inbox,
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => continue,
+            };
+            let (events, bytes) = std::mem::take(&mut inbox.credit);
+            free_events.fetch_add(events, Ordering::AcqRel);
+            free_bytes.fetch_add(bytes, Ordering::AcqRel);
+            any |= events > 0 || bytes > 0;
+        }
+        any
+    }
+
+    /// Gives an event's room back to the shared bounds as it leaves the
+    /// queue.
+    fn release(&self, footprint: usize) {
+        let (free_events, free_bytes) = &*self.free;
+        free_events.fetch_add(1, Ordering::AcqRel);
+        free_bytes.fetch_add(footprint, Ordering::AcqRel);
+    }
+
+    /// Each inbox's next number as a ticket: every event logged before
+    /// this call is numbered below its inbox's. With `close`, the inboxes
+    /// also stop taking events.
+    fn targets(&self, close: bool) -> Vec<u64> {
+        if close {
+            self.closed.store(true, Ordering::Release);
+        }
+        self.inboxes
+            .iter()
+            .enumerate()
+            .map(|(shard, side)| {
+                let mut inbox = lock(&side.queue);
+                inbox.closed |= close;
+                ticket(inbox.next_seq, shard)
+            })
+            .collect()
+    }
+
+    /// For each inbox, the smallest ticket not yet settled; and how many
+    /// events are pending and were enqueued. Read under every lock, so no
+    /// event is between two places.
+    fn unsettled(&self) -> (Vec<u64>, u64, u64) {
         let outbox = lock(&self.outbox);
         let in_flight = lock(&self.in_flight);
-        let inbox = lock(&self.inbox.queue);
-        let oldest = outbox
-            .items
-            .front_seq()
-            .min(in_flight.oldest().unwrap_or(u64::MAX))
-            .min(inbox.items.front_seq());
-        let pending = outbox.items.len() + in_flight.len() + inbox.items.len();
-        (oldest, pending as u64, inbox.next_seq)
+        let mut oldest = Vec::with_capacity(self.inboxes.len());
+        let mut pending = outbox.len() + in_flight.len();
+        let mut enqueued = 0;
+        for (shard, side) in self.inboxes.iter().enumerate() {
+            let inbox = lock(&side.queue);
+            oldest.push(
+                outbox.parts[shard]
+                    .front_seq()
+                    .min(in_flight.oldest(shard).unwrap_or(u64::MAX))
+                    .min(inbox.items.front_seq()),
+            );
+            pending += inbox.items.len();
+            enqueued += inbox.next_seq;
+        }
+        (oldest, pending as u64, enqueued)
     }
 
     fn stats(&self) -> LoggerStats {
@@ -791,9 +952,14 @@ impl Shared {
     /// It looks every millisecond rather than being woken per settled event:
     /// a wake-up per event would cost the workers a system call each, and
     /// flushing is rare.
-    async fn wait_settled(&self, target: u64, deadline: Instant) -> bool {
+    async fn wait_settled(&self, targets: &[u64], deadline: Instant) -> bool {
         loop {
-            if self.unsettled().0 >= target {
+            let (oldest, _, _) = self.unsettled();
+            if oldest
+                .iter()
+                .zip(targets)
+                .all(|(oldest, target)| oldest >= target)
+            {
                 return true;
             }
             if Instant::now() >= deadline {
@@ -823,16 +989,25 @@ impl Shared {
     /// for this swap at most, never for a worker's bookkeeping. Says whether
     /// the outbox has events now, and whether the inbox is closed.
     fn refill(&self, outbox: &mut Outbox) -> (bool, bool) {
-        if !outbox.items.is_empty() {
+        if !outbox.is_empty() {
             return (true, false);
         }
-        let mut inbox = lock(&self.inbox.queue);
-        std::mem::swap(&mut outbox.items, &mut inbox.items);
-        let (outbox_events, outbox_bytes) = &*self.outbox_load;
-        outbox_events.store(outbox.items.len(), Ordering::Release);
-        outbox_bytes.store(std::mem::take(&mut inbox.bytes), Ordering::Release);
-        self.inbox.len.store(0, Ordering::Relaxed);
-        (!outbox.items.is_empty(), inbox.closed)
+        let mut closed = true;
+        for (part, side) in outbox.parts.iter_mut().zip(self.inboxes.iter()) {
+            let mut inbox = lock(&side.queue);
+            std::mem::swap(part, &mut inbox.items);
+            side.len.store(0, Ordering::Relaxed);
+            closed &= inbox.closed;
+        }
+        (!outbox.is_empty(), closed)
+    }
+
+    /// Events waiting in the inboxes, from their hints (no locks).
+    fn waiting(&self) -> usize {
+        self.inboxes
+            .iter()
+            .map(|side| side.len.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Takes the next event into flight: `Some(Some(item))`, or `Some(None)`
@@ -846,9 +1021,9 @@ impl Shared {
         if outbox.stopped {
             return Some(None);
         }
-        if outbox.items.is_empty() {
+        if outbox.is_empty() {
             let closing = self.closed.load(Ordering::Acquire);
-            if !closing && self.inbox.len.load(Ordering::Relaxed) < SWAP_BATCH {
+            if !closing && self.waiting() < SWAP_BATCH {
                 return None;
             }
             let (some, closed) = self.refill(&mut outbox);
@@ -856,10 +1031,8 @@ impl Shared {
                 return closed.then_some(None);
             }
         }
-        let item = outbox.items.pop(&self.pool)?;
-        let (outbox_events, outbox_bytes) = &*self.outbox_load;
-        outbox_events.fetch_sub(1, Ordering::AcqRel);
-        outbox_bytes.fetch_sub(item.footprint, Ordering::AcqRel);
+        let item = outbox.pop(&self.pool)?;
+        self.release(item.footprint);
         lock(&self.in_flight).insert(
             item.seq,
             InFlight {
@@ -867,7 +1040,7 @@ impl Shared {
                 prepared: None,
             },
         );
-        let more = !outbox.items.is_empty();
+        let more = !outbox.is_empty();
         drop(outbox);
         if more {
             self.work.notify_one();
@@ -973,17 +1146,15 @@ impl Shared {
         let (queued, in_flight) = {
             let mut outbox = lock(&self.outbox);
             let in_flight = std::mem::take(&mut *lock(&self.in_flight));
-            let mut inbox = lock(&self.inbox.queue);
-            let queued: Vec<Item> = outbox
-                .items
-                .take_all()
-                .chain(inbox.items.take_all())
-                .collect();
-            inbox.bytes = 0;
-            self.inbox.len.store(0, Ordering::Relaxed);
-            let (outbox_events, outbox_bytes) = &*self.outbox_load;
-            outbox_events.store(0, Ordering::Release);
-            outbox_bytes.store(0, Ordering::Release);
+            let mut queued = Vec::new();
+            for (part, side) in outbox.parts.iter_mut().zip(self.inboxes.iter()) {
+                let mut inbox = lock(&side.queue);
+                queued.extend(part.take_all().chain(inbox.items.take_all()));
+                side.len.store(0, Ordering::Relaxed);
+            }
+            for item in &queued {
+                self.release(item.footprint);
+            }
             (queued, in_flight)
         };
         let count = (queued.len() + in_flight.len()) as u64;

@@ -324,6 +324,48 @@ async fn the_bound_counts_events_the_workers_have_not_taken_yet() {
     assert_eq!(report.dead_letters.len(), 101, "every one handed back");
 }
 
+#[tokio::test(flavor = "current_thread")]
+async fn the_bounds_hold_for_the_queue_as_a_whole_across_threads() {
+    // Threads log into inboxes of their own, each taking room from the
+    // bounds ahead of need; room one thread took and did not use must not
+    // make the queue refuse another thread's events.
+    let server = FaultServer::always(Fault::Slow(Duration::from_secs(30))).await;
+    let logger = client_for(server.base_url(), RetryPolicy::none())
+        .logger(
+            LoggerConfig::default()
+                .max_queue_events(10)
+                .max_in_flight(1)
+                .linger(Duration::from_millis(1)),
+        )
+        .unwrap();
+    let first = logger.clone();
+    std::thread::spawn(move || first.log("threads", Event::tool("t").event_id("first")))
+        .join()
+        .unwrap()
+        .unwrap();
+    eventually(Duration::from_secs(5), "nothing was sent", || {
+        server.requests() > 0
+    })
+    .await;
+    // The queue is empty again (the first event is in flight): room for 10.
+    let second = logger.clone();
+    let accepted = std::thread::spawn(move || {
+        (0..20)
+            .filter(|i| {
+                second
+                    .log("threads", Event::tool("t").event_id(format!("second{i}")))
+                    .is_ok()
+            })
+            .count()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(accepted, 10, "the whole bound, whichever thread logs");
+    let stats = logger.stats();
+    assert_eq!((stats.enqueued, stats.dropped, stats.pending), (11, 10, 11));
+    logger.shutdown(Duration::from_millis(50)).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_after_a_quiet_spell_goes_out_without_a_flush() {
     // `log` wakes nobody; the poller looks every 100 ms once idle.
