@@ -46,6 +46,16 @@ async fn mock_logger() -> (MockHoneyHive, honeyhive::Logger) {
     (mock, logger)
 }
 
+/// A logger whose server takes every request and never answers in time,
+/// so nothing it sends settles: what is queued stays queued.
+async fn stalled_logger(config: LoggerConfig) -> (FaultServer, honeyhive::Logger) {
+    let server = FaultServer::always(Fault::Slow(Duration::from_secs(30))).await;
+    let logger = client_for(server.base_url(), RetryPolicy::none())
+        .logger(config)
+        .unwrap();
+    (server, logger)
+}
+
 /// Waits until `done` holds, looking every 5 ms; fails with `what` after
 /// `limit`.
 async fn eventually(limit: Duration, what: &str, done: impl Fn() -> bool) {
@@ -229,14 +239,12 @@ async fn a_burst_fills_the_queue_and_the_exact_drop_count_is_reported() {
     let captured = Captured::default();
     let _guard = captured.install();
     // The server never answers in time, so nothing leaves the queue.
-    let server = FaultServer::always(Fault::Slow(Duration::from_secs(30))).await;
-    let logger = client_for(server.base_url(), RetryPolicy::none())
-        .logger(
-            LoggerConfig::default()
-                .max_queue_events(100)
-                .max_in_flight(1),
-        )
-        .unwrap();
+    let (_server, logger) = stalled_logger(
+        LoggerConfig::default()
+            .max_queue_events(100)
+            .max_in_flight(1),
+    )
+    .await;
 
     // No await in the burst: on this single-threaded runtime the workers
     // cannot take anything out meanwhile, so the count is exact.
@@ -285,15 +293,13 @@ async fn a_burst_fills_the_queue_and_the_exact_drop_count_is_reported() {
 async fn the_bound_counts_events_the_workers_have_not_taken_yet() {
     // The queue is two halves: `log` fills one, the workers drain the other.
     // Events moved to the workers' half still count against the bound.
-    let server = FaultServer::always(Fault::Slow(Duration::from_secs(30))).await;
-    let logger = client_for(server.base_url(), RetryPolicy::none())
-        .logger(
-            LoggerConfig::default()
-                .max_queue_events(100)
-                .max_in_flight(1)
-                .linger(Duration::from_millis(1)),
-        )
-        .unwrap();
+    let (server, logger) = stalled_logger(
+        LoggerConfig::default()
+            .max_queue_events(100)
+            .max_in_flight(1)
+            .linger(Duration::from_millis(1)),
+    )
+    .await;
     for i in 0..100 {
         logger
             .log("halves", Event::tool("t").event_id(format!("a{i}")))
@@ -329,15 +335,13 @@ async fn the_bounds_hold_for_the_queue_as_a_whole_across_threads() {
     // Threads log into inboxes of their own, each taking room from the
     // bounds ahead of need; room one thread took and did not use must not
     // make the queue refuse another thread's events.
-    let server = FaultServer::always(Fault::Slow(Duration::from_secs(30))).await;
-    let logger = client_for(server.base_url(), RetryPolicy::none())
-        .logger(
-            LoggerConfig::default()
-                .max_queue_events(10)
-                .max_in_flight(1)
-                .linger(Duration::from_millis(1)),
-        )
-        .unwrap();
+    let (server, logger) = stalled_logger(
+        LoggerConfig::default()
+            .max_queue_events(10)
+            .max_in_flight(1)
+            .linger(Duration::from_millis(1)),
+    )
+    .await;
     let first = logger.clone();
     std::thread::spawn(move || first.log("threads", Event::tool("t").event_id("first")))
         .join()
@@ -434,14 +438,12 @@ async fn a_worker_stuck_in_retries_does_not_hold_up_the_events_behind_it() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn the_byte_bound_holds_too() {
-    let server = FaultServer::always(Fault::Slow(Duration::from_secs(30))).await;
-    let logger = client_for(server.base_url(), RetryPolicy::none())
-        .logger(
-            LoggerConfig::default()
-                .max_queue_bytes(64 * 1024)
-                .max_in_flight(1),
-        )
-        .unwrap();
+    let (_server, logger) = stalled_logger(
+        LoggerConfig::default()
+            .max_queue_bytes(64 * 1024)
+            .max_in_flight(1),
+    )
+    .await;
     let big = serde_json::json!({"text": "x".repeat(8 * 1024)});
     let accepted = (0..100)
         .filter(|_| logger.log("bytes", Event::model("m").inputs(&big)).is_ok())
