@@ -365,7 +365,8 @@ fn thread_shard(shards: usize) -> usize {
     thread_local! {
         static NUMBER: usize = NEXT.fetch_add(1, Ordering::Relaxed);
     }
-    NUMBER.with(|n| *n) % shards
+    // `try_with`: `log` may run in another thread-local's destructor.
+    NUMBER.try_with(|n| *n).unwrap_or(0) % shards
 }
 
 /// Takes between `need` and `want` from `free`, or nothing if it has less
