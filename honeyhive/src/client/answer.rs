@@ -1,0 +1,109 @@
+//! Turning the API's answer into the logged id or a typed error.
+
+use super::MAX_ANSWER_BYTES;
+use crate::{Error, api};
+
+/// Turns an answer into the logged id or a typed error. Pure, so that any
+/// status and any bytes can be thrown at it in tests.
+pub(super) fn decode_answer(
+    status: u16,
+    content_type: Option<&str>,
+    body: &[u8],
+    cut: bool,
+    event_id: &str,
+    scrub: impl Fn(&[u8]) -> String,
+) -> Result<String, Error> {
+    match status {
+        200 => {
+            let decode_error = |problem: String| Error::Decode {
+                status,
+                problem,
+                body: scrub(body),
+            };
+            if cut {
+                return Err(decode_error(format!(
+                    "the answer is longer than {MAX_ANSWER_BYTES} bytes"
+                )));
+            }
+            if let Some(content_type) = content_type {
+                let essence = content_type
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
+                if essence != "application/json" && !essence.ends_with("+json") {
+                    return Err(decode_error(format!(
+                        "the answer's Content-Type is {content_type:?}, not application/json"
+                    )));
+                }
+            }
+            let answer: api::types::LogEventResponse =
+                serde_json::from_slice(body).map_err(|e| {
+                    decode_error(format!(
+                        "expected {{\"event_id\": string, \"success\": bool}}: {e}"
+                    ))
+                })?;
+            if answer.success {
+                Ok(answer.event_id)
+            } else {
+                Err(Error::NotRecorded {
+                    event_id: event_id.to_owned(),
+                })
+            }
+        }
+        401 | 403 => Err(Error::Unauthorized {
+            status,
+            body: scrub(body),
+        }),
+        429 => Err(Error::RateLimited { body: scrub(body) }),
+        _ => Err(Error::Api {
+            status,
+            body: scrub(body),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Error;
+    use proptest::prelude::*;
+
+    fn lossy(body: &[u8]) -> String {
+        String::from_utf8_lossy(body).into_owned()
+    }
+
+    proptest! {
+        #[test]
+        fn any_status_and_any_bytes_decode_without_panic(
+            status in 100u16..1000,
+            content_type in proptest::option::of(prop_oneof![
+                Just("application/json".to_owned()),
+                Just("application/problem+json; charset=utf-8".to_owned()),
+                Just("text/html".to_owned()),
+                ".{0,20}",
+            ]),
+            body in prop_oneof![
+                prop::collection::vec(any::<u8>(), 0..256),
+                Just(br#"{"event_id":"e","success":true}"#.to_vec()),
+                Just(br#"{"event_id":"e","success":false}"#.to_vec()),
+            ],
+            cut in any::<bool>(),
+        ) {
+            let result = decode_answer(status, content_type.as_deref(), &body, cut, "sent-id", lossy);
+            match result {
+                Ok(id) => {
+                    prop_assert_eq!(status, 200);
+                    prop_assert!(!cut);
+                    prop_assert_eq!(id, "e");
+                }
+                Err(Error::NotRecorded { event_id }) => prop_assert_eq!(event_id, "sent-id"),
+                Err(e) => {
+                    prop_assert_eq!(e.status(), Some(status));
+                    prop_assert!(!e.to_string().is_empty());
+                }
+            }
+        }
+    }
+}

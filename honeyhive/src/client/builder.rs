@@ -1,0 +1,310 @@
+//! [`ClientBuilder`]: settings, the environment, and building the HTTP client.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::address::checked_base_url;
+use super::{
+    Client, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT,
+    Inner, USER_AGENT,
+};
+use crate::{Error, RetryPolicy, api};
+
+/// Builds a [`Client`]. Made by [`Client::builder`] or
+/// [`ClientBuilder::from_env`].
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let client = honeyhive::Client::builder()
+///     .api_key("hh-...")
+///     .project("support-bot")
+///     .source("production")
+///     .timeout(Duration::from_secs(10))
+///     .build()?;
+/// assert_eq!(client.base_url(), "https://api.honeyhive.ai");
+/// # Ok::<(), honeyhive::Error>(())
+/// ```
+#[derive(Clone, Default)]
+pub struct ClientBuilder {
+    api_key: Option<SecretString>,
+    base_url: Option<String>,
+    timeout: Option<Duration>,
+    connect_timeout: Option<Duration>,
+    project: Option<String>,
+    source: Option<String>,
+    allow_insecure_http: bool,
+    retry: Option<RetryPolicy>,
+    max_body_bytes: Option<usize>,
+    /// May carry credentials (`http://user:pass@host`): never printed.
+    proxy: Option<SecretString>,
+}
+
+impl ClientBuilder {
+    /// A builder from the environment variables [`Client::from_env`] lists.
+    pub fn from_env() -> Result<ClientBuilder, Error> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// A builder from variables looked up by `lookup` instead of the process
+    /// environment, with the names and meanings of [`Client::from_env`]:
+    /// useful for layered configuration and for tests.
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    ///
+    /// let vars = HashMap::from([("HH_API_KEY", "hh-..."), ("HH_API_TIMEOUT", "2.5")]);
+    /// let client = honeyhive::ClientBuilder::from_lookup(|name| vars.get(name).map(|v| v.to_string()))?
+    ///     .build()?;
+    /// # Ok::<(), honeyhive::Error>(())
+    /// ```
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<ClientBuilder, Error> {
+        let present = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let Some(key) = present("HH_API_KEY") else {
+            return Err(Error::invalid(
+                "HH_API_KEY",
+                "is not set; set it to your HoneyHive API key (Settings > API keys)",
+            ));
+        };
+        let mut builder = ClientBuilder::default().api_key(key.trim());
+        if let Some(url) = present("HH_API_URL") {
+            builder = builder.base_url(url.trim());
+        }
+        if let Some(project) = present("HH_PROJECT") {
+            builder = builder.project(project);
+        }
+        if let Some(source) = present("HH_SOURCE") {
+            builder = builder.source(source);
+        }
+        if let Some(seconds) = present("HH_API_TIMEOUT") {
+            let timeout = seconds
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .and_then(|s| Duration::try_from_secs_f64(s).ok())
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "HH_API_TIMEOUT",
+                        format!(
+                            "is {seconds:?}; set it to a positive number of seconds, such as 30"
+                        ),
+                    )
+                })?;
+            builder = builder.timeout(timeout);
+        }
+        if let Some(retries) = present("HH_MAX_RETRIES") {
+            let retries = retries.trim().parse::<u32>().map_err(|_| {
+                Error::invalid(
+                    "HH_MAX_RETRIES",
+                    format!("is {retries:?}; set it to a whole number of retries, such as 4 (0 for none)"),
+                )
+            })?;
+            builder = builder
+                .retry_policy(RetryPolicy::default().max_attempts(retries.saturating_add(1)));
+        }
+        Ok(builder)
+    }
+
+    /// The API key, sent as `Authorization: Bearer <key>`. Required.
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(SecretString::from(key.into()));
+        self
+    }
+
+    /// Where the API is: [`DEFAULT_BASE_URL`] unless set. A trailing slash is
+    /// fine. Plain `http://` is refused unless the host is loopback or
+    /// [`allow_insecure_http`](Self::allow_insecure_http) is set, because
+    /// the API key would cross the network in clear text.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// Allows a plain `http://` base URL on a host that is not loopback.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// How long one attempt may take, from sending to the end of the
+    /// answer: [`DEFAULT_TIMEOUT`] unless set. The retry policy's deadline
+    /// bounds the whole call.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// How long opening a connection may take: [`DEFAULT_CONNECT_TIMEOUT`]
+    /// unless set.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// How failed requests are retried: [`RetryPolicy::default`] unless set;
+    /// [`RetryPolicy::none`] turns retries off.
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
+    }
+
+    /// The largest request body the client sends: [`DEFAULT_MAX_BODY_BYTES`]
+    /// unless set. A larger event is refused with [`Error::InvalidInput`]
+    /// before anything is sent.
+    pub fn max_body_bytes(mut self, limit: usize) -> Self {
+        self.max_body_bytes = Some(limit);
+        self
+    }
+
+    /// Sends every request through this HTTP(S) proxy, such as
+    /// `http://proxy.internal:3128`; credentials go in the URL
+    /// (`http://user:pass@host:port`). Without it, no proxy is used: the
+    /// `HTTP_PROXY` family of variables is not read.
+    ///
+    /// ```
+    /// let client = honeyhive::Client::builder()
+    ///     .api_key("hh-...")
+    ///     .proxy("http://proxy.internal:3128")
+    ///     .build()?;
+    /// # Ok::<(), honeyhive::Error>(())
+    /// ```
+    pub fn proxy(mut self, url: impl Into<String>) -> Self {
+        self.proxy = Some(SecretString::from(url.into()));
+        self
+    }
+
+    /// The project given to events that name none.
+    pub fn project(mut self, project: impl Into<String>) -> Self {
+        self.project = Some(project.into());
+        self
+    }
+
+    /// The source (such as `production`) given to events that name none.
+    pub fn source(mut self, source: impl Into<String>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// Checks the settings and builds the client.
+    ///
+    /// Fails with [`Error::InvalidInput`] naming the setting when the API key
+    /// is missing or empty, or the base URL is not a usable `https://` URL.
+    pub fn build(self) -> Result<Client, Error> {
+        let api_key = self.api_key.ok_or_else(|| {
+            Error::invalid(
+                "api_key",
+                "is not set; call ClientBuilder::api_key or set HH_API_KEY and use Client::from_env",
+            )
+        })?;
+        let key = api_key.expose_secret();
+        if key.trim().is_empty() {
+            return Err(Error::invalid(
+                "api_key",
+                "is empty; pass your HoneyHive API key",
+            ));
+        }
+        let mut auth = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
+            Error::invalid(
+                "api_key",
+                "contains characters that cannot go in an HTTP header (such as a newline); \
+                 check that it was copied whole",
+            )
+        })?;
+        auth.set_sensitive(true);
+
+        let base_url = checked_base_url(
+            self.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL),
+            self.allow_insecure_http,
+        )?;
+        let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        for (field, value) in [
+            ("timeout", Some(timeout)),
+            ("connect_timeout", self.connect_timeout),
+        ] {
+            if value == Some(Duration::ZERO) {
+                return Err(Error::invalid(
+                    field,
+                    "is zero; every request would time out at once",
+                ));
+            }
+        }
+
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, auth);
+        let mut http = reqwest::Client::builder().no_proxy();
+        if let Some(proxy) = &self.proxy {
+            let proxy = reqwest::Proxy::all(proxy.expose_secret()).map_err(|_| {
+                Error::invalid(
+                    "proxy",
+                    "is not a proxy URL; use one such as http://host:3128 (credentials as http://user:pass@host:3128)",
+                )
+            })?;
+            http = http.proxy(proxy);
+        }
+        let http = http
+            .use_preconfigured_tls(tls_config()?)
+            .user_agent(USER_AGENT)
+            .default_headers(headers)
+            .timeout(timeout)
+            .connect_timeout(self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
+            .build()
+            .map_err(|e| Error::Transport {
+                message: format!("could not set up the HTTP client: {e}"),
+                source: Some(Box::new(e)),
+            })?;
+        let raw = api::Client::new_with_client(&base_url, http.clone());
+
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                raw,
+                base_url,
+                api_key,
+                project: self.project,
+                source: self.source,
+                timeout,
+                retry: self.retry.unwrap_or_default(),
+                max_body_bytes: self.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            }),
+        })
+    }
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
+            .field("base_url", &self.base_url)
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("project", &self.project)
+            .field("source", &self.source)
+            .field("allow_insecure_http", &self.allow_insecure_http)
+            .field("retry", &self.retry)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("proxy", &self.proxy.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+/// rustls with the ring provider and the platform's certificate roots.
+/// Built here rather than through reqwest's defaults so that no process-wide
+/// crypto provider has to be installed.
+fn tls_config() -> Result<rustls::ClientConfig, Error> {
+    use rustls_platform_verifier::BuilderVerifierExt;
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|builder| builder.with_platform_verifier())
+        .map(|builder| builder.with_no_client_auth())
+        .map_err(|e| Error::Transport {
+            message: format!("could not set up TLS: {e}"),
+            source: Some(Box::new(e)),
+        })
+}

@@ -1,0 +1,190 @@
+//! [`Client`] and [`ClientBuilder`]: configuration, and logging one event.
+//!
+//! - `builder.rs`: [`ClientBuilder`], the environment, the HTTP client and TLS.
+//! - `address.rs`: the base URL's checks.
+//! - `send.rs`: serializing an event, the retry loop and one attempt.
+//! - `answer.rs`: the API's answer turned into an id or a typed error.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use crate::{Error, Event, RetryPolicy, Session, SessionId, api};
+
+mod address;
+mod answer;
+mod builder;
+mod send;
+
+pub use builder::ClientBuilder;
+pub(crate) use send::Prepared;
+
+/// The API the client talks to unless told otherwise.
+pub const DEFAULT_BASE_URL: &str = "https://api.honeyhive.ai";
+/// How long one attempt may take, from sending to the end of the answer.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long opening a connection may take.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The `User-Agent` every request carries.
+pub const USER_AGENT: &str = concat!("honeyhive-rs/", env!("CARGO_PKG_VERSION"));
+
+/// The largest request body sent by default: 5 MiB of JSON.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
+
+/// The least time worth starting a retry with, before the call's deadline.
+const MIN_ATTEMPT: Duration = Duration::from_millis(10);
+
+/// The most of an answer's body the client reads. The documented answer is a
+/// few dozen bytes; anything longer is cut here rather than held in memory.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+/// The most of an answer's body an error keeps, for diagnosis.
+const MAX_ERROR_BODY_CHARS: usize = 2048;
+
+/// A HoneyHive API client.
+///
+/// Cheap to clone (the clones share one connection pool) and `Send + Sync`:
+/// make one and hand clones to every task.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), honeyhive::Error> {
+/// use honeyhive::{Client, Event, SessionId};
+/// use serde_json::json;
+///
+/// let client = Client::builder()
+///     .api_key("hh-...")
+///     .project("support-bot")
+///     .build()?;
+/// let logged = client
+///     .log_event(SessionId::new(), Event::model("gpt-4o").outputs(json!({"text": "hi"})))
+///     .await?;
+/// println!("logged {}", logged.event_id);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    raw: api::Client,
+    base_url: String,
+    api_key: SecretString,
+    project: Option<String>,
+    source: Option<String>,
+    timeout: Duration,
+    retry: RetryPolicy,
+    max_body_bytes: usize,
+}
+
+/// What the API answered to a logged event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Logged {
+    /// The id the event was recorded under.
+    pub event_id: String,
+    /// How many requests it took (1 when the first one succeeded).
+    pub attempts: u32,
+}
+
+impl Client {
+    /// A builder with every setting at its default; only the API key is
+    /// required.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// A client configured from the environment, as the official SDKs are:
+    ///
+    /// | variable | meaning | default |
+    /// |---|---|---|
+    /// | `HH_API_KEY` | API key (required) | |
+    /// | `HH_API_URL` | base URL | [`DEFAULT_BASE_URL`] |
+    /// | `HH_PROJECT` | default project of events | none |
+    /// | `HH_SOURCE` | default source of events | none |
+    /// | `HH_API_TIMEOUT` | per-attempt timeout in seconds | [`DEFAULT_TIMEOUT`] |
+    /// | `HH_MAX_RETRIES` | retries after the first attempt | 4 ([`RetryPolicy::DEFAULT_MAX_ATTEMPTS`] − 1) |
+    ///
+    /// ```no_run
+    /// let client = honeyhive::Client::from_env()?;
+    /// # Ok::<(), honeyhive::Error>(())
+    /// ```
+    pub fn from_env() -> Result<Client, Error> {
+        ClientBuilder::from_env()?.build()
+    }
+
+    /// Logs `event` in the session `session_id`.
+    ///
+    /// Before sending, the client gives the event (and each child without
+    /// one) a new UUIDv4 `event_id` if it has none, and the client's default
+    /// project and source if it has none. Nothing is sent when the input is
+    /// invalid.
+    ///
+    /// ```no_run
+    /// # async fn run(client: honeyhive::Client) -> Result<(), honeyhive::Error> {
+    /// use honeyhive::Event;
+    /// let logged = client.log_event("session-1", Event::tool("search")).await?;
+    /// assert!(!logged.event_id.is_empty());
+    /// # Ok(()) }
+    /// ```
+    pub async fn log_event(
+        &self,
+        session_id: impl Into<SessionId>,
+        event: Event,
+    ) -> Result<Logged, Error> {
+        let prepared = self.prepare(session_id.into(), event)?;
+        self.send(&prepared).await
+    }
+
+    /// A handle that logs into the session `id`.
+    ///
+    /// ```
+    /// # let client = honeyhive::Client::builder().api_key("k").build().unwrap();
+    /// let session = client.session("checkout-7");
+    /// assert_eq!(session.id().as_str(), "checkout-7");
+    /// ```
+    pub fn session(&self, id: impl Into<SessionId>) -> Session {
+        Session::new(self.clone(), id.into())
+    }
+
+    /// The generated client, sharing this client's connection pool, base URL
+    /// and credentials: the raw escape hatch for what this crate does not wrap.
+    ///
+    /// ```no_run
+    /// # async fn run(client: honeyhive::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// use honeyhive::api::types;
+    /// let answer = client
+    ///     .raw()
+    ///     .log_event()
+    ///     .session_id("session-1")
+    ///     .body(types::Event::builder().event_name("raw".to_string()).event_id("e-1".to_string()))
+    ///     .send()
+    ///     .await?;
+    /// assert!(answer.success);
+    /// # Ok(()) }
+    /// ```
+    pub fn raw(&self) -> &api::Client {
+        &self.inner.raw
+    }
+
+    /// The base URL requests go to, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.inner.base_url
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base_url", &self.inner.base_url)
+            .field("api_key", &"[redacted]")
+            .field("project", &self.inner.project)
+            .field("source", &self.inner.source)
+            .field("timeout", &self.inner.timeout)
+            .field("retry", &self.inner.retry)
+            .field("max_body_bytes", &self.inner.max_body_bytes)
+            .finish_non_exhaustive()
+    }
+}
