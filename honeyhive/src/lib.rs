@@ -56,7 +56,7 @@
 //!
 //!   ```toml
 //!   [dev-dependencies]
-//!   honeyhive = { version = "0.1", features = ["testing"] }
+//!   honeyhive = { version = "0.2", features = ["testing"] }
 //!   ```
 //!
 //! No other features: TLS is always rustls with the ring provider and the
