@@ -4,7 +4,7 @@
 // `xtask` compiles the same file to render the committed, reviewable copy, so
 // the two can never disagree about how the code was produced.
 
-use progenitor::{GenerationSettings, Generator, InterfaceStyle, TypeImpl};
+use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TypeImpl};
 use schemars::schema::{InstanceType, SchemaObject};
 
 /// First line of every rendering: generated code is changed through the spec
@@ -17,6 +17,16 @@ pub fn settings() -> GenerationSettings {
     settings
         .with_interface(InterfaceStyle::Builder)
         .with_derive("PartialEq")
+        // Every request goes through `crate::Hooks` (hand-written next to the
+        // generated code, in `src/hooks.rs`), so the `honeyhive` crate can
+        // give generated calls its retries; `Expected` makes a missing impl a
+        // compile error rather than a silent default.
+        .with_inner_type(
+            "crate::Hooks"
+                .parse::<proc_macro2::TokenStream>()
+                .expect("a Rust path is a token stream"),
+        )
+        .with_hooks(HooksMode::Expected)
         // The spec's times and durations are JSON numbers of milliseconds.
         // typify would make them `f64`, which serde prints as `1700000000000.0`;
         // `serde_json::Number` keeps whole milliseconds whole on the wire and

@@ -93,7 +93,7 @@ fn client(url: &str) -> Client {
     Client::builder()
         .api_key("bench-key")
         .base_url(url)
-        .retry_policy(RetryPolicy::default().max_attempts(3))
+        .retry_policy(RetryPolicy::default().with_max_attempts(3))
         .build()
         .expect("loopback URL")
 }

@@ -2,11 +2,20 @@
 
 use std::time::Duration;
 
+use crate::Event;
+
 /// What went wrong when building a client or logging an event.
 ///
 /// Every variant says what happened and carries what a caller needs to act on
 /// it. The API key never appears in any of them: bodies the server sends back
-/// are scrubbed of it before they are stored.
+/// are scrubbed of it before they are stored, and transport errors name the
+/// host, never the URL's credentials or headers.
+///
+/// Errors from sending say how many requests the call made
+/// ([`attempts`](Error::attempts)), retries included. `Display` is one
+/// sentence; the underlying cause, where there is one, is the
+/// [`source`](std::error::Error::source), so `anyhow`'s `{:#}` prints each
+/// once.
 ///
 /// ```
 /// use honeyhive::{Client, Error};
@@ -32,7 +41,7 @@ pub enum Error {
         problem: String,
     },
 
-    /// The API refused the credentials (HTTP 401 or 403).
+    /// The API refused the credentials (HTTP 401 or 403). Not retried.
     #[error(
         "the API refused the API key (HTTP {status}): check HH_API_KEY or ClientBuilder::api_key"
     )]
@@ -41,34 +50,47 @@ pub enum Error {
         status: u16,
         /// The start of the answer's body, for diagnosis.
         body: String,
+        /// Requests the call made.
+        attempts: u32,
     },
 
-    /// The API answered with a status this client does not treat as success.
-    #[error("the API answered HTTP {status}: {body}")]
+    /// The API answered with a status this client does not treat as success:
+    /// a 4xx other than 401, 403 and 429 (sent once), or a 408 or 5xx that
+    /// was still failing when the retries ran out.
+    #[error("the API answered HTTP {status}{}: {body}", tries(*attempts))]
     Api {
         /// The HTTP status code.
         status: u16,
         /// The start of the answer's body.
         body: String,
+        /// Requests the call made.
+        attempts: u32,
     },
 
     /// The API answered 200 but said it did not record the event
-    /// (`"success": false`).
+    /// (`"success": false`). Not retried.
     #[error("the API did not record event {event_id}: it answered success = false")]
     NotRecorded {
         /// The id the event was sent with.
         event_id: String,
+        /// Requests the call made.
+        attempts: u32,
     },
 
-    /// The API answered 429: too many requests. The client has already
-    /// waited and retried as its [`RetryPolicy`](crate::RetryPolicy) allows.
-    #[error("the API is rate limiting this client (HTTP 429): {body}")]
+    /// The API answered 429 (too many requests) until the
+    /// [`RetryPolicy`](crate::RetryPolicy) gave up.
+    #[error("the API is rate limiting this client (HTTP 429{}): {body}", tries(*attempts))]
     RateLimited {
         /// The start of the answer's body.
         body: String,
+        /// The wait the last answer asked for (`Retry-After`), if any.
+        retry_after: Option<Duration>,
+        /// Requests the call made.
+        attempts: u32,
     },
 
-    /// The API's answer could not be read as the documented response.
+    /// The API's answer could not be read as the documented response. Not
+    /// retried.
     #[error("the API's answer (HTTP {status}) could not be decoded: {problem}")]
     Decode {
         /// The HTTP status code of the answer.
@@ -77,13 +99,29 @@ pub enum Error {
         problem: String,
         /// The start of the answer's body.
         body: String,
+        /// Requests the call made.
+        attempts: u32,
+        /// The JSON error, when the body was not the documented JSON.
+        #[source]
+        source: Option<serde_json::Error>,
     },
 
-    /// No answer came within the configured timeout.
-    #[error("the request timed out after {after:?}")]
+    /// No answer came in time, on any attempt.
+    #[error(
+        "no answer in time: gave up after {} ms and {attempts} attempt{} \
+         (each at most {} ms)",
+        millis(*elapsed),
+        if *attempts == 1 { "" } else { "s" },
+        millis(*attempt_timeout)
+    )]
     Timeout {
-        /// The timeout that expired.
-        after: Duration,
+        /// How long the whole call took, waits between attempts included.
+        elapsed: Duration,
+        /// Requests the call made.
+        attempts: u32,
+        /// The longest an attempt was allowed ([`ClientBuilder::timeout`](crate::ClientBuilder::timeout),
+        /// cut to what was left of the deadline).
+        attempt_timeout: Duration,
     },
 
     /// [`Client::logger`](crate::Client::logger) was called outside a tokio
@@ -95,15 +133,55 @@ pub enum Error {
     NoRuntime,
 
     /// The request could not be sent or its answer not received: the
-    /// connection was refused or reset, DNS failed, TLS failed.
-    #[error("could not reach the API: {message}")]
+    /// connection was refused or reset, DNS failed, TLS failed. The cause is
+    /// the [`source`](std::error::Error::source).
+    #[error("could not reach {host}: {problem}{}", tries(*attempts))]
     Transport {
-        /// What failed, with its causes.
-        message: String,
+        /// The host (and port, when not the scheme's default) the request
+        /// went to; never credentials.
+        host: String,
+        /// What failed, in a few words.
+        problem: String,
+        /// Requests the call made (0 when the client could not be set up).
+        attempts: u32,
         /// The underlying error.
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
     },
+
+    /// A [`Logger`](crate::Logger) queue was full: the event was dropped,
+    /// counted, and comes back here. Made from
+    /// [`LogError::QueueFull`](crate::LogError::QueueFull) by `?`.
+    #[error(
+        "the logger's queue is full; the event was dropped (raise the LoggerConfig bounds, or use log_wait)"
+    )]
+    QueueFull {
+        /// The event that was not queued.
+        event: Box<Event>,
+    },
+
+    /// A [`Logger`](crate::Logger) was shut down: the event was not queued
+    /// and comes back here. Made from
+    /// [`LogError::ShutDown`](crate::LogError::ShutDown) by `?`.
+    #[error("the logger is shut down; the event was not queued")]
+    ShutDown {
+        /// The event that was not queued.
+        event: Box<Event>,
+    },
+}
+
+/// A duration in whole milliseconds, rounded to the nearest, for people.
+pub(crate) fn millis(duration: Duration) -> u128 {
+    duration.as_nanos().saturating_add(500_000) / 1_000_000
+}
+
+/// " after N attempts" when a call made more than one.
+fn tries(attempts: u32) -> String {
+    if attempts > 1 {
+        format!(" after {attempts} attempts")
+    } else {
+        String::new()
+    }
 }
 
 impl Error {
@@ -117,8 +195,13 @@ impl Error {
     /// The HTTP status the API answered with, when there was an answer.
     ///
     /// ```
-    /// let err = honeyhive::Error::Api { status: 500, body: String::new() };
-    /// assert_eq!(err.status(), Some(500));
+    /// # async fn run(client: honeyhive::Client) {
+    /// if let Err(err) = client.log_event("s-1", honeyhive::Event::tool("search")).await {
+    ///     if err.status() == Some(404) {
+    ///         eprintln!("wrong base URL? {err}");
+    ///     }
+    /// }
+    /// # }
     /// ```
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -131,15 +214,37 @@ impl Error {
         }
     }
 
+    /// How many requests the call made before this error, retries included;
+    /// `None` for errors that come before anything is sent.
+    pub fn attempts(&self) -> Option<u32> {
+        match self {
+            Error::Unauthorized { attempts, .. }
+            | Error::Api { attempts, .. }
+            | Error::NotRecorded { attempts, .. }
+            | Error::RateLimited { attempts, .. }
+            | Error::Decode { attempts, .. }
+            | Error::Timeout { attempts, .. }
+            | Error::Transport { attempts, .. } => Some(*attempts),
+            Error::InvalidInput { .. }
+            | Error::NoRuntime
+            | Error::QueueFull { .. }
+            | Error::ShutDown { .. } => None,
+        }
+    }
+
     /// Whether sending the same request again might succeed: 408, 429, 500,
     /// 502, 503, 504, timeouts and connection failures. The client's
     /// [`RetryPolicy`](crate::RetryPolicy) already retried these; this is for
     /// callers deciding what to do once it gave up.
     ///
     /// ```
-    /// use honeyhive::Error;
-    /// assert!(Error::Api { status: 503, body: String::new() }.is_retryable());
-    /// assert!(!Error::Api { status: 400, body: String::new() }.is_retryable());
+    /// # async fn run(client: honeyhive::Client) {
+    /// match client.log_event("s-1", honeyhive::Event::tool("search")).await {
+    ///     Err(err) if err.is_retryable() => eprintln!("try again later: {err}"),
+    ///     Err(err) => eprintln!("this event will never be accepted: {err}"),
+    ///     Ok(logged) => println!("logged {}", logged.event_id),
+    /// }
+    /// # }
     /// ```
     pub fn is_retryable(&self) -> bool {
         match self {
@@ -149,7 +254,96 @@ impl Error {
             | Error::Unauthorized { .. }
             | Error::NotRecorded { .. }
             | Error::Decode { .. }
-            | Error::NoRuntime => false,
+            | Error::NoRuntime
+            | Error::QueueFull { .. }
+            | Error::ShutDown { .. } => false,
         }
+    }
+
+    /// Records how many requests the call made, on the variants that carry it.
+    pub(crate) fn set_attempts(&mut self, count: u32) {
+        match self {
+            Error::Unauthorized { attempts, .. }
+            | Error::Api { attempts, .. }
+            | Error::NotRecorded { attempts, .. }
+            | Error::RateLimited { attempts, .. }
+            | Error::Decode { attempts, .. }
+            | Error::Timeout { attempts, .. }
+            | Error::Transport { attempts, .. } => *attempts = count,
+            Error::InvalidInput { .. }
+            | Error::NoRuntime
+            | Error::QueueFull { .. }
+            | Error::ShutDown { .. } => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_reported_for_every_answered_variant() {
+        let api = Error::Api {
+            status: 503,
+            body: String::new(),
+            attempts: 5,
+        };
+        assert_eq!(api.status(), Some(503));
+        let limited = Error::RateLimited {
+            body: String::new(),
+            retry_after: None,
+            attempts: 2,
+        };
+        assert_eq!(limited.status(), Some(429));
+        let not_recorded = Error::NotRecorded {
+            event_id: "e".into(),
+            attempts: 1,
+        };
+        assert_eq!(not_recorded.status(), Some(200));
+        assert_eq!(Error::NoRuntime.status(), None);
+    }
+
+    #[test]
+    fn attempts_show_in_display_only_when_there_were_retries() {
+        let once = Error::Api {
+            status: 400,
+            body: "bad".into(),
+            attempts: 1,
+        };
+        assert_eq!(once.to_string(), "the API answered HTTP 400: bad");
+        let retried = Error::Api {
+            status: 503,
+            body: "busy".into(),
+            attempts: 5,
+        };
+        assert_eq!(
+            retried.to_string(),
+            "the API answered HTTP 503 after 5 attempts: busy"
+        );
+        assert_eq!(retried.attempts(), Some(5));
+        assert_eq!(Error::invalid("f", "p").attempts(), None);
+    }
+
+    #[test]
+    fn timeouts_say_the_whole_call_in_milliseconds() {
+        let err = Error::Timeout {
+            elapsed: Duration::from_nanos(3_100_400_000),
+            attempts: 5,
+            attempt_timeout: Duration::from_millis(500),
+        };
+        assert_eq!(
+            err.to_string(),
+            "no answer in time: gave up after 3100 ms and 5 attempts (each at most 500 ms)"
+        );
+        let once = Error::Timeout {
+            elapsed: Duration::from_nanos(1_999_999_679),
+            attempts: 1,
+            attempt_timeout: Duration::from_nanos(1_999_999_679),
+        };
+        assert_eq!(
+            once.to_string(),
+            "no answer in time: gave up after 2000 ms and 1 attempt (each at most 2000 ms)"
+        );
     }
 }

@@ -707,14 +707,7 @@ impl Logger {
     }
 
     fn checked(&self, session_id: SessionId, event: Event) -> Result<Item, LogError> {
-        let invalid = if session_id.as_str().is_empty() {
-            Err(Error::invalid(
-                "session_id",
-                "is empty; pass the id of an existing session, or SessionId::new() to start one",
-            ))
-        } else {
-            event.check()
-        };
+        let invalid = crate::client::check_session_id(&session_id).and_then(|()| event.check());
         if let Err(error) = invalid {
             return Err(LogError::Invalid {
                 error,
@@ -1083,7 +1076,7 @@ impl Shared {
         // `log` already refused invalid input and serde_json cannot fail on
         // these types, so an error here is the size limit, or something new
         // that must still be handed back rather than lost.
-        let prepared = match self.client.serialize(session_id.clone(), event) {
+        let prepared = match self.client.serialize(&session_id, event) {
             Ok(prepared) => prepared,
             Err(error) => {
                 self.settle_failed(seq, letter(&session_id, None, error.to_string()));
@@ -1107,7 +1100,11 @@ impl Shared {
             self.dead_letter(letter(&session_id, Some(&prepared), DROPPED.to_owned()));
             return;
         }
-        let (result, attempts) = self.client.send_counted(&prepared).await;
+        let result = self.client.send(&prepared).await;
+        let attempts = match &result {
+            Ok(logged) => logged.attempts,
+            Err(error) => error.attempts().unwrap_or(1),
+        };
         self.counters
             .retried
             .fetch_add(u64::from(attempts.saturating_sub(1)), Ordering::Relaxed);

@@ -21,21 +21,28 @@
 //! Every attempt sends the same bytes, with the same `event_id`, so a retry
 //! of a request the server did process cannot record a second event.
 
+use std::future::Future;
 use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
 
 /// How the client retries a failed request. See the [module docs](self) for
 /// what is and is not retried.
+///
+/// Durations saturate: [`Duration::MAX`] as a deadline or a cap means "no
+/// limit", never an overflow.
 ///
 /// ```
 /// use std::time::Duration;
 /// use honeyhive::RetryPolicy;
 ///
 /// let policy = RetryPolicy::default()
-///     .max_attempts(3)
-///     .initial_backoff(Duration::from_millis(50))
-///     .deadline(Duration::from_secs(10));
-/// assert_eq!(policy.get_max_attempts(), 3);
-/// assert_eq!(RetryPolicy::none().get_max_attempts(), 1);
+///     .with_max_attempts(3)
+///     .with_initial_backoff(Duration::from_millis(50))
+///     .with_deadline(Duration::from_secs(10));
+/// assert_eq!(policy.max_attempts(), 3);
+/// assert_eq!(policy.deadline(), Duration::from_secs(10));
+/// assert_eq!(RetryPolicy::none().max_attempts(), 1);
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct RetryPolicy {
@@ -46,6 +53,9 @@ pub struct RetryPolicy {
     deadline: Duration,
     max_retry_after: Duration,
 }
+
+/// The least time worth starting a retry with, before the call's deadline.
+pub(crate) const MIN_ATTEMPT: Duration = Duration::from_millis(10);
 
 impl RetryPolicy {
     /// Attempts per call by default: the first and up to four retries.
@@ -63,24 +73,24 @@ impl RetryPolicy {
 
     /// No retries: one attempt per call (still bounded by the deadline).
     pub fn none() -> Self {
-        Self::default().max_attempts(1)
+        Self::default().with_max_attempts(1)
     }
 
-    /// Attempts per call, the first included; at least 1.
-    pub fn max_attempts(mut self, attempts: u32) -> Self {
+    /// Sets the attempts per call, the first included; at least 1.
+    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
         self.max_attempts = attempts.max(1);
         self
     }
 
-    /// The largest wait before the first retry.
-    pub fn initial_backoff(mut self, backoff: Duration) -> Self {
+    /// Sets the largest wait before the first retry.
+    pub fn with_initial_backoff(mut self, backoff: Duration) -> Self {
         self.initial_backoff = backoff;
         self
     }
 
-    /// How much the largest wait grows per retry; values below 1 (or not
-    /// finite) count as 1.
-    pub fn multiplier(mut self, multiplier: f64) -> Self {
+    /// Sets how much the largest wait grows per retry; values below 1 (or
+    /// not finite) count as 1.
+    pub fn with_multiplier(mut self, multiplier: f64) -> Self {
         self.multiplier = if multiplier.is_finite() && multiplier >= 1.0 {
             multiplier
         } else {
@@ -89,33 +99,54 @@ impl RetryPolicy {
         self
     }
 
-    /// The cap on any one backoff wait.
-    pub fn max_backoff(mut self, cap: Duration) -> Self {
+    /// Sets the cap on any one backoff wait.
+    pub fn with_max_backoff(mut self, cap: Duration) -> Self {
         self.max_backoff = cap;
         self
     }
 
-    /// How long one call may take in all, attempts and waits included.
-    pub fn deadline(mut self, deadline: Duration) -> Self {
+    /// Sets how long one call may take in all, attempts and waits included;
+    /// [`Duration::MAX`] for no limit.
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
         self.deadline = deadline;
         self
     }
 
-    /// The longest `Retry-After` the client honours; a longer one is cut
-    /// to this.
-    pub fn max_retry_after(mut self, cap: Duration) -> Self {
+    /// Sets the longest `Retry-After` the client honours; a longer one is
+    /// cut to this.
+    pub fn with_max_retry_after(mut self, cap: Duration) -> Self {
         self.max_retry_after = cap;
         self
     }
 
     /// Attempts per call, the first included.
-    pub fn get_max_attempts(&self) -> u32 {
+    pub fn max_attempts(&self) -> u32 {
         self.max_attempts
     }
 
+    /// The largest wait before the first retry.
+    pub fn initial_backoff(&self) -> Duration {
+        self.initial_backoff
+    }
+
+    /// How much the largest wait grows per retry.
+    pub fn multiplier(&self) -> f64 {
+        self.multiplier
+    }
+
+    /// The cap on any one backoff wait.
+    pub fn max_backoff(&self) -> Duration {
+        self.max_backoff
+    }
+
     /// How long one call may take in all.
-    pub fn get_deadline(&self) -> Duration {
+    pub fn deadline(&self) -> Duration {
         self.deadline
+    }
+
+    /// The longest `Retry-After` the client honours.
+    pub fn max_retry_after(&self) -> Duration {
+        self.max_retry_after
     }
 
     /// The most the client waits before retry number `retry` (0 for the
@@ -148,6 +179,93 @@ impl RetryPolicy {
             None => self.backoff_ceiling(retry).mul_f64(fastrand::f64()),
         }
     }
+
+    /// Runs `attempt` until it gives a final verdict, the attempts run out,
+    /// or the next wait would not leave [`MIN_ATTEMPT`] before the deadline;
+    /// returns the last outcome and how the call went.
+    ///
+    /// Each attempt may take `attempt_timeout`, cut to what is left of the
+    /// deadline. This is the one retry loop: [`crate::Client::log_event`] and
+    /// the generated client's calls (through [`crate::api::Hooks`]) both run
+    /// on it.
+    pub(crate) async fn run<T, F, Fut>(
+        &self,
+        attempt_timeout: Duration,
+        mut attempt: F,
+    ) -> (T, Tally)
+    where
+        F: FnMut(Attempt) -> Fut,
+        Fut: Future<Output = Verdict<T>>,
+    {
+        let started = Instant::now();
+        // No deadline when it is too far away to represent.
+        let deadline = started.checked_add(self.deadline);
+        let remaining = || {
+            deadline.map_or(Duration::MAX, |at| {
+                at.saturating_duration_since(Instant::now())
+            })
+        };
+        let tally = |attempts| Tally {
+            attempts,
+            elapsed: started.elapsed(),
+        };
+        let mut number = 0;
+        loop {
+            number += 1;
+            let timeout = attempt_timeout.min(remaining());
+            let (outcome, retry_after) = match attempt(Attempt { number, timeout }).await {
+                Verdict::Final(outcome) => return (outcome, tally(number)),
+                Verdict::Retryable {
+                    outcome,
+                    retry_after,
+                } => (outcome, retry_after),
+            };
+            if number >= self.max_attempts {
+                return (outcome, tally(number));
+            }
+            let wait = self.wait_before(number - 1, retry_after);
+            // A retry with almost no time left would only turn the real
+            // failure into a timeout.
+            if wait.saturating_add(MIN_ATTEMPT) > remaining() {
+                return (outcome, tally(number));
+            }
+            tracing::debug!(
+                attempt = number,
+                wait_ms = crate::error::millis(wait) as u64,
+                "retrying a failed request"
+            );
+            tokio::time::sleep(wait).await;
+            // The timer may have overrun the deadline.
+            if remaining() < MIN_ATTEMPT {
+                return (outcome, tally(number));
+            }
+        }
+    }
+}
+
+/// What one attempt came to, for [`RetryPolicy::run`].
+pub(crate) enum Verdict<T> {
+    /// Success, or a failure retrying cannot fix: the call ends with it.
+    Final(T),
+    /// A failure worth another attempt, with the wait the server asked for.
+    Retryable {
+        outcome: T,
+        retry_after: Option<Duration>,
+    },
+}
+
+/// One attempt's number (from 1) and how long it may take.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Attempt {
+    pub(crate) number: u32,
+    pub(crate) timeout: Duration,
+}
+
+/// How a call went: requests made and time taken, waits included.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Tally {
+    pub(crate) attempts: u32,
+    pub(crate) elapsed: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -207,9 +325,9 @@ mod tests {
     #[test]
     fn waits_stay_under_the_ceiling_and_retry_after_is_capped() {
         let policy = RetryPolicy::default()
-            .initial_backoff(Duration::from_millis(100))
-            .max_backoff(Duration::from_millis(300))
-            .max_retry_after(Duration::from_secs(2));
+            .with_initial_backoff(Duration::from_millis(100))
+            .with_max_backoff(Duration::from_millis(300))
+            .with_max_retry_after(Duration::from_secs(2));
         for retry in 0..10 {
             for _ in 0..200 {
                 assert!(policy.wait_before(retry, None) <= policy.backoff_ceiling(retry));
@@ -243,8 +361,10 @@ mod tests {
 
     #[test]
     fn settings_are_clamped_to_sense() {
-        let policy = RetryPolicy::default().max_attempts(0).multiplier(f64::NAN);
-        assert_eq!(policy.get_max_attempts(), 1);
+        let policy = RetryPolicy::default()
+            .with_max_attempts(0)
+            .with_multiplier(f64::NAN);
+        assert_eq!(policy.max_attempts(), 1);
         assert_eq!(policy.backoff_ceiling(5), policy.backoff_ceiling(0));
     }
 }

@@ -54,7 +54,9 @@ fn assert_no_key(err: &Error) {
 async fn unauthorized_is_its_own_variant() {
     for status in [401, 403] {
         match answer_with(status, "application/json", r#"{"error":"bad key"}"#).await {
-            Error::Unauthorized { status: got, body } => {
+            Error::Unauthorized {
+                status: got, body, ..
+            } => {
                 assert_eq!(got, status);
                 assert!(body.contains("bad key"));
             }
@@ -72,7 +74,9 @@ async fn bad_request_keeps_status_and_json_body() {
     )
     .await;
     match &err {
-        Error::Api { status: 400, body } => {
+        Error::Api {
+            status: 400, body, ..
+        } => {
             assert_eq!(body, r#"{"error":"event_type is invalid"}"#)
         }
         other => panic!("expected Api 400, got {other:?}"),
@@ -88,7 +92,9 @@ async fn bad_request_keeps_status_and_json_body() {
 async fn server_error_with_html_body() {
     let html = "<html><body><h1>500 Internal Server Error</h1></body></html>";
     match answer_with(500, "text/html", html).await {
-        Error::Api { status: 500, body } => assert_eq!(body, html),
+        Error::Api {
+            status: 500, body, ..
+        } => assert_eq!(body, html),
         other => panic!("expected Api 500, got {other:?}"),
     }
 }
@@ -100,9 +106,13 @@ async fn ok_status_with_a_body_that_is_not_json() {
             status: 200,
             problem,
             body,
+            source,
+            ..
         } => {
             assert!(problem.contains("event_id"), "{problem}");
             assert_eq!(body, "OK");
+            let source = source.expect("the JSON error is kept as the source");
+            assert!(source.is_syntax(), "{source}");
         }
         other => panic!("expected Decode, got {other:?}"),
     }
@@ -147,7 +157,7 @@ async fn success_false_is_not_recorded() {
     )
     .await
     {
-        Error::NotRecorded { event_id } => assert_eq!(event_id, "evt-1"),
+        Error::NotRecorded { event_id, .. } => assert_eq!(event_id, "evt-1"),
         other => panic!("expected NotRecorded, got {other:?}"),
     }
 }
@@ -180,6 +190,20 @@ async fn a_key_echoed_by_the_server_is_scrubbed() {
 }
 
 #[tokio::test]
+async fn a_key_straddling_the_body_cut_leaves_no_prefix_behind() {
+    // Error bodies are cut to 2 048 characters; the key starts 8 before the
+    // cut, so cutting before redacting would keep its first 8 characters.
+    let body = format!("{}{KEY} trailing", "x".repeat(2040));
+    let err = answer_with(500, "text/plain", &body).await;
+    let shown = format!("{err} | {err:?}");
+    assert!(
+        !shown.contains(&KEY[..8]),
+        "a prefix of the key leaked: ...{}",
+        &shown[shown.len().saturating_sub(80)..]
+    );
+}
+
+#[tokio::test]
 async fn refused_connection_is_a_transport_error() {
     // Bind a loopback port, then free it: nothing listens there any more.
     let port = support::closed_port();
@@ -191,12 +215,40 @@ async fn refused_connection_is_a_transport_error() {
         .unwrap();
     let err = client.log_event("s", Event::tool("t")).await.unwrap_err();
     match &err {
-        Error::Transport { message, .. } => assert!(!message.is_empty()),
+        Error::Transport {
+            host,
+            problem,
+            attempts,
+            ..
+        } => {
+            assert_eq!(host, &format!("127.0.0.1:{port}"));
+            assert_eq!(problem, "the connection was refused");
+            assert_eq!(*attempts, 1);
+        }
         other => panic!("expected Transport, got {other:?}"),
     }
+    assert_eq!(
+        err.to_string(),
+        format!("could not reach 127.0.0.1:{port}: the connection was refused")
+    );
+    // Display is the top message only; the cause chain is the source, so a
+    // reporter printing both (anyhow's `{:#}`) shows each cause once.
+    let mut chain = Vec::new();
+    let mut cause = std::error::Error::source(&err);
+    while let Some(inner) = cause {
+        chain.push(inner.to_string());
+        cause = inner.source();
+    }
+    assert!(!chain.is_empty(), "transport errors keep their cause");
+    for text in &chain {
+        assert!(
+            !err.to_string().contains(text.as_str()),
+            "Display repeats the cause {text:?}"
+        );
+    }
     assert!(
-        std::error::Error::source(&err).is_some(),
-        "transport errors keep their cause"
+        chain.iter().any(|c| c.contains("Connection refused")),
+        "{chain:?}"
     );
     assert_no_key(&err);
 }
@@ -220,7 +272,15 @@ async fn a_slow_answer_is_a_timeout() {
         .build()
         .unwrap();
     match client.log_event("s", Event::tool("t")).await {
-        Err(Error::Timeout { after }) => assert_eq!(after, Duration::from_millis(100)),
+        Err(Error::Timeout {
+            attempt_timeout,
+            attempts,
+            elapsed,
+        }) => {
+            assert_eq!(attempt_timeout, Duration::from_millis(100));
+            assert_eq!(attempts, 1);
+            assert!(elapsed >= Duration::from_millis(100), "{elapsed:?}");
+        }
         other => panic!("expected Timeout, got {other:?}"),
     }
 }
@@ -374,4 +434,110 @@ fn client_is_cheap_to_share_across_threads() {
     assert_send_sync_clone::<honeyhive::Session>();
     fn assert_error<T: std::error::Error + Send + Sync + 'static>() {}
     assert_error::<Error>();
+}
+
+#[tokio::test]
+async fn dot_segments_and_blank_session_ids_are_refused_before_sending() {
+    // URL parsers read `.` and `..` (percent-encoded or not) as steps in the
+    // path: `/session/../event` would go to `POST /event`.
+    let server = MockServer::start_async().await;
+    let anything = server
+        .mock_async(|_when, then| {
+            then.status(200)
+                .header("content-type", "application/json")
+                .body(r#"{"event_id":"x","success":true}"#);
+        })
+        .await;
+    let client = client_for(&server);
+    for id in ["..", ".", "", " ", "\t"] {
+        match client.log_event(id, Event::tool("t")).await {
+            Err(Error::InvalidInput { field, problem }) => {
+                assert_eq!(field, "session_id", "{id:?}");
+                assert!(problem.contains("SessionId::new()"), "{id:?}: {problem}");
+            }
+            other => panic!("{id:?}: expected InvalidInput, got {other:?}"),
+        }
+    }
+    assert_eq!(anything.calls_async().await, 0, "nothing was sent");
+    // Ids that only contain dots stay one segment.
+    client.log_event("...", Event::tool("t")).await.unwrap();
+    client.log_event(".a.", Event::tool("t")).await.unwrap();
+}
+
+#[test]
+fn a_base_url_with_credentials_is_refused_without_showing_them() {
+    for url in [
+        "http://user:hunter2@127.0.0.1:9",
+        "https://user:hunter2@api.honeyhive.ai",
+        "https://hunter2@api.honeyhive.ai",
+    ] {
+        let err = Client::builder()
+            .api_key(KEY)
+            .base_url(url)
+            .build()
+            .expect_err("credentials in the URL would replace the API key");
+        let shown = format!("{err} | {err:?}");
+        assert!(
+            matches!(&err, Error::InvalidInput { field, .. } if field == "base_url"),
+            "{shown}"
+        );
+        assert!(shown.contains("user name or password"), "{shown}");
+        assert!(!shown.contains("hunter2"), "the password leaked: {shown}");
+    }
+    let env = HashMap::from([
+        ("HH_API_KEY", KEY),
+        ("HH_API_URL", "http://user:hunter2@127.0.0.1:9"),
+    ]);
+    let err = ClientBuilder::from_lookup(|name| env.get(name).map(|v| v.to_string()))
+        .unwrap()
+        .build()
+        .unwrap_err();
+    assert!(!format!("{err:?}").contains("hunter2"));
+}
+
+#[tokio::test]
+async fn a_timeout_says_how_long_the_whole_call_took_and_how_many_attempts() {
+    let server = support::fault_server::FaultServer::always(support::fault_server::Fault::Slow(
+        Duration::from_secs(30),
+    ))
+    .await;
+    let client = Client::builder()
+        .api_key(KEY)
+        .base_url(server.base_url())
+        .timeout(Duration::from_millis(200))
+        .retry_policy(
+            RetryPolicy::default()
+                .with_max_attempts(3)
+                .with_initial_backoff(Duration::from_millis(10))
+                .with_max_backoff(Duration::from_millis(10)),
+        )
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let err = client.log_event("s", Event::tool("t")).await.unwrap_err();
+    let took = started.elapsed();
+    let Error::Timeout {
+        elapsed,
+        attempts,
+        attempt_timeout,
+    } = &err
+    else {
+        panic!("expected Timeout, got {err:?}")
+    };
+    assert_eq!(
+        (*attempts, *attempt_timeout),
+        (3, Duration::from_millis(200))
+    );
+    assert!(
+        *elapsed >= Duration::from_millis(600) && *elapsed <= took,
+        "{elapsed:?} of {took:?}"
+    );
+    let text = err.to_string();
+    let ms = elapsed.as_millis();
+    assert!(
+        text.contains(" ms and 3 attempts")
+            && (ms..=ms + 1).any(|m| text.contains(&format!("after {m} ms"))),
+        "{text}"
+    );
+    assert_eq!(server.requests(), 3);
 }

@@ -30,9 +30,9 @@ fn client_for(url: String, policy: RetryPolicy) -> Client {
 
 fn fast_retries() -> RetryPolicy {
     RetryPolicy::default()
-        .max_attempts(6)
-        .initial_backoff(Duration::from_millis(2))
-        .max_backoff(Duration::from_millis(20))
+        .with_max_attempts(6)
+        .with_initial_backoff(Duration::from_millis(2))
+        .with_max_backoff(Duration::from_millis(20))
 }
 
 /// A mock of the API and a default logger aimed at it.
@@ -405,10 +405,10 @@ async fn a_worker_stuck_in_retries_does_not_hold_up_the_events_behind_it() {
     })
     .await;
     let patient = RetryPolicy::default()
-        .max_attempts(1000)
-        .initial_backoff(Duration::from_millis(20))
-        .max_backoff(Duration::from_millis(20))
-        .deadline(Duration::from_secs(20));
+        .with_max_attempts(1000)
+        .with_initial_backoff(Duration::from_millis(20))
+        .with_max_backoff(Duration::from_millis(20))
+        .with_deadline(Duration::from_secs(20));
     let logger = client_for(server.base_url(), patient)
         .logger(LoggerConfig::default().max_in_flight(2))
         .unwrap();
@@ -463,10 +463,10 @@ async fn a_server_down_for_the_whole_shutdown_deadline_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("dead.jsonl");
     let retry_for_long = RetryPolicy::default()
-        .max_attempts(1000)
-        .initial_backoff(Duration::from_millis(20))
-        .max_backoff(Duration::from_millis(50))
-        .deadline(Duration::from_secs(60));
+        .with_max_attempts(1000)
+        .with_initial_backoff(Duration::from_millis(20))
+        .with_max_backoff(Duration::from_millis(50))
+        .with_deadline(Duration::from_secs(60));
     let logger = client_for(format!("http://127.0.0.1:{port}"), retry_for_long)
         .logger(
             LoggerConfig::default()

@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use honeyhive::api::types;
 use honeyhive::{Client, Error, Event, RetryPolicy};
 use support::fault_server::{Fault, FaultServer};
 
@@ -25,8 +26,8 @@ fn client(server: &FaultServer, policy: RetryPolicy, timeout: Duration) -> Clien
 /// Quick backoff, so that the suite spends its time on faults, not sleeps.
 fn fast_policy() -> RetryPolicy {
     RetryPolicy::default()
-        .initial_backoff(Duration::from_millis(2))
-        .max_backoff(Duration::from_millis(20))
+        .with_initial_backoff(Duration::from_millis(2))
+        .with_max_backoff(Duration::from_millis(20))
 }
 
 fn assert_no_key(err: &Error) {
@@ -61,7 +62,7 @@ async fn transient_faults_on_30_percent_of_requests_lose_and_duplicate_nothing()
     .await;
     let client = client(
         &server,
-        fast_policy().max_attempts(6),
+        fast_policy().with_max_attempts(6),
         Duration::from_millis(150),
     );
 
@@ -146,7 +147,7 @@ async fn permanent_faults_end_in_the_right_error_within_the_deadline() {
         }),
         (
             Fault::BadGatewayHtml,
-            |e| matches!(e, Error::Api { status: 502, body } if body.contains("<h1>")),
+            |e| matches!(e, Error::Api { status: 502, body, .. } if body.contains("<h1>")),
         ),
         (Fault::TooManyRequests("0".into()), |e| {
             matches!(e, Error::RateLimited { .. })
@@ -163,7 +164,7 @@ async fn permanent_faults_end_in_the_right_error_within_the_deadline() {
         let server = FaultServer::always(fault.clone()).await;
         let client = client(
             &server,
-            fast_policy().max_attempts(3).deadline(deadline),
+            fast_policy().with_max_attempts(3).with_deadline(deadline),
             Duration::from_millis(200),
         );
         let started = Instant::now();
@@ -179,6 +180,7 @@ async fn permanent_faults_end_in_the_right_error_within_the_deadline() {
             "{fault:?}: took {took:?}"
         );
         assert_eq!(server.requests(), 3, "{fault:?}: max_attempts requests");
+        assert_eq!(err.attempts(), Some(3), "{fault:?}: the error says so");
         assert_no_key(&err);
     }
 }
@@ -187,11 +189,11 @@ async fn permanent_faults_end_in_the_right_error_within_the_deadline() {
 async fn the_deadline_cuts_retries_short() {
     let server = FaultServer::always(Fault::Unavailable).await;
     let policy = RetryPolicy::default()
-        .max_attempts(1000)
-        .initial_backoff(Duration::from_millis(40))
-        .max_backoff(Duration::from_millis(40))
-        .multiplier(1.0)
-        .deadline(Duration::from_millis(500));
+        .with_max_attempts(1000)
+        .with_initial_backoff(Duration::from_millis(40))
+        .with_max_backoff(Duration::from_millis(40))
+        .with_multiplier(1.0)
+        .with_deadline(Duration::from_millis(500));
     let client = client(&server, policy, Duration::from_secs(5));
     let started = Instant::now();
     let err = client.log_event("s", Event::model("m")).await.unwrap_err();
@@ -210,13 +212,13 @@ async fn the_deadline_bounds_a_slow_attempt_too() {
     let server = FaultServer::always(Fault::Slow(Duration::from_secs(5))).await;
     let client = client(
         &server,
-        RetryPolicy::default().deadline(Duration::from_millis(300)),
+        RetryPolicy::default().with_deadline(Duration::from_millis(300)),
         Duration::from_secs(30),
     );
     let started = Instant::now();
     let err = client.log_event("s", Event::model("m")).await.unwrap_err();
     assert!(
-        matches!(err, Error::Timeout { after } if after <= Duration::from_millis(300)),
+        matches!(err, Error::Timeout { attempt_timeout, attempts: 1, .. } if attempt_timeout <= Duration::from_millis(300)),
         "{err:?}"
     );
     assert!(started.elapsed() < Duration::from_millis(800));
@@ -263,7 +265,7 @@ async fn retry_after_as_an_http_date_is_waited() {
 #[tokio::test]
 async fn retry_after_is_capped() {
     let server = retry_after_once("3600".into()).await;
-    let policy = fast_policy().max_retry_after(Duration::from_millis(300));
+    let policy = fast_policy().with_max_retry_after(Duration::from_millis(300));
     let client = client(&server, policy, Duration::from_secs(5));
     let started = Instant::now();
     let logged = client.log_event("s", Event::model("m")).await.unwrap();
@@ -279,7 +281,7 @@ async fn retry_after_is_capped() {
 #[tokio::test]
 async fn a_retry_after_past_the_deadline_is_not_waited_for() {
     let server = retry_after_once("30".into()).await;
-    let policy = fast_policy().deadline(Duration::from_millis(500));
+    let policy = fast_policy().with_deadline(Duration::from_millis(500));
     let client = client(&server, policy, Duration::from_secs(5));
     let started = Instant::now();
     let err = client.log_event("s", Event::model("m")).await.unwrap_err();
@@ -388,4 +390,136 @@ fn configs_print_without_the_key() {
     ] {
         assert!(!shown.contains(KEY), "{shown}");
     }
+}
+
+#[tokio::test]
+async fn durations_too_long_to_add_mean_no_limit_instead_of_a_panic() {
+    // A deadline of Duration::MAX is no deadline, and so is a timeout of it.
+    let server = retry_after_once("0".into()).await;
+    let unlimited = client(
+        &server,
+        fast_policy().with_deadline(Duration::MAX),
+        Duration::MAX,
+    );
+    let logged = unlimited.log_event("s", Event::model("m")).await.unwrap();
+    assert_eq!(logged.attempts, 2);
+
+    // No cap on Retry-After, and a server asking for u64::MAX seconds: the
+    // wait is past the 60 s deadline, so the call ends at once.
+    let forever = u64::MAX.to_string();
+    let server = FaultServer::always(Fault::TooManyRequests(forever)).await;
+    let capless = client(
+        &server,
+        fast_policy().with_max_retry_after(Duration::MAX),
+        Duration::from_secs(5),
+    );
+    let started = Instant::now();
+    match capless.log_event("s", Event::model("m")).await {
+        Err(Error::RateLimited {
+            retry_after,
+            attempts,
+            ..
+        }) => {
+            assert_eq!(retry_after, Some(Duration::from_secs(u64::MAX)));
+            assert_eq!(attempts, 1);
+        }
+        other => panic!("expected RateLimited, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+fn raw_event(id: &str) -> types::builder::Event {
+    types::Event::builder()
+        .event_id(id.to_string())
+        .event_name("raw".to_string())
+}
+
+#[tokio::test]
+async fn generated_calls_are_retried_with_the_same_bytes() {
+    let server = FaultServer::start(|arrival| {
+        if arrival.seen_before < 2 {
+            Fault::Unavailable
+        } else {
+            Fault::None
+        }
+    })
+    .await;
+    let client = client(&server, fast_policy(), Duration::from_secs(5));
+    let answer = client
+        .raw()
+        .log_event()
+        .session_id("raw-session")
+        .body(raw_event("raw-1"))
+        .send()
+        .await
+        .expect("two 503s, then the answer");
+    assert!(answer.success);
+    assert_eq!(server.requests(), 3);
+    let bodies = server.bodies("raw-1");
+    assert_eq!(bodies.len(), 3);
+    assert!(bodies.windows(2).all(|pair| pair[0] == pair[1]));
+    assert_eq!(server.recorded(), ["raw-1"]);
+}
+
+#[tokio::test]
+async fn generated_calls_keep_the_deadline_and_are_not_retried_on_other_4xx() {
+    let server = FaultServer::always(Fault::Unavailable).await;
+    let policy = fast_policy()
+        .with_max_attempts(1000)
+        .with_deadline(Duration::from_millis(300));
+    let started = Instant::now();
+    let err = client(&server, policy, Duration::from_secs(5))
+        .raw()
+        .log_event()
+        .session_id("raw-session")
+        .body(raw_event("raw-2"))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_millis(800));
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(503), "{err:?}");
+    assert!(server.requests() > 3, "{} requests", server.requests());
+
+    let refused = FaultServer::always(Fault::Status(422)).await;
+    let err = client(&refused, fast_policy(), Duration::from_secs(5))
+        .raw()
+        .log_event()
+        .session_id("raw-session")
+        .body(raw_event("raw-3"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(422));
+    assert_eq!(refused.requests(), 1);
+}
+
+#[tokio::test]
+async fn generated_calls_get_error_bodies_without_the_key() {
+    let server = httpmock::MockServer::start_async().await;
+    server
+        .mock_async(|_when, then| {
+            then.status(400)
+                .header("content-type", "application/json")
+                .body(format!(r#"{{"error":"bad key {KEY}"}}"#));
+        })
+        .await;
+    let client = Client::builder()
+        .api_key(KEY)
+        .base_url(server.base_url())
+        .build()
+        .unwrap();
+    let err = client
+        .raw()
+        .log_event()
+        .session_id("raw-session")
+        .body(raw_event("raw-4"))
+        .send()
+        .await
+        .unwrap_err();
+    let honeyhive::api::Error::UnexpectedResponse(response) = err else {
+        panic!("expected the answer back, got {err:?}")
+    };
+    assert_eq!(response.status().as_u16(), 400);
+    let body = response.text().await.unwrap();
+    assert_eq!(body, r#"{"error":"bad key [redacted]"}"#);
 }

@@ -1,21 +1,44 @@
-//! Where requests go: the base URL's checks.
+//! Where requests go: the base URL's checks and the session id as a path
+//! segment.
 
 use std::net::IpAddr;
 
 use super::DEFAULT_BASE_URL;
-use crate::Error;
+use crate::{Error, SessionId};
 
-pub(super) fn checked_base_url(raw: &str, allow_insecure_http: bool) -> Result<String, Error> {
+/// A checked base URL: what requests are built on, and the host to name in
+/// transport errors.
+#[derive(Debug)]
+pub(super) struct BaseUrl {
+    /// Scheme, host, port and path, without a trailing slash.
+    pub(super) url: String,
+    /// Host and port (when not the scheme's default).
+    pub(super) host: String,
+}
+
+pub(super) fn checked_base_url(raw: &str, allow_insecure_http: bool) -> Result<BaseUrl, Error> {
+    // Error messages show the URL without anything that may be a password.
+    let shown = without_user_info(raw.trim());
     let url = reqwest::Url::parse(raw.trim()).map_err(|e| {
         Error::invalid(
             "base_url",
-            format!("{raw:?} is not a URL ({e}); use a full URL such as {DEFAULT_BASE_URL}"),
+            format!("{shown:?} is not a URL ({e}); use a full URL such as {DEFAULT_BASE_URL}"),
         )
     })?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::invalid(
+            "base_url",
+            format!(
+                "{shown:?} has a user name or password in it, which HTTP would send instead of \
+                 the API key; give the key with ClientBuilder::api_key (or HH_API_KEY) and only \
+                 scheme, host, port and path here"
+            ),
+        ));
+    }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(Error::invalid(
             "base_url",
-            format!("{raw:?} has a query or fragment; give only scheme, host, port and path"),
+            format!("{shown:?} has a query or fragment; give only scheme, host, port and path"),
         ));
     }
     match url.scheme() {
@@ -25,7 +48,7 @@ pub(super) fn checked_base_url(raw: &str, allow_insecure_http: bool) -> Result<S
             return Err(Error::invalid(
                 "base_url",
                 format!(
-                    "{raw:?} is plain http on a host that is not loopback, so the API key would \
+                    "{shown:?} is plain http on a host that is not loopback, so the API key would \
                      travel unencrypted; use https://, or ClientBuilder::allow_insecure_http(true) \
                      if you mean it"
                 ),
@@ -34,11 +57,60 @@ pub(super) fn checked_base_url(raw: &str, allow_insecure_http: bool) -> Result<S
         other => {
             return Err(Error::invalid(
                 "base_url",
-                format!("{raw:?} has scheme {other:?}; use https://"),
+                format!("{shown:?} has scheme {other:?}; use https://"),
             ));
         }
     }
-    Ok(url.as_str().trim_end_matches('/').to_owned())
+    let host = match (url.host_str(), url.port()) {
+        (Some(host), Some(port)) => format!("{host}:{port}"),
+        (Some(host), None) => host.to_owned(),
+        (None, _) => String::new(),
+    };
+    Ok(BaseUrl {
+        url: url.as_str().trim_end_matches('/').to_owned(),
+        host,
+    })
+}
+
+/// `raw` with whatever stands before an `@` in its authority replaced, so
+/// that a message can quote the URL even when it does not parse.
+fn without_user_info(raw: &str) -> String {
+    let after_scheme = raw.find("://").map_or(0, |at| at + 3);
+    let authority_end = raw[after_scheme..]
+        .find(['/', '?', '#'])
+        .map_or(raw.len(), |at| after_scheme + at);
+    match raw[after_scheme..authority_end].rfind('@') {
+        Some(at) => format!("{}***{}", &raw[..after_scheme], &raw[after_scheme + at..]),
+        None => raw.to_owned(),
+    }
+}
+
+/// Refuses a session id that cannot name a session in the request path:
+/// empty, only whitespace, or `.`/`..`, which URLs read as steps in the
+/// path even percent-encoded (`%2E%2E` is `..` to a URL parser), so the
+/// request would go to another endpoint.
+pub(crate) fn check_session_id(id: &SessionId) -> Result<(), Error> {
+    let text = id.as_str();
+    let problem = if text.is_empty() {
+        "is empty; pass the id of an existing session, or SessionId::new() to start one".to_owned()
+    } else if text.trim().is_empty() {
+        "is only whitespace; pass the id of an existing session, or SessionId::new() to start one"
+            .to_owned()
+    } else if text == "." || text == ".." {
+        format!(
+            "is {text:?}, which a URL reads as a step in the path (even percent-encoded), so the \
+             request would not reach the session endpoint; use another id, such as SessionId::new()"
+        )
+    } else {
+        return Ok(());
+    };
+    Err(Error::invalid("session_id", problem))
+}
+
+/// The session id as one percent-encoded path segment.
+pub(super) fn session_segment(id: &SessionId) -> Result<String, Error> {
+    check_session_id(id)?;
+    Ok(progenitor_client::encode_path(id.as_str()))
 }
 
 fn is_loopback(url: &reqwest::Url) -> bool {
@@ -56,17 +128,22 @@ mod tests {
 
     #[test]
     fn base_urls_are_checked_and_trimmed() {
+        let url = |raw| {
+            checked_base_url(raw, false)
+                .map(|b| (b.url, b.host))
+                .unwrap()
+        };
         assert_eq!(
-            checked_base_url("https://api.honeyhive.ai/", false).unwrap(),
-            "https://api.honeyhive.ai"
+            url("https://api.honeyhive.ai/"),
+            ("https://api.honeyhive.ai".into(), "api.honeyhive.ai".into())
         );
         assert_eq!(
-            checked_base_url("http://127.0.0.1:4010", false).unwrap(),
-            "http://127.0.0.1:4010"
+            url("http://127.0.0.1:4010"),
+            ("http://127.0.0.1:4010".into(), "127.0.0.1:4010".into())
         );
         assert_eq!(
-            checked_base_url("http://[::1]:80/v1/", false).unwrap(),
-            "http://[::1]/v1"
+            url("http://[::1]:80/v1/"),
+            ("http://[::1]/v1".into(), "[::1]".into())
         );
         assert!(checked_base_url("http://localhost:9", false).is_ok());
         let err = checked_base_url("http://api.example.com", false).unwrap_err();
@@ -74,5 +151,54 @@ mod tests {
         assert!(checked_base_url("http://api.example.com", true).is_ok());
         assert!(checked_base_url("ftp://x", true).is_err());
         assert!(checked_base_url("not a url", true).is_err());
+    }
+
+    #[test]
+    fn query_only_and_fragment_only_urls_are_refused() {
+        for raw in [
+            "https://api.honeyhive.ai/?",
+            "https://api.honeyhive.ai/?a=1",
+            "https://api.honeyhive.ai/#",
+        ] {
+            let err = checked_base_url(raw, false).unwrap_err();
+            assert!(
+                err.to_string().contains("query or fragment"),
+                "{raw}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn user_info_is_refused_without_showing_the_password() {
+        for raw in [
+            "http://user:hunter2@127.0.0.1:9",
+            "https://user:hunter2@api.honeyhive.ai",
+            "https://hunter2@api.honeyhive.ai/v1",
+            "https://user:hunter2@api.honeyhive.ai:notaport",
+        ] {
+            let err = checked_base_url(raw, true).unwrap_err();
+            let text = format!("{err} {err:?}");
+            assert!(!text.contains("hunter2"), "{raw}: {text}");
+            assert!(text.contains("***@"), "{raw}: {text}");
+        }
+    }
+
+    #[test]
+    fn dot_segments_and_blank_ids_cannot_be_session_ids() {
+        for id in ["", " ", "\t\n", ".", ".."] {
+            let err = session_segment(&SessionId::from(id)).unwrap_err();
+            assert!(
+                matches!(&err, Error::InvalidInput { field, .. } if field == "session_id"),
+                "{id:?}: {err}"
+            );
+        }
+        for (id, segment) in [
+            ("...", "..."),
+            (".a", ".a"),
+            ("%2e%2e", "%252e%252e"),
+            ("a/b", "a%2Fb"),
+        ] {
+            assert_eq!(session_segment(&SessionId::from(id)).unwrap(), segment);
+        }
     }
 }

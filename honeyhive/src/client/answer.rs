@@ -1,5 +1,7 @@
 //! Turning the API's answer into the logged id or a typed error.
 
+use std::time::Duration;
+
 use super::MAX_ANSWER_BYTES;
 use crate::{Error, api};
 
@@ -11,19 +13,26 @@ pub(super) fn decode_answer(
     body: &[u8],
     cut: bool,
     event_id: &str,
+    retry_after: Option<Duration>,
     scrub: impl Fn(&[u8]) -> String,
 ) -> Result<String, Error> {
+    // Each error is made for one attempt; the retry loop's caller puts in
+    // the call's totals.
+    let attempts = 1;
     match status {
         200 => {
-            let decode_error = |problem: String| Error::Decode {
+            let decode_error = |problem: String, source| Error::Decode {
                 status,
                 problem,
                 body: scrub(body),
+                attempts,
+                source,
             };
             if cut {
-                return Err(decode_error(format!(
-                    "the answer is longer than {MAX_ANSWER_BYTES} bytes"
-                )));
+                return Err(decode_error(
+                    format!("the answer is longer than {MAX_ANSWER_BYTES} bytes"),
+                    None,
+                ));
             }
             if let Some(content_type) = content_type {
                 let essence = content_type
@@ -33,33 +42,44 @@ pub(super) fn decode_answer(
                     .trim()
                     .to_ascii_lowercase();
                 if essence != "application/json" && !essence.ends_with("+json") {
-                    return Err(decode_error(format!(
-                        "the answer's Content-Type is {content_type:?}, not application/json"
-                    )));
+                    return Err(decode_error(
+                        format!(
+                            "the answer's Content-Type is {content_type:?}, not application/json"
+                        ),
+                        None,
+                    ));
                 }
             }
             let answer: api::types::LogEventResponse =
                 serde_json::from_slice(body).map_err(|e| {
-                    decode_error(format!(
-                        "expected {{\"event_id\": string, \"success\": bool}}: {e}"
-                    ))
+                    decode_error(
+                        "expected {\"event_id\": string, \"success\": bool}".to_owned(),
+                        Some(e),
+                    )
                 })?;
             if answer.success {
                 Ok(answer.event_id)
             } else {
                 Err(Error::NotRecorded {
                     event_id: event_id.to_owned(),
+                    attempts,
                 })
             }
         }
         401 | 403 => Err(Error::Unauthorized {
             status,
             body: scrub(body),
+            attempts,
         }),
-        429 => Err(Error::RateLimited { body: scrub(body) }),
+        429 => Err(Error::RateLimited {
+            body: scrub(body),
+            retry_after,
+            attempts,
+        }),
         _ => Err(Error::Api {
             status,
             body: scrub(body),
+            attempts,
         }),
     }
 }
@@ -91,14 +111,14 @@ mod tests {
             ],
             cut in any::<bool>(),
         ) {
-            let result = decode_answer(status, content_type.as_deref(), &body, cut, "sent-id", lossy);
+            let result = decode_answer(status, content_type.as_deref(), &body, cut, "sent-id", None, lossy);
             match result {
                 Ok(id) => {
                     prop_assert_eq!(status, 200);
                     prop_assert!(!cut);
                     prop_assert_eq!(id, "e");
                 }
-                Err(Error::NotRecorded { event_id }) => prop_assert_eq!(event_id, "sent-id"),
+                Err(Error::NotRecorded { event_id, .. }) => prop_assert_eq!(event_id, "sent-id"),
                 Err(e) => {
                     prop_assert_eq!(e.status(), Some(status));
                     prop_assert!(!e.to_string().is_empty());

@@ -8,6 +8,8 @@ use reqwest::header::{self, HeaderMap, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::address::checked_base_url;
+use super::raw::Retrying;
+use super::scrub::Scrubber;
 use super::{
     Client, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT,
     Inner, USER_AGENT,
@@ -105,7 +107,7 @@ impl ClientBuilder {
                 )
             })?;
             builder = builder
-                .retry_policy(RetryPolicy::default().max_attempts(retries.saturating_add(1)));
+                .retry_policy(RetryPolicy::default().with_max_attempts(retries.saturating_add(1)));
         }
         Ok(builder)
     }
@@ -217,7 +219,7 @@ impl ClientBuilder {
         })?;
         auth.set_sensitive(true);
 
-        let base_url = checked_base_url(
+        let base = checked_base_url(
             self.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL),
             self.allow_insecure_http,
         )?;
@@ -254,21 +256,31 @@ impl ClientBuilder {
             .connect_timeout(self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
             .build()
             .map_err(|e| Error::Transport {
-                message: format!("could not set up the HTTP client: {e}"),
+                host: base.host.clone(),
+                problem: "could not set up the HTTP client".to_owned(),
+                attempts: 0,
                 source: Some(Box::new(e)),
             })?;
-        let raw = api::Client::new_with_client(&base_url, http.clone());
+        let retry = self.retry.unwrap_or_default();
+        let scrubber = Scrubber::new(api_key);
+        let hooks = api::Hooks::new(Retrying {
+            retry: retry.clone(),
+            timeout,
+            scrubber: scrubber.clone(),
+        });
+        let raw = api::Client::new_with_client(&base.url, http.clone(), hooks);
 
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
                 raw,
-                base_url,
-                api_key,
+                base_url: base.url,
+                host: base.host,
+                scrubber,
                 project: self.project,
                 source: self.source,
                 timeout,
-                retry: self.retry.unwrap_or_default(),
+                retry,
                 max_body_bytes: self.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
             }),
         })
@@ -304,7 +316,9 @@ fn tls_config() -> Result<rustls::ClientConfig, Error> {
         .and_then(|builder| builder.with_platform_verifier())
         .map(|builder| builder.with_no_client_auth())
         .map_err(|e| Error::Transport {
-            message: format!("could not set up TLS: {e}"),
+            host: String::new(),
+            problem: "could not set up TLS".to_owned(),
+            attempts: 0,
             source: Some(Box::new(e)),
         })
 }

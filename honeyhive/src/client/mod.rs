@@ -1,23 +1,26 @@
 //! [`Client`] and [`ClientBuilder`]: configuration, and logging one event.
 //!
 //! - `builder.rs`: [`ClientBuilder`], the environment, the HTTP client and TLS.
-//! - `address.rs`: the base URL's checks.
-//! - `send.rs`: serializing an event, the retry loop and one attempt.
+//! - `address.rs`: the base URL's checks; the session id as a path segment.
+//! - `send.rs`: serializing an event, and one attempt on the retry loop.
 //! - `answer.rs`: the API's answer turned into an id or a typed error.
+//! - `raw.rs`: the generated client's calls on the same retry loop.
+//! - `scrub.rs`: the API key kept out of stored answers.
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
-
-use secrecy::SecretString;
 
 use crate::{Error, Event, RetryPolicy, Session, SessionId, api};
 
 mod address;
 mod answer;
 mod builder;
+mod raw;
+mod scrub;
 mod send;
 
+pub(crate) use address::check_session_id;
 pub use builder::ClientBuilder;
 pub(crate) use send::Prepared;
 
@@ -33,14 +36,9 @@ pub const USER_AGENT: &str = concat!("honeyhive-rs/", env!("CARGO_PKG_VERSION"))
 /// The largest request body sent by default: 5 MiB of JSON.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
 
-/// The least time worth starting a retry with, before the call's deadline.
-const MIN_ATTEMPT: Duration = Duration::from_millis(10);
-
 /// The most of an answer's body the client reads. The documented answer is a
 /// few dozen bytes; anything longer is cut here rather than held in memory.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
-/// The most of an answer's body an error keeps, for diagnosis.
-const MAX_ERROR_BODY_CHARS: usize = 2048;
 
 /// A HoneyHive API client.
 ///
@@ -71,7 +69,9 @@ struct Inner {
     http: reqwest::Client,
     raw: api::Client,
     base_url: String,
-    api_key: SecretString,
+    /// The base URL's host and port, for transport errors.
+    host: String,
+    scrubber: scrub::Scrubber,
     project: Option<String>,
     source: Option<String>,
     timeout: Duration,
@@ -115,12 +115,16 @@ impl Client {
         ClientBuilder::from_env()?.build()
     }
 
-    /// Logs `event` in the session `session_id`.
+    /// Logs `event` in the session `session_id`, retrying as the client's
+    /// [`RetryPolicy`] says.
     ///
     /// Before sending, the client gives the event (and each child without
-    /// one) a new UUIDv4 `event_id` if it has none, and the client's default
-    /// project and source if it has none. Nothing is sent when the input is
-    /// invalid.
+    /// one) a new UUIDv4 `event_id` if it has none, and the top event the
+    /// client's default project and source if it has none (children are sent
+    /// as given: they belong to the top event's project). Nothing is sent
+    /// when the input is invalid ([`Error::InvalidInput`]): an empty,
+    /// whitespace-only, `.` or `..` session id, or an event a setter could
+    /// not take.
     ///
     /// ```no_run
     /// # async fn run(client: honeyhive::Client) -> Result<(), honeyhive::Error> {
@@ -134,7 +138,7 @@ impl Client {
         session_id: impl Into<SessionId>,
         event: Event,
     ) -> Result<Logged, Error> {
-        let prepared = self.prepare(session_id.into(), event)?;
+        let prepared = self.prepare(&session_id.into(), event)?;
         self.send(&prepared).await
     }
 
@@ -151,6 +155,15 @@ impl Client {
 
     /// The generated client, sharing this client's connection pool, base URL
     /// and credentials: the raw escape hatch for what this crate does not wrap.
+    ///
+    /// Its calls run on the same retry loop as [`log_event`](Self::log_event)
+    /// (the client's [`RetryPolicy`] and deadline, through [`api::Hooks`]),
+    /// and the API key is removed from the body of any error answer it
+    /// returns. What it does not do: check input (it sends what the
+    /// generated types hold), fill ids or defaults, or refuse a `.` or `..`
+    /// session id, which progenitor's path encoding leaves for the URL parser
+    /// to read as a step in the path. A success answer cut short is reported
+    /// by the generated code as a body error, not retried.
     ///
     /// ```no_run
     /// # async fn run(client: honeyhive::Client) -> Result<(), Box<dyn std::error::Error>> {

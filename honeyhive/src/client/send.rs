@@ -1,34 +1,44 @@
-//! Sending one prepared event: serializing, the retry loop, one attempt
-//! and reading its answer.
+//! Sending one event: serializing it once, then attempts on the retry loop
+//! ([`RetryPolicy::run`](crate::RetryPolicy)), each a request and its answer.
 
+use std::error::Error as _;
+use std::io;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use reqwest::header;
-use secrecy::ExposeSecret;
-use tokio::time::Instant;
 
+use super::address::session_segment;
 use super::answer::decode_answer;
-use super::{Client, Logged, MAX_ANSWER_BYTES, MAX_ERROR_BODY_CHARS, MIN_ATTEMPT};
-use crate::retry::parse_retry_after;
+use super::{Client, Logged, MAX_ANSWER_BYTES};
+use crate::retry::{Attempt, Tally, Verdict, parse_retry_after};
 use crate::{Error, Event, SessionId, api};
+
+/// An event checked, serialized and addressed, ready to send (again).
+#[derive(Clone, Debug)]
+pub(crate) struct Prepared {
+    pub(crate) url: String,
+    pub(crate) body: Bytes,
+    pub(crate) event_id: String,
+}
 
 impl Client {
     /// Checks and serializes an event once; every attempt sends these bytes.
-    pub(crate) fn prepare(&self, session_id: SessionId, event: Event) -> Result<Prepared, Error> {
+    pub(crate) fn prepare(&self, session_id: &SessionId, event: Event) -> Result<Prepared, Error> {
         let prepared = self.serialize(session_id, event)?;
         self.check_size(&prepared)?;
         Ok(prepared)
     }
 
-    /// Fills defaults and serializes; refuses invalid input.
-    pub(crate) fn serialize(&self, session_id: SessionId, event: Event) -> Result<Prepared, Error> {
-        if session_id.as_str().is_empty() {
-            return Err(Error::invalid(
-                "session_id",
-                "is empty; pass the id of an existing session, or SessionId::new() to start one",
-            ));
-        }
+    /// Fills ids and defaults and serializes; refuses invalid input. The
+    /// size limit is checked apart ([`check_size`](Self::check_size)), so that
+    /// an oversized event can still be handed back with its body.
+    pub(crate) fn serialize(
+        &self,
+        session_id: &SessionId,
+        event: Event,
+    ) -> Result<Prepared, Error> {
+        let segment = session_segment(session_id)?;
         let mut wire = event.into_api()?;
         fill_event_ids(&mut wire);
         if wire.project.is_none() {
@@ -37,15 +47,12 @@ impl Client {
         if wire.source.is_none() {
             wire.source.clone_from(&self.inner.source);
         }
+        // The generated types hold only strings, maps of JSON values and
+        // `serde_json::Number`s, none of which serde_json refuses.
         let body = serde_json::to_vec(&wire)
             .map_err(|e| Error::invalid("event", format!("could not be serialized: {e}")))?;
-        let url = format!(
-            "{}/session/{}/event",
-            self.inner.base_url,
-            progenitor_client::encode_path(session_id.as_str())
-        );
         Ok(Prepared {
-            url,
+            url: format!("{}/session/{segment}/event", self.inner.base_url),
             body: Bytes::from(body),
             event_id: wire.event_id.unwrap_or_default(),
         })
@@ -53,14 +60,14 @@ impl Client {
 
     /// Refuses a body over the configured limit.
     pub(crate) fn check_size(&self, prepared: &Prepared) -> Result<(), Error> {
-        if prepared.body.len() > self.inner.max_body_bytes {
+        let limit = self.inner.max_body_bytes;
+        if prepared.body.len() > limit {
             return Err(Error::invalid(
                 "event",
                 format!(
-                    "is {} bytes as JSON, over the {}-byte limit; trim large inputs or outputs, \
+                    "is {} bytes as JSON, over the {limit}-byte limit; trim large inputs or outputs, \
                      or raise ClientBuilder::max_body_bytes",
                     prepared.body.len(),
-                    self.inner.max_body_bytes
                 ),
             ));
         }
@@ -69,57 +76,48 @@ impl Client {
 
     /// Sends a prepared event under the retry policy.
     pub(crate) async fn send(&self, prepared: &Prepared) -> Result<Logged, Error> {
-        self.send_counted(prepared).await.0
+        let (result, tally) = self
+            .inner
+            .retry
+            .run(self.inner.timeout, |attempt| {
+                self.attempt(prepared, attempt)
+            })
+            .await;
+        finish(result, tally)
     }
 
-    /// Sends under the retry policy; also says how many attempts it made,
-    /// failed or not.
-    pub(crate) async fn send_counted(&self, prepared: &Prepared) -> (Result<Logged, Error>, u32) {
-        let policy = &self.inner.retry;
-        let deadline = Instant::now() + policy.get_deadline();
-        let mut attempt: u32 = 0;
-        let mut last_error = None;
-        loop {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            // A wait can overrun its timer; a retry with almost no time left
-            // would only turn the real failure into a timeout.
-            if let Some(error) = last_error.take_if(|_| remaining < MIN_ATTEMPT) {
-                return (Err(error), attempt);
-            }
-            attempt += 1;
-            let timeout = self.inner.timeout.min(remaining);
-            let failure = match self.attempt(prepared, timeout).await {
-                Ok(event_id) => {
-                    let logged = Logged {
-                        event_id,
-                        attempts: attempt,
-                    };
-                    return (Ok(logged), attempt);
+    /// One request and its answer, judged for the retry loop.
+    pub(crate) async fn attempt(
+        &self,
+        prepared: &Prepared,
+        attempt: Attempt,
+    ) -> Verdict<Result<String, Error>> {
+        let (result, retry_after) = self.request(prepared, attempt.timeout).await;
+        match result {
+            Err(error) if error.is_retryable() => {
+                tracing::debug!(
+                    event_id = %prepared.event_id,
+                    attempt = attempt.number,
+                    %error,
+                    "an attempt to log an event failed"
+                );
+                Verdict::Retryable {
+                    outcome: Err(error),
+                    retry_after,
                 }
-                Err(failure) => failure,
-            };
-            if !failure.error.is_retryable() || attempt >= policy.get_max_attempts() {
-                return (Err(failure.error), attempt);
             }
-            let wait = policy.wait_before(attempt - 1, failure.retry_after);
-            if Instant::now() + wait + MIN_ATTEMPT > deadline {
-                return (Err(failure.error), attempt);
-            }
-            tracing::debug!(
-                event_id = %prepared.event_id,
-                attempt,
-                wait_ms = wait.as_millis() as u64,
-                error = %failure.error,
-                "retrying a failed event write"
-            );
-            tokio::time::sleep(wait).await;
-            last_error = Some(failure.error);
+            result => Verdict::Final(result),
         }
     }
 
-    /// One request and its answer.
-    async fn attempt(&self, prepared: &Prepared, timeout: Duration) -> Result<String, Failure> {
-        let response = self
+    /// Posts the body and reads the answer; also gives the answer's
+    /// `Retry-After`.
+    async fn request(
+        &self,
+        prepared: &Prepared,
+        timeout: Duration,
+    ) -> (Result<String, Error>, Option<Duration>) {
+        let sent = self
             .inner
             .http
             .post(&prepared.url)
@@ -128,8 +126,11 @@ impl Client {
             .timeout(timeout)
             .body(prepared.body.clone())
             .send()
-            .await
-            .map_err(|e| Failure::from(self.transport_error(e, timeout)))?;
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(e) => return (Err(self.transport_error(e, timeout)), None),
+        };
         let retry_after = response
             .headers()
             .get(header::RETRY_AFTER)
@@ -141,95 +142,104 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let status = response.status().as_u16();
-        let (body, cut) = self.read_bounded(response, timeout).await?;
-        decode_answer(
+        let (body, cut) = match read_bounded(response, MAX_ANSWER_BYTES).await {
+            Ok(read) => read,
+            Err(e) => return (Err(self.transport_error(e, timeout)), retry_after),
+        };
+        let decoded = decode_answer(
             status,
             content_type.as_deref(),
             &body,
             cut,
             &prepared.event_id,
-            |b| self.scrub(b),
-        )
-        .map_err(|error| Failure { error, retry_after })
-    }
-
-    async fn read_bounded(
-        &self,
-        mut response: reqwest::Response,
-        timeout: Duration,
-    ) -> Result<(Vec<u8>, bool), Failure> {
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| Failure::from(self.transport_error(e, timeout)))?
-        {
-            let room = MAX_ANSWER_BYTES - body.len();
-            if chunk.len() > room {
-                body.extend_from_slice(&chunk[..room]);
-                return Ok((body, true));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok((body, false))
-    }
-
-    /// The start of an answer's body as text, with the API key removed in
-    /// case the server echoed it.
-    fn scrub(&self, body: &[u8]) -> String {
-        let text = String::from_utf8_lossy(body);
-        let mut text: String = text.chars().take(MAX_ERROR_BODY_CHARS).collect();
-        let key = self.inner.api_key.expose_secret();
-        if !key.is_empty() && text.contains(key) {
-            text = text.replace(key, "[redacted]");
-        }
-        text
+            retry_after,
+            |b| self.inner.scrubber.text(b),
+        );
+        (decoded, retry_after)
     }
 
     fn transport_error(&self, error: reqwest::Error, timeout: Duration) -> Error {
         if error.is_timeout() {
-            return Error::Timeout { after: timeout };
+            // `finish` puts in the call's totals.
+            return Error::Timeout {
+                elapsed: timeout,
+                attempts: 1,
+                attempt_timeout: timeout,
+            };
         }
-        // reqwest's errors carry the URL, never headers; the key is only in a
-        // header, but scrub the message anyway so no future change can leak it.
-        let error = error.without_url();
-        let mut message = error.to_string();
-        let mut cause = std::error::Error::source(&error);
-        while let Some(inner) = cause {
-            message.push_str(": ");
-            message.push_str(&inner.to_string());
-            cause = inner.source();
-        }
-        let key = self.inner.api_key.expose_secret();
-        if !key.is_empty() {
-            message = message.replace(key, "[redacted]");
-        }
-        Error::Transport {
-            message,
-            source: Some(Box::new(error)),
-        }
+        transport_error(&self.inner.host, error)
     }
 }
 
-/// An event checked, serialized and addressed, ready to send (again).
-#[derive(Clone, Debug)]
-pub(crate) struct Prepared {
-    pub(crate) url: String,
-    pub(crate) body: Bytes,
-    pub(crate) event_id: String,
+/// Reads an answer's body up to `limit` bytes; says whether it was cut.
+pub(super) async fn read_bounded(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<(Vec<u8>, bool), reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = limit - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            return Ok((body, true));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body, false))
 }
 
-/// A failed attempt, with the wait the server asked for.
-struct Failure {
-    error: Error,
-    retry_after: Option<Duration>,
+/// A transport failure towards `host`: what failed in a few words, the
+/// error itself as the source (without its URL).
+pub(super) fn transport_error(host: &str, error: reqwest::Error) -> Error {
+    let error = error.without_url();
+    Error::Transport {
+        host: host.to_owned(),
+        problem: transport_problem(&error),
+        attempts: 1,
+        source: Some(Box::new(error)),
+    }
 }
 
-impl From<Error> for Failure {
-    fn from(error: Error) -> Self {
-        Failure {
-            error,
-            retry_after: None,
+/// What a transport failure was, from the kinds in its cause chain.
+fn transport_problem(error: &reqwest::Error) -> String {
+    let mut io_kind = None;
+    let mut tls = false;
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        if let Some(io) = inner.downcast_ref::<io::Error>() {
+            io_kind.get_or_insert(io.kind());
+        }
+        tls |= inner.is::<rustls::Error>();
+        cause = inner.source();
+    }
+    let problem = match io_kind {
+        Some(io::ErrorKind::ConnectionRefused) => "the connection was refused",
+        Some(io::ErrorKind::ConnectionReset) => "the connection was reset",
+        Some(io::ErrorKind::ConnectionAborted | io::ErrorKind::BrokenPipe) => {
+            "the connection was closed"
+        }
+        Some(io::ErrorKind::TimedOut) => "connecting timed out",
+        _ if tls => "the TLS handshake failed",
+        _ if error.is_connect() => "could not connect (DNS lookup or connection failed)",
+        _ if error.is_body() || error.is_decode() => "the answer was cut short",
+        _ => "the connection failed before the answer came",
+    };
+    problem.to_owned()
+}
+
+/// Puts the call's totals into its error.
+fn finish(result: Result<String, Error>, tally: Tally) -> Result<Logged, Error> {
+    match result {
+        Ok(event_id) => Ok(Logged {
+            event_id,
+            attempts: tally.attempts,
+        }),
+        Err(mut error) => {
+            error.set_attempts(tally.attempts);
+            if let Error::Timeout { elapsed, .. } = &mut error {
+                *elapsed = tally.elapsed;
+            }
+            Err(error)
         }
     }
 }
@@ -265,5 +275,32 @@ mod tests {
             assert_eq!(uuid::Uuid::parse_str(id).unwrap().get_version_num(), 4);
         }
         assert_ne!(child.event_id, grandchild.event_id);
+    }
+
+    #[test]
+    fn totals_go_into_the_error_and_the_logged_answer() {
+        let tally = Tally {
+            attempts: 4,
+            elapsed: Duration::from_millis(3100),
+        };
+        let timeout = Error::Timeout {
+            elapsed: Duration::from_millis(500),
+            attempts: 1,
+            attempt_timeout: Duration::from_millis(500),
+        };
+        match finish(Err(timeout), tally) {
+            Err(Error::Timeout {
+                elapsed,
+                attempts,
+                attempt_timeout,
+            }) => {
+                assert_eq!(elapsed, Duration::from_millis(3100));
+                assert_eq!(attempts, 4);
+                assert_eq!(attempt_timeout, Duration::from_millis(500));
+            }
+            other => panic!("{other:?}"),
+        }
+        let logged = finish(Ok("e".into()), tally).unwrap();
+        assert_eq!((logged.event_id.as_str(), logged.attempts), ("e", 4));
     }
 }

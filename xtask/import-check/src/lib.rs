@@ -5,6 +5,12 @@
 #![allow(missing_docs, missing_debug_implementations, unused_qualifications)]
 #![allow(clippy::all)]
 
+// The generated client sends through `crate::Hooks` (the build's own
+// settings), so this crate carries the same hand-written hooks.
+#[path = "../../../honeyhive-gen/src/hooks.rs"]
+mod hooks;
+pub use hooks::{Exec, ExecFuture, Hooks};
+
 include!(concat!(env!("OUT_DIR"), "/client.rs"));
 
 /// The imported spec, as YAML.

@@ -1,0 +1,117 @@
+//! The generated client's requests on the same retry loop as
+//! [`Client::log_event`](super::Client::log_event): installed through
+//! [`api::Hooks`](crate::api::Hooks), so an operation added to the spec
+//! gets retries, the deadline and key scrubbing without code here.
+
+use std::time::{Duration, SystemTime};
+
+use reqwest::header;
+
+use super::scrub::Scrubber;
+use super::send::read_bounded;
+use crate::RetryPolicy;
+use crate::api::{Exec, ExecFuture};
+use crate::retry::{Verdict, parse_retry_after, retryable_status};
+
+/// The most of an error answer's body the generated client gets back.
+const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+
+/// Sends each generated request under the client's [`RetryPolicy`].
+pub(super) struct Retrying {
+    pub(super) retry: RetryPolicy,
+    pub(super) timeout: Duration,
+    pub(super) scrubber: Scrubber,
+}
+
+impl Exec for Retrying {
+    fn exec<'a>(
+        &'a self,
+        http: &'a reqwest::Client,
+        request: reqwest::Request,
+        operation_id: &'static str,
+    ) -> ExecFuture<'a> {
+        Box::pin(async move {
+            // A streamed body cannot be sent twice: send it once.
+            if request.try_clone().is_none() {
+                return http.execute(request).await;
+            }
+            let (outcome, tally) = self
+                .retry
+                .run(self.timeout, |attempt| {
+                    // Every attempt sends a copy of the same bytes.
+                    let copy = request.try_clone();
+                    async move {
+                        // The body is not a stream (checked above), and only
+                        // a stream refuses to be cloned.
+                        let Some(mut copy) = copy else {
+                            unreachable!("a request that cloned once clones again")
+                        };
+                        *copy.timeout_mut() = Some(attempt.timeout);
+                        self.attempt(http, copy).await
+                    }
+                })
+                .await;
+            tracing::debug!(
+                operation_id,
+                attempts = tally.attempts,
+                ok = outcome.as_ref().is_ok_and(|r| r.status().is_success()),
+                "generated call finished"
+            );
+            outcome
+        })
+    }
+}
+
+impl Retrying {
+    async fn attempt(
+        &self,
+        http: &reqwest::Client,
+        request: reqwest::Request,
+    ) -> Verdict<reqwest::Result<reqwest::Response>> {
+        let response = match http.execute(request).await {
+            Ok(response) => response,
+            // No answer: refused, reset, timed out. Worth another attempt.
+            Err(error) => {
+                return Verdict::Retryable {
+                    outcome: Err(error),
+                    retry_after: None,
+                };
+            }
+        };
+        let status = response.status();
+        if status.is_success() {
+            return Verdict::Final(Ok(response));
+        }
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let outcome = self.scrubbed(response).await;
+        if retryable_status(status.as_u16()) {
+            Verdict::Retryable {
+                outcome,
+                retry_after,
+            }
+        } else {
+            Verdict::Final(outcome)
+        }
+    }
+
+    /// The same answer with the key removed from its body (read up to
+    /// [`MAX_ERROR_BODY_BYTES`]). The rebuilt response no longer knows its
+    /// URL: reqwest keeps that private.
+    async fn scrubbed(&self, response: reqwest::Response) -> reqwest::Result<reqwest::Response> {
+        let status = response.status();
+        let version = response.version();
+        let mut headers = response.headers().clone();
+        let (body, _cut) = read_bounded(response, MAX_ERROR_BODY_BYTES).await?;
+        let body = self.scrubber.redact(&body).into_owned();
+        headers.remove(header::CONTENT_LENGTH);
+        let mut rebuilt = http::Response::new(body);
+        *rebuilt.status_mut() = status;
+        *rebuilt.version_mut() = version;
+        *rebuilt.headers_mut() = headers;
+        Ok(reqwest::Response::from(rebuilt))
+    }
+}

@@ -1,0 +1,83 @@
+//! Keeping the API key out of what the client stores: bodies the server
+//! sends back may echo it.
+
+use std::borrow::Cow;
+
+use secrecy::{ExposeSecret, SecretString};
+
+/// The most of an answer's body an error keeps, for diagnosis.
+const MAX_ERROR_BODY_CHARS: usize = 2048;
+
+/// What replaces the key.
+const REDACTED: &[u8] = b"[redacted]";
+
+/// Removes the API key from answers.
+#[derive(Clone)]
+pub(super) struct Scrubber {
+    key: SecretString,
+}
+
+impl Scrubber {
+    pub(super) fn new(key: SecretString) -> Self {
+        Scrubber { key }
+    }
+
+    /// `body` with every occurrence of the key replaced.
+    pub(super) fn redact<'a>(&self, body: &'a [u8]) -> Cow<'a, [u8]> {
+        let key = self.key.expose_secret().as_bytes();
+        if key.is_empty() || !body.windows(key.len()).any(|w| w == key) {
+            return Cow::Borrowed(body);
+        }
+        let mut out = Vec::with_capacity(body.len());
+        let mut rest = body;
+        while let Some(at) = rest.windows(key.len()).position(|w| w == key) {
+            out.extend_from_slice(&rest[..at]);
+            out.extend_from_slice(REDACTED);
+            rest = &rest[at + key.len()..];
+        }
+        out.extend_from_slice(rest);
+        Cow::Owned(out)
+    }
+
+    /// The start of an answer's body as text, for an error: the key is
+    /// removed first, then the text is cut, so no part of a key that
+    /// straddles the cut survives.
+    pub(super) fn text(&self, body: &[u8]) -> String {
+        String::from_utf8_lossy(&self.redact(body))
+            .chars()
+            .take(MAX_ERROR_BODY_CHARS)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "hh-0123456789abcdefghij";
+
+    fn scrubber() -> Scrubber {
+        Scrubber::new(SecretString::from(KEY))
+    }
+
+    #[test]
+    fn a_key_straddling_the_cut_leaves_no_prefix() {
+        for before in [MAX_ERROR_BODY_CHARS - 8, MAX_ERROR_BODY_CHARS - 1, 5] {
+            let body = format!("{}{KEY}{}", "x".repeat(before), "y".repeat(10));
+            let text = scrubber().text(body.as_bytes());
+            assert!(!text.contains(&KEY[..3]), "{before}: {text}");
+            assert!(text.chars().count() <= MAX_ERROR_BODY_CHARS);
+        }
+    }
+
+    #[test]
+    fn every_occurrence_is_redacted_and_other_bytes_kept() {
+        let body = format!("a{KEY}b{KEY}{KEY}c\u{fffd}");
+        let redacted = scrubber().redact(body.as_bytes()).into_owned();
+        assert_eq!(
+            String::from_utf8(redacted).unwrap(),
+            "a[redacted]b[redacted][redacted]c\u{fffd}"
+        );
+        assert!(matches!(scrubber().redact(b"clean"), Cow::Borrowed(_)));
+    }
+}
