@@ -72,7 +72,7 @@ impl fmt::Display for EventType {
 /// assert_eq!(event.as_api().event_type.as_deref(), Some("model"));
 /// assert_eq!(event.as_api().children.len(), 1);
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Event {
     wire: api::types::Event,
     /// The first setter input that cannot be sent: (field, problem).
@@ -385,6 +385,38 @@ impl Event {
     }
 }
 
+impl fmt::Debug for Event {
+    /// The fields that are set, as they would go on the wire (before the
+    /// client fills ids and defaults), and the first problem a setter met.
+    ///
+    /// ```
+    /// let event = honeyhive::Event::tool("search").inputs(serde_json::json!({"q": "rust"}));
+    /// assert_eq!(
+    ///     format!("{event:?}"),
+    ///     r#"Event {"event_name": "search", "event_type": "tool", "inputs": {"q":"rust"}}"#
+    /// );
+    /// ```
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        /// Shows a JSON value as JSON.
+        struct Json<'a>(&'a Value);
+        impl fmt::Debug for Json<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(self.0, f)
+            }
+        }
+        f.write_str("Event ")?;
+        let mut map = f.debug_map();
+        // The generated type only holds JSON, so this cannot fail.
+        if let Ok(Value::Object(fields)) = serde_json::to_value(&self.wire) {
+            map.entries(fields.iter().map(|(name, value)| (name, Json(value))));
+        }
+        if let Some((field, problem)) = &self.invalid {
+            map.entry(&"invalid", &format_args!("{field}: {problem}"));
+        }
+        map.finish()
+    }
+}
+
 impl Default for Event {
     /// An event with no field set.
     fn default() -> Self {
@@ -667,5 +699,43 @@ mod tests {
         let before = UNIX_EPOCH - Duration::from_secs(1);
         let err = Event::model("m").start_time(before).into_api().unwrap_err();
         assert!(matches!(err, Error::InvalidInput { ref field, .. } if field == "start_time"));
+    }
+
+    #[test]
+    fn debug_shows_the_fields_and_the_problem_not_the_internals() {
+        let event = Event::model("gpt-4o")
+            .duration_ms(2.5)
+            .child(Event::tool("t"))
+            .metrics(vec![1]);
+        let shown = format!("{event:?}");
+        assert_eq!(
+            shown,
+            r#"Event {"children": [{"event_name":"t","event_type":"tool"}], "duration": 2.5, "event_name": "gpt-4o", "event_type": "model", "invalid": metrics: must be a JSON object, got an array; pass a struct or a map, or wrap the value: json!({"value": ...})}"#
+        );
+        for internal in ["wire", "heap"] {
+            assert!(!shown.contains(internal), "{shown}");
+        }
+        assert_eq!(format!("{:?}", Event::default()), "Event {}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_serialize_error_is_reported_as_itself_not_as_nan() {
+        use std::os::unix::ffi::OsStrExt;
+        #[derive(serde::Serialize)]
+        struct Input {
+            path: std::path::PathBuf,
+        }
+        let input = Input {
+            path: std::ffi::OsStr::from_bytes(&[b'a', 0xff]).into(),
+        };
+        match Event::tool("t").inputs(input).into_api() {
+            Err(Error::InvalidInput { field, problem }) => {
+                assert_eq!(field, "inputs");
+                assert!(problem.contains("invalid UTF-8"), "{problem}");
+                assert!(!problem.contains("NaN"), "{problem}");
+            }
+            other => panic!("expected InvalidInput, got {other:?}"),
+        }
     }
 }

@@ -15,19 +15,22 @@ pub(crate) fn first_non_finite<T: Serialize + ?Sized>(value: &T) -> Option<Strin
     let mut path = Vec::new();
     match value.serialize(Checker { path: &mut path }) {
         Ok(()) => None,
-        Err(Found(at)) => Some(at),
+        Err(Found(at)) => at,
     }
 }
 
-/// The error that stops the walk: where the non-finite float is. Anything
-/// else a `Serialize` impl reports is not ours to judge here (serde_json
-/// will report it), so it is not a `Found`.
+/// The error that stops the walk: where the non-finite float is, or `None`
+/// when the value's own `Serialize` impl failed. That failure is not ours
+/// to judge here: serde_json meets it too and reports it with its message.
 #[derive(Debug)]
-struct Found(String);
+struct Found(Option<String>);
 
 impl fmt::Display for Found {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "non-finite number at {}", self.0)
+        match &self.0 {
+            Some(at) => write!(f, "non-finite number at {at}"),
+            None => f.write_str("the value failed to serialize"),
+        }
     }
 }
 
@@ -35,9 +38,7 @@ impl std::error::Error for Found {}
 
 impl ser::Error for Found {
     fn custom<T: fmt::Display>(_msg: T) -> Self {
-        // A custom error from the value's own Serialize impl: serde_json will
-        // meet it too and report it properly; stop walking without a path.
-        Found(String::new())
+        Found(None)
     }
 }
 
@@ -66,7 +67,7 @@ impl Checker<'_> {
                     Step::Index(i) => at.push_str(&format!("[{i}]")),
                 }
             }
-            Err(Found(at))
+            Err(Found(Some(at)))
         }
     }
 
@@ -313,5 +314,17 @@ mod tests {
             Some("extra.latency")
         );
         assert_eq!(first_non_finite(&f64::NEG_INFINITY).as_deref(), Some(""));
+    }
+
+    #[test]
+    fn a_value_that_fails_to_serialize_is_not_a_non_finite_number() {
+        struct Refuses;
+        impl Serialize for Refuses {
+            fn serialize<S: ser::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                Err(ser::Error::custom("no"))
+            }
+        }
+        assert_eq!(first_non_finite(&Refuses), None);
+        assert_eq!(first_non_finite(&vec![Refuses]), None);
     }
 }

@@ -225,6 +225,20 @@ impl LogError {
     }
 }
 
+impl From<LogError> for Error {
+    /// So that `?` on [`Logger::log`] works in a function returning
+    /// [`Error`]: an invalid event becomes its [`Error::InvalidInput`], a full
+    /// or shut-down queue [`Error::QueueFull`] or [`Error::ShutDown`], with
+    /// the event inside.
+    fn from(error: LogError) -> Self {
+        match error {
+            LogError::QueueFull(event) => Error::QueueFull { event },
+            LogError::ShutDown(event) => Error::ShutDown { event },
+            LogError::Invalid { error, .. } => error,
+        }
+    }
+}
+
 /// Counters since the logger started.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]

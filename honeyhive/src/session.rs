@@ -8,7 +8,7 @@ use crate::{Client, Error, Event, Logged};
 /// The id of a HoneyHive session: the group an event is logged into.
 ///
 /// Every API that takes a session id takes `impl Into<SessionId>`, so a
-/// `&str`, a `String` or a [`uuid::Uuid`] work as well.
+/// `&str`, a `String`, a [`uuid::Uuid`] or a `&`[`Session`] work as well.
 ///
 /// ```
 /// use honeyhive::SessionId;
@@ -76,6 +76,14 @@ impl From<&String> for SessionId {
 impl From<&SessionId> for SessionId {
     fn from(id: &SessionId) -> Self {
         id.clone()
+    }
+}
+
+impl From<&Session> for SessionId {
+    /// The handle's session id, so a [`Session`] can be passed wherever a
+    /// session id is taken, such as [`Logger::log`](crate::Logger::log).
+    fn from(session: &Session) -> Self {
+        session.id.clone()
     }
 }
 

@@ -243,7 +243,7 @@ impl Spec {
     }
 
     fn from_document(document: &Value) -> Self {
-        let schema_root = to_json_schema(document.clone());
+        let schema_root = document_to_json_schema(document.clone());
         let global_bearer = requires_bearer(document, document.get("security"));
         let mut operations = Vec::new();
         for (path, item) in document["paths"].as_object().into_iter().flatten() {
@@ -416,28 +416,60 @@ fn requires_bearer(document: &Value, security: Option<&Value>) -> bool {
     })
 }
 
-/// Rewrites OpenAPI 3.0 schema dialect into JSON Schema: `nullable: true`
-/// becomes a `null` alternative of `type`.
-fn to_json_schema(mut value: Value) -> Value {
-    match &mut value {
-        Value::Object(map) => {
-            if map.remove("nullable") == Some(Value::Bool(true))
-                && let Some(Value::String(t)) = map.get("type").cloned()
-            {
-                map.insert("type".into(), json!([t, "null"]));
-            }
-            for child in map.values_mut() {
-                *child = to_json_schema(child.take());
-            }
+/// Rewrites an OpenAPI 3.0 document's schemas into JSON Schema, so that
+/// `$ref`s into `#/components/schemas` resolve to rewritten schemas.
+fn document_to_json_schema(mut document: Value) -> Value {
+    if let Some(Value::Object(schemas)) = document.pointer_mut("/components/schemas") {
+        for schema in schemas.values_mut() {
+            *schema = to_json_schema(schema.take());
         }
-        Value::Array(items) => {
-            for child in items.iter_mut() {
-                *child = to_json_schema(child.take());
-            }
-        }
-        _ => {}
     }
-    value
+    document
+}
+
+/// Rewrites one OpenAPI 3.0 schema into JSON Schema: `nullable: true`
+/// becomes a `null` alternative, here and in every schema nested inside.
+/// Only the keyword is rewritten: a property that happens to be *named*
+/// `nullable` is a property like any other.
+fn to_json_schema(mut schema: Value) -> Value {
+    let Value::Object(map) = &mut schema else {
+        return schema;
+    };
+    for (keyword, value) in map.iter_mut() {
+        match (keyword.as_str(), value) {
+            // Maps from names to schemas.
+            ("properties" | "patternProperties" | "definitions", Value::Object(named)) => {
+                for child in named.values_mut() {
+                    *child = to_json_schema(child.take());
+                }
+            }
+            // Lists of schemas.
+            ("allOf" | "anyOf" | "oneOf" | "items", Value::Array(list)) => {
+                for child in list.iter_mut() {
+                    *child = to_json_schema(child.take());
+                }
+            }
+            // One schema.
+            ("items" | "additionalProperties" | "not", child @ Value::Object(_)) => {
+                *child = to_json_schema(child.take());
+            }
+            _ => {}
+        }
+    }
+    if map.remove("nullable") != Some(Value::Bool(true)) {
+        return schema;
+    }
+    if let Some(Value::Array(values)) = map.get_mut("enum") {
+        values.push(Value::Null);
+    }
+    match map.get("type").cloned() {
+        Some(Value::String(t)) => {
+            map.insert("type".into(), json!([t, "null"]));
+            schema
+        }
+        // No single type (a $ref, allOf, ...): null, or the schema.
+        _ => json!({"anyOf": [schema, {"type": "null"}]}),
+    }
 }
 
 #[cfg(test)]
@@ -452,6 +484,36 @@ mod tests {
             schema,
             json!({"properties": {"e": {"type": ["string", "null"]}}})
         );
+    }
+
+    #[test]
+    fn only_the_keyword_nullable_is_rewritten_not_a_property_so_named() {
+        let schema = to_json_schema(json!({
+            "type": "object",
+            "properties": {
+                "nullable": {"type": "boolean"},
+                "kind": {"type": "string", "enum": ["a"], "nullable": true},
+                "list": {"type": "array", "items": {"type": "integer", "nullable": true}},
+                "ref": {"allOf": [{"type": "object"}], "nullable": true}
+            }
+        }));
+        assert_eq!(
+            schema,
+            json!({
+                "type": "object",
+                "properties": {
+                    "nullable": {"type": "boolean"},
+                    "kind": {"type": ["string", "null"], "enum": ["a", null]},
+                    "list": {"type": "array", "items": {"type": ["integer", "null"]}},
+                    "ref": {"anyOf": [{"allOf": [{"type": "object"}]}, {"type": "null"}]}
+                }
+            })
+        );
+        // The mock holds such a property to its schema.
+        let validator = jsonschema::draft4::new(&schema).unwrap();
+        assert!(validator.is_valid(&json!({"nullable": true, "kind": null, "list": [1, null]})));
+        assert!(!validator.is_valid(&json!({"nullable": "yes"})));
+        assert!(!validator.is_valid(&json!({"kind": "b"})));
     }
 
     #[test]

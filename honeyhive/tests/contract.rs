@@ -116,6 +116,34 @@ async fn client_defaults_fill_project_and_source_but_never_override() {
 }
 
 #[tokio::test]
+async fn client_defaults_go_to_the_top_event_only_children_are_sent_as_given() {
+    // Children belong to the top event's project and source; the client
+    // does not copy its defaults into them.
+    let recorder = recording_server().await;
+    let client = Client::builder()
+        .api_key(KEY)
+        .base_url(recorder.server.base_url())
+        .project("default-project")
+        .source("staging")
+        .build()
+        .unwrap();
+    client
+        .log_event(
+            "s",
+            Event::chain("c")
+                .event_id("top")
+                .child(Event::tool("t").event_id("kid"))
+                .child(Event::tool("u").event_id("own").project("p2")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&recorder.bodies()[0]),
+        r#"{"children":[{"event_id":"kid","event_name":"t","event_type":"tool"},{"event_id":"own","event_name":"u","event_type":"tool","project":"p2"}],"event_id":"top","event_name":"c","event_type":"chain","project":"default-project","source":"staging"}"#
+    );
+}
+
+#[tokio::test]
 async fn session_ids_are_percent_encoded_in_the_path() {
     let cases = [
         ("with space", "/session/with%20space/event"),

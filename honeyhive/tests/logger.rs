@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use honeyhive::testing::MockHoneyHive;
 use honeyhive::{
-    Client, DeadLetter, Error, Event, JsonlDeadLetters, LogError, LoggerConfig, RetryPolicy,
+    Client, DeadLetter, Error, Event, JsonlDeadLetters, LogError, Logger, LoggerConfig,
+    RetryPolicy, Session,
 };
 use support::fault_server::{Fault, FaultServer};
 
@@ -698,4 +699,49 @@ async fn ten_thousand_events_from_8_tasks_under_30_percent_faults_arrive_exactly
         report.stats.retried as usize, faulted,
         "one retry per fault"
     );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn dot_segment_and_blank_session_ids_are_refused_at_log() {
+    let (mock, logger) = mock_logger().await;
+    for id in ["..", ".", " "] {
+        match logger.log(id, Event::tool("t")) {
+            Err(LogError::Invalid {
+                error: Error::InvalidInput { field, .. },
+                event,
+            }) => {
+                assert_eq!(field, "session_id", "{id:?}");
+                assert_eq!(event.as_api().event_name.as_deref(), Some("t"));
+            }
+            other => panic!("{id:?}: expected Invalid, got {other:?}"),
+        }
+    }
+    let report = logger.shutdown(Duration::from_secs(5)).await;
+    assert_eq!((report.stats.enqueued, report.stats.failed), (0, 0));
+    assert!(mock.events().is_empty() && mock.violations().is_empty());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_session_handle_is_a_session_id_and_question_mark_gives_an_error() {
+    fn log_one(logger: &Logger, session: &Session, name: &str) -> Result<(), Error> {
+        logger.log(session, Event::tool(name))?;
+        Ok(())
+    }
+    let (mock, logger) = mock_logger().await;
+    let session = mock.client().unwrap().session("handle-session");
+    log_one(&logger, &session, "first").unwrap();
+    assert!(logger.flush(Duration::from_secs(5)).await.complete);
+    assert_eq!(mock.events()[0].session_id, "handle-session");
+
+    logger.shutdown(Duration::from_secs(5)).await;
+    match log_one(&logger, &session, "late") {
+        Err(Error::ShutDown { event }) => {
+            assert_eq!(event.as_api().event_name.as_deref(), Some("late"))
+        }
+        other => panic!("expected Error::ShutDown, got {other:?}"),
+    }
+    match logger.log("..", Event::tool("t")).map_err(Error::from) {
+        Err(Error::InvalidInput { field, .. }) => assert_eq!(field, "session_id"),
+        other => panic!("expected InvalidInput, got {other:?}"),
+    }
 }

@@ -7,10 +7,23 @@
 //! - `diff OLD NEW`: semantic, breaking-change-aware diff of two specs.
 //! - `import SPEC`: OpenAPI 3.1 (or 3.0) in, progenitor-ready 3.0.3 out.
 
+/// `println!` to stdout, except that once the reader has gone (`xtask diff
+/// | head`), the rest is dropped instead of panicking, and the command still
+/// ends with its own exit code.
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::out::line(format_args!($($arg)*)) };
+}
+
+/// `print!` to stdout, with [`outln!`]'s handling of a closed pipe.
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::out::text(format_args!($($arg)*)) };
+}
+
 mod diff;
 #[path = "../../honeyhive-gen/generation.rs"]
 mod generation;
 mod import;
+mod out;
 mod regen;
 mod spec;
 
@@ -140,16 +153,16 @@ fn run_diff(
                 "compatible": changes.len() - breaking,
                 "changes": changes.iter().map(diff::Change::to_json).collect::<Vec<_>>(),
             });
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
             );
         }
         Format::Text => {
             for change in &changes {
-                println!("{change}");
+                outln!("{change}");
             }
-            println!(
+            outln!(
                 "{breaking} breaking, {} compatible change(s) from {old} to {new}",
                 changes.len() - breaking
             );
@@ -183,7 +196,7 @@ fn run_import(
                         imported.rewrites.len()
                     );
                 }
-                None => print!("{rendered}"),
+                None => out!("{rendered}"),
             }
             Ok(true)
         }

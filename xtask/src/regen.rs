@@ -18,7 +18,7 @@ fn read(root: &Path, path: &str) -> Result<String, String> {
 
 fn show_diff(old: &str, new: &str, path: &str) {
     let diff = TextDiff::from_lines(old, new);
-    print!(
+    out!(
         "{}",
         diff.unified_diff()
             .context_radius(3)
@@ -36,12 +36,12 @@ pub fn regen(root: &Path, check_only: bool) -> Result<bool, String> {
     if copy != spec_text {
         fresh = false;
         if check_only {
-            println!("{SPEC_COPY} differs from {SPEC}:");
+            outln!("{SPEC_COPY} differs from {SPEC}:");
             show_diff(&copy, &spec_text, SPEC_COPY);
         } else {
             std::fs::write(root.join(SPEC_COPY), &spec_text)
                 .map_err(|e| format!("cannot write {SPEC_COPY}: {e}"))?;
-            println!("copied {SPEC} to {SPEC_COPY}");
+            outln!("copied {SPEC} to {SPEC_COPY}");
         }
     }
 
@@ -49,7 +49,7 @@ pub fn regen(root: &Path, check_only: bool) -> Result<bool, String> {
     let rendered = generation::render(&parsed)?;
     let committed = std::fs::read_to_string(root.join(RENDERING)).unwrap_or_default();
     if committed == rendered {
-        println!(
+        outln!(
             "{RENDERING} is up to date ({} lines)",
             rendered.lines().count()
         );
@@ -63,7 +63,7 @@ pub fn regen(root: &Path, check_only: bool) -> Result<bool, String> {
             }
             std::fs::write(root.join(RENDERING), &rendered)
                 .map_err(|e| format!("cannot write {RENDERING}: {e}"))?;
-            println!("wrote {RENDERING}: review the diff above and commit it with the spec");
+            outln!("wrote {RENDERING}: review the diff above and commit it with the spec");
         }
     }
     Ok(fresh || !check_only)
@@ -88,7 +88,7 @@ fn major_bump(old: (u64, u64), new: (u64, u64)) -> bool {
 pub fn check(root: &Path, base: Option<&str>, allow_breaking: bool) -> Result<bool, String> {
     let mut ok = true;
 
-    println!("== lint");
+    outln!("== lint");
     let redocly = root.join(".ci/node_modules/.bin/redocly");
     if redocly.exists() {
         std::io::Write::flush(&mut std::io::stdout()).map_err(|e| e.to_string())?;
@@ -101,22 +101,22 @@ pub fn check(root: &Path, base: Option<&str>, allow_breaking: bool) -> Result<bo
             .map_err(|e| format!("cannot run redocly: {e}"))?;
         if !status.success() {
             ok = false;
-            println!("redocly lint failed: fix openapi.yaml (rules in redocly.yaml)");
+            outln!("redocly lint failed: fix openapi.yaml (rules in redocly.yaml)");
         }
     } else if std::env::var_os("CI").is_some() {
         ok = false;
-        println!("redocly is not installed: run `npm ci --prefix .ci` first (CI must lint)");
+        outln!("redocly is not installed: run `npm ci --prefix .ci` first (CI must lint)");
     } else {
-        println!("redocly is not installed (npm ci --prefix .ci): the lint was skipped");
+        outln!("redocly is not installed (npm ci --prefix .ci): the lint was skipped");
     }
 
-    println!("== generated code");
+    outln!("== generated code");
     if !regen(root, true)? {
         ok = false;
-        println!("stale: run `cargo xtask regen`, review the diff and commit it");
+        outln!("stale: run `cargo xtask regen`, review the diff and commit it");
     }
 
-    println!("== spec changes");
+    outln!("== spec changes");
     let spec_changed = spec::git_show(&format!("HEAD:{SPEC}"), root)
         .is_ok_and(|committed| read(root, SPEC).is_ok_and(|now| now != committed));
     let base = base.map(str::to_owned).unwrap_or_else(|| {
@@ -127,17 +127,17 @@ pub fn check(root: &Path, base: Option<&str>, allow_breaking: bool) -> Result<bo
         }
     });
     match spec::load(&format!("{base}:{SPEC}"), root) {
-        Err(why) => println!("no base spec to diff against ({why}): skipped"),
+        Err(why) => outln!("no base spec to diff against ({why}): skipped"),
         Ok(old) => {
             let changes = crate::diff::diff(old, spec::load(SPEC, root)?);
             for change in &changes {
-                println!("{change}");
+                outln!("{change}");
             }
             let breaking = changes
                 .iter()
                 .filter(|c| c.severity == crate::diff::Severity::Breaking)
                 .count();
-            println!(
+            outln!(
                 "{breaking} breaking, {} compatible change(s) since {base}",
                 changes.len() - breaking
             );
@@ -148,14 +148,14 @@ pub fn check(root: &Path, base: Option<&str>, allow_breaking: bool) -> Result<bo
                     .zip(workspace_version(&read(root, "Cargo.toml")?))
                     .is_some_and(|(old, new)| major_bump(old, new));
                 if bumped {
-                    println!(
+                    outln!(
                         "acknowledged: the workspace version has a semver-major bump since {base}"
                     );
                 } else if allow_breaking {
-                    println!("acknowledged with --allow-breaking");
+                    outln!("acknowledged with --allow-breaking");
                 } else {
                     ok = false;
-                    println!(
+                    outln!(
                         "unacknowledged breaking change: bump the version in Cargo.toml's [workspace.package] \
                          (0.x -> 0.(x+1)) and say why in CHANGELOG.md, or pass --allow-breaking"
                     );
@@ -163,7 +163,7 @@ pub fn check(root: &Path, base: Option<&str>, allow_breaking: bool) -> Result<bo
             }
         }
     }
-    println!("{}", if ok { "check passed" } else { "check FAILED" });
+    outln!("{}", if ok { "check passed" } else { "check FAILED" });
     Ok(ok)
 }
 

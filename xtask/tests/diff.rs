@@ -210,3 +210,28 @@ fn sides_can_be_git_revisions() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("git show no-such-rev:openapi.yaml"));
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_output_quietly_with_the_diff_exit_code() {
+    // `cargo xtask diff A B | head -1`: the pipe closes before (or while)
+    // xtask writes. It must not panic, and its exit code must still say
+    // whether the diff is breaking.
+    let base = fixture("base.yaml");
+    let removed = tempfile::NamedTempFile::new().unwrap();
+    let mut doc = yaml(&base);
+    doc["paths"].as_object_mut().unwrap().clear();
+    std::fs::write(removed.path(), serde_json::to_string(&doc).unwrap()).unwrap();
+    for (new, code) in [(base.as_path(), 0), (removed.path(), 1)] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["diff", base.to_str().unwrap(), new.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the reader is gone before xtask writes
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert_eq!(output.status.code(), Some(code), "{stderr}");
+    }
+}
