@@ -248,9 +248,9 @@ fn enqueue(calls: usize, cold: bool) {
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     rt.spawn(serve_sink(listener, Duration::ZERO, Arc::default()));
     let config = LoggerConfig::default()
-        .max_queue_events(usize::MAX)
-        .max_queue_bytes(usize::MAX / 2)
-        .max_in_flight(8);
+        .with_max_queue_events(usize::MAX)
+        .with_max_queue_bytes(usize::MAX / 2)
+        .with_max_in_flight(8);
     let logger = client(&url).logger(config).expect("in a runtime");
 
     // Warm up: connections, allocator, and the queue's blocks at the size
@@ -297,9 +297,9 @@ fn e2e(url: &str, events: usize, in_flight: usize, threads: usize) {
     };
     rt.block_on(async {
         let config = LoggerConfig::default()
-            .max_queue_events(events + 1)
-            .max_queue_bytes(usize::MAX / 2)
-            .max_in_flight(in_flight);
+            .with_max_queue_events(events + 1)
+            .with_max_queue_bytes(usize::MAX / 2)
+            .with_max_in_flight(in_flight);
         let logger = client(url).logger(config).expect("in a runtime");
         let session = SessionId::new();
         // Warm the connection pool.
@@ -447,7 +447,7 @@ fn memory(events: usize, cap_mb: usize) {
         let sink = tokio::spawn(serve_sink(listener, Duration::from_secs(3600), Arc::default()));
         let cap = cap_mb * 1000 * 1000;
         let logger = client(&url)
-            .logger(LoggerConfig::default().max_queue_events(usize::MAX).max_queue_bytes(cap).max_in_flight(1))
+            .logger(LoggerConfig::default().with_max_queue_events(usize::MAX).with_max_queue_bytes(cap).with_max_in_flight(1))
             .expect("in a runtime");
         let session = SessionId::new();
         let before = peak_rss_kib();

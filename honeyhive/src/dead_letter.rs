@@ -29,6 +29,16 @@ pub struct DeadLetter {
 }
 
 impl DeadLetter {
+    /// A letter for an event that could not even be serialized.
+    pub(crate) fn unsent(session_id: &crate::SessionId, reason: String) -> Self {
+        DeadLetter {
+            session_id: session_id.as_str().to_owned(),
+            event_id: None,
+            event: Bytes::new(),
+            reason,
+        }
+    }
+
     /// The event as a JSON value (`Null` if the bytes are not JSON, which the
     /// client never produces).
     pub fn event_json(&self) -> serde_json::Value {
@@ -48,7 +58,7 @@ impl DeadLetter {
 /// let undelivered: Arc<Mutex<Vec<DeadLetter>>> = Arc::default();
 /// let sink = Arc::clone(&undelivered);
 /// let config = LoggerConfig::default()
-///     .dead_letters(move |letter: &DeadLetter| sink.lock().unwrap().push(letter.clone()));
+///     .with_dead_letters(move |letter: &DeadLetter| sink.lock().unwrap().push(letter.clone()));
 /// ```
 pub trait DeadLetterSink: Send + Sync + 'static {
     /// Takes one undelivered event.
@@ -69,7 +79,7 @@ impl<F: Fn(&DeadLetter) + Send + Sync + 'static> DeadLetterSink for F {
 /// ```no_run
 /// use honeyhive::{JsonlDeadLetters, LoggerConfig};
 ///
-/// let config = LoggerConfig::default().dead_letters(JsonlDeadLetters::append("undelivered.jsonl")?);
+/// let config = LoggerConfig::default().with_dead_letters(JsonlDeadLetters::append("undelivered.jsonl")?);
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct JsonlDeadLetters {

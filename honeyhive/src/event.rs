@@ -75,10 +75,9 @@ impl fmt::Display for EventType {
 #[derive(Clone, PartialEq)]
 pub struct Event {
     wire: api::types::Event,
-    /// The first setter input that cannot be sent: (field, problem).
-    invalid: Option<(String, String)>,
-    /// What `heap_of_event(&wire)` would say, kept by the setters.
-    heap: usize,
+    /// The first setter input that cannot be sent: (field, problem). Boxed:
+    /// rare, and events sit in queues by the thousand.
+    invalid: Option<Box<(String, String)>>,
 }
 
 impl Event {
@@ -109,37 +108,33 @@ impl Event {
 
     /// Sets `event_name`.
     pub fn name(mut self, name: impl Into<String>) -> Self {
-        swap_string(&mut self.heap, &mut self.wire.event_name, name.into());
+        self.wire.event_name = Some(name.into());
         self
     }
 
     /// Sets `event_type`.
     pub fn event_type(mut self, event_type: EventType) -> Self {
-        swap_string(
-            &mut self.heap,
-            &mut self.wire.event_type,
-            event_type.as_str().to_owned(),
-        );
+        self.wire.event_type = Some(event_type.as_str().to_owned());
         self
     }
 
     /// Sets `event_id`. When none is set, the client gives the event a new
     /// UUIDv4 before sending, so that a retried request cannot record it twice.
     pub fn event_id(mut self, id: impl Into<String>) -> Self {
-        swap_string(&mut self.heap, &mut self.wire.event_id, id.into());
+        self.wire.event_id = Some(id.into());
         self
     }
 
     /// Sets `project`, overriding the client's default project.
     pub fn project(mut self, project: impl Into<String>) -> Self {
-        swap_string(&mut self.heap, &mut self.wire.project, project.into());
+        self.wire.project = Some(project.into());
         self
     }
 
     /// Sets `source` (such as `production` or `evaluation`), overriding the
     /// client's default source.
     pub fn source(mut self, source: impl Into<String>) -> Self {
-        swap_string(&mut self.heap, &mut self.wire.source, source.into());
+        self.wire.source = Some(source.into());
         self
     }
 
@@ -147,13 +142,13 @@ impl Event {
     /// logged into is the one given to [`crate::Client::log_event`]; this
     /// field only restates it, and is usually left unset.
     pub fn session_id(mut self, id: impl Into<crate::SessionId>) -> Self {
-        swap_string(&mut self.heap, &mut self.wire.session_id, id.into().into());
+        self.wire.session_id = Some(id.into().into());
         self
     }
 
     /// Sets `error`: what the event failed with.
     pub fn error(mut self, error: impl Into<String>) -> Self {
-        swap_string(&mut self.heap, &mut self.wire.error, error.into());
+        self.wire.error = Some(error.into());
         self
     }
 
@@ -200,78 +195,14 @@ impl Event {
         self
     }
 
-    /// Sets `inputs`: what went into the event. Takes anything that
-    /// serializes to a JSON object.
-    pub fn inputs(mut self, inputs: impl Serialize) -> Self {
-        let map = self.object("inputs", inputs);
-        self.heap += heap_of_map(&map);
-        self.heap -= heap_of_map(&std::mem::replace(&mut self.wire.inputs, map));
-        self
-    }
-
-    /// Sets `outputs`: what came out of the event. Takes anything that
-    /// serializes to a JSON object.
-    pub fn outputs(mut self, outputs: impl Serialize) -> Self {
-        let map = self.object("outputs", outputs);
-        self.heap += heap_of_map(&map);
-        self.heap -= heap_of_map(&std::mem::replace(&mut self.wire.outputs, map));
-        self
-    }
-
-    /// Sets `config`: how the model or tool was configured. Takes anything
-    /// that serializes to a JSON object.
-    pub fn config(mut self, config: impl Serialize) -> Self {
-        let map = self.object("config", config);
-        self.heap += heap_of_map(&map);
-        self.heap -= heap_of_map(&std::mem::replace(&mut self.wire.config, map));
-        self
-    }
-
-    /// Sets `metadata`. Takes anything that serializes to a JSON object.
-    pub fn metadata(mut self, metadata: impl Serialize) -> Self {
-        let map = self.object("metadata", metadata);
-        self.heap += heap_of_map(&map);
-        self.heap -= heap_of_map(&std::mem::replace(&mut self.wire.metadata, map));
-        self
-    }
-
-    /// Sets `metrics`. Takes anything that serializes to a JSON object.
-    pub fn metrics(mut self, metrics: impl Serialize) -> Self {
-        let map = self.object("metrics", metrics);
-        self.heap += heap_of_map(&map);
-        self.heap -= heap_of_map(&std::mem::replace(&mut self.wire.metrics, map));
-        self
-    }
-
-    /// Sets `feedback`. Takes anything that serializes to a JSON object.
-    pub fn feedback(mut self, feedback: impl Serialize) -> Self {
-        let map = self.object("feedback", feedback);
-        self.heap += heap_of_map(&map);
-        self.heap -= heap_of_map(&std::mem::replace(&mut self.wire.feedback, map));
-        self
-    }
-
-    /// Sets `user_properties`. Takes anything that serializes to a JSON object.
-    pub fn user_properties(mut self, properties: impl Serialize) -> Self {
-        let map = self.object("user_properties", properties);
-        self.heap += heap_of_map(&map);
-        self.heap -= heap_of_map(&std::mem::replace(&mut self.wire.user_properties, map));
-        self
-    }
-
     /// Adds a child event, sent nested in this one's `children`.
     pub fn child(mut self, child: Event) -> Self {
         let index = self.wire.children.len();
         if self.invalid.is_none()
-            && let Some((field, problem)) = child.invalid
+            && let Some(problem) = child.invalid
         {
-            self.invalid = Some((format!("children[{index}].{field}"), problem));
-        }
-        // The child's own heap, and its place in the vector (growth beyond
-        // the length is not counted).
-        self.heap += child.heap + std::mem::size_of::<api::types::Event>();
-        if index == 0 {
-            self.heap += ALLOCATION;
+            let (field, problem) = *problem;
+            self.invalid = Some(Box::new((format!("children[{index}].{field}"), problem)));
         }
         self.wire.children.push(child.wire);
         self
@@ -297,25 +228,16 @@ impl Event {
 
     /// The first problem a setter met, or an end before a start.
     pub(crate) fn check(&self) -> Result<(), Error> {
-        if let Some((field, problem)) = &self.invalid {
+        if let Some(problem) = &self.invalid {
+            let (field, problem) = &**problem;
             return Err(Error::invalid(field.clone(), problem.clone()));
         }
         check_times(&self.wire, "")
     }
 
-    /// About how much memory the event holds, allocations and their
-    /// bookkeeping included; on the generous side, so that a queue bounded by
-    /// it stays under its bound.
-    ///
-    /// Kept up to date by the setters, so that `Logger::log` reads it
-    /// instead of walking the event.
-    pub(crate) fn footprint(&self) -> usize {
-        std::mem::size_of::<Event>() + ALLOCATION + self.heap
-    }
-
     fn remember(&mut self, field: &str, problem: String) {
         if self.invalid.is_none() {
-            self.invalid = Some((field.to_owned(), problem));
+            self.invalid = Some(Box::new((field.to_owned(), problem)));
         }
     }
 
@@ -385,6 +307,31 @@ impl Event {
     }
 }
 
+/// The free-form setters differ only in the field they set.
+macro_rules! object_setters {
+    ($($field:ident: $what:literal),* $(,)?) => {
+        impl Event {
+            $(
+                #[doc = concat!("Sets `", stringify!($field), "`", $what, ". Takes anything that serializes to a JSON object.")]
+                pub fn $field(mut self, $field: impl Serialize) -> Self {
+                    self.wire.$field = self.object(stringify!($field), $field);
+                    self
+                }
+            )*
+        }
+    };
+}
+
+object_setters!(
+    inputs: ": what went into the event",
+    outputs: ": what came out of the event",
+    config: ": how the model or tool was configured",
+    metadata: "",
+    metrics: "",
+    feedback: "",
+    user_properties: "",
+);
+
 impl fmt::Debug for Event {
     /// The fields that are set, as they would go on the wire (before the
     /// client fills ids and defaults), and the first problem a setter met.
@@ -410,7 +357,8 @@ impl fmt::Debug for Event {
         if let Ok(Value::Object(fields)) = serde_json::to_value(&self.wire) {
             map.entries(fields.iter().map(|(name, value)| (name, Json(value))));
         }
-        if let Some((field, problem)) = &self.invalid {
+        if let Some(problem) = &self.invalid {
+            let (field, problem) = &**problem;
             map.entry(&"invalid", &format_args!("{field}: {problem}"));
         }
         map.finish()
@@ -442,7 +390,6 @@ impl Default for Event {
                 user_properties: Map::new(),
             },
             invalid: None,
-            heap: 0,
         }
     }
 }
@@ -451,7 +398,6 @@ impl From<api::types::Event> for Event {
     /// Wraps an event built with the generated types.
     fn from(wire: api::types::Event) -> Self {
         Event {
-            heap: heap_of_event(&wire),
             wire,
             invalid: None,
         }
@@ -469,85 +415,6 @@ fn duration_millis(took: Duration) -> Number {
         // infinities.
         Number::from_f64(micros as f64 / 1000.0).unwrap_or_else(|| Number::from(0u64))
     }
-}
-
-/// What the allocator spends on each allocation beyond the bytes asked for.
-const ALLOCATION: usize = 16;
-/// A B-tree node of a JSON object: up to 11 (String, Value) entries plus
-/// keys' and edges' bookkeeping.
-const MAP_NODE: usize = 11 * (24 + 32) + 64 + ALLOCATION;
-
-/// Puts `value` in `slot`, keeping the heap estimate `heap` up to date.
-fn swap_string(heap: &mut usize, slot: &mut Option<String>, value: String) {
-    *heap += heap_of_string(&value);
-    // The old string was counted when it was set.
-    *heap -= slot.replace(value).as_deref().map_or(0, heap_of_string);
-}
-
-fn heap_of_string(s: &str) -> usize {
-    if s.is_empty() {
-        0
-    } else {
-        s.len() + ALLOCATION
-    }
-}
-
-fn heap_of_value(value: &Value) -> usize {
-    match value {
-        Value::String(s) => heap_of_string(s),
-        Value::Array(items) => {
-            items.len() * std::mem::size_of::<Value>()
-                + ALLOCATION
-                + items.iter().map(heap_of_value).sum::<usize>()
-        }
-        Value::Object(map) => heap_of_map(map),
-        _ => 0,
-    }
-}
-
-fn heap_of_map(map: &Map<String, Value>) -> usize {
-    if map.is_empty() {
-        return 0;
-    }
-    map.len().div_ceil(11) * MAP_NODE
-        + map
-            .iter()
-            .map(|(k, v)| heap_of_string(k) + heap_of_value(v))
-            .sum::<usize>()
-}
-
-fn heap_of_event(event: &api::types::Event) -> usize {
-    let strings = [
-        &event.error,
-        &event.event_id,
-        &event.event_name,
-        &event.event_type,
-        &event.project,
-        &event.session_id,
-        &event.source,
-    ];
-    let maps = [
-        &event.config,
-        &event.feedback,
-        &event.inputs,
-        &event.metadata,
-        &event.metrics,
-        &event.outputs,
-        &event.user_properties,
-    ];
-    let children = if event.children.is_empty() {
-        0
-    } else {
-        event.children.len() * std::mem::size_of::<api::types::Event>()
-            + ALLOCATION
-            + event.children.iter().map(heap_of_event).sum::<usize>()
-    };
-    strings
-        .iter()
-        .map(|s| s.as_deref().map_or(0, heap_of_string))
-        .sum::<usize>()
-        + maps.iter().map(|m| heap_of_map(m)).sum::<usize>()
-        + children
 }
 
 /// Refuses an `end_time` before the `start_time`, anywhere in the tree.
@@ -583,28 +450,6 @@ fn json_kind(value: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_kept_footprint_is_what_a_walk_of_the_event_finds() {
-        let walked = |e: &Event| std::mem::size_of::<Event>() + ALLOCATION + heap_of_event(&e.wire);
-        let mut event = Event::model("gpt-4o")
-            .inputs(serde_json::json!({"messages": [{"role": "user", "content": "hi"}], "n": 1}))
-            .outputs(serde_json::json!({"text": "hello"}))
-            .error("boom")
-            .child(Event::tool("search").metadata(serde_json::json!({"q": "x"})))
-            .child(Event::tool("fetch"));
-        assert_eq!(event.footprint(), walked(&event));
-        // Replacing fields takes the old values out again.
-        event = event
-            .name("gpt-4o-mini")
-            .inputs(serde_json::json!({"short": true}))
-            .error("a longer error than before")
-            .outputs(serde_json::json!({}));
-        assert_eq!(event.footprint(), walked(&event));
-        let raw = Event::from(event.clone().into_api().unwrap());
-        assert_eq!(raw.footprint(), event.footprint());
-        assert_eq!(Event::default().footprint(), walked(&Event::default()));
-    }
 
     #[test]
     fn durations_are_milliseconds_integral_when_whole() {

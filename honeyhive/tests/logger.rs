@@ -167,7 +167,7 @@ async fn flush_racing_concurrent_logs_misses_nothing_enqueued_before_it() {
     let server = FaultServer::always(Fault::None).await;
     let client = client_for(server.base_url(), fast_retries());
     let logger = client
-        .logger(LoggerConfig::default().max_in_flight(4))
+        .logger(LoggerConfig::default().with_max_in_flight(4))
         .unwrap();
 
     // Loggers on plain threads number each event after `log` returned.
@@ -242,8 +242,8 @@ async fn a_burst_fills_the_queue_and_the_exact_drop_count_is_reported() {
     // The server never answers in time, so nothing leaves the queue.
     let (_server, logger) = stalled_logger(
         LoggerConfig::default()
-            .max_queue_events(100)
-            .max_in_flight(1),
+            .with_max_queue_events(100)
+            .with_max_in_flight(1),
     )
     .await;
 
@@ -296,9 +296,9 @@ async fn the_bound_counts_events_the_workers_have_not_taken_yet() {
     // Events moved to the workers' half still count against the bound.
     let (server, logger) = stalled_logger(
         LoggerConfig::default()
-            .max_queue_events(100)
-            .max_in_flight(1)
-            .linger(Duration::from_millis(1)),
+            .with_max_queue_events(100)
+            .with_max_in_flight(1)
+            .with_linger(Duration::from_millis(1)),
     )
     .await;
     for i in 0..100 {
@@ -338,9 +338,9 @@ async fn the_bounds_hold_for_the_queue_as_a_whole_across_threads() {
     // make the queue refuse another thread's events.
     let (server, logger) = stalled_logger(
         LoggerConfig::default()
-            .max_queue_events(10)
-            .max_in_flight(1)
-            .linger(Duration::from_millis(1)),
+            .with_max_queue_events(10)
+            .with_max_in_flight(1)
+            .with_linger(Duration::from_millis(1)),
     )
     .await;
     let first = logger.clone();
@@ -411,7 +411,7 @@ async fn a_worker_stuck_in_retries_does_not_hold_up_the_events_behind_it() {
         .with_max_backoff(Duration::from_millis(20))
         .with_deadline(Duration::from_secs(20));
     let logger = client_for(server.base_url(), patient)
-        .logger(LoggerConfig::default().max_in_flight(2))
+        .logger(LoggerConfig::default().with_max_in_flight(2))
         .unwrap();
     logger
         .log("stuck", Event::tool("t").event_id("stuck"))
@@ -441,8 +441,8 @@ async fn a_worker_stuck_in_retries_does_not_hold_up_the_events_behind_it() {
 async fn the_byte_bound_holds_too() {
     let (_server, logger) = stalled_logger(
         LoggerConfig::default()
-            .max_queue_bytes(64 * 1024)
-            .max_in_flight(1),
+            .with_max_queue_bytes(64 * 1024)
+            .with_max_in_flight(1),
     )
     .await;
     let big = serde_json::json!({"text": "x".repeat(8 * 1024)});
@@ -471,8 +471,8 @@ async fn a_server_down_for_the_whole_shutdown_deadline_loses_nothing() {
     let logger = client_for(format!("http://127.0.0.1:{port}"), retry_for_long)
         .logger(
             LoggerConfig::default()
-                .max_in_flight(4)
-                .dead_letters(JsonlDeadLetters::append(&path).unwrap()),
+                .with_max_in_flight(4)
+                .with_dead_letters(JsonlDeadLetters::append(&path).unwrap()),
         )
         .unwrap();
     let mut ids = HashSet::new();
@@ -529,7 +529,7 @@ async fn permanent_failures_are_handed_back_as_they_happen() {
     let logger = client_for(server.base_url(), fast_retries())
         .logger(
             LoggerConfig::default()
-                .dead_letters(move |l: &DeadLetter| sink.lock().unwrap().push(l.clone())),
+                .with_dead_letters(move |l: &DeadLetter| sink.lock().unwrap().push(l.clone())),
         )
         .unwrap();
     for i in 0..20 {
@@ -563,7 +563,7 @@ async fn a_logger_dropped_without_shutdown_warns_and_hands_back() {
     let logger = client_for(server.base_url(), RetryPolicy::none())
         .logger(
             LoggerConfig::default()
-                .dead_letters(move |l: &DeadLetter| sink.lock().unwrap().push(l.clone())),
+                .with_dead_letters(move |l: &DeadLetter| sink.lock().unwrap().push(l.clone())),
         )
         .unwrap();
     for _ in 0..7 {
@@ -585,7 +585,11 @@ async fn a_logger_dropped_without_shutdown_warns_and_hands_back() {
 async fn log_wait_waits_for_room_instead_of_dropping() {
     let server = FaultServer::always(Fault::Slow(Duration::from_millis(5))).await;
     let logger = client_for(server.base_url(), fast_retries())
-        .logger(LoggerConfig::default().max_queue_events(5).max_in_flight(2))
+        .logger(
+            LoggerConfig::default()
+                .with_max_queue_events(5)
+                .with_max_in_flight(2),
+        )
         .unwrap();
     for i in 0..60 {
         logger
@@ -647,7 +651,7 @@ async fn ten_thousand_events_from_8_tasks_under_30_percent_faults_arrive_exactly
         .build()
         .unwrap();
     let logger = client
-        .logger(LoggerConfig::default().max_in_flight(16))
+        .logger(LoggerConfig::default().with_max_in_flight(16))
         .unwrap();
 
     let tasks: Vec<_> = (0..8)
@@ -744,4 +748,200 @@ async fn a_session_handle_is_a_session_id_and_question_mark_gives_an_error() {
         Err(Error::InvalidInput { field, .. }) => assert_eq!(field, "session_id"),
         other => panic!("expected InvalidInput, got {other:?}"),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_and_shutdown_take_duration_max_as_no_limit() {
+    let (mock, logger) = mock_logger().await;
+    for i in 0..5 {
+        logger.log("forever", Event::tool(format!("t{i}"))).unwrap();
+    }
+    let flushed = logger.flush(Duration::MAX).await;
+    assert!(flushed.complete);
+    assert_eq!(flushed.stats.sent, 5);
+    let report = logger.shutdown(Duration::MAX).await;
+    assert!(report.complete);
+    assert_eq!(mock.events().len(), 5);
+}
+
+#[test]
+fn log_wait_from_many_threads_on_a_tiny_queue_never_sleeps_forever() {
+    // Room is freed one event at a time while eight threads wait for it:
+    // every waiter must be woken, or its thread hangs past the deadline.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = runtime.block_on(FaultServer::always(Fault::None));
+    let logger = {
+        let _guard = runtime.enter();
+        client_for(server.base_url(), fast_retries())
+            .logger(
+                LoggerConfig::default()
+                    .with_max_queue_events(2)
+                    .with_max_in_flight(1),
+            )
+            .unwrap()
+    };
+    let (done, finished) = std::sync::mpsc::channel();
+    for t in 0..8 {
+        let (logger, done) = (logger.clone(), done.clone());
+        std::thread::spawn(move || {
+            let own = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            for i in 0..50 {
+                own.block_on(
+                    logger.log_wait("tiny", Event::tool("t").event_id(format!("{t}-{i}"))),
+                )
+                .unwrap();
+            }
+            done.send(t).unwrap();
+        });
+    }
+    for _ in 0..8 {
+        finished
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a log_wait caller slept through the room it waited for");
+    }
+    let report = runtime.block_on(logger.shutdown(Duration::from_secs(30)));
+    assert!(report.complete, "{report:?}");
+    assert_eq!((report.stats.sent, report.stats.dropped), (400, 0));
+    assert_eq!(server.recorded().len(), 400);
+}
+
+/// Every dead letter is the body that would have been sent: ids filled
+/// (children too) and the client's defaults applied.
+fn assert_sendable(letter: &DeadLetter) {
+    let body = letter.event_json();
+    let id = body["event_id"].as_str().expect("the body has an event_id");
+    assert_eq!(letter.event_id.as_deref(), Some(id));
+    assert_eq!(body["project"], "letters-project", "{body}");
+    assert!(
+        body["children"][0]["event_id"].is_string(),
+        "children get ids too: {body}"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn dead_letters_of_a_dropped_logger_carry_the_exact_body_with_ids() {
+    let server = FaultServer::always(Fault::Slow(Duration::from_secs(30))).await;
+    let letters: Arc<Mutex<Vec<DeadLetter>>> = Arc::default();
+    let sink = Arc::clone(&letters);
+    let logger = Client::builder()
+        .api_key(KEY)
+        .base_url(server.base_url())
+        .project("letters-project")
+        .build()
+        .unwrap()
+        .logger(
+            LoggerConfig::default()
+                .with_dead_letters(move |l: &DeadLetter| sink.lock().unwrap().push(l.clone())),
+        )
+        .unwrap();
+    for _ in 0..20 {
+        logger
+            .log("dropped", Event::chain("c").child(Event::tool("t")))
+            .unwrap();
+    }
+    drop(logger);
+    let letters = letters.lock().unwrap();
+    assert_eq!(letters.len(), 20);
+    letters.iter().for_each(assert_sendable);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn dead_letters_left_at_the_shutdown_deadline_carry_the_exact_body_with_ids() {
+    let server = FaultServer::always(Fault::Slow(Duration::from_secs(30))).await;
+    let logger = Client::builder()
+        .api_key(KEY)
+        .base_url(server.base_url())
+        .project("letters-project")
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .unwrap()
+        .logger(LoggerConfig::default().with_max_in_flight(1))
+        .unwrap();
+    for _ in 0..20 {
+        logger
+            .log("deadline", Event::chain("c").child(Event::tool("t")))
+            .unwrap();
+    }
+    let report = logger.shutdown(Duration::from_millis(100)).await;
+    assert!(!report.complete);
+    assert_eq!(report.dead_letters.len(), 20, "one in flight, 19 queued");
+    report.dead_letters.iter().for_each(assert_sendable);
+    assert_eq!(report.stats.failed, 20);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_logger_dropped_with_nothing_left_does_not_warn() {
+    let captured = Captured::default();
+    let _guard = captured.install();
+    let (mock, logger) = mock_logger().await;
+    logger.log("quiet", Event::tool("t")).unwrap();
+    assert!(logger.flush(Duration::from_secs(5)).await.complete);
+    drop(logger);
+    assert_eq!(mock.events().len(), 1);
+    assert!(captured.text().is_empty(), "{}", captured.text());
+}
+
+/// Run by `losing_events_without_a_tracing_subscriber_is_said_on_stderr` in
+/// a child process, where no subscriber is installed.
+#[test]
+#[ignore = "run in a child process by the test below"]
+fn child_drops_a_logger_with_queued_events() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (_server, logger) = stalled_logger(LoggerConfig::default()).await;
+        for _ in 0..1000 {
+            logger.log("lost", Event::tool("t")).unwrap();
+        }
+        drop(logger);
+    });
+}
+
+#[test]
+fn losing_events_without_a_tracing_subscriber_is_said_on_stderr() {
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_drops_a_logger_with_queued_events",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.matches("1000 events were not delivered").count(),
+        1,
+        "said once on stderr: {stderr}"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_event_over_the_body_limit_is_refused_at_log() {
+    let (mock, logger) = mock_logger().await;
+    let huge = serde_json::json!({"text": "x".repeat(6 * 1024 * 1024)});
+    match logger.log("big", Event::model("m").inputs(&huge)) {
+        Err(LogError::Invalid {
+            error: Error::InvalidInput { field, problem },
+            event,
+        }) => {
+            assert_eq!(field, "event");
+            assert!(problem.contains("max_body_bytes"), "{problem}");
+            assert_eq!(event.as_api().event_name.as_deref(), Some("m"));
+        }
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    let report = logger.shutdown(Duration::from_secs(5)).await;
+    assert_eq!((report.stats.enqueued, report.stats.failed), (0, 0));
+    assert!(mock.events().is_empty());
 }

@@ -22,7 +22,7 @@ mod send;
 
 pub(crate) use address::check_session_id;
 pub use builder::ClientBuilder;
-pub(crate) use send::Prepared;
+pub(crate) use send::{Prepared, finish};
 
 /// The API the client talks to unless told otherwise.
 pub const DEFAULT_BASE_URL: &str = "https://api.honeyhive.ai";
@@ -180,6 +180,21 @@ impl Client {
     /// ```
     pub fn raw(&self) -> &api::Client {
         &self.inner.raw
+    }
+
+    /// How this client retries.
+    pub(crate) fn retry_policy(&self) -> &RetryPolicy {
+        &self.inner.retry
+    }
+
+    /// How long one attempt may take.
+    pub(crate) fn attempt_timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
+    /// The largest request body this client sends.
+    pub(crate) fn max_body_bytes(&self) -> usize {
+        self.inner.max_body_bytes
     }
 
     /// The base URL requests go to, without a trailing slash.

@@ -228,7 +228,7 @@ fn transport_problem(error: &reqwest::Error) -> String {
 }
 
 /// Puts the call's totals into its error.
-fn finish(result: Result<String, Error>, tally: Tally) -> Result<Logged, Error> {
+pub(crate) fn finish(result: Result<String, Error>, tally: Tally) -> Result<Logged, Error> {
     match result {
         Ok(event_id) => Ok(Logged {
             event_id,

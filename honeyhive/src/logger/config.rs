@@ -1,0 +1,152 @@
+//! [`LoggerConfig`]: how a [`Logger`](super::Logger) queues and sends.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::DeadLetterSink;
+
+/// How a [`Logger`](super::Logger) queues and sends. Every setting has a
+/// documented default; setters are `with_*`, getters are named after the
+/// setting.
+///
+/// ```
+/// let config = honeyhive::LoggerConfig::default()
+///     .with_max_queue_events(50_000)
+///     .with_max_queue_bytes(32 * 1024 * 1024)
+///     .with_max_in_flight(16);
+/// assert_eq!(config.max_in_flight(), 16);
+/// assert_eq!(config.max_queue_events(), 50_000);
+/// ```
+#[derive(Clone)]
+pub struct LoggerConfig {
+    pub(super) max_queue_events: usize,
+    pub(super) max_queue_bytes: usize,
+    pub(super) max_in_flight: usize,
+    pub(super) max_report_letters: usize,
+    pub(super) linger: Duration,
+    pub(super) dead_letters: Option<Arc<dyn DeadLetterSink>>,
+}
+
+impl LoggerConfig {
+    /// Events the queue holds at most, by default.
+    pub const DEFAULT_MAX_QUEUE_EVENTS: usize = 100_000;
+    /// Memory the queued events hold at most, by default: 64 MiB.
+    pub const DEFAULT_MAX_QUEUE_BYTES: usize = 64 * 1024 * 1024;
+    /// Requests in flight at once, by default.
+    pub const DEFAULT_MAX_IN_FLIGHT: usize = 8;
+    /// How long an event may wait in an idle queue before it is sent, by
+    /// default.
+    pub const DEFAULT_LINGER: Duration = Duration::from_millis(5);
+    /// Dead letters a report carries at most, by default (the sink gets all).
+    pub const DEFAULT_MAX_REPORT_LETTERS: usize = 10_000;
+
+    /// Sets how many events the queue holds at most; at least 1.
+    pub fn with_max_queue_events(mut self, events: usize) -> Self {
+        self.max_queue_events = events.max(1);
+        self
+    }
+
+    /// Sets how much memory the queued events may hold, as the logger
+    /// estimates it: each event's slot in the queue, and its strings, JSON
+    /// objects, arrays and children by their lengths, with the allocator's
+    /// overhead (see the [module docs](super#memory)).
+    pub fn with_max_queue_bytes(mut self, bytes: usize) -> Self {
+        self.max_queue_bytes = bytes;
+        self
+    }
+
+    /// Sets how many requests may be in flight at once; at least 1.
+    pub fn with_max_in_flight(mut self, requests: usize) -> Self {
+        self.max_in_flight = requests.max(1);
+        self
+    }
+
+    /// Sets how many dead letters a [`LoggerReport`](super::LoggerReport)
+    /// carries at most; the rest are counted in
+    /// [`LoggerReport::dead_letters_omitted`](super::LoggerReport::dead_letters_omitted)
+    /// (the sink still gets them).
+    pub fn with_max_report_letters(mut self, letters: usize) -> Self {
+        self.max_report_letters = letters;
+        self
+    }
+
+    /// Sets how long an event may wait in an idle queue before the logger
+    /// looks at it; at least 100 µs.
+    ///
+    /// `log` wakes nobody (a wake-up is a system call, and the woken thread
+    /// may take the caller's CPU), so the logger looks at the queue itself:
+    /// every `linger` while events come, and after 20 empty looks every
+    /// 100 ms (or every `linger`, if longer), so the first event after a
+    /// quiet spell waits up to that long. While events keep coming the
+    /// logger sends them as fast as the in-flight limit allows;
+    /// [`flush`](super::Logger::flush) and [`shutdown`](super::Logger::shutdown)
+    /// look at once.
+    pub fn with_linger(mut self, linger: Duration) -> Self {
+        self.linger = linger.max(Duration::from_micros(100));
+        self
+    }
+
+    /// Sets where undelivered events go, besides the reports. The logger
+    /// calls the sink on a blocking thread (tokio's `spawn_blocking`), never
+    /// on the runtime's worker threads.
+    pub fn with_dead_letters(mut self, sink: impl DeadLetterSink) -> Self {
+        self.dead_letters = Some(Arc::new(sink));
+        self
+    }
+
+    /// Events the queue holds at most.
+    pub fn max_queue_events(&self) -> usize {
+        self.max_queue_events
+    }
+
+    /// Memory the queued events may hold, as estimated.
+    pub fn max_queue_bytes(&self) -> usize {
+        self.max_queue_bytes
+    }
+
+    /// Requests in flight at once, at most.
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight
+    }
+
+    /// Dead letters a report carries at most.
+    pub fn max_report_letters(&self) -> usize {
+        self.max_report_letters
+    }
+
+    /// How long an event may wait in an idle queue.
+    pub fn linger(&self) -> Duration {
+        self.linger
+    }
+}
+
+impl Default for LoggerConfig {
+    /// [`DEFAULT_MAX_QUEUE_EVENTS`](Self::DEFAULT_MAX_QUEUE_EVENTS) events and
+    /// [`DEFAULT_MAX_QUEUE_BYTES`](Self::DEFAULT_MAX_QUEUE_BYTES) in the queue,
+    /// [`DEFAULT_MAX_IN_FLIGHT`](Self::DEFAULT_MAX_IN_FLIGHT) requests in
+    /// flight, no dead-letter sink (reports only).
+    fn default() -> Self {
+        LoggerConfig {
+            max_queue_events: Self::DEFAULT_MAX_QUEUE_EVENTS,
+            max_queue_bytes: Self::DEFAULT_MAX_QUEUE_BYTES,
+            max_in_flight: Self::DEFAULT_MAX_IN_FLIGHT,
+            max_report_letters: Self::DEFAULT_MAX_REPORT_LETTERS,
+            linger: Self::DEFAULT_LINGER,
+            dead_letters: None,
+        }
+    }
+}
+
+impl fmt::Debug for LoggerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoggerConfig")
+            .field("max_queue_events", &self.max_queue_events)
+            .field("max_queue_bytes", &self.max_queue_bytes)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("max_report_letters", &self.max_report_letters)
+            .field("linger", &self.linger)
+            .field("dead_letters", &self.dead_letters.as_ref().map(|_| "set"))
+            .finish()
+    }
+}

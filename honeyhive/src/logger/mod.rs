@@ -1,0 +1,398 @@
+//! [`Logger`]: logs events in the background, so the application never waits
+//! on telemetry, and hands back what it could not deliver.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use honeyhive::{Client, Event, JsonlDeadLetters, LoggerConfig, SessionId};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::from_env()?;
+//! let logger = client.logger(
+//!     LoggerConfig::default().with_dead_letters(JsonlDeadLetters::append("undelivered.jsonl")?),
+//! )?;
+//! let session = SessionId::new();
+//! logger.log(&session, Event::model("gpt-4o"))?; // returns at once
+//! // ... at exit:
+//! let report = logger.shutdown(Duration::from_secs(5)).await;
+//! println!("{report:?}");
+//! # Ok(()) }
+//! ```
+//!
+//! # Life of an event
+//! 1. [`Logger::log`] checks the event (as [`Client::log_event`] would),
+//!    estimates its memory, and puts it in a queue bounded by count and by
+//!    bytes, or hands it back in a [`LogError`]. It never blocks, never
+//!    awaits, wakes nobody, and works from any thread.
+//! 2. A dispatcher task on the runtime that made the logger takes events
+//!    out in order, at most [`max_in_flight`](LoggerConfig::max_in_flight)
+//!    at a time, serializes each (filling ids and the client's defaults),
+//!    and starts its delivery. It looks at an idle queue every
+//!    [`linger`](LoggerConfig::with_linger).
+//! 3. The delivery sends it under the client's [`RetryPolicy`](crate::RetryPolicy),
+//!    then settles it: sent, or handed back as a [`DeadLetter`](crate::DeadLetter).
+//!
+//! # Nothing is lost silently
+//! - An event `log` refuses (queue full, shut down, invalid) comes back in
+//!   the [`LogError`]; full and shut-down refusals are counted in
+//!   [`LoggerStats::dropped`].
+//! - An event that fails for good (a 4xx, retries exhausted, too large to
+//!   send, the shutdown deadline) is a dead letter: the exact JSON body that
+//!   was or would have been sent, ids included, so replaying it cannot
+//!   record it twice. It goes to the [`DeadLetterSink`](crate::DeadLetterSink) (called on a
+//!   blocking thread) and into the next [`LoggerReport`].
+//! - A `Logger` dropped without [`shutdown`](Logger::shutdown) hands what is
+//!   left to the sink and warns how many events it lost, through `tracing`,
+//!   and on stderr when no `tracing` subscriber is set.
+//!
+//! # Lifecycle
+//! Running (taking events) → closed ([`shutdown`](Logger::shutdown) began:
+//! refusing events, sending what is queued) → stopped (dispatcher gone,
+//! the rest handed back). Dropping the last clone without `shutdown` goes
+//! straight to stopped.
+//!
+//! # Memory
+//! The byte bound counts, for each queued event, its slot in the queue and
+//! an estimate of what it holds: strings, JSON objects, arrays and children
+//! by their lengths, with the allocator's bookkeeping, taken by walking the
+//! generated event type through its own `Serialize` impl, so a field the
+//! spec adds is counted too. Spare capacity of a string or vector grown by
+//! pushing is not seen; values made by `json!` or `serde_json::to_value` have
+//! none. An event is refused at `log` when its JSON is sure to be over the
+//! client's [`max_body_bytes`](crate::ClientBuilder::max_body_bytes) (its
+//! strings alone are); one that is over only once serialized (escapes,
+//! numbers) is a dead letter with the reason when the dispatcher takes it.
+//!
+//! # Concurrency
+//! The queue is crossbeam's `SegQueue`; bounds are two atomic counters that
+//! `log` reserves with compare-and-swap and the dispatcher gives back; the
+//! in-flight map is behind a mutex that `log` never takes. The one
+//! hand-written protocol is [`Logger::log_wait`]'s wake-up, and it cannot
+//! miss one: a waiter registers with tokio's `Notify` (`enable`), *then*
+//! counts itself as waiting, *then* tries to push; whoever frees room gives
+//! it back to the counters, *then* reads the waiting count, all
+//! sequentially consistent. If the reader saw no waiter, the waiter counted
+//! itself later, so its push saw the freed room; if it saw one, its
+//! `notify_waiters` reaches a waiter that registered before counting.
+//! Flushes need no protocol of their own: a marker in the same queue is
+//! taken after every event logged before it, and answered once those are
+//! settled (a wake-up from the settling task, no polling).
+
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+mod config;
+mod footprint;
+mod queue;
+mod report;
+mod worker;
+
+pub use config::LoggerConfig;
+pub use report::{LogError, LoggerReport, LoggerStats};
+
+use crate::client::check_session_id;
+use crate::{Client, Error, Event, SessionId};
+use queue::{Item, SLOT};
+use worker::{Shared, State};
+
+/// Why events handed back by a dropped logger were not delivered.
+const DROPPED: &str = "the Logger was dropped without shutdown() before the event was delivered";
+/// Why events handed back at the shutdown deadline were not delivered.
+const SHUT_DOWN: &str = "the logger was shut down before the event was delivered";
+
+/// A background event logger. Cheap to clone; clones share the queue.
+/// Made by [`Client::logger`]; see the [module docs](self).
+#[derive(Clone)]
+pub struct Logger {
+    handle: Arc<Handle>,
+}
+
+/// Owned by the user-facing clones only (the dispatcher holds `Shared`), so
+/// its `Drop` runs when the application lets go of the last `Logger`.
+struct Handle {
+    shared: Arc<Shared>,
+    dispatcher: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Client {
+    /// A background logger sending through this client, with its dispatcher
+    /// on the current tokio runtime.
+    ///
+    /// Fails with [`Error::NoRuntime`] outside a tokio runtime. The runtime
+    /// needs its I/O and time drivers (`#[tokio::main]` and
+    /// `Builder::enable_all` turn both on), as every reqwest client does.
+    /// After that, [`Logger::log`] may be called from anywhere, plain threads
+    /// included.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), honeyhive::Error> {
+    /// use std::time::Duration;
+    /// use honeyhive::{Event, LoggerConfig, testing::MockHoneyHive};
+    ///
+    /// let mock = MockHoneyHive::start_async().await;
+    /// let logger = mock.client()?.logger(LoggerConfig::default())?;
+    /// logger.log("session-1", Event::tool("search")).expect("room in the queue");
+    /// let report = logger.shutdown(Duration::from_secs(5)).await;
+    /// assert!(report.complete);
+    /// assert_eq!(report.stats.sent, 1);
+    /// assert_eq!(mock.events().len(), 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn logger(&self, config: LoggerConfig) -> Result<Logger, Error> {
+        Logger::start(self, Arc::new(self.clone()), config)
+    }
+}
+
+impl Logger {
+    /// A logger sending through `transport` (the client itself, or a
+    /// script in tests), serializing with `client`.
+    fn start(
+        client: &Client,
+        transport: Arc<dyn worker::Transport>,
+        config: LoggerConfig,
+    ) -> Result<Logger, Error> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
+        let shared = Arc::new(Shared::new(client.clone(), transport, config));
+        let dispatcher = runtime.spawn(worker::dispatch(Arc::clone(&shared)));
+        Ok(Logger {
+            handle: Arc::new(Handle {
+                shared,
+                dispatcher: Mutex::new(Some(dispatcher)),
+            }),
+        })
+    }
+
+    /// Queues `event` for `session_id` and returns at once: it never blocks
+    /// and never awaits, and works from any thread.
+    ///
+    /// Refused with the event handed back: [`LogError::Invalid`] for what
+    /// [`Client::log_event`] would refuse before sending (the session id, a
+    /// setter's problem, an end before its start, and JSON that is sure to
+    /// be over the body limit); [`LogError::QueueFull`] when the queue is at
+    /// a bound (counted, and warned about once through `tracing`, or on
+    /// stderr without a subscriber); [`LogError::ShutDown`] after
+    /// [`shutdown`](Self::shutdown).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), honeyhive::Error> {
+    /// use honeyhive::{Event, LoggerConfig, testing::MockHoneyHive};
+    ///
+    /// let mock = MockHoneyHive::start_async().await;
+    /// let client = mock.client()?;
+    /// let logger = client.logger(LoggerConfig::default())?;
+    /// let session = client.session("checkout-7");
+    /// logger.log(&session, Event::model("gpt-4o"))?; // `?` gives honeyhive::Error
+    /// # logger.shutdown(std::time::Duration::from_secs(5)).await;
+    /// # Ok(()) }
+    /// ```
+    pub fn log(&self, session_id: impl Into<SessionId>, event: Event) -> Result<(), LogError> {
+        let shared = &self.handle.shared;
+        let item = self.checked(session_id.into(), event)?;
+        if shared.state() != State::Running {
+            return Err(self.refused(item, Refusal::ShutDown));
+        }
+        match shared.queue.push(item) {
+            Ok(()) => {
+                shared.counters.enqueued.fetch_add(1, SEQ);
+                Ok(())
+            }
+            Err(item) => Err(self.refused(item, Refusal::Full)),
+        }
+    }
+
+    /// Like [`log`](Self::log), but when the queue is full it waits for room
+    /// instead of dropping. Still refuses an event larger than the whole
+    /// byte bound, which no amount of waiting would make fit, and returns
+    /// [`LogError::ShutDown`] if the logger shuts down while it waits.
+    pub async fn log_wait(
+        &self,
+        session_id: impl Into<SessionId>,
+        event: Event,
+    ) -> Result<(), LogError> {
+        let shared = &self.handle.shared;
+        let item = self.checked(session_id.into(), event)?;
+        let open = || shared.state() == State::Running;
+        match shared.queue.push_waiting(item, open).await {
+            Ok(()) => {
+                shared.counters.enqueued.fetch_add(1, SEQ);
+                Ok(())
+            }
+            Err(item) if open() => Err(self.refused(item, Refusal::Full)),
+            Err(item) => Err(self.refused(item, Refusal::ShutDown)),
+        }
+    }
+
+    /// Waits until every event enqueued before this call is settled (sent,
+    /// or handed back as a dead letter), or `timeout` passes
+    /// ([`Duration::MAX`]: no limit). Events logged while it waits are not
+    /// waited for. The report's dead letters are those since the last report.
+    pub async fn flush(&self, timeout: Duration) -> LoggerReport {
+        let shared = &self.handle.shared;
+        let complete = self.wait_settled(timeout).await;
+        shared.report(complete)
+    }
+
+    /// Stops taking events, flushes with `timeout` ([`Duration::MAX`]: no
+    /// limit), stops the dispatcher and hands back whatever is still queued
+    /// or in flight as dead letters (to the sink and in the report). Later
+    /// `log` calls get [`LogError::ShutDown`].
+    ///
+    /// An event in flight when the deadline hits is handed back even though
+    /// the server may have recorded it; its `event_id` makes a replay safe.
+    pub async fn shutdown(&self, timeout: Duration) -> LoggerReport {
+        let shared = &self.handle.shared;
+        shared.advance(State::Closed);
+        let complete = self.wait_settled(timeout).await;
+        shared.advance(State::Stopped);
+        let dispatcher = self.handle.take_dispatcher();
+        if let Some(dispatcher) = dispatcher {
+            dispatcher.abort();
+            // Stopped at its next await: no event is half taken after this.
+            let _cancelled_or_done = dispatcher.await;
+        }
+        shared.hand_back(shared.take_unsettled(SHUT_DOWN)).await;
+        shared.report(complete)
+    }
+
+    /// Counters since the logger started.
+    pub fn stats(&self) -> LoggerStats {
+        self.handle.shared.stats()
+    }
+
+    /// Waits for a flush marker queued now to be answered, or `timeout`.
+    async fn wait_settled(&self, timeout: Duration) -> bool {
+        let shared = &self.handle.shared;
+        if shared.state() == State::Stopped {
+            // Nothing is left in a stopped logger: it was all handed back.
+            return true;
+        }
+        let settled = shared.request_flush();
+        match Instant::now().checked_add(timeout) {
+            Some(deadline) => {
+                matches!(tokio::time::timeout_at(deadline, settled).await, Ok(Ok(())))
+            }
+            None => settled.await.is_ok(),
+        }
+    }
+
+    /// Checks the input as the client will, and sizes the event.
+    fn checked(&self, session_id: SessionId, event: Event) -> Result<Item, LogError> {
+        let footprint = footprint::estimate(event.as_api());
+        let limit = self.handle.shared.client.max_body_bytes();
+        let valid = check_session_id(&session_id)
+            .and_then(|()| event.check())
+            .and_then(|()| {
+                if footprint.json_at_least > limit {
+                    return Err(Error::invalid(
+                        "event",
+                        format!(
+                            "is at least {} bytes as JSON, over the {limit}-byte limit; trim \
+                             large inputs or outputs, or raise ClientBuilder::max_body_bytes",
+                            footprint.json_at_least
+                        ),
+                    ));
+                }
+                Ok(())
+            });
+        match valid {
+            Ok(()) => Ok(Item {
+                session_id,
+                event,
+                footprint: SLOT + footprint.heap,
+            }),
+            Err(error) => Err(LogError::Invalid {
+                error,
+                event: Box::new(event),
+            }),
+        }
+    }
+
+    fn refused(&self, item: Item, why: Refusal) -> LogError {
+        let shared = &self.handle.shared;
+        shared.counters.dropped.fetch_add(1, SEQ);
+        match why {
+            Refusal::ShutDown => LogError::ShutDown(Box::new(item.event)),
+            Refusal::Full => {
+                if !shared.warned_full.swap(true, SEQ) {
+                    warn_loss(&format!(
+                        "honeyhive logger queue is full (max_queue_events {}, max_queue_bytes {}): \
+                         dropping new events (counted in stats().dropped, each handed back in \
+                         LogError::QueueFull; this warning is shown once)",
+                        shared.config.max_queue_events, shared.config.max_queue_bytes
+                    ));
+                }
+                LogError::QueueFull(Box::new(item.event))
+            }
+        }
+    }
+}
+
+const SEQ: std::sync::atomic::Ordering = std::sync::atomic::Ordering::SeqCst;
+
+/// Why `log` refused an event it could have taken.
+enum Refusal {
+    Full,
+    ShutDown,
+}
+
+impl fmt::Debug for Logger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Logger")
+            .field("config", &self.handle.shared.config)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Handle {
+    fn take_dispatcher(&self) -> Option<JoinHandle<()>> {
+        self.dispatcher
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        let shared = &self.shared;
+        if !shared.advance(State::Stopped) {
+            return; // shut down already
+        }
+        if let Some(dispatcher) = self.take_dispatcher() {
+            dispatcher.abort();
+        }
+        // No runtime to await on here: the sink is called on this thread.
+        let letters = shared.take_unsettled(DROPPED);
+        shared.hand_back_here(&letters);
+        let lost = letters.len();
+        if lost > 0 {
+            let sink = if shared.config.dead_letters.is_some() {
+                "they were handed to the dead-letter sink"
+            } else {
+                "no dead-letter sink was set, so they are gone"
+            };
+            warn_loss(&format!(
+                "honeyhive Logger dropped without shutdown(): {lost} events were not delivered; \
+                 {sink}. Call logger.shutdown(timeout).await before exit"
+            ));
+        }
+    }
+}
+
+/// Says that events were lost: through `tracing`, and on stderr too when
+/// no `tracing` subscriber would show it, so a loss is never silent.
+pub(crate) fn warn_loss(message: &str) {
+    tracing::warn!("{message}");
+    let unseen = tracing::dispatcher::get_default(|dispatch| {
+        dispatch.is::<tracing::subscriber::NoSubscriber>()
+    });
+    if unseen {
+        eprintln!("WARN honeyhive: {message}");
+    }
+}

@@ -1,0 +1,93 @@
+//! What the [`Logger`](super::Logger) gives back: refusals, counters and
+//! reports.
+
+use crate::{DeadLetter, Error, Event};
+
+/// Why [`Logger::log`](super::Logger::log) did not take an event. The event
+/// comes back inside.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LogError {
+    /// The queue is at its event or byte bound; the event was dropped and
+    /// counted in [`LoggerStats::dropped`]. Use
+    /// [`Logger::log_wait`](super::Logger::log_wait) to wait for room
+    /// instead, or raise the bounds.
+    #[error(
+        "the logger's queue is full; the event was dropped (see LoggerConfig bounds, or use log_wait)"
+    )]
+    QueueFull(Box<Event>),
+    /// The logger was shut down; the event was dropped and counted.
+    #[error("the logger is shut down; the event was dropped")]
+    ShutDown(Box<Event>),
+    /// The event or session id is not valid input (see the error, which
+    /// names the field); nothing was queued and nothing counted.
+    #[error("the event was refused: {error}")]
+    Invalid {
+        /// What is wrong, naming the field.
+        error: Error,
+        /// The event, as given.
+        event: Box<Event>,
+    },
+}
+
+impl LogError {
+    /// The event that was not taken.
+    pub fn into_event(self) -> Event {
+        match self {
+            LogError::QueueFull(event) | LogError::ShutDown(event) => *event,
+            LogError::Invalid { event, .. } => *event,
+        }
+    }
+}
+
+impl From<LogError> for Error {
+    /// So that `?` on [`Logger::log`](super::Logger::log) works in a function
+    /// returning [`Error`]: an invalid event becomes its
+    /// [`Error::InvalidInput`], a full or shut-down queue
+    /// [`Error::QueueFull`] or [`Error::ShutDown`], with the event inside.
+    fn from(error: LogError) -> Self {
+        match error {
+            LogError::QueueFull(event) => Error::QueueFull { event },
+            LogError::ShutDown(event) => Error::ShutDown { event },
+            LogError::Invalid { error, .. } => error,
+        }
+    }
+}
+
+/// Counters since the logger started. Every event `log` accepted is, at any
+/// moment, pending, sent or failed: `enqueued == sent + failed + pending`
+/// once the logger is quiet.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LoggerStats {
+    /// Events `log` accepted into the queue.
+    pub enqueued: u64,
+    /// Events the API recorded.
+    pub sent: u64,
+    /// Requests beyond the first, over all events.
+    pub retried: u64,
+    /// Events accepted but not delivered (handed back as dead letters).
+    pub failed: u64,
+    /// Events `log` refused because the queue was full or shut down.
+    pub dropped: u64,
+    /// Events queued or in flight now.
+    pub pending: u64,
+}
+
+/// What [`Logger::flush`](super::Logger::flush) or
+/// [`Logger::shutdown`](super::Logger::shutdown) achieved.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct LoggerReport {
+    /// Whether every event enqueued before the call was settled (sent or
+    /// handed back) within the timeout.
+    pub complete: bool,
+    /// Counters at the end of the call, as [`Logger::stats`](super::Logger::stats)
+    /// gives them.
+    pub stats: LoggerStats,
+    /// The events handed back since the previous report, up to
+    /// [`LoggerConfig::max_report_letters`](super::LoggerConfig::max_report_letters).
+    pub dead_letters: Vec<DeadLetter>,
+    /// Dead letters beyond that bound (the sink, if any, got them all).
+    pub dead_letters_omitted: u64,
+}

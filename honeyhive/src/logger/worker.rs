@@ -1,0 +1,599 @@
+//! The dispatcher and the deliveries: taking events out of the queue,
+//! sending them, settling them, handing back what fails.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
+use tokio::task::JoinSet;
+
+use super::queue::{Entry, Item, Queue};
+use super::report::{LoggerReport, LoggerStats};
+use super::{LoggerConfig, warn_loss};
+use crate::client::{Prepared, finish};
+use crate::retry::{Attempt, Verdict};
+use crate::{Client, DeadLetter, Error, SessionId};
+
+/// Why an event taken out of the queue as the logger stopped was not sent.
+const STOPPED: &str = "the logger stopped before the event was delivered";
+
+/// Empty looks at the queue after which the dispatcher looks less often.
+const IDLE_LOOKS: u32 = 20;
+/// How often the dispatcher looks at an idle queue (or every `linger`, if
+/// that is longer).
+const IDLE_LOOK: Duration = Duration::from_millis(100);
+
+/// What one attempt's future is.
+pub(crate) type AttemptFuture<'a> =
+    Pin<Box<dyn Future<Output = Verdict<Result<String, Error>>> + Send + 'a>>;
+
+/// Sends one attempt of a prepared event: the [`Client`] in use, a script
+/// in tests. Everything around it (retries, settling, dead letters, flush
+/// accounting) is the logger's own and tested without a server.
+pub(crate) trait Transport: Send + Sync + 'static {
+    /// One request and its answer, judged for the retry loop.
+    fn attempt<'a>(&'a self, prepared: &'a Prepared, attempt: Attempt) -> AttemptFuture<'a>;
+}
+
+impl Transport for Client {
+    fn attempt<'a>(&'a self, prepared: &'a Prepared, attempt: Attempt) -> AttemptFuture<'a> {
+        Box::pin(Client::attempt(self, prepared, attempt))
+    }
+}
+
+/// Where a logger is in its life. It only moves forward.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(super) enum State {
+    /// Taking events.
+    Running = 0,
+    /// `shutdown` began: refusing events, sending what is queued.
+    Closed = 1,
+    /// The dispatcher is stopped and what was left handed back.
+    Stopped = 2,
+}
+
+/// An event taken out of the queue and not yet settled.
+struct Unsettled {
+    session_id: SessionId,
+    prepared: Prepared,
+    /// Who settles it: its delivery while `Sending`; once `HandingBack`,
+    /// its delivery has made its dead letter and is giving it to the sink.
+    phase: Phase,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Sending,
+    HandingBack,
+}
+
+/// Events in flight, by the order they were taken, and the flushes
+/// waiting for the ones taken before them.
+#[derive(Default)]
+struct InFlight {
+    next: u64,
+    events: BTreeMap<u64, Unsettled>,
+    flushes: Vec<(u64, oneshot::Sender<()>)>,
+}
+
+#[derive(Default)]
+pub(super) struct Counters {
+    pub(super) enqueued: AtomicU64,
+    pub(super) sent: AtomicU64,
+    pub(super) retried: AtomicU64,
+    pub(super) failed: AtomicU64,
+    pub(super) dropped: AtomicU64,
+}
+
+#[derive(Default)]
+struct Letters {
+    kept: Vec<DeadLetter>,
+    omitted: u64,
+}
+
+/// Everything the logger's handles and tasks share.
+pub(super) struct Shared {
+    pub(super) client: Client,
+    transport: Arc<dyn Transport>,
+    pub(super) config: LoggerConfig,
+    pub(super) queue: Queue,
+    state: AtomicU8,
+    /// Tells the dispatcher to look at the queue now (flush, shutdown).
+    look: Notify,
+    /// One permit per event out of the queue and not settled.
+    slots: Arc<Semaphore>,
+    in_flight: Mutex<InFlight>,
+    pub(super) counters: Counters,
+    letters: Mutex<Letters>,
+    pub(super) warned_full: AtomicBool,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section leaves its data whole before anything in it
+    // can panic, so a poisoned lock still guards consistent data.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    pub(super) fn new(client: Client, transport: Arc<dyn Transport>, config: LoggerConfig) -> Self {
+        Shared {
+            queue: Queue::new(config.max_queue_events, config.max_queue_bytes),
+            slots: Arc::new(Semaphore::new(config.max_in_flight)),
+            client,
+            transport,
+            config,
+            state: AtomicU8::new(State::Running as u8),
+            look: Notify::new(),
+            in_flight: Mutex::new(InFlight::default()),
+            counters: Counters::default(),
+            letters: Mutex::new(Letters::default()),
+            warned_full: AtomicBool::new(false),
+        }
+    }
+
+    pub(super) fn state(&self) -> State {
+        match self.state.load(Ordering::SeqCst) {
+            0 => State::Running,
+            1 => State::Closed,
+            _ => State::Stopped,
+        }
+    }
+
+    /// Moves the state forward to `to` (never back); says whether it moved.
+    pub(super) fn advance(&self, to: State) -> bool {
+        let moved = self.state.fetch_max(to as u8, Ordering::SeqCst) < to as u8;
+        if moved {
+            // log_wait callers look at the state again.
+            self.queue.wake_waiters();
+        }
+        moved
+    }
+
+    /// Queues a flush marker and gets the dispatcher to look at once; the
+    /// receiver answers when everything queued before it is settled.
+    pub(super) fn request_flush(&self) -> oneshot::Receiver<()> {
+        let (done, settled) = oneshot::channel();
+        self.queue.push_flush(done);
+        self.look.notify_one();
+        settled
+    }
+
+    pub(super) fn stats(&self) -> LoggerStats {
+        let in_flight = lock(&self.in_flight).events.len();
+        let c = &self.counters;
+        LoggerStats {
+            enqueued: c.enqueued.load(Ordering::SeqCst),
+            sent: c.sent.load(Ordering::SeqCst),
+            retried: c.retried.load(Ordering::SeqCst),
+            failed: c.failed.load(Ordering::SeqCst),
+            dropped: c.dropped.load(Ordering::SeqCst),
+            pending: (self.queue.len() + in_flight) as u64,
+        }
+    }
+
+    /// A report with the dead letters since the last one.
+    pub(super) fn report(&self, complete: bool) -> LoggerReport {
+        let letters = std::mem::take(&mut *lock(&self.letters));
+        LoggerReport {
+            complete,
+            stats: self.stats(),
+            dead_letters: letters.kept,
+            dead_letters_omitted: letters.omitted,
+        }
+    }
+
+    /// Serializes a queued event as it will be sent (ids and defaults
+    /// filled, so a dead letter carries the exact body). An event that
+    /// cannot be sent (over the size limit) is a dead letter at once.
+    fn prepare(&self, item: Item) -> Result<(SessionId, Prepared), DeadLetter> {
+        let Item {
+            session_id, event, ..
+        } = item;
+        match self.client.serialize(&session_id, event) {
+            Ok(prepared) => match self.client.check_size(&prepared) {
+                Ok(()) => Ok((session_id, prepared)),
+                Err(error) => Err(letter(&session_id, &prepared, error.to_string())),
+            },
+            // `log` refused invalid input and the generated types always
+            // serialize, so nothing gets here; it must still be handed back.
+            Err(error) => Err(DeadLetter::unsent(&session_id, error.to_string())),
+        }
+    }
+
+    /// Takes an event into flight and numbers it, unless the logger has
+    /// stopped: then the hand-back has run or is running, and the event is
+    /// a dead letter here. Checked under the in-flight lock, which the
+    /// hand-back takes after it sets `Stopped`, so each event is either in
+    /// the map it empties or refused here, never neither.
+    fn start(&self, item: Item) -> Result<(u64, Prepared), DeadLetter> {
+        let (session_id, prepared) = self.prepare(item)?;
+        let mut in_flight = lock(&self.in_flight);
+        if self.state() == State::Stopped {
+            return Err(letter(&session_id, &prepared, STOPPED.to_owned()));
+        }
+        let seq = in_flight.next;
+        in_flight.next += 1;
+        in_flight.events.insert(
+            seq,
+            Unsettled {
+                session_id,
+                prepared: prepared.clone(),
+                phase: Phase::Sending,
+            },
+        );
+        Ok((seq, prepared))
+    }
+
+    /// A flush marker came out of the queue: it is answered once everything
+    /// taken before it is settled.
+    fn add_flush(&self, done: oneshot::Sender<()>) {
+        let mut in_flight = lock(&self.in_flight);
+        let target = in_flight.next;
+        in_flight.flushes.push((target, done));
+        settle_flushes(&mut in_flight);
+    }
+
+    fn settle_sent(&self, seq: u64) {
+        let mut in_flight = lock(&self.in_flight);
+        // Gone when shutdown handed it back first; it counts as failed then.
+        if in_flight.events.remove(&seq).is_some() {
+            self.counters.sent.fetch_add(1, Ordering::SeqCst);
+            settle_flushes(&mut in_flight);
+        }
+    }
+
+    async fn settle_failed(&self, seq: u64, reason: String) {
+        let letter = {
+            let mut in_flight = lock(&self.in_flight);
+            match in_flight.events.get_mut(&seq) {
+                Some(entry) if entry.phase == Phase::Sending => {
+                    entry.phase = Phase::HandingBack;
+                    letter(&entry.session_id, &entry.prepared, reason)
+                }
+                // Handed back by shutdown already.
+                _ => return,
+            }
+        };
+        // In the report and the sink before the event counts as settled, so
+        // a flush that returns has every failure in its report.
+        self.hand_back(vec![letter]).await;
+        let mut in_flight = lock(&self.in_flight);
+        in_flight.events.remove(&seq);
+        settle_flushes(&mut in_flight);
+    }
+
+    /// Counts the letters as failed, keeps them for the next report, and
+    /// gives them to the sink on a blocking thread.
+    pub(super) async fn hand_back(&self, letters: Vec<DeadLetter>) {
+        let Some(sink) = self.keep(&letters) else {
+            return;
+        };
+        let written = tokio::task::spawn_blocking(move || {
+            for letter in &letters {
+                sink.accept(letter);
+            }
+        })
+        .await;
+        if written.is_err() {
+            warn_loss("a dead-letter sink panicked; the letters are still in the next report");
+        }
+    }
+
+    /// [`hand_back`](Self::hand_back) without a runtime: the sink is called
+    /// on this thread. For `Drop`.
+    pub(super) fn hand_back_here(&self, letters: &[DeadLetter]) {
+        if let Some(sink) = self.keep(letters) {
+            for letter in letters {
+                sink.accept(letter);
+            }
+        }
+    }
+
+    /// Counts and keeps the letters; gives the sink, if any.
+    fn keep(&self, letters: &[DeadLetter]) -> Option<Arc<dyn crate::DeadLetterSink>> {
+        self.counters
+            .failed
+            .fetch_add(letters.len() as u64, Ordering::SeqCst);
+        let mut kept = lock(&self.letters);
+        for letter in letters {
+            if kept.kept.len() < self.config.max_report_letters {
+                kept.kept.push(letter.clone());
+            } else {
+                kept.omitted += 1;
+            }
+        }
+        self.config.dead_letters.clone()
+    }
+
+    /// Takes everything queued or in flight out of the logger as dead
+    /// letters with `reason`: queued events serialized as they would have
+    /// been sent, in-flight ones with the body they were sent with. For
+    /// shutdown and drop, after the state is `Stopped`.
+    pub(super) fn take_unsettled(&self, reason: &str) -> Vec<DeadLetter> {
+        let mut letters = Vec::new();
+        while let Some(entry) = self.queue.pop() {
+            match entry {
+                Entry::Event(item) => letters.push(match self.prepare(item) {
+                    Ok((session_id, prepared)) => letter(&session_id, &prepared, reason.to_owned()),
+                    Err(mut letter) => {
+                        letter.reason = format!("{reason} ({})", letter.reason);
+                        letter
+                    }
+                }),
+                // Its flush gives up: the logger is stopping.
+                Entry::Flush(_) => {}
+            }
+        }
+        let mut in_flight = lock(&self.in_flight);
+        for (_, entry) in std::mem::take(&mut in_flight.events) {
+            // A letter its delivery is handing back was counted then.
+            if entry.phase == Phase::Sending {
+                letters.push(letter(
+                    &entry.session_id,
+                    &entry.prepared,
+                    reason.to_owned(),
+                ));
+            }
+        }
+        settle_flushes(&mut in_flight);
+        letters
+    }
+}
+
+/// Answers the flushes whose events are all settled: a flush made when
+/// `next` was its target waits for every number below it.
+fn settle_flushes(in_flight: &mut InFlight) {
+    let oldest = in_flight
+        .events
+        .keys()
+        .next()
+        .copied()
+        .unwrap_or(in_flight.next);
+    let mut waiting = Vec::with_capacity(in_flight.flushes.len());
+    for (target, done) in in_flight.flushes.drain(..) {
+        if target <= oldest {
+            // The flush may have timed out and gone: nothing to tell then.
+            let _answered = done.send(());
+        } else {
+            waiting.push((target, done));
+        }
+    }
+    in_flight.flushes = waiting;
+}
+
+/// A dead letter for a serialized event.
+fn letter(session_id: &SessionId, prepared: &Prepared, reason: String) -> DeadLetter {
+    DeadLetter {
+        session_id: session_id.as_str().to_owned(),
+        event_id: Some(prepared.event_id.clone()),
+        event: prepared.body.clone(),
+        reason,
+    }
+}
+
+/// The dispatcher: takes events out of the queue (at most `max_in_flight`
+/// out at once) and starts a delivery for each; answers flush markers.
+/// `log` wakes nobody, so it looks at an empty queue every `linger`, every
+/// 100 ms after 20 empty looks, and at once when flush or shutdown ask.
+pub(super) async fn dispatch(shared: Arc<Shared>) {
+    let mut deliveries = JoinSet::new();
+    let mut empty_looks = 0u32;
+    loop {
+        while deliveries.try_join_next().is_some() {}
+        let Ok(slot) = Arc::clone(&shared.slots).acquire_owned().await else {
+            return;
+        };
+        match shared.queue.pop() {
+            Some(Entry::Event(item)) => {
+                empty_looks = 0;
+                match shared.start(item) {
+                    Ok((seq, prepared)) => {
+                        deliveries.spawn(deliver(Arc::clone(&shared), seq, prepared, slot));
+                    }
+                    Err(letter) => shared.hand_back(vec![letter]).await,
+                }
+            }
+            Some(Entry::Flush(done)) => shared.add_flush(done),
+            None => {
+                drop(slot);
+                empty_looks = empty_looks.saturating_add(1);
+                let wait = if empty_looks < IDLE_LOOKS {
+                    shared.config.linger
+                } else {
+                    IDLE_LOOK.max(shared.config.linger)
+                };
+                let _woken_or_timed_out = tokio::time::timeout(wait, shared.look.notified()).await;
+            }
+        }
+    }
+}
+
+/// Sends one event under the client's retry policy and settles it.
+async fn deliver(shared: Arc<Shared>, seq: u64, prepared: Prepared, _slot: OwnedSemaphorePermit) {
+    let (result, tally) = shared
+        .client
+        .retry_policy()
+        .run(shared.client.attempt_timeout(), |attempt| {
+            shared.transport.attempt(&prepared, attempt)
+        })
+        .await;
+    shared.counters.retried.fetch_add(
+        u64::from(tally.attempts.saturating_sub(1)),
+        Ordering::SeqCst,
+    );
+    match finish(result, tally) {
+        Ok(_) => shared.settle_sent(seq),
+        Err(error) => shared.settle_failed(seq, error.to_string()).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The worker's logic against a scripted transport: no server, no TCP.
+
+    use std::sync::atomic::AtomicU32;
+
+    use super::super::{Logger, LoggerConfig};
+    use super::*;
+    use crate::{Event, RetryPolicy};
+
+    type Plan = Box<dyn Fn(&str, u32) -> AttemptFuture<'static> + Send + Sync>;
+
+    /// Answers each attempt as `plan` says, given the event id and the
+    /// attempt number, and remembers every body it was given.
+    struct Script {
+        plan: Plan,
+        bodies: Mutex<Vec<bytes::Bytes>>,
+        attempts: AtomicU32,
+    }
+
+    impl Transport for Script {
+        fn attempt<'a>(&'a self, prepared: &'a Prepared, attempt: Attempt) -> AttemptFuture<'a> {
+            self.attempts.fetch_add(1, Ordering::SeqCst);
+            lock(&self.bodies).push(prepared.body.clone());
+            (self.plan)(&prepared.event_id, attempt.number)
+        }
+    }
+
+    fn scripted(
+        plan: impl Fn(&str, u32) -> AttemptFuture<'static> + Send + Sync + 'static,
+    ) -> (Arc<Script>, Logger) {
+        let client = Client::builder()
+            .api_key("k")
+            .retry_policy(
+                RetryPolicy::default()
+                    .with_initial_backoff(Duration::from_millis(1))
+                    .with_max_backoff(Duration::from_millis(1)),
+            )
+            .build()
+            .unwrap();
+        let script = Arc::new(Script {
+            plan: Box::new(plan),
+            bodies: Mutex::default(),
+            attempts: AtomicU32::new(0),
+        });
+        let logger =
+            Logger::start(&client, Arc::clone(&script) as _, LoggerConfig::default()).unwrap();
+        (script, logger)
+    }
+
+    fn ready(verdict: Verdict<Result<String, Error>>) -> AttemptFuture<'static> {
+        Box::pin(async move { verdict })
+    }
+
+    fn unavailable() -> Verdict<Result<String, Error>> {
+        Verdict::Retryable {
+            outcome: Err(Error::Api {
+                status: 503,
+                body: String::new(),
+                attempts: 1,
+            }),
+            retry_after: None,
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn retried_attempts_send_the_same_body_and_are_counted() {
+        let (script, logger) = scripted(|id, attempt| {
+            ready(if attempt < 3 {
+                unavailable()
+            } else {
+                Verdict::Final(Ok(id.to_owned()))
+            })
+        });
+        logger.log("s", Event::tool("t").event_id("e-1")).unwrap();
+        let report = logger.shutdown(Duration::from_secs(5)).await;
+        assert!(report.complete);
+        assert_eq!((report.stats.sent, report.stats.retried), (1, 2));
+        let bodies = lock(&script.bodies);
+        assert_eq!(bodies.len(), 3);
+        assert!(bodies.iter().all(|b| b == &bodies[0]));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_final_failure_is_a_dead_letter_with_the_sent_body_and_the_reason() {
+        let (script, logger) = scripted(|_, _| {
+            ready(Verdict::Final(Err(Error::Api {
+                status: 422,
+                body: "no".into(),
+                attempts: 1,
+            })))
+        });
+        logger.log("s", Event::tool("t").event_id("e-1")).unwrap();
+        let report = logger.flush(Duration::from_secs(5)).await;
+        assert!(report.complete, "a failure settles the event");
+        assert_eq!((report.stats.sent, report.stats.failed), (0, 1));
+        let letter = &report.dead_letters[0];
+        assert_eq!(letter.reason, "the API answered HTTP 422: no");
+        assert_eq!(letter.event_id.as_deref(), Some("e-1"));
+        assert_eq!(letter.event, lock(&script.bodies)[0]);
+        assert_eq!(script.attempts.load(Ordering::SeqCst), 1);
+        logger.shutdown(Duration::from_secs(1)).await;
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_flush_waits_for_an_older_event_still_in_flight_not_just_for_a_count() {
+        // "slow" is answered when the test says so; the later "fast" ones
+        // settle at once. A flush counting settled events would return
+        // early: as many events settle as were logged before it.
+        let gate = Arc::new(Notify::new());
+        let opened = Arc::clone(&gate);
+        let (_script, logger) = scripted(move |id, _| {
+            let id = id.to_owned();
+            let gate = Arc::clone(&opened);
+            Box::pin(async move {
+                if id == "slow" {
+                    gate.notified().await;
+                }
+                Verdict::Final(Ok(id))
+            })
+        });
+        logger.log("s", Event::tool("t").event_id("slow")).unwrap();
+        let first = logger.flush(Duration::from_millis(50)).await;
+        assert!(!first.complete, "the slow event is still in flight");
+        for i in 0..3 {
+            logger
+                .log("s", Event::tool("t").event_id(format!("fast-{i}")))
+                .unwrap();
+        }
+        let second = logger.flush(Duration::from_millis(100)).await;
+        assert!(
+            !second.complete,
+            "the fast ones settled, the slow one did not"
+        );
+        assert_eq!((second.stats.sent, second.stats.pending), (3, 1));
+        gate.notify_one();
+        let third = logger.flush(Duration::from_secs(5)).await;
+        assert!(third.complete);
+        assert_eq!((third.stats.sent, third.stats.pending), (4, 0));
+        logger.shutdown(Duration::from_secs(1)).await;
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_event_handed_back_at_shutdown_is_counted_once() {
+        // Never answered: at the deadline it is in flight, handed back, and
+        // its aborted delivery must not count it again.
+        let (_script, logger) =
+            scripted(|_, _| Box::pin(std::future::pending::<Verdict<Result<String, Error>>>()));
+        for i in 0..3 {
+            logger
+                .log("s", Event::tool("t").event_id(format!("e-{i}")))
+                .unwrap();
+        }
+        let report = logger.shutdown(Duration::from_millis(50)).await;
+        let stats = report.stats;
+        assert_eq!(
+            (stats.enqueued, stats.sent, stats.failed, stats.pending),
+            (3, 0, 3, 0)
+        );
+        assert_eq!(report.dead_letters.len(), 3);
+        let again = logger.shutdown(Duration::from_millis(50)).await;
+        assert!(again.complete && again.dead_letters.is_empty());
+        assert_eq!(again.stats.failed, 3);
+    }
+}
