@@ -8,6 +8,7 @@
 //! cargo bench -p honeyhive --bench logger -- memory
 //! cargo bench -p honeyhive --bench logger -- sink --port 18080 [--delay-ms 50]
 //! cargo bench -p honeyhive --bench logger -- e2e --url http://127.0.0.1:18080 --events 200000 --in-flight 8
+//! cargo bench -p honeyhive --bench logger -- loop --url http://127.0.0.1:18080 --events 200000 --in-flight 8
 //! cargo bench -p honeyhive --bench logger -- floor --url http://127.0.0.1:18080 --client reqwest|hyper
 //! cargo bench -p honeyhive --bench logger -- body > body.json
 //! ```
@@ -62,6 +63,13 @@ fn main() {
             number("--events", 200_000) as usize,
             number("--in-flight", 8) as usize,
             number("--threads", 2) as usize,
+            number("--queue", 0) as usize,
+        ),
+        Some("loop") => hand_loop(
+            &flag("--url").expect("--url http://127.0.0.1:PORT"),
+            number("--events", 200_000) as usize,
+            number("--in-flight", 8) as usize,
+            number("--threads", 2) as usize,
         ),
         Some("floor") => floor(
             &flag("--url").expect("--url http://127.0.0.1:PORT"),
@@ -72,7 +80,7 @@ fn main() {
         Some("body") => print!("{}", String::from_utf8_lossy(&sample_body())),
         _ => {
             eprintln!(
-                "usage: logger (enqueue | memory | sink | e2e | floor | body) [options]; see the file's docs"
+                "usage: logger (enqueue | memory | sink | e2e | loop | floor | body) [options]; see the file's docs"
             );
             std::process::exit(2);
         }
@@ -106,6 +114,19 @@ fn sample_body() -> Vec<u8> {
         .into_api()
         .expect("valid");
     serde_json::to_vec(&wire).expect("serializable")
+}
+
+/// A multi-thread runtime with `threads` workers, or the current-thread
+/// runtime for 0.
+fn runtime_for(threads: usize) -> tokio::runtime::Runtime {
+    if threads == 0 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    } else {
+        runtime(threads)
+    }
 }
 
 fn runtime(threads: usize) -> tokio::runtime::Runtime {
@@ -285,19 +306,13 @@ fn enqueue(calls: usize, cold: bool) {
     );
 }
 
-fn e2e(url: &str, events: usize, in_flight: usize, threads: usize) {
-    // 0 threads: the current-thread runtime.
-    let rt = if threads == 0 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime")
-    } else {
-        runtime(threads)
-    };
+/// `queue` > 0: a queue of that many events, filled with `log_wait`, so a
+/// producer faster than the sink waits instead of piling events up.
+fn e2e(url: &str, events: usize, in_flight: usize, threads: usize, queue: usize) {
+    let rt = runtime_for(threads);
     rt.block_on(async {
         let config = LoggerConfig::default()
-            .with_max_queue_events(events + 1)
+            .with_max_queue_events(if queue > 0 { queue } else { events + 1 })
             .with_max_queue_bytes(usize::MAX / 2)
             .with_max_in_flight(in_flight);
         let logger = client(url).logger(config).expect("in a runtime");
@@ -308,24 +323,113 @@ fn e2e(url: &str, events: usize, in_flight: usize, threads: usize) {
         }
         logger.flush(Duration::from_secs(30)).await;
 
+        // Built before the clock starts, as `loop` builds its own: both
+        // time sending only (and the Logger its `log` calls too).
         let prepared: Vec<Event> = (0..events).map(sample_event).collect();
-        let started = Instant::now();
+        let (started, cpu) = (Instant::now(), cpu_time());
         for event in prepared {
-            logger.log(&session, event).expect("room");
+            if queue > 0 {
+                logger.log_wait(&session, event).await.expect("room");
+            } else {
+                logger.log(&session, event).expect("room");
+            }
         }
         let report = logger.flush(Duration::from_secs(600)).await;
-        let took = started.elapsed();
+        let (took, cpu) = (started.elapsed(), cpu_time() - cpu);
         assert!(report.complete, "{report:?}");
         let stats = logger.shutdown(Duration::from_secs(5)).await.stats;
         println!(
-            "e2e: {events} events, in-flight {in_flight}, runtime threads {threads}: {:.3} s, {:.0} events/s (sent {}, failed {}, retried {})",
+            "e2e: {events} events, in-flight {in_flight}, runtime threads {threads}: {:.3} s, {:.0} events/s, {:.1} µs CPU/event (sent {}, failed {}, retried {})",
             took.as_secs_f64(),
             events as f64 / took.as_secs_f64(),
+            cpu.as_secs_f64() * 1e6 / events as f64,
             stats.sent,
             stats.failed,
             stats.retried
         );
     });
+}
+
+/// What a user would write instead of the Logger: `in_flight` tasks, each
+/// taking its share of the same pre-built events, giving each a UUIDv4 (as
+/// the Logger does, so that the bodies are the same), serializing it with
+/// serde_json and posting it with reqwest, then decoding the answer. Same
+/// runtime, same sink, same events as `e2e`.
+fn hand_loop(url: &str, events: usize, in_flight: usize, threads: usize) {
+    let rt = runtime_for(threads);
+    let endpoint = format!("{url}/session/{}/event", SessionId::new());
+    let http = reqwest::Client::builder()
+        .use_preconfigured_tls(
+            rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth(),
+        )
+        .build()
+        .expect("reqwest client");
+    let post = |http: reqwest::Client, endpoint: String, event: Event| async move {
+        let mut wire = event.into_api().expect("valid");
+        wire.event_id = Some(uuid::Uuid::new_v4().to_string());
+        let body = serde_json::to_vec(&wire).expect("serializable");
+        let answer = http
+            .post(&endpoint)
+            .bearer_auth("bench-key")
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("sink answers");
+        let answer: honeyhive::api::types::LogEventResponse =
+            answer.json().await.expect("the documented answer");
+        assert!(answer.success);
+    };
+    let took = rt.block_on(async {
+        // Warm the connection pool, as `e2e` does: in_flight at a time, so
+        // that every connection is open before the clock starts.
+        let warm: Vec<_> = (0..in_flight)
+            .map(|t| {
+                let (http, endpoint) = (http.clone(), endpoint.clone());
+                tokio::spawn(async move {
+                    for i in 0..4 {
+                        post(http.clone(), endpoint.clone(), sample_event(t * 4 + i)).await;
+                    }
+                })
+            })
+            .collect();
+        for task in warm {
+            task.await.expect("warm-up");
+        }
+        let mut shares: Vec<Vec<Event>> = (0..in_flight).map(|_| Vec::new()).collect();
+        for i in 0..events {
+            shares[i % in_flight].push(sample_event(i));
+        }
+        let (started, cpu) = (Instant::now(), cpu_time());
+        let tasks: Vec<_> = shares
+            .into_iter()
+            .map(|share| {
+                let (http, endpoint) = (http.clone(), endpoint.clone());
+                tokio::spawn(async move {
+                    for event in share {
+                        post(http.clone(), endpoint.clone(), event).await;
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("poster");
+        }
+        (started.elapsed(), cpu_time() - cpu)
+    });
+    let (took, cpu) = took;
+    println!(
+        "loop: {events} events, in-flight {in_flight}, runtime threads {threads}: {:.3} s, {:.0} events/s, {:.1} µs CPU/event",
+        took.as_secs_f64(),
+        events as f64 / took.as_secs_f64(),
+        cpu.as_secs_f64() * 1e6 / events as f64
+    );
 }
 
 /// The floor under the logger: the sample event's bytes, serialized once,
@@ -425,6 +529,26 @@ async fn hyper_posts(url: &reqwest::Url, body: bytes::Bytes, count: usize) {
         let answer = answer.into_body().collect().await.expect("body");
         assert!(!answer.to_bytes().is_empty());
     }
+}
+
+/// CPU time this process has used (user + system, all threads), from
+/// `/proc/self/stat`, in clock ticks of 10 ms.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at ")".
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 11 and 12 here.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
 fn peak_rss_kib() -> u64 {

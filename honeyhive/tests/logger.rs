@@ -945,3 +945,63 @@ async fn an_event_over_the_body_limit_is_refused_at_log() {
     assert_eq!((report.stats.enqueued, report.stats.failed), (0, 0));
     assert!(mock.events().is_empty());
 }
+
+#[test]
+fn log_wait_gets_room_that_exists_while_another_thread_is_refused() {
+    // The server never answers, so room comes only from what is left under
+    // the bounds, and no event leaving the queue will wake anyone. One
+    // thread logs 2 events, then keeps logging an event too big for the
+    // byte bound (refused every time). log_wait on a third thread must get
+    // the 62 places that are free.
+    for round in 0..20 {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (server, logger) = runtime.block_on(stalled_logger(
+            LoggerConfig::default()
+                .with_max_queue_events(64)
+                .with_max_queue_bytes(1_000_000)
+                .with_max_in_flight(1),
+        ));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (first, stopped) = (logger.clone(), Arc::clone(&stop));
+        let (started, ready) = std::sync::mpsc::channel();
+        let refused = std::thread::spawn(move || {
+            for i in 0..2 {
+                first
+                    .log("room", Event::tool("t").event_id(format!("a{i}")))
+                    .unwrap();
+            }
+            started.send(()).unwrap();
+            let mut big =
+                Event::tool("big").inputs(serde_json::json!({"text": "x".repeat(2_000_000)}));
+            while !stopped.load(Ordering::Relaxed) {
+                big = first.log("room", big).unwrap_err().into_event();
+            }
+        });
+        ready.recv().unwrap();
+        let waiter = logger.clone();
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let own = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            for i in 0..62 {
+                own.block_on(waiter.log_wait("room", Event::tool("t").event_id(format!("b{i}"))))
+                    .unwrap();
+            }
+            done.send(()).unwrap();
+        });
+        let waited = finished.recv_timeout(Duration::from_secs(10));
+        stop.store(true, Ordering::Relaxed);
+        refused.join().unwrap();
+        assert!(
+            waited.is_ok(),
+            "round {round}: log_wait slept while the queue had room"
+        );
+        runtime.block_on(logger.shutdown(Duration::from_millis(10)));
+        drop(server);
+    }
+}

@@ -12,6 +12,9 @@ use crate::{Error, SessionId};
 pub(super) struct BaseUrl {
     /// Scheme, host, port and path, without a trailing slash.
     pub(super) url: String,
+    /// The same, parsed: requests are built on it without parsing the host
+    /// again.
+    pub(super) parsed: reqwest::Url,
     /// Host and port (when not the scheme's default).
     pub(super) host: String,
 }
@@ -66,8 +69,10 @@ pub(super) fn checked_base_url(raw: &str, allow_insecure_http: bool) -> Result<B
         (Some(host), None) => host.to_owned(),
         (None, _) => String::new(),
     };
+    let trimmed = url.as_str().trim_end_matches('/').to_owned();
     Ok(BaseUrl {
-        url: url.as_str().trim_end_matches('/').to_owned(),
+        parsed: url,
+        url: trimmed,
         host,
     })
 }

@@ -35,13 +35,12 @@ pub(super) fn decode_answer(
                 ));
             }
             if let Some(content_type) = content_type {
-                let essence = content_type
-                    .split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase();
-                if essence != "application/json" && !essence.ends_with("+json") {
+                let essence = content_type.split(';').next().unwrap_or("").trim();
+                let json = essence.eq_ignore_ascii_case("application/json")
+                    || essence
+                        .get(essence.len().saturating_sub(5)..)
+                        .is_some_and(|end| end.eq_ignore_ascii_case("+json"));
+                if !json {
                     return Err(decode_error(
                         format!(
                             "the answer's Content-Type is {content_type:?}, not application/json"

@@ -275,6 +275,7 @@ impl ClientBuilder {
                 http,
                 raw,
                 base_url: base.url,
+                base: base.parsed,
                 host: base.host,
                 scrubber,
                 project: self.project,

@@ -69,6 +69,8 @@ struct Inner {
     http: reqwest::Client,
     raw: api::Client,
     base_url: String,
+    /// The base URL, parsed once.
+    base: reqwest::Url,
     /// The base URL's host and port, for transport errors.
     host: String,
     scrubber: scrub::Scrubber,

@@ -17,7 +17,7 @@ use crate::{Error, Event, SessionId, api};
 /// An event checked, serialized and addressed, ready to send (again).
 #[derive(Clone, Debug)]
 pub(crate) struct Prepared {
-    pub(crate) url: String,
+    pub(crate) url: reqwest::Url,
     pub(crate) body: Bytes,
     pub(crate) event_id: String,
 }
@@ -25,7 +25,7 @@ pub(crate) struct Prepared {
 impl Client {
     /// Checks and serializes an event once; every attempt sends these bytes.
     pub(crate) fn prepare(&self, session_id: &SessionId, event: Event) -> Result<Prepared, Error> {
-        let prepared = self.serialize(session_id, event)?;
+        let prepared = self.serialize(session_id, event, 0)?;
         self.check_size(&prepared)?;
         Ok(prepared)
     }
@@ -33,10 +33,13 @@ impl Client {
     /// Fills ids and defaults and serializes; refuses invalid input. The
     /// size limit is checked apart ([`check_size`](Self::check_size)), so that
     /// an oversized event can still be handed back with its body.
+    /// `size_hint`, when known, is about how many bytes the JSON takes, so
+    /// that the buffer does not grow by copies.
     pub(crate) fn serialize(
         &self,
         session_id: &SessionId,
         event: Event,
+        size_hint: usize,
     ) -> Result<Prepared, Error> {
         let segment = session_segment(session_id)?;
         let mut wire = event.into_api()?;
@@ -49,10 +52,19 @@ impl Client {
         }
         // The generated types hold only strings, maps of JSON values and
         // `serde_json::Number`s, none of which serde_json refuses.
-        let body = serde_json::to_vec(&wire)
+        // Ids (36 bytes each) and defaults come on top of the hint.
+        let mut body = Vec::with_capacity(size_hint.saturating_add(256));
+        serde_json::to_writer(&mut body, &wire)
             .map_err(|e| Error::invalid("event", format!("could not be serialized: {e}")))?;
+        // The base URL was parsed once; only the path is set per event, so
+        // the host is not parsed (and IDNA-checked) again.
+        let mut url = self.inner.base.clone();
+        url.set_path(&format!(
+            "{}/session/{segment}/event",
+            self.inner.base.path().trim_end_matches('/')
+        ));
         Ok(Prepared {
-            url: format!("{}/session/{segment}/event", self.inner.base_url),
+            url,
             body: Bytes::from(body),
             event_id: wire.event_id.unwrap_or_default(),
         })
@@ -120,7 +132,7 @@ impl Client {
         let sent = self
             .inner
             .http
-            .post(&prepared.url)
+            .post(prepared.url.clone())
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::ACCEPT, "application/json")
             .timeout(timeout)

@@ -71,17 +71,16 @@ impl LoggerConfig {
         self
     }
 
-    /// Sets how long an event may wait in an idle queue before the logger
-    /// looks at it; at least 100 µs.
+    /// Sets how often the logger looks at an idle queue; at least 100 µs.
     ///
-    /// `log` wakes nobody (a wake-up is a system call, and the woken thread
-    /// may take the caller's CPU), so the logger looks at the queue itself:
-    /// every `linger` while events come, and after 20 empty looks every
-    /// 100 ms (or every `linger`, if longer), so the first event after a
-    /// quiet spell waits up to that long. While events keep coming the
-    /// logger sends them as fast as the in-flight limit allows;
-    /// [`flush`](super::Logger::flush) and [`shutdown`](super::Logger::shutdown)
-    /// look at once.
+    /// `log` does not wake anyone per event (a wake-up is a system call, and
+    /// the woken thread may take the caller's CPU), so the logger looks at
+    /// the queue itself: every `linger` after it was last busy, and after
+    /// 20 empty looks it dozes until the next `log` wakes it (once per quiet
+    /// spell). While events keep coming, they are sent as fast as the
+    /// in-flight limit allows; [`flush`](super::Logger::flush) and
+    /// [`shutdown`](super::Logger::shutdown) look at once. So an event
+    /// waits at most about `linger` before it is taken.
     pub fn with_linger(mut self, linger: Duration) -> Self {
         self.linger = linger.max(Duration::from_micros(100));
         self

@@ -22,14 +22,18 @@
 //! 1. [`Logger::log`] checks the event (as [`Client::log_event`] would),
 //!    estimates its memory, and puts it in a queue bounded by count and by
 //!    bytes, or hands it back in a [`LogError`]. It never blocks, never
-//!    awaits, wakes nobody, and works from any thread.
-//! 2. A dispatcher task on the runtime that made the logger takes events
-//!    out in order, at most [`max_in_flight`](LoggerConfig::max_in_flight)
-//!    at a time, serializes each (filling ids and the client's defaults),
-//!    and starts its delivery. It looks at an idle queue every
-//!    [`linger`](LoggerConfig::with_linger).
-//! 3. The delivery sends it under the client's [`RetryPolicy`](crate::RetryPolicy),
-//!    then settles it: sent, or handed back as a [`DeadLetter`](crate::DeadLetter).
+//!    awaits, wakes nobody (but a dozing logger, once per quiet spell), and
+//!    works from any thread.
+//! 2. A dispatcher task on the runtime that made the logger starts
+//!    deliveries while events wait, at most
+//!    [`max_in_flight`](LoggerConfig::max_in_flight) at once. It looks at
+//!    an idle queue every [`linger`](LoggerConfig::with_linger), then dozes
+//!    until the next `log`.
+//! 3. A delivery takes the next event out in order, serializes it (filling
+//!    ids and the client's defaults), sends it under the client's
+//!    [`RetryPolicy`](crate::RetryPolicy), settles it (sent, or handed back
+//!    as a [`DeadLetter`](crate::DeadLetter)), and goes on with the next
+//!    event while there is one, as a hand-written sending loop would.
 //!
 //! # Nothing is lost silently
 //! - An event `log` refuses (queue full, shut down, invalid) comes back in
@@ -63,19 +67,33 @@
 //! numbers) is a dead letter with the reason when the dispatcher takes it.
 //!
 //! # Concurrency
-//! The queue is crossbeam's `SegQueue`; bounds are two atomic counters that
-//! `log` reserves with compare-and-swap and the dispatcher gives back; the
-//! in-flight map is behind a mutex that `log` never takes. The one
-//! hand-written protocol is [`Logger::log_wait`]'s wake-up, and it cannot
-//! miss one: a waiter registers with tokio's `Notify` (`enable`), *then*
-//! counts itself as waiting, *then* tries to push; whoever frees room gives
-//! it back to the counters, *then* reads the waiting count, all
-//! sequentially consistent. If the reader saw no waiter, the waiter counted
-//! itself later, so its push saw the freed room; if it saw one, its
-//! `notify_waiters` reaches a waiter that registered before counting.
-//! Flushes need no protocol of their own: a marker in the same queue is
-//! taken after every event logged before it, and answered once those are
-//! settled (a wake-up from the settling task, no polling).
+//! The queue is tokio's unbounded channel; its bounds are two pairs of
+//! atomic counters (in and out, on separate cache lines) that `log`
+//! reserves with compare-and-swap and takers give back; the in-flight map
+//! is behind a mutex that `log` never takes. Three small protocols are
+//! hand-written, each argued here and hammered by a test:
+//! - **`log_wait` cannot miss a wake-up.** A waiter registers with tokio's
+//!   `Notify` (`enable`), *then* counts itself as waiting, *then* tries to
+//!   push; whoever frees room gives it back to the counters, *then* reads the
+//!   waiting count, all sequentially consistent. If the reader saw no
+//!   waiter, the waiter counted itself later, so its push saw the freed
+//!   room; if it saw one, its `notify_waiters` reaches a waiter that
+//!   registered before counting.
+//! - **A flush waits for everything logged before it.** Its marker goes in
+//!   the same queue, so it is taken out after those events. Several tasks
+//!   take at once, so each take counts itself in before taking and out,
+//!   under the in-flight lock, once its event is numbered; the marker's
+//!   number is fixed when that count is zero under the lock, so it is above
+//!   every event taken before it. It is answered, by the task that settles
+//!   the last of those, when none below its number is left: no polling.
+//! - **The first event after a quiet spell is not left waiting.** The
+//!   dispatcher says it dozes, *then* looks at the queue once more; `log`
+//!   pushes, *then* reads whether it dozes (and wakes it, once). One of the
+//!   two sees the other.
+//!
+//! Shutdown and drop set the stopped state, wait for takes in progress to
+//! end (they are short and never await), and only then hand back what is
+//! left; a take that finds the logger stopped hands its event back itself.
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -198,7 +216,7 @@ impl Logger {
         }
         match shared.queue.push(item) {
             Ok(()) => {
-                shared.counters.enqueued.fetch_add(1, SEQ);
+                shared.queued();
                 Ok(())
             }
             Err(item) => Err(self.refused(item, Refusal::Full)),
@@ -219,7 +237,7 @@ impl Logger {
         let open = || shared.state() == State::Running;
         match shared.queue.push_waiting(item, open).await {
             Ok(()) => {
-                shared.counters.enqueued.fetch_add(1, SEQ);
+                shared.queued();
                 Ok(())
             }
             Err(item) if open() => Err(self.refused(item, Refusal::Full)),
@@ -252,9 +270,12 @@ impl Logger {
         let dispatcher = self.handle.take_dispatcher();
         if let Some(dispatcher) = dispatcher {
             dispatcher.abort();
-            // Stopped at its next await: no event is half taken after this.
+            // Stopped at its next await, with its deliveries.
             let _cancelled_or_done = dispatcher.await;
         }
+        // A delivery on another thread may be taking an event: let it finish
+        // (takes are short and synchronous), so the hand-back sees it.
+        shared.takes_done().await;
         shared.hand_back(shared.take_unsettled(SHUT_DOWN)).await;
         shared.report(complete)
     }
@@ -304,6 +325,7 @@ impl Logger {
                 session_id,
                 event,
                 footprint: SLOT + footprint.heap,
+                json_at_least: footprint.json_at_least,
             }),
             Err(error) => Err(LogError::Invalid {
                 error,
@@ -367,6 +389,7 @@ impl Drop for Handle {
         if let Some(dispatcher) = self.take_dispatcher() {
             dispatcher.abort();
         }
+        shared.takes_done_here();
         // No runtime to await on here: the sink is called on this thread.
         let letters = shared.take_unsettled(DROPPED);
         shared.hand_back_here(&letters);

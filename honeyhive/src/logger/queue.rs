@@ -1,15 +1,23 @@
-//! The queue between [`Logger::log`](super::Logger::log) and the
-//! dispatcher: crossbeam's lock-free `SegQueue`, bounded by two counters.
+//! The queue between [`Logger::log`](super::Logger::log) and the tasks that
+//! send: tokio's unbounded channel, bounded by two pairs of counters.
 //!
 //! `log` reserves room in the counters (a compare-and-swap each), then
-//! pushes; the dispatcher pops and gives the room back. Neither waits for
-//! the other, and `log` wakes nobody. Flush markers travel in the same
-//! queue, behind the events logged before them.
+//! sends; takers receive and give the room back. Neither waits for the
+//! other. Flush markers travel in the same queue,
+//! behind the events logged before them.
+//!
+//! Why tokio's channel: it recycles its blocks of slots, so a queue that
+//! stays short does not allocate; crossbeam's `SegQueue` (tried first)
+//! allocates and frees a 15 KB block every 31 events, which showed in the
+//! enqueue p99 (BENCHMARKS.md).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crossbeam_queue::SegQueue;
-use tokio::sync::{Notify, oneshot};
+use std::future::Future;
+use std::sync::{Mutex, PoisonError};
+use std::task::{Context, Poll, Waker};
+
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::{Event, SessionId};
 
@@ -19,6 +27,8 @@ pub(super) struct Item {
     pub(super) event: Event,
     /// What the item counts against the byte bound.
     pub(super) footprint: usize,
+    /// The least its JSON takes: a size hint for serializing it.
+    pub(super) json_at_least: usize,
 }
 
 /// What the queue holds. Nearly every entry is an event, so the rare small
@@ -36,10 +46,14 @@ pub(super) enum Entry {
 pub(super) const SLOT: usize = std::mem::size_of::<Entry>() + 16;
 
 pub(super) struct Queue {
-    entries: SegQueue<Entry>,
-    /// Events and estimated bytes held now.
-    events: AtomicUsize,
-    bytes: AtomicUsize,
+    sender: mpsc::UnboundedSender<Entry>,
+    /// Takers share the one receiver.
+    receiver: Mutex<mpsc::UnboundedReceiver<Entry>>,
+    /// What went in and what came out, each on cache lines of its own:
+    /// `log` writes only the first, the taker only the second, and what
+    /// the queue holds is the difference.
+    pushed: CacheLines<Counts>,
+    popped: CacheLines<Counts>,
     max_events: usize,
     max_bytes: usize,
     /// `log_wait` callers waiting for room, and how they are woken.
@@ -47,12 +61,38 @@ pub(super) struct Queue {
     room: Notify,
 }
 
+/// Events and estimated bytes, counted since the start.
+#[derive(Default)]
+struct Counts {
+    events: AtomicUsize,
+    bytes: AtomicUsize,
+    /// Pushes that succeeded (`events` is taken back when the bytes do not
+    /// fit); only in `pushed`.
+    accepted: AtomicUsize,
+}
+
+/// Keeps a value on cache lines of its own (128 bytes: adjacent lines are
+/// fetched in pairs on x86), so that threads writing different values do
+/// not take each other's lines.
+#[derive(Default)]
+#[repr(align(128))]
+struct CacheLines<T>(T);
+
+impl<T> std::ops::Deref for CacheLines<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 impl Queue {
     pub(super) fn new(max_events: usize, max_bytes: usize) -> Self {
+        let (sender, receiver) = mpsc::unbounded_channel();
         Queue {
-            entries: SegQueue::new(),
-            events: AtomicUsize::new(0),
-            bytes: AtomicUsize::new(0),
+            sender,
+            receiver: Mutex::new(receiver),
+            pushed: CacheLines::default(),
+            popped: CacheLines::default(),
             max_events,
             max_bytes,
             waiting: AtomicUsize::new(0),
@@ -69,38 +109,54 @@ impl Queue {
     // refusal, before `refused` boxes just the event anyway.
     #[allow(clippy::result_large_err)]
     pub(super) fn push(&self, item: Item) -> Result<(), Item> {
-        let taken = self
+        let (pushed, popped) = (&self.pushed, &self.popped);
+        let taken = pushed
             .events
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
-                (n < self.max_events).then_some(n + 1)
+                let held = n.wrapping_sub(popped.events.load(Ordering::SeqCst));
+                (held < self.max_events).then_some(n.wrapping_add(1))
             })
             .is_ok();
         if !taken {
             return Err(item);
         }
-        let fits = self
+        let fits = pushed
             .bytes
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| {
-                b.checked_add(item.footprint)
-                    .filter(|&t| t <= self.max_bytes)
+                let held = b.wrapping_sub(popped.bytes.load(Ordering::SeqCst));
+                held.checked_add(item.footprint)
+                    .filter(|&total| total <= self.max_bytes)
+                    .map(|_| b.wrapping_add(item.footprint))
             })
             .is_ok();
         if !fits {
-            self.events.fetch_sub(1, Ordering::SeqCst);
+            pushed.events.fetch_sub(1, Ordering::SeqCst);
             return Err(item);
         }
-        self.entries.push(Entry::Event(item));
+        // The receiver lives as long as the queue: the send cannot fail.
+        let _sent = self.sender.send(Entry::Event(item));
+        pushed.accepted.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
 
     /// Queues a flush marker (outside the bounds).
     pub(super) fn push_flush(&self, done: oneshot::Sender<()>) {
-        self.entries.push(Entry::Flush(done));
+        let _sent = self.sender.send(Entry::Flush(done));
     }
 
     /// The oldest entry; an event's room goes back to the bounds.
     pub(super) fn pop(&self) -> Option<Entry> {
-        let entry = self.entries.pop()?;
+        let mut receiver = self.receiver.lock().unwrap_or_else(PoisonError::into_inner);
+        // One poll with a waker that does nothing: an entry, or none now.
+        // Unlike `try_recv`, it never parks the thread when it meets a send
+        // half done (that reads as none now, and is taken at the next
+        // look); `unconstrained`, so tokio's cooperative budget cannot make
+        // it read none either.
+        let mut next = std::pin::pin!(tokio::task::unconstrained(receiver.recv()));
+        let entry = match next.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(entry) => entry?,
+            Poll::Pending => return None,
+        };
         if let Entry::Event(item) = &entry {
             self.release(item.footprint);
         }
@@ -109,12 +165,21 @@ impl Queue {
 
     /// Events queued now.
     pub(super) fn len(&self) -> usize {
-        self.events.load(Ordering::SeqCst)
+        let popped = self.popped.events.load(Ordering::SeqCst);
+        self.pushed
+            .events
+            .load(Ordering::SeqCst)
+            .wrapping_sub(popped)
+    }
+
+    /// Events ever accepted.
+    pub(super) fn accepted(&self) -> u64 {
+        self.pushed.accepted.load(Ordering::SeqCst) as u64
     }
 
     fn release(&self, footprint: usize) {
-        self.bytes.fetch_sub(footprint, Ordering::SeqCst);
-        self.events.fetch_sub(1, Ordering::SeqCst);
+        self.popped.bytes.fetch_add(footprint, Ordering::SeqCst);
+        self.popped.events.fetch_add(1, Ordering::SeqCst);
         // Read after the room is given back (SeqCst), so a waiter that
         // counted itself after this read sees the room; one that counted
         // itself before is woken. See the module docs of `logger`.
@@ -174,6 +239,7 @@ mod tests {
             session_id: SessionId::from("s"),
             event: Event::tool("t"),
             footprint,
+            json_at_least: 0,
         }
     }
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -45,6 +45,14 @@ impl Transport for Client {
     }
 }
 
+/// What [`Shared::take_next`] found.
+enum Next {
+    Event(u64, Arc<Prepared>),
+    /// An event that cannot be sent (too large, or the logger stopped).
+    Letter(DeadLetter),
+    Empty,
+}
+
 /// Where a logger is in its life. It only moves forward.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -60,7 +68,8 @@ pub(super) enum State {
 /// An event taken out of the queue and not yet settled.
 struct Unsettled {
     session_id: SessionId,
-    prepared: Prepared,
+    /// Shared with its delivery.
+    prepared: Arc<Prepared>,
     /// Who settles it: its delivery while `Sending`; once `HandingBack`,
     /// its delivery has made its dead letter and is giving it to the sink.
     phase: Phase,
@@ -78,12 +87,17 @@ enum Phase {
 struct InFlight {
     next: u64,
     events: BTreeMap<u64, Unsettled>,
+    /// Flushes and the number each waits for: every event below it.
     flushes: Vec<(u64, oneshot::Sender<()>)>,
+    /// Flush markers taken out of the queue while another take was in
+    /// progress: their number is fixed once no take is (see `take_next`).
+    unnumbered: Vec<oneshot::Sender<()>>,
 }
 
+/// What happened to events after `log`, and how many `log` refused. Events
+/// accepted are counted by the queue.
 #[derive(Default)]
 pub(super) struct Counters {
-    pub(super) enqueued: AtomicU64,
     pub(super) sent: AtomicU64,
     pub(super) retried: AtomicU64,
     pub(super) failed: AtomicU64,
@@ -103,10 +117,16 @@ pub(super) struct Shared {
     pub(super) config: LoggerConfig,
     pub(super) queue: Queue,
     state: AtomicU8,
-    /// Tells the dispatcher to look at the queue now (flush, shutdown).
+    /// Tells the dispatcher to look at the queue now (flush, shutdown, or
+    /// the first `log` after it began dozing).
     look: Notify,
-    /// One permit per event out of the queue and not settled.
+    /// The dispatcher is in its long idle wait.
+    dozing: AtomicBool,
+    /// One permit per delivery running (at most `max_in_flight`).
     slots: Arc<Semaphore>,
+    /// Takes in progress: counted in before a pop, out (under the in-flight
+    /// lock) once the event taken is numbered.
+    takers: AtomicUsize,
     in_flight: Mutex<InFlight>,
     pub(super) counters: Counters,
     letters: Mutex<Letters>,
@@ -129,7 +149,9 @@ impl Shared {
             config,
             state: AtomicU8::new(State::Running as u8),
             look: Notify::new(),
+            dozing: AtomicBool::new(false),
             in_flight: Mutex::new(InFlight::default()),
+            takers: AtomicUsize::new(0),
             counters: Counters::default(),
             letters: Mutex::new(Letters::default()),
             warned_full: AtomicBool::new(false),
@@ -154,6 +176,15 @@ impl Shared {
         moved
     }
 
+    /// After `log` queued an event: wakes the dispatcher if it dozes, so the
+    /// first event after a quiet spell goes out at once. Costs `log` a load
+    /// of one flag otherwise, and a wake-up once per quiet spell.
+    pub(super) fn queued(&self) {
+        if self.dozing.load(Ordering::SeqCst) && self.dozing.swap(false, Ordering::SeqCst) {
+            self.look.notify_one();
+        }
+    }
+
     /// Queues a flush marker and gets the dispatcher to look at once; the
     /// receiver answers when everything queued before it is settled.
     pub(super) fn request_flush(&self) -> oneshot::Receiver<()> {
@@ -167,7 +198,7 @@ impl Shared {
         let in_flight = lock(&self.in_flight).events.len();
         let c = &self.counters;
         LoggerStats {
-            enqueued: c.enqueued.load(Ordering::SeqCst),
+            enqueued: self.queue.accepted(),
             sent: c.sent.load(Ordering::SeqCst),
             retried: c.retried.load(Ordering::SeqCst),
             failed: c.failed.load(Ordering::SeqCst),
@@ -192,9 +223,12 @@ impl Shared {
     /// cannot be sent (over the size limit) is a dead letter at once.
     fn prepare(&self, item: Item) -> Result<(SessionId, Prepared), DeadLetter> {
         let Item {
-            session_id, event, ..
+            session_id,
+            event,
+            json_at_least,
+            ..
         } = item;
-        match self.client.serialize(&session_id, event) {
+        match self.client.serialize(&session_id, event, json_at_least) {
             Ok(prepared) => match self.client.check_size(&prepared) {
                 Ok(()) => Ok((session_id, prepared)),
                 Err(error) => Err(letter(&session_id, &prepared, error.to_string())),
@@ -205,37 +239,77 @@ impl Shared {
         }
     }
 
-    /// Takes an event into flight and numbers it, unless the logger has
-    /// stopped: then the hand-back has run or is running, and the event is
-    /// a dead letter here. Checked under the in-flight lock, which the
-    /// hand-back takes after it sets `Stopped`, so each event is either in
-    /// the map it empties or refused here, never neither.
-    fn start(&self, item: Item) -> Result<(u64, Prepared), DeadLetter> {
-        let (session_id, prepared) = self.prepare(item)?;
+    /// The next event to send: taken out of the queue, serialized (outside
+    /// any lock) and numbered. Called by the dispatcher and by deliveries
+    /// that finished one event, so that under load an event goes from the
+    /// queue to the wire in the task that will send it.
+    ///
+    /// Several tasks take at once, so a flush marker taken out by one may
+    /// have events before it still being serialized by others. Each take is
+    /// counted in (`takers`) before its pop and out, under the in-flight
+    /// lock, once its event is numbered; a marker's number is fixed when the
+    /// count reaches zero under that lock, so it is above every event taken
+    /// out before it. Takes are synchronous, so the count soon does.
+    fn take_next(&self) -> Next {
+        self.takers.fetch_add(1, Ordering::SeqCst);
+        let mut markers = Vec::new();
+        let taken = loop {
+            if self.state() == State::Stopped {
+                break None;
+            }
+            match self.queue.pop() {
+                None => break None,
+                Some(Entry::Flush(done)) => markers.push(done),
+                Some(Entry::Event(item)) => break Some(self.prepare(item)),
+            }
+        };
         let mut in_flight = lock(&self.in_flight);
-        if self.state() == State::Stopped {
-            return Err(letter(&session_id, &prepared, STOPPED.to_owned()));
+        in_flight.unnumbered.append(&mut markers);
+        let next = match taken {
+            None => Next::Empty,
+            Some(Err(letter)) => Next::Letter(letter),
+            // Stopped while this take serialized: the hand-back ran without
+            // this event, so it is a dead letter here.
+            Some(Ok((session_id, prepared))) if self.state() == State::Stopped => {
+                Next::Letter(letter(&session_id, &prepared, STOPPED.to_owned()))
+            }
+            Some(Ok((session_id, prepared))) => {
+                let prepared = Arc::new(prepared);
+                let seq = in_flight.next;
+                in_flight.next += 1;
+                let entry = Unsettled {
+                    session_id,
+                    prepared: Arc::clone(&prepared),
+                    phase: Phase::Sending,
+                };
+                in_flight.events.insert(seq, entry);
+                Next::Event(seq, prepared)
+            }
+        };
+        if self.takers.fetch_sub(1, Ordering::SeqCst) == 1 && !in_flight.unnumbered.is_empty() {
+            let target = in_flight.next;
+            let numbered = std::mem::take(&mut in_flight.unnumbered);
+            in_flight
+                .flushes
+                .extend(numbered.into_iter().map(|done| (target, done)));
+            settle_flushes(&mut in_flight);
         }
-        let seq = in_flight.next;
-        in_flight.next += 1;
-        in_flight.events.insert(
-            seq,
-            Unsettled {
-                session_id,
-                prepared: prepared.clone(),
-                phase: Phase::Sending,
-            },
-        );
-        Ok((seq, prepared))
+        next
     }
 
-    /// A flush marker came out of the queue: it is answered once everything
-    /// taken before it is settled.
-    fn add_flush(&self, done: oneshot::Sender<()>) {
-        let mut in_flight = lock(&self.in_flight);
-        let target = in_flight.next;
-        in_flight.flushes.push((target, done));
-        settle_flushes(&mut in_flight);
+    /// Waits until no take is in progress: after `Stopped`, none starts.
+    pub(super) async fn takes_done(&self) {
+        while self.takers.load(Ordering::SeqCst) > 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// [`takes_done`](Self::takes_done) off the runtime, for `Drop`: a take
+    /// in progress runs on another thread and lasts microseconds.
+    pub(super) fn takes_done_here(&self) {
+        while self.takers.load(Ordering::SeqCst) > 0 {
+            std::thread::yield_now();
+        }
     }
 
     fn settle_sent(&self, seq: u64) {
@@ -330,6 +404,7 @@ impl Shared {
             }
         }
         let mut in_flight = lock(&self.in_flight);
+        in_flight.unnumbered.clear();
         for (_, entry) in std::mem::take(&mut in_flight.events) {
             // A letter its delivery is handing back was counted then.
             if entry.phase == Phase::Sending {
@@ -345,8 +420,8 @@ impl Shared {
     }
 }
 
-/// Answers the flushes whose events are all settled: a flush made when
-/// `next` was its target waits for every number below it.
+/// Answers the flushes whose events are all settled: a flush numbered
+/// `target` waits for every event numbered below it.
 fn settle_flushes(in_flight: &mut InFlight) {
     let oldest = in_flight
         .events
@@ -354,16 +429,15 @@ fn settle_flushes(in_flight: &mut InFlight) {
         .next()
         .copied()
         .unwrap_or(in_flight.next);
-    let mut waiting = Vec::with_capacity(in_flight.flushes.len());
-    for (target, done) in in_flight.flushes.drain(..) {
-        if target <= oldest {
-            // The flush may have timed out and gone: nothing to tell then.
-            let _answered = done.send(());
-        } else {
-            waiting.push((target, done));
-        }
+    while let Some(at) = in_flight
+        .flushes
+        .iter()
+        .position(|(target, _)| *target <= oldest)
+    {
+        let (_, done) = in_flight.flushes.swap_remove(at);
+        // The flush may have timed out and gone: nothing to tell then.
+        let _answered = done.send(());
     }
-    in_flight.flushes = waiting;
 }
 
 /// A dead letter for a serialized event.
@@ -376,10 +450,10 @@ fn letter(session_id: &SessionId, prepared: &Prepared, reason: String) -> DeadLe
     }
 }
 
-/// The dispatcher: takes events out of the queue (at most `max_in_flight`
-/// out at once) and starts a delivery for each; answers flush markers.
-/// `log` wakes nobody, so it looks at an empty queue every `linger`, every
-/// 100 ms after 20 empty looks, and at once when flush or shutdown ask.
+/// The dispatcher: while events wait and fewer than `max_in_flight`
+/// deliveries run, starts one. `log` does not wake it per event: it looks
+/// at an empty queue every `linger`; after 20 empty looks it dozes, and the
+/// first `log` (or flush, or shutdown) wakes it.
 pub(super) async fn dispatch(shared: Arc<Shared>) {
     let mut deliveries = JoinSet::new();
     let mut empty_looks = 0u32;
@@ -388,47 +462,68 @@ pub(super) async fn dispatch(shared: Arc<Shared>) {
         let Ok(slot) = Arc::clone(&shared.slots).acquire_owned().await else {
             return;
         };
-        match shared.queue.pop() {
-            Some(Entry::Event(item)) => {
+        match shared.take_next() {
+            Next::Event(seq, prepared) => {
                 empty_looks = 0;
-                match shared.start(item) {
-                    Ok((seq, prepared)) => {
-                        deliveries.spawn(deliver(Arc::clone(&shared), seq, prepared, slot));
-                    }
-                    Err(letter) => shared.hand_back(vec![letter]).await,
-                }
+                deliveries.spawn(deliver(Arc::clone(&shared), seq, prepared, slot));
             }
-            Some(Entry::Flush(done)) => shared.add_flush(done),
-            None => {
+            Next::Letter(letter) => shared.hand_back(vec![letter]).await,
+            Next::Empty => {
                 drop(slot);
                 empty_looks = empty_looks.saturating_add(1);
-                let wait = if empty_looks < IDLE_LOOKS {
-                    shared.config.linger
-                } else {
-                    IDLE_LOOK.max(shared.config.linger)
-                };
-                let _woken_or_timed_out = tokio::time::timeout(wait, shared.look.notified()).await;
+                if empty_looks < IDLE_LOOKS {
+                    let _woken =
+                        tokio::time::timeout(shared.config.linger, shared.look.notified()).await;
+                    continue;
+                }
+                // Dozing: the next `log` wakes us. Said before the last look
+                // at the queue (both SeqCst, as `queued` reads them in the
+                // other order), so an event logged meanwhile is either seen
+                // here or wakes us.
+                shared.dozing.store(true, Ordering::SeqCst);
+                if shared.queue.len() == 0 {
+                    let wait = IDLE_LOOK.max(shared.config.linger);
+                    let _woken = tokio::time::timeout(wait, shared.look.notified()).await;
+                }
+                shared.dozing.store(false, Ordering::SeqCst);
             }
         }
     }
 }
 
-/// Sends one event under the client's retry policy and settles it.
-async fn deliver(shared: Arc<Shared>, seq: u64, prepared: Prepared, _slot: OwnedSemaphorePermit) {
-    let (result, tally) = shared
-        .client
-        .retry_policy()
-        .run(shared.client.attempt_timeout(), |attempt| {
-            shared.transport.attempt(&prepared, attempt)
-        })
-        .await;
-    shared.counters.retried.fetch_add(
-        u64::from(tally.attempts.saturating_sub(1)),
-        Ordering::SeqCst,
-    );
-    match finish(result, tally) {
-        Ok(_) => shared.settle_sent(seq),
-        Err(error) => shared.settle_failed(seq, error.to_string()).await,
+/// A delivery: sends an event under the client's retry policy, settles
+/// it, then takes the next one itself while the queue has any, as a
+/// hand-written loop would, with no hop through the dispatcher. Holds one
+/// of the `max_in_flight` slots until the queue is empty.
+async fn deliver(
+    shared: Arc<Shared>,
+    mut seq: u64,
+    mut prepared: Arc<Prepared>,
+    _slot: OwnedSemaphorePermit,
+) {
+    loop {
+        let (result, tally) = shared
+            .client
+            .retry_policy()
+            .run(shared.client.attempt_timeout(), |attempt| {
+                shared.transport.attempt(&prepared, attempt)
+            })
+            .await;
+        shared.counters.retried.fetch_add(
+            u64::from(tally.attempts.saturating_sub(1)),
+            Ordering::SeqCst,
+        );
+        match finish(result, tally) {
+            Ok(_) => shared.settle_sent(seq),
+            Err(error) => shared.settle_failed(seq, error.to_string()).await,
+        }
+        (seq, prepared) = loop {
+            match shared.take_next() {
+                Next::Event(seq, prepared) => break (seq, prepared),
+                Next::Letter(letter) => shared.hand_back(vec![letter]).await,
+                Next::Empty => return,
+            }
+        };
     }
 }
 
@@ -595,5 +690,30 @@ mod tests {
         let again = logger.shutdown(Duration::from_millis(50)).await;
         assert!(again.complete && again.dead_letters.is_empty());
         assert_eq!(again.stats.failed, 3);
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn the_first_event_after_a_quiet_spell_goes_out_at_once() {
+        // On the paused clock, time moves only when every task waits, so
+        // when the attempt happens says whether the dispatcher waited for a
+        // timer (up to 100 ms) or was woken by `log`.
+        let (sent, mut attempts) = tokio::sync::mpsc::unbounded_channel();
+        let (_script, logger) = scripted(move |id, _| {
+            let _ = sent.send(tokio::time::Instant::now());
+            ready(Verdict::Final(Ok(id.to_owned())))
+        });
+        tokio::time::sleep(Duration::from_secs(2)).await; // well into dozing
+        for round in 0..3 {
+            let logged_at = tokio::time::Instant::now();
+            logger.log("s", Event::tool("t")).unwrap();
+            let attempted_at = attempts.recv().await.unwrap();
+            assert!(
+                attempted_at - logged_at < Duration::from_millis(1),
+                "round {round}: waited {:?} for the dispatcher",
+                attempted_at - logged_at
+            );
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        logger.shutdown(Duration::from_secs(1)).await;
     }
 }
