@@ -72,7 +72,9 @@ impl fmt::Display for EventType {
 /// assert_eq!(event.as_api().event_type.as_deref(), Some("model"));
 /// assert_eq!(event.as_api().children.len(), 1);
 /// ```
-#[derive(Clone, PartialEq)]
+///
+/// `Event::default()` is an event with no field set.
+#[derive(Clone, PartialEq, Default)]
 pub struct Event {
     wire: api::types::Event,
     /// The first setter input that cannot be sent: (field, problem). Boxed:
@@ -362,35 +364,6 @@ impl fmt::Debug for Event {
             map.entry(&"invalid", &format_args!("{field}: {problem}"));
         }
         map.finish()
-    }
-}
-
-impl Default for Event {
-    /// An event with no field set.
-    fn default() -> Self {
-        Event {
-            wire: api::types::Event {
-                children: Vec::new(),
-                config: Map::new(),
-                duration: None,
-                end_time: None,
-                error: None,
-                event_id: None,
-                event_name: None,
-                event_type: None,
-                feedback: Map::new(),
-                inputs: Map::new(),
-                metadata: Map::new(),
-                metrics: Map::new(),
-                outputs: Map::new(),
-                project: None,
-                session_id: None,
-                source: None,
-                start_time: None,
-                user_properties: Map::new(),
-            },
-            invalid: None,
-        }
     }
 }
 

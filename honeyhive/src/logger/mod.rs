@@ -250,9 +250,8 @@ impl Logger {
     /// ([`Duration::MAX`]: no limit). Events logged while it waits are not
     /// waited for. The report's dead letters are those since the last report.
     pub async fn flush(&self, timeout: Duration) -> LoggerReport {
-        let shared = &self.handle.shared;
         let complete = self.wait_settled(timeout).await;
-        shared.report(complete)
+        self.handle.shared.report(complete)
     }
 
     /// Stops taking events, flushes with `timeout` ([`Duration::MAX`]: no
@@ -267,15 +266,14 @@ impl Logger {
         shared.advance(State::Closed);
         let complete = self.wait_settled(timeout).await;
         shared.advance(State::Stopped);
-        let dispatcher = self.handle.take_dispatcher();
-        if let Some(dispatcher) = dispatcher {
+        if let Some(dispatcher) = self.handle.take_dispatcher() {
             dispatcher.abort();
             // Stopped at its next await, with its deliveries.
             let _cancelled_or_done = dispatcher.await;
         }
         // A delivery on another thread may be taking an event: let it finish
         // (takes are short and synchronous), so the hand-back sees it.
-        shared.takes_done().await;
+        shared.takes_done();
         shared.hand_back(shared.take_unsettled(SHUT_DOWN)).await;
         shared.report(complete)
     }
@@ -389,7 +387,7 @@ impl Drop for Handle {
         if let Some(dispatcher) = self.take_dispatcher() {
             dispatcher.abort();
         }
-        shared.takes_done_here();
+        shared.takes_done();
         // No runtime to await on here: the sink is called on this thread.
         let letters = shared.take_unsettled(DROPPED);
         shared.hand_back_here(&letters);

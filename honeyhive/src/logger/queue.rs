@@ -78,13 +78,6 @@ struct Counts {
 #[repr(align(128))]
 struct CacheLines<T>(T);
 
-impl<T> std::ops::Deref for CacheLines<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
-
 impl Queue {
     pub(super) fn new(max_events: usize, max_bytes: usize) -> Self {
         let (sender, receiver) = mpsc::unbounded_channel();
@@ -109,7 +102,7 @@ impl Queue {
     // refusal, before `refused` boxes just the event anyway.
     #[allow(clippy::result_large_err)]
     pub(super) fn push(&self, item: Item) -> Result<(), Item> {
-        let (pushed, popped) = (&self.pushed, &self.popped);
+        let (pushed, popped) = (&self.pushed.0, &self.popped.0);
         let taken = pushed
             .events
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
@@ -165,21 +158,19 @@ impl Queue {
 
     /// Events queued now.
     pub(super) fn len(&self) -> usize {
-        let popped = self.popped.events.load(Ordering::SeqCst);
-        self.pushed
-            .events
-            .load(Ordering::SeqCst)
-            .wrapping_sub(popped)
+        let popped = self.popped.0.events.load(Ordering::SeqCst);
+        let pushed = self.pushed.0.events.load(Ordering::SeqCst);
+        pushed.wrapping_sub(popped)
     }
 
     /// Events ever accepted.
     pub(super) fn accepted(&self) -> u64 {
-        self.pushed.accepted.load(Ordering::SeqCst) as u64
+        self.pushed.0.accepted.load(Ordering::SeqCst) as u64
     }
 
     fn release(&self, footprint: usize) {
-        self.popped.bytes.fetch_add(footprint, Ordering::SeqCst);
-        self.popped.events.fetch_add(1, Ordering::SeqCst);
+        self.popped.0.bytes.fetch_add(footprint, Ordering::SeqCst);
+        self.popped.0.events.fetch_add(1, Ordering::SeqCst);
         // Read after the room is given back (SeqCst), so a waiter that
         // counted itself after this read sees the room; one that counted
         // itself before is woken. See the module docs of `logger`.
@@ -198,29 +189,23 @@ impl Queue {
         open: impl Fn() -> bool,
     ) -> Result<(), Item> {
         loop {
-            let room = self.room.notified();
-            tokio::pin!(room);
+            let mut room = std::pin::pin!(self.room.notified());
             // Registered before looking, so a release after the look wakes us.
             room.as_mut().enable();
             self.waiting.fetch_add(1, Ordering::SeqCst);
-            let pushed = if open() && item.footprint <= self.max_bytes {
-                self.push(item)
-            } else {
-                Err(item)
-            };
+            let hopeless = !open() || item.footprint > self.max_bytes;
+            let pushed = if hopeless { Err(item) } else { self.push(item) };
             match pushed {
-                Ok(()) => {
+                Err(back) if !hopeless && open() => {
+                    item = back;
+                    room.await;
                     self.waiting.fetch_sub(1, Ordering::SeqCst);
-                    return Ok(());
                 }
-                Err(back) if !open() || back.footprint > self.max_bytes => {
+                done => {
                     self.waiting.fetch_sub(1, Ordering::SeqCst);
-                    return Err(back);
+                    return done;
                 }
-                Err(back) => item = back,
             }
-            room.await;
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
         }
     }
 

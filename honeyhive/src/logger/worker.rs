@@ -297,16 +297,10 @@ impl Shared {
         next
     }
 
-    /// Waits until no take is in progress: after `Stopped`, none starts.
-    pub(super) async fn takes_done(&self) {
-        while self.takers.load(Ordering::SeqCst) > 0 {
-            tokio::task::yield_now().await;
-        }
-    }
-
-    /// [`takes_done`](Self::takes_done) off the runtime, for `Drop`: a take
-    /// in progress runs on another thread and lasts microseconds.
-    pub(super) fn takes_done_here(&self) {
+    /// Waits until no take is in progress (after `Stopped`, none starts).
+    /// Takes never await and last microseconds on another thread, so this
+    /// spins on the calling thread, in `Drop` and in `shutdown` alike.
+    pub(super) fn takes_done(&self) {
         while self.takers.load(Ordering::SeqCst) > 0 {
             std::thread::yield_now();
         }
