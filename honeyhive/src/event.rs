@@ -425,6 +425,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn each_constructor_sets_its_kind_and_name_and_display_is_the_wire_name() {
+        let made = [
+            (Event::model("a"), EventType::Model, "model"),
+            (Event::tool("a"), EventType::Tool, "tool"),
+            (Event::chain("a"), EventType::Chain, "chain"),
+            (Event::session("a"), EventType::Session, "session"),
+        ];
+        for (event, kind, wire) in made {
+            assert_eq!(event.as_api().event_type.as_deref(), Some(wire));
+            assert_eq!(event.as_api().event_name.as_deref(), Some("a"));
+            assert_eq!(kind.to_string(), wire);
+        }
+    }
+
+    #[test]
+    fn zero_milliseconds_is_a_valid_time_and_duration() {
+        let event = Event::tool("t")
+            .start_time_ms(0.0)
+            .end_time_ms(0.0)
+            .duration_ms(0.0);
+        let wire = event.into_api().expect("zero is 0 or more");
+        assert_eq!(wire.start_time, Some(Number::from(0u64)));
+        assert_eq!(wire.end_time, Some(Number::from(0u64)));
+        assert_eq!(wire.duration, Some(Number::from(0u64)));
+        let err = Event::tool("t").duration_ms(-0.5).into_api().unwrap_err();
+        assert!(err.to_string().starts_with("invalid duration:"), "{err}");
+    }
+
+    #[test]
     fn durations_are_milliseconds_integral_when_whole() {
         assert_eq!(
             duration_millis(Duration::from_millis(840)).to_string(),

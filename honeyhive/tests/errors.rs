@@ -541,3 +541,78 @@ async fn a_timeout_says_how_long_the_whole_call_took_and_how_many_attempts() {
     );
     assert_eq!(server.requests(), 3);
 }
+
+#[tokio::test]
+async fn connect_timeout_keeps_the_other_settings_and_zero_is_refused() {
+    let server = MockServer::start_async().await;
+    let ok = server
+        .mock_async(|when, then| {
+            when.method(POST)
+                .header("authorization", format!("Bearer {KEY}"));
+            then.status(200)
+                .header("content-type", "application/json")
+                .json_body(json!({"event_id": "e", "success": true}));
+        })
+        .await;
+    let client = Client::builder()
+        .api_key(KEY)
+        .connect_timeout(Duration::from_secs(3))
+        .base_url(server.base_url())
+        .build()
+        .expect("valid settings");
+    client.log_event("s", Event::tool("t")).await.expect("sent");
+    ok.assert_async().await;
+
+    let err = Client::builder()
+        .api_key(KEY)
+        .connect_timeout(Duration::ZERO)
+        .build()
+        .expect_err("a zero connect timeout fails every request");
+    assert!(
+        matches!(&err, Error::InvalidInput { field, .. } if field == "connect_timeout"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_default_body_limit_is_five_mebibytes() {
+    let server = MockServer::start_async().await;
+    let ok = server
+        .mock_async(|when, then| {
+            when.method(POST);
+            then.status(200)
+                .header("content-type", "application/json")
+                .json_body(json!({"event_id": "e", "success": true}));
+        })
+        .await;
+    let client = Client::builder()
+        .api_key(KEY)
+        .base_url(server.base_url())
+        .build()
+        .unwrap();
+    assert_eq!(honeyhive::DEFAULT_MAX_BODY_BYTES, 5 * 1024 * 1024);
+    // Just under the limit is sent; just over is refused before sending.
+    let body = |len: usize| {
+        Event::tool("t")
+            .event_id("e")
+            .inputs(json!({"text": "x".repeat(len)}))
+    };
+    let framing = serde_json::to_vec(&body(0).into_api().unwrap())
+        .unwrap()
+        .len();
+    let limit = honeyhive::DEFAULT_MAX_BODY_BYTES;
+    client
+        .log_event("s", body(limit - framing - 1024))
+        .await
+        .expect("under the default limit");
+    ok.assert_calls_async(1).await;
+    let err = client
+        .log_event("s", body(limit))
+        .await
+        .expect_err("over the default limit");
+    assert!(
+        matches!(&err, Error::InvalidInput { field, problem } if field == "event" && problem.contains(&limit.to_string())),
+        "{err:?}"
+    );
+    ok.assert_calls_async(1).await;
+}
