@@ -616,3 +616,23 @@ async fn the_default_body_limit_is_five_mebibytes() {
     );
     ok.assert_calls_async(1).await;
 }
+
+#[tokio::test]
+async fn a_long_answer_with_fields_we_do_not_know_is_read_whole() {
+    // The client reads up to 64 KiB of an answer: a 3 KB success is whole.
+    let body = json!({"event_id": "evt-1", "success": true, "note": "x".repeat(3000)});
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST);
+            then.status(200)
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        })
+        .await;
+    let logged = client_for(&server)
+        .log_event("s", Event::model("m").event_id("evt-1"))
+        .await
+        .expect("a success with an extra field");
+    assert_eq!(logged.event_id, "evt-1");
+}

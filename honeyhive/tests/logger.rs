@@ -650,8 +650,15 @@ async fn ten_thousand_events_from_8_tasks_under_30_percent_faults_arrive_exactly
         .retry_policy(fast_retries())
         .build()
         .unwrap();
+    // A fixed limit: faults at random on 30% of requests read as overload
+    // to the adaptive limit, which would hold it near 1 (as designed; see
+    // the module docs) and make this test about patience.
     let logger = client
-        .logger(LoggerConfig::default().with_max_in_flight(16))
+        .logger(
+            LoggerConfig::default()
+                .with_max_in_flight(16)
+                .with_adaptive_concurrency(false),
+        )
         .unwrap();
 
     let tasks: Vec<_> = (0..8)
@@ -1004,4 +1011,33 @@ fn log_wait_gets_room_that_exists_while_another_thread_is_refused() {
         runtime.block_on(logger.shutdown(Duration::from_millis(10)));
         drop(server);
     }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_logger_sends_under_the_clients_retry_policy_and_attempt_timeout() {
+    // No retries: one request for a 503, then a dead letter, at once.
+    let server = FaultServer::always(Fault::Unavailable).await;
+    let logger = client_for(server.base_url(), RetryPolicy::none())
+        .logger(LoggerConfig::default())
+        .unwrap();
+    logger.log("s", Event::tool("t")).unwrap();
+    let report = logger.flush(Duration::from_secs(3)).await;
+    assert!(report.complete, "{:?}", report.stats);
+    assert_eq!((report.stats.failed, report.stats.retried), (1, 0));
+    assert_eq!(server.requests(), 1);
+    logger.shutdown(Duration::from_secs(1)).await;
+
+    // An answer 50 ms late is within the client's 5 s timeout.
+    let server = FaultServer::always(Fault::Slow(Duration::from_millis(50))).await;
+    let logger = client_for(server.base_url(), RetryPolicy::none())
+        .logger(LoggerConfig::default())
+        .unwrap();
+    logger.log("s", Event::tool("t")).unwrap();
+    let report = logger.flush(Duration::from_secs(3)).await;
+    assert_eq!(
+        (report.stats.sent, report.stats.failed),
+        (1, 0),
+        "{report:?}"
+    );
+    logger.shutdown(Duration::from_secs(1)).await;
 }

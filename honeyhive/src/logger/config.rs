@@ -23,6 +23,7 @@ pub struct LoggerConfig {
     pub(super) max_queue_events: usize,
     pub(super) max_queue_bytes: usize,
     pub(super) max_in_flight: usize,
+    pub(super) adaptive: bool,
     pub(super) max_report_letters: usize,
     pub(super) linger: Duration,
     pub(super) dead_letters: Option<Arc<dyn DeadLetterSink>>,
@@ -33,8 +34,9 @@ impl LoggerConfig {
     pub const DEFAULT_MAX_QUEUE_EVENTS: usize = 100_000;
     /// Memory the queued events hold at most, by default: 64 MiB.
     pub const DEFAULT_MAX_QUEUE_BYTES: usize = 64 * 1024 * 1024;
-    /// Requests in flight at once, by default.
-    pub const DEFAULT_MAX_IN_FLIGHT: usize = 8;
+    /// Requests in flight at once at most, by default: the ceiling of the
+    /// adaptive limit.
+    pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
     /// How long an event may wait in an idle queue before it is sent, by
     /// default.
     pub const DEFAULT_LINGER: Duration = Duration::from_millis(5);
@@ -56,9 +58,28 @@ impl LoggerConfig {
         self
     }
 
-    /// Sets how many requests may be in flight at once; at least 1.
+    /// Sets how many requests may be in flight at once at most; at least 1.
+    /// The logger adapts its limit between 1 and this ceiling (see the
+    /// [module docs](super#concurrency-that-adapts)) unless
+    /// [`with_adaptive_concurrency(false)`](Self::with_adaptive_concurrency)
+    /// makes it fixed.
     pub fn with_max_in_flight(mut self, requests: usize) -> Self {
         self.max_in_flight = requests.max(1);
+        self
+    }
+
+    /// `true` (the default): the in-flight limit starts at 8 (or the
+    /// ceiling) and adapts to the server's answers. `false`: it is
+    /// [`max_in_flight`](Self::max_in_flight), always.
+    ///
+    /// ```
+    /// let fixed = honeyhive::LoggerConfig::default()
+    ///     .with_max_in_flight(16)
+    ///     .with_adaptive_concurrency(false);
+    /// assert!(!fixed.adaptive_concurrency());
+    /// ```
+    pub fn with_adaptive_concurrency(mut self, adaptive: bool) -> Self {
+        self.adaptive = adaptive;
         self
     }
 
@@ -109,6 +130,11 @@ impl LoggerConfig {
         self.max_in_flight
     }
 
+    /// Whether the in-flight limit adapts to the server's answers.
+    pub fn adaptive_concurrency(&self) -> bool {
+        self.adaptive
+    }
+
     /// Dead letters a report carries at most.
     pub fn max_report_letters(&self) -> usize {
         self.max_report_letters
@@ -130,6 +156,7 @@ impl Default for LoggerConfig {
             max_queue_events: Self::DEFAULT_MAX_QUEUE_EVENTS,
             max_queue_bytes: Self::DEFAULT_MAX_QUEUE_BYTES,
             max_in_flight: Self::DEFAULT_MAX_IN_FLIGHT,
+            adaptive: true,
             max_report_letters: Self::DEFAULT_MAX_REPORT_LETTERS,
             linger: Self::DEFAULT_LINGER,
             dead_letters: None,
@@ -143,6 +170,7 @@ impl fmt::Debug for LoggerConfig {
             .field("max_queue_events", &self.max_queue_events)
             .field("max_queue_bytes", &self.max_queue_bytes)
             .field("max_in_flight", &self.max_in_flight)
+            .field("adaptive", &self.adaptive)
             .field("max_report_letters", &self.max_report_letters)
             .field("linger", &self.linger)
             .field("dead_letters", &self.dead_letters.as_ref().map(|_| "set"))

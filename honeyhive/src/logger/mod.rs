@@ -48,6 +48,28 @@
 //!   left to the sink and warns how many events it lost, through `tracing`,
 //!   and on stderr when no `tracing` subscriber is set.
 //!
+//! # Concurrency that adapts
+//! Each request holds a permit of the in-flight limit (tokio's semaphore),
+//! which moves between 1 and [`max_in_flight`](LoggerConfig::max_in_flight)
+//! (default 256) by the answers, judged in windows of about one round trip
+//! (the baseline latency, at least 1 ms):
+//! - it starts at 8 and **doubles** each window in which the limit was
+//!   reached and latency held, until the first sign of load (slow start);
+//! - then it grows by **one** per such window;
+//! - a window with **back-pressure** (an answer worth a retry: 429, 503 and
+//!   the other 5xx, a timeout, a connection failure) **halves** it;
+//! - a window whose mean latency rose above 1.5× the baseline and by more
+//!   than 5 ms takes **10%** off it (the baseline is a weighted mean of the
+//!   windows' latencies, each window weighing 0.25).
+//!
+//! A `Retry-After` (429 or 503) pauses every request of the logger until
+//! then, not only the one that got it; the halved limit then grows back one
+//! step per window. A retried event keeps its `event_id`. Errors at random
+//! read as load too: a server failing a third of requests holds the limit
+//! near 1. [`LoggerConfig::with_adaptive_concurrency`]`(false)` fixes the
+//! limit at `max_in_flight`. The limit now is in
+//! [`LoggerStats::in_flight_limit`].
+//!
 //! # Lifecycle
 //! Running (taking events) → closed ([`shutdown`](Logger::shutdown) began:
 //! refusing events, sending what is queued) → stopped (dispatcher gone,
@@ -104,6 +126,7 @@ use tokio::time::Instant;
 
 mod config;
 mod footprint;
+mod limit;
 mod queue;
 mod report;
 mod worker;

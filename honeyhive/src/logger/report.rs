@@ -72,6 +72,10 @@ pub struct LoggerStats {
     pub dropped: u64,
     /// Events queued or in flight now.
     pub pending: u64,
+    /// Requests the logger lets be in flight now: adapted to the server's
+    /// answers between 1 and [`max_in_flight`](super::LoggerConfig::max_in_flight)
+    /// (see the [module docs](super#concurrency-that-adapts)), or fixed.
+    pub in_flight_limit: usize,
 }
 
 /// What [`Logger::flush`](super::Logger::flush) or

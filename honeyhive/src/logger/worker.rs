@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
+use super::limit::{Limiter, Signal};
 use super::queue::{Entry, Item, Queue};
 use super::report::{LoggerReport, LoggerStats};
 use super::{LoggerConfig, warn_loss};
@@ -124,6 +126,8 @@ pub(super) struct Shared {
     dozing: AtomicBool,
     /// One permit per delivery running (at most `max_in_flight`).
     slots: Arc<Semaphore>,
+    /// Requests in flight, and the limit they are held to.
+    limiter: Limiter,
     /// Takes in progress: counted in before a pop, out (under the in-flight
     /// lock) once the event taken is numbered.
     takers: AtomicUsize,
@@ -144,6 +148,7 @@ impl Shared {
         Shared {
             queue: Queue::new(config.max_queue_events, config.max_queue_bytes),
             slots: Arc::new(Semaphore::new(config.max_in_flight)),
+            limiter: Limiter::new(config.max_in_flight, config.adaptive, Instant::now()),
             client,
             transport,
             config,
@@ -204,6 +209,7 @@ impl Shared {
             failed: c.failed.load(Ordering::SeqCst),
             dropped: c.dropped.load(Ordering::SeqCst),
             pending: (self.queue.len() + in_flight) as u64,
+            in_flight_limit: self.limiter.limit(),
         }
     }
 
@@ -456,6 +462,14 @@ pub(super) async fn dispatch(shared: Arc<Shared>) {
         let Ok(slot) = Arc::clone(&shared.slots).acquire_owned().await else {
             return;
         };
+        if !shared.limiter.has_room() {
+            // As many requests are in flight as the limit allows: the
+            // deliveries running take the queue's events; a rise of the
+            // limit wakes us to start another.
+            drop(slot);
+            let _woken = tokio::time::timeout(shared.config.linger, shared.look.notified()).await;
+            continue;
+        }
         match shared.take_next() {
             Next::Event(seq, prepared) => {
                 empty_looks = 0;
@@ -488,7 +502,8 @@ pub(super) async fn dispatch(shared: Arc<Shared>) {
 /// A delivery: sends an event under the client's retry policy, settles
 /// it, then takes the next one itself while the queue has any, as a
 /// hand-written loop would, with no hop through the dispatcher. Holds one
-/// of the `max_in_flight` slots until the queue is empty.
+/// of the `max_in_flight` slots until the queue is empty; each request
+/// holds one of the limiter's permits.
 async fn deliver(
     shared: Arc<Shared>,
     mut seq: u64,
@@ -500,7 +515,7 @@ async fn deliver(
             .client
             .retry_policy()
             .run(shared.client.attempt_timeout(), |attempt| {
-                shared.transport.attempt(&prepared, attempt)
+                paced(&shared, &prepared, attempt)
             })
             .await;
         shared.counters.retried.fetch_add(
@@ -519,6 +534,47 @@ async fn deliver(
             }
         };
     }
+}
+
+/// One attempt: after the logger's pause (if a server asked for one), with
+/// a permit of the in-flight limit, and its answer fed to the limiter. A
+/// `Retry-After` pauses every delivery, not only this one.
+async fn paced(
+    shared: &Shared,
+    prepared: &Prepared,
+    attempt: Attempt,
+) -> Verdict<Result<String, Error>> {
+    // The permit first: requests queued for one look at the pause when
+    // their turn comes, not before.
+    let permit = shared.limiter.acquire().await;
+    while let Some(until) = shared.limiter.paused_until(Instant::now()) {
+        tokio::time::sleep_until(until).await;
+    }
+    let started = Instant::now();
+    let verdict = shared.transport.attempt(prepared, attempt).await;
+    let now = Instant::now();
+    // This request counts as in flight until its answer is taken in.
+    let in_flight = shared.limiter.in_flight();
+    shared.limiter.release(permit);
+    let signal = match &verdict {
+        Verdict::Final(_) => Signal::Answered,
+        Verdict::Retryable { retry_after, .. } => {
+            if let Some(after) = retry_after {
+                let after = (*after).min(shared.client.retry_policy().max_retry_after());
+                if let Some(until) = now.checked_add(after) {
+                    shared.limiter.pause(until);
+                }
+            }
+            Signal::BackPressure
+        }
+    };
+    if shared
+        .limiter
+        .observe(now, now - started, signal, in_flight)
+    {
+        shared.look.notify_one();
+    }
+    verdict
 }
 
 #[cfg(test)]
@@ -552,6 +608,13 @@ mod tests {
     fn scripted(
         plan: impl Fn(&str, u32) -> AttemptFuture<'static> + Send + Sync + 'static,
     ) -> (Arc<Script>, Logger) {
+        scripted_with(LoggerConfig::default(), plan)
+    }
+
+    fn scripted_with(
+        config: LoggerConfig,
+        plan: impl Fn(&str, u32) -> AttemptFuture<'static> + Send + Sync + 'static,
+    ) -> (Arc<Script>, Logger) {
         let client = Client::builder()
             .api_key("k")
             .retry_policy(
@@ -566,8 +629,7 @@ mod tests {
             bodies: Mutex::default(),
             attempts: AtomicU32::new(0),
         });
-        let logger =
-            Logger::start(&client, Arc::clone(&script) as _, LoggerConfig::default()).unwrap();
+        let logger = Logger::start(&client, Arc::clone(&script) as _, config).unwrap();
         (script, logger)
     }
 
@@ -584,6 +646,101 @@ mod tests {
             }),
             retry_after: None,
         }
+    }
+
+    fn rate_limited(after: Duration) -> Verdict<Result<String, Error>> {
+        Verdict::Retryable {
+            outcome: Err(Error::RateLimited {
+                body: String::new(),
+                retry_after: Some(after),
+                attempts: 1,
+            }),
+            retry_after: Some(after),
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_retry_after_pauses_every_delivery_and_halves_the_limit() {
+        let started = Instant::now();
+        let seen: Arc<Mutex<Vec<(String, u32, Duration)>>> = Arc::default();
+        let log = Arc::clone(&seen);
+        let (script, logger) = scripted_with(
+            LoggerConfig::default().with_linger(Duration::from_millis(1)),
+            move |id, attempt| {
+                lock(&log).push((id.to_owned(), attempt, started.elapsed()));
+                let id = id.to_owned();
+                Box::pin(async move {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    if id == "first" && attempt == 1 {
+                        rate_limited(Duration::from_secs(1))
+                    } else {
+                        Verdict::Final(Ok(id))
+                    }
+                })
+            },
+        );
+        logger.log("s", Event::tool("t").event_id("first")).unwrap();
+        // Logged once the 429 is in (10 ms after the first attempt).
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(lock(&seen).len(), 1);
+        assert_eq!(logger.stats().in_flight_limit, 4, "halved by the 429");
+        for i in 0..20 {
+            logger
+                .log("s", Event::tool("t").event_id(format!("b{i}")))
+                .unwrap();
+        }
+        let report = logger.shutdown(Duration::from_secs(10)).await;
+        assert!(report.complete);
+        assert_eq!((report.stats.sent, report.stats.failed), (21, 0));
+        let seen = lock(&seen);
+        // The 429 came 10 ms in: nothing was sent for the second after it.
+        let answered_at = Duration::from_millis(10);
+        for (id, attempt, at) in seen.iter().skip(1) {
+            assert!(
+                *at >= answered_at + Duration::from_secs(1),
+                "{id} attempt {attempt} at {at:?}, inside the pause"
+            );
+        }
+        assert_eq!(seen.iter().filter(|(id, ..)| id == "first").count(), 2);
+        let bodies = lock(&script.bodies);
+        let first: Vec<_> = bodies
+            .iter()
+            .filter(|b| b.starts_with(br#"{"event_id":"first""#))
+            .collect();
+        assert_eq!(first.len(), 2);
+        assert_eq!(first[0], first[1], "the retry keeps the body and its id");
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_server_that_answers_429_forever_brings_the_limit_to_one_and_shutdown_keeps_time() {
+        let (script, logger) = scripted(|_, _| {
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                rate_limited(Duration::from_millis(50))
+            })
+        });
+        for i in 0..50 {
+            logger
+                .log("s", Event::tool("t").event_id(format!("e{i}")))
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(logger.stats().in_flight_limit, 1);
+        let attempts = script.attempts.load(Ordering::SeqCst);
+        // One pause of 50 ms after each 429: about 40 pauses in 2 s, with a
+        // few requests each. Spinning would be thousands.
+        assert!(attempts < 200, "{attempts} attempts in 2 s");
+        let asked = Instant::now();
+        let report = logger.shutdown(Duration::from_millis(300)).await;
+        assert!(
+            asked.elapsed() <= Duration::from_millis(350),
+            "{:?}",
+            asked.elapsed()
+        );
+        let stats = report.stats;
+        assert_eq!(stats.sent, 0);
+        assert_eq!(stats.failed, 50, "every event is a dead letter: {stats:?}");
+        assert_eq!(report.dead_letters.len(), 50);
     }
 
     #[tokio::test(flavor = "current_thread")]
