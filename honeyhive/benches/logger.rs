@@ -6,8 +6,9 @@
 //! ```text
 //! cargo bench -p honeyhive --bench logger -- enqueue
 //! cargo bench -p honeyhive --bench logger -- memory
-//! cargo bench -p honeyhive --bench logger -- sink --port 18080 [--delay-ms 50]
+//! cargo bench -p honeyhive --bench logger -- sink --port 18080 [--delay-ms 50] [--rate 2000]
 //! cargo bench -p honeyhive --bench logger -- e2e --url http://127.0.0.1:18080 --events 200000 --in-flight 8
+//! cargo bench -p honeyhive --bench logger -- e2e --url http://127.0.0.1:18080 --events 20000 --in-flight 0 --shutdown-secs 60
 //! cargo bench -p honeyhive --bench logger -- loop --url http://127.0.0.1:18080 --events 200000 --in-flight 8
 //! cargo bench -p honeyhive --bench logger -- floor --url http://127.0.0.1:18080 --client reqwest|hyper
 //! cargo bench -p honeyhive --bench logger -- body > body.json
@@ -56,6 +57,7 @@ fn main() {
         Some("sink") => sink(
             number("--port", 18080) as u16,
             Duration::from_millis(number("--delay-ms", 0)),
+            number("--rate", 0),
             Duration::from_secs(number("--seconds", 600)),
         ),
         Some("e2e") => e2e(
@@ -64,6 +66,7 @@ fn main() {
             number("--in-flight", 8) as usize,
             number("--threads", 2) as usize,
             number("--queue", 0) as usize,
+            number("--shutdown-secs", 0),
         ),
         Some("loop") => hand_loop(
             &flag("--url").expect("--url http://127.0.0.1:PORT"),
@@ -137,24 +140,63 @@ fn runtime(threads: usize) -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// What the sink has answered, and over how many connections.
+#[derive(Default)]
+struct SinkCounts {
+    ok: AtomicU64,
+    limited: AtomicU64,
+    connections: AtomicU64,
+}
+
+/// A token bucket: `rate` requests a second, up to a second's worth at once.
+struct Bucket {
+    rate: f64,
+    state: std::sync::Mutex<(f64, Instant)>,
+}
+
+impl Bucket {
+    fn take(&self) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let (tokens, last) = *state;
+        let tokens = (tokens + now.duration_since(last).as_secs_f64() * self.rate).min(self.rate);
+        let taken = tokens >= 1.0;
+        *state = (if taken { tokens - 1.0 } else { tokens }, now);
+        taken
+    }
+}
+
 /// A minimal HTTP sink: answers every request with the documented 200 after
-/// `delay`, on one thread.
-async fn serve_sink(listener: TcpListener, delay: Duration, served: Arc<AtomicU64>) {
+/// `delay`, on one thread; over `rate` requests a second (0: no limit) it
+/// answers 429 with `Retry-After: 1` instead.
+async fn serve_sink(listener: TcpListener, delay: Duration, rate: u64, counts: Arc<SinkCounts>) {
+    let bucket = Arc::new(Bucket {
+        rate: rate as f64,
+        state: std::sync::Mutex::new((rate as f64, Instant::now())),
+    });
     loop {
         let Ok((mut stream, _)) = listener.accept().await else {
             return;
         };
         let _ = stream.set_nodelay(true);
-        let served = Arc::clone(&served);
+        counts.connections.fetch_add(1, Ordering::Relaxed);
+        let (counts, bucket) = (Arc::clone(&counts), Arc::clone(&bucket));
         tokio::spawn(async move {
             let mut buffer = Vec::with_capacity(4096);
             while http::read_request(&mut stream, &mut buffer).await.is_some() {
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;
                 }
-                served.fetch_add(1, Ordering::Relaxed);
-                let body = r#"{"event_id":"sink","success":true}"#;
-                if !http::write(&mut stream, 200, &[], "application/json", body).await {
+                let written = if rate == 0 || bucket.take() {
+                    counts.ok.fetch_add(1, Ordering::Relaxed);
+                    let body = r#"{"event_id":"sink","success":true}"#;
+                    http::write(&mut stream, 200, &[], "application/json", body).await
+                } else {
+                    counts.limited.fetch_add(1, Ordering::Relaxed);
+                    let headers = [("retry-after", "1")];
+                    http::write(&mut stream, 429, &headers, "text/plain", "slow down").await
+                };
+                if !written {
                     return;
                 }
             }
@@ -162,7 +204,7 @@ async fn serve_sink(listener: TcpListener, delay: Duration, served: Arc<AtomicU6
     }
 }
 
-fn sink(port: u16, delay: Duration, seconds: Duration) {
+fn sink(port: u16, delay: Duration, rate: u64, seconds: Duration) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -171,11 +213,34 @@ fn sink(port: u16, delay: Duration, seconds: Duration) {
         let listener = TcpListener::bind(("127.0.0.1", port))
             .await
             .expect("port free");
-        let served = Arc::new(AtomicU64::new(0));
-        eprintln!("sink on http://127.0.0.1:{port}, delay {delay:?}, stopping after {seconds:?}");
-        let _ =
-            tokio::time::timeout(seconds, serve_sink(listener, delay, Arc::clone(&served))).await;
-        eprintln!("sink served {}", served.load(Ordering::Relaxed));
+        let counts = Arc::new(SinkCounts::default());
+        eprintln!(
+            "sink on http://127.0.0.1:{port}, delay {delay:?}, rate limit {rate}/s (0: none), stopping after {seconds:?}"
+        );
+        // Says what it answered after each busy spell (one quiet second).
+        let said = Arc::clone(&counts);
+        let reporter = async move {
+            let mut last = (0, 0, 0);
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let now = (
+                    said.ok.load(Ordering::Relaxed),
+                    said.limited.load(Ordering::Relaxed),
+                    said.connections.load(Ordering::Relaxed),
+                );
+                if now == last && now != (0, 0, 0) {
+                    println!("sink: answered 200 {}, 429 {}; connections opened {}", now.0, now.1, now.2);
+                    said.ok.store(0, Ordering::Relaxed);
+                    said.limited.store(0, Ordering::Relaxed);
+                    said.connections.store(0, Ordering::Relaxed);
+                    last = (0, 0, 0);
+                } else {
+                    last = now;
+                }
+            }
+        };
+        let serve = serve_sink(listener, delay, rate, counts);
+        let _ = tokio::time::timeout(seconds, async { tokio::join!(serve, reporter) }).await;
     });
 }
 
@@ -267,7 +332,7 @@ fn enqueue(calls: usize, cold: bool) {
     let _in_runtime = rt.enter();
     let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
-    rt.spawn(serve_sink(listener, Duration::ZERO, Arc::default()));
+    rt.spawn(serve_sink(listener, Duration::ZERO, 0, Arc::default()));
     let config = LoggerConfig::default()
         .with_max_queue_events(usize::MAX)
         .with_max_queue_bytes(usize::MAX / 2)
@@ -308,44 +373,73 @@ fn enqueue(calls: usize, cold: bool) {
 
 /// `queue` > 0: a queue of that many events, filled with `log_wait`, so a
 /// producer faster than the sink waits instead of piling events up.
-fn e2e(url: &str, events: usize, in_flight: usize, threads: usize, queue: usize) {
+/// Logs `events` pre-built events and times until they are settled.
+/// `in_flight` 0 keeps the default (adaptive) concurrency. `shutdown_secs`
+/// 0 times until `flush` reports all sent; otherwise the run is
+/// `shutdown(shutdown_secs)` right after logging, and the rate is what was
+/// sent over the whole run.
+fn e2e(
+    url: &str,
+    events: usize,
+    in_flight: usize,
+    threads: usize,
+    queue: usize,
+    shutdown_secs: u64,
+) {
     let rt = runtime_for(threads);
     rt.block_on(async {
-        let config = LoggerConfig::default()
+        let mut config = LoggerConfig::default()
             .with_max_queue_events(if queue > 0 { queue } else { events + 1 })
-            .with_max_queue_bytes(usize::MAX / 2)
-            .with_max_in_flight(in_flight);
+            .with_max_queue_bytes(usize::MAX / 2);
+        if in_flight > 0 {
+            config = config.with_max_in_flight(in_flight);
+        }
         let logger = client(url).logger(config).expect("in a runtime");
         let session = SessionId::new();
-        // Warm the connection pool.
-        for i in 0..in_flight * 4 {
+        // Warm the connection pool (and, adaptive, the limit's baseline).
+        for i in 0..in_flight.max(8) * 4 {
             logger.log(&session, sample_event(i)).expect("room");
         }
         logger.flush(Duration::from_secs(30)).await;
+        let warm = logger.stats();
 
         // Built before the clock starts, as `loop` builds its own: both
         // time sending only (and the Logger its `log` calls too).
         let prepared: Vec<Event> = (0..events).map(sample_event).collect();
         let (started, cpu) = (Instant::now(), cpu_time());
+        let mut refused = 0u64;
         for event in prepared {
-            if queue > 0 {
-                logger.log_wait(&session, event).await.expect("room");
+            let logged = if queue > 0 {
+                logger.log_wait(&session, event).await
             } else {
-                logger.log(&session, event).expect("room");
-            }
+                logger.log(&session, event)
+            };
+            refused += u64::from(logged.is_err());
         }
-        let report = logger.flush(Duration::from_secs(600)).await;
+        let report = if shutdown_secs > 0 {
+            logger.shutdown(Duration::from_secs(shutdown_secs)).await
+        } else {
+            let report = logger.flush(Duration::from_secs(600)).await;
+            assert!(report.complete, "{report:?}");
+            report
+        };
         let (took, cpu) = (started.elapsed(), cpu_time() - cpu);
-        assert!(report.complete, "{report:?}");
-        let stats = logger.shutdown(Duration::from_secs(5)).await.stats;
+        let limit = report.stats.in_flight_limit;
+        let stats = if shutdown_secs > 0 {
+            report.stats
+        } else {
+            logger.shutdown(Duration::from_secs(5)).await.stats
+        };
+        let sent = stats.sent - warm.sent;
+        let failed = stats.failed - warm.failed;
         println!(
-            "e2e: {events} events, in-flight {in_flight}, runtime threads {threads}: {:.3} s, {:.0} events/s, {:.1} µs CPU/event (sent {}, failed {}, retried {})",
+            "e2e: {events} events, in-flight {}, runtime threads {threads}: {:.3} s, {:.0} events/s, {:.1} µs CPU/event (sent {sent}, failed {failed}, refused {refused}, retried {}, in-flight limit at the end {limit}; all accounted for: {})",
+            if in_flight > 0 { in_flight.to_string() } else { "default".into() },
             took.as_secs_f64(),
-            events as f64 / took.as_secs_f64(),
+            sent as f64 / took.as_secs_f64(),
             cpu.as_secs_f64() * 1e6 / events as f64,
-            stats.sent,
-            stats.failed,
-            stats.retried
+            stats.retried - warm.retried,
+            sent + failed + refused == events as u64,
         );
     });
 }
@@ -568,7 +662,7 @@ fn memory(events: usize, cap_mb: usize) {
     rt.block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let sink = tokio::spawn(serve_sink(listener, Duration::from_secs(3600), Arc::default()));
+        let sink = tokio::spawn(serve_sink(listener, Duration::from_secs(3600), 0, Arc::default()));
         let cap = cap_mb * 1000 * 1000;
         let logger = client(&url)
             .logger(LoggerConfig::default().with_max_queue_events(usize::MAX).with_max_queue_bytes(cap).with_max_in_flight(1))
