@@ -6,9 +6,9 @@
 //! ```text
 //! cargo bench -p honeyhive --bench logger -- enqueue
 //! cargo bench -p honeyhive --bench logger -- memory
-//! cargo bench -p honeyhive --bench logger -- sink --port 18080 [--delay-ms 50] [--rate 2000]
+//! cargo bench -p honeyhive --bench logger -- sink --port 18080 [--delay-ms 50] [--rate 2000] [--h2c]
 //! cargo bench -p honeyhive --bench logger -- e2e --url http://127.0.0.1:18080 --events 200000 --in-flight 8
-//! cargo bench -p honeyhive --bench logger -- e2e --url http://127.0.0.1:18080 --events 20000 --in-flight 0 --shutdown-secs 60
+//! cargo bench -p honeyhive --bench logger -- e2e --url http://127.0.0.1:18080 --events 20000 --in-flight 0 --shutdown-secs 60 [--h2c]
 //! cargo bench -p honeyhive --bench logger -- loop --url http://127.0.0.1:18080 --events 200000 --in-flight 8
 //! cargo bench -p honeyhive --bench logger -- floor --url http://127.0.0.1:18080 --client reqwest|hyper
 //! cargo bench -p honeyhive --bench logger -- body > body.json
@@ -17,6 +17,8 @@
 //! Everything talks to 127.0.0.1 only, runs a bounded number of events and
 //! stops by itself (the sink stops after `--seconds`, 600 by default).
 
+#[path = "../tests/support/h2c.rs"]
+mod h2c;
 #[path = "../tests/support/http.rs"]
 mod http;
 
@@ -101,12 +103,18 @@ fn sample_event(i: usize) -> Event {
 }
 
 fn client(url: &str) -> Client {
-    Client::builder()
+    let builder = Client::builder()
         .api_key("bench-key")
         .base_url(url)
-        .retry_policy(RetryPolicy::default().with_max_attempts(3))
-        .build()
-        .expect("loopback URL")
+        .retry_policy(RetryPolicy::default().with_max_attempts(3));
+    // `e2e --h2c`: cleartext HTTP/2 to a `sink --h2c`.
+    let h2c = std::env::args().any(|a| a == "--h2c");
+    let builder = if h2c {
+        builder.http2_prior_knowledge()
+    } else {
+        builder
+    };
+    builder.build().expect("loopback URL")
 }
 
 /// The exact bytes the client sends for a sample event, for the reference
@@ -239,6 +247,31 @@ fn sink(port: u16, delay: Duration, rate: u64, seconds: Duration) {
                 }
             }
         };
+        if std::env::args().any(|a| a == "--h2c") {
+            let h2 = Arc::new(h2c::H2cCounts::default());
+            let said = Arc::clone(&h2);
+            let reporter = async move {
+                let mut last = (0, 0);
+                loop {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    let now = (
+                        said.http2_requests.load(Ordering::Relaxed),
+                        said.connections.load(Ordering::Relaxed),
+                    );
+                    if now == last && now != (0, 0) {
+                        println!("sink (h2c): answered 200 {}; connections opened {}", now.0, now.1);
+                        said.http2_requests.store(0, Ordering::Relaxed);
+                        said.connections.store(0, Ordering::Relaxed);
+                        last = (0, 0);
+                    } else {
+                        last = now;
+                    }
+                }
+            };
+            let serve = h2c::serve(listener, delay, h2);
+            let _ = tokio::time::timeout(seconds, async { tokio::join!(serve, reporter) }).await;
+            return;
+        }
         let serve = serve_sink(listener, delay, rate, counts);
         let _ = tokio::time::timeout(seconds, async { tokio::join!(serve, reporter) }).await;
     });

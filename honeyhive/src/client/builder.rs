@@ -44,6 +44,7 @@ pub struct ClientBuilder {
     max_body_bytes: Option<usize>,
     /// May carry credentials (`http://user:pass@host`): never printed.
     proxy: Option<SecretString>,
+    http2_prior_knowledge: bool,
 }
 
 impl ClientBuilder {
@@ -180,6 +181,26 @@ impl ClientBuilder {
         self
     }
 
+    /// Speaks HTTP/2 from the first byte, without negotiating: cleartext
+    /// HTTP/2 (h2c) for `http://` endpoints such as a local proxy, a
+    /// collector or a test server, so that many requests in flight share
+    /// one connection. Over `https://` HTTP/2 is negotiated anyway (ALPN,
+    /// falling back to HTTP/1.1), so this is only for servers known to
+    /// speak it: one that does not fails every request.
+    ///
+    /// ```
+    /// let client = honeyhive::Client::builder()
+    ///     .api_key("hh-...")
+    ///     .base_url("http://127.0.0.1:4318")
+    ///     .http2_prior_knowledge()
+    ///     .build()?;
+    /// # Ok::<(), honeyhive::Error>(())
+    /// ```
+    pub fn http2_prior_knowledge(mut self) -> Self {
+        self.http2_prior_knowledge = true;
+        self
+    }
+
     /// The project given to events that name none.
     pub fn project(mut self, project: impl Into<String>) -> Self {
         self.project = Some(project.into());
@@ -248,6 +269,9 @@ impl ClientBuilder {
             })?;
             http = http.proxy(proxy);
         }
+        if self.http2_prior_knowledge {
+            http = http.http2_prior_knowledge();
+        }
         let http = http
             .use_preconfigured_tls(tls_config()?)
             .user_agent(USER_AGENT)
@@ -301,11 +325,13 @@ impl fmt::Debug for ClientBuilder {
             .field("retry", &self.retry)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("proxy", &self.proxy.as_ref().map(|_| "[redacted]"))
+            .field("http2_prior_knowledge", &self.http2_prior_knowledge)
             .finish()
     }
 }
 
-/// rustls with the ring provider and the platform's certificate roots.
+/// rustls with the ring provider, the platform's certificate roots, and
+/// ALPN offering HTTP/2 then HTTP/1.1.
 /// Built here rather than through reqwest's defaults so that no process-wide
 /// crypto provider has to be installed.
 fn tls_config() -> Result<rustls::ClientConfig, Error> {
@@ -315,7 +341,12 @@ fn tls_config() -> Result<rustls::ClientConfig, Error> {
     rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .and_then(|builder| builder.with_platform_verifier())
-        .map(|builder| builder.with_no_client_auth())
+        .map(|builder| {
+            let mut config = builder.with_no_client_auth();
+            // HTTP/2 when the server offers it, HTTP/1.1 otherwise.
+            config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+            config
+        })
         .map_err(|e| Error::Transport {
             host: String::new(),
             problem: "could not set up TLS".to_owned(),

@@ -8,6 +8,7 @@ use honeyhive::Event;
 use serde_json::json;
 
 pub mod fault_server;
+pub mod h2c;
 pub mod http;
 
 /// A loopback port nothing listens on: bound, then freed at once.
