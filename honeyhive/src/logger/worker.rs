@@ -711,36 +711,82 @@ mod tests {
         assert_eq!(first[0], first[1], "the retry keeps the body and its id");
     }
 
-    #[tokio::test(flavor = "current_thread", start_paused = true)]
-    async fn a_server_that_answers_429_forever_brings_the_limit_to_one_and_shutdown_keeps_time() {
-        let (script, logger) = scripted(|_, _| {
-            Box::pin(async {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-                rate_limited(Duration::from_millis(50))
-            })
-        });
+    /// 50 events against a server that fails every request with `fault`:
+    /// after 5 s the limit is 1, and `shutdown(300 ms)` returns on time with
+    /// every event a dead letter. Returns the attempts made in the 5 s.
+    async fn against_endless(fault: fn() -> AttemptFuture<'static>) -> u32 {
+        let (script, logger) = scripted(move |_, _| fault());
         for i in 0..50 {
-            logger
-                .log("s", Event::tool("t").event_id(format!("e{i}")))
-                .unwrap();
+            let event = Event::tool("t").event_id(format!("e{i}"));
+            logger.log("s", event).unwrap();
         }
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
         assert_eq!(logger.stats().in_flight_limit, 1);
         let attempts = script.attempts.load(Ordering::SeqCst);
-        // One pause of 50 ms after each 429: about 40 pauses in 2 s, with a
-        // few requests each. Spinning would be thousands.
-        assert!(attempts < 200, "{attempts} attempts in 2 s");
+        // Never more than the retry policy allows for each event: no spin.
+        let allowed = 50 * RetryPolicy::DEFAULT_MAX_ATTEMPTS;
+        assert!(attempts <= allowed, "{attempts} attempts in 5 s");
         let asked = Instant::now();
         let report = logger.shutdown(Duration::from_millis(300)).await;
-        assert!(
-            asked.elapsed() <= Duration::from_millis(350),
-            "{:?}",
-            asked.elapsed()
-        );
+        let took = asked.elapsed();
+        assert!(took <= Duration::from_millis(350), "{took:?}");
         let stats = report.stats;
         assert_eq!(stats.sent, 0);
         assert_eq!(stats.failed, 50, "every event is a dead letter: {stats:?}");
         assert_eq!(report.dead_letters.len(), 50);
+        attempts
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_server_that_answers_429_forever_brings_the_limit_to_one_and_shutdown_keeps_time() {
+        let attempts = against_endless(|| {
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                rate_limited(Duration::from_millis(50))
+            })
+        })
+        .await;
+        // One pause of 50 ms after each 429: about 100 pauses in 5 s, one
+        // request each once the limit is 1.
+        assert!(attempts < 200, "{attempts} attempts in 5 s");
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_server_that_never_answers_brings_the_limit_to_one_and_shutdown_keeps_time() {
+        against_endless(|| {
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                Verdict::Retryable {
+                    outcome: Err(Error::Timeout {
+                        elapsed: Duration::from_secs(1),
+                        attempts: 1,
+                        attempt_timeout: Duration::from_secs(1),
+                    }),
+                    retry_after: None,
+                }
+            })
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_server_that_resets_every_connection_brings_the_limit_to_one_and_shutdown_keeps_time()
+    {
+        against_endless(|| {
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                Verdict::Retryable {
+                    outcome: Err(Error::Transport {
+                        host: "127.0.0.1".into(),
+                        problem: "connection reset".into(),
+                        attempts: 1,
+                        source: None,
+                    }),
+                    retry_after: None,
+                }
+            })
+        })
+        .await;
     }
 
     #[tokio::test(flavor = "current_thread")]
