@@ -440,6 +440,22 @@ mod tests {
     }
 
     #[test]
+    fn whole_milliseconds_beyond_u64_stay_floats() {
+        // 2^64 is whole but no u64 holds it: sent as the float it is, not
+        // saturated to u64::MAX.
+        let beyond = 2f64.powi(64);
+        let wire = Event::tool("t").start_time_ms(beyond).into_api().unwrap();
+        let sent = wire.start_time.unwrap();
+        assert!(sent.is_f64(), "{sent}");
+        assert_eq!(sent.as_f64(), Some(beyond));
+        let below = Event::tool("t")
+            .start_time_ms(2f64.powi(63))
+            .into_api()
+            .unwrap();
+        assert_eq!(below.start_time.unwrap().as_u64(), Some(1 << 63));
+    }
+
+    #[test]
     fn zero_milliseconds_is_a_valid_time_and_duration() {
         let event = Event::tool("t")
             .start_time_ms(0.0)

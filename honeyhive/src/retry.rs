@@ -307,6 +307,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_multiplier_of_one_or_more_is_kept_and_anything_else_counts_as_one() {
+        let with = |m: f64| RetryPolicy::default().with_multiplier(m).multiplier();
+        assert_eq!(with(2.0), 2.0);
+        assert_eq!(with(1.0), 1.0);
+        assert_eq!(with(0.5), 1.0);
+        assert_eq!(with(f64::INFINITY), 1.0);
+        assert_eq!(with(f64::NAN), 1.0);
+    }
+
+    #[test]
     fn retry_after_takes_seconds_and_dates() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));

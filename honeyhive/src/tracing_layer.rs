@@ -1,0 +1,482 @@
+//! [`HoneyHiveLayer`]: `tracing` spans in, HoneyHive event trees out
+//! (feature `tracing`).
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), honeyhive::Error> {
+//! use std::time::Duration;
+//! use honeyhive::{LoggerConfig, testing::MockHoneyHive, tracing::HoneyHiveLayer};
+//! use tracing_subscriber::layer::SubscriberExt;
+//!
+//! let mock = MockHoneyHive::start_async().await;
+//! let logger = mock.client()?.logger(LoggerConfig::default())?;
+//! let subscriber = tracing_subscriber::registry().with(HoneyHiveLayer::new(logger.clone()));
+//! tracing::subscriber::with_default(subscriber, || {
+//!     let answer = tracing::info_span!("answer", honeyhive.event_type = "chain");
+//!     let _in = answer.enter();
+//!     tracing::info_span!("gpt-4o", gen_ai.operation.name = "chat", gen_ai.usage.input_tokens = 12)
+//!         .in_scope(|| {});
+//! });
+//! logger.shutdown(Duration::from_secs(5)).await;
+//! let root = &mock.events()[0].event;
+//! assert_eq!(root["event_type"], "chain");
+//! assert_eq!(root["children"][0]["event_type"], "model");
+//! assert_eq!(root["children"][0]["metrics"]["input_tokens"], 12);
+//! # Ok(()) }
+//! ```
+//!
+//! Install it in the global default subscriber (`.init()`), as an
+//! application does. With a thread-local default (`set_default`,
+//! `with_default`), a span whose last handle is dropped on another thread
+//! does not close its parent: `tracing-subscriber`'s registry tells the
+//! parent through the *current* default subscriber.
+//!
+//! # Shape
+//! Every span becomes an [`Event`]; a span's children become its
+//! `children`. When a root span closes (`tracing` keeps a parent open until
+//! its children close, so its tree is complete then), the whole tree is
+//! logged through the [`Logger`] as one event. A span whose parent was
+//! filtered out (by a per-layer filter) attaches to the nearest recorded
+//! ancestor.
+//!
+//! # Fields
+//! Read when the span is created and when `span.record(..)` is called:
+//!
+//! | span field | goes to |
+//! |---|---|
+//! | `honeyhive.session_id` (on the root) | the session the tree is logged into |
+//! | `honeyhive.event_type` | `event_type` (`model`, `tool`, `chain`, `session`) |
+//! | `honeyhive.event_name` | `event_name` (else the span's name) |
+//! | `inputs.*`, `outputs.*`, `config.*`, `metadata.*`, `metrics.*`, `feedback.*`, `user_properties.*` | that object, under the rest of the key |
+//! | `error` | `error` |
+//! | `gen_ai.operation.name` | `event_type`: `chat`, `text_completion`, `generate_content` → `model`; `execute_tool` → `tool`; `invoke_agent`, `create_agent` → `chain` (an explicit `honeyhive.event_type` wins) |
+//! | `gen_ai.request.model` | `config.model` |
+//! | `gen_ai.usage.*` | `metrics.*` |
+//! | anything else | `metadata`, under its full name |
+//!
+//! Integers, floats, booleans and strings keep their JSON type; values
+//! recorded with `%` or `?` are strings. Without a type, a span with
+//! children is a `chain` and a leaf a `tool`. An `ERROR`-level `tracing`
+//! event inside a span sets that span's `error` (its message).
+//!
+//! # Time
+//! `start_time` is taken when the span is created and `end_time` and
+//! `duration` when it closes, from the clock, not from enter and exit
+//! (an async span is entered on every poll, on any thread).
+//!
+//! # Bounds
+//! A tree holds at most [`max_nodes`](HoneyHiveLayer::max_nodes) spans
+//! (default 1 000): later spans of that tree and their descendants are
+//! counted, not recorded, and the root's `metadata` says how many
+//! (`honeyhive.spans_omitted`). At most
+//! [`max_open_roots`](HoneyHiveLayer::max_open_roots) trees (default 10 000)
+//! are open at once; a root beyond is not recorded. Callbacks never block,
+//! spawn or do I/O: a closed tree goes to [`Logger::log`], which returns at
+//! once. Everything dropped is counted in [`HoneyHiveLayer::stats`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Instant, SystemTime};
+
+use serde_json::{Map, Value};
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Level, Subscriber};
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::{Event, EventType, Logger, SessionId};
+
+/// Turns `tracing` spans into HoneyHive event trees; see the
+/// [module docs](self).
+#[derive(Clone)]
+pub struct HoneyHiveLayer {
+    logger: Logger,
+    session_id: Option<SessionId>,
+    max_nodes: usize,
+    max_open_roots: usize,
+    counters: Arc<Counters>,
+}
+
+#[derive(Default)]
+struct Counters {
+    open_roots: AtomicUsize,
+    trees_logged: AtomicU64,
+    trees_refused: AtomicU64,
+    spans_omitted: AtomicU64,
+    roots_omitted: AtomicU64,
+}
+
+/// What a [`HoneyHiveLayer`] did, counted since it was made (clones share
+/// the counts).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LayerStats {
+    /// Trees handed to the Logger.
+    pub trees_logged: u64,
+    /// Trees the Logger refused (queue full, shut down, invalid); see the
+    /// Logger's own stats and warnings.
+    pub trees_refused: u64,
+    /// Spans not recorded because their tree was at `max_nodes`.
+    pub spans_omitted: u64,
+    /// Root spans not recorded because `max_open_roots` trees were open.
+    pub roots_omitted: u64,
+}
+
+impl HoneyHiveLayer {
+    /// Spans a tree holds at most, by default.
+    pub const DEFAULT_MAX_NODES: usize = 1_000;
+    /// Trees open at once at most, by default.
+    pub const DEFAULT_MAX_OPEN_ROOTS: usize = 10_000;
+
+    /// A layer logging each closed span tree through `logger`.
+    pub fn new(logger: Logger) -> Self {
+        HoneyHiveLayer {
+            logger,
+            session_id: None,
+            max_nodes: Self::DEFAULT_MAX_NODES,
+            max_open_roots: Self::DEFAULT_MAX_OPEN_ROOTS,
+            counters: Arc::default(),
+        }
+    }
+
+    /// The session for trees whose root has no `honeyhive.session_id`
+    /// field (else each root gets a new session).
+    pub fn session_id(mut self, id: impl Into<SessionId>) -> Self {
+        self.session_id = Some(id.into());
+        self
+    }
+
+    /// Sets how many spans a tree holds at most; at least 1.
+    pub fn max_nodes(mut self, nodes: usize) -> Self {
+        self.max_nodes = nodes.max(1);
+        self
+    }
+
+    /// Sets how many trees may be open at once; at least 1.
+    pub fn max_open_roots(mut self, roots: usize) -> Self {
+        self.max_open_roots = roots.max(1);
+        self
+    }
+
+    /// What the layer did so far.
+    pub fn stats(&self) -> LayerStats {
+        let c = &self.counters;
+        LayerStats {
+            trees_logged: c.trees_logged.load(Ordering::Relaxed),
+            trees_refused: c.trees_refused.load(Ordering::Relaxed),
+            spans_omitted: c.spans_omitted.load(Ordering::Relaxed),
+            roots_omitted: c.roots_omitted.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl std::fmt::Debug for HoneyHiveLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HoneyHiveLayer")
+            .field("session_id", &self.session_id)
+            .field("max_nodes", &self.max_nodes)
+            .field("max_open_roots", &self.max_open_roots)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a span holds in its extensions.
+enum Slot {
+    Recorded(Box<Node>),
+    /// Over a bound: this span and its descendants are counted, not kept.
+    Omitted(Arc<Tree>),
+}
+
+/// Shared by the spans of one tree.
+#[derive(Default)]
+struct Tree {
+    nodes: AtomicUsize,
+    omitted: AtomicU64,
+}
+
+struct Node {
+    tree: Arc<Tree>,
+    root: bool,
+    name: String,
+    event_type: Option<String>,
+    /// From `gen_ai.operation.name`; `event_type` wins.
+    gen_ai_type: Option<EventType>,
+    session_id: Option<String>,
+    error: Option<String>,
+    objects: [Map<String, Value>; 7],
+    children: Vec<Event>,
+    started: SystemTime,
+    clock: Instant,
+}
+
+const OBJECTS: [&str; 7] = [
+    "inputs",
+    "outputs",
+    "config",
+    "metadata",
+    "metrics",
+    "feedback",
+    "user_properties",
+];
+const METADATA: usize = 3;
+const CONFIG: usize = 2;
+const METRICS: usize = 4;
+
+impl Node {
+    fn new(name: &str, tree: Arc<Tree>, root: bool) -> Self {
+        Node {
+            tree,
+            root,
+            name: name.to_owned(),
+            event_type: None,
+            gen_ai_type: None,
+            session_id: None,
+            error: None,
+            objects: Default::default(),
+            children: Vec::new(),
+            started: SystemTime::now(),
+            clock: Instant::now(),
+        }
+    }
+
+    fn set(&mut self, key: &str, value: Value) {
+        let text = || match &value {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        match key {
+            "honeyhive.session_id" => self.session_id = Some(text()),
+            "honeyhive.event_type" => self.event_type = Some(text()),
+            "honeyhive.event_name" => self.name = text(),
+            "error" => self.error = Some(text()),
+            "gen_ai.operation.name" => {
+                self.gen_ai_type = match text().as_str() {
+                    "chat" | "text_completion" | "generate_content" => Some(EventType::Model),
+                    "execute_tool" => Some(EventType::Tool),
+                    "invoke_agent" | "create_agent" => Some(EventType::Chain),
+                    _ => None,
+                };
+                self.objects[METADATA].insert(key.to_owned(), value);
+            }
+            "gen_ai.request.model" => {
+                self.objects[CONFIG].insert("model".to_owned(), value);
+            }
+            _ => {
+                if let Some(rest) = key.strip_prefix("gen_ai.usage.") {
+                    self.objects[METRICS].insert(rest.to_owned(), value);
+                    return;
+                }
+                for (index, object) in OBJECTS.iter().enumerate() {
+                    if let Some(rest) = key
+                        .strip_prefix(object)
+                        .and_then(|rest| rest.strip_prefix('.'))
+                    {
+                        self.objects[index].insert(rest.to_owned(), value);
+                        return;
+                    }
+                }
+                self.objects[METADATA].insert(key.to_owned(), value);
+            }
+        }
+    }
+
+    fn into_event(mut self) -> Event {
+        let kind = match self.event_type.as_deref() {
+            Some("model") => Some(EventType::Model),
+            Some("tool") => Some(EventType::Tool),
+            Some("chain") => Some(EventType::Chain),
+            Some("session") => Some(EventType::Session),
+            _ => None,
+        };
+        let kind = kind
+            .or(self.gen_ai_type)
+            .unwrap_or(if self.children.is_empty() {
+                EventType::Tool
+            } else {
+                EventType::Chain
+            });
+        let omitted = self.tree.omitted.load(Ordering::Relaxed);
+        if self.root && omitted > 0 {
+            self.objects[METADATA].insert("honeyhive.spans_omitted".to_owned(), omitted.into());
+        }
+        let [
+            inputs,
+            outputs,
+            config,
+            metadata,
+            metrics,
+            feedback,
+            user_properties,
+        ] = self.objects;
+        let mut event = Event::new(kind, self.name)
+            .start_time(self.started)
+            .end_time(SystemTime::now())
+            .duration(self.clock.elapsed())
+            .inputs(inputs)
+            .outputs(outputs)
+            .config(config)
+            .metadata(metadata)
+            .metrics(metrics)
+            .feedback(feedback)
+            .user_properties(user_properties);
+        if let Some(error) = self.error {
+            event = event.error(error);
+        }
+        for child in self.children {
+            event = event.child(child);
+        }
+        event
+    }
+}
+
+/// Records fields into a node, keeping JSON types.
+struct Fields<'a>(&'a mut Node);
+
+impl Visit for Fields<'_> {
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.set(field.name(), value.into());
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.set(field.name(), value.into());
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        // NaN and infinities have no JSON form: kept as text.
+        let value = serde_json::Number::from_f64(value)
+            .map_or_else(|| Value::String(value.to_string()), Value::Number);
+        self.0.set(field.name(), value);
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.set(field.name(), value.into());
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.set(field.name(), value.into());
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.0.set(field.name(), format!("{value:?}").into());
+    }
+}
+
+/// Takes an event's message.
+#[derive(Default)]
+struct Message(Option<String>);
+
+impl Visit for Message {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.0 = Some(value.to_owned());
+        }
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = Some(format!("{value:?}"));
+        }
+    }
+}
+
+impl<S> Layer<S> for HoneyHiveLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        // The nearest ancestor this layer sees (filtered ones are skipped).
+        let parent_tree = span.parent().and_then(|parent| {
+            let extensions = parent.extensions();
+            match extensions.get::<Slot>()? {
+                Slot::Recorded(node) => Some(Ok(Arc::clone(&node.tree))),
+                Slot::Omitted(tree) => Some(Err(Arc::clone(tree))),
+            }
+        });
+        let slot = match parent_tree {
+            Some(Err(tree)) => {
+                tree.omitted.fetch_add(1, Ordering::Relaxed);
+                self.counters.spans_omitted.fetch_add(1, Ordering::Relaxed);
+                Slot::Omitted(tree)
+            }
+            Some(Ok(tree)) => {
+                if tree.nodes.fetch_add(1, Ordering::Relaxed) >= self.max_nodes {
+                    tree.omitted.fetch_add(1, Ordering::Relaxed);
+                    self.counters.spans_omitted.fetch_add(1, Ordering::Relaxed);
+                    Slot::Omitted(tree)
+                } else {
+                    let mut node = Node::new(span.name(), tree, false);
+                    attrs.record(&mut Fields(&mut node));
+                    Slot::Recorded(Box::new(node))
+                }
+            }
+            None => {
+                let open = &self.counters.open_roots;
+                let room = |n: usize| (n < self.max_open_roots).then_some(n + 1);
+                let tree = Arc::new(Tree {
+                    nodes: AtomicUsize::new(1),
+                    omitted: AtomicU64::new(0),
+                });
+                if open
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, room)
+                    .is_err()
+                {
+                    self.counters.roots_omitted.fetch_add(1, Ordering::Relaxed);
+                    Slot::Omitted(tree)
+                } else {
+                    let mut node = Node::new(span.name(), tree, true);
+                    attrs.record(&mut Fields(&mut node));
+                    Slot::Recorded(Box::new(node))
+                }
+            }
+        };
+        span.extensions_mut().insert(slot);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        if let Some(Slot::Recorded(node)) = span.extensions_mut().get_mut::<Slot>() {
+            values.record(&mut Fields(node));
+        }
+    }
+
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
+        if *event.metadata().level() != Level::ERROR {
+            return;
+        }
+        let Some(span) = ctx.event_span(event) else {
+            return;
+        };
+        let mut message = Message::default();
+        event.record(&mut message);
+        if let Some(Slot::Recorded(node)) = span.extensions_mut().get_mut::<Slot>() {
+            node.error = Some(
+                message
+                    .0
+                    .unwrap_or_else(|| event.metadata().name().to_owned()),
+            );
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        let Some(Slot::Recorded(node)) = span.extensions_mut().remove::<Slot>() else {
+            return;
+        };
+        if !node.root {
+            if let Some(parent) = span.parent()
+                && let Some(Slot::Recorded(parent)) = parent.extensions_mut().get_mut::<Slot>()
+            {
+                parent.children.push(node.into_event());
+            }
+            return;
+        }
+        self.counters.open_roots.fetch_sub(1, Ordering::AcqRel);
+        let session = node
+            .session_id
+            .clone()
+            .map(SessionId::from)
+            .or_else(|| self.session_id.clone())
+            .unwrap_or_default();
+        match self.logger.log(&session, node.into_event()) {
+            Ok(()) => self.counters.trees_logged.fetch_add(1, Ordering::Relaxed),
+            Err(_) => self.counters.trees_refused.fetch_add(1, Ordering::Relaxed),
+        };
+    }
+}

@@ -1,0 +1,261 @@
+//! `HoneyHiveLayer`: span trees as the mock receives them.
+#![cfg(feature = "tracing")]
+
+use std::time::Duration;
+
+use honeyhive::testing::MockHoneyHive;
+use honeyhive::tracing::HoneyHiveLayer;
+use honeyhive::{Logger, LoggerConfig};
+use serde_json::{Value, json};
+use tracing::Instrument;
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::SubscriberExt;
+
+async fn mock_logger() -> (MockHoneyHive, Logger) {
+    let mock = MockHoneyHive::start_async().await;
+    let logger = mock
+        .client()
+        .unwrap()
+        .logger(LoggerConfig::default())
+        .unwrap();
+    (mock, logger)
+}
+
+/// The event without what changes from run to run (ids and times), after
+/// checking that those are there and coherent.
+fn steady(mut event: Value) -> Value {
+    let map = event.as_object_mut().unwrap();
+    let start = map.remove("start_time").unwrap().as_u64().unwrap();
+    let end = map.remove("end_time").unwrap().as_u64().unwrap();
+    assert!(end >= start);
+    assert!(map.remove("duration").unwrap().as_f64().unwrap() >= 0.0);
+    assert!(map.remove("event_id").is_some());
+    if let Some(Value::Array(children)) = map.get_mut("children") {
+        for child in children {
+            *child = steady(child.take());
+        }
+    }
+    event
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_three_level_tree_is_one_event_with_fields_where_the_table_says() {
+    let (mock, logger) = mock_logger().await;
+    let layer = HoneyHiveLayer::new(logger.clone());
+    let subscriber = tracing_subscriber::registry().with(layer.clone());
+    tracing::subscriber::with_default(subscriber, || {
+        let root = tracing::info_span!(
+            "agent",
+            honeyhive.session_id = "sess-7",
+            gen_ai.operation.name = "invoke_agent",
+            user_properties.plan = "pro",
+        );
+        root.in_scope(|| {
+            let step = tracing::info_span!(
+                "plan",
+                inputs.question = "weather?",
+                outputs.answer = tracing::field::Empty
+            );
+            step.in_scope(|| {
+                tracing::info_span!(
+                    "llm",
+                    gen_ai.operation.name = "chat",
+                    gen_ai.request.model = "gpt-4o",
+                    gen_ai.usage.input_tokens = 12u64,
+                    config.temperature = 0.5,
+                    feedback.liked = true,
+                    retries = 2,
+                )
+                .in_scope(|| {});
+                tracing::info_span!(
+                    "search",
+                    honeyhive.event_type = "tool",
+                    honeyhive.event_name = "web search"
+                )
+                .in_scope(|| tracing::error!("upstream said 502"));
+            });
+            step.record("outputs.answer", "sunny");
+        });
+    });
+    let report = logger.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(report.stats.sent, 1);
+    assert_eq!(layer.stats().trees_logged, 1);
+    let received = mock.events();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].session_id, "sess-7");
+    assert!(mock.violations().is_empty(), "{:?}", mock.violations());
+    let expected = json!({
+        "event_name": "agent",
+        "event_type": "chain",
+        "metadata": {"gen_ai.operation.name": "invoke_agent"},
+        "user_properties": {"plan": "pro"},
+        "children": [{
+            "event_name": "plan",
+            "event_type": "chain",
+            "inputs": {"question": "weather?"},
+            "outputs": {"answer": "sunny"},
+            "children": [
+                {
+                    "event_name": "llm",
+                    "event_type": "model",
+                    "config": {"model": "gpt-4o", "temperature": 0.5},
+                    "metrics": {"input_tokens": 12},
+                    "feedback": {"liked": true},
+                    "metadata": {"gen_ai.operation.name": "chat", "retries": 2},
+                },
+                {
+                    "event_name": "web search",
+                    "event_type": "tool",
+                    "error": "upstream said 502",
+                },
+            ],
+        }],
+    });
+    assert_eq!(steady(received[0].event.clone()), expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn futures_moving_between_threads_and_reentered_spans_make_one_tree() {
+    let (mock, logger) = mock_logger().await;
+    let layer = HoneyHiveLayer::new(logger.clone()).session_id("s-async");
+    let subscriber = tracing_subscriber::registry().with(layer.clone());
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let dispatch = tracing::dispatcher::get_default(Clone::clone);
+    let root = tracing::info_span!("request");
+    // Each step is entered and left on whichever worker thread polls it.
+    // The last handle of each is dropped here, where this thread's default
+    // subscriber is set: the registry tells the parent a child closed
+    // through the *current* default subscriber, which a worker thread
+    // dropping a finished task's future outside its poll does not have.
+    let steps: Vec<_> = (0..4)
+        .map(|i| tracing::info_span!(parent: &root, "step", inputs.i = i))
+        .collect();
+    let tasks: Vec<_> = steps
+        .iter()
+        .map(|step| {
+            tokio::spawn(
+                async move {
+                    for _ in 0..5 {
+                        tokio::task::yield_now().await; // polled again, maybe elsewhere
+                    }
+                }
+                .instrument(step.clone())
+                .with_subscriber_dispatch(dispatch.clone()),
+            )
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    drop(steps);
+    // Entered and left several times: still one span.
+    for _ in 0..3 {
+        let _in = root.enter();
+    }
+    drop(root);
+    let report = logger.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(
+        layer.stats().trees_logged,
+        1,
+        "{:?} {report:?}",
+        layer.stats()
+    );
+    let received = mock.events();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].session_id, "s-async");
+    let children = received[0].event["children"].as_array().unwrap();
+    assert_eq!(children.len(), 4);
+    let mut seen: Vec<i64> = children
+        .iter()
+        .map(|c| c["inputs"]["i"].as_i64().unwrap())
+        .collect();
+    seen.sort();
+    assert_eq!(seen, [0, 1, 2, 3]);
+    assert_eq!(received[0].event["event_type"], "chain");
+    assert!(children.iter().all(|c| c["event_type"] == "tool"));
+}
+
+trait WithDispatch: Sized {
+    fn with_subscriber_dispatch(
+        self,
+        dispatch: tracing::Dispatch,
+    ) -> tracing::instrument::WithDispatch<Self>;
+}
+
+impl<F: std::future::Future> WithDispatch for F {
+    fn with_subscriber_dispatch(
+        self,
+        dispatch: tracing::Dispatch,
+    ) -> tracing::instrument::WithDispatch<Self> {
+        tracing::instrument::WithSubscriber::with_subscriber(self, dispatch)
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_span_whose_parent_is_filtered_out_joins_the_nearest_recorded_ancestor() {
+    let (mock, logger) = mock_logger().await;
+    let layer = HoneyHiveLayer::new(logger.clone()).with_filter(
+        tracing_subscriber::filter::filter_fn(|meta| meta.name() != "hidden"),
+    );
+    let subscriber = tracing_subscriber::registry().with(layer);
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info_span!("root").in_scope(|| {
+            tracing::info_span!("hidden").in_scope(|| {
+                tracing::info_span!("leaf").in_scope(|| {});
+            });
+        });
+    });
+    logger.shutdown(Duration::from_secs(5)).await;
+    let received = mock.events();
+    assert_eq!(received.len(), 1);
+    let root = &received[0].event;
+    assert_eq!(root["event_name"], "root");
+    assert_eq!(root["children"][0]["event_name"], "leaf");
+    assert_eq!(root["children"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn five_thousand_children_under_one_root_are_capped_and_counted() {
+    let (mock, logger) = mock_logger().await;
+    let layer = HoneyHiveLayer::new(logger.clone());
+    let subscriber = tracing_subscriber::registry().with(layer.clone());
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info_span!("root").in_scope(|| {
+            for i in 0..5_000 {
+                tracing::info_span!("child", inputs.i = i).in_scope(|| {});
+            }
+        });
+    });
+    logger.shutdown(Duration::from_secs(5)).await;
+    let received = mock.events();
+    assert_eq!(received.len(), 1);
+    let root = &received[0].event;
+    // The root is one of the 1 000 nodes.
+    assert_eq!(root["children"].as_array().unwrap().len(), 999);
+    assert_eq!(root["metadata"]["honeyhive.spans_omitted"], 4_001);
+    assert_eq!(layer.stats().spans_omitted, 4_001);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn roots_over_the_open_limit_are_counted_not_recorded() {
+    let (mock, logger) = mock_logger().await;
+    let layer = HoneyHiveLayer::new(logger.clone()).max_open_roots(2);
+    let subscriber = tracing_subscriber::registry().with(layer.clone());
+    tracing::subscriber::with_default(subscriber, || {
+        let a = tracing::info_span!("a");
+        let b = tracing::info_span!("b");
+        let c = tracing::info_span!("c"); // a third open root
+        drop((a, b, c));
+        tracing::info_span!("d").in_scope(|| {}); // room again
+    });
+    logger.shutdown(Duration::from_secs(5)).await;
+    let mut names: Vec<String> = mock
+        .events()
+        .iter()
+        .map(|e| e.event["event_name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["a", "b", "d"]);
+    assert_eq!(layer.stats().roots_omitted, 1);
+    assert_eq!(layer.stats().trees_logged, 3);
+}
