@@ -70,13 +70,16 @@
 //! counted, not recorded, and the root's `metadata` says how many
 //! (`honeyhive.spans_omitted`). At most
 //! [`max_open_roots`](HoneyHiveLayer::max_open_roots) trees (default 10 000)
-//! are open at once; a root beyond is not recorded. Callbacks never block,
+//! are open at once; a root beyond is not recorded. A root open longer than
+//! [`max_age`](HoneyHiveLayer::max_age) (default 10 minutes) is sent as it
+//! stands when the next root starts, marked `honeyhive.partial`. Callbacks never block,
 //! spawn or do I/O: a closed tree goes to [`Logger::log`], which returns at
 //! once. Everything dropped is counted in [`HoneyHiveLayer::stats`].
 
-use std::sync::Arc;
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::{Instant, SystemTime};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
@@ -95,7 +98,10 @@ pub struct HoneyHiveLayer {
     session_id: Option<SessionId>,
     max_nodes: usize,
     max_open_roots: usize,
+    max_age: Duration,
     counters: Arc<Counters>,
+    /// Open roots by when they started, to send the ones past `max_age`.
+    roots: Arc<Mutex<BTreeSet<(Instant, u64)>>>,
 }
 
 #[derive(Default)]
@@ -105,6 +111,7 @@ struct Counters {
     trees_refused: AtomicU64,
     spans_omitted: AtomicU64,
     roots_omitted: AtomicU64,
+    trees_partial: AtomicU64,
 }
 
 /// What a [`HoneyHiveLayer`] did, counted since it was made (clones share
@@ -121,6 +128,8 @@ pub struct LayerStats {
     pub spans_omitted: u64,
     /// Root spans not recorded because `max_open_roots` trees were open.
     pub roots_omitted: u64,
+    /// Trees sent partial because their root was open past `max_age`.
+    pub trees_partial: u64,
 }
 
 impl HoneyHiveLayer {
@@ -128,6 +137,9 @@ impl HoneyHiveLayer {
     pub const DEFAULT_MAX_NODES: usize = 1_000;
     /// Trees open at once at most, by default.
     pub const DEFAULT_MAX_OPEN_ROOTS: usize = 10_000;
+    /// How long a root may stay open before its tree is sent as it stands,
+    /// by default.
+    pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(600);
 
     /// A layer logging each closed span tree through `logger`.
     pub fn new(logger: Logger) -> Self {
@@ -136,7 +148,9 @@ impl HoneyHiveLayer {
             session_id: None,
             max_nodes: Self::DEFAULT_MAX_NODES,
             max_open_roots: Self::DEFAULT_MAX_OPEN_ROOTS,
+            max_age: Self::DEFAULT_MAX_AGE,
             counters: Arc::default(),
+            roots: Arc::default(),
         }
     }
 
@@ -159,6 +173,15 @@ impl HoneyHiveLayer {
         self
     }
 
+    /// Sets how long a root may stay open. Looked at whenever a root span
+    /// starts: a tree whose root is older is sent as it stands (the spans
+    /// closed so far, `metadata."honeyhive.partial": true`), and what it
+    /// gets later is counted as omitted.
+    pub fn max_age(mut self, age: Duration) -> Self {
+        self.max_age = age;
+        self
+    }
+
     /// What the layer did so far.
     pub fn stats(&self) -> LayerStats {
         let c = &self.counters;
@@ -167,6 +190,7 @@ impl HoneyHiveLayer {
             trees_refused: c.trees_refused.load(Ordering::Relaxed),
             spans_omitted: c.spans_omitted.load(Ordering::Relaxed),
             roots_omitted: c.roots_omitted.load(Ordering::Relaxed),
+            trees_partial: c.trees_partial.load(Ordering::Relaxed),
         }
     }
 }
@@ -282,7 +306,10 @@ impl Node {
         }
     }
 
-    fn into_event(mut self) -> Event {
+    fn into_event(mut self, partial: bool) -> Event {
+        if partial {
+            self.objects[METADATA].insert("honeyhive.partial".to_owned(), true.into());
+        }
         let kind = match self.event_type.as_deref() {
             Some("model") => Some(EventType::Model),
             Some("tool") => Some(EventType::Tool),
@@ -422,11 +449,16 @@ where
                 } else {
                     let mut node = Node::new(span.name(), tree, true);
                     attrs.record(&mut Fields(&mut node));
+                    self.lock_roots().insert((node.clock, id.into_u64()));
                     Slot::Recorded(Box::new(node))
                 }
             }
         };
+        let root = matches!(&slot, Slot::Recorded(node) if node.root);
         span.extensions_mut().insert(slot);
+        if root {
+            self.send_old_roots(&ctx);
+        }
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
@@ -463,10 +495,57 @@ where
             if let Some(parent) = span.parent()
                 && let Some(Slot::Recorded(parent)) = parent.extensions_mut().get_mut::<Slot>()
             {
-                parent.children.push(node.into_event());
+                parent.children.push(node.into_event(false));
+                return;
             }
+            // Its tree was sent partial before it closed.
+            node.tree.omitted.fetch_add(1, Ordering::Relaxed);
+            self.counters.spans_omitted.fetch_add(1, Ordering::Relaxed);
             return;
         }
+        self.lock_roots().remove(&(node.clock, id.into_u64()));
+        self.send_root(*node, false);
+    }
+}
+
+impl HoneyHiveLayer {
+    fn lock_roots(&self) -> std::sync::MutexGuard<'_, BTreeSet<(Instant, u64)>> {
+        self.roots.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sends the trees whose root is open past `max_age`, as they stand.
+    fn send_old_roots<S>(&self, ctx: &Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let Some(cutoff) = Instant::now().checked_sub(self.max_age) else {
+            return;
+        };
+        loop {
+            let oldest = {
+                let mut roots = self.lock_roots();
+                match roots.first() {
+                    Some(&(started, id)) if started < cutoff => roots.pop_first().map(|_| id),
+                    _ => None,
+                }
+            };
+            let Some(id) = oldest else { return };
+            let Some(span) = ctx.span(&Id::from_u64(id)) else {
+                continue;
+            };
+            let mut extensions = span.extensions_mut();
+            let Some(Slot::Recorded(node)) = extensions.remove::<Slot>() else {
+                continue;
+            };
+            extensions.insert(Slot::Omitted(Arc::clone(&node.tree)));
+            drop(extensions);
+            self.counters.trees_partial.fetch_add(1, Ordering::Relaxed);
+            self.send_root(*node, true);
+        }
+    }
+
+    /// Logs a root's tree.
+    fn send_root(&self, node: Node, partial: bool) {
         self.counters.open_roots.fetch_sub(1, Ordering::AcqRel);
         let session = node
             .session_id
@@ -474,7 +553,7 @@ where
             .map(SessionId::from)
             .or_else(|| self.session_id.clone())
             .unwrap_or_default();
-        match self.logger.log(&session, node.into_event()) {
+        match self.logger.log(&session, node.into_event(partial)) {
             Ok(()) => self.counters.trees_logged.fetch_add(1, Ordering::Relaxed),
             Err(_) => self.counters.trees_refused.fetch_add(1, Ordering::Relaxed),
         };

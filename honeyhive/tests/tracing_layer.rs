@@ -259,3 +259,36 @@ async fn roots_over_the_open_limit_are_counted_not_recorded() {
     assert_eq!(layer.stats().roots_omitted, 1);
     assert_eq!(layer.stats().trees_logged, 3);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_root_open_past_its_max_age_is_sent_as_it_stands() {
+    let (mock, logger) = mock_logger().await;
+    let layer = HoneyHiveLayer::new(logger.clone()).max_age(Duration::from_millis(50));
+    let subscriber = tracing_subscriber::registry().with(layer.clone());
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let stuck = tracing::info_span!("stuck");
+    tracing::info_span!(parent: &stuck, "done").in_scope(|| {});
+    let late = tracing::info_span!(parent: &stuck, "late");
+    std::thread::sleep(Duration::from_millis(60));
+    tracing::info_span!("next").in_scope(|| {}); // a new root: the stuck one is sent
+    assert_eq!(layer.stats().trees_partial, 1);
+    drop(late);
+    drop(stuck);
+    logger.shutdown(Duration::from_secs(5)).await;
+    let events = mock.events();
+    assert_eq!(events.len(), 2);
+    let stuck = &events
+        .iter()
+        .find(|e| e.event["event_name"] == "stuck")
+        .unwrap()
+        .event;
+    assert_eq!(stuck["metadata"]["honeyhive.partial"], true);
+    assert_eq!(stuck["children"].as_array().unwrap().len(), 1);
+    assert_eq!(stuck["children"][0]["event_name"], "done");
+    let stats = layer.stats();
+    assert_eq!(
+        (stats.trees_logged, stats.spans_omitted),
+        (2, 1),
+        "{stats:?}"
+    );
+}
