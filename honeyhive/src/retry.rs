@@ -307,6 +307,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn getters_give_back_the_defaults_and_what_the_setters_set() {
+        let default = RetryPolicy::default();
+        assert_eq!(default.max_attempts(), RetryPolicy::DEFAULT_MAX_ATTEMPTS);
+        assert_eq!(
+            default.initial_backoff(),
+            RetryPolicy::DEFAULT_INITIAL_BACKOFF
+        );
+        assert_eq!(default.multiplier(), RetryPolicy::DEFAULT_MULTIPLIER);
+        assert_eq!(default.max_backoff(), RetryPolicy::DEFAULT_MAX_BACKOFF);
+        assert_eq!(default.deadline(), RetryPolicy::DEFAULT_DEADLINE);
+        assert_eq!(
+            default.max_retry_after(),
+            RetryPolicy::DEFAULT_MAX_RETRY_AFTER
+        );
+        let set = RetryPolicy::default()
+            .with_max_attempts(7)
+            .with_initial_backoff(Duration::from_millis(3))
+            .with_multiplier(1.5)
+            .with_max_backoff(Duration::from_millis(40))
+            .with_deadline(Duration::from_secs(9))
+            .with_max_retry_after(Duration::from_secs(4));
+        assert_eq!(set.max_attempts(), 7);
+        assert_eq!(set.initial_backoff(), Duration::from_millis(3));
+        assert_eq!(set.multiplier(), 1.5);
+        assert_eq!(set.max_backoff(), Duration::from_millis(40));
+        assert_eq!(set.deadline(), Duration::from_secs(9));
+        assert_eq!(set.max_retry_after(), Duration::from_secs(4));
+    }
+
+    #[test]
     fn a_multiplier_of_one_or_more_is_kept_and_anything_else_counts_as_one() {
         let with = |m: f64| RetryPolicy::default().with_multiplier(m).multiplier();
         assert_eq!(with(2.0), 2.0);
