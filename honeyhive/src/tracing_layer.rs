@@ -79,7 +79,7 @@
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
@@ -88,7 +88,7 @@ use tracing::{Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::{Event, EventType, Logger, SessionId};
+use crate::{Event, EventType, Logger, SessionId, api};
 
 /// Turns `tracing` spans into HoneyHive event trees; see the
 /// [module docs](self).
@@ -230,7 +230,7 @@ struct Node {
     session_id: Option<String>,
     error: Option<String>,
     objects: [Map<String, Value>; 7],
-    children: Vec<Event>,
+    children: Vec<api::types::Event>,
     started: SystemTime,
     clock: Instant,
 }
@@ -306,7 +306,7 @@ impl Node {
         }
     }
 
-    fn into_event(mut self, partial: bool) -> Event {
+    fn into_event(mut self, partial: bool) -> api::types::Event {
         if partial {
             self.objects[METADATA].insert("honeyhive.partial".to_owned(), true.into());
         }
@@ -337,24 +337,43 @@ impl Node {
             feedback,
             user_properties,
         ] = self.objects;
-        let mut event = Event::new(kind, self.name)
-            .start_time(self.started)
-            .end_time(SystemTime::now())
-            .duration(self.clock.elapsed())
-            .inputs(inputs)
-            .outputs(outputs)
-            .config(config)
-            .metadata(metadata)
-            .metrics(metrics)
-            .feedback(feedback)
-            .user_properties(user_properties);
-        if let Some(error) = self.error {
-            event = event.error(error);
+        // Built as the generated type directly: the maps hold JSON already
+        // (no NaN: `Fields` keeps non-finite floats as text), so going
+        // through the builder's setters would only copy them again.
+        let millis = |at: SystemTime| {
+            at.duration_since(UNIX_EPOCH)
+                .ok()
+                .and_then(|since| u64::try_from(since.as_millis()).ok())
+                .map(serde_json::Number::from)
+        };
+        let micros = self.clock.elapsed().as_micros();
+        let duration = if micros.is_multiple_of(1000) {
+            u64::try_from(micros / 1000)
+                .ok()
+                .map(serde_json::Number::from)
+        } else {
+            serde_json::Number::from_f64(micros as f64 / 1000.0)
+        };
+        api::types::Event {
+            children: self.children,
+            config,
+            duration,
+            end_time: millis(SystemTime::now()),
+            error: self.error,
+            event_id: None,
+            event_name: Some(self.name),
+            event_type: Some(kind.as_str().to_owned()),
+            feedback,
+            inputs,
+            metadata,
+            metrics,
+            outputs,
+            project: None,
+            session_id: None,
+            source: None,
+            start_time: millis(self.started),
+            user_properties,
         }
-        for child in self.children {
-            event = event.child(child);
-        }
-        event
     }
 }
 
@@ -553,7 +572,10 @@ impl HoneyHiveLayer {
             .map(SessionId::from)
             .or_else(|| self.session_id.clone())
             .unwrap_or_default();
-        match self.logger.log(&session, node.into_event(partial)) {
+        match self
+            .logger
+            .log(&session, Event::from(node.into_event(partial)))
+        {
             Ok(()) => self.counters.trees_logged.fetch_add(1, Ordering::Relaxed),
             Err(_) => self.counters.trees_refused.fetch_add(1, Ordering::Relaxed),
         };
