@@ -38,7 +38,7 @@ pub trait Exec: Send + Sync + 'static {
 /// nothing (each request sent once).
 #[derive(Clone, Default)]
 pub struct Hooks {
-    exec: Option<Arc<dyn Exec>>,
+    pub(crate) exec: Option<Arc<dyn Exec>>,
 }
 
 impl Hooks {
@@ -58,15 +58,23 @@ impl fmt::Debug for Hooks {
     }
 }
 
-impl ClientHooks<Hooks> for crate::Client {
-    async fn exec(
-        &self,
-        request: reqwest::Request,
-        info: &OperationInfo,
-    ) -> reqwest::Result<reqwest::Response> {
-        match &self.inner.exec {
-            Some(exec) => exec.exec(&self.client, request, info.operation_id).await,
-            None => self.client.execute(request).await,
+/// `impl ClientHooks<Hooks>` for a generated `Client` type: this crate's,
+/// and in `xtask/import-check` each client generated there.
+macro_rules! client_hooks {
+    ($client:ty) => {
+        impl ClientHooks<Hooks> for $client {
+            async fn exec(
+                &self,
+                request: reqwest::Request,
+                info: &OperationInfo,
+            ) -> reqwest::Result<reqwest::Response> {
+                match &self.inner.exec {
+                    Some(exec) => exec.exec(&self.client, request, info.operation_id).await,
+                    None => self.client.execute(request).await,
+                }
+            }
         }
-    }
+    };
 }
+
+client_hooks!(crate::Client);

@@ -13,21 +13,55 @@ mod spec;
 
 use std::path::PathBuf;
 
+/// The specs to import: (output name, fixture, operations to keep).
+const CASES: &[(&str, &str, Option<&[&str]>)] = &[
+    ("client", "../tests/fixtures/import/openapi-3.1.yaml", None),
+    // HoneyHive's published specs (xtask/tests/fixtures/upstream/README.md),
+    // whole and cut to the operations an event logger uses.
+    (
+        "upstream_0209",
+        "../tests/fixtures/upstream/2026-02-09.yaml",
+        None,
+    ),
+    (
+        "upstream_0212",
+        "../tests/fixtures/upstream/2026-02-12.yaml",
+        None,
+    ),
+    (
+        "upstream_0212_events",
+        "../tests/fixtures/upstream/2026-02-12.yaml",
+        Some(&["createEvent", "createEventBatch", "startSession"]),
+    ),
+];
+
 fn main() {
-    let fixture = "../tests/fixtures/import/openapi-3.1.yaml";
-    println!("cargo::rerun-if-changed={fixture}");
     println!("cargo::rerun-if-changed=../src/import.rs");
     println!("cargo::rerun-if-changed=../../honeyhive-gen/generation.rs");
-
-    let text = std::fs::read_to_string(fixture).expect("the fixture is in the repository");
-    let document = spec::parse(&text).unwrap_or_else(|e| panic!("{e}"));
-    let imported = import::import(document, None).unwrap_or_else(|problems| {
-        panic!("import refused the fixture: {problems:?}");
-    });
-    let yaml = spec::render(&imported.spec, false).expect("a JSON value renders as YAML");
-    let parsed = generation::parse_spec(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
-    let source = generation::render(&parsed).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    std::fs::write(out.join("client.rs"), source).expect("OUT_DIR is writable");
-    std::fs::write(out.join("imported.yaml"), yaml).expect("OUT_DIR is writable");
+    for (name, fixture, operations) in CASES {
+        println!("cargo::rerun-if-changed={fixture}");
+        let text = std::fs::read_to_string(fixture).expect("the fixture is in the repository");
+        let document = spec::parse(&text).unwrap_or_else(|e| panic!("{fixture}: {e}"));
+        let keep: Option<Vec<String>> =
+            operations.map(|ops| ops.iter().map(|op| op.to_string()).collect());
+        let imported = import::import(document, keep.as_deref()).unwrap_or_else(|problems| {
+            panic!("import refused {fixture}: {problems:?}");
+        });
+        let yaml = spec::render(&imported.spec, false).expect("a JSON value renders as YAML");
+        let parsed = generation::parse_spec(&yaml).unwrap_or_else(|e| panic!("{fixture}: {e}"));
+        let source = generation::render(&parsed).unwrap_or_else(|e| panic!("{fixture}: {e}"));
+        std::fs::write(out.join(format!("{name}.rs")), source).expect("OUT_DIR is writable");
+        let yaml_name = if *name == "client" {
+            "imported".to_owned()
+        } else {
+            format!("{name}.yaml")
+        };
+        let yaml_name = if yaml_name == "imported" {
+            "imported.yaml".to_owned()
+        } else {
+            yaml_name
+        };
+        std::fs::write(out.join(yaml_name), yaml).expect("OUT_DIR is writable");
+    }
 }

@@ -22,6 +22,9 @@ pub enum Severity {
 pub struct Change {
     pub severity: Severity,
     pub location: String,
+    /// The operation's `operationId` (the generated method's name), for a
+    /// change inside an operation: `old -> new` when it changed.
+    pub operation_id: Option<String>,
     pub message: String,
 }
 
@@ -31,7 +34,10 @@ impl fmt::Display for Change {
             Severity::Breaking => "BREAKING  ",
             Severity::Compatible => "compatible",
         };
-        write!(f, "{tag}  {}: {}", self.location, self.message)
+        match &self.operation_id {
+            Some(id) => write!(f, "{tag}  {} ({id}): {}", self.location, self.message),
+            None => write!(f, "{tag}  {}: {}", self.location, self.message),
+        }
     }
 }
 
@@ -40,6 +46,7 @@ impl Change {
         json!({
             "severity": match self.severity { Severity::Breaking => "breaking", Severity::Compatible => "compatible" },
             "location": self.location,
+            "operation_id": self.operation_id,
             "message": self.message,
         })
     }
@@ -59,6 +66,8 @@ struct Differ<'a> {
     changes: Vec<Change>,
     /// (old ref, new ref, flow) pairs being compared, against recursion.
     visiting: HashSet<(String, String, Flow)>,
+    /// The operation being compared, for the changes noted inside it.
+    operation_id: Option<String>,
 }
 
 /// The changes from `old` to `new`, breaking first.
@@ -69,6 +78,7 @@ pub fn diff(old: Value, new: Value) -> Vec<Change> {
         new: &new,
         changes: Vec::new(),
         visiting: HashSet::new(),
+        operation_id: None,
     };
     differ.servers();
     differ.security_schemes();
@@ -137,6 +147,7 @@ impl Differ<'_> {
         self.changes.push(Change {
             severity,
             location: location.to_owned(),
+            operation_id: self.operation_id.clone(),
             message: message.into(),
         });
     }
@@ -229,15 +240,27 @@ impl Differ<'_> {
             found
         };
         let (old, new) = (list(self.old), list(self.new));
+        let id = |op: &Value| {
+            op.get("operationId")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
         for (key, op) in &old {
-            match new.get(key) {
+            let changed = new.get(key);
+            self.operation_id = match (id(op), changed.and_then(id)) {
+                (Some(a), Some(b)) if a != b => Some(format!("{a} -> {b}")),
+                (a, b) => a.or(b),
+            };
+            match changed {
                 None => self.note(Severity::Breaking, key, "operation removed"),
                 Some(changed) => self.operation(key, op, changed),
             }
         }
-        for key in new.keys().filter(|k| !old.contains_key(*k)) {
+        for (key, op) in new.iter().filter(|(k, _)| !old.contains_key(*k)) {
+            self.operation_id = id(op);
             self.note(Severity::Compatible, key, "operation added");
         }
+        self.operation_id = None;
     }
 
     fn operation(&mut self, at: &str, old: &Value, new: &Value) {

@@ -94,12 +94,13 @@ pub fn import(mut spec: Value, operations: Option<&[String]>) -> Result<Imported
         rewrites: Vec::new(),
         problems: Vec::new(),
     };
-    convert_document(&mut spec, &mut ctx);
+    // Pruned first, so that only what is kept must be convertible.
     name_operations(&mut spec, &mut ctx);
-    single_bodies(&mut spec, &mut ctx);
     if let Some(keep) = operations {
         keep_operations(&mut spec, keep, &mut ctx);
     }
+    convert_document(&mut spec, &mut ctx);
+    single_bodies(&mut spec, &mut ctx);
     if ctx.problems.is_empty() {
         Ok(Imported {
             spec,
@@ -205,6 +206,18 @@ fn is_null_schema(value: &Value) -> bool {
             .is_some_and(|t| t.len() == 1 && t[0] == "null")
 }
 
+/// `type: null` (or `[null]`): 3.0 says it as `nullable: true` with
+/// `enum: [null]`.
+fn null_only(map: &mut Map<String, Value>, pointer: &str, ctx: &mut Ctx) {
+    map.remove("type");
+    map.insert("nullable".into(), json!(true));
+    map.insert("enum".into(), json!([null]));
+    ctx.rewrite(
+        &format!("{pointer}/type"),
+        "type: null -> nullable: true, enum: [null]",
+    );
+}
+
 fn convert_schema(schema: &mut Value, pointer: &str, ctx: &mut Ctx) {
     let Some(map) = schema.as_object_mut() else {
         if schema.is_boolean() {
@@ -244,15 +257,38 @@ fn convert_schema(schema: &mut Value, pointer: &str, ctx: &mut Ctx) {
         );
     }
 
+    // String enums whose values differ only in case or punctuation ("1m"
+    // and "1M"): Rust variant names cannot tell them apart, so the
+    // generator cannot name them. Kept as plain strings.
+    if let Some(Value::Array(values)) = map.get("enum") {
+        let mut names: Vec<String> = values
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|v| {
+                v.chars()
+                    .filter(char::is_ascii_alphanumeric)
+                    .collect::<String>()
+                    .to_ascii_lowercase()
+            })
+            .collect();
+        let count = names.len();
+        names.sort();
+        names.dedup();
+        if names.len() < count {
+            map.remove("enum");
+            ctx.rewrite(
+                &format!("{pointer}/enum"),
+                "enum whose values differ only in case or punctuation -> plain string (Rust names cannot tell them apart)",
+            );
+        }
+    }
+
     // `type: [t, "null"]` -> `type: t, nullable: true`.
     if let Some(Value::Array(types)) = map.get("type").cloned() {
         let has_null = types.iter().any(|t| t == "null");
         let others: Vec<Value> = types.into_iter().filter(|t| t != "null").collect();
         match others.len() {
-            0 => ctx.problem(
-                &format!("{pointer}/type"),
-                "a schema that allows only null has no OpenAPI 3.0 form",
-            ),
+            0 => null_only(map, pointer, ctx),
             1 => {
                 map.insert("type".into(), others[0].clone());
                 if has_null {
@@ -277,10 +313,7 @@ fn convert_schema(schema: &mut Value, pointer: &str, ctx: &mut Ctx) {
             }
         }
     } else if map.get("type").and_then(Value::as_str) == Some("null") {
-        ctx.problem(
-            &format!("{pointer}/type"),
-            "`type: null` alone has no OpenAPI 3.0 form",
-        );
+        null_only(map, pointer, ctx);
     }
 
     // A `null` branch of anyOf/oneOf -> nullable.

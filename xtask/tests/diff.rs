@@ -166,12 +166,14 @@ fn text_output_names_each_change_and_counts_them() {
     assert_eq!(output.status.code(), Some(1), "breaking exits 1");
     assert!(
         text.contains(
-            "BREAKING    POST /items/{id} response 200 .detail: property removed from the response"
+            "BREAKING    POST /items/{id} response 200 .detail (postItem): property removed from the response"
         ),
         "{text}"
     );
     assert!(
-        text.contains("compatible  POST /items/{id} request body .owner: new optional property"),
+        text.contains(
+            "compatible  POST /items/{id} request body .owner (postItem): new optional property"
+        ),
         "{text}"
     );
     assert!(

@@ -2,12 +2,13 @@
 //! (`xtask/tests/fixtures/import/openapi-3.1.yaml`). That this crate compiles
 //! is the check; the tests pin what the rewrites turned into.
 
-#![allow(missing_docs, missing_debug_implementations, unused_qualifications)]
+#![allow(missing_docs, missing_debug_implementations, unused_qualifications, dead_code)]
 #![allow(clippy::all)]
 
 // The generated client sends through `crate::Hooks` (the build's own
 // settings), so this crate carries the same hand-written hooks.
 #[path = "../../../honeyhive-gen/src/hooks.rs"]
+#[macro_use]
 mod hooks;
 pub use hooks::{Exec, ExecFuture, Hooks};
 
@@ -15,6 +16,31 @@ include!(concat!(env!("OUT_DIR"), "/client.rs"));
 
 /// The imported spec, as YAML.
 pub const IMPORTED: &str = include_str!(concat!(env!("OUT_DIR"), "/imported.yaml"));
+
+/// HoneyHive's published spec of 2026-02-09, imported whole.
+pub mod upstream_0209 {
+    use crate::Hooks;
+
+    include!(concat!(env!("OUT_DIR"), "/upstream_0209.rs"));
+    client_hooks!(Client);
+}
+
+/// HoneyHive's published spec of 2026-02-12, imported whole.
+pub mod upstream_0212 {
+    use crate::Hooks;
+
+    include!(concat!(env!("OUT_DIR"), "/upstream_0212.rs"));
+    client_hooks!(Client);
+}
+
+/// The 2026-02-12 spec cut to `createEvent`, `createEventBatch` and
+/// `startSession` (and the components they reach).
+pub mod upstream_0212_events {
+    use crate::Hooks;
+
+    include!(concat!(env!("OUT_DIR"), "/upstream_0212_events.rs"));
+    client_hooks!(Client);
+}
 
 #[cfg(test)]
 mod tests {
@@ -41,5 +67,23 @@ mod tests {
         let _create: fn(&Client) -> builder::CreateWidget<'_> = Client::create_widget;
         let _delete: fn(&Client) -> builder::DeleteEverything<'_> = Client::delete_everything;
         assert!(IMPORTED.contains("openapi: 3.0.3"));
+    }
+
+    #[test]
+    fn the_published_specs_give_the_methods_their_operation_ids_name() {
+        use upstream_0209 as v0209;
+        use upstream_0212 as v0212;
+        use upstream_0212_events as events;
+        // The tools operations 2026-02-12 removed, in the version that had them.
+        let _: fn(&v0209::Client) -> v0209::builder::DeleteTool<'_> = v0209::Client::delete_tool;
+        let _: fn(&v0209::Client) -> v0209::builder::GetTools<'_> = v0209::Client::get_tools;
+        let _: fn(&v0212::Client) -> v0212::builder::CreateEvent<'_> = v0212::Client::create_event;
+        // Cut to three operations: those three.
+        let _: fn(&events::Client) -> events::builder::CreateEvent<'_> =
+            events::Client::create_event;
+        let _: fn(&events::Client) -> events::builder::CreateEventBatch<'_> =
+            events::Client::create_event_batch;
+        let _: fn(&events::Client) -> events::builder::StartSession<'_> =
+            events::Client::start_session;
     }
 }
