@@ -346,6 +346,94 @@ mod tests {
         assert_eq!(with(f64::NAN), 1.0);
     }
 
+    /// Runs `run` on a paused clock in a thread of its own, and fails if it
+    /// has not returned within 2 s of real time: a loop that never ends is
+    /// a failing test, not a hang.
+    fn run_bounded<F>(policy: RetryPolicy, plan: F) -> (Vec<(u32, Duration)>, Tally)
+    where
+        F: Fn(u32) -> Verdict<()> + Send + 'static,
+    {
+        let (done, result) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .start_paused(true)
+                .build()
+                .unwrap();
+            let outcome = rt.block_on(async {
+                let started = Instant::now();
+                let mut seen = Vec::new();
+                let ((), tally) = policy
+                    .run(Duration::from_secs(1), |attempt| {
+                        seen.push((attempt.number, started.elapsed()));
+                        std::future::ready(plan(attempt.number))
+                    })
+                    .await;
+                (seen, tally)
+            });
+            let _ = done.send(outcome);
+        });
+        result
+            .recv_timeout(Duration::from_secs(2))
+            .expect("RetryPolicy::run returned (it looped, or panicked)")
+    }
+
+    fn failed(retry_after: Option<Duration>) -> Verdict<()> {
+        Verdict::Retryable {
+            outcome: (),
+            retry_after,
+        }
+    }
+
+    #[test]
+    fn attempts_are_numbered_from_one_and_the_tally_counts_them() {
+        let policy = RetryPolicy::default().with_initial_backoff(Duration::from_millis(1));
+        let (seen, tally) = run_bounded(policy, |n| {
+            if n < 3 {
+                failed(None)
+            } else {
+                Verdict::Final(())
+            }
+        });
+        let numbers: Vec<u32> = seen.iter().map(|(n, _)| *n).collect();
+        assert_eq!(numbers, [1, 2, 3]);
+        assert_eq!(tally.attempts, 3);
+    }
+
+    #[test]
+    fn a_wait_longer_than_the_deadline_ends_the_call_at_once() {
+        let policy = RetryPolicy::default()
+            .with_deadline(Duration::from_millis(500))
+            .with_max_retry_after(Duration::from_secs(60));
+        let (seen, tally) = run_bounded(policy, |_| failed(Some(Duration::from_secs(10))));
+        assert_eq!(seen.len(), 1, "no second attempt after the deadline");
+        assert_eq!(tally.attempts, 1);
+        assert!(
+            tally.elapsed < Duration::from_millis(1),
+            "{:?}",
+            tally.elapsed
+        );
+    }
+
+    #[test]
+    fn the_first_retry_waits_under_the_initial_backoff_not_a_later_step() {
+        // Full jitter: the wait before retry 1 is uniform in [0, initial).
+        // One step later it would be in [0, 10 × initial): 40 waits all under
+        // `initial` would then happen with odds 10^-40.
+        let policy = RetryPolicy::default()
+            .with_max_attempts(2)
+            .with_initial_backoff(Duration::from_millis(100))
+            .with_multiplier(10.0)
+            .with_max_backoff(Duration::from_secs(100));
+        let mut longest = Duration::ZERO;
+        for _ in 0..40 {
+            let (seen, _) = run_bounded(policy.clone(), |_| failed(None));
+            longest = longest.max(seen[1].1);
+        }
+        assert!(longest <= Duration::from_millis(100), "{longest:?}");
+        assert!(longest > Duration::ZERO, "the waits are not all zero");
+    }
+
     #[test]
     fn retry_after_takes_seconds_and_dates() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);

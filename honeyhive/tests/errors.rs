@@ -636,3 +636,61 @@ async fn a_long_answer_with_fields_we_do_not_know_is_read_whole() {
         .expect("a success with an extra field");
     assert_eq!(logged.event_id, "evt-1");
 }
+
+#[tokio::test]
+async fn a_body_exactly_at_the_limit_is_sent_and_one_byte_over_is_not() {
+    let server = MockServer::start_async().await;
+    let ok = server
+        .mock_async(|when, then| {
+            when.method(POST);
+            then.status(200)
+                .header("content-type", "application/json")
+                .json_body(json!({"event_id": "e", "success": true}));
+        })
+        .await;
+    let event = || {
+        Event::tool("t")
+            .event_id("e")
+            .inputs(json!({"text": "x".repeat(500)}))
+    };
+    let size = serde_json::to_vec(&event().into_api().unwrap())
+        .unwrap()
+        .len();
+    let with_limit = |limit: usize| {
+        Client::builder()
+            .api_key(KEY)
+            .base_url(server.base_url())
+            .max_body_bytes(limit)
+            .build()
+            .unwrap()
+    };
+    with_limit(size)
+        .log_event("s", event())
+        .await
+        .expect("a body of exactly the limit is sent");
+    let err = with_limit(size - 1)
+        .log_event("s", event())
+        .await
+        .expect_err("one byte over");
+    assert!(
+        matches!(&err, Error::InvalidInput { field, .. } if field == "event"),
+        "{err:?}"
+    );
+    ok.assert_calls_async(1).await;
+}
+
+#[test]
+fn a_timeout_of_zero_seconds_in_the_environment_is_refused() {
+    for value in ["0", "0.0", "-1", "inf", "NaN"] {
+        let err = ClientBuilder::from_lookup(|name| match name {
+            "HH_API_KEY" => Some("k".into()),
+            "HH_API_TIMEOUT" => Some(value.into()),
+            _ => None,
+        })
+        .expect_err(value);
+        assert!(
+            matches!(&err, Error::InvalidInput { field, .. } if field == "HH_API_TIMEOUT"),
+            "{value}: {err:?}"
+        );
+    }
+}

@@ -505,7 +505,10 @@ async fn generated_calls_get_error_bodies_without_the_key() {
         .mock_async(|_when, then| {
             then.status(400)
                 .header("content-type", "application/json")
-                .body(format!(r#"{{"error":"bad key {KEY}"}}"#));
+                .body(format!(
+                    r#"{{"error":"bad key {KEY}","detail":"{}"}}"#,
+                    "d".repeat(3000)
+                ));
         })
         .await;
     let client = Client::builder()
@@ -526,5 +529,10 @@ async fn generated_calls_get_error_bodies_without_the_key() {
     };
     assert_eq!(response.status().as_u16(), 400);
     let body = response.text().await.unwrap();
-    assert_eq!(body, r#"{"error":"bad key [redacted]"}"#);
+    // Whole (up to 64 KiB is kept), with the key redacted.
+    let detail = "d".repeat(3000);
+    assert_eq!(
+        body,
+        format!(r#"{{"error":"bad key [redacted]","detail":"{detail}"}}"#)
+    );
 }

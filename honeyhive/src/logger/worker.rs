@@ -903,7 +903,11 @@ mod tests {
         for round in 0..3 {
             let logged_at = tokio::time::Instant::now();
             logger.log("s", Event::tool("t")).unwrap();
-            let attempted_at = attempts.recv().await.unwrap();
+            // Bounded, so that an event never attempted fails the test.
+            let attempted_at = tokio::time::timeout(Duration::from_secs(60), attempts.recv())
+                .await
+                .expect("the event was attempted")
+                .unwrap();
             assert!(
                 attempted_at - logged_at < Duration::from_millis(1),
                 "round {round}: waited {:?} for the dispatcher",

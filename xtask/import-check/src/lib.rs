@@ -2,7 +2,12 @@
 //! (`xtask/tests/fixtures/import/openapi-3.1.yaml`). That this crate compiles
 //! is the check; the tests pin what the rewrites turned into.
 
-#![allow(missing_docs, missing_debug_implementations, unused_qualifications, dead_code)]
+#![allow(
+    missing_docs,
+    missing_debug_implementations,
+    unused_qualifications,
+    dead_code
+)]
 #![allow(clippy::all)]
 
 // The generated client sends through `crate::Hooks` (the build's own
