@@ -694,3 +694,90 @@ fn a_timeout_of_zero_seconds_in_the_environment_is_refused() {
         );
     }
 }
+
+/// A loopback server that does one thing to every connection.
+async fn raw_server(on_accept: fn(tokio::net::TcpStream)) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            on_accept(stream);
+        }
+    });
+    address.to_string()
+}
+
+#[tokio::test]
+async fn each_transport_failure_says_what_failed() {
+    use support::fault_server::{Fault, FaultServer};
+    let problem_at = |url: String| async move {
+        let client = Client::builder()
+            .api_key(KEY)
+            .base_url(url)
+            .timeout(Duration::from_secs(5))
+            .retry_policy(RetryPolicy::none())
+            .build()
+            .unwrap();
+        match client.log_event("s", Event::tool("t")).await.unwrap_err() {
+            Error::Transport { problem, .. } => problem,
+            other => panic!("not a transport error: {other:?}"),
+        }
+    };
+    let truncated = FaultServer::always(Fault::Truncated).await;
+    assert_eq!(
+        problem_at(truncated.base_url()).await,
+        "the answer was cut short"
+    );
+    let dropped = FaultServer::always(Fault::Drop { processed: false }).await;
+    assert_eq!(
+        problem_at(dropped.base_url()).await,
+        "the connection failed before the answer came"
+    );
+    // Reset: the server closes with SO_LINGER 0, which sends RST.
+    let reset = raw_server(|stream| {
+        #[allow(deprecated)] // blocking on drop is what a reset needs here
+        let _ = stream.set_linger(Some(Duration::ZERO));
+        drop(stream);
+    })
+    .await;
+    assert_eq!(
+        problem_at(format!("http://{reset}")).await,
+        "the connection was reset"
+    );
+    // https to a server that answers in plain HTTP: the handshake fails.
+    let plain = raw_server(|mut stream| {
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+        });
+    })
+    .await;
+    assert_eq!(
+        problem_at(format!("https://{plain}")).await,
+        "the TLS handshake failed"
+    );
+}
+
+#[tokio::test]
+async fn an_answer_of_exactly_64_kib_is_read_whole() {
+    let framing = r#"{"event_id":"evt-1","success":true,"pad":""}"#.len();
+    let body = format!(
+        r#"{{"event_id":"evt-1","success":true,"pad":"{}"}}"#,
+        "p".repeat(64 * 1024 - framing)
+    );
+    assert_eq!(body.len(), 64 * 1024);
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST);
+            then.status(200)
+                .header("content-type", "application/json")
+                .body(body);
+        })
+        .await;
+    let logged = client_for(&server)
+        .log_event("s", Event::model("m").event_id("evt-1"))
+        .await
+        .expect("64 KiB is the most the client reads, and it reads all of it");
+    assert_eq!(logged.event_id, "evt-1");
+}

@@ -218,10 +218,16 @@ fn transport_problem(error: &reqwest::Error) -> String {
     let mut tls = false;
     let mut cause = error.source();
     while let Some(inner) = cause {
+        tls |= inner.is::<rustls::Error>();
         if let Some(io) = inner.downcast_ref::<io::Error>() {
             io_kind.get_or_insert(io.kind());
+            // An io::Error's `source()` skips the error it wraps (rustls's,
+            // or another io::Error): go on from the wrapped one itself.
+            if let Some(wrapped) = io.get_ref() {
+                cause = Some(wrapped);
+                continue;
+            }
         }
-        tls |= inner.is::<rustls::Error>();
         cause = inner.source();
     }
     let problem = match io_kind {
