@@ -23,6 +23,19 @@ fn client_for(server: &MockServer) -> Client {
         .expect("a loopback URL and a key make a valid client")
 }
 
+/// Answers every POST to `server` with the documented 200; the mock counts
+/// the calls.
+async fn accept_all(server: &MockServer) -> httpmock::Mock<'_> {
+    server
+        .mock_async(|when, then| {
+            when.method(POST);
+            then.status(200)
+                .header("content-type", "application/json")
+                .json_body(json!({"event_id": "e", "success": true}));
+        })
+        .await
+}
+
 /// Logs one event against a server that answers `status` with `body`.
 async fn answer_with(status: u16, content_type: &str, body: &str) -> Error {
     let server = MockServer::start_async().await;
@@ -577,14 +590,7 @@ async fn connect_timeout_keeps_the_other_settings_and_zero_is_refused() {
 #[tokio::test]
 async fn the_default_body_limit_is_five_mebibytes() {
     let server = MockServer::start_async().await;
-    let ok = server
-        .mock_async(|when, then| {
-            when.method(POST);
-            then.status(200)
-                .header("content-type", "application/json")
-                .json_body(json!({"event_id": "e", "success": true}));
-        })
-        .await;
+    let ok = accept_all(&server).await;
     let client = Client::builder()
         .api_key(KEY)
         .base_url(server.base_url())
@@ -640,14 +646,7 @@ async fn a_long_answer_with_fields_we_do_not_know_is_read_whole() {
 #[tokio::test]
 async fn a_body_exactly_at_the_limit_is_sent_and_one_byte_over_is_not() {
     let server = MockServer::start_async().await;
-    let ok = server
-        .mock_async(|when, then| {
-            when.method(POST);
-            then.status(200)
-                .header("content-type", "application/json")
-                .json_body(json!({"event_id": "e", "success": true}));
-        })
-        .await;
+    let ok = accept_all(&server).await;
     let event = || {
         Event::tool("t")
             .event_id("e")

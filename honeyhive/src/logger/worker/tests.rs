@@ -1,0 +1,337 @@
+//! The worker's logic against a scripted transport: no server, no TCP.
+
+use std::sync::atomic::AtomicU32;
+
+use super::super::{Logger, LoggerConfig};
+use super::*;
+use crate::{Event, RetryPolicy};
+
+type Plan = Box<dyn Fn(&str, u32) -> AttemptFuture<'static> + Send + Sync>;
+
+/// Answers each attempt as `plan` says, given the event id and the
+/// attempt number, and remembers every body it was given.
+struct Script {
+    plan: Plan,
+    bodies: Mutex<Vec<bytes::Bytes>>,
+    attempts: AtomicU32,
+}
+
+impl Transport for Script {
+    fn attempt<'a>(&'a self, prepared: &'a Prepared, attempt: Attempt) -> AttemptFuture<'a> {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        lock(&self.bodies).push(prepared.body.clone());
+        (self.plan)(&prepared.event_id, attempt.number)
+    }
+}
+
+fn scripted(
+    plan: impl Fn(&str, u32) -> AttemptFuture<'static> + Send + Sync + 'static,
+) -> (Arc<Script>, Logger) {
+    scripted_with(LoggerConfig::default(), plan)
+}
+
+fn scripted_with(
+    config: LoggerConfig,
+    plan: impl Fn(&str, u32) -> AttemptFuture<'static> + Send + Sync + 'static,
+) -> (Arc<Script>, Logger) {
+    let client = Client::builder()
+        .api_key("k")
+        .retry_policy(
+            RetryPolicy::default()
+                .with_initial_backoff(Duration::from_millis(1))
+                .with_max_backoff(Duration::from_millis(1)),
+        )
+        .build()
+        .unwrap();
+    let script = Arc::new(Script {
+        plan: Box::new(plan),
+        bodies: Mutex::default(),
+        attempts: AtomicU32::new(0),
+    });
+    let logger = Logger::start(&client, Arc::clone(&script) as _, config).unwrap();
+    (script, logger)
+}
+
+fn ready(verdict: Verdict<Result<String, Error>>) -> AttemptFuture<'static> {
+    Box::pin(async move { verdict })
+}
+
+fn unavailable() -> Verdict<Result<String, Error>> {
+    Verdict::Retryable {
+        outcome: Err(Error::Api {
+            status: 503,
+            body: String::new(),
+            attempts: 1,
+        }),
+        retry_after: None,
+    }
+}
+
+fn rate_limited(after: Duration) -> Verdict<Result<String, Error>> {
+    Verdict::Retryable {
+        outcome: Err(Error::RateLimited {
+            body: String::new(),
+            retry_after: Some(after),
+            attempts: 1,
+        }),
+        retry_after: Some(after),
+    }
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_retry_after_pauses_every_delivery_and_halves_the_limit() {
+    let started = Instant::now();
+    let seen: Arc<Mutex<Vec<(String, u32, Duration)>>> = Arc::default();
+    let log = Arc::clone(&seen);
+    let (script, logger) = scripted_with(
+        LoggerConfig::default().with_linger(Duration::from_millis(1)),
+        move |id, attempt| {
+            lock(&log).push((id.to_owned(), attempt, started.elapsed()));
+            let id = id.to_owned();
+            Box::pin(async move {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                if id == "first" && attempt == 1 {
+                    rate_limited(Duration::from_secs(1))
+                } else {
+                    Verdict::Final(Ok(id))
+                }
+            })
+        },
+    );
+    logger.log("s", Event::tool("t").event_id("first")).unwrap();
+    // Logged once the 429 is in (10 ms after the first attempt).
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(lock(&seen).len(), 1);
+    assert_eq!(logger.stats().in_flight_limit, 4, "halved by the 429");
+    for i in 0..20 {
+        logger
+            .log("s", Event::tool("t").event_id(format!("b{i}")))
+            .unwrap();
+    }
+    let report = logger.shutdown(Duration::from_secs(10)).await;
+    assert!(report.complete);
+    assert_eq!((report.stats.sent, report.stats.failed), (21, 0));
+    let seen = lock(&seen);
+    // The 429 came 10 ms in: nothing was sent for the second after it.
+    let answered_at = Duration::from_millis(10);
+    for (id, attempt, at) in seen.iter().skip(1) {
+        assert!(
+            *at >= answered_at + Duration::from_secs(1),
+            "{id} attempt {attempt} at {at:?}, inside the pause"
+        );
+    }
+    assert_eq!(seen.iter().filter(|(id, ..)| id == "first").count(), 2);
+    let bodies = lock(&script.bodies);
+    let first: Vec<_> = bodies
+        .iter()
+        .filter(|b| b.starts_with(br#"{"event_id":"first""#))
+        .collect();
+    assert_eq!(first.len(), 2);
+    assert_eq!(first[0], first[1], "the retry keeps the body and its id");
+}
+
+/// 50 events against a server that fails every request with `fault`:
+/// after 5 s the limit is 1, and `shutdown(300 ms)` returns on time with
+/// every event a dead letter. Returns the attempts made in the 5 s.
+async fn against_endless(fault: fn() -> AttemptFuture<'static>) -> u32 {
+    let (script, logger) = scripted(move |_, _| fault());
+    for i in 0..50 {
+        let event = Event::tool("t").event_id(format!("e{i}"));
+        logger.log("s", event).unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(logger.stats().in_flight_limit, 1);
+    let attempts = script.attempts.load(Ordering::SeqCst);
+    // Never more than the retry policy allows for each event: no spin.
+    let allowed = 50 * RetryPolicy::DEFAULT_MAX_ATTEMPTS;
+    assert!(attempts <= allowed, "{attempts} attempts in 5 s");
+    let asked = Instant::now();
+    let report = logger.shutdown(Duration::from_millis(300)).await;
+    let took = asked.elapsed();
+    assert!(took <= Duration::from_millis(350), "{took:?}");
+    let stats = report.stats;
+    assert_eq!(stats.sent, 0);
+    assert_eq!(stats.failed, 50, "every event is a dead letter: {stats:?}");
+    assert_eq!(report.dead_letters.len(), 50);
+    attempts
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_server_that_answers_429_forever_brings_the_limit_to_one_and_shutdown_keeps_time() {
+    let attempts = against_endless(|| {
+        Box::pin(async {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            rate_limited(Duration::from_millis(50))
+        })
+    })
+    .await;
+    // One pause of 50 ms after each 429: about 100 pauses in 5 s, one
+    // request each once the limit is 1.
+    assert!(attempts < 200, "{attempts} attempts in 5 s");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_server_that_never_answers_brings_the_limit_to_one_and_shutdown_keeps_time() {
+    against_endless(|| {
+        Box::pin(async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Verdict::Retryable {
+                outcome: Err(Error::Timeout {
+                    elapsed: Duration::from_secs(1),
+                    attempts: 1,
+                    attempt_timeout: Duration::from_secs(1),
+                }),
+                retry_after: None,
+            }
+        })
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_server_that_resets_every_connection_brings_the_limit_to_one_and_shutdown_keeps_time() {
+    against_endless(|| {
+        Box::pin(async {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            Verdict::Retryable {
+                outcome: Err(Error::Transport {
+                    host: "127.0.0.1".into(),
+                    problem: "connection reset".into(),
+                    attempts: 1,
+                    source: None,
+                }),
+                retry_after: None,
+            }
+        })
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn retried_attempts_send_the_same_body_and_are_counted() {
+    let (script, logger) = scripted(|id, attempt| {
+        ready(if attempt < 3 {
+            unavailable()
+        } else {
+            Verdict::Final(Ok(id.to_owned()))
+        })
+    });
+    logger.log("s", Event::tool("t").event_id("e-1")).unwrap();
+    let report = logger.shutdown(Duration::from_secs(5)).await;
+    assert!(report.complete);
+    assert_eq!((report.stats.sent, report.stats.retried), (1, 2));
+    let bodies = lock(&script.bodies);
+    assert_eq!(bodies.len(), 3);
+    assert!(bodies.iter().all(|b| b == &bodies[0]));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_final_failure_is_a_dead_letter_with_the_sent_body_and_the_reason() {
+    let (script, logger) = scripted(|_, _| {
+        ready(Verdict::Final(Err(Error::Api {
+            status: 422,
+            body: "no".into(),
+            attempts: 1,
+        })))
+    });
+    logger.log("s", Event::tool("t").event_id("e-1")).unwrap();
+    let report = logger.flush(Duration::from_secs(5)).await;
+    assert!(report.complete, "a failure settles the event");
+    assert_eq!((report.stats.sent, report.stats.failed), (0, 1));
+    let letter = &report.dead_letters[0];
+    assert_eq!(letter.reason, "the API answered HTTP 422: no");
+    assert_eq!(letter.event_id.as_deref(), Some("e-1"));
+    assert_eq!(letter.event, lock(&script.bodies)[0]);
+    assert_eq!(script.attempts.load(Ordering::SeqCst), 1);
+    logger.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_flush_waits_for_an_older_event_still_in_flight_not_just_for_a_count() {
+    // "slow" is answered when the test says so; the later "fast" ones
+    // settle at once. A flush counting settled events would return
+    // early: as many events settle as were logged before it.
+    let gate = Arc::new(Notify::new());
+    let opened = Arc::clone(&gate);
+    let (_script, logger) = scripted(move |id, _| {
+        let id = id.to_owned();
+        let gate = Arc::clone(&opened);
+        Box::pin(async move {
+            if id == "slow" {
+                gate.notified().await;
+            }
+            Verdict::Final(Ok(id))
+        })
+    });
+    logger.log("s", Event::tool("t").event_id("slow")).unwrap();
+    let first = logger.flush(Duration::from_millis(50)).await;
+    assert!(!first.complete, "the slow event is still in flight");
+    for i in 0..3 {
+        logger
+            .log("s", Event::tool("t").event_id(format!("fast-{i}")))
+            .unwrap();
+    }
+    let second = logger.flush(Duration::from_millis(100)).await;
+    assert!(
+        !second.complete,
+        "the fast ones settled, the slow one did not"
+    );
+    assert_eq!((second.stats.sent, second.stats.pending), (3, 1));
+    gate.notify_one();
+    let third = logger.flush(Duration::from_secs(5)).await;
+    assert!(third.complete);
+    assert_eq!((third.stats.sent, third.stats.pending), (4, 0));
+    logger.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_event_handed_back_at_shutdown_is_counted_once() {
+    // Never answered: at the deadline it is in flight, handed back, and
+    // its aborted delivery must not count it again.
+    let (_script, logger) =
+        scripted(|_, _| Box::pin(std::future::pending::<Verdict<Result<String, Error>>>()));
+    for i in 0..3 {
+        logger
+            .log("s", Event::tool("t").event_id(format!("e-{i}")))
+            .unwrap();
+    }
+    let report = logger.shutdown(Duration::from_millis(50)).await;
+    let stats = report.stats;
+    assert_eq!(
+        (stats.enqueued, stats.sent, stats.failed, stats.pending),
+        (3, 0, 3, 0)
+    );
+    assert_eq!(report.dead_letters.len(), 3);
+    let again = logger.shutdown(Duration::from_millis(50)).await;
+    assert!(again.complete && again.dead_letters.is_empty());
+    assert_eq!(again.stats.failed, 3);
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn the_first_event_after_a_quiet_spell_goes_out_at_once() {
+    // On the paused clock, time moves only when every task waits, so
+    // when the attempt happens says whether the dispatcher waited for a
+    // timer (up to 100 ms) or was woken by `log`.
+    let (sent, mut attempts) = tokio::sync::mpsc::unbounded_channel();
+    let (_script, logger) = scripted(move |id, _| {
+        let _ = sent.send(tokio::time::Instant::now());
+        ready(Verdict::Final(Ok(id.to_owned())))
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await; // well into dozing
+    for round in 0..3 {
+        let logged_at = tokio::time::Instant::now();
+        logger.log("s", Event::tool("t")).unwrap();
+        // Bounded, so that an event never attempted fails the test.
+        let attempted_at = tokio::time::timeout(Duration::from_secs(60), attempts.recv())
+            .await
+            .expect("the event was attempted")
+            .unwrap();
+        assert!(
+            attempted_at - logged_at < Duration::from_millis(1),
+            "round {round}: waited {:?} for the dispatcher",
+            attempted_at - logged_at
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    logger.shutdown(Duration::from_secs(1)).await;
+}
