@@ -100,7 +100,7 @@ pub mod api {
 
 pub use client::{
     Client, ClientBuilder, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_TIMEOUT, Logged, USER_AGENT,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_STREAMS_PER_CONNECTION, DEFAULT_TIMEOUT, Logged, USER_AGENT,
 };
 pub use dead_letter::{DeadLetter, DeadLetterSink, JsonlDeadLetters};
 pub use error::Error;

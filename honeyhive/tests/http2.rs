@@ -1,5 +1,6 @@
 //! HTTP/2: with `http2_prior_knowledge()`, a Logger's many requests in
-//! flight share one cleartext HTTP/2 connection.
+//! flight share one cleartext HTTP/2 connection, and more open only when
+//! each open one carries `streams_per_connection` requests.
 
 mod support;
 
@@ -53,6 +54,76 @@ async fn with_prior_knowledge_many_requests_in_flight_share_one_h2c_connection()
         "one connection for 64 in flight"
     );
     server.abort();
+}
+
+/// Logs 300 events 64 at a time through a client made by `builder` on an
+/// h2c server; gives the connections the server accepted.
+async fn connections_for_64_in_flight(builder: honeyhive::ClientBuilder) -> u64 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let counts = Arc::new(H2cCounts::default());
+    let server = tokio::spawn(serve(
+        listener,
+        Duration::from_millis(20),
+        Arc::clone(&counts),
+    ));
+    let client = builder
+        .api_key("hh-h2")
+        .base_url(&url)
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let logger = client
+        .logger(
+            LoggerConfig::default()
+                .with_adaptive_concurrency(false)
+                .with_max_in_flight(64),
+        )
+        .unwrap();
+    for i in 0..300 {
+        logger.log("s", Event::tool(format!("t{i}"))).unwrap();
+    }
+    let report = logger.shutdown(Duration::from_secs(20)).await;
+    assert!(report.complete, "{:?}", report.stats);
+    assert_eq!(report.stats.sent, 300);
+    assert_eq!(counts.http2_requests.load(Ordering::Relaxed), 300);
+    server.abort();
+    counts.connections.load(Ordering::Relaxed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_opens_only_when_the_open_ones_carry_their_streams() {
+    // 64 in flight, 16 per connection: four connections, not more, though
+    // eight are allowed.
+    let builder = Client::builder()
+        .streams_per_connection(16)
+        .max_connections(8);
+    assert_eq!(connections_for_64_in_flight(builder).await, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_max_connections_requests_share_the_open_ones() {
+    let builder = Client::builder()
+        .streams_per_connection(16)
+        .max_connections(2);
+    assert_eq!(connections_for_64_in_flight(builder).await, 2);
+}
+
+#[test]
+fn zero_connections_or_streams_are_refused_naming_the_setting() {
+    for (builder, field) in [
+        (Client::builder().max_connections(0), "max_connections"),
+        (
+            Client::builder().streams_per_connection(0),
+            "streams_per_connection",
+        ),
+    ] {
+        let err = builder.api_key("k").build().unwrap_err();
+        match err {
+            honeyhive::Error::InvalidInput { field: f, .. } => assert_eq!(f, field),
+            other => panic!("{other:?}"),
+        }
+    }
 }
 
 #[tokio::test]

@@ -10,9 +10,10 @@ use secrecy::{ExposeSecret, SecretString};
 use super::address::checked_base_url;
 use super::raw::Retrying;
 use super::scrub::Scrubber;
+use super::spread::Spread;
 use super::{
-    Client, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT,
-    Inner, USER_AGENT,
+    Client, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_STREAMS_PER_CONNECTION, DEFAULT_TIMEOUT, Inner, USER_AGENT,
 };
 use crate::{Error, RetryPolicy, api};
 
@@ -45,6 +46,8 @@ pub struct ClientBuilder {
     /// May carry credentials (`http://user:pass@host`): never printed.
     proxy: Option<SecretString>,
     http2_prior_knowledge: bool,
+    max_connections: Option<usize>,
+    streams_per_connection: Option<usize>,
 }
 
 impl ClientBuilder {
@@ -201,6 +204,38 @@ impl ClientBuilder {
         self
     }
 
+    /// How many HTTP/2 connections the client may open to the API:
+    /// [`DEFAULT_MAX_CONNECTIONS`](super::DEFAULT_MAX_CONNECTIONS) unless
+    /// set. A connection carries up to
+    /// [`streams_per_connection`](Self::streams_per_connection) requests at
+    /// once; the next connection opens only when every open one is that
+    /// busy, and past the last one requests go to the least busy. Over
+    /// HTTP/1.1 every request in flight has a connection of its own anyway.
+    ///
+    /// ```
+    /// let client = honeyhive::Client::builder()
+    ///     .api_key("hh-...")
+    ///     .max_connections(4)
+    ///     .streams_per_connection(50)
+    ///     .build()?;
+    /// # Ok::<(), honeyhive::Error>(())
+    /// ```
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.max_connections = Some(connections);
+        self
+    }
+
+    /// How many requests one HTTP/2 connection carries at once before the
+    /// client opens another:
+    /// [`DEFAULT_STREAMS_PER_CONNECTION`](super::DEFAULT_STREAMS_PER_CONNECTION)
+    /// unless set, the least a server should allow (RFC 9113 §6.5.2). Set
+    /// it to your server's `SETTINGS_MAX_CONCURRENT_STREAMS` when it is
+    /// lower. See [`max_connections`](Self::max_connections).
+    pub fn streams_per_connection(mut self, streams: usize) -> Self {
+        self.streams_per_connection = Some(streams);
+        self
+    }
+
     /// The project given to events that name none.
     pub fn project(mut self, project: impl Into<String>) -> Self {
         self.project = Some(project.into());
@@ -257,34 +292,50 @@ impl ClientBuilder {
             }
         }
 
+        for (field, value) in [
+            ("max_connections", self.max_connections),
+            ("streams_per_connection", self.streams_per_connection),
+        ] {
+            if value == Some(0) {
+                return Err(Error::invalid(
+                    field,
+                    "is zero; no request could be sent. Use at least 1",
+                ));
+            }
+        }
+
         let mut headers = HeaderMap::new();
         headers.insert(header::AUTHORIZATION, auth);
-        let mut http = reqwest::Client::builder().no_proxy();
-        if let Some(proxy) = &self.proxy {
-            let proxy = reqwest::Proxy::all(proxy.expose_secret()).map_err(|_| {
+        let proxy = match &self.proxy {
+            None => None,
+            Some(proxy) => Some(reqwest::Proxy::all(proxy.expose_secret()).map_err(|_| {
                 Error::invalid(
                     "proxy",
                     "is not a proxy URL; use one such as http://host:3128 (credentials as http://user:pass@host:3128)",
                 )
-            })?;
-            http = http.proxy(proxy);
-        }
-        if self.http2_prior_knowledge {
-            http = http.http2_prior_knowledge();
-        }
-        let http = http
-            .use_preconfigured_tls(tls_config()?)
-            .user_agent(USER_AGENT)
-            .default_headers(headers)
-            .timeout(timeout)
-            .connect_timeout(self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
-            .build()
-            .map_err(|e| Error::Transport {
-                host: base.host.clone(),
-                problem: "could not set up the HTTP client".to_owned(),
-                attempts: 0,
-                source: Some(Box::new(e)),
-            })?;
+            })?),
+        };
+        let settings = HttpSettings {
+            proxy,
+            http2_prior_knowledge: self.http2_prior_knowledge,
+            tls: tls_config()?,
+            headers,
+            timeout,
+            connect_timeout: self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+        };
+        let http = settings.client().map_err(|e| Error::Transport {
+            host: base.host.clone(),
+            problem: "could not set up the HTTP client".to_owned(),
+            attempts: 0,
+            source: Some(Box::new(e)),
+        })?;
+        let spread = Spread::new(
+            http.clone(),
+            self.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
+            self.streams_per_connection
+                .unwrap_or(DEFAULT_STREAMS_PER_CONNECTION),
+            Box::new(move || settings.client().ok()),
+        );
         let retry = self.retry.unwrap_or_default();
         let scrubber = Scrubber::new(api_key);
         let hooks = api::Hooks::new(Retrying {
@@ -296,7 +347,7 @@ impl ClientBuilder {
 
         Ok(Client {
             inner: Arc::new(Inner {
-                http,
+                http: spread,
                 raw,
                 base_url: base.url,
                 base: base.parsed,
@@ -326,7 +377,37 @@ impl fmt::Debug for ClientBuilder {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("proxy", &self.proxy.as_ref().map(|_| "[redacted]"))
             .field("http2_prior_knowledge", &self.http2_prior_knowledge)
+            .field("max_connections", &self.max_connections)
+            .field("streams_per_connection", &self.streams_per_connection)
             .finish()
+    }
+}
+
+/// What every reqwest client of a [`Client`] is made with.
+struct HttpSettings {
+    proxy: Option<reqwest::Proxy>,
+    http2_prior_knowledge: bool,
+    tls: rustls::ClientConfig,
+    headers: HeaderMap,
+    timeout: Duration,
+    connect_timeout: Duration,
+}
+
+impl HttpSettings {
+    fn client(&self) -> Result<reqwest::Client, reqwest::Error> {
+        let mut http = reqwest::Client::builder().no_proxy();
+        if let Some(proxy) = &self.proxy {
+            http = http.proxy(proxy.clone());
+        }
+        if self.http2_prior_knowledge {
+            http = http.http2_prior_knowledge();
+        }
+        http.use_preconfigured_tls(self.tls.clone())
+            .user_agent(USER_AGENT)
+            .default_headers(self.headers.clone())
+            .timeout(self.timeout)
+            .connect_timeout(self.connect_timeout)
+            .build()
     }
 }
 

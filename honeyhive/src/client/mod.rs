@@ -6,6 +6,7 @@
 //! - `answer.rs`: the API's answer turned into an id or a typed error.
 //! - `raw.rs`: the generated client's calls on the same retry loop.
 //! - `scrub.rs`: the API key kept out of stored answers.
+//! - `spread.rs`: requests spread over more than one HTTP/2 connection.
 
 use std::fmt;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ mod builder;
 mod raw;
 mod scrub;
 mod send;
+mod spread;
 
 pub(crate) use address::check_session_id;
 pub use builder::ClientBuilder;
@@ -32,6 +34,12 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The `User-Agent` every request carries.
 pub const USER_AGENT: &str = concat!("honeyhive-rs/", env!("CARGO_PKG_VERSION"));
+
+/// How many HTTP/2 connections a client opens at most, by default.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 8;
+/// How many requests one HTTP/2 connection carries at once, by default,
+/// before another is opened: 100, the least RFC 9113 asks a server to allow.
+pub const DEFAULT_STREAMS_PER_CONNECTION: usize = 100;
 
 /// The largest request body sent by default: 5 MiB of JSON.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
@@ -66,7 +74,7 @@ pub struct Client {
 }
 
 struct Inner {
-    http: reqwest::Client,
+    http: spread::Spread,
     raw: api::Client,
     base_url: String,
     /// The base URL, parsed once.

@@ -129,8 +129,9 @@ impl Client {
         prepared: &Prepared,
         timeout: Duration,
     ) -> (Result<String, Error>, Option<Duration>) {
-        let sent = self
-            .inner
+        // Held until the answer is read: the stream is busy until then.
+        let lease = self.inner.http.lease();
+        let sent = lease
             .http
             .post(prepared.url.clone())
             .header(header::CONTENT_TYPE, "application/json")
