@@ -26,6 +26,11 @@ pub struct DeadLetter {
     pub event: Bytes,
     /// Why it was not delivered: the last error, or the deadline that ran out.
     pub reason: String,
+    /// The HTTP status of the last answer, when the API answered at all: a
+    /// 4xx other than 429 means the API refused this event and sending it
+    /// again will not help; `None` (no answer: connection failures,
+    /// timeouts, shutdown) or a 5xx means it may go through later.
+    pub status: Option<u16>,
 }
 
 impl DeadLetter {
@@ -36,6 +41,7 @@ impl DeadLetter {
             event_id: None,
             event: Bytes::new(),
             reason,
+            status: None,
         }
     }
 
@@ -73,7 +79,8 @@ impl<F: Fn(&DeadLetter) + Send + Sync + 'static> DeadLetterSink for F {
 
 /// A [`DeadLetterSink`] that appends one JSON line per undelivered event to a
 /// file: `{"at_ms": ..., "session_id": ..., "event_id": ..., "reason": ...,
-/// "event": {...}}`. Each line is flushed as it is written, so a crash loses
+/// "status": ..., "event": {...}}` (`status` is `null` when the API did not
+/// answer). `honeyhive send` replays such a file as it is. Each line is flushed as it is written, so a crash loses
 /// none that were handed over.
 ///
 /// ```no_run
@@ -122,6 +129,7 @@ impl DeadLetterSink for JsonlDeadLetters {
             "session_id": letter.session_id,
             "event_id": letter.event_id,
             "reason": letter.reason,
+            "status": letter.status,
             "event": letter.event_json(),
         });
         let mut file = self

@@ -70,6 +70,34 @@ impl fmt::Display for Violation {
 struct Recorded {
     events: Vec<ReceivedEvent>,
     violations: Vec<Violation>,
+    stats: MockStats,
+}
+
+/// What a [`MockHoneyHive`] has seen since it started: from
+/// [`MockHoneyHive::stats`], or as JSON from `GET /_mock/stats`
+/// ([`MockHoneyHive::STATS_PATH`]) for tests in any language.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MockStats {
+    /// API requests received (the stats route not included).
+    pub requests: u64,
+    /// Events accepted, including those already taken by
+    /// [`MockHoneyHive::take_events`].
+    pub events: u64,
+    /// Requests refused for breaking the spec.
+    pub violations: u64,
+}
+
+impl MockStats {
+    /// The stats as the stats route answers them:
+    /// `{"requests": 3, "events": 2, "violations": 1}`.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "requests": self.requests,
+            "events": self.events,
+            "violations": self.violations,
+        })
+    }
 }
 
 /// A loopback mock of the HoneyHive API that validates every request against
@@ -94,6 +122,9 @@ impl fmt::Debug for MockHoneyHive {
 impl MockHoneyHive {
     /// The one API key the mock accepts.
     pub const API_KEY: &'static str = "hh-mock-key";
+    /// `GET` this path for [`MockStats`] as JSON. No key needed; not part
+    /// of the API, so never counted as a request or a violation.
+    pub const STATS_PATH: &'static str = "/_mock/stats";
 
     /// Starts the mock on loopback. In async code use
     /// [`start_async`](Self::start_async).
@@ -142,6 +173,30 @@ impl MockHoneyHive {
     pub fn violations(&self) -> Vec<Violation> {
         lock(&self.recorded).violations.clone()
     }
+
+    /// The events accepted since the last call, in the order they arrived,
+    /// moved out of the mock: a mock that runs for long holds only what
+    /// has not been taken yet. [`events`](Self::events) then starts again
+    /// from the next one; [`stats`](Self::stats) still counts them all.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), honeyhive::Error> {
+    /// let mock = honeyhive::testing::MockHoneyHive::start_async().await;
+    /// mock.client()?.log_event("s", honeyhive::Event::tool("t")).await?;
+    /// assert_eq!(mock.take_events().len(), 1);
+    /// assert!(mock.take_events().is_empty());
+    /// assert_eq!(mock.stats().events, 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn take_events(&self) -> Vec<ReceivedEvent> {
+        std::mem::take(&mut lock(&self.recorded).events)
+    }
+
+    /// How many requests, events and violations the mock has seen.
+    pub fn stats(&self) -> MockStats {
+        lock(&self.recorded).stats
+    }
 }
 
 /// Checks a JSON value against the spec's request body schema for
@@ -188,12 +243,18 @@ fn lock(recorded: &Mutex<Recorded>) -> MutexGuard<'_, Recorded> {
 }
 
 fn answer(spec: &Spec, recorded: &Mutex<Recorded>, request: &HttpMockRequest) -> HttpMockResponse {
+    if request.method() == "GET" && request.uri().path() == MockHoneyHive::STATS_PATH {
+        return respond(200, lock(recorded).stats.to_json());
+    }
     match spec.check(request, MockHoneyHive::API_KEY) {
         Ok(accepted) => {
             let event_id = accepted.event["event_id"]
                 .as_str()
                 .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
-            lock(recorded).events.push(accepted);
+            let mut recorded = lock(recorded);
+            recorded.stats.requests += 1;
+            recorded.stats.events += 1;
+            recorded.events.push(accepted);
             respond(200, json!({ "event_id": event_id, "success": true }))
         }
         Err(violation) => {
@@ -201,7 +262,10 @@ fn answer(spec: &Spec, recorded: &Mutex<Recorded>, request: &HttpMockRequest) ->
                 violation.status,
                 json!({ "error": "request does not match the OpenAPI spec", "violation": violation.message }),
             );
-            lock(recorded).violations.push(violation);
+            let mut recorded = lock(recorded);
+            recorded.stats.requests += 1;
+            recorded.stats.violations += 1;
+            recorded.violations.push(violation);
             response
         }
     }

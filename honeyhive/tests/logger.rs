@@ -1041,3 +1041,95 @@ async fn the_logger_sends_under_the_clients_retry_policy_and_attempt_timeout() {
     );
     logger.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sent_reports_each_accepted_event_before_flush_returns() {
+    let mock = MockHoneyHive::start_async().await;
+    let seen: Arc<Mutex<Vec<(String, String, u32)>>> = Arc::default();
+    let sink = Arc::clone(&seen);
+    let logger = mock
+        .client()
+        .unwrap()
+        .logger(
+            LoggerConfig::default().with_on_sent(move |sent: &honeyhive::logger::Sent<'_>| {
+                sink.lock().unwrap().push((
+                    sent.session_id.to_owned(),
+                    sent.event_id.to_owned(),
+                    sent.attempts,
+                ));
+            }),
+        )
+        .unwrap();
+    for i in 0..200 {
+        logger
+            .log(
+                format!("s{}", i % 3),
+                Event::tool(format!("t{i}")).event_id(format!("id-{i}")),
+            )
+            .unwrap();
+    }
+    // No sleep: flush alone must guarantee every callback has run.
+    let report = logger.flush(Duration::from_secs(10)).await;
+    assert!(report.complete);
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 200);
+    let ids: HashSet<_> = seen.iter().map(|(_, id, _)| id.clone()).collect();
+    assert_eq!(ids, (0..200).map(|i| format!("id-{i}")).collect());
+    for (session, id, attempts) in &seen {
+        let i: usize = id.trim_start_matches("id-").parse().unwrap();
+        assert_eq!(session, &format!("s{}", i % 3));
+        assert_eq!(*attempts, 1);
+    }
+    assert_eq!(logger.stats().sent, 200);
+    assert_eq!(mock.events().len(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_on_sent_does_not_hold_up_flush_or_the_counts() {
+    let mock = MockHoneyHive::start_async().await;
+    let logger = mock
+        .client()
+        .unwrap()
+        .logger(
+            LoggerConfig::default()
+                .with_on_sent(|_: &honeyhive::logger::Sent<'_>| panic!("a callback with a bug")),
+        )
+        .unwrap();
+    for i in 0..20 {
+        logger.log("s", Event::tool(format!("t{i}"))).unwrap();
+    }
+    let report = logger.shutdown(Duration::from_secs(10)).await;
+    assert!(report.complete);
+    assert_eq!(report.stats.sent, 20);
+    assert_eq!(report.stats.failed, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_carries_the_status_the_api_answered_or_none() {
+    // 401: the mock refuses any other key.
+    let mock = MockHoneyHive::start_async().await;
+    let refused = mock
+        .client_builder()
+        .api_key("hh-not-the-mock-key")
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .unwrap()
+        .logger(LoggerConfig::default())
+        .unwrap();
+    refused.log("s", Event::tool("t")).unwrap();
+    let report = refused.shutdown(Duration::from_secs(10)).await;
+    assert_eq!(report.dead_letters.len(), 1);
+    assert_eq!(report.dead_letters[0].status, Some(401));
+
+    // No answer at all: a closed port.
+    let unreachable = client_for(
+        format!("http://127.0.0.1:{}", support::closed_port()),
+        RetryPolicy::none(),
+    )
+    .logger(LoggerConfig::default())
+    .unwrap();
+    unreachable.log("s", Event::tool("t")).unwrap();
+    let report = unreachable.shutdown(Duration::from_secs(10)).await;
+    assert_eq!(report.dead_letters.len(), 1);
+    assert_eq!(report.dead_letters[0].status, None);
+}

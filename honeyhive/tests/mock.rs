@@ -183,3 +183,30 @@ fn starts_outside_a_runtime_and_listens_on_loopback() {
         mock.base_url()
     );
 }
+
+#[tokio::test]
+async fn stats_count_requests_events_and_violations_and_are_served_as_json() {
+    let mock = MockHoneyHive::start_async().await;
+    let client = mock.client().unwrap();
+    client.log_event("s", Event::tool("a")).await.unwrap();
+    client.log_event("s", Event::tool("b")).await.unwrap();
+    let (status, _) = post(&mock, "/session/s/event", &[], "{}").await;
+    assert_eq!(status, 401);
+
+    // Taking the events empties the list but not the count.
+    assert_eq!(mock.take_events().len(), 2);
+    assert!(mock.events().is_empty());
+    let stats = mock.stats();
+    assert_eq!((stats.requests, stats.events, stats.violations), (3, 2, 1));
+
+    let answer = bare_client()
+        .get(format!("{}{}", mock.base_url(), MockHoneyHive::STATS_PATH))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(body, json!({"requests": 3, "events": 2, "violations": 1}));
+    // Asking for stats is not a request to the API.
+    assert_eq!(mock.stats().requests, 3);
+}

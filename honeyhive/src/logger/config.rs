@@ -27,6 +27,22 @@ pub struct LoggerConfig {
     pub(super) max_report_letters: usize,
     pub(super) linger: Duration,
     pub(super) dead_letters: Option<Arc<dyn DeadLetterSink>>,
+    pub(super) on_sent: Option<OnSent>,
+}
+
+/// What [`LoggerConfig::with_on_sent`] calls.
+pub(super) type OnSent = Arc<dyn Fn(&Sent<'_>) + Send + Sync>;
+
+/// An event the API accepted, as [`LoggerConfig::with_on_sent`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Sent<'a> {
+    /// The session the event was logged into.
+    pub session_id: &'a str,
+    /// The id it was sent (and recorded) under.
+    pub event_id: &'a str,
+    /// How many requests it took (1 when the first one succeeded).
+    pub attempts: u32,
 }
 
 impl LoggerConfig {
@@ -115,6 +131,32 @@ impl LoggerConfig {
         self
     }
 
+    /// Calls `on_sent` for every event once the API has accepted it, before
+    /// the event counts as settled: when [`flush`](super::Logger::flush)
+    /// returns, every event logged before it has been reported here or
+    /// handed back as a dead letter. With the dead-letter sink, this is how
+    /// a caller learns the fate of each event, e.g. to acknowledge a
+    /// message it read from a queue, or to record how far a file has been
+    /// delivered. Called on the runtime's threads, from many tasks at once:
+    /// keep it short and never block.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    ///
+    /// let sent = Arc::new(AtomicU64::new(0));
+    /// let counter = Arc::clone(&sent);
+    /// let config = honeyhive::LoggerConfig::default()
+    ///     .with_on_sent(move |event: &honeyhive::logger::Sent<'_>| {
+    ///         assert!(!event.event_id.is_empty());
+    ///         counter.fetch_add(1, Ordering::Relaxed);
+    ///     });
+    /// ```
+    pub fn with_on_sent(mut self, on_sent: impl Fn(&Sent<'_>) + Send + Sync + 'static) -> Self {
+        self.on_sent = Some(Arc::new(on_sent));
+        self
+    }
+
     /// Events the queue holds at most.
     pub fn max_queue_events(&self) -> usize {
         self.max_queue_events
@@ -160,6 +202,7 @@ impl Default for LoggerConfig {
             max_report_letters: Self::DEFAULT_MAX_REPORT_LETTERS,
             linger: Self::DEFAULT_LINGER,
             dead_letters: None,
+            on_sent: None,
         }
     }
 }
@@ -174,6 +217,7 @@ impl fmt::Debug for LoggerConfig {
             .field("max_report_letters", &self.max_report_letters)
             .field("linger", &self.linger)
             .field("dead_letters", &self.dead_letters.as_ref().map(|_| "set"))
+            .field("on_sent", &self.on_sent.as_ref().map(|_| "set"))
             .finish()
     }
 }

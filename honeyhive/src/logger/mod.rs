@@ -131,7 +131,7 @@ mod queue;
 mod report;
 mod worker;
 
-pub use config::LoggerConfig;
+pub use config::{LoggerConfig, Sent};
 pub use report::{LogError, LoggerReport, LoggerStats};
 
 use crate::client::check_session_id;

@@ -12,6 +12,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::config::Sent;
 use super::limit::{Limiter, Signal};
 use super::queue::{Entry, Item, Queue};
 use super::report::{LoggerReport, LoggerStats};
@@ -72,15 +73,16 @@ struct Unsettled {
     session_id: SessionId,
     /// Shared with its delivery.
     prepared: Arc<Prepared>,
-    /// Who settles it: its delivery while `Sending`; once `HandingBack`,
-    /// its delivery has made its dead letter and is giving it to the sink.
+    /// Who settles it: its delivery while `Sending`; once `Settling`, its
+    /// delivery has counted it (sent or failed) and is telling the
+    /// `on_sent` callback or giving its dead letter to the sink.
     phase: Phase,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Sending,
-    HandingBack,
+    Settling,
 }
 
 /// Events in flight, by the order they were taken, and the flushes
@@ -312,7 +314,37 @@ impl Shared {
         }
     }
 
-    fn settle_sent(&self, seq: u64) {
+    fn settle_sent(&self, seq: u64, attempts: u32) {
+        if let Some(on_sent) = &self.config.on_sent {
+            let (session_id, prepared) = {
+                let mut in_flight = lock(&self.in_flight);
+                match in_flight.events.get_mut(&seq) {
+                    Some(entry) if entry.phase == Phase::Sending => {
+                        entry.phase = Phase::Settling;
+                        self.counters.sent.fetch_add(1, Ordering::SeqCst);
+                        (entry.session_id.clone(), Arc::clone(&entry.prepared))
+                    }
+                    // Handed back by shutdown already.
+                    _ => return,
+                }
+            };
+            // Outside the lock; before the event counts as settled, so a
+            // flush that returns has seen every callback. A panic in it must
+            // not leave the event unsettled (a flush would wait forever).
+            let sent = Sent {
+                session_id: session_id.as_str(),
+                event_id: &prepared.event_id,
+                attempts,
+            };
+            let called = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| on_sent(&sent)));
+            if called.is_err() {
+                warn_loss("the logger's on_sent callback panicked; the event was sent");
+            }
+            let mut in_flight = lock(&self.in_flight);
+            in_flight.events.remove(&seq);
+            settle_flushes(&mut in_flight);
+            return;
+        }
         let mut in_flight = lock(&self.in_flight);
         // Gone when shutdown handed it back first; it counts as failed then.
         if in_flight.events.remove(&seq).is_some() {
@@ -321,13 +353,16 @@ impl Shared {
         }
     }
 
-    async fn settle_failed(&self, seq: u64, reason: String) {
+    async fn settle_failed(&self, seq: u64, error: &Error) {
         let letter = {
             let mut in_flight = lock(&self.in_flight);
             match in_flight.events.get_mut(&seq) {
                 Some(entry) if entry.phase == Phase::Sending => {
-                    entry.phase = Phase::HandingBack;
-                    letter(&entry.session_id, &entry.prepared, reason)
+                    entry.phase = Phase::Settling;
+                    DeadLetter {
+                        status: error.status(),
+                        ..letter(&entry.session_id, &entry.prepared, error.to_string())
+                    }
                 }
                 // Handed back by shutdown already.
                 _ => return,
@@ -447,6 +482,7 @@ fn letter(session_id: &SessionId, prepared: &Prepared, reason: String) -> DeadLe
         event_id: Some(prepared.event_id.clone()),
         event: prepared.body.clone(),
         reason,
+        status: None,
     }
 }
 
@@ -523,8 +559,8 @@ async fn deliver(
             Ordering::SeqCst,
         );
         match finish(result, tally) {
-            Ok(_) => shared.settle_sent(seq),
-            Err(error) => shared.settle_failed(seq, error.to_string()).await,
+            Ok(logged) => shared.settle_sent(seq, logged.attempts),
+            Err(error) => shared.settle_failed(seq, &error).await,
         }
         (seq, prepared) = loop {
             match shared.take_next() {
