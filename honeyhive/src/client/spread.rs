@@ -19,7 +19,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub(super) type Make = Box<dyn Fn() -> Option<reqwest::Client> + Send + Sync>;
 
 pub(super) struct Spread {
-    /// The first is made when the client is built; the rest on first use.
+    /// Made when the client is built; also in the first slot.
+    first: reqwest::Client,
+    /// The first is set at once; the rest are made on first use.
     slots: Box<[Slot]>,
     streams: usize,
     make: Make,
@@ -53,8 +55,9 @@ impl Spread {
                 in_flight: AtomicUsize::new(0),
             })
             .collect();
-        let _ = slots[0].http.set(first);
+        let _ = slots[0].http.set(first.clone());
         Spread {
+            first,
             slots,
             streams: streams.max(1),
             make,
@@ -63,7 +66,7 @@ impl Spread {
 
     /// The first client: the one the generated client shares.
     pub(super) fn first(&self) -> &reqwest::Client {
-        self.slots[0].http.get().expect("set in Spread::new")
+        &self.first
     }
 
     /// A client for one request: the first with room, else the least busy.

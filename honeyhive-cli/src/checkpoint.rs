@@ -1,0 +1,145 @@
+//! `--checkpoint FILE`: how far each input has been delivered, so a re-run
+//! after Ctrl-C or a crash continues there.
+//!
+//! The file is JSON, `{"version": 1, "inputs": {"/abs/path.jsonl": {"line":
+//! 1200, "offset": 345678, "events": 1187}}}`: every line up to `line`
+//! (ending at byte `offset`, `events` of them not blank) was sent or
+//! written to the rejects file. It is replaced whole (written beside, then
+//! renamed), so a crash leaves the old one or the new one, never half.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value, json};
+
+use crate::{Exit, Fail};
+
+/// How far one input has been delivered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Position {
+    /// The last line settled (numbered from 1; 0: none).
+    pub line: u64,
+    /// The byte just after that line.
+    pub offset: u64,
+    /// Lines up to there that were not blank.
+    pub events: u64,
+}
+
+#[derive(Debug)]
+pub struct Checkpoint {
+    path: PathBuf,
+    inputs: Map<String, Value>,
+}
+
+impl Checkpoint {
+    /// Reads `path`, or starts empty when it does not exist yet.
+    pub fn load(path: &Path) -> Result<Checkpoint, Fail> {
+        let unusable = |why: String| {
+            Fail::new(
+                Exit::Config,
+                format!(
+                    "checkpoint {}: {why}; fix it, or remove it to send from the start",
+                    path.display()
+                ),
+            )
+        };
+        let inputs = match fs::read_to_string(path) {
+            Ok(text) => {
+                let value: Value =
+                    serde_json::from_str(&text).map_err(|e| unusable(format!("not JSON ({e})")))?;
+                match value.get("inputs") {
+                    Some(Value::Object(inputs)) if value["version"] == 1 => inputs.clone(),
+                    _ => return Err(unusable("not a checkpoint of this version".to_owned())),
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Map::new(),
+            Err(e) => return Err(unusable(format!("cannot be read ({e})"))),
+        };
+        Ok(Checkpoint {
+            path: path.to_owned(),
+            inputs,
+        })
+    }
+
+    /// Where `input` was left, if it was.
+    pub fn get(&self, input: &str) -> Position {
+        let at = |key: &str| {
+            self.inputs
+                .get(input)
+                .and_then(|p| p[key].as_u64())
+                .unwrap_or(0)
+        };
+        Position {
+            line: at("line"),
+            offset: at("offset"),
+            events: at("events"),
+        }
+    }
+
+    /// Records `position` for `input` and writes the file.
+    pub fn save(&mut self, input: &str, position: Position) -> io::Result<()> {
+        self.inputs.insert(
+            input.to_owned(),
+            json!({"line": position.line, "offset": position.offset, "events": position.events}),
+        );
+        let mut beside = self.path.clone().into_os_string();
+        beside.push(".tmp");
+        let beside = PathBuf::from(beside);
+        let mut file = fs::File::create(&beside)?;
+        serde_json::to_writer(&mut file, &json!({"version": 1, "inputs": self.inputs}))?;
+        file.write_all(b"\n")?;
+        file.sync_all()?;
+        fs::rename(&beside, &self.path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_survive_a_save_and_a_load_and_inputs_stay_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cp.json");
+        let mut checkpoint = Checkpoint::load(&path).unwrap();
+        assert_eq!(checkpoint.get("a"), Position::default());
+        let a = Position {
+            line: 12,
+            offset: 3456,
+            events: 11,
+        };
+        checkpoint.save("a", a).unwrap();
+        checkpoint
+            .save(
+                "b",
+                Position {
+                    line: 1,
+                    offset: 9,
+                    events: 1,
+                },
+            )
+            .unwrap();
+        let again = Checkpoint::load(&path).unwrap();
+        assert_eq!(again.get("a"), a);
+        assert_eq!(again.get("b").line, 1);
+        assert!(!dir.path().join("cp.json.tmp").exists());
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_checkpoint_is_a_configuration_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cp.json");
+        fs::write(&path, "{\"something\": 1}").unwrap();
+        let fail = Checkpoint::load(&path).unwrap_err();
+        assert_eq!(fail.exit, Exit::Config);
+        assert!(fail.message.contains("cp.json"), "{}", fail.message);
+        fs::write(&path, "not json").unwrap();
+        assert!(
+            Checkpoint::load(&path)
+                .unwrap_err()
+                .message
+                .contains("not JSON")
+        );
+    }
+}

@@ -1,0 +1,201 @@
+//! One JSONL line as an event: `{"session_id": "...", "event": {...}}`
+//! (other keys ignored, so dead-letter files replay as they are), or a bare
+//! event with the session from `--session` or its own `session_id`.
+
+use honeyhive::api::types;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+/// An event ready to log, with the id it will be recorded under.
+#[derive(Debug)]
+pub struct EventLine {
+    pub session_id: String,
+    pub event_id: String,
+    pub event: honeyhive::Event,
+}
+
+/// Ids for events without one: `Uuid::new_v5(NAMESPACE, ...)`. Fixed
+/// forever, or re-sending an old file would record its events again.
+const NAMESPACE: Uuid = Uuid::from_u128(0x6f1d_3c2a_8b4e_5a70_9c11_d2e3_f405_1627);
+
+/// The session and the event JSON of a line, as sent (ids not filled yet).
+pub fn split(line: &str, session: Option<&str>) -> Result<(String, Map<String, Value>), String> {
+    let value: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
+    let Value::Object(mut object) = value else {
+        return Err(
+            "not a JSON object: each line is an event or {\"session_id\": ..., \"event\": {...}}"
+                .to_owned(),
+        );
+    };
+    // A wrapped line's own session wins over --session (dead letters name
+    // theirs); for a bare event, --session wins over its `session_id`.
+    let (first, second, event) = match object.remove("event") {
+        Some(Value::Object(event)) => {
+            (object.remove("session_id"), session.map(Value::from), event)
+        }
+        Some(_) => return Err("event: not a JSON object".to_owned()),
+        None if object.contains_key("raw") && object.contains_key("reason") => {
+            return Err(
+                "raw: a rejects-file line for text that was not an event; fix the text in `raw` \
+                 and put the event in its place"
+                    .to_owned(),
+            );
+        }
+        None => {
+            let own = object.get("session_id").cloned();
+            (session.map(Value::from), own, object)
+        }
+    };
+    let session_id = match first.or(second) {
+        Some(Value::String(id)) => id,
+        Some(_) => return Err("session_id: not a string".to_owned()),
+        None => {
+            return Err("session_id: missing; put it in the line or pass --session ID".to_owned());
+        }
+    };
+    Ok((session_id, event))
+}
+
+/// Parses line number `number` (from 1) of a file. An event (or child)
+/// without an `event_id` gets one derived from the session, the line's
+/// number and its bytes, so sending the same file again records nothing
+/// twice.
+pub fn parse(line: &str, number: u64, session: Option<&str>) -> Result<EventLine, String> {
+    let (session_id, mut event) = split(line, session)?;
+    let derived = Uuid::new_v5(
+        &NAMESPACE,
+        format!("{session_id}\n{number}\n{line}").as_bytes(),
+    );
+    let event_id = fill_ids(&mut event, derived)?;
+    let value = Value::Object(event);
+    match serde_json::from_value::<types::Event>(value.clone()) {
+        Ok(api) => Ok(EventLine {
+            session_id,
+            event_id,
+            event: honeyhive::Event::from(api),
+        }),
+        Err(e) => Err(match honeyhive::testing::validate_event(&value) {
+            Err(problems) => problems
+                .iter()
+                .map(|p| field_problem(p))
+                .collect::<Vec<_>>()
+                .join("; "),
+            Ok(()) => format!("event: {e}"),
+        }),
+    }
+}
+
+/// Gives `event` (and each child without one) an id; returns the event's.
+fn fill_ids(event: &mut Map<String, Value>, derived: Uuid) -> Result<String, String> {
+    let id = match event.get("event_id") {
+        Some(Value::String(id)) => id.clone(),
+        None | Some(Value::Null) => {
+            let id = derived.to_string();
+            event.insert("event_id".to_owned(), Value::String(id.clone()));
+            id
+        }
+        Some(_) => return Err("event_id: not a string".to_owned()),
+    };
+    if let Some(Value::Array(children)) = event.get_mut("children") {
+        for (index, child) in children.iter_mut().enumerate() {
+            if let Value::Object(child) = child {
+                let derived = Uuid::new_v5(&NAMESPACE, format!("{id}/{index}").as_bytes());
+                fill_ids(child, derived)?;
+            }
+        }
+    }
+    Ok(id)
+}
+
+/// `/children/0/duration: "x" is not of type "number"` as
+/// `children/0/duration: "x" is not of type "number"`; the whole event is
+/// `event`.
+pub fn field_problem(problem: &str) -> String {
+    match problem.strip_prefix('/') {
+        Some(rest) if rest.starts_with(':') => format!("event{rest}"),
+        Some(rest) => rest.to_owned(),
+        None => problem.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dead_letter_line_is_its_session_and_event_and_keeps_the_id() {
+        let line = r#"{"at_ms":1,"session_id":"s-1","event_id":"e-1","reason":"x","status":null,"event":{"event_id":"e-1","event_name":"n","event_type":"tool"}}"#;
+        let parsed = parse(line, 7, None).unwrap();
+        assert_eq!(parsed.session_id, "s-1");
+        assert_eq!(parsed.event_id, "e-1");
+        assert_eq!(parsed.event.as_api().event_name.as_deref(), Some("n"));
+    }
+
+    #[test]
+    fn ids_are_derived_from_session_line_and_bytes_and_reach_the_children() {
+        let line = r#"{"event_name":"n","children":[{"event_name":"c"},{"event_name":"d","event_id":"given"}]}"#;
+        let a = parse(line, 3, Some("s")).unwrap();
+        let again = parse(line, 3, Some("s")).unwrap();
+        assert_eq!(a.event_id, again.event_id);
+        assert_eq!(Uuid::parse_str(&a.event_id).unwrap().get_version_num(), 5);
+        assert_ne!(parse(line, 4, Some("s")).unwrap().event_id, a.event_id);
+        assert_ne!(parse(line, 3, Some("t")).unwrap().event_id, a.event_id);
+        let children = &a.event.as_api().children;
+        let first = children[0].event_id.clone().unwrap();
+        assert_eq!(
+            first,
+            parse(line, 3, Some("s")).unwrap().event.as_api().children[0]
+                .event_id
+                .clone()
+                .unwrap()
+        );
+        assert_ne!(first, a.event_id);
+        assert_eq!(children[1].event_id.as_deref(), Some("given"));
+    }
+
+    #[test]
+    fn bad_lines_say_what_is_wrong_and_where() {
+        assert!(
+            parse("{", 1, Some("s"))
+                .unwrap_err()
+                .starts_with("not JSON")
+        );
+        assert!(
+            parse("[1]", 1, Some("s"))
+                .unwrap_err()
+                .starts_with("not a JSON object")
+        );
+        assert!(
+            parse(r#"{"event_name":"n"}"#, 1, None)
+                .unwrap_err()
+                .starts_with("session_id: missing")
+        );
+        let wrong = parse(r#"{"event_name":"n","duration":"12ms"}"#, 1, Some("s")).unwrap_err();
+        assert!(wrong.starts_with("duration: "), "{wrong}");
+        assert!(
+            parse(r#"{"event_id":5}"#, 1, Some("s"))
+                .unwrap_err()
+                .starts_with("event_id:")
+        );
+        let reject = r#"{"file":"f","line":3,"raw":"nope","reason":"not JSON"}"#;
+        assert!(
+            parse(reject, 1, Some("s"))
+                .unwrap_err()
+                .starts_with("raw: ")
+        );
+    }
+
+    #[test]
+    fn a_bare_event_takes_its_own_session_unless_one_is_given() {
+        let line = r#"{"session_id":"own","event_name":"n"}"#;
+        assert_eq!(parse(line, 1, None).unwrap().session_id, "own");
+        assert_eq!(parse(line, 1, Some("given")).unwrap().session_id, "given");
+        let wrapped = r#"{"session_id":"line","event":{"event_name":"n"}}"#;
+        assert_eq!(parse(wrapped, 1, Some("given")).unwrap().session_id, "line");
+        let unnamed = r#"{"event":{"event_name":"n"}}"#;
+        assert_eq!(
+            parse(unnamed, 1, Some("given")).unwrap().session_id,
+            "given"
+        );
+    }
+}

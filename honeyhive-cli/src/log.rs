@@ -1,0 +1,139 @@
+//! `honeyhive log`: one event from the shell.
+
+use honeyhive::{Error, Event, EventType, SessionId};
+use serde_json::{Map, Value};
+
+use crate::config::{Api, config_error};
+use crate::{Exit, Fail};
+
+/// Logs one event and prints its id on stdout.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The event's type.
+    #[arg(long = "type", value_enum)]
+    event_type: Kind,
+    /// The event's name, such as the model or tool.
+    #[arg(long)]
+    name: String,
+    /// The session [default: a new one, printed on stderr].
+    #[arg(long, value_name = "ID")]
+    session: Option<String>,
+    /// The event's id [default: a new UUID].
+    #[arg(long, value_name = "ID")]
+    event_id: Option<String>,
+    /// Inputs, a JSON object.
+    #[arg(long, value_name = "JSON")]
+    inputs: Option<String>,
+    /// Outputs, a JSON object.
+    #[arg(long, value_name = "JSON")]
+    outputs: Option<String>,
+    /// Configuration (such as the model's parameters), a JSON object.
+    #[arg(long, value_name = "JSON")]
+    config: Option<String>,
+    /// Metadata, a JSON object.
+    #[arg(long, value_name = "JSON")]
+    metadata: Option<String>,
+    /// Metrics, a JSON object.
+    #[arg(long, value_name = "JSON")]
+    metrics: Option<String>,
+    /// Feedback, a JSON object.
+    #[arg(long, value_name = "JSON")]
+    feedback: Option<String>,
+    /// The error, if the step failed.
+    #[arg(long)]
+    error: Option<String>,
+    /// How long the step took, in milliseconds.
+    #[arg(long, value_name = "MS")]
+    duration_ms: Option<f64>,
+    /// When the step started, in milliseconds since the Unix epoch.
+    #[arg(long, value_name = "MS")]
+    start_time_ms: Option<f64>,
+    /// When the step ended, in milliseconds since the Unix epoch.
+    #[arg(long, value_name = "MS")]
+    end_time_ms: Option<f64>,
+    #[command(flatten)]
+    api: Api,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum Kind {
+    Model,
+    Tool,
+    Chain,
+    Session,
+}
+
+pub async fn run(args: Args) -> Result<Exit, Fail> {
+    let event = event(&args)?;
+    let client = args.api.client()?;
+    let session = match &args.session {
+        Some(id) => SessionId::from(id.as_str()),
+        None => {
+            let id = SessionId::new();
+            eprintln!("honeyhive log: session {}", id.as_str());
+            id
+        }
+    };
+    match client.log_event(session, event).await {
+        Ok(logged) => {
+            println!("{}", logged.event_id);
+            Ok(Exit::Ok)
+        }
+        Err(error @ Error::InvalidInput { .. }) => Err(Fail::new(Exit::Usage, error.to_string())),
+        Err(error @ Error::Unauthorized { .. }) => Err(config_error(error)),
+        Err(error) if error.status().is_none() => {
+            Err(Fail::new(Exit::Unreachable, error.to_string()))
+        }
+        Err(error) => Err(Fail::new(Exit::Partial, error.to_string())),
+    }
+}
+
+fn event(args: &Args) -> Result<Event, Fail> {
+    let kind = match args.event_type {
+        Kind::Model => EventType::Model,
+        Kind::Tool => EventType::Tool,
+        Kind::Chain => EventType::Chain,
+        Kind::Session => EventType::Session,
+    };
+    let mut event = Event::new(kind, &args.name);
+    if let Some(id) = &args.event_id {
+        event = event.event_id(id);
+    }
+    type Setter = fn(Event, Map<String, Value>) -> Event;
+    let objects: [(&str, &Option<String>, Setter); 6] = [
+        ("--inputs", &args.inputs, |e, v| e.inputs(v)),
+        ("--outputs", &args.outputs, |e, v| e.outputs(v)),
+        ("--config", &args.config, |e, v| e.config(v)),
+        ("--metadata", &args.metadata, |e, v| e.metadata(v)),
+        ("--metrics", &args.metrics, |e, v| e.metrics(v)),
+        ("--feedback", &args.feedback, |e, v| e.feedback(v)),
+    ];
+    for (flag, text, set) in objects {
+        if let Some(text) = text {
+            let object = match serde_json::from_str::<Value>(text) {
+                Ok(Value::Object(object)) => object,
+                Ok(_) => {
+                    return Err(Fail::new(
+                        Exit::Usage,
+                        format!("{flag}: not a JSON object, such as '{{\"q\": \"hi\"}}'"),
+                    ));
+                }
+                Err(e) => return Err(Fail::new(Exit::Usage, format!("{flag}: not JSON ({e})"))),
+            };
+            event = set(event, object);
+        }
+    }
+    if let Some(error) = &args.error {
+        event = event.error(error);
+    }
+    if let Some(ms) = args.duration_ms {
+        event = event.duration_ms(ms);
+    }
+    if let Some(ms) = args.start_time_ms {
+        event = event.start_time_ms(ms);
+    }
+    if let Some(ms) = args.end_time_ms {
+        event = event.end_time_ms(ms);
+    }
+    Ok(event)
+}

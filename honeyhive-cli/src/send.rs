@@ -1,0 +1,758 @@
+//! `honeyhive send FILE...`: JSONL events through the Logger.
+//!
+//! A reader thread streams each input line by line (memory does not grow
+//! with the file), parses it and hands the event to the Logger, waiting
+//! when its queue is full. The Logger reports each event's fate: sent
+//! (`with_on_sent`) or a dead letter. A [`Tracker`] turns those into counts,
+//! rejects-file lines and the checkpoint: the last line before which every
+//! line is settled (sent, or written to the rejects file).
+
+use std::collections::{HashMap, VecDeque};
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use honeyhive::{DeadLetter, LogError, Logger, LoggerConfig, SessionId};
+use serde_json::{Value, json};
+
+use crate::checkpoint::{Checkpoint, Position};
+use crate::config::{Api, config_error};
+use crate::event_line::{self, EventLine};
+use crate::progress::{Progress, per_second};
+use crate::{Exit, Fail};
+
+/// Sends JSONL events: each line `{"session_id": ..., "event": {...}}`
+/// (dead-letter files replay as they are) or a bare event with --session.
+///
+/// Idempotent: an event without `event_id` gets one derived from its
+/// session, line number and bytes, so sending a file twice records nothing
+/// twice. Lines that fail go to the rejects file with `line` and `reason`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// JSONL files to send, in order; `-` reads standard input.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// Session of bare events (and of wrapped lines that name none).
+    #[arg(long, value_name = "ID")]
+    session: Option<String>,
+    /// Requests in flight at most (the adaptive limit's ceiling).
+    #[arg(long, value_name = "N", default_value_t = LoggerConfig::DEFAULT_MAX_IN_FLIGHT as u64,
+          value_parser = clap::value_parser!(u64).range(1..=4096))]
+    concurrency: u64,
+    /// Records how far each file has been delivered; a re-run continues there.
+    #[arg(long, value_name = "FILE")]
+    checkpoint: Option<PathBuf>,
+    /// Where lines that fail go [default: FILE.rejects.jsonl, or
+    /// stdin.rejects.jsonl for -].
+    #[arg(long, value_name = "FILE")]
+    rejects: Option<PathBuf>,
+    /// How long to wait at the end for events still being sent, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    drain_timeout: u64,
+    /// No progress and no summary on stderr.
+    #[arg(long, short)]
+    quiet: bool,
+    /// The summary as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    api: Api,
+}
+
+/// What happened to the lines read so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Lines read that were not blank, skipped ones included.
+    pub lines: u64,
+    pub sent: u64,
+    /// The line is wrong: not JSON, not a valid event, or refused by the
+    /// API with a 4xx (other than 401, 403, 408, 429).
+    pub rejected: u64,
+    /// Could not be delivered (retries exhausted, no answer, shut down):
+    /// may go through if replayed from the rejects file later.
+    pub failed: u64,
+    /// Before the checkpoint: delivered by an earlier run.
+    pub skipped: u64,
+}
+
+/// Why the reader stopped early; the first reason wins.
+const GOING: u8 = 0;
+const INTERRUPTED: u8 = 1;
+const UNREACHABLE: u8 = 2;
+const REFUSED_KEY: u8 = 3;
+
+pub async fn run(args: Args) -> Result<Exit, Fail> {
+    let client = args.api.client()?;
+    let mut checkpoint = match &args.checkpoint {
+        Some(path) => Some(Checkpoint::load(path)?),
+        None => None,
+    };
+    let inputs = args
+        .files
+        .iter()
+        .map(|path| Input::open(path))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let stop = Arc::new(AtomicU8::new(GOING));
+    let tracker = Arc::new(Tracker::new(Arc::clone(&stop)));
+    let on_sent = Arc::clone(&tracker);
+    let on_letter = Arc::clone(&tracker);
+    let config = LoggerConfig::default()
+        .with_max_in_flight(args.concurrency as usize)
+        .with_max_queue_events(10_000)
+        .with_max_queue_bytes(16 * 1024 * 1024)
+        .with_max_report_letters(0)
+        .with_on_sent(move |sent: &honeyhive::logger::Sent<'_>| on_sent.sent(sent.event_id))
+        .with_dead_letters(move |letter: &DeadLetter| on_letter.dead(letter));
+    let logger = client.logger(config).map_err(config_error)?;
+
+    let on_signal = Arc::clone(&stop);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ =
+                on_signal.compare_exchange(GOING, INTERRUPTED, Ordering::SeqCst, Ordering::SeqCst);
+            eprintln!(
+                "honeyhive send: stopping after the events already read (Ctrl-C again to quit now)"
+            );
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(Exit::Interrupted as u8 as i32);
+            }
+        }
+    });
+
+    let started = Instant::now();
+    let total = inputs.iter().map(|i| i.size).sum::<Option<u64>>();
+    let mut progress = Progress::new(args.quiet, total);
+    let mut bytes_before = 0;
+    // The input being sent and the position last written for it.
+    let mut current: Option<(String, Position)> = None;
+    for input in inputs {
+        if stop.load(Ordering::SeqCst) != GOING {
+            break;
+        }
+        let from = checkpoint
+            .as_ref()
+            .map(|c| c.get(&input.key))
+            .unwrap_or_default();
+        let rejects = args
+            .rejects
+            .clone()
+            .unwrap_or_else(|| input.default_rejects());
+        tracker.start(&input.name, rejects, from);
+        let reader = Reader {
+            logger: logger.clone(),
+            tracker: Arc::clone(&tracker),
+            stop: Arc::clone(&stop),
+            session: args.session.clone(),
+            runtime: tokio::runtime::Handle::current(),
+            bytes: Arc::new(AtomicU64::new(0)),
+        };
+        let bytes = Arc::clone(&reader.bytes);
+        let mut reading = tokio::task::spawn_blocking(move || reader.read(input.source, from));
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        current = Some((input.key.clone(), from));
+        let read = loop {
+            tokio::select! {
+                read = &mut reading => break read,
+                _ = tick.tick() => {
+                    progress.update(bytes_before + bytes.load(Ordering::Relaxed), &tracker.counts(), started.elapsed());
+                    save(&mut checkpoint, &tracker, &mut current)?;
+                }
+            }
+        };
+        let read =
+            read.map_err(|e| Fail::new(Exit::Usage, format!("reading {}: {e}", input.name)))?;
+        read.map_err(|e| Fail::new(Exit::Usage, format!("reading {}: {e}", input.name)))?;
+        // Everything of this file settled before the next starts, so its
+        // checkpoint can reach its end.
+        let drain = Duration::from_secs(args.drain_timeout);
+        let timeout = if stop.load(Ordering::SeqCst) == GOING {
+            drain
+        } else {
+            Duration::from_secs(5)
+        };
+        let flush = logger.flush(timeout);
+        tokio::pin!(flush);
+        let flushed = loop {
+            tokio::select! {
+                flushed = &mut flush => break flushed,
+                _ = tick.tick() => {
+                    progress.update(bytes_before + bytes.load(Ordering::Relaxed), &tracker.counts(), started.elapsed());
+                    save(&mut checkpoint, &tracker, &mut current)?;
+                }
+            }
+        };
+        if !flushed.complete {
+            if stop.load(Ordering::SeqCst) == GOING {
+                eprintln!(
+                    "honeyhive send: events of {} still unsent after --drain-timeout {} s: \
+                     they go to the rejects file and the files after it are not read",
+                    input.name, args.drain_timeout
+                );
+            }
+            break; // shutdown below hands the rest back as dead letters
+        }
+        tracker.close_file()?;
+        save(&mut checkpoint, &tracker, &mut current)?;
+        bytes_before += bytes.load(Ordering::Relaxed);
+    }
+    let report = logger.shutdown(Duration::from_secs(5)).await;
+    let unsettled = tracker.close_file()?;
+    save(&mut checkpoint, &tracker, &mut current)?;
+    progress.finish();
+
+    let counts = tracker.counts();
+    let elapsed = started.elapsed();
+    let stopped = stop.load(Ordering::SeqCst);
+    let exit = match stopped {
+        UNREACHABLE if counts.sent == 0 => Exit::Unreachable,
+        REFUSED_KEY if counts.sent == 0 => Exit::Config,
+        INTERRUPTED => Exit::Interrupted,
+        _ if counts.rejected + counts.failed > 0 => Exit::Partial,
+        _ => Exit::Ok,
+    };
+    summarize(&args, &counts, elapsed, exit, &tracker.rejects_paths());
+    if unsettled > 0 || report.stats.sent != counts.sent {
+        eprintln!(
+            "honeyhive send: {unsettled} lines had no outcome from the logger (counted as failed; \
+             the logger reports {} sent)",
+            report.stats.sent
+        );
+    }
+    match stopped {
+        UNREACHABLE if counts.sent == 0 => Err(Fail::new(
+            exit,
+            format!(
+                "could not reach the API at {}: {}",
+                logger_url(&args.api),
+                tracker.first_reason()
+            ),
+        )),
+        REFUSED_KEY if counts.sent == 0 => Err(Fail::new(
+            exit,
+            format!(
+                "the API refused the key: {}; check HH_API_KEY",
+                tracker.first_reason()
+            ),
+        )),
+        _ => Ok(exit),
+    }
+}
+
+fn logger_url(api: &Api) -> String {
+    api.client()
+        .map(|c| c.base_url().to_owned())
+        .unwrap_or_default()
+}
+
+/// Writes the checkpoint when the current input's settled position moved.
+fn save(
+    checkpoint: &mut Option<Checkpoint>,
+    tracker: &Tracker,
+    current: &mut Option<(String, Position)>,
+) -> Result<(), Fail> {
+    let (Some(checkpoint), Some((key, last))) = (checkpoint, current) else {
+        return Ok(());
+    };
+    let done = tracker.done();
+    if done == *last {
+        return Ok(());
+    }
+    checkpoint
+        .save(key, done)
+        .map_err(|e| Fail::new(Exit::Config, format!("could not write the checkpoint: {e}")))?;
+    *last = done;
+    Ok(())
+}
+
+fn summarize(args: &Args, counts: &Counts, elapsed: Duration, exit: Exit, rejects: &[String]) {
+    let rate = per_second(counts.sent, elapsed);
+    if args.json {
+        let summary = json!({
+            "lines": counts.lines,
+            "sent": counts.sent,
+            "rejected": counts.rejected,
+            "failed": counts.failed,
+            "skipped": counts.skipped,
+            "seconds": elapsed.as_secs_f64(),
+            "events_per_second": rate,
+            "rejects": rejects,
+            "exit_code": exit as u8,
+        });
+        println!("{summary}");
+    }
+    if !args.quiet {
+        eprintln!(
+            "honeyhive send: {} lines: sent {}, rejected {}, failed {}, skipped (checkpoint) {} in {:.1} s ({rate:.0} events/s)",
+            counts.lines,
+            counts.sent,
+            counts.rejected,
+            counts.failed,
+            counts.skipped,
+            elapsed.as_secs_f64()
+        );
+        for path in rejects {
+            eprintln!(
+                "honeyhive send: lines that failed are in {path}; fix them if rejected, then send that file"
+            );
+        }
+    }
+}
+
+/// One input: a file or standard input.
+struct Input {
+    /// As given, for messages.
+    name: String,
+    /// In the checkpoint: the absolute path, or `-`.
+    key: String,
+    size: Option<u64>,
+    source: Source,
+}
+
+enum Source {
+    File(File),
+    Stdin,
+}
+
+impl Input {
+    fn open(path: &Path) -> Result<Input, Fail> {
+        if path == Path::new("-") {
+            return Ok(Input {
+                name: "-".to_owned(),
+                key: "-".to_owned(),
+                size: None,
+                source: Source::Stdin,
+            });
+        }
+        let name = path.display().to_string();
+        let cannot = |e: io::Error| Fail::new(Exit::Usage, format!("cannot read {name}: {e}"));
+        let file = File::open(path).map_err(cannot)?;
+        let size = file.metadata().map_err(cannot)?.len();
+        let key = std::fs::canonicalize(path)
+            .map_err(cannot)?
+            .display()
+            .to_string();
+        Ok(Input {
+            name,
+            key,
+            size: Some(size),
+            source: Source::File(file),
+        })
+    }
+
+    fn default_rejects(&self) -> PathBuf {
+        match self.source {
+            Source::Stdin => PathBuf::from("stdin.rejects.jsonl"),
+            Source::File(_) => PathBuf::from(format!("{}.rejects.jsonl", self.name)),
+        }
+    }
+}
+
+/// Reads one input on a blocking thread and hands its events to the logger.
+struct Reader {
+    logger: Logger,
+    tracker: Arc<Tracker>,
+    stop: Arc<AtomicU8>,
+    session: Option<String>,
+    runtime: tokio::runtime::Handle,
+    bytes: Arc<AtomicU64>,
+}
+
+impl Reader {
+    fn read(self, source: Source, from: Position) -> io::Result<()> {
+        let (mut input, mut number, mut offset): (Box<dyn BufRead>, u64, u64) = match source {
+            Source::File(mut file) => {
+                let size = file.metadata()?.len();
+                if from.offset > size {
+                    return Err(io::Error::other(format!(
+                        "the checkpoint says {} bytes were delivered, but the file has {size}: \
+                         it is not the file the checkpoint was made for (remove the checkpoint to start over)",
+                        from.offset
+                    )));
+                }
+                file.seek(SeekFrom::Start(from.offset))?;
+                self.tracker.skip(from.events);
+                (
+                    Box::new(BufReader::with_capacity(256 * 1024, file)),
+                    from.line,
+                    from.offset,
+                )
+            }
+            Source::Stdin => (Box::new(io::stdin().lock()), 0, 0),
+        };
+        let mut line = String::new();
+        loop {
+            if self.stop.load(Ordering::Relaxed) != GOING {
+                return Ok(());
+            }
+            line.clear();
+            let read = input.read_line(&mut line)?;
+            if read == 0 {
+                return Ok(());
+            }
+            number += 1;
+            offset += read as u64;
+            self.bytes.store(offset - from.offset, Ordering::Relaxed);
+            let text = line.trim_end_matches(['\n', '\r']);
+            let blank = text.trim().is_empty();
+            if number <= from.line {
+                // Standard input cannot seek: skip what the checkpoint covers.
+                self.tracker.skip(u64::from(!blank));
+                continue;
+            }
+            if blank {
+                self.tracker.blank(number, offset);
+                continue;
+            }
+            match event_line::parse(text, number, self.session.as_deref()) {
+                Ok(event) => self.log(event, number, offset),
+                Err(reason) => self.tracker.reject_line(number, offset, text, &reason),
+            }
+        }
+    }
+
+    fn log(&self, line: EventLine, number: u64, offset: u64) {
+        let EventLine {
+            session_id,
+            event_id,
+            event,
+        } = line;
+        let session = SessionId::from(session_id);
+        self.tracker.begin(number, offset, &event_id);
+        // Waits while the logger's queue is full: back-pressure on the file.
+        let Err(refused) = self.runtime.block_on(self.logger.log_wait(&session, event)) else {
+            return;
+        };
+        let (reason, rejected) = match &refused {
+            LogError::Invalid { error, .. } => (error.to_string(), true),
+            other => (other.to_string(), false),
+        };
+        let event = refused.into_event();
+        let event = serde_json::to_value(event.as_api()).unwrap_or(Value::Null);
+        self.tracker
+            .refused(&event_id, session.as_str(), event, &reason, rejected);
+    }
+}
+
+/// The fate of every line of the current input; shared by the reader and
+/// the logger's callbacks.
+struct Tracker {
+    state: Mutex<State>,
+    sent_any: AtomicBool,
+    /// Set to UNREACHABLE or REFUSED_KEY when the first outcomes say so.
+    stop: Arc<AtomicU8>,
+}
+
+#[derive(Default)]
+struct State {
+    counts: Counts,
+    /// Event id → the line(s) carrying it, while in the logger.
+    waiting: HashMap<String, Lines>,
+    /// Lines after `done`, from `done.line + 1`: settled yet?
+    window: VecDeque<Slot>,
+    done: Position,
+    file: String,
+    rejects: Option<Rejects>,
+    rejects_used: Vec<String>,
+    first_reason: Option<String>,
+}
+
+enum Lines {
+    One(u64),
+    Many(Vec<u64>),
+}
+
+#[derive(Clone, Copy)]
+struct Slot {
+    settled: bool,
+    /// Not blank: counts as an event line.
+    event: bool,
+    end: u64,
+}
+
+struct Rejects {
+    path: PathBuf,
+    file: Option<BufWriter<File>>,
+}
+
+impl Tracker {
+    fn new(stop: Arc<AtomicU8>) -> Tracker {
+        Tracker {
+            state: Mutex::default(),
+            sent_any: AtomicBool::new(false),
+            stop,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn start(&self, name: &str, rejects: PathBuf, from: Position) {
+        let mut state = self.lock();
+        state.window.clear();
+        state.waiting.clear();
+        state.done = from;
+        state.file = name.to_owned();
+        state.rejects = Some(Rejects {
+            path: rejects,
+            file: None,
+        });
+    }
+
+    fn counts(&self) -> Counts {
+        self.lock().counts
+    }
+
+    fn done(&self) -> Position {
+        self.lock().done
+    }
+
+    fn rejects_paths(&self) -> Vec<String> {
+        self.lock().rejects_used.clone()
+    }
+
+    fn first_reason(&self) -> String {
+        self.lock().first_reason.clone().unwrap_or_default()
+    }
+
+    fn skip(&self, lines: u64) {
+        let mut state = self.lock();
+        state.counts.lines += lines;
+        state.counts.skipped += lines;
+    }
+
+    fn blank(&self, number: u64, end: u64) {
+        let mut state = self.lock();
+        state.push(number, end, false);
+        state.settle(number);
+    }
+
+    fn begin(&self, number: u64, end: u64, event_id: &str) {
+        let mut state = self.lock();
+        state.counts.lines += 1;
+        state.push(number, end, true);
+        match state.waiting.get_mut(event_id) {
+            None => {
+                state
+                    .waiting
+                    .insert(event_id.to_owned(), Lines::One(number));
+            }
+            Some(lines) => lines.add(number),
+        }
+    }
+
+    /// A line that never reached the logger.
+    fn reject_line(&self, number: u64, end: u64, text: &str, reason: &str) {
+        let mut state = self.lock();
+        state.counts.lines += 1;
+        state.push(number, end, true);
+        state.counts.rejected += 1;
+        let record = json!({"line": number, "reason": reason, "raw": text});
+        state.write_reject(record);
+        state.settle(number);
+    }
+
+    /// An event the logger would not take.
+    fn refused(
+        &self,
+        event_id: &str,
+        session_id: &str,
+        event: Value,
+        reason: &str,
+        rejected: bool,
+    ) {
+        let mut state = self.lock();
+        let Some(number) = state.take(event_id) else {
+            return;
+        };
+        if rejected {
+            state.counts.rejected += 1;
+        } else {
+            state.counts.failed += 1;
+        }
+        let record =
+            json!({"line": number, "reason": reason, "session_id": session_id, "event": event});
+        state.write_reject(record);
+        state.settle(number);
+    }
+
+    fn sent(&self, event_id: &str) {
+        self.sent_any.store(true, Ordering::Relaxed);
+        let mut state = self.lock();
+        if let Some(number) = state.take(event_id) {
+            state.counts.sent += 1;
+            state.settle(number);
+        }
+    }
+
+    fn dead(&self, letter: &DeadLetter) {
+        let rejected = matches!(letter.status, Some(s) if (400..500).contains(&s) && ![401, 403, 408, 429].contains(&s));
+        let mut state = self.lock();
+        if state.first_reason.is_none() {
+            state.first_reason = Some(letter.reason.clone());
+        }
+        if !self.sent_any.load(Ordering::Relaxed) {
+            let why = match letter.status {
+                None => Some(UNREACHABLE),
+                Some(401 | 403) => Some(REFUSED_KEY),
+                _ => None,
+            };
+            if let Some(why) = why {
+                let _ = self
+                    .stop
+                    .compare_exchange(GOING, why, Ordering::SeqCst, Ordering::SeqCst);
+            }
+        }
+        let number = letter.event_id.as_deref().and_then(|id| state.take(id));
+        if rejected {
+            state.counts.rejected += 1;
+        } else {
+            state.counts.failed += 1;
+        }
+        let record = json!({
+            "line": number,
+            "reason": letter.reason,
+            "status": letter.status,
+            "session_id": letter.session_id,
+            "event": letter.event_json(),
+        });
+        state.write_reject(record);
+        if let Some(number) = number {
+            state.settle(number);
+        }
+    }
+
+    /// Ends the current input: lines still without an outcome count as
+    /// failed (none should be: every event the logger took comes back sent
+    /// or as a dead letter). Gives how many there were.
+    fn close_file(&self) -> Result<u64, Fail> {
+        let mut state = self.lock();
+        let unsettled = state
+            .window
+            .iter()
+            .filter(|s| !s.settled && s.event)
+            .count() as u64;
+        if let Some(Rejects {
+            path,
+            file: Some(file),
+        }) = &mut state.rejects
+        {
+            file.flush().map_err(|e| {
+                Fail::new(
+                    Exit::Config,
+                    format!("could not write {}: {e}", path.display()),
+                )
+            })?;
+        }
+        if unsettled > 0 {
+            // Counted once; the checkpoint stays before them, so a re-run
+            // sends them again (with the same ids).
+            state.counts.failed += unsettled;
+            state.window.clear();
+            state.waiting.clear();
+        }
+        Ok(unsettled)
+    }
+}
+
+impl Lines {
+    fn add(&mut self, number: u64) {
+        match self {
+            Lines::One(first) => *self = Lines::Many(vec![*first, number]),
+            Lines::Many(all) => all.push(number),
+        }
+    }
+}
+
+impl State {
+    fn push(&mut self, number: u64, end: u64, event: bool) {
+        debug_assert_eq!(number, self.done.line + self.window.len() as u64 + 1);
+        self.window.push_back(Slot {
+            settled: false,
+            event,
+            end,
+        });
+    }
+
+    /// The line of `event_id` now leaving the logger.
+    fn take(&mut self, event_id: &str) -> Option<u64> {
+        match self.waiting.get_mut(event_id)? {
+            Lines::One(number) => {
+                let number = *number;
+                self.waiting.remove(event_id);
+                Some(number)
+            }
+            Lines::Many(all) => {
+                let number = all.remove(0);
+                if all.is_empty() {
+                    self.waiting.remove(event_id);
+                }
+                Some(number)
+            }
+        }
+    }
+
+    /// Marks line `number` settled and moves `done` past every settled
+    /// line at the front.
+    fn settle(&mut self, number: u64) {
+        let Some(index) = number.checked_sub(self.done.line + 1) else {
+            return;
+        };
+        if let Some(slot) = self.window.get_mut(index as usize) {
+            slot.settled = true;
+        }
+        while let Some(front) = self.window.front().copied() {
+            if !front.settled {
+                break;
+            }
+            self.window.pop_front();
+            self.done.line += 1;
+            self.done.offset = front.end;
+            self.done.events += u64::from(front.event);
+        }
+    }
+
+    /// Appends a line to the rejects file (made on first use) and flushes
+    /// it, before the line counts as settled: a crash after the checkpoint
+    /// moved cannot lose it.
+    fn write_reject(&mut self, mut record: Value) {
+        record["file"] = Value::String(self.file.clone());
+        let Some(rejects) = &mut self.rejects else {
+            return;
+        };
+        let path = rejects.path.display().to_string();
+        if rejects.file.is_none() {
+            match OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&rejects.path)
+            {
+                Ok(file) => rejects.file = Some(BufWriter::new(file)),
+                Err(e) => {
+                    eprintln!(
+                        "honeyhive send: cannot open {path}: {e}; the line follows here:\n{record}"
+                    );
+                    return;
+                }
+            }
+            if !self.rejects_used.contains(&path) {
+                self.rejects_used.push(path.clone());
+            }
+        }
+        if let Some(file) = &mut rejects.file {
+            let written = serde_json::to_writer(&mut *file, &record)
+                .map_err(io::Error::from)
+                .and_then(|()| file.write_all(b"\n"))
+                .and_then(|()| file.flush());
+            if let Err(e) = written {
+                eprintln!(
+                    "honeyhive send: cannot write {path}: {e}; the line follows here:\n{record}"
+                );
+            }
+        }
+    }
+}

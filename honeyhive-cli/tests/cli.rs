@@ -1,0 +1,602 @@
+//! The `honeyhive` binary, run as a user would, against servers on
+//! loopback: the spec-validating mock, and a sink that counts event ids and
+//! injects faults.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use honeyhive::testing::MockHoneyHive;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_honeyhive");
+const KEY: &str = "hh-cli-suite-secret-key";
+
+/// The binary with a clean environment: no HH_* from the machine.
+fn honeyhive(url: &str, key: &str) -> Command {
+    let mut command = Command::new(BIN);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("HH_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .env("HH_API_URL", url)
+        .env("HH_API_KEY", key)
+        .env("HH_MAX_RETRIES", "2")
+        .stdin(Stdio::null());
+    command
+}
+
+fn run(command: &mut Command) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = command.output().expect("the binary runs");
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+/// `n` wrapped lines named `e0`, `e1`, ... in sessions `s0`..`s4`.
+fn write_events(path: &Path, n: usize, extra: &[&str]) {
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    for i in 0..n {
+        let line = json!({"session_id": format!("s{}", i % 5), "event": {"event_name": format!("e{i}"), "event_type": "tool", "duration": i}});
+        writeln!(file, "{line}").unwrap();
+    }
+    for line in extra {
+        writeln!(file, "{line}").unwrap();
+    }
+}
+
+fn summary(stdout: &str) -> Value {
+    serde_json::from_str(stdout.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+fn read_jsonl(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// How the sink answers.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// 200 after `latency`; 400 for events named `bad...`.
+    Answer { latency: Duration },
+    /// 503 to everything.
+    Unavailable,
+}
+
+/// A loopback API stand-in that records each event id it accepts.
+struct Sink {
+    url: String,
+    ids: Arc<Mutex<Vec<String>>>,
+    requests: Arc<AtomicU64>,
+    /// Serves until the sink is dropped.
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Sink {
+    fn start(mode: Mode) -> Sink {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let ids: Arc<Mutex<Vec<String>>> = Arc::default();
+        let requests = Arc::new(AtomicU64::new(0));
+        let (seen, count) = (Arc::clone(&ids), Arc::clone(&requests));
+        runtime.spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (seen, count) = (Arc::clone(&seen), Arc::clone(&count));
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(
+                        move |request: Request<hyper::body::Incoming>| {
+                            let (seen, count) = (Arc::clone(&seen), Arc::clone(&count));
+                            async move {
+                                count.fetch_add(1, Ordering::Relaxed);
+                                let body = request
+                                    .into_body()
+                                    .collect()
+                                    .await
+                                    .map(|b| b.to_bytes())
+                                    .unwrap_or_default();
+                                let event: Value =
+                                    serde_json::from_slice(&body).unwrap_or(Value::Null);
+                                let (status, answer) = match mode {
+                                    Mode::Unavailable => (503, json!({"error": "down"})),
+                                    Mode::Answer { latency } => {
+                                        tokio::time::sleep(latency).await;
+                                        let name = event["event_name"].as_str().unwrap_or("");
+                                        if name.starts_with("bad") {
+                                            (400, json!({"error": "refused"}))
+                                        } else {
+                                            let id =
+                                                event["event_id"].as_str().unwrap_or("").to_owned();
+                                            seen.lock().unwrap().push(id.clone());
+                                            (200, json!({"event_id": id, "success": true}))
+                                        }
+                                    }
+                                };
+                                let response = Response::builder()
+                                    .status(status)
+                                    .header("content-type", "application/json")
+                                    .body(Full::new(Bytes::from(answer.to_string())))
+                                    .unwrap();
+                                Ok::<_, Infallible>(response)
+                            }
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Sink {
+            url,
+            ids,
+            requests,
+            _runtime: runtime,
+        }
+    }
+
+    fn ids(&self) -> Vec<String> {
+        self.ids.lock().unwrap().clone()
+    }
+}
+
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[test]
+fn send_delivers_every_line_once_and_hands_back_the_bad_ones_with_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.jsonl");
+    write_events(
+        &file,
+        300,
+        &[
+            "not json",
+            "",
+            r#"{"session_id":"s","event":{"event_name":"n","duration":"12ms"}}"#,
+            r#"{"session_id":"s","event":{"event_name":"bad-one","event_type":"tool"}}"#,
+        ],
+    );
+    let sink = Sink::start(Mode::Answer {
+        latency: Duration::from_millis(1),
+    });
+    let (code, stdout, stderr) = run(honeyhive(&sink.url, KEY)
+        .arg("send")
+        .arg(&file)
+        .arg("--json"));
+    assert_eq!(code, 1, "{stderr}");
+    let s = summary(&stdout);
+    assert_eq!(
+        (
+            &s["lines"],
+            &s["sent"],
+            &s["rejected"],
+            &s["failed"],
+            &s["skipped"]
+        ),
+        (&json!(303), &json!(300), &json!(3), &json!(0), &json!(0)),
+        "{s}"
+    );
+    assert_eq!(sink.ids().len(), 300);
+    assert!(!stderr.contains(KEY));
+
+    let rejects = read_jsonl(&dir.path().join("events.jsonl.rejects.jsonl"));
+    let by_line: HashMap<u64, &Value> = rejects
+        .iter()
+        .map(|r| (r["line"].as_u64().unwrap(), r))
+        .collect();
+    assert_eq!(rejects.len(), 3);
+    assert_eq!(by_line[&301]["raw"], "not json");
+    assert!(
+        by_line[&301]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("not JSON")
+    );
+    assert!(
+        by_line[&303]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("duration: "),
+        "{}",
+        by_line[&303]
+    );
+    let refused = by_line[&304];
+    assert_eq!(refused["status"], 400);
+    assert_eq!(refused["session_id"], "s");
+    assert_eq!(refused["event"]["event_name"], "bad-one");
+    assert!(
+        refused["event"]["event_id"].is_string(),
+        "the exact body, id included"
+    );
+
+    // Sent again: the same ids, so the API records nothing twice.
+    let first: std::collections::HashSet<_> = sink.ids().into_iter().collect();
+    let (code, _, _) = run(honeyhive(&sink.url, KEY).arg("send").arg(&file).arg("-q"));
+    assert_eq!(code, 1);
+    let all = sink.ids();
+    assert_eq!(all.len(), 600);
+    assert_eq!(
+        all.into_iter().collect::<std::collections::HashSet<_>>(),
+        first
+    );
+}
+
+#[test]
+fn killed_mid_file_and_rerun_with_the_checkpoint_every_event_is_recorded_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.jsonl");
+    let lines = 4_000;
+    write_events(&file, lines, &[]);
+    let checkpoint = dir.path().join("cp.json");
+    let sink = Sink::start(Mode::Answer {
+        latency: Duration::from_millis(5),
+    });
+    // Killed (SIGKILL: no chance to save) once a checkpoint was written,
+    // at a point that varies per run.
+    let mut child = honeyhive(&sink.url, KEY)
+        .args(["send", "--concurrency", "8", "-q", "--checkpoint"])
+        .arg(&checkpoint)
+        .arg(&file)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !checkpoint.exists() {
+        assert!(Instant::now() < deadline, "no checkpoint written");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(fastrand_ms()));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = sink.ids().len();
+    eprintln!("killed after {before} sent");
+    assert!(
+        before > 0 && before < lines,
+        "killed mid-file: {before} of {lines} sent"
+    );
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(&checkpoint).unwrap()).unwrap();
+    let delivered = saved["inputs"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap()["events"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        delivered as usize <= before,
+        "the checkpoint never claims more than was sent"
+    );
+
+    let (code, stdout, stderr) = run(honeyhive(&sink.url, KEY)
+        .args(["send", "--json", "--checkpoint"])
+        .arg(&checkpoint)
+        .arg(&file));
+    assert_eq!(code, 0, "{stderr}");
+    let s = summary(&stdout);
+    assert_eq!(s["skipped"], json!(delivered));
+    assert_eq!(s["sent"].as_u64().unwrap() + delivered, lines as u64, "{s}");
+
+    let ids = sink.ids();
+    let distinct: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!(distinct.len(), lines, "every event recorded");
+    // What was re-sent is only what was in flight or unsaved at the kill,
+    // and each of those has the same id as the first time.
+    assert!(ids.len() - lines <= before - delivered as usize);
+
+    // A third run sends nothing.
+    let (code, stdout, _) = run(honeyhive(&sink.url, KEY)
+        .args(["send", "--json", "--checkpoint"])
+        .arg(&checkpoint)
+        .arg(&file));
+    assert_eq!(code, 0);
+    assert_eq!(summary(&stdout)["skipped"], json!(lines));
+    assert_eq!(sink.ids().len(), ids.len());
+}
+
+/// 0 to 299 ms, different per run.
+fn fastrand_ms() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    u64::from(nanos % 300)
+}
+
+#[test]
+fn an_api_that_cannot_be_reached_exits_4_and_keeps_every_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("e.jsonl");
+    write_events(&file, 50, &[]);
+    let url = format!("http://127.0.0.1:{}", closed_port());
+    let started = Instant::now();
+    let (code, stdout, stderr) = run(honeyhive(&url, KEY)
+        .env("HH_MAX_RETRIES", "0")
+        .args(["send", "--json"])
+        .arg(&file));
+    assert_eq!(code, 4, "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert!(stderr.contains("could not reach the API"), "{stderr}");
+    let s = summary(&stdout);
+    assert_eq!(s["sent"], 0);
+    let failed = s["failed"].as_u64().unwrap();
+    assert!(failed > 0);
+    assert_eq!(
+        s["lines"].as_u64().unwrap(),
+        failed,
+        "every line read is in the rejects file"
+    );
+    let rejects = read_jsonl(&dir.path().join("e.jsonl.rejects.jsonl"));
+    assert_eq!(rejects.len() as u64, failed);
+    assert!(
+        rejects
+            .iter()
+            .all(|r| r["status"].is_null() && r["event"]["event_id"].is_string())
+    );
+}
+
+#[test]
+fn a_server_that_keeps_failing_gives_failed_lines_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("e.jsonl");
+    write_events(&file, 20, &[]);
+    let sink = Sink::start(Mode::Unavailable);
+    let (code, stdout, stderr) = run(honeyhive(&sink.url, KEY)
+        .env("HH_MAX_RETRIES", "1")
+        .args(["send", "--json"])
+        .arg(&file));
+    assert_eq!(code, 1, "{stderr}");
+    let s = summary(&stdout);
+    assert_eq!(
+        (&s["sent"], &s["failed"], &s["rejected"]),
+        (&json!(0), &json!(20), &json!(0))
+    );
+    assert!(sink.requests.load(Ordering::Relaxed) >= 20);
+    let rejects = read_jsonl(&dir.path().join("e.jsonl.rejects.jsonl"));
+    assert!(rejects.iter().all(|r| r["status"] == 503), "{rejects:?}");
+}
+
+#[test]
+fn configuration_and_usage_errors_have_their_exit_codes_and_never_show_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("e.jsonl");
+    write_events(&file, 3, &[]);
+    let mock = MockHoneyHive::start();
+
+    // The mock refuses any key but its own: 401 → exit 3.
+    let (code, _, stderr) = run(honeyhive(&mock.base_url(), KEY).arg("send").arg(&file));
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("refused the key"), "{stderr}");
+    assert!(!stderr.contains(KEY), "{stderr}");
+
+    // No key at all.
+    let (code, _, stderr) = run(honeyhive(&mock.base_url(), KEY)
+        .env_remove("HH_API_KEY")
+        .arg("send")
+        .arg(&file));
+    assert_eq!(code, 3);
+    assert!(stderr.contains("HH_API_KEY"), "{stderr}");
+
+    // A bad setting names its variable.
+    let (code, _, stderr) = run(honeyhive(&mock.base_url(), KEY)
+        .env("HH_API_TIMEOUT", "soon")
+        .arg("send")
+        .arg(&file));
+    assert_eq!(code, 3);
+    assert!(stderr.contains("HH_API_TIMEOUT"), "{stderr}");
+
+    // Usage: no file, a file that is not there, an unknown flag.
+    assert_eq!(run(honeyhive(&mock.base_url(), KEY).arg("send")).0, 2);
+    let (code, _, stderr) = run(honeyhive(&mock.base_url(), KEY)
+        .arg("send")
+        .arg(dir.path().join("missing.jsonl")));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("missing.jsonl"), "{stderr}");
+    assert_eq!(
+        run(honeyhive(&mock.base_url(), KEY)
+            .args(["send", "--nope"])
+            .arg(&file))
+        .0,
+        2
+    );
+
+    // The key is not in the help either (its variable is named, not shown).
+    let (_, help, _) = run(honeyhive(&mock.base_url(), KEY).args(["send", "--help"]));
+    assert!(help.contains("HH_API_KEY") && !help.contains(KEY), "{help}");
+}
+
+#[test]
+fn standard_input_and_bare_events_with_a_session_reach_the_mock_valid() {
+    let mock = MockHoneyHive::start();
+    let mut child = honeyhive(&mock.base_url(), MockHoneyHive::API_KEY)
+        .args(["send", "-", "--session", "from-flag", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        for i in 0..10 {
+            writeln!(
+                stdin,
+                "{}",
+                json!({"event_name": format!("bare{i}"), "event_type": "model"})
+            )
+            .unwrap();
+        }
+    }
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(
+        summary(&String::from_utf8_lossy(&output.stdout))["sent"],
+        10
+    );
+    let events = mock.events();
+    assert_eq!(events.len(), 10);
+    assert!(events.iter().all(|e| e.session_id == "from-flag"));
+    assert!(mock.violations().is_empty());
+}
+
+#[test]
+fn validate_prints_file_line_field_problem_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("v.jsonl");
+    std::fs::write(
+        &file,
+        "{\"event_name\":\"ok\",\"duration\":3}\n\n{\"event\":{\"event_name\":\"n\",\"duration\":\"3\"}}\n{oops\n",
+    )
+    .unwrap();
+    let (code, stdout, _) = run(Command::new(BIN).arg("validate").arg(&file));
+    assert_eq!(code, 1);
+    let name = file.display().to_string();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(
+        lines[0].starts_with(&format!("{name}:3: duration: ")),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("{name}:4: not JSON")),
+        "{stdout}"
+    );
+
+    std::fs::write(&file, "{\"event_name\":\"ok\"}\n").unwrap();
+    assert_eq!(run(Command::new(BIN).arg("validate").arg(&file)).0, 0);
+}
+
+#[test]
+fn log_sends_one_event_and_prints_its_id() {
+    let mock = MockHoneyHive::start();
+    let (code, stdout, stderr) = run(honeyhive(&mock.base_url(), MockHoneyHive::API_KEY).args([
+        "log",
+        "--type",
+        "model",
+        "--name",
+        "gpt-4o",
+        "--session",
+        "s-1",
+        "--inputs",
+        r#"{"q":"hi"}"#,
+        "--duration-ms",
+        "12.5",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    let events = mock.events();
+    assert_eq!(events.len(), 1);
+    assert_eq!(stdout.trim(), events[0].event["event_id"].as_str().unwrap());
+    assert_eq!(events[0].session_id, "s-1");
+    assert_eq!(events[0].event["inputs"], json!({"q": "hi"}));
+    assert_eq!(events[0].event["event_type"], "model");
+    assert_eq!(events[0].event["duration"], json!(12.5));
+
+    let (code, _, stderr) = run(honeyhive(&mock.base_url(), MockHoneyHive::API_KEY)
+        .args(["log", "--type", "tool", "--name", "t", "--inputs", "[1]"]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--inputs"), "{stderr}");
+}
+
+#[test]
+fn mock_runs_as_a_process_prints_what_it_accepts_and_counts_violations() {
+    let mut mock = Command::new(BIN)
+        .args(["mock", "--print"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(mock.stdout.take().unwrap());
+    let mut url = String::new();
+    out.read_line(&mut url).unwrap();
+    let url = url.trim().to_owned();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("e.jsonl");
+    write_events(&file, 5, &[]);
+    let (code, _, stderr) = run(honeyhive(&url, MockHoneyHive::API_KEY)
+        .arg("send")
+        .arg(&file));
+    assert_eq!(code, 0, "{stderr}");
+    // A request that breaks the spec, sent by hand.
+    let (code, _, _) =
+        run(honeyhive(&url, "wrong-key").args(["log", "--type", "tool", "--name", "t"]));
+    assert_eq!(code, 3);
+
+    let mut printed = Vec::new();
+    for _ in 0..5 {
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        printed.push(serde_json::from_str::<Value>(&line).unwrap());
+    }
+    let names: std::collections::HashSet<_> = printed
+        .iter()
+        .map(|p| p["event"]["event_name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, (0..5).map(|i| format!("e{i}")).collect());
+
+    let stats = http_get(&format!("{url}{}", MockHoneyHive::STATS_PATH));
+    assert_eq!(stats, json!({"requests": 6, "events": 5, "violations": 1}));
+
+    // Ctrl-C stops it; a violation seen makes the exit code 1.
+    let stopped = Command::new("kill")
+        .args(["-INT", &mock.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = mock.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the mock did not stop on SIGINT");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(1));
+}
+
+/// A GET on loopback with the standard library (the test needs no client).
+fn http_get(url: &str) -> Value {
+    use std::io::Read;
+    let address = url.trim_start_matches("http://");
+    let (host, path) = address.split_once('/').unwrap();
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        stream,
+        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let body = answer.split("\r\n\r\n").nth(1).unwrap();
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"))
+}
