@@ -61,6 +61,23 @@ pub fn split(line: &str, session: Option<&str>) -> Result<(String, Map<String, V
 /// number and its bytes, so sending the same file again records nothing
 /// twice.
 pub fn parse(line: &str, number: u64, session: Option<&str>) -> Result<EventLine, String> {
+    // The common case, a wrapped line with a valid event, straight into the
+    // generated type; anything else (bare events, errors) through a JSON
+    // value, which can say what is wrong.
+    if let Ok(Wrapped {
+        session_id,
+        event: Some(mut event),
+    }) = serde_json::from_str::<Wrapped>(line)
+        && let Some(session_id) = session_id.or_else(|| session.map(str::to_owned))
+    {
+        let derived = derive(&session_id, number, line);
+        let event_id = fill_typed_ids(&mut event, derived);
+        return Ok(EventLine {
+            session_id,
+            event_id,
+            event: honeyhive::Event::from(event),
+        });
+    }
     let (session_id, mut event) = split(line, session)?;
     let derived = Uuid::new_v5(
         &NAMESPACE,
@@ -85,6 +102,41 @@ pub fn parse(line: &str, number: u64, session: Option<&str>) -> Result<EventLine
     }
 }
 
+/// `{"session_id": ..., "event": {...}}`, other keys ignored.
+#[derive(serde::Deserialize)]
+struct Wrapped {
+    session_id: Option<String>,
+    event: Option<types::Event>,
+}
+
+/// The id of an event without one: from its session, line number and bytes.
+fn derive(session_id: &str, number: u64, line: &str) -> Uuid {
+    let mut name = Vec::with_capacity(session_id.len() + line.len() + 24);
+    name.extend_from_slice(session_id.as_bytes());
+    name.push(b'\n');
+    name.extend_from_slice(number.to_string().as_bytes());
+    name.push(b'\n');
+    name.extend_from_slice(line.as_bytes());
+    Uuid::new_v5(&NAMESPACE, &name)
+}
+
+/// A child's id, from its parent's id and its place.
+fn derive_child(parent: &str, index: usize) -> Uuid {
+    Uuid::new_v5(&NAMESPACE, format!("{parent}/{index}").as_bytes())
+}
+
+/// [`fill_ids`] on the generated type.
+fn fill_typed_ids(event: &mut types::Event, derived: Uuid) -> String {
+    let id = event
+        .event_id
+        .get_or_insert_with(|| derived.to_string())
+        .clone();
+    for (index, child) in event.children.iter_mut().enumerate() {
+        fill_typed_ids(child, derive_child(&id, index));
+    }
+    id
+}
+
 /// Gives `event` (and each child without one) an id; returns the event's.
 fn fill_ids(event: &mut Map<String, Value>, derived: Uuid) -> Result<String, String> {
     let id = match event.get("event_id") {
@@ -99,8 +151,7 @@ fn fill_ids(event: &mut Map<String, Value>, derived: Uuid) -> Result<String, Str
     if let Some(Value::Array(children)) = event.get_mut("children") {
         for (index, child) in children.iter_mut().enumerate() {
             if let Value::Object(child) = child {
-                let derived = Uuid::new_v5(&NAMESPACE, format!("{id}/{index}").as_bytes());
-                fill_ids(child, derived)?;
+                fill_ids(child, derive_child(&id, index))?;
             }
         }
     }
@@ -151,6 +202,22 @@ mod tests {
         );
         assert_ne!(first, a.event_id);
         assert_eq!(children[1].event_id.as_deref(), Some("given"));
+    }
+
+    #[test]
+    fn the_typed_and_the_value_paths_give_the_same_ids() {
+        // Wrapped and valid: the typed path. Same event with a key the
+        // typed path cannot take as given (`event` a bare event): the value path.
+        let wrapped =
+            r#"{"session_id":"s","event":{"event_name":"n","children":[{"event_name":"c"}]}}"#;
+        let typed = parse(wrapped, 9, None).unwrap();
+        let (session, mut event) = split(wrapped, None).unwrap();
+        let by_value = fill_ids(&mut event, derive(&session, 9, wrapped)).unwrap();
+        assert_eq!(typed.event_id, by_value);
+        assert_eq!(
+            typed.event.as_api().children[0].event_id.as_deref(),
+            event["children"][0]["event_id"].as_str()
+        );
     }
 
     #[test]

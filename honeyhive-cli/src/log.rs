@@ -76,7 +76,7 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
     };
     match client.log_event(session, event).await {
         Ok(logged) => {
-            println!("{}", logged.event_id);
+            crate::out(&logged.event_id);
             Ok(Exit::Ok)
         }
         Err(error @ Error::InvalidInput { .. }) => Err(Fail::new(Exit::Usage, error.to_string())),

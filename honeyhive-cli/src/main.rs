@@ -43,6 +43,14 @@ pub enum Exit {
     Interrupted = 130,
 }
 
+/// Prints a line on stdout. A reader that went away (`| head`) is not an
+/// error worth a panic: the line is dropped and the exit code stands.
+pub fn out(line: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _gone = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
+}
+
 /// A failure that ends the command, with its exit code and what to do.
 #[derive(Debug)]
 pub struct Fail {

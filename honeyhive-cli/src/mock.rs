@@ -59,7 +59,7 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
         MockHoneyHive::STATS_PATH
     );
     // The URL on stdout too, alone on its line, for scripts.
-    println!("http://{address}");
+    crate::out(&format!("http://{address}"));
     let _ = std::io::stdout().flush();
 
     let mut tick = tokio::time::interval(Duration::from_millis(50));

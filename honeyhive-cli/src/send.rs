@@ -102,8 +102,9 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
     let on_letter = Arc::clone(&tracker);
     let config = LoggerConfig::default()
         .with_max_in_flight(args.concurrency as usize)
-        .with_max_queue_events(10_000)
-        .with_max_queue_bytes(16 * 1024 * 1024)
+        // Enough to keep every request busy; small, so memory stays flat.
+        .with_max_queue_events(4_096)
+        .with_max_queue_bytes(4 * 1024 * 1024)
         .with_max_report_letters(0)
         .with_on_sent(move |sent: &honeyhive::logger::Sent<'_>| on_sent.sent(sent.event_id))
         .with_dead_letters(move |letter: &DeadLetter| on_letter.dead(letter));
@@ -282,7 +283,7 @@ fn summarize(args: &Args, counts: &Counts, elapsed: Duration, exit: Exit, reject
             "rejects": rejects,
             "exit_code": exit as u8,
         });
-        println!("{summary}");
+        crate::out(&summary.to_string());
     }
     if !args.quiet {
         eprintln!(

@@ -44,7 +44,7 @@ pub fn run(args: &Args) -> Result<Exit, Fail> {
             let found = check(&line, args.session.as_deref());
             problems += found.len() as u64;
             for problem in found {
-                println!("{name}:{}: {problem}", index + 1);
+                crate::out(&format!("{name}:{}: {problem}", index + 1));
             }
         }
     }
