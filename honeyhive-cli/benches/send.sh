@@ -21,12 +21,7 @@ BIG_LINES=${BIG_LINES:-3000000}
 
 cargo build -q --release -p honeyhive-cli
 cli=target/release/honeyhive
-bench=$(cargo bench -q -p honeyhive --bench logger --no-run --message-format=json \
-  | python3 -c 'import json,sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("target", {}).get("name") == "logger" and m.get("executable"):
-        print(m["executable"])')
+bench=$(honeyhive/benches/logger-bin.sh)
 
 work=$(mktemp -d)
 sink_pid=""

@@ -25,12 +25,7 @@ LATENCY_IN_FLIGHT=${LATENCY_IN_FLIGHT:-64}
 LATENCY_EVENTS=${LATENCY_EVENTS:-12800}
 
 command -v wrk >/dev/null || { echo "e2e.sh needs wrk (apt-get install wrk)" >&2; exit 1; }
-bin=$(cargo bench -q -p honeyhive --bench logger --no-run --message-format=json \
-  | python3 -c 'import json,sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("target", {}).get("name") == "logger" and m.get("executable"):
-        print(m["executable"])')
+bin=$(honeyhive/benches/logger-bin.sh)
 
 work=$(mktemp -d)
 sink_pid=""

@@ -22,12 +22,7 @@ SINK_ARGS=${SINK_ARGS:-}
 # holds them all).
 QUEUE=${QUEUE:-0}
 
-bin=$(cargo bench -q -p honeyhive --bench logger --no-run --message-format=json \
-  | python3 -c 'import json,sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("target", {}).get("name") == "logger" and m.get("executable"):
-        print(m["executable"])')
+bin=$(honeyhive/benches/logger-bin.sh)
 
 work=$(mktemp -d)
 sink_pid=""
