@@ -6,6 +6,12 @@
 # medians with their ratio.
 #
 #   honeyhive/benches/pair.sh            # ROUNDS=3 EVENTS=100000 IN_FLIGHTS="8 64" QUEUE=0 PORT=18080
+#   BASELINE_REV=a51a7a3 honeyhive/benches/pair.sh
+#
+# BASELINE_REV: also run that commit's `logger e2e` in every round, right
+# after this one's (built once in a worktree under target/baseline-REV, its
+# own target dir), and print this Logger's median over the baseline's: the
+# no-regression check against an earlier Logger, side by side in one run.
 #
 # The sink is `logger sink` on 127.0.0.1 (its own process, one thread); it
 # is stopped on exit and stops itself after 10 minutes anyway.
@@ -23,6 +29,19 @@ SINK_ARGS=${SINK_ARGS:-}
 QUEUE=${QUEUE:-0}
 
 bin=$(honeyhive/benches/logger-bin.sh)
+baseline=""
+if [ -n "${BASELINE_REV:-}" ]; then
+  tree="$PWD/target/baseline-$BASELINE_REV"
+  [ -d "$tree/src" ] || git worktree add --force --detach "$tree/src" "$BASELINE_REV" >&2
+  baseline=$(CARGO_TARGET_DIR="$tree/target" "$tree/src/honeyhive/benches/logger-bin.sh" 2>/dev/null || true)
+  # Before logger-bin.sh existed: the bench binary by name.
+  [ -n "$baseline" ] || baseline=$(cd "$tree/src" && CARGO_TARGET_DIR="$tree/target" cargo bench -q -p honeyhive --bench logger --no-run --message-format=json \
+    | python3 -c 'import json,sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("target", {}).get("name") == "logger" and m.get("executable"):
+        print(m["executable"])')
+fi
 
 work=$(mktemp -d)
 sink_pid=""
@@ -41,6 +60,10 @@ for in_flight in $IN_FLIGHTS; do
   for round in $(seq 1 "$ROUNDS"); do
     "$bin" loop --url "http://127.0.0.1:$PORT" --events "$EVENTS" --in-flight "$in_flight" | tee -a "$work/loop-$in_flight.txt"
     "$bin" e2e --url "http://127.0.0.1:$PORT" --events "$EVENTS" --in-flight "$in_flight" --queue "$QUEUE" | tee -a "$work/logger-$in_flight.txt"
+    if [ -n "$baseline" ]; then
+      printf 'baseline %s: ' "$BASELINE_REV"
+      "$baseline" e2e --url "http://127.0.0.1:$PORT" --events "$EVENTS" --in-flight "$in_flight" --queue "$QUEUE" | tee -a "$work/baseline-$in_flight.txt"
+    fi
   done
 done
 
@@ -57,4 +80,12 @@ for f in flights:
           f"logger {[round(x) for x in logger]} median {mg:.0f}; logger/loop = {mg / ml:.2f}")
     print(f"RESULT in-flight {f}: CPU µs/event loop {cpu_loop} median {cl:.1f}; "
           f"logger {cpu_logger} median {cg:.1f}; logger/loop = {cg / cl:.2f}")
+    try:
+        base = grab("baseline", r"([\d.]+) events/s")
+        cpu_base = grab("baseline", r"([\d.]+) µs CPU/event")
+    except FileNotFoundError:
+        continue
+    mb, cb = statistics.median(base), statistics.median(cpu_base)
+    print(f"RESULT in-flight {f}: events/s baseline {[round(x) for x in base]} median {mb:.0f}; "
+          f"logger/baseline = {mg / mb:.2f}; CPU µs/event baseline median {cb:.1f}, logger/baseline = {cg / cb:.2f}")
 PY
