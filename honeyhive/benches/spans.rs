@@ -1,12 +1,23 @@
-//! Per-span cost of `HoneyHiveLayer` next to `tracing_subscriber::fmt`
-//! writing to `io::sink()`, in the same run. A span here is new + enter +
-//! exit + close with three fields, inside a tree of ten (a root and nine
-//! children); the layer's trees go to a Logger sending to a loopback sink
-//! on a runtime thread of its own. Each tree is timed whole; the figures
-//! are per span (a tenth of a tree).
+//! Per-span cost of `HoneyHiveLayer` next to the two references issue 13
+//! names, in the same run: `tracing_subscriber::fmt` writing to
+//! `io::sink()`, and `tracing-opentelemetry` on the OpenTelemetry SDK with
+//! a no-op exporter behind the simple span processor (every span reaches
+//! the exporter, none is dropped, as every tree reaches our Logger).
+//!
+//! A span here is new + enter + exit + close with three fields, inside a
+//! tree of ten (a root and nine children). Each tree is timed whole; the
+//! figures are per span (a tenth of a tree). The three subscribers take
+//! turns, `--rounds` times, and the summary gives the median of the
+//! rounds' p50s with the ratios.
+//!
+//! The layer's trees go to a Logger whose loopback sink holds its answers
+//! while a round runs and lets them through between rounds (the Logger
+//! drains its queue then): delivery is the Logger's work on its own
+//! runtime, not the span's, and on two cores it would otherwise compete
+//! with the span being timed.
 //!
 //! ```text
-//! cargo bench -p honeyhive --features tracing --bench spans            # --trees 100000
+//! cargo bench -p honeyhive --features tracing --bench spans      # --trees 20000 --rounds 5
 //! ```
 
 #[path = "../tests/support/http.rs"]
@@ -15,8 +26,12 @@ mod http;
 use std::time::{Duration, Instant};
 
 use honeyhive::tracing::HoneyHiveLayer;
-use honeyhive::{Client, LoggerConfig};
+use honeyhive::{Client, Logger, LoggerConfig};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tracing_subscriber::layer::SubscriberExt;
 
 fn tree() {
@@ -38,49 +53,57 @@ fn tree() {
     }
 }
 
-/// Times `trees` trees under the current default subscriber: per-span
-/// nanoseconds for each tree.
-fn run(trees: usize) -> Vec<u64> {
-    (0..trees)
-        .map(|_| {
-            let started = Instant::now();
-            tree();
-            started.elapsed().as_nanos() as u64 / 10
-        })
-        .collect()
-}
-
-fn summary(label: &str, mut samples: Vec<u64>) {
+/// Times `trees` trees under `subscriber`: per-span nanoseconds, sorted.
+fn run(subscriber: impl tracing::Subscriber + Send + Sync, trees: usize) -> Vec<u64> {
+    let mut samples: Vec<u64> = tracing::subscriber::with_default(subscriber, || {
+        (0..trees)
+            .map(|_| {
+                let started = Instant::now();
+                tree();
+                started.elapsed().as_nanos() as u64 / 10
+            })
+            .collect()
+    });
     samples.sort_unstable();
-    let at = |p: f64| samples[((samples.len() as f64 * p) as usize).min(samples.len() - 1)];
-    println!(
-        "{label:<44} per span: p50={:>6} ns  p90={:>6} ns  p99={:>7} ns",
-        at(0.5),
-        at(0.9),
-        at(0.99)
-    );
+    samples
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let trees = args
-        .iter()
-        .position(|a| a == "--trees")
-        .and_then(|i| args.get(i + 1))
-        .map_or(100_000, |v| v.parse().expect("--trees takes a number"));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let (logger, url) = rt.block_on(async {
+fn at(samples: &[u64], p: f64) -> u64 {
+    samples[((samples.len() as f64 * p) as usize).min(samples.len() - 1)]
+}
+
+fn median(mut values: Vec<u64>) -> u64 {
+    values.sort_unstable();
+    values[values.len() / 2]
+}
+
+/// An exporter that takes the spans and does nothing with them.
+#[derive(Debug)]
+struct NoExport;
+
+impl SpanExporter for NoExport {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        drop(batch);
+        Ok(())
+    }
+}
+
+/// A loopback sink that answers only while `open` is true, and the Logger
+/// sending to it.
+fn gated_logger(rt: &tokio::runtime::Runtime, trees: usize) -> (Logger, watch::Sender<bool>) {
+    let (open, gate) = watch::channel(false);
+    let logger = rt.block_on(async move {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("loopback");
         let url = format!("http://{}", listener.local_addr().expect("bound"));
         tokio::spawn(async move {
             while let Ok((mut stream, _)) = listener.accept().await {
+                let mut gate = gate.clone();
                 tokio::spawn(async move {
                     let mut buffer = Vec::new();
                     while http::read_request(&mut stream, &mut buffer).await.is_some() {
+                        if gate.wait_for(|open| *open).await.is_err() {
+                            return;
+                        }
                         let body = r#"{"event_id":"sink","success":true}"#;
                         if !http::write(&mut stream, 200, &[], "application/json", body).await {
                             return;
@@ -95,29 +118,75 @@ fn main() {
             .build()
             .expect("client");
         let config = LoggerConfig::default()
-            .with_max_queue_events(3 * trees + 1)
+            .with_max_queue_events(trees + 1)
             .with_max_queue_bytes(usize::MAX / 2);
-        (client.logger(config).expect("runtime"), url)
+        client.logger(config).expect("runtime")
     });
-    println!("{trees} trees of 10 spans; the layer's logger sends to {url}");
-    for round in 1..=3 {
+    (logger, open)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str, default: usize| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .map_or(default, |v| v.parse().expect("a number"))
+    };
+    let trees = arg("--trees", 20_000);
+    let rounds = arg("--rounds", 5);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (logger, open) = gated_logger(&rt, trees);
+    println!("{trees} trees of 10 spans per round, {rounds} rounds; per-span ns");
+    let mut p50s: [Vec<u64>; 3] = Default::default();
+    for round in 1..=rounds {
         let fmt = tracing_subscriber::registry().with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::sink)
                 .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE),
         );
-        let samples = tracing::subscriber::with_default(fmt, || run(trees));
-        summary(
-            &format!("round {round}: fmt to io::sink (span close events)"),
-            samples,
-        );
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(NoExport)
+            .build();
+        let otel = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")));
         let layer = HoneyHiveLayer::new(logger.clone());
         let ours = tracing_subscriber::registry().with(layer.clone());
-        let samples = tracing::subscriber::with_default(ours, || run(trees));
-        summary(&format!("round {round}: HoneyHiveLayer"), samples);
+
+        let results = [
+            ("fmt to io::sink (span close events)", run(fmt, trees)),
+            ("tracing-opentelemetry, no-op exporter", run(otel, trees)),
+            ("HoneyHiveLayer", run(ours, trees)),
+        ];
+        for (index, (label, samples)) in results.iter().enumerate() {
+            println!(
+                "round {round}: {label:<40} p50={:>6}  p90={:>6}  p99={:>7}",
+                at(samples, 0.5),
+                at(samples, 0.9),
+                at(samples, 0.99)
+            );
+            p50s[index].push(at(samples, 0.5));
+        }
+        let _ = provider.shutdown();
         let stats = layer.stats();
         assert_eq!(stats.trees_logged, trees as u64, "{stats:?}");
+        // Between rounds: the sink answers, the Logger delivers its queue.
+        open.send_replace(true);
+        let report = rt.block_on(logger.flush(Duration::from_secs(120)));
+        assert_eq!(report.stats.pending, 0, "{:?}", report.stats);
+        open.send_replace(false);
     }
+    let [fmt, otel, ours] = p50s.map(median);
+    println!(
+        "RESULT median p50 per span: fmt {fmt} ns, tracing-opentelemetry {otel} ns, HoneyHiveLayer {ours} ns; \
+         HoneyHiveLayer/otel = {:.2}, HoneyHiveLayer/fmt = {:.2}",
+        ours as f64 / otel as f64,
+        ours as f64 / fmt as f64
+    );
     let report = rt.block_on(logger.shutdown(Duration::from_secs(60)));
     println!("logger: {:?}", report.stats);
 }

@@ -234,7 +234,7 @@ impl Event {
             let (field, problem) = &**problem;
             return Err(Error::invalid(field.clone(), problem.clone()));
         }
-        check_times(&self.wire, "")
+        check_times(&self.wire)
     }
 
     fn remember(&mut self, field: &str, problem: String) {
@@ -391,22 +391,37 @@ fn duration_millis(took: Duration) -> Number {
 }
 
 /// Refuses an `end_time` before the `start_time`, anywhere in the tree.
-fn check_times(event: &api::types::Event, prefix: &str) -> Result<(), Error> {
-    if let (Some(start), Some(end)) = (&event.start_time, &event.end_time)
-        && end.as_f64() < start.as_f64()
-    {
-        return Err(Error::invalid(
-            format!("{prefix}end_time"),
+fn check_times(event: &api::types::Event) -> Result<(), Error> {
+    match misordered_times(event) {
+        None => Ok(()),
+        Some((path, start, end)) => Err(Error::invalid(
+            format!("{path}end_time"),
             format!(
                 "{end} ms is before start_time {start} ms; set end_time at or after start_time \
                  (or swap them)"
             ),
-        ));
+        )),
     }
-    for (index, child) in event.children.iter().enumerate() {
-        check_times(child, &format!("{prefix}children[{index}]."))?;
+}
+
+/// The first event in the tree (depth first) that ends before it starts:
+/// its path (`children[2].children[0].`, empty for the root) and its start
+/// and end. The path is written only for a tree that has one, so a good
+/// tree costs no allocation.
+fn misordered_times(event: &api::types::Event) -> Option<(String, &Number, &Number)> {
+    if let (Some(start), Some(end)) = (&event.start_time, &event.end_time)
+        && end.as_f64() < start.as_f64()
+    {
+        return Some((String::new(), start, end));
     }
-    Ok(())
+    event
+        .children
+        .iter()
+        .enumerate()
+        .find_map(|(index, child)| {
+            let (path, start, end) = misordered_times(child)?;
+            Some((format!("children[{index}].{path}"), start, end))
+        })
 }
 
 fn json_kind(value: &Value) -> &'static str {
@@ -544,6 +559,20 @@ mod tests {
         }
         let same = Event::tool("t").start_time_ms(5.0).end_time_ms(5.0);
         assert!(same.into_api().is_ok());
+        // Deeper: the path names each level, and the first bad one wins.
+        let good = || Event::tool("ok").start_time_ms(1.0).end_time_ms(2.0);
+        let bad = |end: f64| Event::tool("t").start_time_ms(2000.0).end_time_ms(end);
+        let tree = Event::chain("root")
+            .child(good())
+            .child(Event::chain("mid").child(good()).child(bad(1.0)))
+            .child(bad(3.0));
+        match tree.into_api().unwrap_err() {
+            Error::InvalidInput { field, problem } => {
+                assert_eq!(field, "children[1].children[1].end_time");
+                assert!(problem.starts_with("1 ms is before"), "{problem}");
+            }
+            other => panic!("expected InvalidInput, got {other:?}"),
+        }
     }
 
     #[test]

@@ -27,8 +27,13 @@ fn steady(mut event: Value) -> Value {
     let map = event.as_object_mut().unwrap();
     let start = map.remove("start_time").unwrap().as_u64().unwrap();
     let end = map.remove("end_time").unwrap().as_u64().unwrap();
-    assert!(end >= start);
-    assert!(map.remove("duration").unwrap().as_f64().unwrap() >= 0.0);
+    let duration = map.remove("duration").unwrap().as_f64().unwrap();
+    // The end is the start plus the duration (whole milliseconds apart).
+    assert!(end >= start && duration >= 0.0);
+    assert!(
+        ((end - start) as f64 - duration).abs() < 1.0,
+        "start {start}, end {end}, duration {duration}"
+    );
     assert!(map.remove("event_id").is_some());
     if let Some(Value::Array(children)) = map.get_mut("children") {
         for child in children {
@@ -291,4 +296,36 @@ async fn a_root_open_past_its_max_age_is_sent_as_it_stands() {
         (2, 1),
         "{stats:?}"
     );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_unsent_tree_counts_against_the_queue_byte_bound_and_a_refused_one_is_counted() {
+    let mock = MockHoneyHive::start_async().await;
+    let config = LoggerConfig::default().with_max_queue_bytes(16 * 1024);
+    let logger = mock.client().unwrap().logger(config).unwrap();
+    let layer = HoneyHiveLayer::new(logger.clone());
+    let subscriber = tracing_subscriber::registry().with(layer.clone());
+    let big = "x".repeat(64 * 1024);
+    // On this one thread nothing is sent until the test awaits: the trees
+    // wait in the queue, unbuilt.
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info_span!("small", inputs.q = "hi").in_scope(|| {});
+        tracing::info_span!("big", inputs.q = big.as_str()).in_scope(|| {});
+        tracing::info_span!("small too").in_scope(|| {});
+    });
+    let stats = layer.stats();
+    assert_eq!(
+        (stats.trees_logged, stats.trees_refused),
+        (2, 1),
+        "{stats:?}"
+    );
+    let report = logger.shutdown(Duration::from_secs(5)).await;
+    assert_eq!((report.stats.sent, report.stats.dropped), (2, 1));
+    let mut names: Vec<String> = mock
+        .events()
+        .iter()
+        .map(|e| e.event["event_name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["small", "small too"]);
 }

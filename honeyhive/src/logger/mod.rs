@@ -136,7 +136,7 @@ pub use report::{LogError, LoggerReport, LoggerStats};
 
 use crate::client::check_session_id;
 use crate::{Client, Error, Event, SessionId};
-use queue::{Item, SLOT};
+use queue::{Item, Payload, SLOT};
 use worker::{Shared, State};
 
 /// Why events handed back by a dropped logger were not delivered.
@@ -232,8 +232,41 @@ impl Logger {
     /// # Ok(()) }
     /// ```
     pub fn log(&self, session_id: impl Into<SessionId>, event: Event) -> Result<(), LogError> {
-        let shared = &self.handle.shared;
         let item = self.checked(session_id.into(), event)?;
+        self.enqueue(item)
+    }
+
+    /// Like [`log`](Self::log) for an event that `make` builds when it is
+    /// taken to be sent, on the Logger's runtime rather than the caller's
+    /// thread (the `tracing` layer's trees). `heap` is what the unbuilt
+    /// event holds, counted against the byte bound. The session id is
+    /// checked now; the body size when the event is built (an event over
+    /// the limit is a dead letter then). A refused event is built to be
+    /// handed back.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn log_later(
+        &self,
+        session_id: SessionId,
+        heap: usize,
+        make: Box<dyn FnOnce() -> Event + Send>,
+    ) -> Result<(), LogError> {
+        if let Err(error) = check_session_id(&session_id) {
+            return Err(LogError::Invalid {
+                error,
+                event: Box::new(make()),
+            });
+        }
+        self.enqueue(Item {
+            session_id,
+            event: Payload::Later(make),
+            footprint: SLOT + heap,
+            json_at_least: 0,
+        })
+    }
+
+    /// Puts a checked item in the queue, or hands it back.
+    fn enqueue(&self, item: Item) -> Result<(), LogError> {
+        let shared = &self.handle.shared;
         if shared.state() != State::Running {
             return Err(self.refused(item, Refusal::ShutDown));
         }
@@ -344,7 +377,7 @@ impl Logger {
         match valid {
             Ok(()) => Ok(Item {
                 session_id,
-                event,
+                event: Payload::Ready(event),
                 footprint: SLOT + footprint.heap,
                 json_at_least: footprint.json_at_least,
             }),
@@ -359,7 +392,7 @@ impl Logger {
         let shared = &self.handle.shared;
         shared.counters.dropped.fetch_add(1, SEQ);
         match why {
-            Refusal::ShutDown => LogError::ShutDown(Box::new(item.event)),
+            Refusal::ShutDown => LogError::ShutDown(Box::new(item.event.into_event())),
             Refusal::Full => {
                 if !shared.warned_full.swap(true, SEQ) {
                     warn_loss(&format!(
@@ -369,7 +402,7 @@ impl Logger {
                         shared.config.max_queue_events, shared.config.max_queue_bytes
                     ));
                 }
-                LogError::QueueFull(Box::new(item.event))
+                LogError::QueueFull(Box::new(item.event.into_event()))
             }
         }
     }

@@ -24,11 +24,32 @@ use crate::{Event, SessionId};
 /// An event waiting to be sent.
 pub(super) struct Item {
     pub(super) session_id: SessionId,
-    pub(super) event: Event,
+    pub(super) event: Payload,
     /// What the item counts against the byte bound.
     pub(super) footprint: usize,
     /// The least its JSON takes: a size hint for serializing it.
     pub(super) json_at_least: usize,
+}
+
+/// A queued event: built, or built by whoever takes it out of the queue
+/// (the task that sends it, or a refusal that hands it back), so that the
+/// work of building it is not done on the thread that logged it. Not
+/// boxed, for the same reason as [`Entry`].
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Payload {
+    Ready(Event),
+    #[cfg(feature = "tracing")]
+    Later(Box<dyn FnOnce() -> Event + Send>),
+}
+
+impl Payload {
+    pub(super) fn into_event(self) -> Event {
+        match self {
+            Payload::Ready(event) => event,
+            #[cfg(feature = "tracing")]
+            Payload::Later(make) => make(),
+        }
+    }
 }
 
 /// What the queue holds. Nearly every entry is an event, so the rare small
@@ -222,7 +243,7 @@ mod tests {
     fn item(footprint: usize) -> Item {
         Item {
             session_id: SessionId::from("s"),
-            event: Event::tool("t"),
+            event: Payload::Ready(Event::tool("t")),
             footprint,
             json_at_least: 0,
         }

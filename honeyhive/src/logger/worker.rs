@@ -236,7 +236,10 @@ impl Shared {
             json_at_least,
             ..
         } = item;
-        match self.client.serialize(&session_id, event, json_at_least) {
+        match self
+            .client
+            .serialize(&session_id, event.into_event(), json_at_least)
+        {
             Ok(prepared) => match self.client.check_size(&prepared) {
                 Ok(()) => Ok((session_id, prepared)),
                 Err(error) => Err(letter(&session_id, &prepared, error.to_string())),
