@@ -1,8 +1,10 @@
 //! Per-span cost of `HoneyHiveLayer` next to the two references issue 13
 //! names, in the same run: `tracing_subscriber::fmt` writing to
 //! `io::sink()`, and `tracing-opentelemetry` on the OpenTelemetry SDK with
-//! a no-op exporter behind the simple span processor (every span reaches
-//! the exporter, none is dropped, as every tree reaches our Logger).
+//! a no-op exporter, behind the simple span processor (each span exported
+//! on the thread that ends it) and behind the batch processor (spans
+//! handed to its own thread, which exports them; as our layer hands trees
+//! to the Logger's runtime).
 //!
 //! A span here is new + enter + exit + close with three fields, inside a
 //! tree of ten (a root and nine children). Each tree is timed whole; the
@@ -16,8 +18,12 @@
 //! runtime, not the span's, and on two cores it would otherwise compete
 //! with the span being timed.
 //!
+//! With `--open`, the sink answers during the rounds too: the Logger
+//! builds, serializes and sends trees while the next ones are timed, on the
+//! same two cores (as the batch processor's thread exports).
+//!
 //! ```text
-//! cargo bench -p honeyhive --features tracing --bench spans      # --trees 20000 --rounds 5
+//! cargo bench -p honeyhive --features tracing --bench spans      # --trees 20000 --rounds 5 [--open]
 //! ```
 
 #[path = "../tests/support/http.rs"]
@@ -135,14 +141,17 @@ fn main() {
     };
     let trees = arg("--trees", 20_000);
     let rounds = arg("--rounds", 5);
+    let open_rounds = args.iter().any(|a| a == "--open");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .expect("runtime");
     let (logger, open) = gated_logger(&rt, trees);
-    println!("{trees} trees of 10 spans per round, {rounds} rounds; per-span ns");
-    let mut p50s: [Vec<u64>; 3] = Default::default();
+    open.send_replace(open_rounds);
+    let sink = if open_rounds { "answers during rounds" } else { "held during rounds" };
+    println!("{trees} trees of 10 spans per round, {rounds} rounds, sink {sink}; per-span ns");
+    let mut p50s: [Vec<u64>; 4] = Default::default();
     for round in 1..=rounds {
         let fmt = tracing_subscriber::registry().with(
             tracing_subscriber::fmt::layer()
@@ -154,12 +163,18 @@ fn main() {
             .build();
         let otel = tracing_subscriber::registry()
             .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")));
+        let batch_provider = SdkTracerProvider::builder()
+            .with_batch_exporter(NoExport)
+            .build();
+        let batch = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(batch_provider.tracer("bench")));
         let layer = HoneyHiveLayer::new(logger.clone());
         let ours = tracing_subscriber::registry().with(layer.clone());
 
         let results = [
             ("fmt to io::sink (span close events)", run(fmt, trees)),
-            ("tracing-opentelemetry, no-op exporter", run(otel, trees)),
+            ("tracing-opentelemetry, simple, no-op", run(otel, trees)),
+            ("tracing-opentelemetry, batch, no-op", run(batch, trees)),
             ("HoneyHiveLayer", run(ours, trees)),
         ];
         for (index, (label, samples)) in results.iter().enumerate() {
@@ -172,19 +187,21 @@ fn main() {
             p50s[index].push(at(samples, 0.5));
         }
         let _ = provider.shutdown();
+        let _ = batch_provider.shutdown();
         let stats = layer.stats();
         assert_eq!(stats.trees_logged, trees as u64, "{stats:?}");
         // Between rounds: the sink answers, the Logger delivers its queue.
         open.send_replace(true);
         let report = rt.block_on(logger.flush(Duration::from_secs(120)));
         assert_eq!(report.stats.pending, 0, "{:?}", report.stats);
-        open.send_replace(false);
+        open.send_replace(open_rounds);
     }
-    let [fmt, otel, ours] = p50s.map(median);
+    let [fmt, otel, batch, ours] = p50s.map(median);
     println!(
-        "RESULT median p50 per span: fmt {fmt} ns, tracing-opentelemetry {otel} ns, HoneyHiveLayer {ours} ns; \
-         HoneyHiveLayer/otel = {:.2}, HoneyHiveLayer/fmt = {:.2}",
+        "RESULT median p50 per span: fmt {fmt} ns, tracing-opentelemetry simple {otel} ns, batch {batch} ns, \
+         HoneyHiveLayer {ours} ns; HoneyHiveLayer/otel simple = {:.2}, /otel batch = {:.2}, /fmt = {:.2}",
         ours as f64 / otel as f64,
+        ours as f64 / batch as f64,
         ours as f64 / fmt as f64
     );
     let report = rt.block_on(logger.shutdown(Duration::from_secs(60)));
