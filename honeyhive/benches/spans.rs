@@ -149,7 +149,11 @@ fn main() {
         .expect("runtime");
     let (logger, open) = gated_logger(&rt, trees);
     open.send_replace(open_rounds);
-    let sink = if open_rounds { "answers during rounds" } else { "held during rounds" };
+    let sink = if open_rounds {
+        "answers during rounds"
+    } else {
+        "held during rounds"
+    };
     println!("{trees} trees of 10 spans per round, {rounds} rounds, sink {sink}; per-span ns");
     let mut p50s: [Vec<u64>; 4] = Default::default();
     for round in 1..=rounds {

@@ -134,8 +134,10 @@ struct Counters {
 pub struct LayerStats {
     /// Trees handed to the Logger.
     pub trees_logged: u64,
-    /// Trees the Logger refused (queue full, shut down, invalid); see the
-    /// Logger's own stats and warnings.
+    /// Trees the Logger refused: its queue was full or it was shut down
+    /// (also counted in its `dropped`), or the root's
+    /// `honeyhive.session_id` cannot name a session (empty, blank, `.` or
+    /// `..`).
     pub trees_refused: u64,
     /// Spans not recorded because their tree was at `max_nodes`.
     pub spans_omitted: u64,
@@ -657,9 +659,10 @@ impl HoneyHiveLayer {
         let omitted = node.tree.omitted.load(Ordering::Relaxed);
         let heap = node.heap();
         let make = Box::new(move || Event::from(node.into_event(partial, omitted)));
-        match self.logger.log_later(session, heap, make) {
-            Ok(()) => self.counters.trees_logged.fetch_add(1, Ordering::Relaxed),
-            Err(_) => self.counters.trees_refused.fetch_add(1, Ordering::Relaxed),
-        };
+        if self.logger.log_later(session, heap, make) {
+            self.counters.trees_logged.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.counters.trees_refused.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }

@@ -329,3 +329,23 @@ async fn an_unsent_tree_counts_against_the_queue_byte_bound_and_a_refused_one_is
     names.sort();
     assert_eq!(names, ["small", "small too"]);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_root_whose_session_id_cannot_name_a_session_is_refused_and_counted() {
+    let (mock, logger) = mock_logger().await;
+    let layer = HoneyHiveLayer::new(logger.clone());
+    let subscriber = tracing_subscriber::registry().with(layer.clone());
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info_span!("blank", honeyhive.session_id = " ").in_scope(|| {});
+        tracing::info_span!("dots", honeyhive.session_id = "..").in_scope(|| {});
+        tracing::info_span!("fine", honeyhive.session_id = "s-1").in_scope(|| {});
+    });
+    let report = logger.shutdown(Duration::from_secs(5)).await;
+    let stats = layer.stats();
+    assert_eq!((stats.trees_logged, stats.trees_refused), (1, 2), "{stats:?}");
+    assert_eq!(report.stats.sent, 1);
+    let events = mock.events();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].session_id, "s-1");
+    assert_eq!(events[0].event["event_name"], "fine");
+}

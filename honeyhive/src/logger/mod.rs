@@ -234,6 +234,7 @@ impl Logger {
     pub fn log(&self, session_id: impl Into<SessionId>, event: Event) -> Result<(), LogError> {
         let item = self.checked(session_id.into(), event)?;
         self.enqueue(item)
+            .map_err(|(item, why)| Self::hand_back(item, why))
     }
 
     /// Like [`log`](Self::log) for an event that `make` builds when it is
@@ -241,42 +242,46 @@ impl Logger {
     /// thread (the `tracing` layer's trees). `heap` is what the unbuilt
     /// event holds, counted against the byte bound. The session id is
     /// checked now; the body size when the event is built (an event over
-    /// the limit is a dead letter then). A refused event is built to be
-    /// handed back.
+    /// the limit is a dead letter then). Whether it was queued: a refusal
+    /// is counted (`dropped`, and the queue-full warning) as `log` counts
+    /// one, and the event is not built, since the caller has no use for it.
     #[cfg(feature = "tracing")]
     pub(crate) fn log_later(
         &self,
         session_id: SessionId,
         heap: usize,
         make: Box<dyn FnOnce() -> Event + Send>,
-    ) -> Result<(), LogError> {
-        if let Err(error) = check_session_id(&session_id) {
-            return Err(LogError::Invalid {
-                error,
-                event: Box::new(make()),
-            });
+    ) -> bool {
+        if check_session_id(&session_id).is_err() {
+            return false;
         }
-        self.enqueue(Item {
+        let item = Item {
             session_id,
             event: Payload::Later(make),
             footprint: SLOT + heap,
             json_at_least: 0,
-        })
+        };
+        self.enqueue(item).is_ok()
     }
 
-    /// Puts a checked item in the queue, or hands it back.
-    fn enqueue(&self, item: Item) -> Result<(), LogError> {
+    /// Puts a checked item in the queue, or counts its refusal and gives
+    /// it back (by value, as the queue gives it back: private, and moved
+    /// once).
+    #[allow(clippy::result_large_err)]
+    fn enqueue(&self, item: Item) -> Result<(), (Item, Refusal)> {
         let shared = &self.handle.shared;
-        if shared.state() != State::Running {
-            return Err(self.refused(item, Refusal::ShutDown));
-        }
-        match shared.queue.push(item) {
-            Ok(()) => {
-                shared.queued();
-                Ok(())
+        let why = if shared.state() != State::Running {
+            Refusal::ShutDown
+        } else {
+            match shared.queue.push(item) {
+                Ok(()) => {
+                    shared.queued();
+                    return Ok(());
+                }
+                Err(item) => return Err(self.count_refusal(item, Refusal::Full)),
             }
-            Err(item) => Err(self.refused(item, Refusal::Full)),
-        }
+        };
+        Err(self.count_refusal(item, why))
     }
 
     /// Like [`log`](Self::log), but when the queue is full it waits for room
@@ -389,21 +394,31 @@ impl Logger {
     }
 
     fn refused(&self, item: Item, why: Refusal) -> LogError {
+        let (item, why) = self.count_refusal(item, why);
+        Self::hand_back(item, why)
+    }
+
+    /// Counts a refusal (and warns, once, of a full queue).
+    fn count_refusal(&self, item: Item, why: Refusal) -> (Item, Refusal) {
         let shared = &self.handle.shared;
         shared.counters.dropped.fetch_add(1, SEQ);
+        if matches!(why, Refusal::Full) && !shared.warned_full.swap(true, SEQ) {
+            warn_loss(&format!(
+                "honeyhive logger queue is full (max_queue_events {}, max_queue_bytes {}): \
+                 dropping new events (counted in stats().dropped, each handed back in \
+                 LogError::QueueFull; this warning is shown once)",
+                shared.config.max_queue_events, shared.config.max_queue_bytes
+            ));
+        }
+        (item, why)
+    }
+
+    /// The error that hands a refused event back.
+    fn hand_back(item: Item, why: Refusal) -> LogError {
+        let event = Box::new(item.event.into_event());
         match why {
-            Refusal::ShutDown => LogError::ShutDown(Box::new(item.event.into_event())),
-            Refusal::Full => {
-                if !shared.warned_full.swap(true, SEQ) {
-                    warn_loss(&format!(
-                        "honeyhive logger queue is full (max_queue_events {}, max_queue_bytes {}): \
-                         dropping new events (counted in stats().dropped, each handed back in \
-                         LogError::QueueFull; this warning is shown once)",
-                        shared.config.max_queue_events, shared.config.max_queue_bytes
-                    ));
-                }
-                LogError::QueueFull(Box::new(item.event.into_event()))
-            }
+            Refusal::ShutDown => LogError::ShutDown(event),
+            Refusal::Full => LogError::QueueFull(event),
         }
     }
 }
