@@ -345,7 +345,12 @@ impl Node {
                         _ => None,
                     };
                 }
-                self.fields.push((key, value));
+                // Recorded again: the new value replaces the old, so a span
+                // that records in a loop does not grow.
+                match self.fields.iter_mut().find(|(name, _)| *name == key) {
+                    Some(field) => field.1 = value,
+                    None => self.fields.push((key, value)),
+                }
             }
         }
     }

@@ -342,10 +342,42 @@ async fn a_root_whose_session_id_cannot_name_a_session_is_refused_and_counted() 
     });
     let report = logger.shutdown(Duration::from_secs(5)).await;
     let stats = layer.stats();
-    assert_eq!((stats.trees_logged, stats.trees_refused), (1, 2), "{stats:?}");
+    assert_eq!(
+        (stats.trees_logged, stats.trees_refused),
+        (1, 2),
+        "{stats:?}"
+    );
     assert_eq!(report.stats.sent, 1);
     let events = mock.events();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].session_id, "s-1");
     assert_eq!(events[0].event["event_name"], "fine");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_field_recorded_again_keeps_its_last_value_only() {
+    // The span must not grow with each record: 10 000 values would be
+    // hundreds of KiB, over this queue's bound.
+    let mock = MockHoneyHive::start_async().await;
+    let config = LoggerConfig::default().with_max_queue_bytes(64 * 1024);
+    let logger = mock.client().unwrap().logger(config).unwrap();
+    let layer = HoneyHiveLayer::new(logger.clone());
+    let subscriber = tracing_subscriber::registry().with(layer.clone());
+    tracing::subscriber::with_default(subscriber, || {
+        let span = tracing::info_span!(
+            "loop",
+            metrics.step = tracing::field::Empty,
+            outputs.text = tracing::field::Empty
+        );
+        for step in 0..10_000u64 {
+            span.record("metrics.step", step);
+        }
+        span.record("outputs.text", "first");
+        span.record("outputs.text", "last");
+    });
+    assert_eq!(layer.stats().trees_logged, 1, "{:?}", layer.stats());
+    logger.shutdown(Duration::from_secs(5)).await;
+    let event = &mock.events()[0].event;
+    assert_eq!(event["metrics"], json!({"step": 9_999}));
+    assert_eq!(event["outputs"], json!({"text": "last"}));
 }
