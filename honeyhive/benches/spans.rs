@@ -94,6 +94,23 @@ impl SpanExporter for NoExport {
     }
 }
 
+/// Times `trees` trees under `tracing-opentelemetry` on an SDK provider
+/// with the simple or the batch processor, shut down (its export thread
+/// stopped) before the next subscriber runs.
+fn otel(batch: bool, trees: usize) -> Vec<u64> {
+    let builder = SdkTracerProvider::builder();
+    let provider = if batch {
+        builder.with_batch_exporter(NoExport)
+    } else {
+        builder.with_simple_exporter(NoExport)
+    }
+    .build();
+    let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"));
+    let samples = run(tracing_subscriber::registry().with(layer), trees);
+    provider.shutdown().expect("the no-op exporter shuts down");
+    samples
+}
+
 /// A loopback sink that answers only while `open` is true, and the Logger
 /// sending to it.
 fn gated_logger(rt: &tokio::runtime::Runtime, trees: usize) -> (Logger, watch::Sender<bool>) {
@@ -162,23 +179,12 @@ fn main() {
                 .with_writer(std::io::sink)
                 .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE),
         );
-        let provider = SdkTracerProvider::builder()
-            .with_simple_exporter(NoExport)
-            .build();
-        let otel = tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")));
-        let batch_provider = SdkTracerProvider::builder()
-            .with_batch_exporter(NoExport)
-            .build();
-        let batch = tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(batch_provider.tracer("bench")));
         let layer = HoneyHiveLayer::new(logger.clone());
         let ours = tracing_subscriber::registry().with(layer.clone());
-
         let results = [
             ("fmt to io::sink (span close events)", run(fmt, trees)),
-            ("tracing-opentelemetry, simple, no-op", run(otel, trees)),
-            ("tracing-opentelemetry, batch, no-op", run(batch, trees)),
+            ("tracing-opentelemetry, simple, no-op", otel(false, trees)),
+            ("tracing-opentelemetry, batch, no-op", otel(true, trees)),
             ("HoneyHiveLayer", run(ours, trees)),
         ];
         for (index, (label, samples)) in results.iter().enumerate() {
@@ -190,8 +196,6 @@ fn main() {
             );
             p50s[index].push(at(samples, 0.5));
         }
-        let _ = provider.shutdown();
-        let _ = batch_provider.shutdown();
         let stats = layer.stats();
         assert_eq!(stats.trees_logged, trees as u64, "{stats:?}");
         // Between rounds: the sink answers, the Logger delivers its queue.
