@@ -12,13 +12,24 @@ use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
 
 async fn mock_logger() -> (MockHoneyHive, Logger) {
+    mock_logger_with(LoggerConfig::default()).await
+}
+
+async fn mock_logger_with(config: LoggerConfig) -> (MockHoneyHive, Logger) {
     let mock = MockHoneyHive::start_async().await;
-    let logger = mock
-        .client()
-        .unwrap()
-        .logger(LoggerConfig::default())
-        .unwrap();
+    let logger = mock.client().unwrap().logger(config).unwrap();
     (mock, logger)
+}
+
+/// The names of the root events the mock received, sorted.
+fn root_names(mock: &MockHoneyHive) -> Vec<String> {
+    let mut names: Vec<String> = mock
+        .events()
+        .iter()
+        .map(|e| e.event["event_name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
 }
 
 /// The event without what changes from run to run (ids and times), after
@@ -254,13 +265,7 @@ async fn roots_over_the_open_limit_are_counted_not_recorded() {
         tracing::info_span!("d").in_scope(|| {}); // room again
     });
     logger.shutdown(Duration::from_secs(5)).await;
-    let mut names: Vec<String> = mock
-        .events()
-        .iter()
-        .map(|e| e.event["event_name"].as_str().unwrap().to_owned())
-        .collect();
-    names.sort();
-    assert_eq!(names, ["a", "b", "d"]);
+    assert_eq!(root_names(&mock), ["a", "b", "d"]);
     assert_eq!(layer.stats().roots_omitted, 1);
     assert_eq!(layer.stats().trees_logged, 3);
 }
@@ -300,9 +305,8 @@ async fn a_root_open_past_its_max_age_is_sent_as_it_stands() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn an_unsent_tree_counts_against_the_queue_byte_bound_and_a_refused_one_is_counted() {
-    let mock = MockHoneyHive::start_async().await;
-    let config = LoggerConfig::default().with_max_queue_bytes(16 * 1024);
-    let logger = mock.client().unwrap().logger(config).unwrap();
+    let (mock, logger) =
+        mock_logger_with(LoggerConfig::default().with_max_queue_bytes(16 * 1024)).await;
     let layer = HoneyHiveLayer::new(logger.clone());
     let subscriber = tracing_subscriber::registry().with(layer.clone());
     let big = "x".repeat(64 * 1024);
@@ -321,13 +325,7 @@ async fn an_unsent_tree_counts_against_the_queue_byte_bound_and_a_refused_one_is
     );
     let report = logger.shutdown(Duration::from_secs(5)).await;
     assert_eq!((report.stats.sent, report.stats.dropped), (2, 1));
-    let mut names: Vec<String> = mock
-        .events()
-        .iter()
-        .map(|e| e.event["event_name"].as_str().unwrap().to_owned())
-        .collect();
-    names.sort();
-    assert_eq!(names, ["small", "small too"]);
+    assert_eq!(root_names(&mock), ["small", "small too"]);
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -358,9 +356,8 @@ async fn a_root_whose_session_id_cannot_name_a_session_is_refused_and_counted() 
 async fn a_field_recorded_again_keeps_its_last_value_only() {
     // The span must not grow with each record: 10 000 values would be
     // hundreds of KiB, over this queue's bound.
-    let mock = MockHoneyHive::start_async().await;
-    let config = LoggerConfig::default().with_max_queue_bytes(64 * 1024);
-    let logger = mock.client().unwrap().logger(config).unwrap();
+    let (mock, logger) =
+        mock_logger_with(LoggerConfig::default().with_max_queue_bytes(64 * 1024)).await;
     let layer = HoneyHiveLayer::new(logger.clone());
     let subscriber = tracing_subscriber::registry().with(layer.clone());
     tracing::subscriber::with_default(subscriber, || {
