@@ -213,7 +213,12 @@ impl RetryPolicy {
         loop {
             number += 1;
             let timeout = attempt_timeout.min(remaining());
-            let (outcome, retry_after) = match attempt(Attempt { number, timeout }).await {
+            let this = Attempt {
+                number,
+                timeout,
+                deadline,
+            };
+            let (outcome, retry_after) = match attempt(this).await {
                 Verdict::Final(outcome) => return (outcome, tally(number)),
                 Verdict::Retryable {
                     outcome,
@@ -259,6 +264,24 @@ pub(crate) enum Verdict<T> {
 pub(crate) struct Attempt {
     pub(crate) number: u32,
     pub(crate) timeout: Duration,
+    /// When the whole call must end (`None`: too far away to represent).
+    pub(crate) deadline: Option<Instant>,
+}
+
+impl Attempt {
+    /// This attempt after a wait before its request (the Logger's permit
+    /// or pause): its timeout cut to what is left of the call's deadline
+    /// at `now`, or `None` when less than [`MIN_ATTEMPT`] is left, and the
+    /// call should end as timed out without sending.
+    pub(crate) fn after_wait(self, now: Instant) -> Option<Attempt> {
+        let left = self
+            .deadline
+            .map_or(Duration::MAX, |at| at.saturating_duration_since(now));
+        (left >= MIN_ATTEMPT).then(|| Attempt {
+            timeout: self.timeout.min(left),
+            ..self
+        })
+    }
 }
 
 /// How a call went: requests made and time taken, waits included.
@@ -305,6 +328,31 @@ pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_attempt_after_a_wait_keeps_what_its_deadline_has_left() {
+        let now = Instant::now();
+        let attempt = |deadline| Attempt {
+            number: 2,
+            timeout: Duration::from_secs(30),
+            deadline,
+        };
+        let left = attempt(Some(now + Duration::from_secs(5))).after_wait(now);
+        assert_eq!(
+            left.map(|a| (a.number, a.timeout)),
+            Some((2, Duration::from_secs(5)))
+        );
+        let far = attempt(None).after_wait(now).map(|a| a.timeout);
+        assert_eq!(far, Some(Duration::from_secs(30)));
+        assert!(attempt(Some(now + MIN_ATTEMPT)).after_wait(now).is_some());
+        let short = now + MIN_ATTEMPT - Duration::from_millis(1);
+        assert!(attempt(Some(short)).after_wait(now).is_none());
+        assert!(
+            attempt(Some(now))
+                .after_wait(now + Duration::from_secs(1))
+                .is_none()
+        );
+    }
 
     #[test]
     fn getters_give_back_the_defaults_and_what_the_setters_set() {

@@ -64,7 +64,12 @@
 //!
 //! A `Retry-After` (429 or 503) pauses every request of the logger until
 //! then, not only the one that got it; the halved limit then grows back one
-//! step per window. A retried event keeps its `event_id`. Errors at random
+//! step per window. A retried event keeps its `event_id`. The wait for a
+//! place under the limit and for a pause counts against the event's
+//! [retry deadline](crate::RetryPolicy::with_deadline): a request goes out
+//! with the time its deadline has left, and an event whose deadline passed
+//! while it waited is a dead letter ("no answer in time") without being
+//! sent. Errors at random
 //! read as load too: a server failing a third of requests holds the limit
 //! near 1. [`LoggerConfig::with_adaptive_concurrency`]`(false)` fixes the
 //! limit at `max_in_flight`. The limit now is in

@@ -590,6 +590,16 @@ async fn paced(
         tokio::time::sleep_until(until).await;
     }
     let started = Instant::now();
+    // The wait counts against the event's deadline: a request never
+    // starts with less than the least attempt left.
+    let Some(attempt) = attempt.after_wait(started) else {
+        shared.limiter.release(permit);
+        return Verdict::Final(Err(Error::Timeout {
+            elapsed: Duration::ZERO,
+            attempts: attempt.number,
+            attempt_timeout: attempt.timeout,
+        }));
+    };
     let verdict = shared.transport.attempt(prepared, attempt).await;
     let now = Instant::now();
     // This request counts as in flight until its answer is taken in.

@@ -14,12 +14,15 @@ struct Script {
     plan: Plan,
     bodies: Mutex<Vec<bytes::Bytes>>,
     attempts: AtomicU32,
+    /// Each attempt's event id and timeout.
+    timeouts: Mutex<Vec<(String, Duration)>>,
 }
 
 impl Transport for Script {
     fn attempt<'a>(&'a self, prepared: &'a Prepared, attempt: Attempt) -> AttemptFuture<'a> {
         self.attempts.fetch_add(1, Ordering::SeqCst);
         lock(&self.bodies).push(prepared.body.clone());
+        lock(&self.timeouts).push((prepared.event_id.clone(), attempt.timeout));
         (self.plan)(&prepared.event_id, attempt.number)
     }
 }
@@ -34,10 +37,19 @@ fn scripted_with(
     config: LoggerConfig,
     plan: impl Fn(&str, u32) -> AttemptFuture<'static> + Send + Sync + 'static,
 ) -> (Arc<Script>, Logger) {
+    scripted_under(RetryPolicy::default(), config, plan)
+}
+
+/// `policy` with back-offs of 1 ms.
+fn scripted_under(
+    policy: RetryPolicy,
+    config: LoggerConfig,
+    plan: impl Fn(&str, u32) -> AttemptFuture<'static> + Send + Sync + 'static,
+) -> (Arc<Script>, Logger) {
     let client = Client::builder()
         .api_key("k")
         .retry_policy(
-            RetryPolicy::default()
+            policy
                 .with_initial_backoff(Duration::from_millis(1))
                 .with_max_backoff(Duration::from_millis(1)),
         )
@@ -47,6 +59,7 @@ fn scripted_with(
         plan: Box::new(plan),
         bodies: Mutex::default(),
         attempts: AtomicU32::new(0),
+        timeouts: Mutex::default(),
     });
     let logger = Logger::start(&client, Arc::clone(&script) as _, config).unwrap();
     (script, logger)
@@ -128,6 +141,65 @@ async fn a_retry_after_pauses_every_delivery_and_halves_the_limit() {
         .collect();
     assert_eq!(first.len(), 2);
     assert_eq!(first[0], first[1], "the retry keeps the body and its id");
+}
+
+/// The first event gets a 429 asking for `pause`; the second, logged
+/// during the pause, waits for it under a deadline of 2 s.
+async fn behind_a_pause(pause: Duration) -> (Arc<Script>, LoggerReport) {
+    let (script, logger) = scripted_under(
+        RetryPolicy::default().with_deadline(Duration::from_secs(2)),
+        LoggerConfig::default().with_linger(Duration::from_millis(1)),
+        move |id, attempt| {
+            let id = id.to_owned();
+            Box::pin(async move {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                if id == "first" && attempt == 1 {
+                    rate_limited(pause)
+                } else {
+                    Verdict::Final(Ok(id))
+                }
+            })
+        },
+    );
+    logger.log("s", Event::tool("t").event_id("first")).unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    logger
+        .log("s", Event::tool("t").event_id("second"))
+        .unwrap();
+    let report = logger.shutdown(Duration::from_secs(60)).await;
+    (script, report)
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_wait_for_the_pause_counts_against_the_deadline() {
+    // 1 s of pause: the second is sent with what its deadline has left.
+    let (script, report) = behind_a_pause(Duration::from_secs(1)).await;
+    assert_eq!((report.stats.sent, report.stats.failed), (2, 0));
+    let timeouts = lock(&script.timeouts);
+    let second = timeouts.iter().find(|(id, _)| id == "second").unwrap().1;
+    assert!(
+        second <= Duration::from_millis(1_100) && second >= Duration::from_millis(900),
+        "logged 20 ms in, it waited until 1.01 s: about 1 s of its 2 s is left, not {second:?}"
+    );
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn an_event_whose_deadline_passes_during_the_pause_is_not_sent() {
+    // 10 s of pause, over both deadlines: the first is not retried, and
+    // the second times out in the wait, without a request.
+    let (script, report) = behind_a_pause(Duration::from_secs(10)).await;
+    assert_eq!((report.stats.sent, report.stats.failed), (0, 2));
+    assert_eq!(script.attempts.load(Ordering::SeqCst), 1, "only the first");
+    let second = report
+        .dead_letters
+        .iter()
+        .find(|letter| letter.event_id.as_deref() == Some("second"))
+        .unwrap();
+    assert!(
+        second.reason.contains("no answer in time"),
+        "{}",
+        second.reason
+    );
 }
 
 /// 50 events against a server that fails every request with `fault`:
