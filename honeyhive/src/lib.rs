@@ -84,7 +84,7 @@ mod session;
 pub mod testing;
 #[cfg(feature = "tracing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
-#[path = "tracing_layer.rs"]
+#[path = "tracing_layer/mod.rs"]
 pub mod tracing;
 mod walk;
 

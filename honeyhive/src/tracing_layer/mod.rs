@@ -88,20 +88,22 @@
 //! span with three fields, less than `tracing-opentelemetry` on the
 //! OpenTelemetry SDK (BENCHMARKS.md).
 
-use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::{Event, EventType, Logger, SessionId, api};
+use crate::{Event, Logger, SessionId};
+
+mod node;
+
+use node::{Fields, Node, Tree};
 
 /// Turns `tracing` spans into HoneyHive event trees; see the
 /// [module docs](self).
@@ -230,260 +232,6 @@ struct Omitted(Arc<Tree>);
 enum Slot {
     Recorded(Node),
     Omitted(Arc<Tree>),
-}
-
-/// Shared by the spans of one tree.
-#[derive(Default)]
-struct Tree {
-    nodes: AtomicUsize,
-    omitted: AtomicU64,
-}
-
-/// A recorded span, kept small while the span is open: fields as they
-/// came, children as nodes. It becomes an [`api::types::Event`] (JSON
-/// objects and all) only when its tree is taken to be sent, on the Logger's
-/// runtime, so the application's thread does not pay for that.
-struct Node {
-    tree: Arc<Tree>,
-    root: bool,
-    name: Cow<'static, str>,
-    /// From `honeyhive.event_type`.
-    event_type: Option<EventType>,
-    /// From `gen_ai.operation.name`; `event_type` wins.
-    gen_ai_type: Option<EventType>,
-    session_id: Option<String>,
-    error: Option<String>,
-    /// Every other field, by its full name, in the order recorded.
-    fields: Vec<(&'static str, Value)>,
-    children: Vec<Node>,
-    started: SystemTime,
-    clock: Instant,
-    /// Set when the span closes; a tree sent before its root closed takes
-    /// the root's age then.
-    took: Option<Duration>,
-}
-
-const OBJECTS: [&str; 7] = [
-    "inputs",
-    "outputs",
-    "config",
-    "metadata",
-    "metrics",
-    "feedback",
-    "user_properties",
-];
-const METADATA: usize = 3;
-const CONFIG: usize = 2;
-const METRICS: usize = 4;
-
-/// Where a field goes: the object (index in [`OBJECTS`]) and the key in it.
-fn place(key: &'static str) -> (usize, &'static str) {
-    if key == "gen_ai.request.model" {
-        return (CONFIG, "model");
-    }
-    if let Some(rest) = key.strip_prefix("gen_ai.usage.") {
-        return (METRICS, rest);
-    }
-    for (index, object) in OBJECTS.iter().enumerate() {
-        if let Some(rest) = key
-            .strip_prefix(object)
-            .and_then(|rest| rest.strip_prefix('.'))
-        {
-            return (index, rest);
-        }
-    }
-    (METADATA, key)
-}
-
-fn event_type(text: &str) -> Option<EventType> {
-    match text {
-        "model" => Some(EventType::Model),
-        "tool" => Some(EventType::Tool),
-        "chain" => Some(EventType::Chain),
-        "session" => Some(EventType::Session),
-        _ => None,
-    }
-}
-
-/// What the allocator spends per allocation beyond the bytes asked for.
-const ALLOCATION: usize = 16;
-
-impl Node {
-    fn new(name: &'static str, tree: Arc<Tree>, root: bool, fields: usize) -> Self {
-        Node {
-            tree,
-            root,
-            name: Cow::Borrowed(name),
-            event_type: None,
-            gen_ai_type: None,
-            session_id: None,
-            error: None,
-            fields: Vec::with_capacity(fields),
-            children: Vec::new(),
-            started: SystemTime::now(),
-            clock: Instant::now(),
-            took: None,
-        }
-    }
-
-    fn set(&mut self, key: &'static str, value: Value) {
-        let text = || match &value {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        match key {
-            "honeyhive.session_id" => self.session_id = Some(text()),
-            "honeyhive.event_type" => self.event_type = event_type(&text()),
-            "honeyhive.event_name" => self.name = Cow::Owned(text()),
-            "error" => self.error = Some(text()),
-            _ => {
-                if key == "gen_ai.operation.name" {
-                    self.gen_ai_type = match text().as_str() {
-                        "chat" | "text_completion" | "generate_content" => Some(EventType::Model),
-                        "execute_tool" => Some(EventType::Tool),
-                        "invoke_agent" | "create_agent" => Some(EventType::Chain),
-                        _ => None,
-                    };
-                }
-                // Recorded again: the new value replaces the old, so a span
-                // that records in a loop does not grow.
-                match self.fields.iter_mut().find(|(name, _)| *name == key) {
-                    Some(field) => field.1 = value,
-                    None => self.fields.push((key, value)),
-                }
-            }
-        }
-    }
-
-    /// Heap bytes the node and its descendants hold, on the generous side:
-    /// what the Logger's queue counts for an unbuilt tree.
-    fn heap(&self) -> usize {
-        let text = |text: Option<&str>| text.map_or(0, |t| t.len() + ALLOCATION);
-        let values: usize = self
-            .fields
-            .iter()
-            .map(|(_, value)| match value {
-                Value::String(s) => s.len() + ALLOCATION,
-                _ => 0,
-            })
-            .sum();
-        let name = match &self.name {
-            Cow::Borrowed(_) => 0,
-            Cow::Owned(name) => name.len() + ALLOCATION,
-        };
-        self.fields.capacity() * std::mem::size_of::<(&str, Value)>()
-            + self.children.capacity() * std::mem::size_of::<Node>()
-            + 2 * ALLOCATION
-            + values
-            + name
-            + text(self.session_id.as_deref())
-            + text(self.error.as_deref())
-            + self.children.iter().map(Node::heap).sum::<usize>()
-    }
-
-    /// The event this node and its children make. `omitted`: spans of the
-    /// tree not recorded, noted on the root.
-    fn into_event(self, partial: bool, omitted: u64) -> api::types::Event {
-        let mut objects: [Map<String, Value>; 7] = Default::default();
-        for (key, value) in self.fields {
-            let (object, key) = place(key);
-            objects[object].insert(key.to_owned(), value);
-        }
-        if partial {
-            objects[METADATA].insert("honeyhive.partial".to_owned(), true.into());
-        }
-        if self.root && omitted > 0 {
-            objects[METADATA].insert("honeyhive.spans_omitted".to_owned(), omitted.into());
-        }
-        let kind = self
-            .event_type
-            .or(self.gen_ai_type)
-            .unwrap_or(if self.children.is_empty() {
-                EventType::Tool
-            } else {
-                EventType::Chain
-            });
-        let [
-            inputs,
-            outputs,
-            config,
-            metadata,
-            metrics,
-            feedback,
-            user_properties,
-        ] = objects;
-        // Built as the generated type directly: the maps hold JSON already
-        // (no NaN: `Fields` keeps non-finite floats as text), so going
-        // through the builder's setters would only copy them again.
-        let millis = |at: SystemTime| {
-            at.duration_since(UNIX_EPOCH)
-                .ok()
-                .and_then(|since| u64::try_from(since.as_millis()).ok())
-                .map(serde_json::Number::from)
-        };
-        // The end is the start plus the monotonic duration, so a wall clock
-        // set back while the span ran cannot put the end before the start.
-        let took = self.took.unwrap_or_default();
-        let micros = took.as_micros();
-        let duration = if micros.is_multiple_of(1000) {
-            u64::try_from(micros / 1000)
-                .ok()
-                .map(serde_json::Number::from)
-        } else {
-            serde_json::Number::from_f64(micros as f64 / 1000.0)
-        };
-        api::types::Event {
-            children: self
-                .children
-                .into_iter()
-                .map(|child| child.into_event(false, 0))
-                .collect(),
-            config,
-            duration,
-            end_time: millis(self.started + took),
-            error: self.error,
-            event_id: None,
-            event_name: Some(self.name.into_owned()),
-            event_type: Some(kind.as_str().to_owned()),
-            feedback,
-            inputs,
-            metadata,
-            metrics,
-            outputs,
-            project: None,
-            session_id: None,
-            source: None,
-            start_time: millis(self.started),
-            user_properties,
-        }
-    }
-}
-
-/// Records fields into a node, keeping JSON types.
-struct Fields<'a>(&'a mut Node);
-
-impl Visit for Fields<'_> {
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.set(field.name(), value.into());
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.set(field.name(), value.into());
-    }
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        // NaN and infinities have no JSON form: kept as text.
-        let value = serde_json::Number::from_f64(value)
-            .map_or_else(|| Value::String(value.to_string()), Value::Number);
-        self.0.set(field.name(), value);
-    }
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.0.set(field.name(), value.into());
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.set(field.name(), value.into());
-    }
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.set(field.name(), format!("{value:?}").into());
-    }
 }
 
 /// Takes an event's message.
