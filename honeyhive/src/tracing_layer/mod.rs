@@ -228,12 +228,6 @@ impl std::fmt::Debug for HoneyHiveLayer {
 /// kept.
 struct Omitted(Arc<Tree>);
 
-/// A new span's record: its node, or its tree's count if omitted.
-enum Slot {
-    Recorded(Node),
-    Omitted(Arc<Tree>),
-}
-
 /// Takes an event's message.
 #[derive(Default)]
 struct Message(Option<String>);
@@ -265,51 +259,45 @@ where
                 None => Some(Err(Arc::clone(&extensions.get::<Omitted>()?.0))),
             }
         });
-        let slot = match parent_tree {
-            Some(Err(tree)) => {
-                tree.omitted.fetch_add(1, Ordering::Relaxed);
-                self.counters.spans_omitted.fetch_add(1, Ordering::Relaxed);
-                Slot::Omitted(tree)
-            }
+        let record = |tree, root| {
+            let mut node = Node::new(span.name(), tree, root, attrs.fields().len());
+            attrs.record(&mut Fields(&mut node));
+            node
+        };
+        let omit = |tree: Arc<Tree>| {
+            tree.omitted.fetch_add(1, Ordering::Relaxed);
+            self.counters.spans_omitted.fetch_add(1, Ordering::Relaxed);
+            Omitted(tree)
+        };
+        match parent_tree {
+            Some(Err(tree)) => span.extensions_mut().insert(omit(tree)),
             Some(Ok(tree)) => {
                 if tree.nodes.fetch_add(1, Ordering::Relaxed) >= self.max_nodes {
-                    tree.omitted.fetch_add(1, Ordering::Relaxed);
-                    self.counters.spans_omitted.fetch_add(1, Ordering::Relaxed);
-                    Slot::Omitted(tree)
+                    span.extensions_mut().insert(omit(tree));
                 } else {
-                    let mut node = Node::new(span.name(), tree, false, attrs.fields().len());
-                    attrs.record(&mut Fields(&mut node));
-                    Slot::Recorded(node)
+                    span.extensions_mut().insert(record(tree, false));
                 }
             }
             None => {
-                let open = &self.counters.open_roots;
-                let room = |n: usize| (n < self.max_open_roots).then_some(n + 1);
                 let tree = Arc::new(Tree {
                     nodes: AtomicUsize::new(1),
                     omitted: AtomicU64::new(0),
                 });
+                let room = |n: usize| (n < self.max_open_roots).then_some(n + 1);
+                let open = &self.counters.open_roots;
                 if open
                     .fetch_update(Ordering::AcqRel, Ordering::Acquire, room)
                     .is_err()
                 {
                     self.counters.roots_omitted.fetch_add(1, Ordering::Relaxed);
-                    Slot::Omitted(tree)
-                } else {
-                    let mut node = Node::new(span.name(), tree, true, attrs.fields().len());
-                    attrs.record(&mut Fields(&mut node));
-                    self.lock_roots().insert((node.clock, id.into_u64()));
-                    Slot::Recorded(node)
+                    span.extensions_mut().insert(Omitted(tree));
+                    return;
                 }
+                let node = record(tree, true);
+                self.lock_roots().insert((node.clock, id.into_u64()));
+                span.extensions_mut().insert(node);
+                self.send_old_roots(&ctx);
             }
-        };
-        let root = matches!(&slot, Slot::Recorded(node) if node.root);
-        match slot {
-            Slot::Recorded(node) => span.extensions_mut().insert(node),
-            Slot::Omitted(tree) => span.extensions_mut().insert(Omitted(tree)),
-        }
-        if root {
-            self.send_old_roots(&ctx);
         }
     }
 
