@@ -275,18 +275,24 @@ impl Logger {
     #[allow(clippy::result_large_err)]
     fn enqueue(&self, item: Item) -> Result<(), (Item, Refusal)> {
         let shared = &self.handle.shared;
-        let why = if shared.state() != State::Running {
-            Refusal::ShutDown
+        let pushed = if shared.state() == State::Running {
+            shared
+                .queue
+                .push(item)
+                .map_err(|item| (item, Refusal::Full))
         } else {
-            match shared.queue.push(item) {
-                Ok(()) => {
-                    shared.queued();
-                    return Ok(());
-                }
-                Err(item) => return Err(self.count_refusal(item, Refusal::Full)),
-            }
+            Err((item, Refusal::ShutDown))
         };
-        Err(self.count_refusal(item, why))
+        match pushed {
+            Ok(()) => {
+                shared.queued();
+                Ok(())
+            }
+            Err((item, why)) => {
+                self.count_refusal(&why);
+                Err((item, why))
+            }
+        }
     }
 
     /// Like [`log`](Self::log), but when the queue is full it waits for room
@@ -399,12 +405,12 @@ impl Logger {
     }
 
     fn refused(&self, item: Item, why: Refusal) -> LogError {
-        let (item, why) = self.count_refusal(item, why);
+        self.count_refusal(&why);
         Self::hand_back(item, why)
     }
 
     /// Counts a refusal (and warns, once, of a full queue).
-    fn count_refusal(&self, item: Item, why: Refusal) -> (Item, Refusal) {
+    fn count_refusal(&self, why: &Refusal) {
         let shared = &self.handle.shared;
         shared.counters.dropped.fetch_add(1, SEQ);
         if matches!(why, Refusal::Full) && !shared.warned_full.swap(true, SEQ) {
@@ -415,7 +421,6 @@ impl Logger {
                 shared.config.max_queue_events, shared.config.max_queue_bytes
             ));
         }
-        (item, why)
     }
 
     /// The error that hands a refused event back.
