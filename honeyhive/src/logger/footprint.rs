@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::walk::{Visitor, walk};
 
 /// What the allocator spends per allocation beyond the bytes asked for.
-const ALLOCATION: usize = 16;
+pub(crate) const ALLOCATION: usize = 16;
 /// Entries per B-tree node of a JSON object.
 const NODE_ENTRIES: usize = 11;
 /// A B-tree node's bookkeeping: parent link, lengths, and (counted on every

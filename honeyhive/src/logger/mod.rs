@@ -139,6 +139,9 @@ mod worker;
 pub use config::{LoggerConfig, Sent};
 pub use report::{LogError, LoggerReport, LoggerStats};
 
+#[cfg(feature = "tracing")]
+pub(crate) use footprint::ALLOCATION;
+
 use crate::client::check_session_id;
 use crate::{Client, Error, Event, SessionId};
 use queue::{Item, Payload, SLOT};

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 
+use crate::logger::ALLOCATION;
 use crate::{EventType, api};
 
 /// Shared by the spans of one tree.
@@ -85,9 +86,6 @@ fn event_type(text: &str) -> Option<EventType> {
         _ => None,
     }
 }
-
-/// What the allocator spends per allocation beyond the bytes asked for.
-const ALLOCATION: usize = 16;
 
 impl Node {
     pub(super) fn new(name: &'static str, tree: Arc<Tree>, root: bool, fields: usize) -> Self {
