@@ -17,6 +17,19 @@
 //!   wait that would leave less than 10 ms before the deadline is not
 //!   started (the call returns the last real error), and the last
 //!   attempt's own timeout is cut to what remains of it.
+//! - **Throttling is not failure**: a 429 asks the client to slow down, so
+//!   it does not use up one of the `max_attempts`; it is retried after the
+//!   wait it asks for (or the backoff) while the deadline allows. (The
+//!   AWS SDKs' adaptive retry mode treats throttling the same way.)
+//!   [`RetryPolicy::none`] still sends once.
+//! - **An early answer is the answer**: once a status line came back, that
+//!   status decides, even if the connection then broke (a server refusing a
+//!   body too large answers `413` and closes while the body is still being
+//!   written). When the connection closed while a body was being written
+//!   and no answer could be read, the next attempt sends
+//!   `Expect: 100-continue` and holds its body back for up to a second, so
+//!   a server that refuses from the head answers before the body is sent
+//!   again.
 //!
 //! Every attempt sends the same bytes, with the same `event_id`, so a retry
 //! of a request the server did process cannot record a second event.
@@ -210,6 +223,10 @@ impl RetryPolicy {
             elapsed: started.elapsed(),
         };
         let mut number = 0;
+        // Attempts that count against `max_attempts`: not those a server
+        // throttled, which only the deadline bounds.
+        let mut counted = 0;
+        let mut ask_first = false;
         loop {
             number += 1;
             let timeout = attempt_timeout.min(remaining());
@@ -217,18 +234,20 @@ impl RetryPolicy {
                 number,
                 timeout,
                 deadline,
+                ask_first,
             };
-            let (outcome, retry_after) = match attempt(this).await {
+            let (outcome, next) = match attempt(this).await {
                 Verdict::Final(outcome) => return (outcome, tally(number)),
-                Verdict::Retryable {
-                    outcome,
-                    retry_after,
-                } => (outcome, retry_after),
+                Verdict::Retryable { outcome, next } => (outcome, next),
             };
-            if number >= self.max_attempts {
+            if !next.throttled || self.max_attempts == 1 {
+                counted += 1;
+            }
+            if counted >= self.max_attempts {
                 return (outcome, tally(number));
             }
-            let wait = self.wait_before(number - 1, retry_after);
+            ask_first = next.ask_first;
+            let wait = self.wait_before(counted.saturating_sub(1), next.retry_after);
             // A retry with almost no time left would only turn the real
             // failure into a timeout.
             if wait.saturating_add(MIN_ATTEMPT) > remaining() {
@@ -252,11 +271,21 @@ impl RetryPolicy {
 pub(crate) enum Verdict<T> {
     /// Success, or a failure retrying cannot fix: the call ends with it.
     Final(T),
-    /// A failure worth another attempt, with the wait the server asked for.
-    Retryable {
-        outcome: T,
-        retry_after: Option<Duration>,
-    },
+    /// A failure worth another attempt, and what the next one should know.
+    Retryable { outcome: T, next: Next },
+}
+
+/// What a failed attempt tells the retry loop about the next one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Next {
+    /// The wait the server asked for (`Retry-After`).
+    pub(crate) retry_after: Option<Duration>,
+    /// The server throttled the request (429): being told to slow down
+    /// does not use up an attempt, only time.
+    pub(crate) throttled: bool,
+    /// The connection closed while the body was being written: the next
+    /// attempt asks before sending its body (see `client/body.rs`).
+    pub(crate) ask_first: bool,
 }
 
 /// One attempt's number (from 1) and how long it may take.
@@ -266,6 +295,9 @@ pub(crate) struct Attempt {
     pub(crate) timeout: Duration,
     /// When the whole call must end (`None`: too far away to represent).
     pub(crate) deadline: Option<Instant>,
+    /// Send `Expect: 100-continue` and hold the body back (the previous
+    /// attempt's connection closed while its body was being written).
+    pub(crate) ask_first: bool,
 }
 
 impl Attempt {
@@ -336,6 +368,7 @@ mod tests {
             number: 2,
             timeout: Duration::from_secs(30),
             deadline,
+            ask_first: false,
         };
         let left = attempt(Some(now + Duration::from_secs(5))).after_wait(now);
         assert_eq!(
@@ -429,8 +462,56 @@ mod tests {
     fn failed(retry_after: Option<Duration>) -> Verdict<()> {
         Verdict::Retryable {
             outcome: (),
-            retry_after,
+            next: Next {
+                retry_after,
+                ..Next::default()
+            },
         }
+    }
+
+    fn throttled() -> Verdict<()> {
+        Verdict::Retryable {
+            outcome: (),
+            next: Next {
+                retry_after: Some(Duration::ZERO),
+                throttled: true,
+                ask_first: false,
+            },
+        }
+    }
+
+    #[test]
+    fn throttled_attempts_use_time_not_attempts_and_none_still_sends_once() {
+        let policy = RetryPolicy::default().with_max_attempts(3);
+        let (seen, tally) = run_bounded(policy.clone(), |n| {
+            if n <= 10 {
+                throttled()
+            } else {
+                Verdict::Final(())
+            }
+        });
+        assert_eq!(seen.len(), 11, "ten 429s did not use up three attempts");
+        assert_eq!(tally.attempts, 11, "every request is counted");
+        // Two failures of another kind still end the call at three.
+        let (seen, _) = run_bounded(policy, |n| match n {
+            1 | 3 => failed(None),
+            2 => throttled(),
+            _ => failed(None),
+        });
+        assert_eq!(seen.len(), 4);
+        let (seen, _) = run_bounded(RetryPolicy::none(), |_| throttled());
+        assert_eq!(seen.len(), 1);
+        // Only the deadline bounds a server that throttles for ever.
+        let bounded = RetryPolicy::default().with_deadline(Duration::from_secs(5));
+        let (seen, tally) = run_bounded(bounded, |_| Verdict::Retryable {
+            outcome: (),
+            next: Next {
+                retry_after: Some(Duration::from_millis(500)),
+                throttled: true,
+                ask_first: false,
+            },
+        });
+        assert_eq!(seen.len(), 10, "{:?}", tally);
     }
 
     #[test]

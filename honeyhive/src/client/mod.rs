@@ -4,6 +4,8 @@
 //! - `address.rs`: the base URL's checks; the session id as a path segment.
 //! - `send.rs`: serializing an event, and one attempt on the retry loop.
 //! - `answer.rs`: the API's answer turned into an id or a typed error.
+//! - `body.rs`: request bodies that tell how far they were sent, and can
+//!   wait for an early answer.
 //! - `raw.rs`: the generated client's calls on the same retry loop.
 //! - `scrub.rs`: the API key kept out of stored answers.
 //! - `spread.rs`: requests spread over more than one HTTP/2 connection.
@@ -16,6 +18,7 @@ use crate::{Error, Event, RetryPolicy, Session, SessionId, api};
 
 mod address;
 mod answer;
+mod body;
 mod builder;
 mod raw;
 mod scrub;

@@ -3,15 +3,16 @@
 //! [`api::Hooks`](crate::api::Hooks), so an operation added to the spec
 //! gets retries, the deadline and key scrubbing without code here.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use reqwest::header;
 
+use super::body::Outgoing;
 use super::scrub::Scrubber;
-use super::send::read_bounded;
+use super::send::{read_bounded, retry_after};
 use crate::RetryPolicy;
 use crate::api::{Exec, ExecFuture};
-use crate::retry::{Verdict, parse_retry_after, retryable_status};
+use crate::retry::{Attempt, Next, Verdict, retryable_status};
 
 /// The most of an error answer's body the generated client gets back.
 const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
@@ -47,7 +48,7 @@ impl Exec for Retrying {
                             unreachable!("a request that cloned once clones again")
                         };
                         *copy.timeout_mut() = Some(attempt.timeout);
-                        self.attempt(http, copy).await
+                        self.attempt(http, copy, attempt).await
                     }
                 })
                 .await;
@@ -66,15 +67,38 @@ impl Retrying {
     async fn attempt(
         &self,
         http: &reqwest::Client,
-        request: reqwest::Request,
+        mut request: reqwest::Request,
+        attempt: Attempt,
     ) -> Verdict<reqwest::Result<reqwest::Response>> {
+        // A body in memory goes out as `log_event`'s does: tracked when
+        // large, held back after a connection closed while writing it.
+        let bytes = request
+            .body()
+            .and_then(reqwest::Body::as_bytes)
+            .map(bytes::Bytes::copy_from_slice);
+        let progress = bytes.map(|bytes| {
+            let outgoing = Outgoing::new(bytes, attempt.ask_first);
+            if outgoing.ask_first {
+                request.headers_mut().insert(
+                    header::EXPECT,
+                    header::HeaderValue::from_static("100-continue"),
+                );
+            }
+            let progress = outgoing.progress();
+            *request.body_mut() = Some(outgoing.body);
+            progress
+        });
         let response = match http.execute(request).await {
             Ok(response) => response,
             // No answer: refused, reset, timed out. Worth another attempt.
             Err(error) => {
+                let next = Next {
+                    ask_first: progress.is_some_and(|p| p.body_started()) && !error.is_timeout(),
+                    ..Next::default()
+                };
                 return Verdict::Retryable {
                     outcome: Err(error),
-                    retry_after: None,
+                    next,
                 };
             }
         };
@@ -82,17 +106,14 @@ impl Retrying {
         if status.is_success() {
             return Verdict::Final(Ok(response));
         }
-        let retry_after = response
-            .headers()
-            .get(header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, SystemTime::now()));
-        let outcome = self.scrubbed(response).await;
+        let next = Next {
+            retry_after: retry_after(response.headers()),
+            throttled: status.as_u16() == 429,
+            ask_first: false,
+        };
+        let outcome = Ok(self.scrubbed(response).await);
         if retryable_status(status.as_u16()) {
-            Verdict::Retryable {
-                outcome,
-                retry_after,
-            }
+            Verdict::Retryable { outcome, next }
         } else {
             Verdict::Final(outcome)
         }
@@ -101,17 +122,19 @@ impl Retrying {
     /// The same answer with the key removed from its body (read up to
     /// [`MAX_ERROR_BODY_BYTES`]). The rebuilt response no longer knows its
     /// URL: reqwest keeps that private.
-    async fn scrubbed(&self, response: reqwest::Response) -> reqwest::Result<reqwest::Response> {
+    async fn scrubbed(&self, response: reqwest::Response) -> reqwest::Response {
         let status = response.status();
         let version = response.version();
         let mut headers = response.headers().clone();
-        let (body, _cut) = read_bounded(response, MAX_ERROR_BODY_BYTES).await?;
+        // The status is the answer: a body cut off by a closed connection
+        // (a server refusing early) is kept as far as it came.
+        let (body, _ending) = read_bounded(response, MAX_ERROR_BODY_BYTES).await;
         let body = self.scrubber.redact(&body).into_owned();
         headers.remove(header::CONTENT_LENGTH);
         let mut rebuilt = http::Response::new(body);
         *rebuilt.status_mut() = status;
         *rebuilt.version_mut() = version;
         *rebuilt.headers_mut() = headers;
-        Ok(reqwest::Response::from(rebuilt))
+        reqwest::Response::from(rebuilt)
     }
 }

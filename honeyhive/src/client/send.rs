@@ -10,8 +10,9 @@ use reqwest::header;
 
 use super::address::session_segment;
 use super::answer::decode_answer;
+use super::body::Outgoing;
 use super::{Client, Logged, MAX_ANSWER_BYTES};
-use crate::retry::{Attempt, Tally, Verdict, parse_retry_after};
+use crate::retry::{Attempt, Next, Tally, Verdict, parse_retry_after};
 use crate::{Error, Event, SessionId, api};
 
 /// An event checked, serialized and addressed, ready to send (again).
@@ -104,7 +105,7 @@ impl Client {
         prepared: &Prepared,
         attempt: Attempt,
     ) -> Verdict<Result<String, Error>> {
-        let (result, retry_after) = self.request(prepared, attempt.timeout).await;
+        let (result, next) = self.request(prepared, attempt).await;
         match result {
             Err(error) if error.is_retryable() => {
                 tracing::debug!(
@@ -115,49 +116,66 @@ impl Client {
                 );
                 Verdict::Retryable {
                     outcome: Err(error),
-                    retry_after,
+                    next,
                 }
             }
             result => Verdict::Final(result),
         }
     }
 
-    /// Posts the body and reads the answer; also gives the answer's
-    /// `Retry-After`.
+    /// Posts the body and reads the answer; also says what the retry loop
+    /// should know of it (`Retry-After`, throttling, a body cut off).
     async fn request(
         &self,
         prepared: &Prepared,
-        timeout: Duration,
-    ) -> (Result<String, Error>, Option<Duration>) {
+        attempt: Attempt,
+    ) -> (Result<String, Error>, Next) {
         // Held until the answer is read: the stream is busy until then.
         let lease = self.inner.http.lease();
-        let sent = lease
+        let outgoing = Outgoing::new(prepared.body.clone(), attempt.ask_first);
+        let progress = outgoing.progress();
+        let mut request = lease
             .http
             .post(prepared.url.clone())
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::ACCEPT, "application/json")
-            .timeout(timeout)
-            .body(prepared.body.clone())
-            .send()
-            .await;
-        let response = match sent {
+            .timeout(attempt.timeout);
+        if outgoing.ask_first {
+            request = request.header(header::EXPECT, "100-continue");
+        }
+        let response = match request.body(outgoing.body).send().await {
             Ok(response) => response,
-            Err(e) => return (Err(self.transport_error(e, timeout)), None),
+            Err(e) => {
+                let next = Next {
+                    ask_first: progress.body_started() && !e.is_timeout(),
+                    ..Next::default()
+                };
+                return (Err(self.transport_error(e, attempt.timeout)), next);
+            }
         };
-        let retry_after = response
-            .headers()
-            .get(header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let retry_after = retry_after(response.headers());
         let content_type = response
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let status = response.status().as_u16();
-        let (body, cut) = match read_bounded(response, MAX_ANSWER_BYTES).await {
-            Ok(read) => read,
-            Err(e) => return (Err(self.transport_error(e, timeout)), retry_after),
+        let next = Next {
+            retry_after,
+            throttled: status == 429,
+            ask_first: false,
+        };
+        let (body, ending) = read_bounded(response, MAX_ANSWER_BYTES).await;
+        let cut = match ending {
+            Ending::Whole => false,
+            Ending::Cut => true,
+            // A success cut short is not known to be one: worth another
+            // attempt (the same event id makes that safe). Any other
+            // status is the answer, whatever became of its body.
+            Ending::Broken(e) if status == 200 => {
+                return (Err(self.transport_error(e, attempt.timeout)), next);
+            }
+            Ending::Broken(_) => false,
         };
         let decoded = decode_answer(
             status,
@@ -168,7 +186,7 @@ impl Client {
             retry_after,
             |b| self.inner.scrubber.text(b),
         );
-        (decoded, retry_after)
+        (decoded, next)
     }
 
     fn transport_error(&self, error: reqwest::Error, timeout: Duration) -> Error {
@@ -184,21 +202,44 @@ impl Client {
     }
 }
 
-/// Reads an answer's body up to `limit` bytes; says whether it was cut.
+/// How reading an answer's body ended.
+pub(super) enum Ending {
+    Whole,
+    /// At the read limit, with more to come.
+    Cut,
+    /// The connection failed before the end (what came is kept).
+    Broken(reqwest::Error),
+}
+
+/// Reads an answer's body up to `limit` bytes, keeping what came before a
+/// failure.
 pub(super) async fn read_bounded(
     mut response: reqwest::Response,
     limit: usize,
-) -> Result<(Vec<u8>, bool), reqwest::Error> {
+) -> (Vec<u8>, Ending) {
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        let room = limit - body.len();
-        if chunk.len() > room {
-            body.extend_from_slice(&chunk[..room]);
-            return Ok((body, true));
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = limit - body.len();
+                if chunk.len() > room {
+                    body.extend_from_slice(&chunk[..room]);
+                    return (body, Ending::Cut);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return (body, Ending::Whole),
+            Err(e) => return (body, Ending::Broken(e)),
         }
-        body.extend_from_slice(&chunk);
     }
-    Ok((body, false))
+}
+
+/// A `Retry-After` header's wait.
+pub(super) fn retry_after(headers: &header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, SystemTime::now()))
 }
 
 /// A transport failure towards `host`: what failed in a few words, the

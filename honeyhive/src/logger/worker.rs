@@ -607,9 +607,9 @@ async fn paced(
     shared.limiter.release(permit);
     let signal = match &verdict {
         Verdict::Final(_) => Signal::Answered,
-        Verdict::Retryable { retry_after, .. } => {
-            if let Some(after) = retry_after {
-                let after = (*after).min(shared.client.retry_policy().max_retry_after());
+        Verdict::Retryable { next, .. } => {
+            if let Some(after) = next.retry_after {
+                let after = after.min(shared.client.retry_policy().max_retry_after());
                 if let Some(until) = now.checked_add(after) {
                     shared.limiter.pause(until);
                 }

@@ -4,6 +4,7 @@ use std::sync::atomic::AtomicU32;
 
 use super::super::{Logger, LoggerConfig};
 use super::*;
+use crate::retry::Next;
 use crate::{Event, RetryPolicy};
 
 type Plan = Box<dyn Fn(&str, u32) -> AttemptFuture<'static> + Send + Sync>;
@@ -76,7 +77,7 @@ fn unavailable() -> Verdict<Result<String, Error>> {
             body: String::new(),
             attempts: 1,
         }),
-        retry_after: None,
+        next: Next::default(),
     }
 }
 
@@ -87,7 +88,11 @@ fn rate_limited(after: Duration) -> Verdict<Result<String, Error>> {
             retry_after: Some(after),
             attempts: 1,
         }),
-        retry_after: Some(after),
+        next: Next {
+            retry_after: Some(after),
+            throttled: true,
+            ask_first: false,
+        },
     }
 }
 
@@ -253,7 +258,7 @@ async fn a_server_that_never_answers_brings_the_limit_to_one_and_shutdown_keeps_
                     attempts: 1,
                     attempt_timeout: Duration::from_secs(1),
                 }),
-                retry_after: None,
+                next: Next::default(),
             }
         })
     })
@@ -272,7 +277,7 @@ async fn a_server_that_resets_every_connection_brings_the_limit_to_one_and_shutd
                     attempts: 1,
                     source: None,
                 }),
-                retry_after: None,
+                next: Next::default(),
             }
         })
     })
