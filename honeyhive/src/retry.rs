@@ -18,10 +18,11 @@
 //!   started (the call returns the last real error), and the last
 //!   attempt's own timeout is cut to what remains of it.
 //! - **Throttling is not failure**: a 429 asks the client to slow down, so
-//!   it does not use up one of the `max_attempts`; it is retried after the
-//!   wait it asks for (or the backoff) while the deadline allows. (The
-//!   AWS SDKs' adaptive retry mode treats throttling the same way.)
-//!   [`RetryPolicy::none`] still sends once.
+//!   it does not use up one of the `max_attempts`; it is retried while the
+//!   deadline allows, after the wait it asks for (capped) or the backoff
+//!   of as many 429s in a row, whichever is longer. (The AWS SDKs' adaptive
+//!   retry mode treats throttling the same way.) [`RetryPolicy::none`]
+//!   still sends once.
 //! - **An early answer is the answer**: once a status line came back, that
 //!   status decides, even if the connection then broke (a server refusing a
 //!   body too large answers `413` and closes while the body is still being
@@ -226,6 +227,7 @@ impl RetryPolicy {
         // Attempts that count against `max_attempts`: not those a server
         // throttled, which only the deadline bounds.
         let mut counted = 0;
+        let mut throttles = 0;
         let mut ask_first = false;
         loop {
             number += 1;
@@ -247,7 +249,17 @@ impl RetryPolicy {
                 return (outcome, tally(number));
             }
             ask_first = next.ask_first;
-            let wait = self.wait_before(counted.saturating_sub(1), next.retry_after);
+            let wait = if next.throttled {
+                // The server's wait, and at least the backoff of as many
+                // throttles in a row: a `Retry-After: 0` is not a licence
+                // to ask again at once, for ever.
+                throttles += 1;
+                let backoff = self.wait_before(throttles - 1, None);
+                backoff.max(self.wait_before(0, Some(next.retry_after.unwrap_or_default())))
+            } else {
+                throttles = 0;
+                self.wait_before(counted.saturating_sub(1), next.retry_after)
+            };
             // A retry with almost no time left would only turn the real
             // failure into a timeout.
             if wait.saturating_add(MIN_ATTEMPT) > remaining() {
@@ -501,8 +513,11 @@ mod tests {
         assert_eq!(seen.len(), 4);
         let (seen, _) = run_bounded(RetryPolicy::none(), |_| throttled());
         assert_eq!(seen.len(), 1);
-        // Only the deadline bounds a server that throttles for ever.
-        let bounded = RetryPolicy::default().with_deadline(Duration::from_secs(5));
+        // Only the deadline bounds a server that throttles for ever; its
+        // 500 ms is waited (the backoff, at most 100 ms, is shorter).
+        let bounded = RetryPolicy::default()
+            .with_deadline(Duration::from_secs(5))
+            .with_max_backoff(Duration::from_millis(100));
         let (seen, tally) = run_bounded(bounded, |_| Verdict::Retryable {
             outcome: (),
             next: Next {
@@ -512,6 +527,13 @@ mod tests {
             },
         });
         assert_eq!(seen.len(), 10, "{:?}", tally);
+        // Retry-After: 0 over and over: the backoff grows all the same.
+        let policy = RetryPolicy::default()
+            .with_initial_backoff(Duration::from_millis(100))
+            .with_multiplier(2.0)
+            .with_deadline(Duration::from_secs(10));
+        let (seen, _) = run_bounded(policy, |_| throttled());
+        assert!(seen.len() < 30, "{} requests in 10 s", seen.len());
     }
 
     #[test]

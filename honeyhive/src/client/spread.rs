@@ -75,12 +75,15 @@ impl Spread {
             .slots
             .iter()
             .find(|slot| {
-                let before = slot.in_flight.fetch_add(1, Ordering::Relaxed);
-                if before < self.streams {
-                    return true;
-                }
-                slot.in_flight.fetch_sub(1, Ordering::Relaxed);
-                false
+                // Taken only when there is room, never counted up and back
+                // down: a passing over-count would make a slot with room
+                // look full to a request leasing at the same moment, which
+                // would then open a connection it did not need.
+                slot.in_flight
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                        (n < self.streams).then_some(n + 1)
+                    })
+                    .is_ok()
             })
             .unwrap_or_else(|| {
                 let least = self

@@ -1,6 +1,6 @@
 //! How many requests the logger keeps in flight: a limit that adapts to the
 //! server's answers (AIMD, as TCP and Vector's adaptive request concurrency
-//! do), and one pause for every delivery when the server asks for one.
+//! do).
 //!
 //! Time is passed in, so the algorithm is tested without a clock.
 
@@ -34,12 +34,15 @@ pub(super) enum Signal {
     /// Answered (success or a refusal of the event itself): the latency is
     /// a sample.
     Answered,
-    /// 429, 503 and other answers worth a retry, timeouts, connection
+    /// 503 and other answers worth a retry, timeouts, connection
     /// failures: the server or the path to it is overloaded.
     BackPressure,
+    /// A 429: a limit on the rate, not on the concurrency (see `rate.rs`),
+    /// and its latency says nothing of the load. Not taken in.
+    Throttled,
 }
 
-/// The in-flight limit and the shared pause.
+/// The in-flight limit.
 ///
 /// The limit is enforced by tokio's semaphore: a request holds a permit
 /// while it is in flight (not while its delivery waits to retry). A lower
@@ -55,8 +58,6 @@ pub(super) struct Limiter {
     ceiling: usize,
     adaptive: bool,
     state: Mutex<Window>,
-    /// Until when no delivery starts a request (a server's `Retry-After`).
-    paused_until: Mutex<Option<Instant>>,
 }
 
 struct Window {
@@ -98,7 +99,6 @@ impl Limiter {
                 pressed: false,
                 baseline: None,
             }),
-            paused_until: Mutex::new(None),
         }
     }
 
@@ -167,7 +167,7 @@ impl Limiter {
         signal: Signal,
         in_flight: usize,
     ) -> bool {
-        if !self.adaptive {
+        if !self.adaptive || signal == Signal::Throttled {
             return false;
         }
         let mut w = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -214,18 +214,6 @@ impl Limiter {
         self.current.store(limit as usize, Ordering::Relaxed);
         self.resize(before as usize, limit as usize);
         limit as usize > before as usize
-    }
-
-    /// No request starts before `until` (a later pause wins).
-    pub(super) fn pause(&self, until: Instant) {
-        let mut paused = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
-        *paused = Some(paused.map_or(until, |at| at.max(until)));
-    }
-
-    /// When the pause ends, if one is on at `now`.
-    pub(super) fn paused_until(&self, now: Instant) -> Option<Instant> {
-        let paused = *self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
-        paused.filter(|&until| until > now)
     }
 }
 
@@ -381,19 +369,5 @@ mod tests {
         windows(&limiter, &mut now, 5, RTT, Signal::BackPressure);
         windows(&limiter, &mut now, 5, RTT, Signal::Answered);
         assert_eq!(limiter.limit(), 12);
-    }
-
-    #[test]
-    fn the_later_pause_wins_and_a_pause_ends() {
-        let now = Instant::now();
-        let limiter = Limiter::new(8, true, now);
-        assert_eq!(limiter.paused_until(now), None);
-        limiter.pause(now + Duration::from_secs(2));
-        limiter.pause(now + Duration::from_secs(1));
-        assert_eq!(
-            limiter.paused_until(now),
-            Some(now + Duration::from_secs(2))
-        );
-        assert_eq!(limiter.paused_until(now + Duration::from_secs(2)), None);
     }
 }

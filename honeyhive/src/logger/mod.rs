@@ -24,29 +24,60 @@
 //!    bytes, or hands it back in a [`LogError`]. It never blocks, never
 //!    awaits, wakes nobody (but a dozing logger, once per quiet spell), and
 //!    works from any thread.
-//! 2. A dispatcher task on the runtime that made the logger starts
-//!    deliveries while events wait, at most
-//!    [`max_in_flight`](LoggerConfig::max_in_flight) at once. It looks at
-//!    an idle queue every [`linger`](LoggerConfig::with_linger), then dozes
-//!    until the next `log`.
-//! 3. A delivery takes the next event out in order, serializes it (filling
-//!    ids and the client's defaults), sends it under the client's
-//!    [`RetryPolicy`](crate::RetryPolicy), settles it (sent, or handed back
-//!    as a [`DeadLetter`](crate::DeadLetter)), and goes on with the next
-//!    event while there is one, as a hand-written sending loop would.
+//! 2. The dispatcher, one task on the runtime that made the logger, is the
+//!    only taker: it takes events out in order, serializes each (filling
+//!    ids and the client's defaults) and starts its delivery, while fewer
+//!    than [`max_in_flight`](LoggerConfig::max_in_flight) run and the
+//!    in-flight limit has room. It looks at an idle queue every
+//!    [`linger`](LoggerConfig::with_linger), then dozes until the next
+//!    `log`.
+//! 3. A delivery sends its event under the client's
+//!    [`RetryPolicy`](crate::RetryPolicy) and settles it: sent, or handed
+//!    back as a [`DeadLetter`](crate::DeadLetter).
+//!
+//! Deliveries run side by side, so events are *not* delivered in the order
+//! they were logged, not even within a session: a retried event arrives
+//! after later ones. HoneyHive orders a session's events by their
+//! `start_time`, so set it when the order matters.
 //!
 //! # Nothing is lost silently
-//! - An event `log` refuses (queue full, shut down, invalid) comes back in
-//!   the [`LogError`]; full and shut-down refusals are counted in
-//!   [`LoggerStats::dropped`].
+//! - An event `log` refuses (queue full, shut down, invalid, the runtime
+//!   gone) comes back in the [`LogError`]; all but invalid ones are counted
+//!   in [`LoggerStats::dropped`].
 //! - An event that fails for good (a 4xx, retries exhausted, too large to
 //!   send, the shutdown deadline) is a dead letter: the exact JSON body that
 //!   was or would have been sent, ids included, so replaying it cannot
-//!   record it twice. It goes to the [`DeadLetterSink`](crate::DeadLetterSink) (called on a
-//!   blocking thread) and into the next [`LoggerReport`].
+//!   record it twice. It goes into the next [`LoggerReport`] and to the
+//!   [`DeadLetterSink`](crate::DeadLetterSink), which runs on a thread of
+//!   its own that the logger owns (never on the runtime's threads), taking
+//!   letters in order.
 //! - A `Logger` dropped without [`shutdown`](Logger::shutdown) hands what is
-//!   left to the sink and warns how many events it lost, through `tracing`,
-//!   and on stderr when no `tracing` subscriber is set.
+//!   left to the sink, waits for the sink to take it, and warns how many
+//!   events it lost, through `tracing`, and on stderr when no `tracing`
+//!   subscriber is set.
+//!
+//! # How long a Logger lives
+//! Its tasks run on the tokio runtime it was made on, so that runtime must
+//! keep running for events to go out; `log` works from anywhere meanwhile.
+//! When the runtime ends first (a `#[tokio::test]` that made the logger
+//! returns, a worker pool shuts down), its tasks end with it: the logger
+//! notices, stops, hands everything it held back as dead letters (with
+//! that reason) and warns; `log` then refuses with
+//! [`LogError::RuntimeGone`], and `flush` and `shutdown` return at once with
+//! the report. A runtime that is frozen rather than ended (a serverless
+//! function between invocations) cannot be told apart from a slow one:
+//! flush before the freeze.
+//!
+//! # Time budgets
+//! [`flush`](Logger::flush)`(t)` returns within `t`; so does
+//! [`shutdown`](Logger::shutdown)`(t)`, plus at most [`Logger::SINK_GRACE`] for the
+//! sink to take the letters of events still unsent at `t` (and the time to
+//! serialize the events still queued then, to hand them back). A sink
+//! slower than that does not hold `shutdown` up: the letters it has not
+//! taken stay in the report ([`LoggerReport::dead_letters_not_in_sink`]).
+//! A `flush` or `shutdown` that waits for events also waits for the sink
+//! to take their letters, so when one returns complete, the sink has every
+//! failure.
 //!
 //! # Concurrency that adapts
 //! Each request holds a permit of the in-flight limit (tokio's semaphore),
@@ -56,30 +87,43 @@
 //! - it starts at 8 and **doubles** each window in which the limit was
 //!   reached and latency held, until the first sign of load (slow start);
 //! - then it grows by **one** per such window;
-//! - a window with **back-pressure** (an answer worth a retry: 429, 503 and
+//! - a window with **back-pressure** (an answer worth a retry: 503 and
 //!   the other 5xx, a timeout, a connection failure) **halves** it;
 //! - a window whose mean latency rose above 1.5× the baseline and by more
 //!   than 5 ms takes **10%** off it (the baseline is a weighted mean of the
 //!   windows' latencies, each window weighing 0.25).
 //!
-//! A `Retry-After` (429 or 503) pauses every request of the logger until
-//! then, not only the one that got it; the halved limit then grows back one
-//! step per window. A retried event keeps its `event_id`. The wait for a
-//! place under the limit and for a pause counts against the event's
+//! Errors at random read as load too: a server failing a third of requests
+//! holds the limit near 1. [`LoggerConfig::with_adaptive_concurrency`]`(false)`
+//! fixes the limit at `max_in_flight`. The limit now is in
+//! [`LoggerStats::in_flight_limit`].
+//!
+//! # Rate limits
+//! A 429 says the client sends too fast, not too much at once, and servers
+//! limit in many shapes (token buckets, fixed or sliding windows) whose
+//! `Retry-After` is often longer than their window. So a 429 does not
+//! pause the logger: the throttled event waits its own `Retry-After`
+//! (capped by [`RetryPolicy::max_retry_after`](crate::RetryPolicy::max_retry_after))
+//! without using up one of its attempts, and the logger starts holding
+//! every request to a send rate, as the AWS SDKs' adaptive retry mode
+//! does: cut to 0.7× what the server admitted at a throttle (once per
+//! throttling episode), then grown back along a cubic curve (CUBIC) that
+//! is flat near the rate last throttled and probes beyond it. An event's
+//! first wait for the rate comes before its retry deadline starts; a
+//! retry's wait counts against it. The rate now is in
+//! [`LoggerStats::send_rate_limit`].
+//!
+//! The wait for a place under the limit counts against the event's
 //! [retry deadline](crate::RetryPolicy::with_deadline): a request goes out
 //! with the time its deadline has left, and an event whose deadline passed
 //! while it waited is a dead letter ("no answer in time") without being
-//! sent. Errors at random
-//! read as load too: a server failing a third of requests holds the limit
-//! near 1. [`LoggerConfig::with_adaptive_concurrency`]`(false)` fixes the
-//! limit at `max_in_flight`. The limit now is in
-//! [`LoggerStats::in_flight_limit`].
+//! sent. A retried event keeps its `event_id`.
 //!
 //! # Lifecycle
 //! Running (taking events) → closed ([`shutdown`](Logger::shutdown) began:
 //! refusing events, sending what is queued) → stopped (dispatcher gone,
-//! the rest handed back). Dropping the last clone without `shutdown` goes
-//! straight to stopped.
+//! the rest handed back). Dropping the last clone without `shutdown`, or
+//! the end of the runtime, goes straight to stopped.
 //!
 //! # Memory
 //! The byte bound counts, for each queued event, its slot in the queue and
@@ -96,9 +140,9 @@
 //! # Concurrency
 //! The queue is tokio's unbounded channel; its bounds are two pairs of
 //! atomic counters (in and out, on separate cache lines) that `log`
-//! reserves with compare-and-swap and takers give back; the in-flight map
-//! is behind a mutex that `log` never takes. Three small protocols are
-//! hand-written, each argued here and hammered by a test:
+//! reserves with compare-and-swap and the dispatcher gives back; the
+//! in-flight map is behind a mutex that `log` never takes. Three small
+//! protocols are hand-written, each argued here and hammered by a test:
 //! - **`log_wait` cannot miss a wake-up.** A waiter registers with tokio's
 //!   `Notify` (`enable`), *then* counts itself as waiting, *then* tries to
 //!   push; whoever frees room gives it back to the counters, *then* reads the
@@ -107,19 +151,16 @@
 //!   room; if it saw one, its `notify_waiters` reaches a waiter that
 //!   registered before counting.
 //! - **A flush waits for everything logged before it.** Its marker goes in
-//!   the same queue, so it is taken out after those events. Several tasks
-//!   take at once, so each take counts itself in before taking and out,
-//!   under the in-flight lock, once its event is numbered; the marker's
-//!   number is fixed when that count is zero under the lock, so it is above
-//!   every event taken before it. It is answered, by the task that settles
-//!   the last of those, when none below its number is left: no polling.
+//!   the same queue, so the one taker takes it out after those events,
+//!   which are numbered by then; it is answered, by whoever settles the
+//!   last of those, when none below its number is left: no polling.
 //! - **The first event after a quiet spell is not left waiting.** The
 //!   dispatcher says it dozes, *then* looks at the queue once more; `log`
 //!   pushes, *then* reads whether it dozes (and wakes it, once). One of the
 //!   two sees the other.
 //!
-//! Shutdown and drop set the stopped state, wait for takes in progress to
-//! end (they are short and never await), and only then hand back what is
+//! Shutdown and drop set the stopped state, wait for a take in progress to
+//! end (takes are short and never await), and only then hand back what is
 //! left; a take that finds the logger stopped hands its event back itself.
 
 use std::fmt;
@@ -131,9 +172,13 @@ use tokio::time::Instant;
 
 mod config;
 mod footprint;
+mod letters;
 mod limit;
 mod queue;
+mod rate;
 mod report;
+#[cfg(feature = "tracing")]
+mod sources;
 mod worker;
 
 pub use config::{LoggerConfig, Sent};
@@ -141,11 +186,15 @@ pub use report::{LogError, LoggerReport, LoggerStats};
 
 #[cfg(feature = "tracing")]
 pub(crate) use footprint::ALLOCATION;
+#[cfg(feature = "tracing")]
+pub(crate) use sources::Source;
+#[cfg(feature = "tracing")]
+pub(crate) use sources::Sources;
 
 use crate::client::check_session_id;
 use crate::{Client, Error, Event, SessionId};
 use queue::{Item, Payload, SLOT};
-use worker::{Shared, State};
+use worker::{Shared, State, Stop};
 
 /// Why events handed back by a dropped logger were not delivered.
 const DROPPED: &str = "the Logger was dropped without shutdown() before the event was delivered";
@@ -197,6 +246,11 @@ impl Client {
 }
 
 impl Logger {
+    /// How long past its timeout [`shutdown`](Self::shutdown) gives the
+    /// dead-letter sink to take the letters of the events still unsent at
+    /// the timeout (see [Time budgets](self#time-budgets)).
+    pub const SINK_GRACE: Duration = Duration::from_millis(100);
+
     /// A logger sending through `transport` (the client itself, or a
     /// script in tests), serializing with `client`.
     fn start(
@@ -272,6 +326,13 @@ impl Logger {
         self.enqueue(item).is_ok()
     }
 
+    /// Registers something that holds events for this logger (the
+    /// `tracing` layer): ticked by the dispatcher, closed by `shutdown`.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn add_source(&self, source: std::sync::Weak<dyn Source>) {
+        self.handle.shared.sources.add(source);
+    }
+
     /// Puts a checked item in the queue, or counts its refusal and gives
     /// it back (by value, as the queue gives it back: private, and moved
     /// once).
@@ -284,7 +345,7 @@ impl Logger {
                 .push(item)
                 .map_err(|item| (item, Refusal::Full))
         } else {
-            Err((item, Refusal::ShutDown))
+            Err((item, self.stopped()))
         };
         match pushed {
             Ok(()) => {
@@ -316,41 +377,56 @@ impl Logger {
                 Ok(())
             }
             Err(item) if open() => Err(self.refused(item, Refusal::Full)),
-            Err(item) => Err(self.refused(item, Refusal::ShutDown)),
+            Err(item) => Err(self.refused(item, self.stopped())),
         }
     }
 
     /// Waits until every event enqueued before this call is settled (sent,
-    /// or handed back as a dead letter), or `timeout` passes
-    /// ([`Duration::MAX`]: no limit). Events logged while it waits are not
-    /// waited for. The report's dead letters are those since the last report.
+    /// or handed back as a dead letter that the dead-letter sink, if any,
+    /// took), or `timeout` passes ([`Duration::MAX`]: no limit). Events
+    /// logged while it waits are not waited for. The report's dead letters
+    /// are those since the last report.
     pub async fn flush(&self, timeout: Duration) -> LoggerReport {
-        let complete = self.wait_settled(timeout).await;
-        self.handle.shared.report(complete)
+        let shared = &self.handle.shared;
+        let deadline = Instant::now().checked_add(timeout);
+        let settled = self.wait_settled(deadline).await;
+        let sunk = shared.letters.caught_up(deadline).await;
+        shared.report(settled && sunk, 0)
     }
 
     /// Stops taking events, flushes with `timeout` ([`Duration::MAX`]: no
     /// limit), stops the dispatcher and hands back whatever is still queued
     /// or in flight as dead letters (to the sink and in the report). Later
-    /// `log` calls get [`LogError::ShutDown`].
+    /// `log` calls get [`LogError::ShutDown`]. With the `tracing` layer,
+    /// trees still open are sent first, as they stand (marked partial).
     ///
-    /// An event in flight when the deadline hits is handed back even though
-    /// the server may have recorded it; its `event_id` makes a replay safe.
+    /// Returns within `timeout` plus [`SINK_GRACE`](Self::SINK_GRACE) (and
+    /// the time to serialize the events still queued then), whatever the
+    /// sink does: letters it has not taken by then stay in the report
+    /// ([`LoggerReport::dead_letters_not_in_sink`]). An event in flight when
+    /// the deadline hits is handed back even though the server may have
+    /// recorded it; its `event_id` makes a replay safe.
     pub async fn shutdown(&self, timeout: Duration) -> LoggerReport {
         let shared = &self.handle.shared;
+        let deadline = Instant::now().checked_add(timeout);
+        #[cfg(feature = "tracing")]
+        shared.sources.close();
         shared.advance(State::Closed);
-        let complete = self.wait_settled(timeout).await;
-        shared.advance(State::Stopped);
+        let settled = self.wait_settled(deadline).await;
+        shared.stop(Stop::ShutDown);
         if let Some(dispatcher) = self.handle.take_dispatcher() {
             dispatcher.abort();
             // Stopped at its next await, with its deliveries.
             let _cancelled_or_done = dispatcher.await;
         }
-        // A delivery on another thread may be taking an event: let it finish
-        // (takes are short and synchronous), so the hand-back sees it.
+        // The dispatcher may be taking an event on another thread: let it
+        // finish (takes are short and synchronous), so the hand-back sees it.
         shared.takes_done();
-        shared.hand_back(shared.take_unsettled(SHUT_DOWN)).await;
-        shared.report(complete)
+        shared.hand_back_unsettled(SHUT_DOWN);
+        let grace = deadline.and_then(|at| at.max(Instant::now()).checked_add(Self::SINK_GRACE));
+        let sunk = shared.letters.caught_up(grace).await;
+        let not_in_sink = if sunk { 0 } else { shared.letters.stop_sink() };
+        shared.report(settled && sunk, not_in_sink)
     }
 
     /// Counters since the logger started.
@@ -358,15 +434,18 @@ impl Logger {
         self.handle.shared.stats()
     }
 
-    /// Waits for a flush marker queued now to be answered, or `timeout`.
-    async fn wait_settled(&self, timeout: Duration) -> bool {
+    /// Waits for a flush marker queued now to be answered, or `deadline`
+    /// (`None`: no limit).
+    async fn wait_settled(&self, deadline: Option<Instant>) -> bool {
         let shared = &self.handle.shared;
         if shared.state() == State::Stopped {
             // Nothing is left in a stopped logger: it was all handed back.
             return true;
         }
-        let settled = shared.request_flush();
-        match Instant::now().checked_add(timeout) {
+        let Some(settled) = shared.request_flush() else {
+            return true;
+        };
+        match deadline {
             Some(deadline) => {
                 matches!(tokio::time::timeout_at(deadline, settled).await, Ok(Ok(())))
             }
@@ -426,11 +505,20 @@ impl Logger {
         }
     }
 
+    /// Why a stopped (or closing) logger refuses.
+    fn stopped(&self) -> Refusal {
+        match self.handle.shared.stopped_by() {
+            Stop::RuntimeGone => Refusal::RuntimeGone,
+            _ => Refusal::ShutDown,
+        }
+    }
+
     /// The error that hands a refused event back.
     fn hand_back(item: Item, why: Refusal) -> LogError {
         let event = Box::new(item.event.into_event());
         match why {
             Refusal::ShutDown => LogError::ShutDown(event),
+            Refusal::RuntimeGone => LogError::RuntimeGone(event),
             Refusal::Full => LogError::QueueFull(event),
         }
     }
@@ -442,6 +530,7 @@ const SEQ: std::sync::atomic::Ordering = std::sync::atomic::Ordering::SeqCst;
 enum Refusal {
     Full,
     ShutDown,
+    RuntimeGone,
 }
 
 impl fmt::Debug for Logger {
@@ -465,17 +554,18 @@ impl Handle {
 impl Drop for Handle {
     fn drop(&mut self) {
         let shared = &self.shared;
-        if !shared.advance(State::Stopped) {
-            return; // shut down already
+        if !shared.stop(Stop::Dropped) {
+            return; // shut down already, or its runtime ended
         }
         if let Some(dispatcher) = self.take_dispatcher() {
             dispatcher.abort();
         }
         shared.takes_done();
-        // No runtime to await on here: the sink is called on this thread.
-        let letters = shared.take_unsettled(DROPPED);
-        shared.hand_back_here(&letters);
-        let lost = letters.len();
+        let lost = shared.hand_back_unsettled(DROPPED);
+        // No runtime to await on here: wait on this thread for the sink to
+        // take everything, so that what it writes is written when drop
+        // returns.
+        shared.letters.finish_on_this_thread();
         if lost > 0 {
             let sink = if shared.config.dead_letters.is_some() {
                 "they were handed to the dead-letter sink"

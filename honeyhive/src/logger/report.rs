@@ -16,9 +16,18 @@ pub enum LogError {
         "the logger's queue is full; the event was dropped (see LoggerConfig bounds, or use log_wait)"
     )]
     QueueFull(Box<Event>),
-    /// The logger was shut down; the event was dropped and counted.
+    /// The logger was shut down (or its last handle dropped); the event was
+    /// dropped and counted.
     #[error("the logger is shut down; the event was dropped")]
     ShutDown(Box<Event>),
+    /// The tokio runtime the logger's tasks ran on has shut down, and the
+    /// tasks with it: nothing would send the event. It was dropped and
+    /// counted. Keep that runtime running as long as the logger.
+    #[error(
+        "the tokio runtime running the logger has shut down, so nothing would send the event; \
+         it was dropped (keep that runtime running as long as the Logger)"
+    )]
+    RuntimeGone(Box<Event>),
     /// The event or session id is not valid input (see the error, which
     /// names the field); nothing was queued and nothing counted.
     #[error("the event was refused: {error}")]
@@ -34,7 +43,9 @@ impl LogError {
     /// The event that was not taken.
     pub fn into_event(self) -> Event {
         match self {
-            LogError::QueueFull(event) | LogError::ShutDown(event) => *event,
+            LogError::QueueFull(event)
+            | LogError::ShutDown(event)
+            | LogError::RuntimeGone(event) => *event,
             LogError::Invalid { event, .. } => *event,
         }
     }
@@ -43,12 +54,13 @@ impl LogError {
 impl From<LogError> for Error {
     /// So that `?` on [`Logger::log`](super::Logger::log) works in a function
     /// returning [`Error`]: an invalid event becomes its
-    /// [`Error::InvalidInput`], a full or shut-down queue
-    /// [`Error::QueueFull`] or [`Error::ShutDown`], with the event inside.
+    /// [`Error::InvalidInput`], a full queue [`Error::QueueFull`], a
+    /// logger shut down or whose runtime ended [`Error::ShutDown`], with
+    /// the event inside.
     fn from(error: LogError) -> Self {
         match error {
             LogError::QueueFull(event) => Error::QueueFull { event },
-            LogError::ShutDown(event) => Error::ShutDown { event },
+            LogError::ShutDown(event) | LogError::RuntimeGone(event) => Error::ShutDown { event },
             LogError::Invalid { error, .. } => error,
         }
     }
@@ -68,7 +80,8 @@ pub struct LoggerStats {
     pub retried: u64,
     /// Events accepted but not delivered (handed back as dead letters).
     pub failed: u64,
-    /// Events `log` refused because the queue was full or shut down.
+    /// Events `log` refused because the queue was full or the logger
+    /// stopped.
     pub dropped: u64,
     /// Events queued or in flight now.
     pub pending: u64,
@@ -76,6 +89,10 @@ pub struct LoggerStats {
     /// answers between 1 and [`max_in_flight`](super::LoggerConfig::max_in_flight)
     /// (see the [module docs](super#concurrency-that-adapts)), or fixed.
     pub in_flight_limit: usize,
+    /// Requests per second the logger holds itself to since a server
+    /// throttled it (429), adapted to what the server admits (see the
+    /// [module docs](super#rate-limits)); `None` until then.
+    pub send_rate_limit: Option<u32>,
 }
 
 /// What [`Logger::flush`](super::Logger::flush) or
@@ -83,8 +100,12 @@ pub struct LoggerStats {
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct LoggerReport {
-    /// Whether every event enqueued before the call was settled (sent or
-    /// handed back) within the timeout.
+    /// Whether every event enqueued before the call was *settled* within
+    /// the timeout: sent, or handed back as a dead letter that the
+    /// dead-letter sink (if any) has taken. Settled is not sent: `true`
+    /// with every event failed is a complete report of failures, so look
+    /// at [`stats`](Self::stats) and [`dead_letters`](Self::dead_letters)
+    /// for what happened.
     pub complete: bool,
     /// Counters at the end of the call, as [`Logger::stats`](super::Logger::stats)
     /// gives them.
@@ -94,4 +115,9 @@ pub struct LoggerReport {
     pub dead_letters: Vec<DeadLetter>,
     /// Dead letters beyond that bound (the sink, if any, got them all).
     pub dead_letters_omitted: u64,
+    /// How many of [`dead_letters`](Self::dead_letters), the last ones, the
+    /// dead-letter sink did not take before `shutdown`'s budget ran out:
+    /// they are in this report only (kept here whatever the bound). Always
+    /// 0 from `flush`.
+    pub dead_letters_not_in_sink: u64,
 }

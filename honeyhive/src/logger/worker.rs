@@ -1,10 +1,11 @@
-//! The dispatcher and the deliveries: taking events out of the queue,
-//! sending them, settling them, handing back what fails.
+//! The dispatcher and the deliveries: the one task that takes events out
+//! of the queue, in order, and the tasks that send them, settle them and
+//! hand back what fails.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -13,8 +14,10 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::config::Sent;
+use super::letters::{Letters, Taken};
 use super::limit::{Limiter, Signal};
 use super::queue::{Entry, Item, Queue};
+use super::rate::SendRate;
 use super::report::{LoggerReport, LoggerStats};
 use super::{LoggerConfig, warn_loss};
 use crate::client::{Prepared, finish};
@@ -23,6 +26,10 @@ use crate::{Client, DeadLetter, Error, SessionId};
 
 /// Why an event taken out of the queue as the logger stopped was not sent.
 const STOPPED: &str = "the logger stopped before the event was delivered";
+/// Why events were handed back when the runtime running the logger ended.
+pub(super) const RUNTIME_GONE: &str = "the tokio runtime running the Logger shut down before \
+     the event was delivered; keep that runtime running as long as the Logger, or start the \
+     Logger on a runtime that lives as long as the program";
 
 /// Empty looks at the queue after which the dispatcher looks less often.
 const IDLE_LOOKS: u32 = 20;
@@ -68,6 +75,19 @@ pub(super) enum State {
     Stopped = 2,
 }
 
+/// What stopped a logger.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(super) enum Stop {
+    /// Not stopped.
+    No = 0,
+    ShutDown = 1,
+    /// The last `Logger` was dropped without `shutdown`.
+    Dropped = 2,
+    /// The runtime its tasks ran on ended (and with it the tasks).
+    RuntimeGone = 3,
+}
+
 /// An event taken out of the queue and not yet settled.
 struct Unsettled {
     session_id: SessionId,
@@ -75,7 +95,7 @@ struct Unsettled {
     prepared: Arc<Prepared>,
     /// Who settles it: its delivery while `Sending`; once `Settling`, its
     /// delivery has counted it (sent or failed) and is telling the
-    /// `on_sent` callback or giving its dead letter to the sink.
+    /// `on_sent` callback.
     phase: Phase,
 }
 
@@ -93,9 +113,6 @@ struct InFlight {
     events: BTreeMap<u64, Unsettled>,
     /// Flushes and the number each waits for: every event below it.
     flushes: Vec<(u64, oneshot::Sender<()>)>,
-    /// Flush markers taken out of the queue while another take was in
-    /// progress: their number is fixed once no take is (see `take_next`).
-    unnumbered: Vec<oneshot::Sender<()>>,
 }
 
 /// What happened to events after `log`, and how many `log` refused. Events
@@ -108,12 +125,6 @@ pub(super) struct Counters {
     pub(super) dropped: AtomicU64,
 }
 
-#[derive(Default)]
-struct Letters {
-    kept: Vec<DeadLetter>,
-    omitted: u64,
-}
-
 /// Everything the logger's handles and tasks share.
 pub(super) struct Shared {
     pub(super) client: Client,
@@ -121,6 +132,7 @@ pub(super) struct Shared {
     pub(super) config: LoggerConfig,
     pub(super) queue: Queue,
     state: AtomicU8,
+    stop: AtomicU8,
     /// Tells the dispatcher to look at the queue now (flush, shutdown, or
     /// the first `log` after it began dozing).
     look: Notify,
@@ -130,13 +142,17 @@ pub(super) struct Shared {
     slots: Arc<Semaphore>,
     /// Requests in flight, and the limit they are held to.
     limiter: Limiter,
-    /// Takes in progress: counted in before a pop, out (under the in-flight
-    /// lock) once the event taken is numbered.
-    takers: AtomicUsize,
+    /// The send rate, once a server throttled.
+    rate: SendRate,
+    /// The dispatcher is taking an event out of the queue (see
+    /// [`takes_done`](Self::takes_done)).
+    taking: AtomicBool,
     in_flight: Mutex<InFlight>,
     pub(super) counters: Counters,
-    letters: Mutex<Letters>,
+    pub(super) letters: Letters,
     pub(super) warned_full: AtomicBool,
+    #[cfg(feature = "tracing")]
+    pub(super) sources: super::Sources,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -147,21 +163,26 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Shared {
     pub(super) fn new(client: Client, transport: Arc<dyn Transport>, config: LoggerConfig) -> Self {
+        let now = Instant::now();
         Shared {
             queue: Queue::new(config.max_queue_events, config.max_queue_bytes),
             slots: Arc::new(Semaphore::new(config.max_in_flight)),
-            limiter: Limiter::new(config.max_in_flight, config.adaptive, Instant::now()),
+            limiter: Limiter::new(config.max_in_flight, config.adaptive, now),
+            rate: SendRate::new(now),
+            letters: Letters::new(config.dead_letters.clone(), config.max_report_letters),
             client,
             transport,
             config,
             state: AtomicU8::new(State::Running as u8),
+            stop: AtomicU8::new(Stop::No as u8),
             look: Notify::new(),
             dozing: AtomicBool::new(false),
             in_flight: Mutex::new(InFlight::default()),
-            takers: AtomicUsize::new(0),
+            taking: AtomicBool::new(false),
             counters: Counters::default(),
-            letters: Mutex::new(Letters::default()),
             warned_full: AtomicBool::new(false),
+            #[cfg(feature = "tracing")]
+            sources: super::Sources::default(),
         }
     }
 
@@ -170,6 +191,16 @@ impl Shared {
             0 => State::Running,
             1 => State::Closed,
             _ => State::Stopped,
+        }
+    }
+
+    /// What stopped the logger, if it is stopped.
+    pub(super) fn stopped_by(&self) -> Stop {
+        match self.stop.load(Ordering::SeqCst) {
+            1 => Stop::ShutDown,
+            2 => Stop::Dropped,
+            3 => Stop::RuntimeGone,
+            _ => Stop::No,
         }
     }
 
@@ -183,6 +214,22 @@ impl Shared {
         moved
     }
 
+    /// Stops the logger for `why`, unless something stopped it first; says
+    /// whether this call did. The reason is set before the state, so
+    /// whoever sees `Stopped` can read why.
+    pub(super) fn stop(&self, why: Stop) -> bool {
+        let first = self
+            .stop
+            .compare_exchange(
+                Stop::No as u8,
+                why as u8,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            )
+            .is_ok();
+        first && self.advance(State::Stopped)
+    }
+
     /// After `log` queued an event: wakes the dispatcher if it dozes, so the
     /// first event after a quiet spell goes out at once. Costs `log` a load
     /// of one flag otherwise, and a wake-up once per quiet spell.
@@ -194,11 +241,18 @@ impl Shared {
 
     /// Queues a flush marker and gets the dispatcher to look at once; the
     /// receiver answers when everything queued before it is settled.
-    pub(super) fn request_flush(&self) -> oneshot::Receiver<()> {
+    /// `None` when the logger is stopped: nothing is left to wait for, and
+    /// a marker queued now might never be taken.
+    pub(super) fn request_flush(&self) -> Option<oneshot::Receiver<()>> {
         let (done, settled) = oneshot::channel();
         self.queue.push_flush(done);
+        // After the push (both SeqCst): a stop that this load misses
+        // empties the queue after the marker is in it, and answers it.
+        if self.state() == State::Stopped {
+            return None;
+        }
         self.look.notify_one();
-        settled
+        Some(settled)
     }
 
     pub(super) fn stats(&self) -> LoggerStats {
@@ -212,17 +266,20 @@ impl Shared {
             dropped: c.dropped.load(Ordering::SeqCst),
             pending: (self.queue.len() + in_flight) as u64,
             in_flight_limit: self.limiter.limit(),
+            send_rate_limit: self.rate.limit().map(|rate| rate.round() as u32),
         }
     }
 
-    /// A report with the dead letters since the last one.
-    pub(super) fn report(&self, complete: bool) -> LoggerReport {
-        let letters = std::mem::take(&mut *lock(&self.letters));
+    /// A report with the dead letters since the last one; `not_in_sink`
+    /// of them (the last ones) the sink did not take.
+    pub(super) fn report(&self, complete: bool, not_in_sink: u64) -> LoggerReport {
+        let Taken { kept, omitted } = self.letters.take();
         LoggerReport {
             complete,
             stats: self.stats(),
-            dead_letters: letters.kept,
-            dead_letters_omitted: letters.omitted,
+            dead_letters: kept,
+            dead_letters_omitted: omitted,
+            dead_letters_not_in_sink: not_in_sink,
         }
     }
 
@@ -250,69 +307,65 @@ impl Shared {
         }
     }
 
-    /// The next event to send: taken out of the queue, serialized (outside
-    /// any lock) and numbered. Called by the dispatcher and by deliveries
-    /// that finished one event, so that under load an event goes from the
-    /// queue to the wire in the task that will send it.
+    /// The next event to send: taken out of the queue, serialized and
+    /// numbered. Only the dispatcher takes, so events are numbered in
+    /// queue order, and a flush marker taken out is numbered after every
+    /// event before it.
     ///
-    /// Several tasks take at once, so a flush marker taken out by one may
-    /// have events before it still being serialized by others. Each take is
-    /// counted in (`takers`) before its pop and out, under the in-flight
-    /// lock, once its event is numbered; a marker's number is fixed when the
-    /// count reaches zero under that lock, so it is above every event taken
-    /// out before it. Takes are synchronous, so the count soon does.
+    /// Shutdown and drop set `Stopped`, then wait for a take in progress
+    /// to end ([`takes_done`](Self::takes_done)) before they empty the
+    /// queue: a take sets `taking` before it looks at the state, so one of
+    /// the two sees the other. A take that finds the logger stopped after
+    /// it serialized hands its event back itself.
     fn take_next(&self) -> Next {
-        self.takers.fetch_add(1, Ordering::SeqCst);
-        let mut markers = Vec::new();
+        self.taking.store(true, Ordering::SeqCst);
         let taken = loop {
             if self.state() == State::Stopped {
                 break None;
             }
             match self.queue.pop() {
                 None => break None,
-                Some(Entry::Flush(done)) => markers.push(done),
+                Some(Entry::Flush(done)) => {
+                    let mut in_flight = lock(&self.in_flight);
+                    let target = in_flight.next;
+                    in_flight.flushes.push((target, done));
+                    settle_flushes(&mut in_flight);
+                }
                 Some(Entry::Event(item)) => break Some(self.prepare(item)),
             }
         };
-        let mut in_flight = lock(&self.in_flight);
-        in_flight.unnumbered.append(&mut markers);
         let next = match taken {
             None => Next::Empty,
             Some(Err(letter)) => Next::Letter(letter),
-            // Stopped while this take serialized: the hand-back ran without
-            // this event, so it is a dead letter here.
-            Some(Ok((session_id, prepared))) if self.state() == State::Stopped => {
-                Next::Letter(letter(&session_id, &prepared, STOPPED.to_owned()))
-            }
             Some(Ok((session_id, prepared))) => {
-                let prepared = Arc::new(prepared);
-                let seq = in_flight.next;
-                in_flight.next += 1;
-                let entry = Unsettled {
-                    session_id,
-                    prepared: Arc::clone(&prepared),
-                    phase: Phase::Sending,
-                };
-                in_flight.events.insert(seq, entry);
-                Next::Event(seq, prepared)
+                let mut in_flight = lock(&self.in_flight);
+                if self.state() == State::Stopped {
+                    // Stopped while this take serialized: the hand-back ran
+                    // (or runs) without this event.
+                    Next::Letter(letter(&session_id, &prepared, STOPPED.to_owned()))
+                } else {
+                    let prepared = Arc::new(prepared);
+                    let seq = in_flight.next;
+                    in_flight.next += 1;
+                    let entry = Unsettled {
+                        session_id,
+                        prepared: Arc::clone(&prepared),
+                        phase: Phase::Sending,
+                    };
+                    in_flight.events.insert(seq, entry);
+                    Next::Event(seq, prepared)
+                }
             }
         };
-        if self.takers.fetch_sub(1, Ordering::SeqCst) == 1 && !in_flight.unnumbered.is_empty() {
-            let target = in_flight.next;
-            let numbered = std::mem::take(&mut in_flight.unnumbered);
-            in_flight
-                .flushes
-                .extend(numbered.into_iter().map(|done| (target, done)));
-            settle_flushes(&mut in_flight);
-        }
+        self.taking.store(false, Ordering::SeqCst);
         next
     }
 
     /// Waits until no take is in progress (after `Stopped`, none starts).
-    /// Takes never await and last microseconds on another thread, so this
-    /// spins on the calling thread, in `Drop` and in `shutdown` alike.
+    /// A take never awaits and lasts microseconds on another thread, so
+    /// this spins on the calling thread, in `Drop` and in `shutdown` alike.
     pub(super) fn takes_done(&self) {
-        while self.takers.load(Ordering::SeqCst) > 0 {
+        while self.taking.load(Ordering::SeqCst) {
             std::thread::yield_now();
         }
     }
@@ -356,78 +409,41 @@ impl Shared {
         }
     }
 
-    async fn settle_failed(&self, seq: u64, error: &Error) {
-        let letter = {
-            let mut in_flight = lock(&self.in_flight);
-            match in_flight.events.get_mut(&seq) {
-                Some(entry) if entry.phase == Phase::Sending => {
-                    entry.phase = Phase::Settling;
-                    DeadLetter {
-                        status: error.status(),
-                        ..letter(&entry.session_id, &entry.prepared, error.to_string())
-                    }
-                }
-                // Handed back by shutdown already.
-                _ => return,
-            }
-        };
-        // In the report and the sink before the event counts as settled, so
-        // a flush that returns has every failure in its report.
-        self.hand_back(vec![letter]).await;
+    fn settle_failed(&self, seq: u64, error: &Error) {
         let mut in_flight = lock(&self.in_flight);
-        in_flight.events.remove(&seq);
+        let letter = match in_flight.events.remove(&seq) {
+            Some(entry) if entry.phase == Phase::Sending => DeadLetter {
+                status: error.status(),
+                ..letter(&entry.session_id, &entry.prepared, error.to_string())
+            },
+            // Handed back by shutdown already.
+            _ => return,
+        };
+        // In the report before the event counts as settled, so a flush
+        // that returns has every failure in its report (and waits for the
+        // sink to take it).
+        self.hand_back(vec![letter]);
         settle_flushes(&mut in_flight);
     }
 
     /// Counts the letters as failed, keeps them for the next report, and
-    /// gives them to the sink on a blocking thread.
-    pub(super) async fn hand_back(&self, letters: Vec<DeadLetter>) {
-        let Some(sink) = self.keep(&letters) else {
-            return;
-        };
-        let written = tokio::task::spawn_blocking(move || {
-            for letter in &letters {
-                sink.accept(letter);
-            }
-        })
-        .await;
-        if written.is_err() {
-            warn_loss("a dead-letter sink panicked; the letters are still in the next report");
-        }
-    }
-
-    /// [`hand_back`](Self::hand_back) without a runtime: the sink is called
-    /// on this thread. For `Drop`.
-    pub(super) fn hand_back_here(&self, letters: &[DeadLetter]) {
-        if let Some(sink) = self.keep(letters) {
-            for letter in letters {
-                sink.accept(letter);
-            }
-        }
-    }
-
-    /// Counts and keeps the letters; gives the sink, if any.
-    fn keep(&self, letters: &[DeadLetter]) -> Option<Arc<dyn crate::DeadLetterSink>> {
+    /// queues them for the sink's thread.
+    pub(super) fn hand_back(&self, letters: Vec<DeadLetter>) {
         self.counters
             .failed
             .fetch_add(letters.len() as u64, Ordering::SeqCst);
-        let mut kept = lock(&self.letters);
-        for letter in letters {
-            if kept.kept.len() < self.config.max_report_letters {
-                kept.kept.push(letter.clone());
-            } else {
-                kept.omitted += 1;
-            }
-        }
-        self.config.dead_letters.clone()
+        self.letters.hand_back(letters);
     }
 
-    /// Takes everything queued or in flight out of the logger as dead
-    /// letters with `reason`: queued events serialized as they would have
-    /// been sent, in-flight ones with the body they were sent with. For
-    /// shutdown and drop, after the state is `Stopped`.
-    pub(super) fn take_unsettled(&self, reason: &str) -> Vec<DeadLetter> {
+    /// Hands back everything queued or in flight as dead letters with
+    /// `reason`: queued events serialized as they would have been sent,
+    /// in-flight ones with the body they were sent with; then answers the
+    /// flushes waiting (their events are settled now). For shutdown, drop
+    /// and a runtime that ended, after the state is `Stopped`. Returns how
+    /// many events it handed back.
+    pub(super) fn hand_back_unsettled(&self, reason: &str) -> usize {
         let mut letters = Vec::new();
+        let mut markers = Vec::new();
         while let Some(entry) = self.queue.pop() {
             match entry {
                 Entry::Event(item) => letters.push(match self.prepare(item) {
@@ -437,14 +453,12 @@ impl Shared {
                         letter
                     }
                 }),
-                // Its flush gives up: the logger is stopping.
-                Entry::Flush(_) => {}
+                Entry::Flush(done) => markers.push(done),
             }
         }
         let mut in_flight = lock(&self.in_flight);
-        in_flight.unnumbered.clear();
         for (_, entry) in std::mem::take(&mut in_flight.events) {
-            // A letter its delivery is handing back was counted then.
+            // One its delivery is settling was counted then.
             if entry.phase == Phase::Sending {
                 letters.push(letter(
                     &entry.session_id,
@@ -453,8 +467,14 @@ impl Shared {
                 ));
             }
         }
+        let count = letters.len();
+        self.hand_back(letters);
         settle_flushes(&mut in_flight);
-        letters
+        drop(in_flight);
+        for done in markers {
+            let _answered = done.send(());
+        }
+        count
     }
 }
 
@@ -489,22 +509,53 @@ fn letter(session_id: &SessionId, prepared: &Prepared, reason: String) -> DeadLe
     }
 }
 
-/// The dispatcher: while events wait and fewer than `max_in_flight`
-/// deliveries run, starts one. `log` does not wake it per event: it looks
-/// at an empty queue every `linger`; after 20 empty looks it dozes, and the
-/// first `log` (or flush, or shutdown) wakes it.
+/// Dropped with the dispatcher. When that happens before shutdown or drop
+/// stopped the logger, the runtime running it has ended (its tasks are
+/// dropped with it): the logger stops, hands back what it held, and says so.
+struct Dispatching(Arc<Shared>);
+
+impl Drop for Dispatching {
+    fn drop(&mut self) {
+        let shared = &self.0;
+        if !shared.stop(Stop::RuntimeGone) {
+            return; // shutdown or drop stopped it, and handed back
+        }
+        // No take is in progress: the one taker is what is being dropped.
+        let lost = shared.hand_back_unsettled(RUNTIME_GONE);
+        if lost > 0 {
+            let kept = if shared.config.dead_letters.is_some() {
+                "they go to the dead-letter sink and the next report"
+            } else {
+                "they are in the next report"
+            };
+            warn_loss(&format!(
+                "the tokio runtime running a honeyhive Logger shut down with {lost} events not \
+                 delivered; {kept}. Later log() calls are refused"
+            ));
+        }
+    }
+}
+
+/// The dispatcher, the one taker: while events wait and fewer than
+/// `max_in_flight` deliveries run, takes the next one, waits for its place
+/// at the send rate (once a server throttled) and starts its delivery.
+/// `log` does not wake it per event: it looks at an empty queue every
+/// `linger`; after 20 empty looks it dozes, and the first `log` (or flush,
+/// or shutdown) wakes it.
 pub(super) async fn dispatch(shared: Arc<Shared>) {
+    let _dispatching = Dispatching(Arc::clone(&shared));
     let mut deliveries = JoinSet::new();
     let mut empty_looks = 0u32;
     loop {
         while deliveries.try_join_next().is_some() {}
+        #[cfg(feature = "tracing")]
+        shared.sources.tick();
         let Ok(slot) = Arc::clone(&shared.slots).acquire_owned().await else {
             return;
         };
         if !shared.limiter.has_room() {
-            // As many requests are in flight as the limit allows: the
-            // deliveries running take the queue's events; a rise of the
-            // limit wakes us to start another.
+            // As many requests are in flight as the limit allows; a rise of
+            // the limit wakes us to start another.
             drop(slot);
             let _woken = tokio::time::timeout(shared.config.linger, shared.look.notified()).await;
             continue;
@@ -512,9 +563,13 @@ pub(super) async fn dispatch(shared: Arc<Shared>) {
         match shared.take_next() {
             Next::Event(seq, prepared) => {
                 empty_looks = 0;
+                // The first attempt's place at the send rate, taken before
+                // its retry clock starts: an event waiting for the rate has
+                // not begun to use its deadline.
+                shared.rate.wait().await;
                 deliveries.spawn(deliver(Arc::clone(&shared), seq, prepared, slot));
             }
-            Next::Letter(letter) => shared.hand_back(vec![letter]).await,
+            Next::Letter(letter) => shared.hand_back(vec![letter]),
             Next::Empty => {
                 drop(slot);
                 empty_looks = empty_looks.saturating_add(1);
@@ -538,57 +593,45 @@ pub(super) async fn dispatch(shared: Arc<Shared>) {
     }
 }
 
-/// A delivery: sends an event under the client's retry policy, settles
-/// it, then takes the next one itself while the queue has any, as a
-/// hand-written loop would, with no hop through the dispatcher. Holds one
-/// of the `max_in_flight` slots until the queue is empty; each request
+/// A delivery: sends one event under the client's retry policy and settles
+/// it. Holds one of the `max_in_flight` slots until then; each request
 /// holds one of the limiter's permits.
 async fn deliver(
     shared: Arc<Shared>,
-    mut seq: u64,
-    mut prepared: Arc<Prepared>,
+    seq: u64,
+    prepared: Arc<Prepared>,
     _slot: OwnedSemaphorePermit,
 ) {
-    loop {
-        let (result, tally) = shared
-            .client
-            .retry_policy()
-            .run(shared.client.attempt_timeout(), |attempt| {
-                paced(&shared, &prepared, attempt)
-            })
-            .await;
-        shared.counters.retried.fetch_add(
-            u64::from(tally.attempts.saturating_sub(1)),
-            Ordering::SeqCst,
-        );
-        match finish(result, tally) {
-            Ok(logged) => shared.settle_sent(seq, logged.attempts),
-            Err(error) => shared.settle_failed(seq, &error).await,
-        }
-        (seq, prepared) = loop {
-            match shared.take_next() {
-                Next::Event(seq, prepared) => break (seq, prepared),
-                Next::Letter(letter) => shared.hand_back(vec![letter]).await,
-                Next::Empty => return,
-            }
-        };
+    let (result, tally) = shared
+        .client
+        .retry_policy()
+        .run(shared.client.attempt_timeout(), |attempt| {
+            paced(&shared, &prepared, attempt)
+        })
+        .await;
+    shared.counters.retried.fetch_add(
+        u64::from(tally.attempts.saturating_sub(1)),
+        Ordering::SeqCst,
+    );
+    match finish(result, tally) {
+        Ok(logged) => shared.settle_sent(seq, logged.attempts),
+        Err(error) => shared.settle_failed(seq, &error),
     }
 }
 
-/// One attempt: after the logger's pause (if a server asked for one), with
-/// a permit of the in-flight limit, and its answer fed to the limiter. A
-/// `Retry-After` pauses every delivery, not only this one.
+/// One attempt: a retry first takes its place at the send rate; then a
+/// permit of the in-flight limit; its answer is fed to both. A 429 tells
+/// the send rate (the retry loop waits its `Retry-After` for this event
+/// alone); other answers worth a retry are back-pressure on the limit.
 async fn paced(
     shared: &Shared,
     prepared: &Prepared,
     attempt: Attempt,
 ) -> Verdict<Result<String, Error>> {
-    // The permit first: requests queued for one look at the pause when
-    // their turn comes, not before.
-    let permit = shared.limiter.acquire().await;
-    while let Some(until) = shared.limiter.paused_until(Instant::now()) {
-        tokio::time::sleep_until(until).await;
+    if attempt.number > 1 {
+        shared.rate.wait().await;
     }
+    let permit = shared.limiter.acquire().await;
     let started = Instant::now();
     // The wait counts against the event's deadline: a request never
     // starts with less than the least attempt left.
@@ -605,18 +648,12 @@ async fn paced(
     // This request counts as in flight until its answer is taken in.
     let in_flight = shared.limiter.in_flight();
     shared.limiter.release(permit);
-    let signal = match &verdict {
-        Verdict::Final(_) => Signal::Answered,
-        Verdict::Retryable { next, .. } => {
-            if let Some(after) = next.retry_after {
-                let after = after.min(shared.client.retry_policy().max_retry_after());
-                if let Some(until) = now.checked_add(after) {
-                    shared.limiter.pause(until);
-                }
-            }
-            Signal::BackPressure
-        }
+    let (signal, throttled) = match &verdict {
+        Verdict::Final(_) => (Signal::Answered, false),
+        Verdict::Retryable { next, .. } if next.throttled => (Signal::Throttled, true),
+        Verdict::Retryable { .. } => (Signal::BackPressure, false),
     };
+    shared.rate.observe(now, started, throttled);
     if shared
         .limiter
         .observe(now, now - started, signal, in_flight)

@@ -72,10 +72,21 @@
 //! counted, not recorded, and the root's `metadata` says how many
 //! (`honeyhive.spans_omitted`). At most
 //! [`max_open_roots`](HoneyHiveLayer::max_open_roots) trees (default 10 000)
-//! are open at once; a root beyond is not recorded. A root open longer than
-//! [`max_age`](HoneyHiveLayer::max_age) (default 10 minutes) is sent as it
-//! stands when the next root starts, marked `honeyhive.partial`. Callbacks never block,
+//! are open at once; a root beyond is not recorded. Callbacks never block,
 //! spawn or do I/O. Everything dropped is counted in [`HoneyHiveLayer::stats`].
+//!
+//! # Long roots and shutdown
+//! A root that stays open (a server loop, a job, the span entered at the
+//! top of `main`) is sent in parts, on time: the Logger ticks the layer
+//! about every 100 ms, and every [`max_age`](HoneyHiveLayer::max_age)
+//! (default 10 minutes) the spans that closed under the root since the
+//! last part go out under a copy of the root, its duration its age then,
+//! marked `honeyhive.partial: true` and `honeyhive.part: n` (from 1). When
+//! the root closes, the rest goes out as the last part (`honeyhive.part`,
+//! not partial). [`Logger::shutdown`] first sends every open root this way,
+//! as it stands; spans that close after that are refused by the shut-down
+//! Logger and counted. Each part is its own root event (its own
+//! `event_id`) in the root's session.
 //!
 //! # Cost
 //! A callback does little: a span keeps its fields as they came (name and
@@ -88,9 +99,9 @@
 //! span with three fields, less than `tracing-opentelemetry` on the
 //! OpenTelemetry SDK (BENCHMARKS.md).
 
-use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use tracing::field::{Field, Visit};
@@ -99,24 +110,53 @@ use tracing::{Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
+use crate::logger::Source;
 use crate::{Event, Logger, SessionId};
 
 mod node;
 
-use node::{Fields, Node, Tree};
+use node::{Fields, Mark, Node, Tree};
 
 /// Turns `tracing` spans into HoneyHive event trees; see the
 /// [module docs](self).
 #[derive(Clone)]
 pub struct HoneyHiveLayer {
-    logger: Logger,
     session_id: Option<SessionId>,
     max_nodes: usize,
     max_open_roots: usize,
-    max_age: Duration,
-    counters: Arc<Counters>,
-    /// Open roots by when they started, to send the ones past `max_age`.
-    roots: Arc<Mutex<BTreeSet<(Instant, u64)>>>,
+    shared: Arc<Shared>,
+}
+
+/// What the layer's clones share with each other and with the Logger,
+/// which ticks it and closes it (as a [`Source`]).
+struct Shared {
+    logger: Logger,
+    counters: Counters,
+    /// Set once by the builder; read at each tick.
+    max_age: Mutex<Duration>,
+    roots: Mutex<Roots>,
+    /// The Logger is shutting down: no more parts on ticks.
+    closed: AtomicBool,
+}
+
+/// The open roots, by span id, and when each is next due to send a part.
+#[derive(Default)]
+struct Roots {
+    by_id: HashMap<u64, Arc<Root>>,
+    due: BTreeSet<(Instant, u64)>,
+}
+
+/// An open root span: its node, reachable from outside `tracing`'s
+/// callbacks (for ticks and shutdown), and what its parts share.
+struct Root {
+    /// `None` once its last part was sent.
+    node: Mutex<Option<Node>>,
+    /// Parts sent so far.
+    parts: AtomicU64,
+    /// The layer's session for a root without `honeyhive.session_id`.
+    fallback: Option<SessionId>,
+    /// Decided at the first part, so that every part goes to one session.
+    session: OnceLock<SessionId>,
 }
 
 #[derive(Default)]
@@ -145,8 +185,15 @@ pub struct LayerStats {
     pub spans_omitted: u64,
     /// Root spans not recorded because `max_open_roots` trees were open.
     pub roots_omitted: u64,
-    /// Trees sent partial because their root was open past `max_age`.
+    /// Parts sent while their root was open: past `max_age`, or at the
+    /// Logger's shutdown.
     pub trees_partial: u64,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Each critical section leaves its data whole before anything in it
+    // can panic, so a poisoned lock still guards consistent data.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl HoneyHiveLayer {
@@ -158,16 +205,24 @@ impl HoneyHiveLayer {
     /// by default.
     pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(600);
 
-    /// A layer logging each closed span tree through `logger`.
+    /// A layer logging each closed span tree through `logger`. The Logger
+    /// ticks it (so long roots go out in parts on time) and closes it at
+    /// shutdown (so open roots go out as they stand).
     pub fn new(logger: Logger) -> Self {
-        HoneyHiveLayer {
+        let shared = Arc::new(Shared {
             logger,
+            counters: Counters::default(),
+            max_age: Mutex::new(Self::DEFAULT_MAX_AGE),
+            roots: Mutex::default(),
+            closed: AtomicBool::new(false),
+        });
+        let source: Arc<dyn Source> = Arc::clone(&shared) as Arc<dyn Source>;
+        shared.logger.add_source(Arc::downgrade(&source));
+        HoneyHiveLayer {
             session_id: None,
             max_nodes: Self::DEFAULT_MAX_NODES,
             max_open_roots: Self::DEFAULT_MAX_OPEN_ROOTS,
-            max_age: Self::DEFAULT_MAX_AGE,
-            counters: Arc::default(),
-            roots: Arc::default(),
+            shared,
         }
     }
 
@@ -190,18 +245,18 @@ impl HoneyHiveLayer {
         self
     }
 
-    /// Sets how long a root may stay open. Looked at whenever a root span
-    /// starts: a tree whose root is older is sent as it stands (the spans
-    /// closed so far, `metadata."honeyhive.partial": true`), and what it
-    /// gets later is counted as omitted.
-    pub fn max_age(mut self, age: Duration) -> Self {
-        self.max_age = age;
+    /// Sets how long a root may stay open before what closed under it is
+    /// sent as a part, and then how often (see the [module
+    /// docs](self#long-roots-and-shutdown)). Acts on the Logger's tick,
+    /// about every 100 ms. Applies to every clone of this layer.
+    pub fn max_age(self, age: Duration) -> Self {
+        *lock(&self.shared.max_age) = age;
         self
     }
 
     /// What the layer did so far.
     pub fn stats(&self) -> LayerStats {
-        let c = &self.counters;
+        let c = &self.shared.counters;
         LayerStats {
             trees_logged: c.trees_logged.load(Ordering::Relaxed),
             trees_refused: c.trees_refused.load(Ordering::Relaxed),
@@ -224,9 +279,12 @@ impl std::fmt::Debug for HoneyHiveLayer {
 }
 
 /// What an omitted span holds in its extensions (a recorded one holds its
-/// [`Node`]): over a bound, this span and its descendants are counted, not
-/// kept.
+/// [`Node`], a root its [`RootRef`]): over a bound, this span and its
+/// descendants are counted, not kept.
 struct Omitted(Arc<Tree>);
+
+/// What a recorded root span holds in its extensions.
+struct RootRef(Arc<Root>);
 
 /// Takes an event's message.
 #[derive(Default)]
@@ -254,25 +312,32 @@ where
         // The nearest ancestor this layer sees (filtered ones are skipped).
         let parent_tree = span.parent().and_then(|parent| {
             let extensions = parent.extensions();
-            match extensions.get::<Node>() {
-                Some(node) => Some(Ok(Arc::clone(&node.tree))),
-                None => Some(Err(Arc::clone(&extensions.get::<Omitted>()?.0))),
+            if let Some(node) = extensions.get::<Node>() {
+                return Some(Ok(Arc::clone(&node.tree)));
             }
+            if let Some(RootRef(root)) = extensions.get::<RootRef>() {
+                return lock(&root.node)
+                    .as_ref()
+                    .map(|node| Ok(Arc::clone(&node.tree)));
+            }
+            Some(Err(Arc::clone(&extensions.get::<Omitted>()?.0)))
         });
         let record = |tree, root| {
             let mut node = Node::new(span.name(), tree, root, attrs.fields().len());
             attrs.record(&mut Fields(&mut node));
             node
         };
+        let counters = &self.shared.counters;
         let omit = |tree: Arc<Tree>| {
             tree.omitted.fetch_add(1, Ordering::Relaxed);
-            self.counters.spans_omitted.fetch_add(1, Ordering::Relaxed);
+            counters.spans_omitted.fetch_add(1, Ordering::Relaxed);
             Omitted(tree)
         };
         match parent_tree {
             Some(Err(tree)) => span.extensions_mut().insert(omit(tree)),
             Some(Ok(tree)) => {
                 if tree.nodes.fetch_add(1, Ordering::Relaxed) >= self.max_nodes {
+                    tree.nodes.fetch_sub(1, Ordering::Relaxed);
                     span.extensions_mut().insert(omit(tree));
                 } else {
                     span.extensions_mut().insert(record(tree, false));
@@ -284,26 +349,40 @@ where
                     omitted: AtomicU64::new(0),
                 });
                 let room = |n: usize| (n < self.max_open_roots).then_some(n + 1);
-                let open = &self.counters.open_roots;
+                let open = &counters.open_roots;
                 if open
                     .fetch_update(Ordering::AcqRel, Ordering::Acquire, room)
                     .is_err()
                 {
-                    self.counters.roots_omitted.fetch_add(1, Ordering::Relaxed);
+                    counters.roots_omitted.fetch_add(1, Ordering::Relaxed);
                     span.extensions_mut().insert(Omitted(tree));
                     return;
                 }
                 let node = record(tree, true);
-                self.lock_roots().insert((node.clock, id.into_u64()));
-                span.extensions_mut().insert(node);
-                self.send_old_roots(&ctx);
+                let due = node.clock + *lock(&self.shared.max_age);
+                let root = Arc::new(Root {
+                    node: Mutex::new(Some(node)),
+                    parts: AtomicU64::new(0),
+                    fallback: self.session_id.clone(),
+                    session: OnceLock::new(),
+                });
+                let mut roots = lock(&self.shared.roots);
+                roots.by_id.insert(id.into_u64(), Arc::clone(&root));
+                roots.due.insert((due, id.into_u64()));
+                drop(roots);
+                span.extensions_mut().insert(RootRef(root));
             }
         }
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
-        if let Some(node) = span.extensions_mut().get_mut::<Node>() {
+        let mut extensions = span.extensions_mut();
+        if let Some(node) = extensions.get_mut::<Node>() {
+            values.record(&mut Fields(node));
+        } else if let Some(RootRef(root)) = extensions.get_mut::<RootRef>()
+            && let Some(node) = lock(&root.node).as_mut()
+        {
             values.record(&mut Fields(node));
         }
     }
@@ -317,93 +396,145 @@ where
         };
         let mut message = Message::default();
         event.record(&mut message);
-        if let Some(node) = span.extensions_mut().get_mut::<Node>() {
-            node.error = Some(
-                message
-                    .0
-                    .unwrap_or_else(|| event.metadata().name().to_owned()),
-            );
+        let error = message
+            .0
+            .unwrap_or_else(|| event.metadata().name().to_owned());
+        let mut extensions = span.extensions_mut();
+        if let Some(node) = extensions.get_mut::<Node>() {
+            node.error = Some(error);
+        } else if let Some(RootRef(root)) = extensions.get_mut::<RootRef>()
+            && let Some(node) = lock(&root.node).as_mut()
+        {
+            node.error = Some(error);
         }
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(&id) else { return };
+        let root = span.extensions_mut().remove::<RootRef>();
+        if let Some(RootRef(root)) = root {
+            let mut roots = lock(&self.shared.roots);
+            roots.by_id.remove(&id.into_u64());
+            roots.due.retain(|(_, open)| *open != id.into_u64());
+            drop(roots);
+            let taken = lock(&root.node).take();
+            if let Some(mut node) = taken {
+                node.took = Some(node.clock.elapsed());
+                self.shared.send(&root, node, false);
+                self.shared
+                    .counters
+                    .open_roots
+                    .fetch_sub(1, Ordering::AcqRel);
+            }
+            return;
+        }
         let Some(mut node) = span.extensions_mut().remove::<Node>() else {
             return;
         };
         node.took = Some(node.clock.elapsed());
-        if !node.root {
-            if let Some(parent) = span.parent()
-                && let Some(parent) = parent.extensions_mut().get_mut::<Node>()
+        if let Some(parent) = span.parent() {
+            let mut extensions = parent.extensions_mut();
+            if let Some(parent) = extensions.get_mut::<Node>() {
+                parent.children.push(node);
+                return;
+            }
+            if let Some(RootRef(root)) = extensions.get_mut::<RootRef>()
+                && let Some(parent) = lock(&root.node).as_mut()
             {
                 parent.children.push(node);
                 return;
             }
-            // Its tree was sent partial before it closed.
-            node.tree.omitted.fetch_add(1, Ordering::Relaxed);
-            self.counters.spans_omitted.fetch_add(1, Ordering::Relaxed);
-            return;
         }
-        self.lock_roots().remove(&(node.clock, id.into_u64()));
-        self.send_root(node, false);
+        // Its tree was sent before it closed.
+        node.tree.omitted.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .counters
+            .spans_omitted
+            .fetch_add(1, Ordering::Relaxed);
     }
 }
 
-impl HoneyHiveLayer {
-    fn lock_roots(&self) -> std::sync::MutexGuard<'_, BTreeSet<(Instant, u64)>> {
-        self.roots.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Sends the trees whose root is open past `max_age`, as they stand.
-    fn send_old_roots<S>(&self, ctx: &Context<'_, S>)
-    where
-        S: Subscriber + for<'a> LookupSpan<'a>,
-    {
-        let Some(cutoff) = Instant::now().checked_sub(self.max_age) else {
-            return;
+impl Shared {
+    /// Logs a root's tree (a part, when `partial`).
+    fn send(&self, root: &Root, node: Node, partial: bool) {
+        // Every part of a root to one session: decided at the first (a
+        // root may record `honeyhive.session_id` after it starts).
+        let session = root
+            .session
+            .get_or_init(|| {
+                node.session_id
+                    .clone()
+                    .map(SessionId::from)
+                    .or_else(|| root.fallback.clone())
+                    .unwrap_or_else(SessionId::new)
+            })
+            .clone();
+        let parts_before = root.parts.fetch_add(1, Ordering::Relaxed);
+        let part = (partial || parts_before > 0)
+            .then(|| u32::try_from(parts_before + 1).unwrap_or(u32::MAX));
+        let mark = Mark {
+            partial,
+            part,
+            omitted: node.tree.omitted.load(Ordering::Relaxed),
         };
-        loop {
-            let oldest = {
-                let mut roots = self.lock_roots();
-                match roots.first() {
-                    Some(&(started, id)) if started < cutoff => roots.pop_first().map(|_| id),
-                    _ => None,
-                }
-            };
-            let Some(id) = oldest else { return };
-            let Some(span) = ctx.span(&Id::from_u64(id)) else {
-                continue;
-            };
-            let mut extensions = span.extensions_mut();
-            let Some(node) = extensions.remove::<Node>() else {
-                continue;
-            };
-            extensions.insert(Omitted(Arc::clone(&node.tree)));
-            drop(extensions);
+        if partial {
             self.counters.trees_partial.fetch_add(1, Ordering::Relaxed);
-            self.send_root(node, true);
         }
-    }
-
-    /// Logs a root's tree.
-    fn send_root(&self, mut node: Node, partial: bool) {
-        self.counters.open_roots.fetch_sub(1, Ordering::AcqRel);
-        let session = node
-            .session_id
-            .clone()
-            .map(SessionId::from)
-            .or_else(|| self.session_id.clone())
-            .unwrap_or_default();
-        // A partial tree's root is still open: its age now.
-        let clock = node.clock;
-        node.took.get_or_insert_with(|| clock.elapsed());
-        let omitted = node.tree.omitted.load(Ordering::Relaxed);
         let heap = node.heap();
-        let make = Box::new(move || Event::from(node.into_event(partial, omitted)));
+        let make = Box::new(move || Event::from(node.into_event(mark)));
         if self.logger.log_later(session, heap, make) {
             self.counters.trees_logged.fetch_add(1, Ordering::Relaxed);
         } else {
             self.counters.trees_refused.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Sends, as a part, what closed under each root due by `now` (all of
+    /// them with `None`), and sets when each is due next.
+    fn send_parts(&self, now: Option<Instant>) {
+        let max_age = *lock(&self.max_age);
+        let due: Vec<(u64, Arc<Root>)> = {
+            let mut roots = lock(&self.roots);
+            let ids: Vec<u64> = roots
+                .due
+                .iter()
+                .take_while(|(at, _)| now.is_none_or(|now| *at <= now))
+                .map(|(_, id)| *id)
+                .collect();
+            roots.due.retain(|(_, id)| !ids.contains(id));
+            let next = now.unwrap_or_else(Instant::now) + max_age;
+            for id in &ids {
+                roots.due.insert((next, *id));
+            }
+            ids.iter()
+                .filter_map(|id| Some((*id, Arc::clone(roots.by_id.get(id)?))))
+                .collect()
+        };
+        for (_, root) in due {
+            let part = {
+                let mut node = lock(&root.node);
+                let Some(node) = node.as_mut() else { continue };
+                let (part, nodes) = node.split();
+                // What went with the part no longer counts against the
+                // tree's bound: a long root keeps recording.
+                node.tree.nodes.fetch_sub(nodes, Ordering::Relaxed);
+                part
+            };
+            self.send(&root, part, true);
+        }
+    }
+}
+
+impl Source for Shared {
+    fn tick(&self, now: Instant) {
+        if !self.closed.load(Ordering::Relaxed) {
+            self.send_parts(Some(now));
+        }
+    }
+
+    fn close(&self) {
+        if !self.closed.swap(true, Ordering::Relaxed) {
+            self.send_parts(None);
         }
     }
 }

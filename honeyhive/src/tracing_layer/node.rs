@@ -14,6 +14,17 @@ use tracing::field::{Field, Visit};
 use crate::logger::ALLOCATION;
 use crate::{EventType, api};
 
+/// What a root's event says of how it was sent.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Mark {
+    /// Sent while the root was still open (`honeyhive.partial`).
+    pub(super) partial: bool,
+    /// Which part of a root sent in parts (`honeyhive.part`, from 1).
+    pub(super) part: Option<u32>,
+    /// Spans of the tree not recorded (`honeyhive.spans_omitted`).
+    pub(super) omitted: u64,
+}
+
 /// Shared by the spans of one tree.
 #[derive(Default)]
 pub(super) struct Tree {
@@ -160,19 +171,50 @@ impl Node {
             + self.children.iter().map(Node::heap).sum::<usize>()
     }
 
-    /// The event this node and its children make. `omitted`: spans of the
-    /// tree not recorded, noted on the root.
-    pub(super) fn into_event(self, partial: bool, omitted: u64) -> api::types::Event {
+    /// A copy of this (root) node as it stands, taking its closed
+    /// children with it, for a part sent while the span stays open; its
+    /// duration is its age now. Also says how many nodes went with it.
+    pub(super) fn split(&mut self) -> (Node, usize) {
+        let children = std::mem::take(&mut self.children);
+        let nodes = children.iter().map(Node::count).sum();
+        let part = Node {
+            tree: Arc::clone(&self.tree),
+            root: self.root,
+            name: self.name.clone(),
+            event_type: self.event_type,
+            gen_ai_type: self.gen_ai_type,
+            session_id: self.session_id.clone(),
+            error: self.error.clone(),
+            fields: self.fields.clone(),
+            children,
+            started: self.started,
+            clock: self.clock,
+            took: Some(self.took.unwrap_or_else(|| self.clock.elapsed())),
+        };
+        (part, nodes)
+    }
+
+    /// This node and its descendants.
+    fn count(&self) -> usize {
+        1 + self.children.iter().map(Node::count).sum::<usize>()
+    }
+
+    /// The event this node and its children make; `mark` is noted on the
+    /// root.
+    pub(super) fn into_event(self, mark: Mark) -> api::types::Event {
         let mut objects: [Map<String, Value>; 7] = Default::default();
         for (key, value) in self.fields {
             let (object, key) = place(key);
             objects[object].insert(key.to_owned(), value);
         }
-        if partial {
+        if mark.partial {
             objects[METADATA].insert("honeyhive.partial".to_owned(), true.into());
         }
-        if self.root && omitted > 0 {
-            objects[METADATA].insert("honeyhive.spans_omitted".to_owned(), omitted.into());
+        if let Some(part) = mark.part {
+            objects[METADATA].insert("honeyhive.part".to_owned(), part.into());
+        }
+        if self.root && mark.omitted > 0 {
+            objects[METADATA].insert("honeyhive.spans_omitted".to_owned(), mark.omitted.into());
         }
         let kind = self
             .event_type
@@ -215,7 +257,7 @@ impl Node {
             children: self
                 .children
                 .into_iter()
-                .map(|child| child.into_event(false, 0))
+                .map(|child| child.into_event(Mark::default()))
                 .collect(),
             config,
             duration,

@@ -19,6 +19,8 @@ pub struct H2cCounts {
     pub connections: AtomicU64,
     pub http2_requests: AtomicU64,
     pub other_requests: AtomicU64,
+    /// The most requests one connection carried at once.
+    pub busiest: AtomicU64,
 }
 
 /// Serves h2c on `listener` until the task is dropped.
@@ -28,10 +30,14 @@ pub async fn serve(listener: TcpListener, delay: Duration, counts: Arc<H2cCounts
         counts.connections.fetch_add(1, Ordering::Relaxed);
         let counts = Arc::clone(&counts);
         tokio::spawn(async move {
+            let carrying = Arc::new(AtomicU64::new(0));
             let service =
                 hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
                     let counts = Arc::clone(&counts);
+                    let carrying = Arc::clone(&carrying);
                     async move {
+                        let now = carrying.fetch_add(1, Ordering::SeqCst) + 1;
+                        counts.busiest.fetch_max(now, Ordering::SeqCst);
                         let seen = if request.version() == Version::HTTP_2 {
                             &counts.http2_requests
                         } else {
@@ -46,6 +52,7 @@ pub async fn serve(listener: TcpListener, delay: Duration, counts: Arc<H2cCounts
                             .header("content-type", "application/json")
                             .body(Full::new(Bytes::from_static(body.as_bytes())))
                             .expect("a valid answer");
+                        carrying.fetch_sub(1, Ordering::SeqCst);
                         Ok::<_, Infallible>(answer)
                     }
                 });

@@ -97,7 +97,7 @@ fn rate_limited(after: Duration) -> Verdict<Result<String, Error>> {
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn a_retry_after_pauses_every_delivery_and_halves_the_limit() {
+async fn a_429_makes_only_its_event_wait_and_holds_the_logger_to_a_send_rate() {
     let started = Instant::now();
     let seen: Arc<Mutex<Vec<(String, u32, Duration)>>> = Arc::default();
     let log = Arc::clone(&seen);
@@ -120,7 +120,12 @@ async fn a_retry_after_pauses_every_delivery_and_halves_the_limit() {
     // Logged once the 429 is in (10 ms after the first attempt).
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert_eq!(lock(&seen).len(), 1);
-    assert_eq!(logger.stats().in_flight_limit, 4, "halved by the 429");
+    let stats = logger.stats();
+    assert!(stats.send_rate_limit.is_some(), "a rate once throttled");
+    assert_eq!(
+        stats.in_flight_limit, 8,
+        "a 429 limits the rate, not the concurrency"
+    );
     for i in 0..20 {
         logger
             .log("s", Event::tool("t").event_id(format!("b{i}")))
@@ -130,15 +135,19 @@ async fn a_retry_after_pauses_every_delivery_and_halves_the_limit() {
     assert!(report.complete);
     assert_eq!((report.stats.sent, report.stats.failed), (21, 0));
     let seen = lock(&seen);
-    // The 429 came 10 ms in: nothing was sent for the second after it.
-    let answered_at = Duration::from_millis(10);
-    for (id, attempt, at) in seen.iter().skip(1) {
+    // The others went out at the rate, without waiting for the 429's second.
+    let retry_at = seen
+        .iter()
+        .find(|(id, attempt, _)| id == "first" && *attempt == 2)
+        .map(|(.., at)| *at)
+        .unwrap();
+    assert!(retry_at >= Duration::from_millis(1_010), "{retry_at:?}");
+    for (id, attempt, at) in seen.iter().filter(|(id, ..)| id != "first") {
         assert!(
-            *at >= answered_at + Duration::from_secs(1),
-            "{id} attempt {attempt} at {at:?}, inside the pause"
+            *at < Duration::from_secs(1),
+            "{id} attempt {attempt} at {at:?}: it waited for another event's Retry-After"
         );
     }
-    assert_eq!(seen.iter().filter(|(id, ..)| id == "first").count(), 2);
     let bodies = lock(&script.bodies);
     let first: Vec<_> = bodies
         .iter()
@@ -148,80 +157,121 @@ async fn a_retry_after_pauses_every_delivery_and_halves_the_limit() {
     assert_eq!(first[0], first[1], "the retry keeps the body and its id");
 }
 
-/// The first event gets a 429 asking for `pause`; the second, logged
-/// during the pause, waits for it under a deadline of 2 s.
-async fn behind_a_pause(pause: Duration) -> (Arc<Script>, LoggerReport) {
+/// "ninth" is throttled for 50 ms; meanwhile eight events whose answers
+/// take `slow` fill the in-flight limit (8 at the start), so its retry waits
+/// for a place, under a deadline of 2 s.
+async fn behind_a_full_limit(slow: Duration) -> (Arc<Script>, LoggerReport) {
     let (script, logger) = scripted_under(
         RetryPolicy::default().with_deadline(Duration::from_secs(2)),
         LoggerConfig::default().with_linger(Duration::from_millis(1)),
         move |id, attempt| {
             let id = id.to_owned();
             Box::pin(async move {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                if id == "first" && attempt == 1 {
-                    rate_limited(pause)
-                } else {
-                    Verdict::Final(Ok(id))
+                if id == "ninth" && attempt == 1 {
+                    return rate_limited(Duration::from_millis(50));
                 }
+                if id != "ninth" {
+                    tokio::time::sleep(slow).await;
+                }
+                Verdict::Final(Ok(id))
             })
         },
     );
-    logger.log("s", Event::tool("t").event_id("first")).unwrap();
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    logger
-        .log("s", Event::tool("t").event_id("second"))
-        .unwrap();
+    logger.log("s", Event::tool("t").event_id("ninth")).unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    for i in 0..8 {
+        let event = Event::tool("t").event_id(format!("slow-{i}"));
+        logger.log("s", event).unwrap();
+    }
     let report = logger.shutdown(Duration::from_secs(60)).await;
     (script, report)
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn a_wait_for_the_pause_counts_against_the_deadline() {
-    // 1 s of pause: the second is sent with what its deadline has left.
-    let (script, report) = behind_a_pause(Duration::from_secs(1)).await;
-    assert_eq!((report.stats.sent, report.stats.failed), (2, 0));
+async fn a_retrys_wait_for_a_place_under_the_limit_counts_against_its_deadline() {
+    // 1 s of wait: the retry is sent with what the deadline has left.
+    let (script, report) = behind_a_full_limit(Duration::from_secs(1)).await;
+    assert_eq!((report.stats.sent, report.stats.failed), (9, 0));
     let timeouts = lock(&script.timeouts);
-    let second = timeouts.iter().find(|(id, _)| id == "second").unwrap().1;
+    let ninth: Vec<Duration> = timeouts
+        .iter()
+        .filter(|(id, _)| id == "ninth")
+        .map(|(_, t)| *t)
+        .collect();
+    assert_eq!(ninth.len(), 2);
     assert!(
-        second <= Duration::from_millis(1_100) && second >= Duration::from_millis(900),
-        "logged 20 ms in, it waited until 1.01 s: about 1 s of its 2 s is left, not {second:?}"
+        ninth[1] <= Duration::from_millis(1_100) && ninth[1] >= Duration::from_millis(900),
+        "it waited until about 1 s: about 1 s of its 2 s is left, not {:?}",
+        ninth[1]
     );
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn an_event_whose_deadline_passes_during_the_pause_is_not_sent() {
-    // 10 s of pause, over both deadlines: the first is not retried, and
-    // the second times out in the wait, without a request.
-    let (script, report) = behind_a_pause(Duration::from_secs(10)).await;
-    assert_eq!((report.stats.sent, report.stats.failed), (0, 2));
-    assert_eq!(script.attempts.load(Ordering::SeqCst), 1, "only the first");
-    let second = report
-        .dead_letters
-        .iter()
-        .find(|letter| letter.event_id.as_deref() == Some("second"))
-        .unwrap();
+async fn an_event_whose_deadline_passes_while_its_retry_waits_is_not_sent_again() {
+    // 10 s of wait, over its deadline: it times out in the wait, without
+    // a second request.
+    let (script, report) = behind_a_full_limit(Duration::from_secs(10)).await;
+    assert_eq!((report.stats.sent, report.stats.failed), (8, 1));
+    assert_eq!(script.attempts.load(Ordering::SeqCst), 9, "the ninth once");
+    let ninth = &report.dead_letters[0];
+    assert_eq!(ninth.event_id.as_deref(), Some("ninth"));
     assert!(
-        second.reason.contains("no answer in time"),
+        ninth.reason.contains("no answer in time"),
         "{}",
-        second.reason
+        ninth.reason
+    );
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn an_event_waiting_in_the_queue_behind_a_full_limit_keeps_its_whole_deadline() {
+    let (script, logger) = scripted_under(
+        RetryPolicy::default().with_deadline(Duration::from_secs(2)),
+        LoggerConfig::default().with_linger(Duration::from_millis(1)),
+        move |id, _| {
+            let id = id.to_owned();
+            Box::pin(async move {
+                if id != "ninth" {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Verdict::Final(Ok(id))
+            })
+        },
+    );
+    for i in 0..8 {
+        logger
+            .log("s", Event::tool("t").event_id(format!("slow-{i}")))
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    logger.log("s", Event::tool("t").event_id("ninth")).unwrap();
+    let report = logger.shutdown(Duration::from_secs(60)).await;
+    assert_eq!((report.stats.sent, report.stats.failed), (9, 0));
+    let timeouts = lock(&script.timeouts);
+    let ninth = timeouts.iter().find(|(id, _)| id == "ninth").unwrap().1;
+    assert_eq!(
+        ninth,
+        Duration::from_secs(2),
+        "its clock starts when it can go"
     );
 }
 
 /// 50 events against a server that fails every request with `fault`:
-/// after 5 s the limit is 1, and `shutdown(300 ms)` returns on time with
-/// every event a dead letter. Returns the attempts made in the 5 s.
-async fn against_endless(fault: fn() -> AttemptFuture<'static>) -> u32 {
+/// after 5 s `held` holds of the stats (the limit or the rate is at its
+/// floor), and `shutdown(300 ms)` returns on time with every event a dead
+/// letter. Returns the attempts made in the 5 s.
+async fn against_endless(
+    fault: fn() -> AttemptFuture<'static>,
+    held: fn(&LoggerStats) -> bool,
+) -> u32 {
     let (script, logger) = scripted(move |_, _| fault());
     for i in 0..50 {
         let event = Event::tool("t").event_id(format!("e{i}"));
         logger.log("s", event).unwrap();
     }
     tokio::time::sleep(Duration::from_secs(5)).await;
-    assert_eq!(logger.stats().in_flight_limit, 1);
+    let stats = logger.stats();
+    assert!(held(&stats), "{stats:?}");
     let attempts = script.attempts.load(Ordering::SeqCst);
-    // Never more than the retry policy allows for each event: no spin.
-    let allowed = 50 * RetryPolicy::DEFAULT_MAX_ATTEMPTS;
-    assert!(attempts <= allowed, "{attempts} attempts in 5 s");
     let asked = Instant::now();
     let report = logger.shutdown(Duration::from_millis(300)).await;
     let took = asked.elapsed();
@@ -233,55 +283,80 @@ async fn against_endless(fault: fn() -> AttemptFuture<'static>) -> u32 {
     attempts
 }
 
+/// The in-flight limit is at its floor.
+fn limit_at_one(stats: &LoggerStats) -> bool {
+    stats.in_flight_limit == 1
+}
+
+/// Never more attempts than the retry policy allows for the 50 events: no
+/// spin.
+fn within_the_policy(attempts: u32) {
+    let allowed = 50 * RetryPolicy::DEFAULT_MAX_ATTEMPTS;
+    assert!(attempts <= allowed, "{attempts} attempts in 5 s");
+}
+
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn a_server_that_answers_429_forever_brings_the_limit_to_one_and_shutdown_keeps_time() {
-    let attempts = against_endless(|| {
-        Box::pin(async {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            rate_limited(Duration::from_millis(50))
-        })
-    })
+async fn a_server_that_answers_429_forever_brings_the_send_rate_to_its_floor_and_shutdown_keeps_time()
+ {
+    let attempts = against_endless(
+        || {
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                rate_limited(Duration::from_millis(50))
+            })
+        },
+        |stats| stats.send_rate_limit == Some(1) && stats.in_flight_limit == 8,
+    )
     .await;
-    // One pause of 50 ms after each 429: about 100 pauses in 5 s, one
-    // request each once the limit is 1.
-    assert!(attempts < 200, "{attempts} attempts in 5 s");
+    // Throttled attempts do not use up the retry policy's: each event waits
+    // its 50 ms, the rate is cut up to ten times in the first second, then
+    // to 1/s once a whole second admitted nothing.
+    assert!(attempts < 500, "{attempts} attempts in 5 s");
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_server_that_never_answers_brings_the_limit_to_one_and_shutdown_keeps_time() {
-    against_endless(|| {
-        Box::pin(async {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            Verdict::Retryable {
-                outcome: Err(Error::Timeout {
-                    elapsed: Duration::from_secs(1),
-                    attempts: 1,
-                    attempt_timeout: Duration::from_secs(1),
-                }),
-                next: Next::default(),
-            }
-        })
-    })
+    let attempts = against_endless(
+        || {
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                Verdict::Retryable {
+                    outcome: Err(Error::Timeout {
+                        elapsed: Duration::from_secs(1),
+                        attempts: 1,
+                        attempt_timeout: Duration::from_secs(1),
+                    }),
+                    next: Next::default(),
+                }
+            })
+        },
+        limit_at_one,
+    )
     .await;
+    within_the_policy(attempts);
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_server_that_resets_every_connection_brings_the_limit_to_one_and_shutdown_keeps_time() {
-    against_endless(|| {
-        Box::pin(async {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-            Verdict::Retryable {
-                outcome: Err(Error::Transport {
-                    host: "127.0.0.1".into(),
-                    problem: "connection reset".into(),
-                    attempts: 1,
-                    source: None,
-                }),
-                next: Next::default(),
-            }
-        })
-    })
+    let attempts = against_endless(
+        || {
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                Verdict::Retryable {
+                    outcome: Err(Error::Transport {
+                        host: "127.0.0.1".into(),
+                        problem: "connection reset".into(),
+                        attempts: 1,
+                        source: None,
+                    }),
+                    next: Next::default(),
+                }
+            })
+        },
+        limit_at_one,
+    )
     .await;
+    within_the_policy(attempts);
 }
 
 #[tokio::test(flavor = "current_thread")]
