@@ -50,7 +50,7 @@ struct SinkThread {
 struct SinkQueue {
     state: Mutex<Queued>,
     more: Condvar,
-    /// Letters the sink has taken (returned from, or begun, `accept`).
+    /// Letters the sink has taken (`accept` returned).
     taken: watch::Sender<u64>,
 }
 
@@ -163,7 +163,8 @@ impl Letters {
 
     /// Takes back from the sink what it has not begun to take, and keeps
     /// those letters in the report whatever its bound; the sink's thread
-    /// ends after the letter it is on. Returns how many it gave back.
+    /// ends after the letter it is on (which it still takes). Returns how
+    /// many it gave back.
     pub(super) fn stop_sink(&self) -> u64 {
         let Some(sink) = &self.sink else { return 0 };
         let untaken: Vec<_> = {
@@ -241,9 +242,6 @@ impl SinkQueue {
                         .unwrap_or_else(PoisonError::into_inner);
                 }
             };
-            // Counted as taken once the sink has it: a letter it is
-            // writing when a budget ends is not taken back.
-            self.taken.send_modify(|n| *n += 1);
             let accepted =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sink.accept(&letter)));
             if accepted.is_err() {
@@ -251,6 +249,9 @@ impl SinkQueue {
                     "a dead-letter sink panicked on a letter; it is still in the next report",
                 );
             }
+            // Counted once `accept` returned: a flush that saw it counted
+            // sees what the sink did with it.
+            self.taken.send_modify(|n| *n += 1);
         }
     }
 }

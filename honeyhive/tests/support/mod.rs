@@ -10,6 +10,7 @@ use serde_json::json;
 pub mod fault_server;
 pub mod h2c;
 pub mod http;
+pub mod limiters;
 
 /// A loopback port nothing listens on: bound, then freed at once.
 pub fn closed_port() -> u16 {
