@@ -640,7 +640,7 @@ async fn ten_thousand_events_from_8_tasks_under_30_percent_faults_arrive_exactly
     let server = FaultServer::start(move |arrival| {
         let roll = support::mix(arrival.number);
         if arrival.seen_before < 3 && roll % 100 < 30 {
-            if roll % 997 == 0 {
+            if roll.is_multiple_of(997) {
                 return Fault::Slow(Duration::from_millis(1_500));
             }
             transient[(roll / 100) as usize % transient.len()].clone()
