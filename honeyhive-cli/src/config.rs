@@ -26,6 +26,10 @@ pub struct Api {
     /// Retries after the first attempt.
     #[arg(long, env = "HH_MAX_RETRIES", value_name = "N")]
     max_retries: Option<String>,
+    /// Allow a plain http:// URL to a host that is not loopback (the key
+    /// then travels unencrypted).
+    #[arg(long)]
+    allow_insecure_http: bool,
 }
 
 impl Api {
@@ -44,7 +48,13 @@ impl Api {
             }
             .clone()
         };
-        ClientBuilder::from_lookup(lookup).map_err(config_error)
+        let builder = ClientBuilder::from_lookup(lookup).map_err(config_error)?;
+        Ok(builder.allow_insecure_http(self.allow_insecure_http))
+    }
+
+    /// Whether the number of retries was given (flag or variable).
+    pub fn max_retries_given(&self) -> bool {
+        self.max_retries.is_some()
     }
 
     pub fn client(&self) -> Result<Client, Fail> {
@@ -55,5 +65,68 @@ impl Api {
 /// A setting the library refused: exit 3, with its explanation (which
 /// names the setting and never shows the key).
 pub fn config_error(error: Error) -> Fail {
-    Fail::new(Exit::Config, format!("configuration: {error}"))
+    Fail::new(
+        Exit::Config,
+        format!("configuration: {}", for_the_shell(&error.to_string())),
+    )
+}
+
+/// The library's hints name its Rust API; at the shell the same fix is a
+/// flag or a variable. Every message the command prints from the library
+/// goes through here.
+pub fn for_the_shell(message: &str) -> String {
+    const SAID_IN_RUST: [(&str, &str); 7] = [
+        (
+            "call ClientBuilder::api_key or set HH_API_KEY and use Client::from_env",
+            "set HH_API_KEY or pass --api-key",
+        ),
+        (
+            "ClientBuilder::api_key (or HH_API_KEY)",
+            "HH_API_KEY (or --api-key)",
+        ),
+        (
+            "HH_API_KEY or ClientBuilder::api_key",
+            "HH_API_KEY (or --api-key)",
+        ),
+        (
+            "ClientBuilder::allow_insecure_http(true)",
+            "--allow-insecure-http",
+        ),
+        (", or raise ClientBuilder::max_body_bytes", ""),
+        (
+            "SessionId::new() to start one",
+            "a new id (such as a UUID) to start one",
+        ),
+        ("such as SessionId::new()", "such as a UUID"),
+    ];
+    SAID_IN_RUST
+        .iter()
+        .fold(message.to_owned(), |text, (rust, shell)| {
+            text.replace(rust, shell)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_hints_come_out_as_flags_and_variables() {
+        for setting in [
+            ClientBuilder::default().build(),
+            Client::builder()
+                .api_key("k")
+                .base_url("http://example.com")
+                .build(),
+        ] {
+            let shown = for_the_shell(&setting.unwrap_err().to_string());
+            assert!(!shown.contains("::"), "{shown}");
+        }
+        let refused = Error::Unauthorized {
+            status: 401,
+            body: String::new(),
+            attempts: 1,
+        };
+        assert!(!for_the_shell(&refused.to_string()).contains("::"));
+    }
 }

@@ -14,6 +14,30 @@ pub struct EventLine {
     pub event: honeyhive::Event,
 }
 
+/// Why a line is not an event that can be sent.
+#[derive(Debug)]
+pub struct Refused {
+    /// Each problem, naming its field.
+    pub problems: Vec<String>,
+    /// The line's session and event (ids filled), when it had both: what a
+    /// rejects file keeps, so the event can be fixed where it is.
+    pub parsed: Option<(String, Value)>,
+}
+
+impl Refused {
+    fn one(problem: String) -> Refused {
+        Refused {
+            problems: vec![problem],
+            parsed: None,
+        }
+    }
+
+    /// The problems, as one line.
+    pub fn reason(&self) -> String {
+        self.problems.join("; ")
+    }
+}
+
 /// Ids for events without one: `Uuid::new_v5(NAMESPACE, ...)`. Fixed
 /// forever, or re-sending an old file would record its events again.
 const NAMESPACE: Uuid = Uuid::from_u128(0x6f1d_3c2a_8b4e_5a70_9c11_d2e3_f405_1627);
@@ -60,7 +84,7 @@ pub fn split(line: &str, session: Option<&str>) -> Result<(String, Map<String, V
 /// without an `event_id` gets one derived from the session, the line's
 /// number and its bytes, so sending the same file again records nothing
 /// twice.
-pub fn parse(line: &str, number: u64, session: Option<&str>) -> Result<EventLine, String> {
+pub fn parse(line: &str, number: u64, session: Option<&str>) -> Result<EventLine, Refused> {
     // The common case, a wrapped line with a valid event, straight into the
     // generated type; anything else (bare events, errors) through a JSON
     // value, which can say what is wrong.
@@ -78,27 +102,28 @@ pub fn parse(line: &str, number: u64, session: Option<&str>) -> Result<EventLine
             event: honeyhive::Event::from(event),
         });
     }
-    let (session_id, mut event) = split(line, session)?;
+    let (session_id, mut event) = split(line, session).map_err(Refused::one)?;
     let derived = Uuid::new_v5(
         &NAMESPACE,
         format!("{session_id}\n{number}\n{line}").as_bytes(),
     );
-    let event_id = fill_ids(&mut event, derived)?;
+    let filled = fill_ids(&mut event, derived);
     let value = Value::Object(event);
+    let refused = |problems| Refused {
+        problems,
+        parsed: Some((session_id.clone(), value.clone())),
+    };
+    let event_id = filled.map_err(|problem| refused(vec![problem]))?;
     match serde_json::from_value::<types::Event>(value.clone()) {
         Ok(api) => Ok(EventLine {
             session_id,
             event_id,
             event: honeyhive::Event::from(api),
         }),
-        Err(e) => Err(match honeyhive::testing::validate_event(&value) {
-            Err(problems) => problems
-                .iter()
-                .map(|p| field_problem(p))
-                .collect::<Vec<_>>()
-                .join("; "),
-            Ok(()) => format!("event: {e}"),
-        }),
+        Err(e) => Err(refused(match honeyhive::testing::validate_event(&value) {
+            Err(problems) => problems.iter().map(|p| field_problem(p)).collect(),
+            Ok(()) => vec![format!("event: {e}")],
+        })),
     }
 }
 
@@ -222,34 +247,20 @@ mod tests {
 
     #[test]
     fn bad_lines_say_what_is_wrong_and_where() {
-        assert!(
-            parse("{", 1, Some("s"))
-                .unwrap_err()
-                .starts_with("not JSON")
-        );
-        assert!(
-            parse("[1]", 1, Some("s"))
-                .unwrap_err()
-                .starts_with("not a JSON object")
-        );
-        assert!(
-            parse(r#"{"event_name":"n"}"#, 1, None)
-                .unwrap_err()
-                .starts_with("session_id: missing")
-        );
+        let reason = |line: &str, session| parse(line, 1, session).unwrap_err().reason();
+        assert!(reason("{", Some("s")).starts_with("not JSON"));
+        assert!(reason("[1]", Some("s")).starts_with("not a JSON object"));
+        assert!(reason(r#"{"event_name":"n"}"#, None).starts_with("session_id: missing"));
         let wrong = parse(r#"{"event_name":"n","duration":"12ms"}"#, 1, Some("s")).unwrap_err();
-        assert!(wrong.starts_with("duration: "), "{wrong}");
-        assert!(
-            parse(r#"{"event_id":5}"#, 1, Some("s"))
-                .unwrap_err()
-                .starts_with("event_id:")
-        );
+        assert!(wrong.reason().starts_with("duration: "), "{wrong:?}");
+        // A line that is an event, but a wrong one, keeps its parts.
+        let (session, event) = wrong.parsed.expect("session and event");
+        assert_eq!(session, "s");
+        assert_eq!(event["duration"], "12ms");
+        assert!(event["event_id"].is_string(), "ids filled: {event}");
+        assert!(reason(r#"{"event_id":5}"#, Some("s")).starts_with("event_id:"));
         let reject = r#"{"file":"f","line":3,"raw":"nope","reason":"not JSON"}"#;
-        assert!(
-            parse(reject, 1, Some("s"))
-                .unwrap_err()
-                .starts_with("raw: ")
-        );
+        assert!(reason(reject, Some("s")).starts_with("raw: "));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use honeyhive::{Error, Event, EventType, SessionId};
 use serde_json::{Map, Value};
 
-use crate::config::{Api, config_error};
+use crate::config::{Api, config_error, for_the_shell};
 use crate::{Exit, Fail};
 
 /// Logs one event and prints its id on stdout.
@@ -43,13 +43,13 @@ pub struct Args {
     #[arg(long)]
     error: Option<String>,
     /// How long the step took, in milliseconds.
-    #[arg(long, value_name = "MS")]
+    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
     duration_ms: Option<f64>,
     /// When the step started, in milliseconds since the Unix epoch.
-    #[arg(long, value_name = "MS")]
+    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
     start_time_ms: Option<f64>,
     /// When the step ended, in milliseconds since the Unix epoch.
-    #[arg(long, value_name = "MS")]
+    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
     end_time_ms: Option<f64>,
     #[command(flatten)]
     api: Api,
@@ -79,12 +79,15 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
             crate::out(&logged.event_id);
             Ok(Exit::Ok)
         }
-        Err(error @ Error::InvalidInput { .. }) => Err(Fail::new(Exit::Usage, error.to_string())),
-        Err(error @ Error::Unauthorized { .. }) => Err(config_error(error)),
-        Err(error) if error.status().is_none() => {
-            Err(Fail::new(Exit::Unreachable, error.to_string()))
+        Err(error @ Error::InvalidInput { .. }) => {
+            Err(Fail::new(Exit::Usage, for_the_shell(&error.to_string())))
         }
-        Err(error) => Err(Fail::new(Exit::Partial, error.to_string())),
+        Err(error @ Error::Unauthorized { .. }) => Err(config_error(error)),
+        Err(error) if error.status().is_none() => Err(Fail::new(
+            Exit::Unreachable,
+            for_the_shell(&error.to_string()),
+        )),
+        Err(error) => Err(Fail::new(Exit::Partial, for_the_shell(&error.to_string()))),
     }
 }
 

@@ -18,6 +18,7 @@ use clap::{Parser, Subcommand};
 mod checkpoint;
 mod config;
 mod event_line;
+mod input;
 mod log;
 mod mock;
 mod progress;

@@ -80,6 +80,10 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
         }
     }
     drain(&mock, args.print)?;
+    // Refused since the last tick: said before exit, never lost.
+    for violation in mock.violations().iter().skip(reported) {
+        eprintln!("honeyhive mock: refused {violation}");
+    }
     let stats = mock.stats();
     eprintln!(
         "honeyhive mock: {} requests, {} events, {} violations",

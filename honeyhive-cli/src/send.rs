@@ -14,12 +14,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use honeyhive::{DeadLetter, LogError, Logger, LoggerConfig, SessionId};
+use honeyhive::{DeadLetter, LogError, Logger, LoggerConfig, RetryPolicy, SessionId};
 use serde_json::{Value, json};
 
 use crate::checkpoint::{Checkpoint, Position};
-use crate::config::{Api, config_error};
+use crate::config::{Api, config_error, for_the_shell};
 use crate::event_line::{self, EventLine};
+use crate::input;
 use crate::progress::{Progress, per_second};
 use tracker::Tracker;
 
@@ -51,9 +52,17 @@ pub struct Args {
     /// stdin.rejects.jsonl for -].
     #[arg(long, value_name = "FILE")]
     rejects: Option<PathBuf>,
-    /// How long to wait at the end for events still being sent, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
-    drain_timeout: u64,
+    /// How long an event is retried while the API fails it for a reason
+    /// that may pass (5xx, 429, timeouts, connection failures), in seconds;
+    /// only a refusal of the event itself, or this deadline, ends it as
+    /// rejected or failed. A number of retries given with --max-retries (or
+    /// HH_MAX_RETRIES) ends it sooner.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    retry_deadline: u64,
+    /// How long to wait at the end of each file for events still being
+    /// sent, in seconds [default: --retry-deadline plus 60].
+    #[arg(long, value_name = "SECONDS")]
+    drain_timeout: Option<u64>,
     /// No progress and no summary on stderr.
     #[arg(long, short)]
     quiet: bool,
@@ -87,7 +96,22 @@ const UNREACHABLE: u8 = 2;
 const REFUSED_KEY: u8 = 3;
 
 pub async fn run(args: Args) -> Result<Exit, Fail> {
-    let client = args.api.client()?;
+    // A backfill retries what may pass until its deadline, as Vector's
+    // sinks do, rather than for a few attempts: over a long file, a few
+    // faults in a row for one line are bound to happen.
+    let deadline = Duration::from_secs(args.retry_deadline);
+    let mut builder = args.api.builder()?;
+    if !args.api.max_retries_given() {
+        builder = builder.retry_policy(
+            RetryPolicy::default()
+                .with_max_attempts(u32::MAX)
+                .with_deadline(deadline),
+        );
+    }
+    let client = builder.build().map_err(config_error)?;
+    let drain_timeout = args
+        .drain_timeout
+        .unwrap_or(args.retry_deadline.saturating_add(60));
     let mut checkpoint = match &args.checkpoint {
         Some(path) => Some(Checkpoint::load(path)?),
         None => None,
@@ -171,7 +195,7 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
         read.map_err(|e| Fail::new(Exit::Usage, format!("reading {}: {e}", input.name)))?;
         // Everything of this file settled before the next starts, so its
         // checkpoint can reach its end.
-        let drain = Duration::from_secs(args.drain_timeout);
+        let drain = Duration::from_secs(drain_timeout);
         let timeout = if stop.load(Ordering::SeqCst) == GOING {
             drain
         } else {
@@ -193,7 +217,7 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
                 eprintln!(
                     "honeyhive send: events of {} still unsent after --drain-timeout {} s: \
                      they go to the rejects file and the files after it are not read",
-                    input.name, args.drain_timeout
+                    input.name, drain_timeout
                 );
             }
             break; // shutdown below hands the rest back as dead letters
@@ -226,29 +250,17 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
         );
     }
     match stopped {
-        UNREACHABLE if counts.sent == 0 => Err(Fail::new(
+        // The reasons say what failed and where, once (the library's
+        // words, with its hints in the command's terms).
+        UNREACHABLE | REFUSED_KEY if counts.sent == 0 => Err(Fail::new(
             exit,
             format!(
-                "could not reach the API at {}: {}",
-                logger_url(&args.api),
-                tracker.first_reason()
-            ),
-        )),
-        REFUSED_KEY if counts.sent == 0 => Err(Fail::new(
-            exit,
-            format!(
-                "the API refused the key: {}; check HH_API_KEY",
-                tracker.first_reason()
+                "{}; nothing was sent",
+                for_the_shell(&tracker.first_reason())
             ),
         )),
         _ => Ok(exit),
     }
-}
-
-fn logger_url(api: &Api) -> String {
-    api.client()
-        .map(|c| c.base_url().to_owned())
-        .unwrap_or_default()
 }
 
 /// Writes the checkpoint when the current input's settled position moved.
@@ -332,8 +344,21 @@ impl Input {
         }
         let name = path.display().to_string();
         let cannot = |e: io::Error| Fail::new(Exit::Usage, format!("cannot read {name}: {e}"));
-        let file = File::open(path).map_err(cannot)?;
+        let mut file = File::open(path).map_err(cannot)?;
         let size = file.metadata().map_err(cannot)?.len();
+        // Refused before anything of it is sent: a file in another
+        // encoding would be nothing but rejected lines.
+        let mut start = [0u8; 8];
+        let mut got = 0;
+        while got < start.len() {
+            match io::Read::read(&mut file, &mut start[got..]).map_err(cannot)? {
+                0 => break,
+                n => got += n,
+            }
+        }
+        input::sniff(&start[..got])
+            .map_err(|e| Fail::new(Exit::Usage, format!("cannot read {name}: {e}")))?;
+        file.seek(SeekFrom::Start(0)).map_err(cannot)?;
         let key = std::fs::canonicalize(path)
             .map_err(cannot)?
             .display()
@@ -386,21 +411,28 @@ impl Reader {
             }
             Source::Stdin => (Box::new(io::stdin().lock()), 0, 0),
         };
-        let mut line = String::new();
+        if offset == 0 {
+            // A file's encoding was looked at when it was opened; this is
+            // standard input's (a checkpoint past 0 is after the mark).
+            let skip = input::sniff(input.fill_buf()?)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+            input.consume(skip);
+            offset += skip as u64;
+        }
+        let mut bytes = Vec::new();
         loop {
             if self.stop.load(Ordering::Relaxed) != GOING {
                 return Ok(());
             }
-            line.clear();
-            let read = input.read_line(&mut line)?;
+            let read = input::read_line(&mut *input, &mut bytes)?;
             if read == 0 {
                 return Ok(());
             }
             number += 1;
             offset += read as u64;
             self.bytes.store(offset - from.offset, Ordering::Relaxed);
-            let text = line.trim_end_matches(['\n', '\r']);
-            let blank = text.trim().is_empty();
+            let text = input::text(&bytes);
+            let blank = text.as_ref().is_ok_and(|t| t.trim().is_empty());
             if number <= from.line {
                 // Standard input cannot seek: skip what the checkpoint covers.
                 self.tracker.skip(u64::from(!blank));
@@ -410,9 +442,22 @@ impl Reader {
                 self.tracker.blank(number, offset);
                 continue;
             }
+            let text = match text {
+                Ok(text) => text,
+                Err(problem) => {
+                    let shown = String::from_utf8_lossy(&bytes);
+                    self.tracker
+                        .reject_line(number, offset, shown.trim_end(), &problem, None);
+                    continue;
+                }
+            };
             match event_line::parse(text, number, self.session.as_deref()) {
                 Ok(event) => self.log(event, number, offset),
-                Err(reason) => self.tracker.reject_line(number, offset, text, &reason),
+                Err(refused) => {
+                    let reason = refused.reason();
+                    self.tracker
+                        .reject_line(number, offset, text, &reason, refused.parsed);
+                }
             }
         }
     }

@@ -1,24 +1,25 @@
-//! `honeyhive validate FILE...`: each line against the embedded OpenAPI
-//! spec, offline.
+//! `honeyhive validate FILE...`: each line as `send` would read it, checked
+//! against the embedded OpenAPI spec, offline.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::path::PathBuf;
 
-use serde_json::Value;
-
-use crate::event_line::{field_problem, split};
+use crate::event_line;
+use crate::input;
 use crate::{Exit, Fail};
 
 /// Checks each line (an event, or `{"session_id": ..., "event": {...}}`)
-/// against the spec the client was generated from, without sending
-/// anything; prints `FILE:LINE: field: problem` for each problem.
+/// the way `send` reads it, against the spec the client was generated
+/// from, without sending anything; prints `FILE:LINE: field: problem` for
+/// each problem. A line `send` would refuse is a problem here too.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// JSONL files to check; `-` reads standard input.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
-    /// Session of bare events, so that a line without one is not a problem.
+    /// Session of bare events (and of wrapped lines that name none), as
+    /// `send --session` takes it.
     #[arg(long, value_name = "ID")]
     session: Option<String>,
 }
@@ -28,23 +29,31 @@ pub fn run(args: &Args) -> Result<Exit, Fail> {
     let mut lines = 0u64;
     for path in &args.files {
         let name = path.display().to_string();
-        let input: Box<dyn BufRead> = if name == "-" {
+        let mut input: Box<dyn BufRead> = if name == "-" {
             Box::new(io::stdin().lock())
         } else {
             let file = File::open(path)
                 .map_err(|e| Fail::new(Exit::Usage, format!("cannot read {name}: {e}")))?;
             Box::new(BufReader::new(file))
         };
-        for (index, line) in input.lines().enumerate() {
-            let line = line.map_err(|e| Fail::new(Exit::Usage, format!("reading {name}: {e}")))?;
-            if line.trim().is_empty() {
-                continue;
-            }
+        let reading = |e: io::Error| Fail::new(Exit::Usage, format!("reading {name}: {e}"));
+        let start = input.fill_buf().map_err(reading)?;
+        let skip = input::sniff(start)
+            .map_err(|e| Fail::new(Exit::Usage, format!("cannot read {name}: {e}")))?;
+        input.consume(skip);
+        let mut bytes = Vec::new();
+        let mut number = 0u64;
+        while input::read_line(&mut *input, &mut bytes).map_err(reading)? > 0 {
+            number += 1;
+            let found = match input::text(&bytes) {
+                Ok(line) if line.trim().is_empty() => continue,
+                Ok(line) => check(line, number, args.session.as_deref()),
+                Err(problem) => vec![problem],
+            };
             lines += 1;
-            let found = check(&line, args.session.as_deref());
             problems += found.len() as u64;
             for problem in found {
-                crate::out(&format!("{name}:{}: {problem}", index + 1));
+                crate::out(&format!("{name}:{number}: {problem}"));
             }
         }
     }
@@ -56,16 +65,11 @@ pub fn run(args: &Args) -> Result<Exit, Fail> {
     })
 }
 
-/// The problems of one line: its shape, then the event against the spec.
-fn check(line: &str, session: Option<&str>) -> Vec<String> {
-    // Validation does not need a session: any placeholder will do.
-    let session = session.or(Some("-"));
-    match split(line, session) {
-        Err(problem) => vec![problem],
-        Ok((_, event)) => match honeyhive::testing::validate_event(&Value::Object(event)) {
-            Ok(()) => Vec::new(),
-            Err(problems) => problems.iter().map(|p| field_problem(p)).collect(),
-        },
+/// The problems of line `number`: what `send` would refuse it for.
+fn check(line: &str, number: u64, session: Option<&str>) -> Vec<String> {
+    match event_line::parse(line, number, session) {
+        Ok(_) => Vec::new(),
+        Err(refused) => refused.problems,
     }
 }
 
@@ -75,8 +79,8 @@ mod tests {
 
     #[test]
     fn each_problem_names_its_field() {
-        assert!(check(r#"{"event_name":"n","duration":5}"#, None).is_empty());
-        let problems = check(r#"{"event":{"event_name":7,"duration":"5"}}"#, None);
+        assert!(check(r#"{"event_name":"n","duration":5}"#, 1, Some("s")).is_empty());
+        let problems = check(r#"{"event":{"event_name":7,"duration":"5"}}"#, 1, Some("s"));
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(
             problems.iter().any(|p| p.starts_with("event_name: ")),
@@ -86,6 +90,18 @@ mod tests {
             problems.iter().any(|p| p.starts_with("duration: ")),
             "{problems:?}"
         );
-        assert_eq!(check("nope", None).len(), 1);
+        assert_eq!(check("nope", 1, Some("s")).len(), 1);
+    }
+
+    #[test]
+    fn a_line_send_would_refuse_is_a_problem_here_too() {
+        // A bare event and no --session: send cannot tell its session.
+        let problems = check(r#"{"event_name":"n"}"#, 1, None);
+        assert_eq!(problems.len(), 1);
+        assert!(
+            problems[0].starts_with("session_id: missing"),
+            "{problems:?}"
+        );
+        assert!(check(r#"{"session_id":"own","event_name":"n"}"#, 1, None).is_empty());
     }
 }

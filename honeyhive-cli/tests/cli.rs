@@ -80,8 +80,14 @@ fn read_jsonl(path: &Path) -> Vec<Value> {
 enum Mode {
     /// 200 after `latency`; 400 for events named `bad...`.
     Answer { latency: Duration },
+    /// As `Answer`, after a latency that varies from 0 to `most` per
+    /// request, so that answers come back out of order.
+    Jitter { most: Duration },
     /// 503 to everything.
     Unavailable,
+    /// 503 (`Retry-After: 0`) to each event's first `failures` requests,
+    /// then 200.
+    Flaky { failures: usize },
 }
 
 /// A loopback API stand-in that records each event id it accepts.
@@ -106,14 +112,17 @@ impl Sink {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let ids: Arc<Mutex<Vec<String>>> = Arc::default();
         let requests = Arc::new(AtomicU64::new(0));
+        let tries: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
         let (seen, count) = (Arc::clone(&ids), Arc::clone(&requests));
         runtime.spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (seen, count) = (Arc::clone(&seen), Arc::clone(&count));
+                let (seen, count, tries) =
+                    (Arc::clone(&seen), Arc::clone(&count), Arc::clone(&tries));
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(
                         move |request: Request<hyper::body::Incoming>| {
-                            let (seen, count) = (Arc::clone(&seen), Arc::clone(&count));
+                            let (seen, count, tries) =
+                                (Arc::clone(&seen), Arc::clone(&count), Arc::clone(&tries));
                             async move {
                                 count.fetch_add(1, Ordering::Relaxed);
                                 let body = request
@@ -124,16 +133,35 @@ impl Sink {
                                     .unwrap_or_default();
                                 let event: Value =
                                     serde_json::from_slice(&body).unwrap_or(Value::Null);
+                                let id = event["event_id"].as_str().unwrap_or("").to_owned();
+                                let tried = {
+                                    let mut tries = tries.lock().unwrap();
+                                    let n = tries.entry(id.clone()).or_insert(0);
+                                    *n += 1;
+                                    *n
+                                };
+                                let latency = match mode {
+                                    Mode::Answer { latency } => latency,
+                                    Mode::Jitter { most } => {
+                                        most.mul_f64(f64::from(fastrand_ms() as u32) / 300.0)
+                                    }
+                                    _ => Duration::ZERO,
+                                };
                                 let (status, answer) = match mode {
                                     Mode::Unavailable => (503, json!({"error": "down"})),
-                                    Mode::Answer { latency } => {
+                                    Mode::Flaky { failures } if tried <= failures => {
+                                        (503, json!({"error": "try again"}))
+                                    }
+                                    Mode::Flaky { .. } => {
+                                        seen.lock().unwrap().push(id.clone());
+                                        (200, json!({"event_id": id, "success": true}))
+                                    }
+                                    Mode::Answer { .. } | Mode::Jitter { .. } => {
                                         tokio::time::sleep(latency).await;
                                         let name = event["event_name"].as_str().unwrap_or("");
                                         if name.starts_with("bad") {
                                             (400, json!({"error": "refused"}))
                                         } else {
-                                            let id =
-                                                event["event_id"].as_str().unwrap_or("").to_owned();
                                             seen.lock().unwrap().push(id.clone());
                                             (200, json!({"event_id": id, "success": true}))
                                         }
@@ -141,6 +169,7 @@ impl Sink {
                                 };
                                 let response = Response::builder()
                                     .status(status)
+                                    .header("retry-after", "0")
                                     .header("content-type", "application/json")
                                     .body(Full::new(Bytes::from(answer.to_string())))
                                     .unwrap();
@@ -346,7 +375,12 @@ fn an_api_that_cannot_be_reached_exits_4_and_keeps_every_line() {
         .arg(&file));
     assert_eq!(code, 4, "{stderr}");
     assert!(started.elapsed() < Duration::from_secs(30));
-    assert!(stderr.contains("could not reach the API"), "{stderr}");
+    assert!(stderr.contains("could not reach 127.0.0.1"), "{stderr}");
+    assert_eq!(
+        stderr.matches("could not reach").count(),
+        1,
+        "said once: {stderr}"
+    );
     let s = summary(&stdout);
     assert_eq!(s["sent"], 0);
     let failed = s["failed"].as_u64().unwrap();
@@ -396,7 +430,9 @@ fn configuration_and_usage_errors_have_their_exit_codes_and_never_show_the_key()
     // The mock refuses any key but its own: 401 → exit 3.
     let (code, _, stderr) = run(honeyhive(&mock.base_url(), KEY).arg("send").arg(&file));
     assert_eq!(code, 3, "{stderr}");
-    assert!(stderr.contains("refused the key"), "{stderr}");
+    assert!(stderr.contains("refused the API key"), "{stderr}");
+    assert_eq!(stderr.matches("refused").count(), 1, "said once: {stderr}");
+    assert!(!stderr.contains("::"), "no Rust API at the shell: {stderr}");
     assert!(!stderr.contains(KEY), "{stderr}");
 
     // No key at all.
@@ -477,7 +513,9 @@ fn validate_prints_file_line_field_problem_and_exits_1() {
         "{\"event_name\":\"ok\",\"duration\":3}\n\n{\"event\":{\"event_name\":\"n\",\"duration\":\"3\"}}\n{oops\n",
     )
     .unwrap();
-    let (code, stdout, _) = run(Command::new(BIN).arg("validate").arg(&file));
+    let (code, stdout, _) = run(Command::new(BIN)
+        .args(["validate", "--session", "s"])
+        .arg(&file));
     assert_eq!(code, 1);
     let name = file.display().to_string();
     let lines: Vec<&str> = stdout.lines().collect();
@@ -491,7 +529,7 @@ fn validate_prints_file_line_field_problem_and_exits_1() {
         "{stdout}"
     );
 
-    std::fs::write(&file, "{\"event_name\":\"ok\"}\n").unwrap();
+    std::fs::write(&file, "{\"session_id\":\"s\",\"event_name\":\"ok\"}\n").unwrap();
     assert_eq!(run(Command::new(BIN).arg("validate").arg(&file)).0, 0);
 }
 
@@ -600,4 +638,286 @@ fn http_get(url: &str) -> Value {
     stream.read_to_string(&mut answer).unwrap();
     let body = answer.split("\r\n\r\n").nth(1).unwrap();
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"))
+}
+
+#[test]
+fn a_utf8_byte_order_mark_is_skipped_and_utf16_is_refused_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bom.jsonl");
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend_from_slice(b"{\"session_id\":\"s\",\"event\":{\"event_name\":\"first\"}}\r\n");
+    bytes.extend_from_slice(b"{\"session_id\":\"s\",\"event\":{\"event_name\":\"second\"}}\r\n");
+    std::fs::write(&file, &bytes).unwrap();
+    let (code, stdout, stderr) = run(Command::new(BIN).arg("validate").arg(&file));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let mock = MockHoneyHive::start();
+    let (code, stdout, stderr) = run(honeyhive(&mock.base_url(), MockHoneyHive::API_KEY)
+        .args(["send", "--json"])
+        .arg(&file));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(summary(&stdout)["sent"], 2);
+    let names: Vec<_> = mock
+        .events()
+        .iter()
+        .map(|e| e.event["event_name"].clone())
+        .collect();
+    assert!(names.contains(&json!("first")), "{names:?}");
+
+    // The same text in UTF-16 (as Windows' "Unicode" saves it): refused
+    // whole, naming the encoding, before anything is sent.
+    let text = String::from_utf8(bytes[3..].to_vec()).unwrap();
+    let mut utf16 = vec![0xFF, 0xFE];
+    utf16.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+    std::fs::write(&file, &utf16).unwrap();
+    for command in ["validate", "send"] {
+        let (code, _, stderr) = run(honeyhive(&mock.base_url(), MockHoneyHive::API_KEY)
+            .arg(command)
+            .arg(&file));
+        assert_eq!(code, 2, "{command}: {stderr}");
+        assert!(
+            stderr.contains("UTF-16 (little-endian)"),
+            "{command}: {stderr}"
+        );
+        assert!(!stderr.contains("column"), "{command}: {stderr}");
+    }
+    assert_eq!(mock.events().len(), 2, "nothing more was sent");
+
+    // A line in Latin-1 among UTF-8 ones is that line's problem.
+    std::fs::write(
+        &file,
+        b"{\"session_id\":\"s\",\"event\":{\"event_name\":\"caf\xE9\"}}\n{\"session_id\":\"s\",\"event\":{\"event_name\":\"ok\"}}\n",
+    )
+    .unwrap();
+    let (code, stdout, _) = run(Command::new(BIN).arg("validate").arg(&file));
+    assert_eq!(code, 1);
+    assert!(stdout.contains(":1: not UTF-8: byte 0xE9"), "{stdout}");
+    let (code, stdout, _) = run(honeyhive(&mock.base_url(), MockHoneyHive::API_KEY)
+        .args(["send", "--json"])
+        .arg(&file));
+    assert_eq!(code, 1);
+    let s = summary(&stdout);
+    assert_eq!((&s["sent"], &s["rejected"]), (&json!(1), &json!(1)), "{s}");
+}
+
+#[test]
+fn a_backfill_retries_a_flaky_line_until_its_deadline_not_for_five_attempts() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("e.jsonl");
+    write_events(&file, 30, &[]);
+    // Each event fails seven times before it goes through: five attempts
+    // (the library's default) would give up on every one.
+    let sink = Sink::start(Mode::Flaky { failures: 7 });
+    let (code, stdout, stderr) = run(honeyhive(&sink.url, KEY)
+        .env_remove("HH_MAX_RETRIES")
+        .args(["send", "--json", "--retry-deadline", "60"])
+        .arg(&file));
+    assert_eq!(code, 0, "{stderr}");
+    let s = summary(&stdout);
+    assert_eq!((&s["sent"], &s["failed"]), (&json!(30), &json!(0)), "{s}");
+    assert_eq!(sink.ids().len(), 30);
+    // A number of retries, given, still bounds them.
+    let sink = Sink::start(Mode::Flaky { failures: 7 });
+    let (code, stdout, _) = run(honeyhive(&sink.url, KEY)
+        .env("HH_MAX_RETRIES", "2")
+        .args(["send", "--json"])
+        .arg(&file));
+    assert_eq!(code, 1);
+    assert_eq!(summary(&stdout)["failed"], 30);
+}
+
+/// The checkpoint's position for the one input it holds.
+fn checkpoint_line(path: &Path) -> u64 {
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    saved["inputs"]
+        .as_object()
+        .and_then(|inputs| inputs.values().next())
+        .map_or(0, |position| position["line"].as_u64().unwrap())
+}
+
+#[test]
+fn the_checkpoint_never_passes_a_line_that_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("e.jsonl");
+    write_events(&file, 6, &[]);
+    let checkpoint = dir.path().join("cp.json");
+    let mock = MockHoneyHive::start();
+    // The wrong key: every line fails, exit 3, and the checkpoint stays at
+    // the start.
+    let (code, _, stderr) = run(honeyhive(&mock.base_url(), "wrong")
+        .args(["send", "--checkpoint"])
+        .arg(&checkpoint)
+        .arg(&file));
+    assert_eq!(code, 3, "{stderr}");
+    if checkpoint.exists() {
+        assert_eq!(checkpoint_line(&checkpoint), 0);
+    }
+    // The right key: every line is sent, none skipped.
+    let (code, stdout, stderr) = run(honeyhive(&mock.base_url(), MockHoneyHive::API_KEY)
+        .args(["send", "--json", "--checkpoint"])
+        .arg(&checkpoint)
+        .arg(&file));
+    assert_eq!(code, 0, "{stderr}");
+    let s = summary(&stdout);
+    assert_eq!((&s["sent"], &s["skipped"]), (&json!(6), &json!(0)), "{s}");
+    assert_eq!(checkpoint_line(&checkpoint), 6);
+
+    // The API unreachable (exit 4): the checkpoint does not move either.
+    let other = dir.path().join("f.jsonl");
+    write_events(&other, 4, &[]);
+    let unreachable = format!("http://127.0.0.1:{}", closed_port());
+    let cp2 = dir.path().join("cp2.json");
+    let (code, _, _) = run(honeyhive(&unreachable, KEY)
+        .env("HH_MAX_RETRIES", "0")
+        .args(["send", "--checkpoint"])
+        .arg(&cp2)
+        .arg(&other));
+    assert_eq!(code, 4);
+    if cp2.exists() {
+        assert_eq!(checkpoint_line(&cp2), 0);
+    }
+}
+
+#[test]
+fn validate_refuses_what_send_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bare.jsonl");
+    std::fs::write(
+        &file,
+        "{\"event_name\":\"no-session\",\"event_type\":\"tool\"}\n",
+    )
+    .unwrap();
+    let (code, stdout, _) = run(Command::new(BIN).arg("validate").arg(&file));
+    assert_eq!(code, 1);
+    assert!(stdout.contains(":1: session_id: missing"), "{stdout}");
+    let mock = MockHoneyHive::start();
+    let (code, stdout, _) = run(honeyhive(&mock.base_url(), MockHoneyHive::API_KEY)
+        .args(["send", "--json"])
+        .arg(&file));
+    assert_eq!(code, 1);
+    assert_eq!(summary(&stdout)["rejected"], 1);
+    // With the session given, both take it.
+    let (code, _, _) = run(Command::new(BIN)
+        .args(["validate", "--session", "s"])
+        .arg(&file));
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn rejects_are_in_line_order_whole_and_not_listed_again_by_a_rerun() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mixed.jsonl");
+    let mut lines = Vec::new();
+    for i in 0..200 {
+        lines.push(match i % 20 {
+            3 => "not json at all".to_owned(),
+            7 => json!({"session_id": "s", "event": {"event_name": format!("e{i}"), "duration": "12ms"}}).to_string(),
+            11 => json!({"session_id": "s", "event": {"event_name": format!("bad-{i}")}}).to_string(),
+            _ => json!({"session_id": "s", "event": {"event_name": format!("e{i}")}}).to_string(),
+        });
+    }
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    // Answers come back out of order.
+    let sink = Sink::start(Mode::Jitter {
+        most: Duration::from_millis(20),
+    });
+    let rejects_path = dir.path().join("mixed.jsonl.rejects.jsonl");
+    let (code, _, stderr) = run(honeyhive(&sink.url, KEY).arg("send").arg(&file));
+    assert_eq!(code, 1, "{stderr}");
+    let rejects = read_jsonl(&rejects_path);
+    assert_eq!(rejects.len(), 30, "{rejects:?}");
+    let numbers: Vec<u64> = rejects
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    let mut sorted = numbers.clone();
+    sorted.sort_unstable();
+    assert_eq!(numbers, sorted, "in line order");
+    for record in &rejects {
+        assert!(
+            record.get("status").is_some(),
+            "status, null or not: {record}"
+        );
+        match record["line"].as_u64().unwrap() % 20 {
+            4 => assert_eq!(record["raw"], "not json at all"),
+            8 => {
+                // Fails the schema: kept as its session and event, to fix
+                // in place, with the id it would be sent under.
+                assert!(record.get("raw").is_none(), "{record}");
+                assert_eq!(record["session_id"], "s");
+                assert_eq!(record["event"]["duration"], "12ms");
+                assert!(record["event"]["event_id"].is_string(), "{record}");
+                assert!(record["status"].is_null());
+            }
+            12 => assert_eq!(record["status"], 400),
+            other => panic!("line {other} mod 20 is not a bad one: {record}"),
+        }
+    }
+    // Again, without a checkpoint: the same records, not twice as many.
+    let (code, _, _) = run(honeyhive(&sink.url, KEY).arg("send").arg(&file));
+    assert_eq!(code, 1);
+    assert_eq!(read_jsonl(&rejects_path), rejects);
+}
+
+#[test]
+fn messages_name_flags_not_rust_and_say_each_thing_once() {
+    let mock = MockHoneyHive::start();
+    // Plain http to a host that is not loopback: the fix is a flag.
+    let (code, _, stderr) =
+        run(honeyhive("http://example.com", KEY).args(["log", "--type", "tool", "--name", "t"]));
+    assert_eq!(code, 3);
+    assert!(stderr.contains("--allow-insecure-http"), "{stderr}");
+    assert!(!stderr.contains("::"), "{stderr}");
+    // A session id the API cannot take.
+    let (code, _, stderr) = run(honeyhive(&mock.base_url(), MockHoneyHive::API_KEY).args([
+        "log",
+        "--type",
+        "tool",
+        "--name",
+        "t",
+        "--session",
+        ".",
+    ]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("session_id"), "{stderr}");
+    assert!(!stderr.contains("::"), "{stderr}");
+    // A negative number is a value, refused for what it is.
+    let (code, _, stderr) = run(honeyhive(&mock.base_url(), MockHoneyHive::API_KEY).args([
+        "log",
+        "--type",
+        "tool",
+        "--name",
+        "t",
+        "--duration-ms",
+        "-5",
+    ]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("invalid duration"), "{stderr}");
+}
+
+#[test]
+fn the_mock_says_every_violation_it_counted_before_it_exits() {
+    let mut mock = Command::new(BIN)
+        .args(["mock"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(mock.stdout.take().unwrap());
+    let mut url = String::new();
+    out.read_line(&mut url).unwrap();
+    let url = url.trim().to_owned();
+    // A violation, then Ctrl-C at once: within the mock's 50 ms tick.
+    let (code, _, _) =
+        run(honeyhive(&url, "wrong-key").args(["log", "--type", "tool", "--name", "t"]));
+    assert_eq!(code, 3);
+    let stopped = Command::new("sh")
+        .args(["-c", &format!("kill -INT {}", mock.id())])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let output = mock.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr.contains("refused POST"), "{stderr}");
+    assert!(stderr.contains("1 violations"), "{stderr}");
 }

@@ -1,6 +1,14 @@
 //! The fate of every line of the input being sent: which line each event
-//! in the logger is, the settled window behind the checkpoint, the counts
-//! and the rejects file. Shared by the reader and the logger's callbacks.
+//! in the logger is, the window of lines not yet resolved, the checkpoint,
+//! the counts and the rejects file. Shared by the reader and the logger's
+//! callbacks.
+//!
+//! A line is *resolved* once it has an outcome: sent, rejected (the line is
+//! wrong, or the API refused the event for good: sending it again cannot
+//! help) or failed (retries ran out, no answer, the key refused: a re-run
+//! may succeed). Rejects-file records are written in line order, as the
+//! front of the window resolves. The checkpoint follows the front only up
+//! to the first failed line: a re-run must send that line again.
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
@@ -30,9 +38,14 @@ struct State {
     counts: Counts,
     /// Event id → the line(s) carrying it, while in the logger.
     waiting: HashMap<String, Lines>,
-    /// Lines after `done`, from `done.line + 1`: settled yet?
+    /// Lines after `resolved`, from `resolved.line + 1`.
     window: VecDeque<Slot>,
-    done: Position,
+    /// Every line up to here has an outcome (and its record is written).
+    resolved: Position,
+    /// Where a re-run starts: `resolved`, until a line failed.
+    checkpoint: Position,
+    /// A line of this input failed: the checkpoint stays before it.
+    failed_at: Option<u64>,
     file: String,
     rejects: Option<Rejects>,
     rejects_used: Vec<String>,
@@ -44,12 +57,15 @@ enum Lines {
     Many(Vec<u64>),
 }
 
-#[derive(Clone, Copy)]
 struct Slot {
     settled: bool,
     /// Not blank: counts as an event line.
     event: bool,
     end: u64,
+    /// Failed: the checkpoint must not pass it.
+    failed: bool,
+    /// Its rejects-file record, written when the line leaves the window.
+    record: Option<Value>,
 }
 
 struct Rejects {
@@ -74,8 +90,16 @@ impl Tracker {
         let mut state = self.lock();
         state.window.clear();
         state.waiting.clear();
-        state.done = from;
+        state.resolved = from;
+        state.checkpoint = from;
+        state.failed_at = None;
         state.file = name.to_owned();
+        if let Err(e) = keep_earlier_rejects(&rejects, name, from.line) {
+            eprintln!(
+                "honeyhive send: could not update {}: {e}; it may list lines of an earlier run",
+                rejects.display()
+            );
+        }
         state.rejects = Some(Rejects {
             path: rejects,
             file: None,
@@ -86,8 +110,10 @@ impl Tracker {
         self.lock().counts
     }
 
+    /// Where a re-run should start: after every line sent or rejected for
+    /// good, before the first that failed.
     pub(super) fn done(&self) -> Position {
-        self.lock().done
+        self.lock().checkpoint
     }
 
     pub(super) fn rejects_paths(&self) -> Vec<String> {
@@ -107,7 +133,7 @@ impl Tracker {
     pub(super) fn blank(&self, number: u64, end: u64) {
         let mut state = self.lock();
         state.push(number, end, false);
-        state.settle(number);
+        state.settle(number, Outcome::Sent);
     }
 
     pub(super) fn begin(&self, number: u64, end: u64, event_id: &str) {
@@ -124,15 +150,29 @@ impl Tracker {
         }
     }
 
-    /// A line that never reached the logger.
-    pub(super) fn reject_line(&self, number: u64, end: u64, text: &str, reason: &str) {
+    /// A line that never reached the logger: wrong as it is. `parsed`: its
+    /// session and event when it had them (so fixing it is editing the
+    /// event, not rewriting the line).
+    pub(super) fn reject_line(
+        &self,
+        number: u64,
+        end: u64,
+        text: &str,
+        reason: &str,
+        parsed: Option<(String, Value)>,
+    ) {
         let mut state = self.lock();
         state.counts.lines += 1;
         state.push(number, end, true);
         state.counts.rejected += 1;
-        let record = json!({"line": number, "reason": reason, "raw": text});
-        state.write_reject(record);
-        state.settle(number);
+        let record = match parsed {
+            Some((session_id, event)) => json!({
+                "line": number, "reason": reason, "status": null,
+                "session_id": session_id, "event": event,
+            }),
+            None => json!({"line": number, "reason": reason, "status": null, "raw": text}),
+        };
+        state.settle(number, Outcome::Rejected(record));
     }
 
     /// An event the logger would not take.
@@ -148,15 +188,17 @@ impl Tracker {
         let Some(number) = state.take(event_id) else {
             return;
         };
+        let record = json!({
+            "line": number, "reason": reason, "status": null,
+            "session_id": session_id, "event": event,
+        });
         if rejected {
             state.counts.rejected += 1;
+            state.settle(number, Outcome::Rejected(record));
         } else {
             state.counts.failed += 1;
+            state.settle(number, Outcome::Failed(record));
         }
-        let record =
-            json!({"line": number, "reason": reason, "session_id": session_id, "event": event});
-        state.write_reject(record);
-        state.settle(number);
     }
 
     pub(super) fn sent(&self, event_id: &str) {
@@ -164,7 +206,7 @@ impl Tracker {
         let mut state = self.lock();
         if let Some(number) = state.take(event_id) {
             state.counts.sent += 1;
-            state.settle(number);
+            state.settle(number, Outcome::Sent);
         }
     }
 
@@ -199,9 +241,11 @@ impl Tracker {
             "session_id": letter.session_id,
             "event": letter.event_json(),
         });
-        state.write_reject(record);
-        if let Some(number) = number {
-            state.settle(number);
+        match number {
+            Some(number) if rejected => state.settle(number, Outcome::Rejected(record)),
+            Some(number) => state.settle(number, Outcome::Failed(record)),
+            // Not a line of this input (none should be): kept all the same.
+            None => state.write_reject(record),
         }
     }
 
@@ -215,6 +259,26 @@ impl Tracker {
             .iter()
             .filter(|s| !s.settled && s.event)
             .count() as u64;
+        // Lines behind one without an outcome keep their records in line
+        // order too; the checkpoint stays before the first unsettled line.
+        let mut stuck = false;
+        for slot in std::mem::take(&mut state.window) {
+            stuck |= !slot.settled && slot.event;
+            if let Some(record) = slot.record {
+                state.write_reject(record);
+            }
+            if !stuck {
+                state.resolved.line += 1;
+                state.resolved.offset = slot.end;
+                state.resolved.events += u64::from(slot.event);
+                if state.failed_at.is_none() && !slot.failed {
+                    state.checkpoint = state.resolved;
+                } else {
+                    let line = state.resolved.line;
+                    state.failed_at.get_or_insert(line);
+                }
+            }
+        }
         if let Some(Rejects {
             path,
             file: Some(file),
@@ -231,7 +295,6 @@ impl Tracker {
             // Counted once; the checkpoint stays before them, so a re-run
             // sends them again (with the same ids).
             state.counts.failed += unsettled;
-            state.window.clear();
             state.waiting.clear();
         }
         Ok(unsettled)
@@ -247,13 +310,24 @@ impl Lines {
     }
 }
 
+/// What became of a line.
+enum Outcome {
+    Sent,
+    /// Wrong, or refused for good: its record, and the checkpoint may pass.
+    Rejected(Value),
+    /// May go through later: its record, and the checkpoint stays before.
+    Failed(Value),
+}
+
 impl State {
     fn push(&mut self, number: u64, end: u64, event: bool) {
-        debug_assert_eq!(number, self.done.line + self.window.len() as u64 + 1);
+        debug_assert_eq!(number, self.resolved.line + self.window.len() as u64 + 1);
         self.window.push_back(Slot {
             settled: false,
             event,
             end,
+            failed: false,
+            record: None,
         });
     }
 
@@ -275,23 +349,40 @@ impl State {
         }
     }
 
-    /// Marks line `number` settled and moves `done` past every settled
-    /// line at the front.
-    fn settle(&mut self, number: u64) {
-        let Some(index) = number.checked_sub(self.done.line + 1) else {
+    /// Gives line `number` its outcome, then moves the front past every
+    /// resolved line, writing their records in order; the checkpoint
+    /// follows until a failed line.
+    fn settle(&mut self, number: u64, outcome: Outcome) {
+        let Some(index) = number.checked_sub(self.resolved.line + 1) else {
             return;
         };
         if let Some(slot) = self.window.get_mut(index as usize) {
             slot.settled = true;
-        }
-        while let Some(front) = self.window.front().copied() {
-            if !front.settled {
-                break;
+            match outcome {
+                Outcome::Sent => {}
+                Outcome::Rejected(record) => slot.record = Some(record),
+                Outcome::Failed(record) => {
+                    slot.record = Some(record);
+                    slot.failed = true;
+                }
             }
-            self.window.pop_front();
-            self.done.line += 1;
-            self.done.offset = front.end;
-            self.done.events += u64::from(front.event);
+        }
+        while self.window.front().is_some_and(|front| front.settled) {
+            let Some(front) = self.window.pop_front() else {
+                break;
+            };
+            if let Some(record) = front.record {
+                self.write_reject(record);
+            }
+            self.resolved.line += 1;
+            self.resolved.offset = front.end;
+            self.resolved.events += u64::from(front.event);
+            if front.failed && self.failed_at.is_none() {
+                self.failed_at = Some(self.resolved.line);
+            }
+            if self.failed_at.is_none() {
+                self.checkpoint = self.resolved;
+            }
         }
     }
 
@@ -334,4 +425,36 @@ impl State {
             }
         }
     }
+}
+
+/// Rewrites the rejects file `path` without the records of `file` after
+/// line `kept_to` (a re-run writes those again), so that re-running does not
+/// list a line twice. A file left empty is removed.
+fn keep_earlier_rejects(path: &std::path::Path, file: &str, kept_to: u64) -> io::Result<()> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|line| {
+            let Ok(record) = serde_json::from_str::<Value>(line) else {
+                return true; // not ours to judge
+            };
+            record["file"] != file || record["line"].as_u64().is_some_and(|n| n <= kept_to)
+        })
+        .collect();
+    if kept.len() == text.lines().count() {
+        return Ok(());
+    }
+    if kept.is_empty() {
+        return std::fs::remove_file(path);
+    }
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    let mut beside = tempfile::NamedTempFile::new_in(dir.unwrap_or(std::path::Path::new(".")))?;
+    for line in kept {
+        writeln!(beside, "{line}")?;
+    }
+    beside.persist(path).map(|_| ()).map_err(|e| e.error)
 }
