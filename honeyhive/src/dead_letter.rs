@@ -54,8 +54,15 @@ impl DeadLetter {
 
 /// Where a [`Logger`](crate::Logger) hands the events it could not deliver.
 ///
-/// Called from the logger's worker tasks, once per undelivered event; keep it
-/// quick. [`JsonlDeadLetters`] is provided; a closure works too:
+/// Called once per undelivered event, in the order they were handed back,
+/// on a thread the logger owns (never on the runtime's threads, never on
+/// the caller of `log`), so it may block on a file or a socket. `flush`
+/// waits for it to take the letters of the events it waited for;
+/// `shutdown` gives it until its timeout plus
+/// [`Logger::SINK_GRACE`](crate::Logger::SINK_GRACE), and a letter it has
+/// not begun by then stays in the report only. A panic in it is caught
+/// (and said); the letter stays in the report. [`JsonlDeadLetters`] is
+/// provided; a closure works too:
 ///
 /// ```
 /// use std::sync::{Arc, Mutex};

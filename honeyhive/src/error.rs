@@ -1,5 +1,6 @@
 //! The one error type every fallible call in this crate returns.
 
+use std::fmt;
 use std::time::Duration;
 
 use crate::Event;
@@ -26,7 +27,11 @@ use crate::Event;
 ///     other => panic!("unexpected: {other}"),
 /// }
 /// ```
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` (`{:?}`) is that sentence, then the causes, one per line, as
+/// `main` shows an error it returns; `{:#?}` shows the variant and its
+/// fields.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// Something the caller gave cannot be used; nothing was sent.
@@ -168,6 +173,126 @@ pub enum Error {
         /// The event that was not queued.
         event: Box<Event>,
     },
+}
+
+impl fmt::Debug for Error {
+    /// `{:?}`: the sentence and its causes (what `fn main() -> Result<(),
+    /// Error>` prints); `{:#?}`: the variant and its fields.
+    ///
+    /// ```
+    /// let err = honeyhive::Client::builder().build().unwrap_err();
+    /// assert_eq!(
+    ///     format!("{err:?}"),
+    ///     "invalid api_key: is not set; call ClientBuilder::api_key or set HH_API_KEY and use Client::from_env"
+    /// );
+    /// assert!(format!("{err:#?}").starts_with("InvalidInput {"));
+    /// ```
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            return self.fields(f);
+        }
+        write!(f, "{self}")?;
+        let mut cause = std::error::Error::source(self);
+        if cause.is_some() {
+            f.write_str("\n\nCaused by:")?;
+        }
+        let mut index = 0;
+        while let Some(error) = cause {
+            write!(f, "\n    {index}: {error}")?;
+            cause = error.source();
+            index += 1;
+        }
+        Ok(())
+    }
+}
+
+impl Error {
+    /// The variant and its fields, for `{:#?}`.
+    fn fields(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidInput { field, problem } => f
+                .debug_struct("InvalidInput")
+                .field("field", field)
+                .field("problem", problem)
+                .finish(),
+            Error::Unauthorized {
+                status,
+                body,
+                attempts,
+            } => f
+                .debug_struct("Unauthorized")
+                .field("status", status)
+                .field("body", body)
+                .field("attempts", attempts)
+                .finish(),
+            Error::Api {
+                status,
+                body,
+                attempts,
+            } => f
+                .debug_struct("Api")
+                .field("status", status)
+                .field("body", body)
+                .field("attempts", attempts)
+                .finish(),
+            Error::NotRecorded { event_id, attempts } => f
+                .debug_struct("NotRecorded")
+                .field("event_id", event_id)
+                .field("attempts", attempts)
+                .finish(),
+            Error::RateLimited {
+                body,
+                retry_after,
+                attempts,
+            } => f
+                .debug_struct("RateLimited")
+                .field("body", body)
+                .field("retry_after", retry_after)
+                .field("attempts", attempts)
+                .finish(),
+            Error::Decode {
+                status,
+                problem,
+                body,
+                attempts,
+                source,
+            } => f
+                .debug_struct("Decode")
+                .field("status", status)
+                .field("problem", problem)
+                .field("body", body)
+                .field("attempts", attempts)
+                .field("source", source)
+                .finish(),
+            Error::Timeout {
+                elapsed,
+                attempts,
+                attempt_timeout,
+            } => f
+                .debug_struct("Timeout")
+                .field("elapsed", elapsed)
+                .field("attempts", attempts)
+                .field("attempt_timeout", attempt_timeout)
+                .finish(),
+            Error::NoRuntime => f.write_str("NoRuntime"),
+            Error::Transport {
+                host,
+                problem,
+                attempts,
+                source,
+            } => f
+                .debug_struct("Transport")
+                .field("host", host)
+                .field("problem", problem)
+                .field("attempts", attempts)
+                .field("source", source)
+                .finish(),
+            Error::QueueFull { event } => {
+                f.debug_struct("QueueFull").field("event", event).finish()
+            }
+            Error::ShutDown { event } => f.debug_struct("ShutDown").field("event", event).finish(),
+        }
+    }
 }
 
 /// A duration in whole milliseconds, rounded to the nearest, for people.
@@ -323,6 +448,34 @@ mod tests {
         );
         assert_eq!(retried.attempts(), Some(5));
         assert_eq!(Error::invalid("f", "p").attempts(), None);
+    }
+
+    #[test]
+    fn debug_is_the_sentence_and_its_causes_and_alternate_debug_the_fields() {
+        let json = serde_json::from_str::<serde_json::Value>("{").unwrap_err();
+        let err = Error::Decode {
+            status: 200,
+            problem: "expected JSON".into(),
+            body: "{".into(),
+            attempts: 1,
+            source: Some(json),
+        };
+        let shown = format!("{err:?}");
+        assert!(
+            shown.starts_with(
+                "the API's answer (HTTP 200) could not be decoded: expected JSON\n\nCaused by:\n    0: EOF"
+            ),
+            "{shown}"
+        );
+        assert_eq!(
+            format!("{:?}", Error::NoRuntime),
+            Error::NoRuntime.to_string()
+        );
+        let fields = format!("{err:#?}");
+        assert!(
+            fields.starts_with("Decode {") && fields.contains("status: 200"),
+            "{fields}"
+        );
     }
 
     #[test]

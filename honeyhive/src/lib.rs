@@ -47,6 +47,8 @@
 //!   what this crate does not wrap.
 //! - `testing` (feature `testing`): a mock of the API that validates every
 //!   request against the spec.
+//! - `tracing` (feature `tracing`): `tracing::HoneyHiveLayer`, span trees
+//!   in, event trees out through a [`Logger`].
 //!
 //! # Feature flags
 //! - `testing` (off by default): the `testing` module, with
@@ -59,8 +61,13 @@
 //!   honeyhive = { version = "0.2", features = ["testing"] }
 //!   ```
 //!
-//! No other features: TLS is always rustls with the ring provider and the
-//! platform's certificate roots.
+//! - `tracing` (off by default): the `tracing` module, with
+//!   `tracing::HoneyHiveLayer`, a `tracing-subscriber` layer that logs each
+//!   tree of spans as one event tree. Pulls in `tracing-subscriber`
+//!   (registry only).
+//!
+//! TLS is always rustls with the ring provider and the platform's
+//! certificate roots: there is no feature for it.
 //!
 //! # Quickstart
 //! The [README's quickstart](https://github.com/honeyhive-rs/honeyhive-rs#set-up-a-fresh-machine-no-api-key-no-network)
@@ -109,7 +116,8 @@ pub use logger::{LogError, Logger, LoggerConfig, LoggerReport, LoggerStats};
 pub use retry::RetryPolicy;
 pub use session::{Session, SessionId};
 
-/// The README's Rust examples, compiled and run as doctests.
-#[cfg(doctest)]
+/// The README's Rust examples, compiled and run as doctests (they use both
+/// features).
+#[cfg(all(doctest, feature = "testing", feature = "tracing"))]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;

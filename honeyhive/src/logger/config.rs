@@ -124,8 +124,8 @@ impl LoggerConfig {
     }
 
     /// Sets where undelivered events go, besides the reports. The logger
-    /// calls the sink on a blocking thread (tokio's `spawn_blocking`), never
-    /// on the runtime's worker threads.
+    /// calls the sink on a thread of its own, in order (see
+    /// [`DeadLetterSink`] for when it waits for it).
     pub fn with_dead_letters(mut self, sink: impl DeadLetterSink) -> Self {
         self.dead_letters = Some(Arc::new(sink));
         self
