@@ -175,3 +175,61 @@ fn flush_returns_within_its_timeout_whatever_the_sink() {
     assert!(report.complete, "{report:?}");
     rt.block_on(logger.shutdown(Duration::from_secs(1)));
 }
+
+#[test]
+fn the_dead_letter_sink_runs_on_the_loggers_own_thread_whoever_hands_letters_back() {
+    let rt = runtime();
+    let threads: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+    let seen = Arc::clone(&threads);
+    let sink = move |_: &DeadLetter| {
+        let name = std::thread::current().name().map(str::to_owned);
+        seen.lock().unwrap().push(name);
+    };
+    let (logger, _server) = rt.block_on(async {
+        let server = FaultServer::always(Fault::Status(422)).await;
+        let client = Client::builder()
+            .api_key("hh-test")
+            .base_url(server.base_url())
+            .build()
+            .unwrap();
+        let logger = client
+            .logger(LoggerConfig::default().with_dead_letters(sink))
+            .unwrap();
+        // Refused by the API: handed back by a delivery.
+        logger.log("s", Event::tool("refused")).unwrap();
+        let report = logger.flush(Duration::from_secs(10)).await;
+        assert!(report.complete);
+        (logger, server)
+    });
+    // Handed back by a drop, on this thread, with events still queued.
+    let other = runtime();
+    let dropped = other.block_on(async {
+        let client = Client::builder()
+            .api_key("hh-test")
+            .base_url(format!("http://127.0.0.1:{}", support::closed_port()))
+            .build()
+            .unwrap();
+        let seen = Arc::clone(&threads);
+        let logger = client
+            .logger(
+                LoggerConfig::default()
+                    .with_max_in_flight(1)
+                    .with_dead_letters(move |_: &DeadLetter| {
+                        let name = std::thread::current().name().map(str::to_owned);
+                        seen.lock().unwrap().push(name);
+                    }),
+            )
+            .unwrap();
+        for _ in 0..3 {
+            logger.log("s", Event::tool("dropped")).unwrap();
+        }
+        logger
+    });
+    drop(dropped);
+    drop(logger);
+    let names = threads.lock().unwrap().clone();
+    assert!(names.len() >= 4, "{names:?}");
+    for name in &names {
+        assert_eq!(name.as_deref(), Some("honeyhive-dead-letters"), "{names:?}");
+    }
+}
