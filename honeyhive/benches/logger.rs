@@ -6,9 +6,9 @@
 //! ```text
 //! cargo bench -p honeyhive --bench logger -- enqueue
 //! cargo bench -p honeyhive --bench logger -- memory
-//! cargo bench -p honeyhive --bench logger -- sink --port 18080 [--delay-ms 50] [--rate 2000] [--h2c]
+//! cargo bench -p honeyhive --bench logger -- sink --port 18080 [--delay-ms 50] [--rate 2000 [--limiter fixed|sliding|bucket|bucket-1s]] [--h2c]
 //! cargo bench -p honeyhive --bench logger -- e2e --url http://127.0.0.1:18080 --events 200000 --in-flight 8
-//! cargo bench -p honeyhive --bench logger -- e2e --url http://127.0.0.1:18080 --events 20000 --in-flight 0 --shutdown-secs 60 [--h2c]
+//! cargo bench -p honeyhive --bench logger -- e2e --url http://127.0.0.1:18080 --events 20000 --in-flight 0 --shutdown-secs 60 [--h2c] [--cold]
 //! cargo bench -p honeyhive --bench logger -- loop --url http://127.0.0.1:18080 --events 200000 --in-flight 8
 //! cargo bench -p honeyhive --bench logger -- floor --url http://127.0.0.1:18080 --client reqwest|hyper
 //! cargo bench -p honeyhive --bench logger -- body > body.json
@@ -21,6 +21,8 @@
 mod h2c;
 #[path = "../tests/support/http.rs"]
 mod http;
+#[path = "../tests/support/limiters.rs"]
+mod limiters;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,6 +62,7 @@ fn main() {
             number("--port", 18080) as u16,
             Duration::from_millis(number("--delay-ms", 0)),
             number("--rate", 0),
+            &flag("--limiter").unwrap_or_else(|| "bucket-1s".to_owned()),
             Duration::from_secs(number("--seconds", 600)),
         ),
         Some("e2e") => e2e(
@@ -69,6 +72,7 @@ fn main() {
             number("--threads", 2) as usize,
             number("--queue", 0) as usize,
             number("--shutdown-secs", 0),
+            !args.iter().any(|a| a == "--cold"),
         ),
         Some("loop") => hand_loop(
             &flag("--url").expect("--url http://127.0.0.1:PORT"),
@@ -156,46 +160,35 @@ struct SinkCounts {
     connections: AtomicU64,
 }
 
-/// A token bucket: `rate` requests a second, up to a second's worth at once.
-struct Bucket {
-    rate: f64,
-    state: std::sync::Mutex<(f64, Instant)>,
-}
-
-impl Bucket {
-    fn take(&self) -> bool {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        let (tokens, last) = *state;
-        let tokens = (tokens + now.duration_since(last).as_secs_f64() * self.rate).min(self.rate);
-        let taken = tokens >= 1.0;
-        *state = (if taken { tokens - 1.0 } else { tokens }, now);
-        taken
-    }
-}
-
 /// A minimal HTTP sink: answers every request with the documented 200 after
-/// `delay`, on one thread; over `rate` requests a second (0: no limit) it
-/// answers 429 with `Retry-After: 1` instead.
-async fn serve_sink(listener: TcpListener, delay: Duration, rate: u64, counts: Arc<SinkCounts>) {
-    let bucket = Arc::new(Bucket {
-        rate: rate as f64,
-        state: std::sync::Mutex::new((rate as f64, Instant::now())),
-    });
+/// `delay`, on one thread; when `limiter` refuses a request (`None`: no
+/// limit) it answers 429 with `Retry-After: 1` instead.
+async fn serve_sink(
+    listener: TcpListener,
+    delay: Duration,
+    limiter: Option<limiters::Limiter>,
+    counts: Arc<SinkCounts>,
+) {
+    let limiter = Arc::new(std::sync::Mutex::new(limiter));
     loop {
         let Ok((mut stream, _)) = listener.accept().await else {
             return;
         };
         let _ = stream.set_nodelay(true);
         counts.connections.fetch_add(1, Ordering::Relaxed);
-        let (counts, bucket) = (Arc::clone(&counts), Arc::clone(&bucket));
+        let (counts, limiter) = (Arc::clone(&counts), Arc::clone(&limiter));
         tokio::spawn(async move {
             let mut buffer = Vec::with_capacity(4096);
             while http::read_request(&mut stream, &mut buffer).await.is_some() {
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;
                 }
-                let written = if rate == 0 || bucket.take() {
+                let admitted = limiter
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .as_mut()
+                    .is_none_or(|limiter| limiter.admit(Instant::now()));
+                let written = if admitted {
                     counts.ok.fetch_add(1, Ordering::Relaxed);
                     let body = r#"{"event_id":"sink","success":true}"#;
                     http::write(&mut stream, 200, &[], "application/json", body).await
@@ -212,7 +205,12 @@ async fn serve_sink(listener: TcpListener, delay: Duration, rate: u64, counts: A
     }
 }
 
-fn sink(port: u16, delay: Duration, rate: u64, seconds: Duration) {
+fn sink(port: u16, delay: Duration, rate: u64, shape: &str, seconds: Duration) {
+    let limiter = (rate > 0).then(|| {
+        limiters::Limiter::named(shape, rate as u32).unwrap_or_else(|| {
+            panic!("--limiter takes fixed, sliding, bucket or bucket-1s, not {shape}")
+        })
+    });
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -223,7 +221,7 @@ fn sink(port: u16, delay: Duration, rate: u64, seconds: Duration) {
             .expect("port free");
         let counts = Arc::new(SinkCounts::default());
         eprintln!(
-            "sink on http://127.0.0.1:{port}, delay {delay:?}, rate limit {rate}/s (0: none), stopping after {seconds:?}"
+            "sink on http://127.0.0.1:{port}, delay {delay:?}, rate limit {rate}/s (0: none; shape {shape}), stopping after {seconds:?}"
         );
         // Says what it answered after each busy spell (one quiet second).
         let said = Arc::clone(&counts);
@@ -272,7 +270,7 @@ fn sink(port: u16, delay: Duration, rate: u64, seconds: Duration) {
             let _ = tokio::time::timeout(seconds, async { tokio::join!(serve, reporter) }).await;
             return;
         }
-        let serve = serve_sink(listener, delay, rate, counts);
+        let serve = serve_sink(listener, delay, limiter, counts);
         let _ = tokio::time::timeout(seconds, async { tokio::join!(serve, reporter) }).await;
     });
 }
@@ -365,7 +363,7 @@ fn enqueue(calls: usize, cold: bool) {
     let _in_runtime = rt.enter();
     let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
-    rt.spawn(serve_sink(listener, Duration::ZERO, 0, Arc::default()));
+    rt.spawn(serve_sink(listener, Duration::ZERO, None, Arc::default()));
     let config = LoggerConfig::default()
         .with_max_queue_events(usize::MAX)
         .with_max_queue_bytes(usize::MAX / 2)
@@ -410,7 +408,8 @@ fn enqueue(calls: usize, cold: bool) {
 /// `in_flight` 0 keeps the default (adaptive) concurrency. `shutdown_secs`
 /// 0 times until `flush` reports all sent; otherwise the run is
 /// `shutdown(shutdown_secs)` right after logging, and the rate is what was
-/// sent over the whole run.
+/// sent over the whole run. `warm` false (`--cold`): no warm-up, the events
+/// meet the server from a new logger, as an application's first burst does.
 fn e2e(
     url: &str,
     events: usize,
@@ -418,6 +417,7 @@ fn e2e(
     threads: usize,
     queue: usize,
     shutdown_secs: u64,
+    warm: bool,
 ) {
     let rt = runtime_for(threads);
     rt.block_on(async {
@@ -430,7 +430,7 @@ fn e2e(
         let logger = client(url).logger(config).expect("in a runtime");
         let session = SessionId::new();
         // Warm the connection pool (and, adaptive, the limit's baseline).
-        for i in 0..in_flight.max(8) * 4 {
+        for i in 0..if warm { in_flight.max(8) * 4 } else { 0 } {
             logger.log(&session, sample_event(i)).expect("room");
         }
         logger.flush(Duration::from_secs(30)).await;
@@ -695,7 +695,7 @@ fn memory(events: usize, cap_mb: usize) {
     rt.block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let sink = tokio::spawn(serve_sink(listener, Duration::from_secs(3600), 0, Arc::default()));
+        let sink = tokio::spawn(serve_sink(listener, Duration::from_secs(3600), None, Arc::default()));
         let cap = cap_mb * 1000 * 1000;
         let logger = client(&url)
             .logger(LoggerConfig::default().with_max_queue_events(usize::MAX).with_max_queue_bytes(cap).with_max_in_flight(1))

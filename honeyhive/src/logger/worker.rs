@@ -553,24 +553,30 @@ pub(super) async fn dispatch(shared: Arc<Shared>) {
         let Ok(slot) = Arc::clone(&shared.slots).acquire_owned().await else {
             return;
         };
-        if !shared.limiter.has_room() {
+        let Some(permit) = shared.limiter.try_acquire() else {
             // As many requests are in flight as the limit allows; a rise of
             // the limit wakes us to start another.
             drop(slot);
             let _woken = tokio::time::timeout(shared.config.linger, shared.look.notified()).await;
             continue;
-        }
+        };
         match shared.take_next() {
             Next::Event(seq, prepared) => {
                 empty_looks = 0;
-                // The first attempt's place at the send rate, taken before
-                // its retry clock starts: an event waiting for the rate has
-                // not begun to use its deadline.
+                // The first attempt's place at the send rate, taken with its
+                // place in flight (so it goes out when its turn comes, not
+                // with others that waited for a place) and before its retry
+                // clock starts: waiting for the rate uses no deadline.
                 shared.rate.wait().await;
-                deliveries.spawn(deliver(Arc::clone(&shared), seq, prepared, slot));
+                let delivery = deliver(Arc::clone(&shared), seq, prepared, slot, permit);
+                deliveries.spawn(delivery);
             }
-            Next::Letter(letter) => shared.hand_back(vec![letter]),
+            Next::Letter(letter) => {
+                shared.limiter.release(Some(permit));
+                shared.hand_back(vec![letter]);
+            }
             Next::Empty => {
+                shared.limiter.release(Some(permit));
                 drop(slot);
                 empty_looks = empty_looks.saturating_add(1);
                 if empty_looks < IDLE_LOOKS {
@@ -595,18 +601,21 @@ pub(super) async fn dispatch(shared: Arc<Shared>) {
 
 /// A delivery: sends one event under the client's retry policy and settles
 /// it. Holds one of the `max_in_flight` slots until then; each request
-/// holds one of the limiter's permits.
+/// holds one of the limiter's permits (the first, the one the dispatcher
+/// took for it).
 async fn deliver(
     shared: Arc<Shared>,
     seq: u64,
     prepared: Arc<Prepared>,
     _slot: OwnedSemaphorePermit,
+    first_permit: OwnedSemaphorePermit,
 ) {
+    let mut first_permit = Some(first_permit);
     let (result, tally) = shared
         .client
         .retry_policy()
         .run(shared.client.attempt_timeout(), |attempt| {
-            paced(&shared, &prepared, attempt)
+            paced(&shared, &prepared, attempt, first_permit.take())
         })
         .await;
     shared.counters.retried.fetch_add(
@@ -619,19 +628,27 @@ async fn deliver(
     }
 }
 
-/// One attempt: a retry first takes its place at the send rate; then a
-/// permit of the in-flight limit; its answer is fed to both. A 429 tells
+/// One attempt: a permit of the in-flight limit; a retry then takes its
+/// place at the send rate; the answer is fed to both. A 429 tells
 /// the send rate (the retry loop waits its `Retry-After` for this event
 /// alone); other answers worth a retry are back-pressure on the limit.
 async fn paced(
     shared: &Shared,
     prepared: &Prepared,
     attempt: Attempt,
+    permit: Option<OwnedSemaphorePermit>,
 ) -> Verdict<Result<String, Error>> {
+    let permit = match permit {
+        Some(permit) => Some(permit),
+        None => shared.limiter.acquire().await,
+    };
+    // A retry's place at the send rate, taken right before it is sent (a
+    // place taken before a wait for the permit would let retries that
+    // waited out together go out together). A first attempt took its
+    // place before its delivery started.
     if attempt.number > 1 {
         shared.rate.wait().await;
     }
-    let permit = shared.limiter.acquire().await;
     let started = Instant::now();
     // The wait counts against the event's deadline: a request never
     // starts with less than the least attempt left.
@@ -660,7 +677,21 @@ async fn paced(
     {
         shared.look.notify_one();
     }
-    verdict
+    match verdict {
+        // The send rate answers the server's `Retry-After` for every
+        // request: the throttled one retries after the backoff, at that
+        // rate, as the AWS SDKs' adaptive mode does. Waiting out the
+        // `Retry-After` of a window that reopens sooner (a 100 ms window
+        // saying 1 s) would only hold it back.
+        Verdict::Retryable { outcome, next } if next.throttled => Verdict::Retryable {
+            outcome,
+            next: crate::retry::Next {
+                retry_after: None,
+                ..next
+            },
+        },
+        verdict => verdict,
+    }
 }
 
 #[cfg(test)]

@@ -69,8 +69,18 @@ impl Limiter {
         ]
     }
 
-    /// The shape named on a command line: `fixed`, `sliding` or `bucket`.
+    /// The shape named on a command line: `fixed`, `sliding` or `bucket`
+    /// (as in [`shapes`](Self::shapes)), or `bucket-1s`: a token bucket
+    /// holding a second's worth.
     pub fn named(name: &str, per_second: u32) -> Option<Limiter> {
+        if name == "bucket-1s" {
+            return Some(Limiter::TokenBucket {
+                per_second: f64::from(per_second),
+                burst: f64::from(per_second),
+                tokens: f64::from(per_second),
+                last: Instant::now(),
+            });
+        }
         let index = ["fixed", "sliding", "bucket"]
             .iter()
             .position(|n| *n == name)?;
