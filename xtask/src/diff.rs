@@ -83,6 +83,7 @@ pub fn diff(old: Value, new: Value) -> Vec<Change> {
     differ.servers();
     differ.security_schemes();
     differ.operations();
+    differ.components();
     let mut changes = differ.changes;
     changes.sort_by_key(|a| a.severity);
     changes
@@ -261,6 +262,57 @@ impl Differ<'_> {
             self.note(Severity::Compatible, key, "operation added");
         }
         self.operation_id = None;
+    }
+
+    /// The schemas by name: progenitor makes a type of each. One that an
+    /// operation uses on both sides is compared at that operation; the
+    /// others (no longer used, or not yet) are said here when removed,
+    /// added, or changed under the same name.
+    fn components(&mut self) {
+        let schemas = |doc: &Value| {
+            doc.pointer("/components/schemas")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default()
+        };
+        let (old, new) = (schemas(self.old), schemas(self.new));
+        let (used_old, used_new) = (used_schemas(self.old), used_schemas(self.new));
+        for (name, schema) in &old {
+            if used_old.contains(name) && used_new.contains(name) {
+                continue;
+            }
+            let at = format!("components/schemas/{name}");
+            match new.get(name) {
+                None => self.note(
+                    Severity::Breaking,
+                    &at,
+                    format!("schema removed: the generated type {name} is gone"),
+                ),
+                Some(changed) if shape(changed) != shape(schema) => {
+                    let (was, now) = (property_names(schema), property_names(changed));
+                    let gone: Vec<&String> = was.difference(&now).collect();
+                    let came: Vec<&String> = now.difference(&was).collect();
+                    let mut said = format!(
+                        "schema {name} changed shape under the same name: its generated type changes"
+                    );
+                    if !gone.is_empty() {
+                        said.push_str(&format!("; properties gone: {}", join(&gone)));
+                    }
+                    if !came.is_empty() {
+                        said.push_str(&format!("; properties new: {}", join(&came)));
+                    }
+                    self.note(Severity::Compatible, &at, said);
+                }
+                Some(_) => {}
+            }
+        }
+        for name in new.keys().filter(|k| !old.contains_key(*k)) {
+            self.note(
+                Severity::Compatible,
+                &format!("components/schemas/{name}"),
+                "schema added",
+            );
+        }
     }
 
     fn operation(&mut self, at: &str, old: &Value, new: &Value) {
@@ -576,6 +628,74 @@ impl Differ<'_> {
             _ => {}
         }
     }
+}
+
+/// A schema without what only documents it.
+fn shape(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| {
+                    !matches!(
+                        k.as_str(),
+                        "description" | "summary" | "example" | "examples" | "title"
+                    ) && !k.starts_with("x-")
+                })
+                .map(|(k, v)| (k.clone(), shape(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(shape).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The schemas the operations of `doc` reach, following `$ref`s.
+fn used_schemas(doc: &Value) -> BTreeSet<String> {
+    fn refs(value: &Value, into: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(name) = map
+                    .get("$ref")
+                    .and_then(Value::as_str)
+                    .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                {
+                    into.push(name.replace("~1", "/").replace("~0", "~"));
+                }
+                map.values().for_each(|child| refs(child, into));
+            }
+            Value::Array(items) => items.iter().for_each(|child| refs(child, into)),
+            _ => {}
+        }
+    }
+    let mut reached = BTreeSet::new();
+    let mut frontier = Vec::new();
+    refs(doc.get("paths").unwrap_or(&Value::Null), &mut frontier);
+    while let Some(name) = frontier.pop() {
+        if reached.insert(name.clone())
+            && let Some(schema) = doc
+                .pointer("/components/schemas")
+                .and_then(|schemas| schemas.get(&name))
+        {
+            refs(schema, &mut frontier);
+        }
+    }
+    reached
+}
+
+fn property_names(schema: &Value) -> BTreeSet<String> {
+    schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+fn join(names: &[&String]) -> String {
+    names
+        .iter()
+        .map(|n| n.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn strings_free(value: Option<&Value>) -> Vec<Value> {

@@ -12,7 +12,48 @@ use serde_json::{Map, Value, json};
 #[derive(Debug)]
 pub struct Imported {
     pub spec: Value,
-    pub rewrites: Vec<String>,
+    pub rewrites: Vec<Rewrite>,
+}
+
+/// One change the conversion made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rewrite {
+    pub pointer: String,
+    /// What kind of rewrite, the same words for every rewrite of its kind
+    /// (for the summary).
+    pub kind: &'static str,
+    /// What was done here, when it says more than the kind.
+    pub detail: Option<String>,
+}
+
+impl std::fmt::Display for Rewrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let at = if self.pointer.is_empty() {
+            "/"
+        } else {
+            &self.pointer
+        };
+        match &self.detail {
+            Some(detail) => write!(f, "{at}: {detail}"),
+            None => write!(f, "{at}: {}", self.kind),
+        }
+    }
+}
+
+/// One line per kind of rewrite with how many there were, most first.
+pub fn summary(rewrites: &[Rewrite]) -> Vec<String> {
+    let mut counts: Vec<(&'static str, usize)> = Vec::new();
+    for rewrite in rewrites {
+        match counts.iter_mut().find(|(kind, _)| *kind == rewrite.kind) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((rewrite.kind, 1)),
+        }
+    }
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    counts
+        .into_iter()
+        .map(|(kind, n)| format!("{n:>5}  {kind}"))
+        .collect()
 }
 
 /// A place that could not be converted.
@@ -69,14 +110,27 @@ const DROPPED: [&str; 6] = [
 ];
 
 struct Ctx {
-    rewrites: Vec<String>,
+    rewrites: Vec<Rewrite>,
     problems: Vec<Problem>,
 }
 
 impl Ctx {
-    fn rewrite(&mut self, pointer: &str, what: impl Into<String>) {
-        let at = if pointer.is_empty() { "/" } else { pointer };
-        self.rewrites.push(format!("{at}: {}", what.into()));
+    /// A rewrite that its kind says all of.
+    fn rewrite(&mut self, pointer: &str, kind: &'static str) {
+        self.rewrites.push(Rewrite {
+            pointer: pointer.to_owned(),
+            kind,
+            detail: None,
+        });
+    }
+
+    /// A rewrite of `kind`, with what was done at this place.
+    fn rewrite_as(&mut self, pointer: &str, kind: &'static str, detail: String) {
+        self.rewrites.push(Rewrite {
+            pointer: pointer.to_owned(),
+            kind,
+            detail: Some(detail),
+        });
     }
 
     fn problem(&mut self, pointer: &str, message: impl Into<String>) {
@@ -134,7 +188,7 @@ fn convert_document(spec: &mut Value, ctx: &mut Ctx) {
     match doc.get("openapi").and_then(Value::as_str) {
         Some(v) if v.starts_with("3.0") => {}
         Some(v) if v.starts_with("3.1") => {
-            ctx.rewrite("/openapi", format!("{v} -> 3.0.3"));
+            ctx.rewrite_as("/openapi", "openapi 3.1 -> 3.0.3", format!("{v} -> 3.0.3"));
             doc.insert("openapi".into(), json!("3.0.3"));
         }
         Some(v) => ctx.problem("/openapi", format!("version {v} is neither 3.0 nor 3.1")),
@@ -296,7 +350,11 @@ fn convert_schema(schema: &mut Value, pointer: &str, ctx: &mut Ctx) {
                 }
                 ctx.rewrite(
                     &format!("{pointer}/type"),
-                    "type array -> type".to_owned() + if has_null { " + nullable" } else { "" },
+                    if has_null {
+                        "type array -> type + nullable"
+                    } else {
+                        "type array -> type"
+                    },
                 );
             }
             _ => {
@@ -371,8 +429,9 @@ fn convert_schema(schema: &mut Value, pointer: &str, ctx: &mut Ctx) {
         if let Some(limit) = map.get(exclusive).filter(|v| v.is_number()).cloned() {
             map.insert(bound.into(), limit);
             map.insert(exclusive.into(), json!(true));
-            ctx.rewrite(
+            ctx.rewrite_as(
                 &format!("{pointer}/{exclusive}"),
+                "numeric exclusive bound -> bound + boolean",
                 format!("numeric -> {bound} + {exclusive}: true"),
             );
         }
@@ -463,8 +522,9 @@ fn name_operations(spec: &mut Value, ctx: &mut Ctx) {
                 id.extend(chars);
             }
         }
-        ctx.rewrite(
+        ctx.rewrite_as(
             &format!("{pointer}/operationId"),
+            "missing operationId -> named from method and path",
             format!("missing; named {id}"),
         );
         operation.insert("operationId".into(), json!(id));
@@ -546,8 +606,9 @@ fn one_media_type(content: &mut Map<String, Value>, pointer: &str, ctx: &mut Ctx
     };
     let dropped: Vec<String> = content.keys().filter(|k| **k != keep).cloned().collect();
     content.retain(|k, _| *k == keep);
-    ctx.rewrite(
+    ctx.rewrite_as(
         pointer,
+        "several media types -> one kept",
         format!("kept {keep}; removed {}", dropped.join(", ")),
     );
 }
@@ -568,8 +629,9 @@ fn keep_operations(spec: &mut Value, keep: &[String], ctx: &mut Ctx) {
             .and_then(Value::as_object_mut)
         {
             item.remove(&method);
-            ctx.rewrite(
+            ctx.rewrite_as(
                 &pointer,
+                "removed operation (not in --operations)",
                 format!("removed operation {id} (not in --operations)"),
             );
         }

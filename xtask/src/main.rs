@@ -6,6 +6,8 @@
 //!   breaking spec change.
 //! - `diff OLD NEW`: semantic, breaking-change-aware diff of two specs.
 //! - `import SPEC`: OpenAPI 3.1 (or 3.0) in, progenitor-ready 3.0.3 out.
+//! - `adopt SPEC --operations a,b`: those operations of a newer spec, and
+//!   what they reach, into `openapi.yaml`, leaving the rest as it is.
 
 /// `println!` to stdout, except that once the reader has gone (`xtask diff
 /// | head`), the rest is dropped instead of panicking, and the command still
@@ -19,6 +21,7 @@ macro_rules! out {
     ($($arg:tt)*) => { $crate::out::text(format_args!($($arg)*)) };
 }
 
+mod adopt;
 mod diff;
 #[path = "../../honeyhive-gen/generation.rs"]
 mod generation;
@@ -82,7 +85,8 @@ enum Command {
         allow_breaking: bool,
     },
     /// Convert an OpenAPI 3.1 or 3.0 spec (YAML or JSON) into the 3.0.3
-    /// dialect progenitor reads. Rewrites are listed on stderr; what cannot
+    /// dialect progenitor reads. The rewrites are summed up on stderr, one
+    /// line per kind (--verbose: each, with its JSON pointer); what cannot
     /// be converted is an error naming its JSON pointer.
     Import {
         spec: PathBuf,
@@ -92,6 +96,37 @@ enum Command {
         /// Keep only these operations (by operationId), and the schemas they use.
         #[arg(long, value_delimiter = ',')]
         operations: Option<Vec<String>>,
+        /// List every rewrite, not one line per kind.
+        #[arg(long, short)]
+        verbose: bool,
+    },
+    /// Adopt operations of a newer spec (OpenAPI 3.1 or 3.0) into
+    /// openapi.yaml: each converted as `import` does and added with every
+    /// component it reaches; the operations already there stay as they are.
+    /// A component whose name is taken by another shape is renamed (and
+    /// said); one of the same shape is shared. What the generated code then
+    /// needs (uuid for format: uuid, chrono for date-time) is added to
+    /// honeyhive-gen/Cargo.toml. Then run `cargo xtask regen`.
+    Adopt {
+        spec: PathBuf,
+        /// The operations to adopt, by operationId.
+        #[arg(long, value_delimiter = ',', required = true)]
+        operations: Vec<String>,
+        /// The spec to adopt into, rewritten in place [default: the
+        /// repository's openapi.yaml].
+        #[arg(long)]
+        into: Option<PathBuf>,
+        /// Write the result here instead of in place (nothing else is
+        /// changed then).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// What renamed components get after their name [default: V and
+        /// the newer spec's major version, such as V1].
+        #[arg(long)]
+        rename_suffix: Option<String>,
+        /// List every rewrite of the conversion, not one line per kind.
+        #[arg(long, short)]
+        verbose: bool,
     },
 }
 
@@ -121,7 +156,24 @@ fn main() -> ExitCode {
             spec,
             out,
             operations,
-        } => run_import(&spec, out.as_deref(), operations.as_deref()),
+            verbose,
+        } => run_import(&spec, out.as_deref(), operations.as_deref(), verbose),
+        Command::Adopt {
+            spec,
+            operations,
+            into,
+            out,
+            rename_suffix,
+            verbose,
+        } => run_adopt(
+            &root,
+            &spec,
+            &operations,
+            into.as_deref(),
+            out.as_deref(),
+            rename_suffix.as_deref(),
+            verbose,
+        ),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -129,6 +181,84 @@ fn main() -> ExitCode {
         Err(message) => {
             eprintln!("error: {message}");
             ExitCode::from(2)
+        }
+    }
+}
+
+fn run_adopt(
+    root: &std::path::Path,
+    newer: &std::path::Path,
+    operations: &[String],
+    into: Option<&std::path::Path>,
+    out: Option<&std::path::Path>,
+    suffix: Option<&str>,
+    verbose: bool,
+) -> Result<bool, String> {
+    let base_path = into.map_or_else(|| root.join(regen::SPEC), std::path::Path::to_path_buf);
+    let read = |path: &std::path::Path| {
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    };
+    let base_text = read(&base_path)?;
+    let newer_doc = spec::parse(&read(newer)?)?;
+    let adopted = match adopt::adopt(spec::parse(&base_text)?, newer_doc, operations, suffix) {
+        Ok(adopted) => adopted,
+        Err(problems) => {
+            for problem in &problems {
+                eprintln!("cannot adopt {problem}");
+            }
+            return Err(format!(
+                "{} problem(s); nothing was written",
+                problems.len()
+            ));
+        }
+    };
+    report_rewrites(&adopted.rewrites, verbose);
+    for line in &adopted.report {
+        outln!("{line}");
+    }
+    let rendered = spec::render_like(&adopted.spec, &base_text)?;
+    let target = out.unwrap_or(&base_path);
+    std::fs::write(target, rendered)
+        .map_err(|e| format!("cannot write {}: {e}", target.display()))?;
+    outln!("wrote {}", target.display());
+    let in_repo = out.is_none() && base_path == root.join(regen::SPEC);
+    for need in &adopted.needs {
+        let line = need.dependency_line();
+        if in_repo {
+            let manifest = root.join("honeyhive-gen/Cargo.toml");
+            if regen::add_dependency(&manifest, need.krate, &line)? {
+                outln!(
+                    "added to honeyhive-gen/Cargo.toml: {line} (the generated code needs {} for {})",
+                    need.krate,
+                    need.because
+                );
+            }
+        } else {
+            outln!(
+                "the generated code needs {}: {line} (for {})",
+                need.krate,
+                need.because
+            );
+        }
+    }
+    if in_repo {
+        outln!(
+            "next: `cargo xtask regen` to see the generated code change, then `cargo xtask diff HEAD:openapi.yaml openapi.yaml`"
+        );
+    }
+    Ok(true)
+}
+
+/// The rewrites on stderr: one line per kind with its count, or each.
+fn report_rewrites(rewrites: &[import::Rewrite], verbose: bool) {
+    if verbose {
+        for rewrite in rewrites {
+            eprintln!("rewrote {rewrite}");
+        }
+    } else if !rewrites.is_empty() {
+        eprintln!("rewrites, by kind (--verbose lists each):");
+        for line in import::summary(rewrites) {
+            eprintln!("{line}");
         }
     }
 }
@@ -181,15 +311,14 @@ fn run_import(
     path: &std::path::Path,
     out: Option<&std::path::Path>,
     operations: Option<&[String]>,
+    verbose: bool,
 ) -> Result<bool, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let document = spec::parse(&text)?;
     match import::import(document, operations) {
         Ok(imported) => {
-            for rewrite in &imported.rewrites {
-                eprintln!("rewrote {rewrite}");
-            }
+            report_rewrites(&imported.rewrites, verbose);
             let json = out.is_some_and(|p| p.extension().is_some_and(|e| e == "json"));
             let rendered = spec::render(&imported.spec, json)?;
             match out {

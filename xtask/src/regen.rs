@@ -8,7 +8,7 @@ use similar::TextDiff;
 use crate::generation;
 use crate::spec;
 
-const SPEC: &str = "openapi.yaml";
+pub const SPEC: &str = "openapi.yaml";
 const SPEC_COPY: &str = "honeyhive-gen/openapi.yaml";
 const RENDERING: &str = "honeyhive-gen/generated/client.rs";
 
@@ -182,6 +182,34 @@ pub fn check(
         }
     );
     Ok(ok)
+}
+
+/// Adds `line` under `[dependencies]` of `manifest` unless a dependency
+/// named `krate` is there already; says whether it added it.
+pub fn add_dependency(manifest: &Path, krate: &str, line: &str) -> Result<bool, String> {
+    let text = std::fs::read_to_string(manifest)
+        .map_err(|e| format!("cannot read {}: {e}", manifest.display()))?;
+    let Some(start) = text.find("[dependencies]\n") else {
+        return Err(format!(
+            "{} has no [dependencies] table",
+            manifest.display()
+        ));
+    };
+    let table_end = text[start + 1..]
+        .find("\n[")
+        .map_or(text.len(), |at| start + 1 + at + 1);
+    let table = &text[start..table_end];
+    if table
+        .lines()
+        .any(|l| l.split(['=', '.', ' ']).next() == Some(krate))
+    {
+        return Ok(false);
+    }
+    let insert_at = start + "[dependencies]\n".len();
+    let updated = format!("{}{line}\n{}", &text[..insert_at], &text[insert_at..]);
+    std::fs::write(manifest, updated)
+        .map_err(|e| format!("cannot write {}: {e}", manifest.display()))?;
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -79,3 +79,50 @@ pub fn render(spec: &Value, json: bool) -> Result<String, String> {
         serde_yaml_ng::to_string(spec).map_err(|e| e.to_string())
     }
 }
+
+/// Writes `spec` as YAML with the keys of each mapping in the order the
+/// same mapping has in `like` (a YAML document), and keys `like` lacks
+/// after them, sorted: a spec rewritten from `like` keeps its layout, and
+/// what was added goes at the end of each mapping.
+pub fn render_like(spec: &Value, like: &str) -> Result<String, String> {
+    let like: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(like).map_err(|e| format!("not YAML: {e}"))?;
+    serde_yaml_ng::to_string(&ordered(spec, Some(&like))).map_err(|e| e.to_string())
+}
+
+fn ordered(value: &Value, like: Option<&serde_yaml_ng::Value>) -> serde_yaml_ng::Value {
+    use serde_yaml_ng::Value as Y;
+    match value {
+        Value::Object(map) => {
+            let like_map = like.and_then(Y::as_mapping);
+            let mut keys: Vec<&String> = Vec::new();
+            if let Some(like_map) = like_map {
+                for key in like_map.keys().filter_map(Y::as_str) {
+                    if let Some((k, _)) = map.get_key_value(key) {
+                        keys.push(k);
+                    }
+                }
+            }
+            let mut rest: Vec<&String> = map.keys().filter(|k| !keys.contains(k)).collect();
+            rest.sort();
+            keys.extend(rest);
+            let mut out = serde_yaml_ng::Mapping::new();
+            for key in keys {
+                let child_like = like_map.and_then(|m| m.get(key.as_str()));
+                out.insert(Y::String(key.clone()), ordered(&map[key], child_like));
+            }
+            Y::Mapping(out)
+        }
+        Value::Array(items) => Y::Sequence(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    let child_like = like.and_then(Y::as_sequence).and_then(|s| s.get(i));
+                    ordered(item, child_like)
+                })
+                .collect(),
+        ),
+        other => serde_yaml_ng::to_value(other).unwrap_or(Y::Null),
+    }
+}

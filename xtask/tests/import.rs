@@ -24,10 +24,12 @@ fn import(args: &[&str]) -> Output {
 fn imported(extra: &[&str]) -> (Value, String) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.json");
+    // Every rewrite listed, each with its pointer.
     let mut args = vec![
         fixture("openapi-3.1.yaml").to_str().unwrap().to_owned(),
         "--out".into(),
         out.to_str().unwrap().into(),
+        "--verbose".into(),
     ];
     args.extend(extra.iter().map(|s| s.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -218,4 +220,34 @@ fn a_30_document_passes_through_unchanged() {
     let after: Value =
         serde_yaml_ng::from_str(std::str::from_utf8(&output.stdout).unwrap()).unwrap();
     assert_eq!(before, after);
+}
+
+#[test]
+fn the_report_is_one_line_per_kind_with_a_count_unless_verbose() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.json");
+    let output = import(&[
+        fixture("openapi-3.1.yaml").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines[0], "rewrites, by kind (--verbose lists each):",
+        "{stderr}"
+    );
+    // "    4  removed (annotation 3.0 lacks)": a count, then the kind, once.
+    let kinds: Vec<&str> = lines[1..lines.len() - 1]
+        .iter()
+        .map(|l| l.trim_start().split_once("  ").expect("count  kind").1)
+        .collect();
+    let mut distinct = kinds.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), kinds.len(), "one line per kind: {stderr}");
+    assert!(kinds.contains(&"openapi 3.1 -> 3.0.3"), "{stderr}");
+    assert!(!stderr.contains("/components/"), "no pointers: {stderr}");
+    assert!(lines.last().unwrap().starts_with("wrote "), "{stderr}");
 }

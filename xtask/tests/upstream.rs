@@ -33,6 +33,7 @@ fn import(version: &str, extra: &[&str]) -> (Value, String) {
         spec.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
+        "--verbose",
     ];
     args.extend(extra);
     let output = xtask(&args);
@@ -104,7 +105,7 @@ fn each_published_version_imports_cut_to_the_event_operations() {
 }
 
 #[test]
-fn the_published_versions_differ_by_exactly_the_four_tools_operations() {
+fn the_published_versions_differ_by_exactly_the_four_tools_operations_and_their_schemas() {
     let (old, new) = (upstream(VERSIONS[0]), upstream(VERSIONS[1]));
     let diff = |a: &Path, b: &Path| {
         let output = xtask(&[
@@ -142,15 +143,35 @@ fn the_published_versions_differ_by_exactly_the_four_tools_operations() {
             "operation removed".into(),
         )
     };
-    assert_eq!(
-        changes,
-        [
-            removed("DELETE /v1/tools", "deleteTool"),
-            removed("GET /v1/tools", "getTools"),
-            removed("POST /v1/tools", "createTool"),
-            removed("PUT /v1/tools", "updateTool"),
-        ]
-    );
+    let schema_gone = |name: &str| {
+        (
+            "breaking".into(),
+            format!("components/schemas/{name}"),
+            String::new(),
+            format!("schema removed: the generated type {name} is gone"),
+        )
+    };
+    let mut expected = vec![
+        removed("DELETE /v1/tools", "deleteTool"),
+        removed("GET /v1/tools", "getTools"),
+        removed("POST /v1/tools", "createTool"),
+        removed("PUT /v1/tools", "updateTool"),
+    ];
+    // The schemas only those used, each a generated type.
+    for name in [
+        "CreateToolRequest",
+        "CreateToolResponse",
+        "DeleteToolQuery",
+        "DeleteToolResponse",
+        "GetToolsResponse",
+        "ToolItem",
+        "UpdateToolRequest",
+        "UpdateToolResponse",
+    ] {
+        expected.push(schema_gone(name));
+    }
+    expected.sort();
+    assert_eq!(changes, expected);
 
     // The text output names the generated method too.
     let text = xtask(&["diff", old.to_str().unwrap(), new.to_str().unwrap()]);
@@ -164,5 +185,5 @@ fn the_published_versions_differ_by_exactly_the_four_tools_operations() {
     let (report, code) = diff(&new, &old);
     assert_eq!(code, Some(0), "{report:#}");
     assert_eq!(report["breaking"], 0);
-    assert_eq!(report["changes"].as_array().unwrap().len(), 4);
+    assert_eq!(report["changes"].as_array().unwrap().len(), 4 + 8);
 }
