@@ -87,6 +87,364 @@ pub mod types {
             Default::default()
         }
     }
+    ///The body of createEventBatch.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct PostEventBatchRequest {
+        ///The events to create, each a createEvent body.
+        pub events: ::std::vec::Vec<PostEventRequest>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub session_properties: ::std::option::Option<SessionProperties>,
+        ///Put every event in one session made from `session_properties`.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub single_session: ::std::option::Option<bool>,
+    }
+    impl PostEventBatchRequest {
+        pub fn builder() -> builder::PostEventBatchRequest {
+            Default::default()
+        }
+    }
+    ///The answer to createEventBatch.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct PostEventBatchResponse {
+        pub event_ids: ::std::vec::Vec<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub session_id: ::std::option::Option<::std::string::String>,
+        pub success: bool,
+    }
+    impl PostEventBatchResponse {
+        pub fn builder() -> builder::PostEventBatchResponse {
+            Default::default()
+        }
+    }
+    ///One event, as createEvent and the batch routes take it.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct PostEventRequest {
+        ///The ids of the events that happened inside this one.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub children_ids: ::std::vec::Vec<::std::string::String>,
+        ///How the model, tool or other component was configured.
+        #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
+        pub config: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        ///How long the event took, in milliseconds.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub duration: ::std::option::Option<::serde_json::Number>,
+        ///When the event ended, in milliseconds since the Unix epoch.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub end_time: ::std::option::Option<::serde_json::Number>,
+        ///The error the event ended with, if any.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub error: ::std::option::Option<::std::string::String>,
+        ///The id of the event; the server generates one when left out.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub event_id: ::std::option::Option<::std::string::String>,
+        ///A name for the event, such as the model or tool it ran.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub event_name: ::std::option::Option<::std::string::String>,
+        ///The kind of event: model, tool, chain or session.
+        pub event_type: PostEventRequestEventType,
+        ///Feedback given on the event.
+        #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
+        pub feedback: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        ///What went into the event.
+        pub inputs: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        ///Any other facts about the event, such as token counts or cost.
+        #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
+        pub metadata: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        ///Measurements taken of the event.
+        #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
+        pub metrics: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        ///What came out of the event.
+        #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
+        pub outputs: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        ///The id of the event this one happened inside; the session when left out.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub parent_id: ::std::option::Option<::std::string::String>,
+        ///The project the event belongs to.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub project_id: ::std::option::Option<::std::string::String>,
+        ///The session the event belongs to.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub session_id: ::std::option::Option<::std::string::String>,
+        ///Where the event came from, such as production or a test run.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub source: ::std::option::Option<::std::string::String>,
+        ///When the event started, in milliseconds since the Unix epoch.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub start_time: ::std::option::Option<::serde_json::Number>,
+        ///Facts about the user the event served.
+        #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
+        pub user_properties: ::serde_json::Map<
+            ::std::string::String,
+            ::serde_json::Value,
+        >,
+    }
+    impl PostEventRequest {
+        pub fn builder() -> builder::PostEventRequest {
+            Default::default()
+        }
+    }
+    ///The kind of event: model, tool, chain or session.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum PostEventRequestEventType {
+        #[serde(rename = "model")]
+        Model,
+        #[serde(rename = "tool")]
+        Tool,
+        #[serde(rename = "chain")]
+        Chain,
+        #[serde(rename = "session")]
+        Session,
+    }
+    impl ::std::fmt::Display for PostEventRequestEventType {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Model => f.write_str("model"),
+                Self::Tool => f.write_str("tool"),
+                Self::Chain => f.write_str("chain"),
+                Self::Session => f.write_str("session"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for PostEventRequestEventType {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "model" => Ok(Self::Model),
+                "tool" => Ok(Self::Tool),
+                "chain" => Ok(Self::Chain),
+                "session" => Ok(Self::Session),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for PostEventRequestEventType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for PostEventRequestEventType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///The answer to createEvent.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct PostEventResponse {
+        pub event_id: ::std::string::String,
+        pub success: bool,
+    }
+    impl PostEventResponse {
+        pub fn builder() -> builder::PostEventResponse {
+            Default::default()
+        }
+    }
+    ///The session event the server holds, as createSession returns it.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct PostSessionStartResponse {
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub children_ids: ::std::vec::Vec<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub config: ::std::option::Option<::serde_json::Value>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub duration: ::std::option::Option<::serde_json::Number>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub end_time: ::std::option::Option<::serde_json::Number>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub error: ::std::option::Option<::std::string::String>,
+        pub event_id: ::std::string::String,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub event_name: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub event_type: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub feedback: ::std::option::Option<::serde_json::Value>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub inputs: ::std::option::Option<::serde_json::Value>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub metadata: ::std::option::Option<::serde_json::Value>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub metrics: ::std::option::Option<::serde_json::Value>,
+        pub org_id: ::std::string::String,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub outputs: ::std::option::Option<::serde_json::Value>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub parent_id: ::std::option::Option<::std::string::String>,
+        pub project_id: ::std::string::String,
+        pub session_id: ::std::string::String,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub source: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub start_time: ::std::option::Option<::serde_json::Number>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub user_properties: ::std::option::Option<::serde_json::Value>,
+        pub workspace_id: ::std::string::String,
+        #[serde(flatten)]
+        pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    }
+    impl PostSessionStartResponse {
+        pub fn builder() -> builder::PostSessionStartResponse {
+            Default::default()
+        }
+    }
+    ///The body of createSessionEventBatch.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct SessionEventBatchRequest {
+        ///The events to add, each a createEvent body.
+        pub events: ::std::vec::Vec<PostEventRequest>,
+    }
+    impl SessionEventBatchRequest {
+        pub fn builder() -> builder::SessionEventBatchRequest {
+            Default::default()
+        }
+    }
+    ///The session a createEventBatch with `single_session` creates.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct SessionProperties {
+        #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
+        pub metadata: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub session_name: ::std::option::Option<::std::string::String>,
+        ///When the session started, in milliseconds since the Unix epoch.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub start_time: ::std::option::Option<::serde_json::Number>,
+        #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
+        pub user_properties: ::serde_json::Map<
+            ::std::string::String,
+            ::serde_json::Value,
+        >,
+        #[serde(flatten)]
+        pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    }
+    impl SessionProperties {
+        pub fn builder() -> builder::SessionProperties {
+            Default::default()
+        }
+    }
+    ///The answer to createSessionEventBatch.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct SessionTracesResponse {
+        pub success: bool,
+    }
+    impl SessionTracesResponse {
+        pub fn builder() -> builder::SessionTracesResponse {
+            Default::default()
+        }
+    }
+    ///The body of createSession.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct StartSessionRequest {
+        ///The ids of events in the session.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub children_ids: ::std::vec::Vec<::std::string::String>,
+        ///How the application was configured for the session.
+        #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
+        pub config: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        ///How long the session took, in milliseconds.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub duration: ::std::option::Option<::serde_json::Number>,
+        ///When the session ended, in milliseconds since the Unix epoch.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub end_time: ::std::option::Option<::serde_json::Number>,
+        ///A name for the session event; `session_name` when left out.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub event_name: ::std::option::Option<::std::string::String>,
+        ///What went into the session.
+        #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
+        pub inputs: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        ///Any other facts about the session.
+        #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
+        pub metadata: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        ///What came out of the session.
+        #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
+        pub outputs: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        ///The id of the session; the server generates one when left out.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub session_id: ::std::option::Option<::std::string::String>,
+        ///A name for the session, shown to people.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub session_name: ::std::option::Option<::std::string::String>,
+        ///Where the session came from, such as production or a test run.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub source: ::std::option::Option<::std::string::String>,
+        ///When the session started, in milliseconds since the Unix epoch.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub start_time: ::std::option::Option<::serde_json::Number>,
+        ///Facts about the user the session served.
+        #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
+        pub user_properties: ::serde_json::Map<
+            ::std::string::String,
+            ::serde_json::Value,
+        >,
+    }
+    impl StartSessionRequest {
+        pub fn builder() -> builder::StartSessionRequest {
+            Default::default()
+        }
+    }
+    ///The body of updateEvent: the fields to change.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    pub struct UpdateEventRequest {
+        ///The ids of the events inside this one, replacing those held; an empty list changes nothing.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub children_ids: ::std::vec::Vec<::std::string::String>,
+        ///Configuration fields, merged into those held.
+        #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
+        pub config: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        ///How long the event took, in milliseconds.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub duration: ::std::option::Option<::serde_json::Number>,
+        ///When the event ended, in milliseconds since the Unix epoch.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub end_time: ::std::option::Option<::serde_json::Number>,
+        ///Feedback fields, merged into those held.
+        #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
+        pub feedback: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        ///Metadata fields, merged into those held.
+        #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
+        pub metadata: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        ///Metric values, merged into those held.
+        #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
+        pub metrics: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        ///The outputs, replacing those held; null keeps them. Must be an object or null.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub outputs: ::std::option::Option<
+            ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        >,
+        ///User properties, merged into those held.
+        #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
+        pub user_properties: ::serde_json::Map<
+            ::std::string::String,
+            ::serde_json::Value,
+        >,
+    }
+    impl UpdateEventRequest {
+        pub fn builder() -> builder::UpdateEventRequest {
+            Default::default()
+        }
+    }
     /// Types for composing complex structures.
     pub mod builder {
         #[derive(Clone, Debug)]
@@ -534,6 +892,1803 @@ pub mod types {
                 }
             }
         }
+        #[derive(Clone, Debug)]
+        pub struct PostEventBatchRequest {
+            events: ::std::result::Result<
+                ::std::vec::Vec<super::PostEventRequest>,
+                ::std::string::String,
+            >,
+            session_properties: ::std::result::Result<
+                ::std::option::Option<super::SessionProperties>,
+                ::std::string::String,
+            >,
+            single_session: ::std::result::Result<
+                ::std::option::Option<bool>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for PostEventBatchRequest {
+            fn default() -> Self {
+                Self {
+                    events: Err("no value supplied for events".to_string()),
+                    session_properties: Ok(Default::default()),
+                    single_session: Ok(Default::default()),
+                }
+            }
+        }
+        impl PostEventBatchRequest {
+            pub fn events<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::PostEventRequest>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.events = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for events: {e}")
+                    });
+                self
+            }
+            pub fn session_properties<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::SessionProperties>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.session_properties = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for session_properties: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn single_session<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.single_session = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for single_session: {e}"
+                        )
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<PostEventBatchRequest>
+        for super::PostEventBatchRequest {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: PostEventBatchRequest,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    events: value.events?,
+                    session_properties: value.session_properties?,
+                    single_session: value.single_session?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::PostEventBatchRequest>
+        for PostEventBatchRequest {
+            fn from(value: super::PostEventBatchRequest) -> Self {
+                Self {
+                    events: Ok(value.events),
+                    session_properties: Ok(value.session_properties),
+                    single_session: Ok(value.single_session),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct PostEventBatchResponse {
+            event_ids: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+            session_id: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            success: ::std::result::Result<bool, ::std::string::String>,
+        }
+        impl ::std::default::Default for PostEventBatchResponse {
+            fn default() -> Self {
+                Self {
+                    event_ids: Err("no value supplied for event_ids".to_string()),
+                    session_id: Ok(Default::default()),
+                    success: Err("no value supplied for success".to_string()),
+                }
+            }
+        }
+        impl PostEventBatchResponse {
+            pub fn event_ids<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.event_ids = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for event_ids: {e}")
+                    });
+                self
+            }
+            pub fn session_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.session_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for session_id: {e}")
+                    });
+                self
+            }
+            pub fn success<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.success = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for success: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<PostEventBatchResponse>
+        for super::PostEventBatchResponse {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: PostEventBatchResponse,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    event_ids: value.event_ids?,
+                    session_id: value.session_id?,
+                    success: value.success?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::PostEventBatchResponse>
+        for PostEventBatchResponse {
+            fn from(value: super::PostEventBatchResponse) -> Self {
+                Self {
+                    event_ids: Ok(value.event_ids),
+                    session_id: Ok(value.session_id),
+                    success: Ok(value.success),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct PostEventRequest {
+            children_ids: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+            config: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
+            duration: ::std::result::Result<
+                ::std::option::Option<::serde_json::Number>,
+                ::std::string::String,
+            >,
+            end_time: ::std::result::Result<
+                ::std::option::Option<::serde_json::Number>,
+                ::std::string::String,
+            >,
+            error: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            event_id: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            event_name: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            event_type: ::std::result::Result<
+                super::PostEventRequestEventType,
+                ::std::string::String,
+            >,
+            feedback: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
+            inputs: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
+            metadata: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
+            metrics: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
+            outputs: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
+            parent_id: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            project_id: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            session_id: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            source: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            start_time: ::std::result::Result<
+                ::std::option::Option<::serde_json::Number>,
+                ::std::string::String,
+            >,
+            user_properties: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for PostEventRequest {
+            fn default() -> Self {
+                Self {
+                    children_ids: Ok(Default::default()),
+                    config: Ok(Default::default()),
+                    duration: Ok(Default::default()),
+                    end_time: Ok(Default::default()),
+                    error: Ok(Default::default()),
+                    event_id: Ok(Default::default()),
+                    event_name: Ok(Default::default()),
+                    event_type: Err("no value supplied for event_type".to_string()),
+                    feedback: Ok(Default::default()),
+                    inputs: Err("no value supplied for inputs".to_string()),
+                    metadata: Ok(Default::default()),
+                    metrics: Ok(Default::default()),
+                    outputs: Ok(Default::default()),
+                    parent_id: Ok(Default::default()),
+                    project_id: Ok(Default::default()),
+                    session_id: Ok(Default::default()),
+                    source: Ok(Default::default()),
+                    start_time: Ok(Default::default()),
+                    user_properties: Ok(Default::default()),
+                }
+            }
+        }
+        impl PostEventRequest {
+            pub fn children_ids<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.children_ids = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for children_ids: {e}")
+                    });
+                self
+            }
+            pub fn config<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.config = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for config: {e}")
+                    });
+                self
+            }
+            pub fn duration<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::serde_json::Number>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.duration = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for duration: {e}")
+                    });
+                self
+            }
+            pub fn end_time<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::serde_json::Number>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.end_time = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for end_time: {e}")
+                    });
+                self
+            }
+            pub fn error<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.error = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for error: {e}")
+                    });
+                self
+            }
+            pub fn event_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.event_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for event_id: {e}")
+                    });
+                self
+            }
+            pub fn event_name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.event_name = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for event_name: {e}")
+                    });
+                self
+            }
+            pub fn event_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::PostEventRequestEventType>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.event_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for event_type: {e}")
+                    });
+                self
+            }
+            pub fn feedback<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.feedback = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for feedback: {e}")
+                    });
+                self
+            }
+            pub fn inputs<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.inputs = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for inputs: {e}")
+                    });
+                self
+            }
+            pub fn metadata<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.metadata = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for metadata: {e}")
+                    });
+                self
+            }
+            pub fn metrics<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.metrics = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for metrics: {e}")
+                    });
+                self
+            }
+            pub fn outputs<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.outputs = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for outputs: {e}")
+                    });
+                self
+            }
+            pub fn parent_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.parent_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for parent_id: {e}")
+                    });
+                self
+            }
+            pub fn project_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.project_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for project_id: {e}")
+                    });
+                self
+            }
+            pub fn session_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.session_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for session_id: {e}")
+                    });
+                self
+            }
+            pub fn source<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.source = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for source: {e}")
+                    });
+                self
+            }
+            pub fn start_time<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::serde_json::Number>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.start_time = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for start_time: {e}")
+                    });
+                self
+            }
+            pub fn user_properties<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.user_properties = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for user_properties: {e}"
+                        )
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<PostEventRequest> for super::PostEventRequest {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: PostEventRequest,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    children_ids: value.children_ids?,
+                    config: value.config?,
+                    duration: value.duration?,
+                    end_time: value.end_time?,
+                    error: value.error?,
+                    event_id: value.event_id?,
+                    event_name: value.event_name?,
+                    event_type: value.event_type?,
+                    feedback: value.feedback?,
+                    inputs: value.inputs?,
+                    metadata: value.metadata?,
+                    metrics: value.metrics?,
+                    outputs: value.outputs?,
+                    parent_id: value.parent_id?,
+                    project_id: value.project_id?,
+                    session_id: value.session_id?,
+                    source: value.source?,
+                    start_time: value.start_time?,
+                    user_properties: value.user_properties?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::PostEventRequest> for PostEventRequest {
+            fn from(value: super::PostEventRequest) -> Self {
+                Self {
+                    children_ids: Ok(value.children_ids),
+                    config: Ok(value.config),
+                    duration: Ok(value.duration),
+                    end_time: Ok(value.end_time),
+                    error: Ok(value.error),
+                    event_id: Ok(value.event_id),
+                    event_name: Ok(value.event_name),
+                    event_type: Ok(value.event_type),
+                    feedback: Ok(value.feedback),
+                    inputs: Ok(value.inputs),
+                    metadata: Ok(value.metadata),
+                    metrics: Ok(value.metrics),
+                    outputs: Ok(value.outputs),
+                    parent_id: Ok(value.parent_id),
+                    project_id: Ok(value.project_id),
+                    session_id: Ok(value.session_id),
+                    source: Ok(value.source),
+                    start_time: Ok(value.start_time),
+                    user_properties: Ok(value.user_properties),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct PostEventResponse {
+            event_id: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            success: ::std::result::Result<bool, ::std::string::String>,
+        }
+        impl ::std::default::Default for PostEventResponse {
+            fn default() -> Self {
+                Self {
+                    event_id: Err("no value supplied for event_id".to_string()),
+                    success: Err("no value supplied for success".to_string()),
+                }
+            }
+        }
+        impl PostEventResponse {
+            pub fn event_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.event_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for event_id: {e}")
+                    });
+                self
+            }
+            pub fn success<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.success = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for success: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<PostEventResponse> for super::PostEventResponse {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: PostEventResponse,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    event_id: value.event_id?,
+                    success: value.success?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::PostEventResponse> for PostEventResponse {
+            fn from(value: super::PostEventResponse) -> Self {
+                Self {
+                    event_id: Ok(value.event_id),
+                    success: Ok(value.success),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct PostSessionStartResponse {
+            children_ids: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+            config: ::std::result::Result<
+                ::std::option::Option<::serde_json::Value>,
+                ::std::string::String,
+            >,
+            duration: ::std::result::Result<
+                ::std::option::Option<::serde_json::Number>,
+                ::std::string::String,
+            >,
+            end_time: ::std::result::Result<
+                ::std::option::Option<::serde_json::Number>,
+                ::std::string::String,
+            >,
+            error: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            event_id: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            event_name: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            event_type: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            feedback: ::std::result::Result<
+                ::std::option::Option<::serde_json::Value>,
+                ::std::string::String,
+            >,
+            inputs: ::std::result::Result<
+                ::std::option::Option<::serde_json::Value>,
+                ::std::string::String,
+            >,
+            metadata: ::std::result::Result<
+                ::std::option::Option<::serde_json::Value>,
+                ::std::string::String,
+            >,
+            metrics: ::std::result::Result<
+                ::std::option::Option<::serde_json::Value>,
+                ::std::string::String,
+            >,
+            org_id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            outputs: ::std::result::Result<
+                ::std::option::Option<::serde_json::Value>,
+                ::std::string::String,
+            >,
+            parent_id: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            project_id: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            session_id: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            source: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            start_time: ::std::result::Result<
+                ::std::option::Option<::serde_json::Number>,
+                ::std::string::String,
+            >,
+            user_properties: ::std::result::Result<
+                ::std::option::Option<::serde_json::Value>,
+                ::std::string::String,
+            >,
+            workspace_id: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            extra: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for PostSessionStartResponse {
+            fn default() -> Self {
+                Self {
+                    children_ids: Ok(Default::default()),
+                    config: Ok(Default::default()),
+                    duration: Ok(Default::default()),
+                    end_time: Ok(Default::default()),
+                    error: Ok(Default::default()),
+                    event_id: Err("no value supplied for event_id".to_string()),
+                    event_name: Ok(Default::default()),
+                    event_type: Ok(Default::default()),
+                    feedback: Ok(Default::default()),
+                    inputs: Ok(Default::default()),
+                    metadata: Ok(Default::default()),
+                    metrics: Ok(Default::default()),
+                    org_id: Err("no value supplied for org_id".to_string()),
+                    outputs: Ok(Default::default()),
+                    parent_id: Ok(Default::default()),
+                    project_id: Err("no value supplied for project_id".to_string()),
+                    session_id: Err("no value supplied for session_id".to_string()),
+                    source: Ok(Default::default()),
+                    start_time: Ok(Default::default()),
+                    user_properties: Ok(Default::default()),
+                    workspace_id: Err("no value supplied for workspace_id".to_string()),
+                    extra: Err("no value supplied for extra".to_string()),
+                }
+            }
+        }
+        impl PostSessionStartResponse {
+            pub fn children_ids<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.children_ids = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for children_ids: {e}")
+                    });
+                self
+            }
+            pub fn config<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::serde_json::Value>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.config = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for config: {e}")
+                    });
+                self
+            }
+            pub fn duration<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::serde_json::Number>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.duration = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for duration: {e}")
+                    });
+                self
+            }
+            pub fn end_time<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::serde_json::Number>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.end_time = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for end_time: {e}")
+                    });
+                self
+            }
+            pub fn error<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.error = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for error: {e}")
+                    });
+                self
+            }
+            pub fn event_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.event_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for event_id: {e}")
+                    });
+                self
+            }
+            pub fn event_name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.event_name = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for event_name: {e}")
+                    });
+                self
+            }
+            pub fn event_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.event_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for event_type: {e}")
+                    });
+                self
+            }
+            pub fn feedback<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::serde_json::Value>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.feedback = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for feedback: {e}")
+                    });
+                self
+            }
+            pub fn inputs<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::serde_json::Value>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.inputs = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for inputs: {e}")
+                    });
+                self
+            }
+            pub fn metadata<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::serde_json::Value>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.metadata = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for metadata: {e}")
+                    });
+                self
+            }
+            pub fn metrics<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::serde_json::Value>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.metrics = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for metrics: {e}")
+                    });
+                self
+            }
+            pub fn org_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.org_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for org_id: {e}")
+                    });
+                self
+            }
+            pub fn outputs<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::serde_json::Value>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.outputs = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for outputs: {e}")
+                    });
+                self
+            }
+            pub fn parent_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.parent_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for parent_id: {e}")
+                    });
+                self
+            }
+            pub fn project_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.project_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for project_id: {e}")
+                    });
+                self
+            }
+            pub fn session_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.session_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for session_id: {e}")
+                    });
+                self
+            }
+            pub fn source<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.source = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for source: {e}")
+                    });
+                self
+            }
+            pub fn start_time<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::serde_json::Number>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.start_time = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for start_time: {e}")
+                    });
+                self
+            }
+            pub fn user_properties<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::serde_json::Value>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.user_properties = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for user_properties: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn workspace_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.workspace_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for workspace_id: {e}")
+                    });
+                self
+            }
+            pub fn extra<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.extra = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for extra: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<PostSessionStartResponse>
+        for super::PostSessionStartResponse {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: PostSessionStartResponse,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    children_ids: value.children_ids?,
+                    config: value.config?,
+                    duration: value.duration?,
+                    end_time: value.end_time?,
+                    error: value.error?,
+                    event_id: value.event_id?,
+                    event_name: value.event_name?,
+                    event_type: value.event_type?,
+                    feedback: value.feedback?,
+                    inputs: value.inputs?,
+                    metadata: value.metadata?,
+                    metrics: value.metrics?,
+                    org_id: value.org_id?,
+                    outputs: value.outputs?,
+                    parent_id: value.parent_id?,
+                    project_id: value.project_id?,
+                    session_id: value.session_id?,
+                    source: value.source?,
+                    start_time: value.start_time?,
+                    user_properties: value.user_properties?,
+                    workspace_id: value.workspace_id?,
+                    extra: value.extra?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::PostSessionStartResponse>
+        for PostSessionStartResponse {
+            fn from(value: super::PostSessionStartResponse) -> Self {
+                Self {
+                    children_ids: Ok(value.children_ids),
+                    config: Ok(value.config),
+                    duration: Ok(value.duration),
+                    end_time: Ok(value.end_time),
+                    error: Ok(value.error),
+                    event_id: Ok(value.event_id),
+                    event_name: Ok(value.event_name),
+                    event_type: Ok(value.event_type),
+                    feedback: Ok(value.feedback),
+                    inputs: Ok(value.inputs),
+                    metadata: Ok(value.metadata),
+                    metrics: Ok(value.metrics),
+                    org_id: Ok(value.org_id),
+                    outputs: Ok(value.outputs),
+                    parent_id: Ok(value.parent_id),
+                    project_id: Ok(value.project_id),
+                    session_id: Ok(value.session_id),
+                    source: Ok(value.source),
+                    start_time: Ok(value.start_time),
+                    user_properties: Ok(value.user_properties),
+                    workspace_id: Ok(value.workspace_id),
+                    extra: Ok(value.extra),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct SessionEventBatchRequest {
+            events: ::std::result::Result<
+                ::std::vec::Vec<super::PostEventRequest>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for SessionEventBatchRequest {
+            fn default() -> Self {
+                Self {
+                    events: Err("no value supplied for events".to_string()),
+                }
+            }
+        }
+        impl SessionEventBatchRequest {
+            pub fn events<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::PostEventRequest>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.events = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for events: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<SessionEventBatchRequest>
+        for super::SessionEventBatchRequest {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: SessionEventBatchRequest,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self { events: value.events? })
+            }
+        }
+        impl ::std::convert::From<super::SessionEventBatchRequest>
+        for SessionEventBatchRequest {
+            fn from(value: super::SessionEventBatchRequest) -> Self {
+                Self { events: Ok(value.events) }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct SessionProperties {
+            metadata: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
+            session_name: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            start_time: ::std::result::Result<
+                ::std::option::Option<::serde_json::Number>,
+                ::std::string::String,
+            >,
+            user_properties: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
+            extra: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for SessionProperties {
+            fn default() -> Self {
+                Self {
+                    metadata: Ok(Default::default()),
+                    session_name: Ok(Default::default()),
+                    start_time: Ok(Default::default()),
+                    user_properties: Ok(Default::default()),
+                    extra: Err("no value supplied for extra".to_string()),
+                }
+            }
+        }
+        impl SessionProperties {
+            pub fn metadata<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.metadata = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for metadata: {e}")
+                    });
+                self
+            }
+            pub fn session_name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.session_name = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for session_name: {e}")
+                    });
+                self
+            }
+            pub fn start_time<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::serde_json::Number>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.start_time = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for start_time: {e}")
+                    });
+                self
+            }
+            pub fn user_properties<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.user_properties = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for user_properties: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn extra<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.extra = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for extra: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<SessionProperties> for super::SessionProperties {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: SessionProperties,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    metadata: value.metadata?,
+                    session_name: value.session_name?,
+                    start_time: value.start_time?,
+                    user_properties: value.user_properties?,
+                    extra: value.extra?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::SessionProperties> for SessionProperties {
+            fn from(value: super::SessionProperties) -> Self {
+                Self {
+                    metadata: Ok(value.metadata),
+                    session_name: Ok(value.session_name),
+                    start_time: Ok(value.start_time),
+                    user_properties: Ok(value.user_properties),
+                    extra: Ok(value.extra),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct SessionTracesResponse {
+            success: ::std::result::Result<bool, ::std::string::String>,
+        }
+        impl ::std::default::Default for SessionTracesResponse {
+            fn default() -> Self {
+                Self {
+                    success: Err("no value supplied for success".to_string()),
+                }
+            }
+        }
+        impl SessionTracesResponse {
+            pub fn success<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.success = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for success: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<SessionTracesResponse>
+        for super::SessionTracesResponse {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: SessionTracesResponse,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self { success: value.success? })
+            }
+        }
+        impl ::std::convert::From<super::SessionTracesResponse>
+        for SessionTracesResponse {
+            fn from(value: super::SessionTracesResponse) -> Self {
+                Self { success: Ok(value.success) }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct StartSessionRequest {
+            children_ids: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+            config: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
+            duration: ::std::result::Result<
+                ::std::option::Option<::serde_json::Number>,
+                ::std::string::String,
+            >,
+            end_time: ::std::result::Result<
+                ::std::option::Option<::serde_json::Number>,
+                ::std::string::String,
+            >,
+            event_name: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            inputs: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
+            metadata: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
+            outputs: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
+            session_id: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            session_name: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            source: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            start_time: ::std::result::Result<
+                ::std::option::Option<::serde_json::Number>,
+                ::std::string::String,
+            >,
+            user_properties: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for StartSessionRequest {
+            fn default() -> Self {
+                Self {
+                    children_ids: Ok(Default::default()),
+                    config: Ok(Default::default()),
+                    duration: Ok(Default::default()),
+                    end_time: Ok(Default::default()),
+                    event_name: Ok(Default::default()),
+                    inputs: Ok(Default::default()),
+                    metadata: Ok(Default::default()),
+                    outputs: Ok(Default::default()),
+                    session_id: Ok(Default::default()),
+                    session_name: Ok(Default::default()),
+                    source: Ok(Default::default()),
+                    start_time: Ok(Default::default()),
+                    user_properties: Ok(Default::default()),
+                }
+            }
+        }
+        impl StartSessionRequest {
+            pub fn children_ids<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.children_ids = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for children_ids: {e}")
+                    });
+                self
+            }
+            pub fn config<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.config = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for config: {e}")
+                    });
+                self
+            }
+            pub fn duration<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::serde_json::Number>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.duration = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for duration: {e}")
+                    });
+                self
+            }
+            pub fn end_time<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::serde_json::Number>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.end_time = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for end_time: {e}")
+                    });
+                self
+            }
+            pub fn event_name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.event_name = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for event_name: {e}")
+                    });
+                self
+            }
+            pub fn inputs<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.inputs = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for inputs: {e}")
+                    });
+                self
+            }
+            pub fn metadata<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.metadata = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for metadata: {e}")
+                    });
+                self
+            }
+            pub fn outputs<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.outputs = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for outputs: {e}")
+                    });
+                self
+            }
+            pub fn session_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.session_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for session_id: {e}")
+                    });
+                self
+            }
+            pub fn session_name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.session_name = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for session_name: {e}")
+                    });
+                self
+            }
+            pub fn source<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.source = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for source: {e}")
+                    });
+                self
+            }
+            pub fn start_time<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::serde_json::Number>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.start_time = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for start_time: {e}")
+                    });
+                self
+            }
+            pub fn user_properties<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.user_properties = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for user_properties: {e}"
+                        )
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<StartSessionRequest>
+        for super::StartSessionRequest {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: StartSessionRequest,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    children_ids: value.children_ids?,
+                    config: value.config?,
+                    duration: value.duration?,
+                    end_time: value.end_time?,
+                    event_name: value.event_name?,
+                    inputs: value.inputs?,
+                    metadata: value.metadata?,
+                    outputs: value.outputs?,
+                    session_id: value.session_id?,
+                    session_name: value.session_name?,
+                    source: value.source?,
+                    start_time: value.start_time?,
+                    user_properties: value.user_properties?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::StartSessionRequest> for StartSessionRequest {
+            fn from(value: super::StartSessionRequest) -> Self {
+                Self {
+                    children_ids: Ok(value.children_ids),
+                    config: Ok(value.config),
+                    duration: Ok(value.duration),
+                    end_time: Ok(value.end_time),
+                    event_name: Ok(value.event_name),
+                    inputs: Ok(value.inputs),
+                    metadata: Ok(value.metadata),
+                    outputs: Ok(value.outputs),
+                    session_id: Ok(value.session_id),
+                    session_name: Ok(value.session_name),
+                    source: Ok(value.source),
+                    start_time: Ok(value.start_time),
+                    user_properties: Ok(value.user_properties),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct UpdateEventRequest {
+            children_ids: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+            config: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
+            duration: ::std::result::Result<
+                ::std::option::Option<::serde_json::Number>,
+                ::std::string::String,
+            >,
+            end_time: ::std::result::Result<
+                ::std::option::Option<::serde_json::Number>,
+                ::std::string::String,
+            >,
+            feedback: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
+            metadata: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
+            metrics: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
+            outputs: ::std::result::Result<
+                ::std::option::Option<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                ::std::string::String,
+            >,
+            user_properties: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for UpdateEventRequest {
+            fn default() -> Self {
+                Self {
+                    children_ids: Ok(Default::default()),
+                    config: Ok(Default::default()),
+                    duration: Ok(Default::default()),
+                    end_time: Ok(Default::default()),
+                    feedback: Ok(Default::default()),
+                    metadata: Ok(Default::default()),
+                    metrics: Ok(Default::default()),
+                    outputs: Ok(Default::default()),
+                    user_properties: Ok(Default::default()),
+                }
+            }
+        }
+        impl UpdateEventRequest {
+            pub fn children_ids<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.children_ids = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for children_ids: {e}")
+                    });
+                self
+            }
+            pub fn config<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.config = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for config: {e}")
+                    });
+                self
+            }
+            pub fn duration<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::serde_json::Number>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.duration = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for duration: {e}")
+                    });
+                self
+            }
+            pub fn end_time<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::serde_json::Number>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.end_time = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for end_time: {e}")
+                    });
+                self
+            }
+            pub fn feedback<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.feedback = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for feedback: {e}")
+                    });
+                self
+            }
+            pub fn metadata<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.metadata = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for metadata: {e}")
+                    });
+                self
+            }
+            pub fn metrics<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.metrics = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for metrics: {e}")
+                    });
+                self
+            }
+            pub fn outputs<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<
+                        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                    >,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.outputs = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for outputs: {e}")
+                    });
+                self
+            }
+            pub fn user_properties<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.user_properties = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for user_properties: {e}"
+                        )
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<UpdateEventRequest> for super::UpdateEventRequest {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: UpdateEventRequest,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    children_ids: value.children_ids?,
+                    config: value.config?,
+                    duration: value.duration?,
+                    end_time: value.end_time?,
+                    feedback: value.feedback?,
+                    metadata: value.metadata?,
+                    metrics: value.metrics?,
+                    outputs: value.outputs?,
+                    user_properties: value.user_properties?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::UpdateEventRequest> for UpdateEventRequest {
+            fn from(value: super::UpdateEventRequest) -> Self {
+                Self {
+                    children_ids: Ok(value.children_ids),
+                    config: Ok(value.config),
+                    duration: Ok(value.duration),
+                    end_time: Ok(value.end_time),
+                    feedback: Ok(value.feedback),
+                    metadata: Ok(value.metadata),
+                    metrics: Ok(value.metrics),
+                    outputs: Ok(value.outputs),
+                    user_properties: Ok(value.user_properties),
+                }
+            }
+        }
     }
     /// Error types.
     pub mod error {
@@ -571,9 +2726,9 @@ pub mod types {
 #[derive(Clone, Debug)]
 /**Client for HoneyHive event logging API
 
-The part of the HoneyHive API that records events: the spans of an LLM application (model calls, tool calls, chains and sessions), grouped by session. Transcribed from the "Log an event" page of the HoneyHive API reference.
+The part of the HoneyHive API that records events: the spans of an LLM application (model calls, tool calls, chains and sessions), grouped by session. logEvent is transcribed from the "Log an event" page of the HoneyHive API reference; the /v1 operations are adopted from HoneyHive's data-plane spec 1.9.0 (names, types and constraints as published, descriptions ours), which serves them from https://api.dp1.us.honeyhive.ai.
 
-Version: 1.0.0*/
+Version: 1.1.0*/
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
@@ -615,7 +2770,7 @@ impl Client {
 }
 impl ClientInfo<crate::Hooks> for Client {
     fn api_version() -> &'static str {
-        "1.0.0"
+        "1.1.0"
     }
     fn baseurl(&self) -> &str {
         self.baseurl.as_str()
@@ -653,6 +2808,89 @@ let response = client.log_event()
 ```*/
     pub fn log_event(&self) -> builder::LogEvent<'_> {
         builder::LogEvent::new(self)
+    }
+    /**Create an event
+
+Records one event, sent as a bare event object. `event_type` and `inputs` are required; the server fills what is left out: `event_id` and `session_id` (UUIDs), `parent_id` (the session), `event_name` and `source` ("unknown"). Times and durations are milliseconds since the Unix epoch. Fields the schema does not list are refused.
+
+Sends a `POST` request to `/v1/events`
+
+```ignore
+let response = client.create_event()
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn create_event(&self) -> builder::CreateEvent<'_> {
+        builder::CreateEvent::new(self)
+    }
+    /**Create a batch of events
+
+Records many events, of any sessions, in one request. Each event follows the rules of createEvent. With `single_session: true`, the events are put in one session created from `session_properties`. Unknown fields, at the top and in each event, are refused (the older `is_single_session`, `session` and per-event `project` among them).
+
+Sends a `POST` request to `/v1/events/batch`
+
+```ignore
+let response = client.create_event_batch()
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn create_event_batch(&self) -> builder::CreateEventBatch<'_> {
+        builder::CreateEventBatch::new(self)
+    }
+    /**Update an event
+
+Changes fields of an event recorded earlier, such as feedback or metrics that arrive after it ended. Only the fields sent change. Fields the schema does not list are accepted and ignored.
+
+Sends a `PUT` request to `/v1/events/{event_id}`
+
+Arguments:
+- `event_id`: The id of the event to change.
+- `body`
+```ignore
+let response = client.update_event()
+    .event_id(event_id)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn update_event(&self) -> builder::UpdateEvent<'_> {
+        builder::UpdateEvent::new(self)
+    }
+    /**Start a session
+
+Starts a session, sent as a bare session object, and returns the session event the server created. No field is required. When `session_id` is left out, or is not a UUID, the server generates one. Posting the same `session_id` again merges `metadata` and `user_properties` into the session already there and returns it, so a retry is safe. `start_time` and `end_time` must be numbers (milliseconds since the Unix epoch); the server takes the current time for a string.
+
+Sends a `POST` request to `/v1/sessions`
+
+```ignore
+let response = client.create_session()
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn create_session(&self) -> builder::CreateSession<'_> {
+        builder::CreateSession::new(self)
+    }
+    /**Add a batch of events to a session
+
+Records many events in one session, one after the other. Each event is stored with the `session_id` of the path, whatever its body says, and follows the rules of createEvent. Unknown fields are refused. `POST /v1/events/batch` takes events of any sessions and is the faster route.
+
+Sends a `POST` request to `/v1/sessions/{session_id}/events/batch`
+
+Arguments:
+- `session_id`: The session the events are added to.
+- `body`
+```ignore
+let response = client.create_session_event_batch()
+    .session_id(session_id)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn create_session_event_batch(&self) -> builder::CreateSessionEventBatch<'_> {
+        builder::CreateSessionEventBatch::new(self)
     }
 }
 /// Types for composing operation parameters.
@@ -752,6 +2990,455 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 200u16 => ResponseValue::from_response(response).await,
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::create_event`]
+
+[`Client::create_event`]: super::Client::create_event*/
+    #[derive(Debug, Clone)]
+    pub struct CreateEvent<'a> {
+        client: &'a super::Client,
+        body: Result<types::builder::PostEventRequest, String>,
+    }
+    impl<'a> CreateEvent<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::PostEventRequest>,
+            <V as std::convert::TryInto<
+                types::PostEventRequest,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `PostEventRequest` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::PostEventRequest,
+            ) -> types::builder::PostEventRequest,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/v1/events`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::PostEventResponse>, Error<()>> {
+            let Self { client, body } = self;
+            let body = body
+                .and_then(|v| {
+                    types::PostEventRequest::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/events", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "create_event",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::create_event_batch`]
+
+[`Client::create_event_batch`]: super::Client::create_event_batch*/
+    #[derive(Debug, Clone)]
+    pub struct CreateEventBatch<'a> {
+        client: &'a super::Client,
+        body: Result<types::builder::PostEventBatchRequest, String>,
+    }
+    impl<'a> CreateEventBatch<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::PostEventBatchRequest>,
+            <V as std::convert::TryInto<
+                types::PostEventBatchRequest,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!(
+                        "conversion to `PostEventBatchRequest` for body failed: {}", s
+                    )
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::PostEventBatchRequest,
+            ) -> types::builder::PostEventBatchRequest,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/v1/events/batch`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::PostEventBatchResponse>, Error<()>> {
+            let Self { client, body } = self;
+            let body = body
+                .and_then(|v| {
+                    types::PostEventBatchRequest::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/events/batch", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "create_event_batch",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                500u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::update_event`]
+
+[`Client::update_event`]: super::Client::update_event*/
+    #[derive(Debug, Clone)]
+    pub struct UpdateEvent<'a> {
+        client: &'a super::Client,
+        event_id: Result<::uuid::Uuid, String>,
+        body: Result<types::builder::UpdateEventRequest, String>,
+    }
+    impl<'a> UpdateEvent<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                event_id: Err("event_id was not initialized".to_string()),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn event_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.event_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for event_id failed".to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::UpdateEventRequest>,
+            <V as std::convert::TryInto<
+                types::UpdateEventRequest,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `UpdateEventRequest` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::UpdateEventRequest,
+            ) -> types::builder::UpdateEventRequest,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `PUT` request to `/v1/events/{event_id}`
+        pub async fn send(self) -> Result<ResponseValue<()>, Error<()>> {
+            let Self { client, event_id, body } = self;
+            let event_id = event_id.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::UpdateEventRequest::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/events/{}", client.baseurl, encode_path(& event_id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .put(url)
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "update_event",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => Ok(ResponseValue::empty(response)),
+                400u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::create_session`]
+
+[`Client::create_session`]: super::Client::create_session*/
+    #[derive(Debug, Clone)]
+    pub struct CreateSession<'a> {
+        client: &'a super::Client,
+        body: Result<types::builder::StartSessionRequest, String>,
+    }
+    impl<'a> CreateSession<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::StartSessionRequest>,
+            <V as std::convert::TryInto<
+                types::StartSessionRequest,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `StartSessionRequest` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::StartSessionRequest,
+            ) -> types::builder::StartSessionRequest,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/v1/sessions`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::PostSessionStartResponse>, Error<()>> {
+            let Self { client, body } = self;
+            let body = body
+                .and_then(|v| {
+                    types::StartSessionRequest::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/sessions", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "create_session",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::create_session_event_batch`]
+
+[`Client::create_session_event_batch`]: super::Client::create_session_event_batch*/
+    #[derive(Debug, Clone)]
+    pub struct CreateSessionEventBatch<'a> {
+        client: &'a super::Client,
+        session_id: Result<::uuid::Uuid, String>,
+        body: Result<types::builder::SessionEventBatchRequest, String>,
+    }
+    impl<'a> CreateSessionEventBatch<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                session_id: Err("session_id was not initialized".to_string()),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn session_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.session_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for session_id failed".to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::SessionEventBatchRequest>,
+            <V as std::convert::TryInto<
+                types::SessionEventBatchRequest,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!(
+                        "conversion to `SessionEventBatchRequest` for body failed: {}", s
+                    )
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::SessionEventBatchRequest,
+            ) -> types::builder::SessionEventBatchRequest,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/v1/sessions/{session_id}/events/batch`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::SessionTracesResponse>, Error<()>> {
+            let Self { client, session_id, body } = self;
+            let session_id = session_id.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::SessionEventBatchRequest::try_from(v)
+                        .map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/sessions/{}/events/batch", client.baseurl, encode_path(&
+                session_id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "create_session_event_batch",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                500u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
