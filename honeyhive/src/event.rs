@@ -1,12 +1,11 @@
 //! The [`Event`] builder: one span of an LLM application, ready to log.
 
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
-use serde_json::{Map, Number, Value};
+use serde_json::{Number, Value};
 
-use crate::finite::first_non_finite;
+use crate::fields::{Invalid, duration_millis, object_setters};
 use crate::{Error, api};
 
 /// The four kinds of event HoneyHive knows.
@@ -77,9 +76,8 @@ impl fmt::Display for EventType {
 #[derive(Clone, PartialEq, Default)]
 pub struct Event {
     wire: api::types::Event,
-    /// The first setter input that cannot be sent: (field, problem). Boxed:
-    /// rare, and events sit in queues by the thousand.
-    invalid: Option<Box<(String, String)>>,
+    /// The first setter input that cannot be sent.
+    invalid: Invalid,
 }
 
 impl Event {
@@ -156,14 +154,14 @@ impl Event {
 
     /// Sets `start_time`, sent as whole milliseconds since the Unix epoch.
     pub fn start_time(mut self, at: SystemTime) -> Self {
-        let millis = self.epoch_millis("start_time", at);
+        let millis = self.invalid.epoch_millis("start_time", at);
         self.wire.start_time = millis;
         self
     }
 
     /// Sets `end_time`, sent as whole milliseconds since the Unix epoch.
     pub fn end_time(mut self, at: SystemTime) -> Self {
-        let millis = self.epoch_millis("end_time", at);
+        let millis = self.invalid.epoch_millis("end_time", at);
         self.wire.end_time = millis;
         self
     }
@@ -179,32 +177,30 @@ impl Event {
     /// that are already numbers. NaN, infinities and negative values are
     /// refused when the event is logged.
     pub fn start_time_ms(mut self, millis: f64) -> Self {
-        self.wire.start_time = self.millis("start_time", millis);
+        self.wire.start_time = self.invalid.millis("start_time", millis);
         self
     }
 
     /// Sets `end_time` from milliseconds since the Unix epoch; see
     /// [`start_time_ms`](Self::start_time_ms).
     pub fn end_time_ms(mut self, millis: f64) -> Self {
-        self.wire.end_time = self.millis("end_time", millis);
+        self.wire.end_time = self.invalid.millis("end_time", millis);
         self
     }
 
     /// Sets `duration` from a number of milliseconds; see
     /// [`start_time_ms`](Self::start_time_ms).
     pub fn duration_ms(mut self, millis: f64) -> Self {
-        self.wire.duration = self.millis("duration", millis);
+        self.wire.duration = self.invalid.millis("duration", millis);
         self
     }
 
     /// Adds a child event, sent nested in this one's `children`.
     pub fn child(mut self, child: Event) -> Self {
         let index = self.wire.children.len();
-        if self.invalid.is_none()
-            && let Some(problem) = child.invalid
-        {
-            let (field, problem) = *problem;
-            self.invalid = Some(Box::new((format!("children[{index}].{field}"), problem)));
+        if child.invalid.first().is_some() {
+            self.invalid
+                .adopt(&format!("children[{index}]."), child.invalid);
         }
         self.wire.children.push(child.wire);
         self
@@ -230,101 +226,12 @@ impl Event {
 
     /// The first problem a setter met, or an end before a start.
     pub(crate) fn check(&self) -> Result<(), Error> {
-        if let Some(problem) = &self.invalid {
-            let (field, problem) = &**problem;
-            return Err(Error::invalid(field.clone(), problem.clone()));
-        }
+        self.invalid.check()?;
         check_times(&self.wire)
     }
-
-    fn remember(&mut self, field: &str, problem: String) {
-        if self.invalid.is_none() {
-            self.invalid = Some(Box::new((field.to_owned(), problem)));
-        }
-    }
-
-    fn millis(&mut self, field: &str, millis: f64) -> Option<Number> {
-        if !millis.is_finite() || millis < 0.0 {
-            self.remember(
-                field,
-                format!("is {millis} ms; pass a finite number of milliseconds, 0 or more"),
-            );
-            return None;
-        }
-        if millis.fract() == 0.0 && millis < u64::MAX as f64 {
-            Some(Number::from(millis as u64))
-        } else {
-            Number::from_f64(millis)
-        }
-    }
-
-    fn epoch_millis(&mut self, field: &str, at: SystemTime) -> Option<Number> {
-        match at.duration_since(UNIX_EPOCH) {
-            Ok(since) => Some(Number::from(
-                u64::try_from(since.as_millis()).unwrap_or(u64::MAX),
-            )),
-            Err(_) => {
-                self.remember(
-                    field,
-                    "is before 1970-01-01; pass a SystemTime after the Unix epoch".into(),
-                );
-                None
-            }
-        }
-    }
-
-    fn object(&mut self, field: &str, value: impl Serialize) -> Map<String, Value> {
-        if let Some(at) = first_non_finite(&value) {
-            let place = if at.is_empty() {
-                field.to_owned()
-            } else {
-                format!("{field}.{at}")
-            };
-            self.remember(
-                &place,
-                "is NaN or infinite, which JSON cannot carry (serde_json would send null); \
-                 replace it with a finite number or leave it out"
-                    .to_owned(),
-            );
-            return Map::new();
-        }
-        match serde_json::to_value(value) {
-            Ok(Value::Object(map)) => map,
-            Ok(other) => {
-                let kind = json_kind(&other);
-                self.remember(
-                    field,
-                    format!(
-                        "must be a JSON object, got {kind}; pass a struct or a map, \
-                         or wrap the value: json!({{\"value\": ...}})"
-                    ),
-                );
-                Map::new()
-            }
-            Err(e) => {
-                self.remember(field, format!("could not be serialized to JSON: {e}"));
-                Map::new()
-            }
-        }
-    }
 }
 
-/// The free-form setters differ only in the field they set.
-macro_rules! object_setters {
-    ($($field:ident: $what:literal),* $(,)?) => {
-        impl Event {
-            $(
-                #[doc = concat!("Sets `", stringify!($field), "`", $what, ". Takes anything that serializes to a JSON object.")]
-                pub fn $field(mut self, $field: impl Serialize) -> Self {
-                    self.wire.$field = self.object(stringify!($field), $field);
-                    self
-                }
-            )*
-        }
-    };
-}
-
-object_setters!(
+object_setters!(Event {
     inputs: ": what went into the event",
     outputs: ": what came out of the event",
     config: ": how the model or tool was configured",
@@ -332,7 +239,7 @@ object_setters!(
     metrics: "",
     feedback: "",
     user_properties: "",
-);
+});
 
 impl fmt::Debug for Event {
     /// The fields that are set, as they would go on the wire (before the
@@ -359,8 +266,7 @@ impl fmt::Debug for Event {
         if let Ok(Value::Object(fields)) = serde_json::to_value(&self.wire) {
             map.entries(fields.iter().map(|(name, value)| (name, Json(value))));
         }
-        if let Some(problem) = &self.invalid {
-            let (field, problem) = &**problem;
+        if let Some((field, problem)) = self.invalid.first() {
             map.entry(&"invalid", &format_args!("{field}: {problem}"));
         }
         map.finish()
@@ -372,21 +278,8 @@ impl From<api::types::Event> for Event {
     fn from(wire: api::types::Event) -> Self {
         Event {
             wire,
-            invalid: None,
+            invalid: Invalid::default(),
         }
-    }
-}
-
-/// Milliseconds as a JSON number: whole milliseconds stay integers, anything
-/// finer keeps microsecond precision.
-fn duration_millis(took: Duration) -> Number {
-    let micros = took.as_micros();
-    if micros.is_multiple_of(1000) {
-        Number::from(u64::try_from(micros / 1000).unwrap_or(u64::MAX))
-    } else {
-        // `micros` is finite, so is the quotient: from_f64 only refuses NaN and
-        // infinities.
-        Number::from_f64(micros as f64 / 1000.0).unwrap_or_else(|| Number::from(0u64))
     }
 }
 
@@ -424,20 +317,10 @@ fn misordered_times(event: &api::types::Event) -> Option<(String, &Number, &Numb
         })
 }
 
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn each_constructor_sets_its_kind_and_name_and_display_is_the_wire_name() {

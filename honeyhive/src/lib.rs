@@ -82,6 +82,7 @@ mod client;
 mod dead_letter;
 mod error;
 mod event;
+mod fields;
 mod finite;
 pub mod logger;
 pub mod retry;

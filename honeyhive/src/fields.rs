@@ -1,0 +1,171 @@
+//! What the builders' setters share: turning the caller's values into the
+//! wire's (free-form objects, times and durations in milliseconds), and
+//! remembering the first value that cannot be sent, to report it, naming
+//! the field, when the built value is used.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use serde_json::{Map, Number, Value};
+
+use crate::Error;
+use crate::finite::first_non_finite;
+
+/// The first setter input a builder could not take: (field, problem).
+/// Boxed: rare, and events sit in queues by the thousand.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Invalid(Option<Box<(String, String)>>);
+
+impl Invalid {
+    /// Remembers `problem` with `field`, unless a problem came first.
+    pub(crate) fn remember(&mut self, field: &str, problem: String) {
+        if self.0.is_none() {
+            self.0 = Some(Box::new((field.to_owned(), problem)));
+        }
+    }
+
+    /// Takes `other`'s problem, its field under `prefix` (such as
+    /// `children[2].`), unless a problem came first.
+    pub(crate) fn adopt(&mut self, prefix: &str, other: Invalid) {
+        if self.0.is_none()
+            && let Some(problem) = other.0
+        {
+            let (field, problem) = *problem;
+            self.0 = Some(Box::new((format!("{prefix}{field}"), problem)));
+        }
+    }
+
+    /// The first problem: (field, problem).
+    pub(crate) fn first(&self) -> Option<(&str, &str)> {
+        self.0.as_deref().map(|(f, p)| (f.as_str(), p.as_str()))
+    }
+
+    /// `Err` with the first problem, if there was one.
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        match self.first() {
+            None => Ok(()),
+            Some((field, problem)) => Err(Error::invalid(field, problem)),
+        }
+    }
+
+    /// Milliseconds as a JSON number; NaN, infinities and negatives are
+    /// remembered as the problem of `field`.
+    pub(crate) fn millis(&mut self, field: &str, millis: f64) -> Option<Number> {
+        if !millis.is_finite() || millis < 0.0 {
+            self.remember(
+                field,
+                format!("is {millis} ms; pass a finite number of milliseconds, 0 or more"),
+            );
+            return None;
+        }
+        if millis.fract() == 0.0 && millis < u64::MAX as f64 {
+            Some(Number::from(millis as u64))
+        } else {
+            Number::from_f64(millis)
+        }
+    }
+
+    /// Whole milliseconds since the Unix epoch; a time before it is
+    /// remembered as the problem of `field`.
+    pub(crate) fn epoch_millis(&mut self, field: &str, at: SystemTime) -> Option<Number> {
+        match at.duration_since(UNIX_EPOCH) {
+            Ok(since) => Some(Number::from(
+                u64::try_from(since.as_millis()).unwrap_or(u64::MAX),
+            )),
+            Err(_) => {
+                self.remember(
+                    field,
+                    "is before 1970-01-01; pass a SystemTime after the Unix epoch".into(),
+                );
+                None
+            }
+        }
+    }
+
+    /// `value` as a JSON object; anything else (or a NaN inside) is
+    /// remembered as the problem of `field`, and an empty object returned.
+    pub(crate) fn object(&mut self, field: &str, value: impl Serialize) -> Map<String, Value> {
+        if let Some(at) = first_non_finite(&value) {
+            let place = if at.is_empty() {
+                field.to_owned()
+            } else {
+                format!("{field}.{at}")
+            };
+            self.remember(
+                &place,
+                "is NaN or infinite, which JSON cannot carry (serde_json would send null); \
+                 replace it with a finite number or leave it out"
+                    .to_owned(),
+            );
+            return Map::new();
+        }
+        match serde_json::to_value(value) {
+            Ok(Value::Object(map)) => map,
+            Ok(other) => {
+                let kind = json_kind(&other);
+                self.remember(
+                    field,
+                    format!(
+                        "must be a JSON object, got {kind}; pass a struct or a map, \
+                         or wrap the value: json!({{\"value\": ...}})"
+                    ),
+                );
+                Map::new()
+            }
+            Err(e) => {
+                self.remember(field, format!("could not be serialized to JSON: {e}"));
+                Map::new()
+            }
+        }
+    }
+}
+
+/// Milliseconds as a JSON number: whole milliseconds stay integers, anything
+/// finer keeps microsecond precision.
+pub(crate) fn duration_millis(took: Duration) -> Number {
+    let micros = took.as_micros();
+    if micros.is_multiple_of(1000) {
+        Number::from(u64::try_from(micros / 1000).unwrap_or(u64::MAX))
+    } else {
+        // `micros` is finite, so is the quotient: from_f64 only refuses NaN and
+        // infinities.
+        Number::from_f64(micros as f64 / 1000.0).unwrap_or_else(|| Number::from(0u64))
+    }
+}
+
+/// A UUID in its hyphenated form: what the spec's `format: uuid` is held
+/// to (by the client before sending and by the mock), and what HoneyHive's
+/// ids look like.
+pub(crate) fn is_uuid(text: &str) -> bool {
+    text.len() == 36 && uuid::Uuid::try_parse(text).is_ok()
+}
+
+/// "a string", "an array", ... for messages.
+pub(crate) fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Generates the free-form object setters of a builder whose wire value is
+/// `self.wire` and whose problems are `self.invalid`: each takes anything
+/// that serializes to a JSON object.
+macro_rules! object_setters {
+    ($type:ty { $($field:ident: $what:literal),* $(,)? }) => {
+        impl $type {
+            $(
+                #[doc = concat!("Sets `", stringify!($field), "`", $what, ". Takes anything that serializes to a JSON object.")]
+                pub fn $field(mut self, $field: impl ::serde::Serialize) -> Self {
+                    self.wire.$field = self.invalid.object(stringify!($field), $field);
+                    self
+                }
+            )*
+        }
+    };
+}
+pub(crate) use object_setters;
