@@ -5,6 +5,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use honeyhive::testing::MockHoneyHive;
+use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::{Exit, Fail};
@@ -12,14 +13,18 @@ use crate::{Exit, Fail};
 /// Runs the spec-validating mock of the API on 127.0.0.1 until Ctrl-C.
 ///
 /// Prints its URL and the key it accepts (a fixed test key, not a secret),
-/// then, with --print, each event it accepts as a JSON line on stdout.
-/// `GET /_mock/stats` answers {"requests", "events", "violations"}.
+/// then, with --print, what it accepts as JSON lines on stdout: each event
+/// (of every route), session started and update. `GET /_mock/stats`
+/// answers {"requests", "events", "sessions", "updates", "violations"}.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Port to listen on (0: any free port).
     #[arg(long, short, default_value_t = 0)]
     port: u16,
-    /// Print each accepted event as `{"session_id": ..., "event": {...}}`.
+    /// Print each accepted event as `{"session_id": ..., "event": {...}}`
+    /// (with `"operation"`, the route's operationId), each session started
+    /// as `{"session_id": ..., "session": {...}}` and each update as
+    /// `{"event_id": ..., "update": {...}}`.
     #[arg(long)]
     print: bool,
 }
@@ -86,8 +91,8 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
     }
     let stats = mock.stats();
     eprintln!(
-        "honeyhive mock: {} requests, {} events, {} violations",
-        stats.requests, stats.events, stats.violations
+        "honeyhive mock: {} requests, {} events, {} sessions, {} updates, {} violations",
+        stats.requests, stats.events, stats.sessions, stats.updates, stats.violations
     );
     Ok(if stats.violations == 0 {
         Exit::Ok
@@ -100,14 +105,27 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
 /// it with --print.
 fn drain(mock: &MockHoneyHive, print: bool) -> Result<(), Fail> {
     let events = mock.take_events();
-    if print && !events.is_empty() {
-        let mut out = std::io::stdout().lock();
-        for event in events {
-            let line = serde_json::json!({"session_id": event.session_id, "event": event.event});
-            writeln!(out, "{line}").map_err(|e| Fail::new(Exit::Usage, format!("stdout: {e}")))?;
-        }
-        out.flush()
-            .map_err(|e| Fail::new(Exit::Usage, format!("stdout: {e}")))?;
+    let (sessions, updates) = mock.take_sessions_and_updates();
+    if !print {
+        return Ok(());
     }
-    Ok(())
+    let lines = events
+        .into_iter()
+        .map(|e| json!({"session_id": e.session_id, "event": e.event, "operation": e.operation}))
+        .chain(
+            sessions
+                .into_iter()
+                .map(|s| json!({"session_id": s.session_id, "session": s.session})),
+        )
+        .chain(
+            updates
+                .into_iter()
+                .map(|u| json!({"event_id": u.event_id, "update": u.update})),
+        );
+    let mut out = std::io::stdout().lock();
+    let failed = |e: std::io::Error| Fail::new(Exit::Usage, format!("stdout: {e}"));
+    for line in lines {
+        writeln!(out, "{line}").map_err(failed)?;
+    }
+    out.flush().map_err(failed)
 }

@@ -603,7 +603,10 @@ fn mock_runs_as_a_process_prints_what_it_accepts_and_counts_violations() {
     assert_eq!(names, (0..5).map(|i| format!("e{i}")).collect());
 
     let stats = http_get(&format!("{url}{}", MockHoneyHive::STATS_PATH));
-    assert_eq!(stats, json!({"requests": 6, "events": 5, "violations": 1}));
+    assert_eq!(
+        stats,
+        json!({"requests": 6, "events": 5, "sessions": 0, "updates": 0, "violations": 1})
+    );
 
     // Ctrl-C stops it; a violation seen makes the exit code 1.
     // The shell's own `kill`: no extra binary or unsafe code needed.

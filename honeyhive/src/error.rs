@@ -72,12 +72,16 @@ pub enum Error {
         attempts: u32,
     },
 
-    /// The API answered 200 but said it did not record the event
-    /// (`"success": false`). Not retried.
-    #[error("the API did not record event {event_id}: it answered success = false")]
+    /// The API answered 200 but said it did not record the event, or the
+    /// batch (`"success": false`). Not retried.
+    #[error(
+        "the API did not record {}: it answered success = false",
+        events(event_ids)
+    )]
     NotRecorded {
-        /// The id the event was sent with.
-        event_id: String,
+        /// The ids the events were sent with: one for an event, the logged
+        /// (root) events' for a batch.
+        event_ids: Vec<String>,
         /// Requests the call made.
         attempts: u32,
     },
@@ -235,9 +239,12 @@ impl Error {
                 .field("body", body)
                 .field("attempts", attempts)
                 .finish(),
-            Error::NotRecorded { event_id, attempts } => f
+            Error::NotRecorded {
+                event_ids,
+                attempts,
+            } => f
                 .debug_struct("NotRecorded")
-                .field("event_id", event_id)
+                .field("event_ids", event_ids)
                 .field("attempts", attempts)
                 .finish(),
             Error::RateLimited {
@@ -300,6 +307,23 @@ pub(crate) fn millis(duration: Duration) -> u128 {
     duration.as_nanos().saturating_add(500_000) / 1_000_000
 }
 
+/// `event e-1`, or `the batch of 3 events e-1, e-2, e-3` (the first
+/// three named).
+fn events(ids: &[String]) -> String {
+    match ids {
+        [one] => format!("event {one}"),
+        _ => {
+            let named: Vec<&str> = ids.iter().take(3).map(String::as_str).collect();
+            let more = if ids.len() > 3 { ", ..." } else { "" };
+            format!(
+                "the batch of {} events {}{more}",
+                ids.len(),
+                named.join(", ")
+            )
+        }
+    }
+}
+
 /// " after N attempts" when a call made more than one.
 fn tries(attempts: u32) -> String {
     if attempts > 1 {
@@ -310,6 +334,18 @@ fn tries(attempts: u32) -> String {
 }
 
 impl Error {
+    /// An [`InvalidInput`](Error::InvalidInput) whose field is inside
+    /// `prefix` (such as `events[2].`); any other error as it is.
+    pub(crate) fn within(self, prefix: &str) -> Self {
+        match self {
+            Error::InvalidInput { field, problem } => Error::InvalidInput {
+                field: format!("{prefix}{field}"),
+                problem,
+            },
+            other => other,
+        }
+    }
+
     pub(crate) fn invalid(field: impl Into<String>, problem: impl Into<String>) -> Self {
         Error::InvalidInput {
             field: field.into(),
@@ -422,7 +458,7 @@ mod tests {
         };
         assert_eq!(limited.status(), Some(429));
         let not_recorded = Error::NotRecorded {
-            event_id: "e".into(),
+            event_ids: vec!["e".into()],
             attempts: 1,
         };
         assert_eq!(not_recorded.status(), Some(200));

@@ -3,10 +3,24 @@
 //! OpenAPI spec this crate was generated from.
 //!
 //! [`MockHoneyHive`] listens on loopback (127.0.0.1). For each request it
-//! finds the spec operation by method and path, checks the bearer token, the
-//! `Content-Type` and the JSON body against the operation's schema, and
-//! either records the event and answers the documented 200, or answers a 4xx
-//! whose JSON body names the violation. Tests read back what it recorded.
+//! finds the spec operation by method and path, checks the bearer token,
+//! the path parameters, the `Content-Type` and the JSON body against the
+//! operation's schemas (an unknown field is refused where the spec sets
+//! `additionalProperties: false`), and either records what came and
+//! answers the documented 200, or answers a 4xx whose JSON body names the
+//! violation. Tests read back what it recorded.
+//!
+//! | operation | recorded as | answer |
+//! |---|---|---|
+//! | `logEvent` `POST /session/{session_id}/event` | one [`ReceivedEvent`] (children nested) | `{event_id, success}` |
+//! | `createEvent` `POST /v1/events` | one [`ReceivedEvent`] | `{event_id, success}` |
+//! | `createEventBatch` `POST /v1/events/batch` | a [`ReceivedEvent`] per event | `{event_ids, success}` (and `session_id` with `single_session`) |
+//! | `createSessionEventBatch` `POST /v1/sessions/{session_id}/events/batch` | a [`ReceivedEvent`] per event, in the path's session | `{success}` |
+//! | `createSession` `POST /v1/sessions` | a [`ReceivedSession`] | the session event |
+//! | `updateEvent` `PUT /v1/events/{event_id}` | a [`ReceivedUpdate`] | 200, no body |
+//!
+//! An event, session or update without an id is given a new UUIDv4, as
+//! HoneyHive gives one.
 //!
 //! ```
 //! use honeyhive::{Event, testing::MockHoneyHive};
@@ -31,21 +45,49 @@
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
+use bytes::Bytes;
 use httpmock::{HttpMockRequest, HttpMockResponse, MockServer};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
+use crate::fields::is_uuid;
 use crate::{Client, ClientBuilder, Error};
 
 /// An event the mock accepted.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct ReceivedEvent {
-    /// The session id from the path, percent-decoded.
+    /// The operation that carried it: `logEvent`, `createEvent`,
+    /// `createEventBatch` or `createSessionEventBatch`.
+    pub operation: &'static str,
+    /// The session it was logged in: the path's (percent-decoded) for
+    /// `logEvent` and `createSessionEventBatch`, the event's `session_id`
+    /// for the others (a new one when it has none).
+    pub session_id: String,
+    /// The event as JSON: the body of `logEvent` and `createEvent`, one of
+    /// the `events` of a batch.
+    pub event: Value,
+    /// The body of the request that carried it, as it came over the wire.
+    pub body: Bytes,
+}
+
+/// A session the mock started (`createSession`).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct ReceivedSession {
+    /// The session's id: the body's, or a new one.
     pub session_id: String,
     /// The request body as JSON.
-    pub event: Value,
-    /// The request body as it came over the wire.
-    pub body: Vec<u8>,
+    pub session: Value,
+}
+
+/// An update the mock accepted (`updateEvent`).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct ReceivedUpdate {
+    /// The event id from the path.
+    pub event_id: String,
+    /// The request body as JSON.
+    pub update: Value,
 }
 
 /// A request the mock refused, and why.
@@ -69,6 +111,8 @@ impl fmt::Display for Violation {
 #[derive(Default)]
 struct Recorded {
     events: Vec<ReceivedEvent>,
+    sessions: Vec<ReceivedSession>,
+    updates: Vec<ReceivedUpdate>,
     violations: Vec<Violation>,
     stats: MockStats,
 }
@@ -81,20 +125,27 @@ struct Recorded {
 pub struct MockStats {
     /// API requests received (the stats route not included).
     pub requests: u64,
-    /// Events accepted, including those already taken by
-    /// [`MockHoneyHive::take_events`].
+    /// Events accepted (each event of a batch counts), including those
+    /// already taken by [`MockHoneyHive::take_events`].
     pub events: u64,
+    /// Sessions started.
+    pub sessions: u64,
+    /// Updates accepted.
+    pub updates: u64,
     /// Requests refused for breaking the spec.
     pub violations: u64,
 }
 
 impl MockStats {
     /// The stats as the stats route answers them:
-    /// `{"requests": 3, "events": 2, "violations": 1}`.
+    /// `{"requests": 3, "events": 2, "sessions": 0, "updates": 0,
+    /// "violations": 1}`.
     pub fn to_json(&self) -> Value {
         json!({
             "requests": self.requests,
             "events": self.events,
+            "sessions": self.sessions,
+            "updates": self.updates,
             "violations": self.violations,
         })
     }
@@ -169,6 +220,26 @@ impl MockHoneyHive {
         lock(&self.recorded).events.clone()
     }
 
+    /// The sessions started so far, in the order they arrived.
+    pub fn sessions(&self) -> Vec<ReceivedSession> {
+        lock(&self.recorded).sessions.clone()
+    }
+
+    /// The updates accepted so far, in the order they arrived.
+    pub fn updates(&self) -> Vec<ReceivedUpdate> {
+        lock(&self.recorded).updates.clone()
+    }
+
+    /// The sessions and updates accepted since the last call, moved out
+    /// of the mock (as [`take_events`](Self::take_events) does for events).
+    pub fn take_sessions_and_updates(&self) -> (Vec<ReceivedSession>, Vec<ReceivedUpdate>) {
+        let mut recorded = lock(&self.recorded);
+        (
+            std::mem::take(&mut recorded.sessions),
+            std::mem::take(&mut recorded.updates),
+        )
+    }
+
     /// The requests refused so far, in the order they arrived.
     pub fn violations(&self) -> Vec<Violation> {
         lock(&self.recorded).violations.clone()
@@ -212,13 +283,47 @@ impl MockHoneyHive {
 /// assert!(problems[0].starts_with("/duration:"), "{problems:?}");
 /// ```
 pub fn validate_event(event: &Value) -> Result<(), Vec<String>> {
-    let validator = Spec::embedded()
+    validate_body("logEvent", event)
+}
+
+/// Checks a JSON value against the request body schema of the spec's
+/// operation `operation_id` (such as `createEventBatch`), and lists every
+/// problem with its JSON pointer.
+///
+/// ```
+/// use honeyhive::testing::validate_body;
+/// use serde_json::json;
+///
+/// let batch = json!({"events": [{"event_type": "tool", "inputs": {}}]});
+/// assert!(validate_body("createEventBatch", &batch).is_ok());
+/// let problems = validate_body("createEventBatch", &json!({"events": [{"inputs": {}, "project": "p"}]}))
+///     .unwrap_err();
+/// assert_eq!(problems.len(), 2, "{problems:?}"); // event_type missing, project unknown
+/// ```
+///
+/// # Panics
+/// When the spec has no operation `operation_id` with a JSON body: the
+/// caller's mistake, said with the operations there are.
+pub fn validate_body(operation_id: &str, body: &Value) -> Result<(), Vec<String>> {
+    let spec = Spec::embedded();
+    let Some(validator) = spec
         .operations
         .iter()
-        .find(|op| op.method == "POST" && op.body.is_some())
+        .find(|op| op.id == operation_id)
         .and_then(|op| op.body.as_ref())
-        .unwrap_or_else(|| panic!("the embedded spec has no POST operation with a JSON body"));
-    schema_problems(validator, event)
+    else {
+        let known: Vec<&str> = spec
+            .operations
+            .iter()
+            .filter(|op| op.body.is_some())
+            .map(|op| op.id.as_str())
+            .collect();
+        panic!(
+            "the embedded spec has no operation {operation_id:?} with a JSON body; it has {}",
+            known.join(", ")
+        );
+    };
+    schema_problems(validator, body)
 }
 
 fn schema_problems(validator: &jsonschema::Validator, value: &Value) -> Result<(), Vec<String>> {
@@ -242,33 +347,174 @@ fn lock(recorded: &Mutex<Recorded>) -> MutexGuard<'_, Recorded> {
     recorded.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn answer(spec: &Spec, recorded: &Mutex<Recorded>, request: &HttpMockRequest) -> HttpMockResponse {
+fn answer(
+    spec: &'static Spec,
+    recorded: &Mutex<Recorded>,
+    request: &HttpMockRequest,
+) -> HttpMockResponse {
     if request.method() == "GET" && request.uri().path() == MockHoneyHive::STATS_PATH {
         return respond(200, lock(recorded).stats.to_json());
     }
-    match spec.check(request, MockHoneyHive::API_KEY) {
-        Ok(accepted) => {
-            let event_id = accepted.event["event_id"]
-                .as_str()
-                .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
-            let mut recorded = lock(recorded);
-            recorded.stats.requests += 1;
-            recorded.stats.events += 1;
-            recorded.events.push(accepted);
-            respond(200, json!({ "event_id": event_id, "success": true }))
+    let refused = |violation: Violation| {
+        let response = respond(
+            violation.status,
+            json!({ "error": "request does not match the OpenAPI spec", "violation": violation.message }),
+        );
+        let mut recorded = lock(recorded);
+        recorded.stats.requests += 1;
+        recorded.stats.violations += 1;
+        recorded.violations.push(violation);
+        response
+    };
+    let accepted = match spec.check(request, MockHoneyHive::API_KEY) {
+        Ok(accepted) => accepted,
+        Err(violation) => return refused(violation),
+    };
+    let Accepted {
+        operation,
+        mut params,
+        body,
+        raw,
+    } = accepted;
+    let path_param = |params: &mut Vec<String>| {
+        if params.is_empty() {
+            String::new()
+        } else {
+            params.remove(0)
         }
-        Err(violation) => {
-            let response = respond(
-                violation.status,
-                json!({ "error": "request does not match the OpenAPI spec", "violation": violation.message }),
-            );
-            let mut recorded = lock(recorded);
-            recorded.stats.requests += 1;
-            recorded.stats.violations += 1;
-            recorded.violations.push(violation);
-            response
+    };
+    let event = |session_id: String, event: Value| ReceivedEvent {
+        operation,
+        session_id,
+        event,
+        body: raw.clone(),
+    };
+    let (events, sessions, updates, answer) = match operation {
+        "logEvent" => {
+            let event_id = id_in(&body, "event_id");
+            let received = event(path_param(&mut params), body);
+            (
+                vec![received],
+                vec![],
+                vec![],
+                Some(json!({ "event_id": event_id, "success": true })),
+            )
         }
+        "createEvent" => {
+            let event_id = id_in(&body, "event_id");
+            let received = event(id_in(&body, "session_id"), body);
+            (
+                vec![received],
+                vec![],
+                vec![],
+                Some(json!({ "event_id": event_id, "success": true })),
+            )
+        }
+        "createEventBatch" => {
+            let single = body["single_session"] == Value::Bool(true);
+            let shared_session = single.then(|| uuid::Uuid::new_v4().to_string());
+            let mut ids = Vec::new();
+            let mut received = Vec::new();
+            for item in events_of(&body) {
+                ids.push(id_in(&item, "event_id"));
+                let session = shared_session
+                    .clone()
+                    .unwrap_or_else(|| id_in(&item, "session_id"));
+                received.push(event(session, item));
+            }
+            let mut answer = json!({ "event_ids": ids, "success": true });
+            if let Some(session) = shared_session {
+                answer["session_id"] = Value::String(session);
+            }
+            (received, vec![], vec![], Some(answer))
+        }
+        "createSessionEventBatch" => {
+            let session = path_param(&mut params);
+            let received = events_of(&body)
+                .map(|item| event(session.clone(), item))
+                .collect();
+            (received, vec![], vec![], Some(json!({ "success": true })))
+        }
+        "createSession" => {
+            let session_id = id_in(&body, "session_id");
+            let answer = session_event(&session_id, &body);
+            let session = ReceivedSession {
+                session_id,
+                session: body,
+            };
+            (vec![], vec![session], vec![], Some(answer))
+        }
+        "updateEvent" => {
+            let update = ReceivedUpdate {
+                event_id: path_param(&mut params),
+                update: body,
+            };
+            (vec![], vec![], vec![update], None)
+        }
+        other => {
+            return refused(Violation {
+                status: 501,
+                request: format!("{} {}", request.method(), request.uri().path()),
+                message: format!(
+                    "the mock does not answer {other} yet, though the spec has it; \
+                     teach testing::answer how"
+                ),
+            });
+        }
+    };
+    let mut recorded = lock(recorded);
+    recorded.stats.requests += 1;
+    recorded.stats.events += events.len() as u64;
+    recorded.stats.sessions += sessions.len() as u64;
+    recorded.stats.updates += updates.len() as u64;
+    recorded.events.extend(events);
+    recorded.sessions.extend(sessions);
+    recorded.updates.extend(updates);
+    drop(recorded);
+    match answer {
+        Some(answer) => respond(200, answer),
+        None => HttpMockResponse::builder().status(200).build(),
     }
+}
+
+/// `body[field]` when it is a string; a new UUIDv4 otherwise, as HoneyHive
+/// gives an event or session without an id one.
+fn id_in(body: &Value, field: &str) -> String {
+    body[field]
+        .as_str()
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+}
+
+/// The `events` of a batch body (the schema checked it is a list).
+fn events_of(body: &Value) -> impl Iterator<Item = Value> + '_ {
+    body["events"].as_array().into_iter().flatten().cloned()
+}
+
+/// The session event `createSession` answers: the body's fields, with the
+/// ids HoneyHive adds.
+fn session_event(session_id: &str, body: &Value) -> Value {
+    let mut event: Map<String, Value> = body.as_object().cloned().unwrap_or_default();
+    let name = event
+        .get("event_name")
+        .or_else(|| event.get("session_name"))
+        .cloned()
+        .unwrap_or_else(|| Value::String("unknown".into()));
+    event.remove("session_name");
+    event.insert("event_name".into(), name);
+    event.insert("event_type".into(), Value::String("session".into()));
+    event.insert(
+        "event_id".into(),
+        Value::String(uuid::Uuid::new_v4().to_string()),
+    );
+    event.insert("session_id".into(), Value::String(session_id.to_owned()));
+    for (field, value) in [
+        ("org_id", "mock-org"),
+        ("workspace_id", "mock-workspace"),
+        ("project_id", "mock-project"),
+    ] {
+        event.insert(field.into(), Value::String(value.into()));
+    }
+    Value::Object(event)
 }
 
 fn respond(status: u16, body: Value) -> HttpMockResponse {
@@ -285,11 +531,25 @@ struct Spec {
 }
 
 struct Operation {
+    /// The operationId: what the mock answers by.
+    id: String,
     method: String,
     /// `/session/{session_id}/event` split at `/`.
     segments: Vec<String>,
+    /// Each path parameter's schema, in the order they appear.
+    params: Vec<(String, jsonschema::Validator)>,
     bearer: bool,
     body: Option<jsonschema::Validator>,
+}
+
+/// A request that holds to the spec.
+struct Accepted {
+    operation: &'static str,
+    /// The path parameters, percent-decoded, in order.
+    params: Vec<String>,
+    /// The body as JSON (`Null` for an operation without one).
+    body: Value,
+    raw: Bytes,
 }
 
 impl Spec {
@@ -312,24 +572,45 @@ impl Spec {
         let mut operations = Vec::new();
         for (path, item) in document["paths"].as_object().into_iter().flatten() {
             for (method, operation) in item.as_object().into_iter().flatten() {
-                let body = operation
-                    .pointer("/requestBody/content/application~1json/schema")
-                    .map(|schema| {
-                        let mut root = schema_root.clone();
-                        root["allOf"] = json!([to_json_schema(schema.clone())]);
-                        jsonschema::draft4::new(&root).unwrap_or_else(|e| {
+                let compile = |schema: &Value, what: &str| {
+                    let mut root = schema_root.clone();
+                    root["allOf"] = json!([to_json_schema(schema.clone())]);
+                    jsonschema::draft4::options()
+                        .should_validate_formats(true)
+                        .with_format("uuid", is_uuid)
+                        .build(&root)
+                        .unwrap_or_else(|e| {
                             panic!(
-                                "the spec's body schema for {method} {path} does not compile: {e}"
+                                "the spec's {what} schema for {method} {path} does not compile: {e}"
                             )
                         })
-                    });
+                };
+                let body = operation
+                    .pointer("/requestBody/content/application~1json/schema")
+                    .map(|schema| compile(schema, "body"));
+                let params = operation["parameters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| p["in"] == "path")
+                    .map(|p| {
+                        let name = p["name"].as_str().unwrap_or_default().to_owned();
+                        let schema = compile(&p["schema"], &format!("parameter {name}"));
+                        (name, schema)
+                    })
+                    .collect();
                 let bearer = match operation.get("security") {
                     Some(security) => requires_bearer(document, Some(security)),
                     None => global_bearer,
                 };
                 operations.push(Operation {
+                    id: operation["operationId"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
                     method: method.to_ascii_uppercase(),
                     segments: path.split('/').map(str::to_owned).collect(),
+                    params,
                     bearer,
                     body,
                 });
@@ -338,7 +619,11 @@ impl Spec {
         Spec { operations }
     }
 
-    fn check(&self, request: &HttpMockRequest, api_key: &str) -> Result<ReceivedEvent, Violation> {
+    fn check(
+        &'static self,
+        request: &HttpMockRequest,
+        api_key: &str,
+    ) -> Result<Accepted, Violation> {
         let method = request.method().to_string();
         let path = request.uri().path().to_owned();
         let refuse = |status: u16, message: String| Violation {
@@ -365,8 +650,19 @@ impl Spec {
                 format!("the spec has no {method} operation on {path}"),
             ));
         };
-        if let Some(empty) = params.iter().find(|p| p.is_empty()) {
-            return Err(refuse(400, format!("path parameter {empty:?} is empty")));
+        for ((name, schema), value) in operation.params.iter().zip(&params) {
+            if value.is_empty() {
+                return Err(refuse(400, format!("path parameter {name} is empty")));
+            }
+            if let Err(problems) = schema_problems(schema, &Value::String(value.clone())) {
+                return Err(refuse(
+                    400,
+                    format!(
+                        "path parameter {name} = {value:?} does not match its schema: {}",
+                        problems.join("; ")
+                    ),
+                ));
+            }
         }
 
         let headers = request.headers();
@@ -400,8 +696,9 @@ impl Spec {
             }
         }
 
-        let body = request.body_ref().to_vec();
-        let event = match &operation.body {
+        let raw = Bytes::copy_from_slice(request.body_ref());
+        let body = &raw;
+        let value = match &operation.body {
             None => Value::Null,
             Some(validator) => {
                 let content_type = headers
@@ -417,7 +714,7 @@ impl Spec {
                         ),
                     ));
                 }
-                let value: Value = serde_json::from_slice(&body)
+                let value: Value = serde_json::from_slice(body)
                     .map_err(|e| refuse(400, format!("the body is not JSON: {e}")))?;
                 if let Err(problems) = schema_problems(validator, &value) {
                     return Err(refuse(
@@ -431,10 +728,11 @@ impl Spec {
                 value
             }
         };
-        Ok(ReceivedEvent {
-            session_id: params.into_iter().next().unwrap_or_default(),
-            event,
-            body,
+        Ok(Accepted {
+            operation: &operation.id,
+            params,
+            body: value,
+            raw,
         })
     }
 }
@@ -586,7 +884,7 @@ mod tests {
         let op = spec
             .operations
             .iter()
-            .find(|op| op.method == "POST")
+            .find(|op| op.id == "logEvent")
             .unwrap();
         assert_eq!(
             op.match_path("/session/a%20b/event"),

@@ -170,7 +170,7 @@ async fn success_false_is_not_recorded() {
     )
     .await
     {
-        Error::NotRecorded { event_id, .. } => assert_eq!(event_id, "evt-1"),
+        Error::NotRecorded { event_ids, .. } => assert_eq!(event_ids, ["evt-1"]),
         other => panic!("expected NotRecorded, got {other:?}"),
     }
 }

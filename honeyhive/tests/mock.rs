@@ -2,17 +2,14 @@
 //! allows, refuses the rest with a 4xx naming the violation, and records
 //! what it accepted.
 
+mod support;
+
 use honeyhive::testing::MockHoneyHive;
 use honeyhive::{Client, Error, Event, SessionId};
 use serde_json::{Value, json};
+use support::bare_client;
 
-/// A bare reqwest client, so each test controls every header. The crate
-/// builds its own TLS setup; a bare client needs a process-wide provider.
-fn bare_client() -> reqwest::Client {
-    let _already_installed = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::new()
-}
-
+/// Posts with a bare reqwest client, so each test controls every header.
 async fn post(
     mock: &MockHoneyHive,
     path: &str,
@@ -206,7 +203,10 @@ async fn stats_count_requests_events_and_violations_and_are_served_as_json() {
         .unwrap();
     assert_eq!(answer.status().as_u16(), 200);
     let body: Value = answer.json().await.unwrap();
-    assert_eq!(body, json!({"requests": 3, "events": 2, "violations": 1}));
+    assert_eq!(
+        body,
+        json!({"requests": 3, "events": 2, "sessions": 0, "updates": 0, "violations": 1})
+    );
     // Asking for stats is not a request to the API.
     assert_eq!(mock.stats().requests, 3);
 }

@@ -1,25 +1,83 @@
-//! Turning the API's answer into the logged id or a typed error.
+//! Turning the API's answer into what the request asked for, or a typed
+//! error.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
+
+use serde::de::DeserializeOwned;
 
 use super::MAX_ANSWER_BYTES;
 use crate::{Error, api};
 
-/// Turns an answer into the logged id or a typed error. Pure, so that any
-/// status and any bytes can be thrown at it in tests.
+/// What a request's 200 answer must carry, and what the request was about
+/// (for errors and logs).
+#[derive(Clone, Debug)]
+pub(crate) enum Expect {
+    /// `{event_id, success}`: logEvent and createEvent.
+    Event { event_id: String },
+    /// `{event_ids, success}`: createEventBatch. The ids of the logged
+    /// (root) events, for a `success: false`.
+    Batch { event_ids: Arc<[String]> },
+    /// The session event: createSession.
+    Session { session_id: String },
+    /// Nothing in particular: updateEvent answers 200 without a body.
+    Nothing { event_id: String },
+}
+
+impl fmt::Display for Expect {
+    /// What the request was about, for logs: `event e-1`, `batch of 3
+    /// events`, `session s-1`, `update of event e-1`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expect::Event { event_id } => write!(f, "event {event_id}"),
+            Expect::Batch { event_ids } => write!(f, "batch of {} events", event_ids.len()),
+            Expect::Session { session_id } => write!(f, "session {session_id}"),
+            Expect::Nothing { event_id } => write!(f, "update of event {event_id}"),
+        }
+    }
+}
+
+/// What a 200 answer carried.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Answer {
+    /// The id the event was recorded under.
+    Event(String),
+    /// The ids the events were recorded under, in the order sent.
+    Batch(Vec<String>),
+    /// The session event the server holds.
+    Session(Box<api::types::PostSessionStartResponse>),
+    Nothing,
+}
+
+impl Answer {
+    /// The (first) event id the answer names; empty when it names none.
+    pub(crate) fn into_event_id(self) -> String {
+        match self {
+            Answer::Event(id) => id,
+            Answer::Batch(ids) => ids.into_iter().next().unwrap_or_default(),
+            Answer::Session(session) => session.event_id,
+            Answer::Nothing => String::new(),
+        }
+    }
+}
+
+/// Turns an answer into what `expect` asks for, or a typed error. Pure, so
+/// that any status and any bytes can be thrown at it in tests.
 pub(super) fn decode_answer(
     status: u16,
     content_type: Option<&str>,
     body: &[u8],
     cut: bool,
-    event_id: &str,
+    expect: &Expect,
     retry_after: Option<Duration>,
     scrub: impl Fn(&[u8]) -> String,
-) -> Result<String, Error> {
+) -> Result<Answer, Error> {
     // Each error is made for one attempt; the retry loop's caller puts in
     // the call's totals.
     let attempts = 1;
     match status {
+        200 if matches!(expect, Expect::Nothing { .. }) => Ok(Answer::Nothing),
         200 => {
             let decode_error = |problem: String, source| Error::Decode {
                 status,
@@ -49,20 +107,53 @@ pub(super) fn decode_answer(
                     ));
                 }
             }
-            let answer: api::types::LogEventResponse =
-                serde_json::from_slice(body).map_err(|e| {
-                    decode_error(
-                        "expected {\"event_id\": string, \"success\": bool}".to_owned(),
-                        Some(e),
-                    )
-                })?;
-            if answer.success {
-                Ok(answer.event_id)
-            } else {
-                Err(Error::NotRecorded {
-                    event_id: event_id.to_owned(),
-                    attempts,
-                })
+            fn parse<T: DeserializeOwned>(
+                body: &[u8],
+                shape: &str,
+                decode_error: impl Fn(String, Option<serde_json::Error>) -> Error,
+            ) -> Result<T, Error> {
+                serde_json::from_slice(body)
+                    .map_err(|e| decode_error(format!("expected {shape}"), Some(e)))
+            }
+            let not_recorded = |event_ids: &[String]| Error::NotRecorded {
+                event_ids: event_ids.to_vec(),
+                attempts,
+            };
+            match expect {
+                Expect::Event { event_id } => {
+                    let answer: api::types::LogEventResponse = parse(
+                        body,
+                        "{\"event_id\": string, \"success\": bool}",
+                        decode_error,
+                    )?;
+                    if answer.success {
+                        Ok(Answer::Event(answer.event_id))
+                    } else {
+                        Err(not_recorded(std::slice::from_ref(event_id)))
+                    }
+                }
+                Expect::Batch { event_ids } => {
+                    let answer: api::types::PostEventBatchResponse = parse(
+                        body,
+                        "{\"event_ids\": [string], \"success\": bool}",
+                        decode_error,
+                    )?;
+                    if answer.success {
+                        Ok(Answer::Batch(answer.event_ids))
+                    } else {
+                        Err(not_recorded(event_ids))
+                    }
+                }
+                Expect::Session { .. } => {
+                    let answer: api::types::PostSessionStartResponse = parse(
+                        body,
+                        "the session event, with event_id, session_id, org_id, workspace_id \
+                         and project_id",
+                        decode_error,
+                    )?;
+                    Ok(Answer::Session(Box::new(answer)))
+                }
+                Expect::Nothing { .. } => Ok(Answer::Nothing),
             }
         }
         401 | 403 => Err(Error::Unauthorized {
@@ -110,14 +201,15 @@ mod tests {
             ],
             cut in any::<bool>(),
         ) {
-            let result = decode_answer(status, content_type.as_deref(), &body, cut, "sent-id", None, lossy);
+            let expect = Expect::Event { event_id: "sent-id".into() };
+            let result = decode_answer(status, content_type.as_deref(), &body, cut, &expect, None, lossy);
             match result {
-                Ok(id) => {
+                Ok(answer) => {
                     prop_assert_eq!(status, 200);
                     prop_assert!(!cut);
-                    prop_assert_eq!(id, "e");
+                    prop_assert_eq!(answer, Answer::Event("e".into()));
                 }
-                Err(Error::NotRecorded { event_id, .. }) => prop_assert_eq!(event_id, "sent-id"),
+                Err(Error::NotRecorded { event_ids, .. }) => prop_assert_eq!(event_ids, ["sent-id"]),
                 Err(e) => {
                     prop_assert_eq!(e.status(), Some(status));
                     prop_assert!(!e.to_string().is_empty());

@@ -9,6 +9,7 @@
 //! - `raw.rs`: the generated client's calls on the same retry loop.
 //! - `scrub.rs`: the API key kept out of stored answers.
 //! - `spread.rs`: requests spread over more than one HTTP/2 connection.
+//! - `v1.rs`: HoneyHive's `/v1` routes: event batches, sessions, updates.
 
 use std::fmt;
 use std::sync::Arc;
@@ -24,10 +25,13 @@ mod raw;
 mod scrub;
 mod send;
 mod spread;
+mod v1;
 
 pub(crate) use address::check_session_id;
+pub(crate) use answer::{Answer, Expect};
 pub use builder::ClientBuilder;
 pub(crate) use send::{Prepared, finish};
+pub use v1::{LoggedBatch, StartedSession, Updated};
 
 /// The API the client talks to unless told otherwise.
 pub const DEFAULT_BASE_URL: &str = "https://api.honeyhive.ai";

@@ -1,5 +1,6 @@
-//! Sending one event: serializing it once, then attempts on the retry loop
-//! ([`RetryPolicy::run`](crate::RetryPolicy)), each a request and its answer.
+//! Sending a request: its body serialized once, then attempts on the retry
+//! loop ([`RetryPolicy::run`](crate::RetryPolicy)), each a request and its
+//! answer.
 
 use std::error::Error as _;
 use std::io;
@@ -9,18 +10,32 @@ use bytes::Bytes;
 use reqwest::header;
 
 use super::address::session_segment;
-use super::answer::decode_answer;
+use super::answer::{Answer, Expect, decode_answer};
 use super::body::Outgoing;
 use super::{Client, Logged, MAX_ANSWER_BYTES};
 use crate::retry::{Attempt, Next, Tally, Verdict, parse_retry_after};
 use crate::{Error, Event, SessionId, api};
 
-/// An event checked, serialized and addressed, ready to send (again).
+/// A request checked, serialized and addressed, ready to send (again).
 #[derive(Clone, Debug)]
 pub(crate) struct Prepared {
+    pub(crate) method: reqwest::Method,
     pub(crate) url: reqwest::Url,
     pub(crate) body: Bytes,
-    pub(crate) event_id: String,
+    /// What its answer must be.
+    pub(crate) expect: Expect,
+}
+
+impl Prepared {
+    /// A `POST` of `body` to `url`.
+    pub(crate) fn post(url: reqwest::Url, body: Bytes, expect: Expect) -> Self {
+        Prepared {
+            method: reqwest::Method::POST,
+            url,
+            body,
+            expect,
+        }
+    }
 }
 
 impl Client {
@@ -57,30 +72,41 @@ impl Client {
         let mut body = Vec::with_capacity(size_hint.saturating_add(256));
         serde_json::to_writer(&mut body, &wire)
             .map_err(|e| Error::invalid("event", format!("could not be serialized: {e}")))?;
-        // The base URL was parsed once; only the path is set per event, so
-        // the host is not parsed (and IDNA-checked) again.
+        Ok(Prepared::post(
+            self.url(&format!("/session/{segment}/event")),
+            Bytes::from(body),
+            Expect::Event {
+                event_id: wire.event_id.unwrap_or_default(),
+            },
+        ))
+    }
+
+    /// The URL of `path` (which starts with `/`) under the base URL. The
+    /// base URL was parsed once; only the path is set per request, so the
+    /// host is not parsed (and IDNA-checked) again.
+    pub(crate) fn url(&self, path: &str) -> reqwest::Url {
         let mut url = self.inner.base.clone();
         url.set_path(&format!(
-            "{}/session/{segment}/event",
+            "{}{path}",
             self.inner.base.path().trim_end_matches('/')
         ));
-        Ok(Prepared {
-            url,
-            body: Bytes::from(body),
-            event_id: wire.event_id.unwrap_or_default(),
-        })
+        url
     }
 
     /// Refuses a body over the configured limit.
     pub(crate) fn check_size(&self, prepared: &Prepared) -> Result<(), Error> {
+        self.check_len("event", prepared.body.len())
+    }
+
+    /// Refuses `len` bytes of `field` as JSON when over the body limit.
+    pub(crate) fn check_len(&self, field: &str, len: usize) -> Result<(), Error> {
         let limit = self.inner.max_body_bytes;
-        if prepared.body.len() > limit {
+        if len > limit {
             return Err(Error::invalid(
-                "event",
+                field,
                 format!(
-                    "is {} bytes as JSON, over the {limit}-byte limit; trim large inputs or outputs, \
-                     or raise ClientBuilder::max_body_bytes",
-                    prepared.body.len(),
+                    "is {len} bytes as JSON, over the {limit}-byte limit; trim large inputs or \
+                     outputs, or raise ClientBuilder::max_body_bytes",
                 ),
             ));
         }
@@ -89,6 +115,16 @@ impl Client {
 
     /// Sends a prepared event under the retry policy.
     pub(crate) async fn send(&self, prepared: &Prepared) -> Result<Logged, Error> {
+        let (answer, attempts) = self.send_prepared(prepared).await?;
+        Ok(Logged {
+            event_id: answer.into_event_id(),
+            attempts,
+        })
+    }
+
+    /// Sends any prepared request under the retry policy: its answer and
+    /// how many requests it took.
+    pub(crate) async fn send_prepared(&self, prepared: &Prepared) -> Result<(Answer, u32), Error> {
         let (result, tally) = self
             .inner
             .retry
@@ -96,7 +132,7 @@ impl Client {
                 self.attempt(prepared, attempt)
             })
             .await;
-        finish(result, tally)
+        finish(result, tally).map(|answer| (answer, tally.attempts))
     }
 
     /// One request and its answer, judged for the retry loop.
@@ -104,15 +140,15 @@ impl Client {
         &self,
         prepared: &Prepared,
         attempt: Attempt,
-    ) -> Verdict<Result<String, Error>> {
+    ) -> Verdict<Result<Answer, Error>> {
         let (result, next) = self.request(prepared, attempt).await;
         match result {
             Err(error) if error.is_retryable() => {
                 tracing::debug!(
-                    event_id = %prepared.event_id,
+                    request = %prepared.expect,
                     attempt = attempt.number,
                     %error,
-                    "an attempt to log an event failed"
+                    "an attempt failed"
                 );
                 Verdict::Retryable {
                     outcome: Err(error),
@@ -129,14 +165,14 @@ impl Client {
         &self,
         prepared: &Prepared,
         attempt: Attempt,
-    ) -> (Result<String, Error>, Next) {
+    ) -> (Result<Answer, Error>, Next) {
         // Held until the answer is read: the stream is busy until then.
         let lease = self.inner.http.lease();
         let outgoing = Outgoing::new(prepared.body.clone(), attempt.ask_first);
         let progress = outgoing.progress();
         let mut request = lease
             .http
-            .post(prepared.url.clone())
+            .request(prepared.method.clone(), prepared.url.clone())
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::ACCEPT, "application/json")
             .timeout(attempt.timeout);
@@ -182,7 +218,7 @@ impl Client {
             content_type.as_deref(),
             &body,
             cut,
-            &prepared.event_id,
+            &prepared.expect,
             retry_after,
             |b| self.inner.scrubber.text(b),
         );
@@ -288,12 +324,9 @@ fn transport_problem(error: &reqwest::Error) -> String {
 }
 
 /// Puts the call's totals into its error.
-pub(crate) fn finish(result: Result<String, Error>, tally: Tally) -> Result<Logged, Error> {
+pub(crate) fn finish<T>(result: Result<T, Error>, tally: Tally) -> Result<T, Error> {
     match result {
-        Ok(event_id) => Ok(Logged {
-            event_id,
-            attempts: tally.attempts,
-        }),
+        Ok(answer) => Ok(answer),
         Err(mut error) => {
             error.set_attempts(tally.attempts);
             if let Error::Timeout { elapsed, .. } = &mut error {
@@ -306,7 +339,7 @@ pub(crate) fn finish(result: Result<String, Error>, tally: Tally) -> Result<Logg
 
 /// Gives every event in the tree that has no id a new UUIDv4, so that the
 /// same body, sent again, names the same events.
-fn fill_event_ids(event: &mut api::types::Event) {
+pub(crate) fn fill_event_ids(event: &mut api::types::Event) {
     if event.event_id.is_none() {
         event.event_id = Some(uuid::Uuid::new_v4().to_string());
     }
@@ -348,7 +381,7 @@ mod tests {
             attempts: 1,
             attempt_timeout: Duration::from_millis(500),
         };
-        match finish(Err(timeout), tally) {
+        match finish::<()>(Err(timeout), tally) {
             Err(Error::Timeout {
                 elapsed,
                 attempts,
@@ -360,7 +393,6 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let logged = finish(Ok("e".into()), tally).unwrap();
-        assert_eq!((logged.event_id.as_str(), logged.attempts), ("e", 4));
+        assert_eq!(finish(Ok("e"), tally).unwrap(), "e");
     }
 }

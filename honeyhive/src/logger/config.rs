@@ -28,6 +28,50 @@ pub struct LoggerConfig {
     pub(super) linger: Duration,
     pub(super) dead_letters: Option<Arc<dyn DeadLetterSink>>,
     pub(super) on_sent: Option<OnSent>,
+    pub(super) route: Route,
+    pub(super) max_batch_events: usize,
+    pub(super) max_batch_bytes: Option<usize>,
+}
+
+/// The route a [`Logger`](super::Logger) sends events through.
+///
+/// | route | request | HoneyHive's published spec says |
+/// |---|---|---|
+/// | [`Event`](Route::Event) (default) | `POST /session/{session_id}/event`, one event tree per request, children nested | the route of the "Log an event" page this crate was first written from; in none of HoneyHive's published specs |
+/// | [`EventBatch`](Route::EventBatch) | `POST /v1/events/batch`, up to [`max_batch_events`](LoggerConfig::max_batch_events) events of any sessions per request, trees flat | `createEventBatch` of the data-plane spec 1.9.0, current |
+///
+/// Batches are how the logger goes fast: one request carries a hundred
+/// events (see BENCHMARKS.md for the figures). The per-event route stays
+/// the default, as the contract of the page this crate implements. With
+/// batches, each tree goes out flat (see
+/// [`Client::log_batch`](crate::Client::log_batch) for how) and every event
+/// needs an `event_type` (checked by `log`).
+///
+/// ```
+/// use honeyhive::logger::{LoggerConfig, Route};
+///
+/// let config = LoggerConfig::default().with_route(Route::EventBatch);
+/// assert_eq!(config.route(), Route::EventBatch);
+/// assert_eq!(config.max_batch_events(), 100);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Route {
+    /// `POST /session/{session_id}/event`: one event (tree) per request.
+    #[default]
+    Event,
+    /// `POST /v1/events/batch`: many events per request.
+    ///
+    /// A batch the API answers 400, 413 or 422 is split in two and each
+    /// half sent again, down to the single event it refuses, so that one
+    /// bad event does not cost the others; that event is a dead letter
+    /// with the API's answer. A batch answered 500 (the spec: "events
+    /// partially created", without saying which) or failing in transit is
+    /// retried whole, with the same event ids: this assumes HoneyHive
+    /// records an event id once, keeping the first, when a batch carries
+    /// one it already has (what an idempotent `event_id` means; the
+    /// published spec does not say it either way).
+    EventBatch,
 }
 
 /// What [`LoggerConfig::with_on_sent`] calls.
@@ -58,6 +102,36 @@ impl LoggerConfig {
     pub const DEFAULT_LINGER: Duration = Duration::from_millis(5);
     /// Dead letters a report carries at most, by default (the sink gets all).
     pub const DEFAULT_MAX_REPORT_LETTERS: usize = 10_000;
+    /// Events a batch carries at most, by default (with
+    /// [`Route::EventBatch`]): LangSmith's and Braintrust's figure.
+    pub const DEFAULT_MAX_BATCH_EVENTS: usize = 100;
+
+    /// Sets the route events go through (see [`Route`]); default
+    /// [`Route::Event`].
+    pub fn with_route(mut self, route: Route) -> Self {
+        self.route = route;
+        self
+    }
+
+    /// Sets how many events a batch carries at most (with
+    /// [`Route::EventBatch`]); at least 1. An event tree counts as its
+    /// number of events, and a tree larger than this goes in a batch of
+    /// its own.
+    pub fn with_max_batch_events(mut self, events: usize) -> Self {
+        self.max_batch_events = events.max(1);
+        self
+    }
+
+    /// Sets how many bytes a batch's body holds at most (with
+    /// [`Route::EventBatch`]); default, and never more than, the client's
+    /// [`max_body_bytes`](crate::ClientBuilder::max_body_bytes). A batch
+    /// is closed before an event that would take it over; an event tree
+    /// whose JSON alone is over the client's limit is a dead letter with
+    /// the reason.
+    pub fn with_max_batch_bytes(mut self, bytes: usize) -> Self {
+        self.max_batch_bytes = Some(bytes);
+        self
+    }
 
     /// Sets how many events the queue holds at most; at least 1.
     pub fn with_max_queue_events(mut self, events: usize) -> Self {
@@ -109,6 +183,8 @@ impl LoggerConfig {
     }
 
     /// Sets how often the logger looks at an idle queue; at least 100 µs.
+    /// With [`Route::EventBatch`], also how long a batch that is not full
+    /// waits for more events before it goes.
     ///
     /// `log` does not wake anyone per event (a wake-up is a system call, and
     /// the woken thread may take the caller's CPU), so the logger looks at
@@ -186,6 +262,22 @@ impl LoggerConfig {
     pub fn linger(&self) -> Duration {
         self.linger
     }
+
+    /// The route events go through.
+    pub fn route(&self) -> Route {
+        self.route
+    }
+
+    /// Events a batch carries at most.
+    pub fn max_batch_events(&self) -> usize {
+        self.max_batch_events
+    }
+
+    /// Bytes a batch's body holds at most, when set (the client's
+    /// `max_body_bytes` otherwise).
+    pub fn max_batch_bytes(&self) -> Option<usize> {
+        self.max_batch_bytes
+    }
 }
 
 impl Default for LoggerConfig {
@@ -203,6 +295,9 @@ impl Default for LoggerConfig {
             linger: Self::DEFAULT_LINGER,
             dead_letters: None,
             on_sent: None,
+            route: Route::Event,
+            max_batch_events: Self::DEFAULT_MAX_BATCH_EVENTS,
+            max_batch_bytes: None,
         }
     }
 }
@@ -218,6 +313,9 @@ impl fmt::Debug for LoggerConfig {
             .field("linger", &self.linger)
             .field("dead_letters", &self.dead_letters.as_ref().map(|_| "set"))
             .field("on_sent", &self.on_sent.as_ref().map(|_| "set"))
+            .field("route", &self.route)
+            .field("max_batch_events", &self.max_batch_events)
+            .field("max_batch_bytes", &self.max_batch_bytes)
             .finish()
     }
 }

@@ -181,7 +181,7 @@ mod report;
 mod sources;
 mod worker;
 
-pub use config::{LoggerConfig, Sent};
+pub use config::{LoggerConfig, Route, Sent};
 pub use report::{LogError, LoggerReport, LoggerStats};
 
 #[cfg(feature = "tracing")]
@@ -459,6 +459,10 @@ impl Logger {
         let limit = self.handle.shared.client.max_body_bytes();
         let valid = check_session_id(&session_id)
             .and_then(|()| event.check())
+            .and_then(|()| match self.handle.shared.config.route {
+                Route::Event => Ok(()),
+                Route::EventBatch => crate::flat::check(event.as_api()),
+            })
             .and_then(|()| {
                 if footprint.json_at_least > limit {
                     return Err(Error::invalid(

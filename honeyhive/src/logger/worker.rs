@@ -1,6 +1,7 @@
 //! The dispatcher and the deliveries: the one task that takes events out
-//! of the queue, in order, and the tasks that send them, settle them and
-//! hand back what fails.
+//! of the queue, in order, and puts them in requests (one event each, or
+//! batches), and the tasks that send those, settle their events and hand
+//! back what fails.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -13,14 +14,17 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::config::Sent;
+use bytes::Bytes;
+
+use super::config::{Route, Sent};
 use super::letters::{Letters, Taken};
 use super::limit::{Limiter, Signal};
 use super::queue::{Entry, Item, Queue};
 use super::rate::SendRate;
 use super::report::{LoggerReport, LoggerStats};
 use super::{LoggerConfig, warn_loss};
-use crate::client::{Prepared, finish};
+use crate::client::{Answer, Expect, Prepared, finish};
+use crate::flat::{BATCH_CLOSE, BATCH_OPEN, Flat, unflatten};
 use crate::retry::{Attempt, Verdict};
 use crate::{Client, DeadLetter, Error, SessionId};
 
@@ -39,9 +43,9 @@ const IDLE_LOOK: Duration = Duration::from_millis(100);
 
 /// What one attempt's future is.
 pub(crate) type AttemptFuture<'a> =
-    Pin<Box<dyn Future<Output = Verdict<Result<String, Error>>> + Send + 'a>>;
+    Pin<Box<dyn Future<Output = Verdict<Result<Answer, Error>>> + Send + 'a>>;
 
-/// Sends one attempt of a prepared event: the [`Client`] in use, a script
+/// Sends one attempt of a prepared request: the [`Client`] in use, a script
 /// in tests. Everything around it (retries, settling, dead letters, flush
 /// accounting) is the logger's own and tested without a server.
 pub(crate) trait Transport: Send + Sync + 'static {
@@ -55,12 +59,123 @@ impl Transport for Client {
     }
 }
 
-/// What [`Shared::take_next`] found.
-enum Next {
-    Event(u64, Arc<Prepared>),
-    /// An event that cannot be sent (too large, or the logger stopped).
-    Letter(DeadLetter),
-    Empty,
+/// An event taken out of the queue, serialized for the logger's route.
+pub(super) struct Unit {
+    session_id: SessionId,
+    body: Body,
+}
+
+enum Body {
+    /// [`Route::Event`]: the whole request.
+    Request(Prepared),
+    /// [`Route::EventBatch`]: the tree's part of a batch body.
+    Part(Flat),
+}
+
+impl Unit {
+    /// The (root) event's id.
+    fn event_id(&self) -> &str {
+        match &self.body {
+            Body::Request(prepared) => match &prepared.expect {
+                Expect::Event { event_id } => event_id,
+                _ => "",
+            },
+            Body::Part(flat) => &flat.event_id,
+        }
+    }
+
+    /// Events the unit holds (a tree's, in a batch).
+    fn events(&self) -> usize {
+        match &self.body {
+            Body::Request(_) => 1,
+            Body::Part(flat) => flat.events,
+        }
+    }
+
+    /// A dead letter for the event: its JSON as this crate sends it on the
+    /// per-event route (children nested, ids filled), whatever the route,
+    /// so that it can be replayed through either.
+    fn letter(&self, reason: String) -> DeadLetter {
+        let event = match &self.body {
+            Body::Request(prepared) => prepared.body.clone(),
+            Body::Part(flat) => Bytes::from(unflatten(&flat.json).to_string()),
+        };
+        DeadLetter {
+            session_id: self.session_id.as_str().to_owned(),
+            event_id: Some(self.event_id().to_owned()),
+            event,
+            reason,
+            status: None,
+        }
+    }
+}
+
+/// A taken, numbered unit.
+type Numbered = (u64, Arc<Unit>);
+
+/// The dispatcher's next request, filled by [`Shared::take`].
+#[derive(Default)]
+struct Batch {
+    units: Vec<Numbered>,
+    events: usize,
+    /// The bytes of its body so far (per unit and separator).
+    bytes: usize,
+    /// Nothing more fits: send it.
+    full: bool,
+    /// A flush marker was taken: send it without waiting for more.
+    flushed: bool,
+    /// A unit that did not fit, first of the next batch.
+    carry: Option<Numbered>,
+}
+
+impl Batch {
+    /// Adds a unit, or carries it to the next batch when it would take this
+    /// one over a bound (a unit alone always goes in).
+    fn add(&mut self, unit: Numbered, limits: &Limits) {
+        let (events, bytes) = (unit.1.events(), unit_bytes(&unit.1));
+        let separator = usize::from(!self.units.is_empty());
+        if !self.units.is_empty()
+            && (self.events + events > limits.events
+                || self.bytes + separator + bytes > limits.bytes)
+        {
+            self.carry = Some(unit);
+            self.full = true;
+            return;
+        }
+        self.units.push(unit);
+        self.events += events;
+        self.bytes += separator + bytes;
+        self.full |= self.events >= limits.events;
+    }
+
+    /// The units to send; the carried one starts the next batch.
+    fn take(&mut self, limits: &Limits) -> Vec<Numbered> {
+        let carry = self.carry.take();
+        let units = std::mem::take(self).units;
+        if let Some(unit) = carry {
+            self.add(unit, limits);
+        }
+        units
+    }
+
+    fn ready(&self) -> bool {
+        self.full || self.flushed
+    }
+}
+
+/// The bytes a unit adds to its request's body.
+fn unit_bytes(unit: &Unit) -> usize {
+    match &unit.body {
+        Body::Request(prepared) => prepared.body.len(),
+        Body::Part(flat) => flat.json.len(),
+    }
+}
+
+/// What one request may carry.
+struct Limits {
+    events: usize,
+    /// Of the events' JSON (the batch's braces come on top).
+    bytes: usize,
 }
 
 /// Where a logger is in its life. It only moves forward.
@@ -90,9 +205,8 @@ pub(super) enum Stop {
 
 /// An event taken out of the queue and not yet settled.
 struct Unsettled {
-    session_id: SessionId,
     /// Shared with its delivery.
-    prepared: Arc<Prepared>,
+    unit: Arc<Unit>,
     /// Who settles it: its delivery while `Sending`; once `Settling`, its
     /// delivery has counted it (sent or failed) and is telling the
     /// `on_sent` callback.
@@ -147,6 +261,8 @@ pub(super) struct Shared {
     /// The dispatcher is taking an event out of the queue (see
     /// [`takes_done`](Self::takes_done)).
     taking: AtomicBool,
+    /// What one request may carry.
+    limits: Limits,
     in_flight: Mutex<InFlight>,
     pub(super) counters: Counters,
     pub(super) letters: Letters,
@@ -164,7 +280,23 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Shared {
     pub(super) fn new(client: Client, transport: Arc<dyn Transport>, config: LoggerConfig) -> Self {
         let now = Instant::now();
+        let body_limit = client.max_body_bytes();
+        let limits = match config.route {
+            Route::Event => Limits {
+                events: 1,
+                bytes: body_limit,
+            },
+            Route::EventBatch => Limits {
+                events: config.max_batch_events,
+                bytes: config
+                    .max_batch_bytes
+                    .unwrap_or(body_limit)
+                    .min(body_limit)
+                    .saturating_sub(BATCH_OPEN.len() + BATCH_CLOSE.len()),
+            },
+        };
         Shared {
+            limits,
             queue: Queue::new(config.max_queue_events, config.max_queue_bytes),
             slots: Arc::new(Semaphore::new(config.max_in_flight)),
             limiter: Limiter::new(config.max_in_flight, config.adaptive, now),
@@ -284,81 +416,113 @@ impl Shared {
     }
 
     /// Serializes a queued event as it will be sent (ids and defaults
-    /// filled, so a dead letter carries the exact body). An event that
-    /// cannot be sent (over the size limit) is a dead letter at once.
-    fn prepare(&self, item: Item) -> Result<(SessionId, Prepared), DeadLetter> {
+    /// filled, so that every attempt, and a dead letter, carries the same
+    /// ids). An event that cannot be sent (over the size limit) is a dead
+    /// letter at once.
+    fn prepare(&self, item: Item) -> Result<Unit, DeadLetter> {
         let Item {
             session_id,
             event,
             json_at_least,
             ..
         } = item;
-        match self
-            .client
-            .serialize(&session_id, event.into_event(), json_at_least)
-        {
-            Ok(prepared) => match self.client.check_size(&prepared) {
-                Ok(()) => Ok((session_id, prepared)),
-                Err(error) => Err(letter(&session_id, &prepared, error.to_string())),
-            },
+        let event = event.into_event();
+        let body = match self.config.route {
+            Route::Event => self
+                .client
+                .serialize(&session_id, event, json_at_least)
+                .map(Body::Request),
+            Route::EventBatch => self
+                .client
+                .flat(&session_id, event, json_at_least)
+                .map(Body::Part),
+        };
+        let unit = match body {
+            Ok(body) => Unit { session_id, body },
             // `log` refused invalid input and the generated types always
             // serialize, so nothing gets here; it must still be handed back.
-            Err(error) => Err(DeadLetter::unsent(&session_id, error.to_string())),
+            Err(error) => return Err(DeadLetter::unsent(&session_id, error.to_string())),
+        };
+        let len = match &unit.body {
+            Body::Request(prepared) => prepared.body.len(),
+            Body::Part(flat) => flat.alone_len(),
+        };
+        match self.client.check_len("event", len) {
+            Ok(()) => Ok(unit),
+            Err(error) => Err(unit.letter(error.to_string())),
         }
     }
 
-    /// The next event to send: taken out of the queue, serialized and
-    /// numbered. Only the dispatcher takes, so events are numbered in
-    /// queue order, and a flush marker taken out is numbered after every
-    /// event before it.
+    /// Takes events out of the queue into `batch`, serialized and
+    /// numbered, until it is full, the queue is empty or the logger
+    /// stopped; a flush marker taken out is numbered after every event
+    /// before it, and marks the batch to go now. Only the dispatcher
+    /// takes, so events are numbered in queue order. An event that cannot
+    /// be sent is handed back on the spot.
     ///
     /// Shutdown and drop set `Stopped`, then wait for a take in progress
     /// to end ([`takes_done`](Self::takes_done)) before they empty the
     /// queue: a take sets `taking` before it looks at the state, so one of
     /// the two sees the other. A take that finds the logger stopped after
     /// it serialized hands its event back itself.
-    fn take_next(&self) -> Next {
+    fn take(&self, batch: &mut Batch) {
         self.taking.store(true, Ordering::SeqCst);
-        let taken = loop {
-            if self.state() == State::Stopped {
-                break None;
-            }
-            match self.queue.pop() {
-                None => break None,
-                Some(Entry::Flush(done)) => {
+        while !batch.full && self.state() != State::Stopped {
+            let Some(entry) = self.queue.pop() else {
+                break;
+            };
+            let item = match entry {
+                Entry::Flush(done) => {
                     let mut in_flight = lock(&self.in_flight);
                     let target = in_flight.next;
                     in_flight.flushes.push((target, done));
                     settle_flushes(&mut in_flight);
+                    batch.flushed = true;
+                    continue;
                 }
-                Some(Entry::Event(item)) => break Some(self.prepare(item)),
-            }
-        };
-        let next = match taken {
-            None => Next::Empty,
-            Some(Err(letter)) => Next::Letter(letter),
-            Some(Ok((session_id, prepared))) => {
-                let mut in_flight = lock(&self.in_flight);
-                if self.state() == State::Stopped {
-                    // Stopped while this take serialized: the hand-back ran
-                    // (or runs) without this event.
-                    Next::Letter(letter(&session_id, &prepared, STOPPED.to_owned()))
-                } else {
-                    let prepared = Arc::new(prepared);
-                    let seq = in_flight.next;
-                    in_flight.next += 1;
-                    let entry = Unsettled {
-                        session_id,
-                        prepared: Arc::clone(&prepared),
-                        phase: Phase::Sending,
-                    };
-                    in_flight.events.insert(seq, entry);
-                    Next::Event(seq, prepared)
+                Entry::Event(item) => item,
+            };
+            let unit = match self.prepare(item) {
+                Ok(unit) => Arc::new(unit),
+                Err(letter) => {
+                    self.hand_back(vec![letter]);
+                    continue;
                 }
+            };
+            let mut in_flight = lock(&self.in_flight);
+            if self.state() == State::Stopped {
+                // Stopped while this take serialized: the hand-back ran
+                // (or runs) without this event.
+                drop(in_flight);
+                self.hand_back(vec![unit.letter(STOPPED.to_owned())]);
+                break;
             }
-        };
+            let seq = in_flight.next;
+            in_flight.next += 1;
+            let entry = Unsettled {
+                unit: Arc::clone(&unit),
+                phase: Phase::Sending,
+            };
+            in_flight.events.insert(seq, entry);
+            drop(in_flight);
+            batch.add((seq, unit), &self.limits);
+        }
         self.taking.store(false, Ordering::SeqCst);
-        next
+    }
+
+    /// The request for `units`: the one event's own, or a batch.
+    fn request<'a>(&self, units: &'a [Numbered]) -> std::borrow::Cow<'a, Prepared> {
+        if let [(_, unit)] = units
+            && let Body::Request(prepared) = &unit.body
+        {
+            return std::borrow::Cow::Borrowed(prepared);
+        }
+        std::borrow::Cow::Owned(self.client.batch(units.iter().filter_map(|(_, unit)| {
+            match &unit.body {
+                Body::Part(flat) => Some(flat),
+                Body::Request(_) => None,
+            }
+        })))
     }
 
     /// Waits until no take is in progress (after `Stopped`, none starts).
@@ -372,13 +536,13 @@ impl Shared {
 
     fn settle_sent(&self, seq: u64, attempts: u32) {
         if let Some(on_sent) = &self.config.on_sent {
-            let (session_id, prepared) = {
+            let unit = {
                 let mut in_flight = lock(&self.in_flight);
                 match in_flight.events.get_mut(&seq) {
                     Some(entry) if entry.phase == Phase::Sending => {
                         entry.phase = Phase::Settling;
                         self.counters.sent.fetch_add(1, Ordering::SeqCst);
-                        (entry.session_id.clone(), Arc::clone(&entry.prepared))
+                        Arc::clone(&entry.unit)
                     }
                     // Handed back by shutdown already.
                     _ => return,
@@ -388,8 +552,8 @@ impl Shared {
             // flush that returns has seen every callback. A panic in it must
             // not leave the event unsettled (a flush would wait forever).
             let sent = Sent {
-                session_id: session_id.as_str(),
-                event_id: &prepared.event_id,
+                session_id: unit.session_id.as_str(),
+                event_id: unit.event_id(),
                 attempts,
             };
             let called = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| on_sent(&sent)));
@@ -414,7 +578,7 @@ impl Shared {
         let letter = match in_flight.events.remove(&seq) {
             Some(entry) if entry.phase == Phase::Sending => DeadLetter {
                 status: error.status(),
-                ..letter(&entry.session_id, &entry.prepared, error.to_string())
+                ..entry.unit.letter(error.to_string())
             },
             // Handed back by shutdown already.
             _ => return,
@@ -447,7 +611,7 @@ impl Shared {
         while let Some(entry) = self.queue.pop() {
             match entry {
                 Entry::Event(item) => letters.push(match self.prepare(item) {
-                    Ok((session_id, prepared)) => letter(&session_id, &prepared, reason.to_owned()),
+                    Ok(unit) => unit.letter(reason.to_owned()),
                     Err(mut letter) => {
                         letter.reason = format!("{reason} ({})", letter.reason);
                         letter
@@ -460,11 +624,7 @@ impl Shared {
         for (_, entry) in std::mem::take(&mut in_flight.events) {
             // One its delivery is settling was counted then.
             if entry.phase == Phase::Sending {
-                letters.push(letter(
-                    &entry.session_id,
-                    &entry.prepared,
-                    reason.to_owned(),
-                ));
+                letters.push(entry.unit.letter(reason.to_owned()));
             }
         }
         let count = letters.len();
@@ -498,17 +658,6 @@ fn settle_flushes(in_flight: &mut InFlight) {
     }
 }
 
-/// A dead letter for a serialized event.
-fn letter(session_id: &SessionId, prepared: &Prepared, reason: String) -> DeadLetter {
-    DeadLetter {
-        session_id: session_id.as_str().to_owned(),
-        event_id: Some(prepared.event_id.clone()),
-        event: prepared.body.clone(),
-        reason,
-        status: None,
-    }
-}
-
 /// Dropped with the dispatcher. When that happens before shutdown or drop
 /// stopped the logger, the runtime running it has ended (its tasks are
 /// dropped with it): the logger stops, hands back what it held, and says so.
@@ -537,8 +686,10 @@ impl Drop for Dispatching {
 }
 
 /// The dispatcher, the one taker: while events wait and fewer than
-/// `max_in_flight` deliveries run, takes the next one, waits for its place
-/// at the send rate (once a server throttled) and starts its delivery.
+/// `max_in_flight` deliveries run, takes the next request's events (one,
+/// or a batch), waits for its place at the send rate (once a server
+/// throttled) and starts its delivery. A batch that is not full waits up
+/// to `linger` for more events, unless a flush or shutdown wants them out.
 /// `log` does not wake it per event: it looks at an empty queue every
 /// `linger`; after 20 empty looks it dozes, and the first `log` (or flush,
 /// or shutdown) wakes it.
@@ -546,6 +697,7 @@ pub(super) async fn dispatch(shared: Arc<Shared>) {
     let _dispatching = Dispatching(Arc::clone(&shared));
     let mut deliveries = JoinSet::new();
     let mut empty_looks = 0u32;
+    let mut batch = Batch::default();
     loop {
         while deliveries.try_join_next().is_some() {}
         #[cfg(feature = "tracing")]
@@ -560,98 +712,126 @@ pub(super) async fn dispatch(shared: Arc<Shared>) {
             let _woken = tokio::time::timeout(shared.config.linger, shared.look.notified()).await;
             continue;
         };
-        match shared.take_next() {
-            Next::Event(seq, prepared) => {
-                empty_looks = 0;
-                // The first attempt's place at the send rate, taken with its
-                // place in flight (so it goes out when its turn comes, not
-                // with others that waited for a place) and before its retry
-                // clock starts: waiting for the rate uses no deadline.
-                shared.rate.wait().await;
-                let delivery = deliver(Arc::clone(&shared), seq, prepared, slot, permit);
-                deliveries.spawn(delivery);
-            }
-            Next::Letter(letter) => {
-                shared.limiter.release(Some(permit));
-                shared.hand_back(vec![letter]);
-            }
-            Next::Empty => {
-                shared.limiter.release(Some(permit));
-                drop(slot);
-                empty_looks = empty_looks.saturating_add(1);
-                if empty_looks < IDLE_LOOKS {
-                    let _woken =
-                        tokio::time::timeout(shared.config.linger, shared.look.notified()).await;
-                    continue;
-                }
-                // Dozing: the next `log` wakes us. Said before the last look
-                // at the queue (both SeqCst, as `queued` reads them in the
-                // other order), so an event logged meanwhile is either seen
-                // here or wakes us.
-                shared.dozing.store(true, Ordering::SeqCst);
-                if shared.queue.len() == 0 {
-                    let wait = IDLE_LOOK.max(shared.config.linger);
-                    let _woken = tokio::time::timeout(wait, shared.look.notified()).await;
-                }
-                shared.dozing.store(false, Ordering::SeqCst);
-            }
+        shared.take(&mut batch);
+        if !batch.units.is_empty() && !batch.ready() && shared.state() == State::Running {
+            // Room for more: give them `linger` to come (a flush or
+            // shutdown cuts it short), then take what came.
+            let _woken = tokio::time::timeout(shared.config.linger, shared.look.notified()).await;
+            shared.take(&mut batch);
         }
+        let units = batch.take(&shared.limits);
+        if units.is_empty() {
+            shared.limiter.release(Some(permit));
+            drop(slot);
+            empty_looks = empty_looks.saturating_add(1);
+            if empty_looks < IDLE_LOOKS {
+                let _woken =
+                    tokio::time::timeout(shared.config.linger, shared.look.notified()).await;
+                continue;
+            }
+            // Dozing: the next `log` wakes us. Said before the last look
+            // at the queue (both SeqCst, as `queued` reads them in the
+            // other order), so an event logged meanwhile is either seen
+            // here or wakes us.
+            shared.dozing.store(true, Ordering::SeqCst);
+            if shared.queue.len() == 0 && batch.units.is_empty() {
+                let wait = IDLE_LOOK.max(shared.config.linger);
+                let _woken = tokio::time::timeout(wait, shared.look.notified()).await;
+            }
+            shared.dozing.store(false, Ordering::SeqCst);
+            continue;
+        }
+        empty_looks = 0;
+        // The request's place at the send rate, taken with its place in
+        // flight (so it goes out when its turn comes, not with others that
+        // waited for a place) and before its retry clock starts: waiting
+        // for the rate uses no deadline.
+        shared.rate.wait().await;
+        deliveries.spawn(deliver(Arc::clone(&shared), units, slot, permit));
     }
 }
 
-/// A delivery: sends one event under the client's retry policy and settles
-/// it. Holds one of the `max_in_flight` slots until then; each request
-/// holds one of the limiter's permits (the first, the one the dispatcher
-/// took for it).
+/// A delivery: sends its events in one request and settles them. Holds
+/// one of the `max_in_flight` slots until then; each request holds one of
+/// the limiter's permits (the first, the one the dispatcher took for it).
 async fn deliver(
     shared: Arc<Shared>,
-    seq: u64,
-    prepared: Arc<Prepared>,
+    units: Vec<Numbered>,
     _slot: OwnedSemaphorePermit,
     first_permit: OwnedSemaphorePermit,
 ) {
-    let mut first_permit = Some(first_permit);
-    let (result, tally) = shared
-        .client
-        .retry_policy()
-        .run(shared.client.attempt_timeout(), |attempt| {
-            paced(&shared, &prepared, attempt, first_permit.take())
-        })
-        .await;
-    shared.counters.retried.fetch_add(
-        u64::from(tally.attempts.saturating_sub(1)),
-        Ordering::SeqCst,
-    );
-    match finish(result, tally) {
-        Ok(logged) => shared.settle_sent(seq, logged.attempts),
-        Err(error) => shared.settle_failed(seq, &error),
-    }
+    send(&shared, &units, Some(first_permit)).await;
 }
 
-/// One attempt: a permit of the in-flight limit; a retry then takes its
-/// place at the send rate; the answer is fed to both. A 429 tells
-/// the send rate (the retry loop waits its `Retry-After` for this event
-/// alone); other answers worth a retry are back-pressure on the limit.
+/// Sends `units` in one request under the client's retry policy and
+/// settles them: sent, or handed back with the last error. A batch the API
+/// refuses as a whole for what one event may hold (400, 413, 422) is split
+/// in two halves, sent side by side, down to the one event it refuses.
+fn send<'a>(
+    shared: &'a Shared,
+    units: &'a [Numbered],
+    permit: Option<OwnedSemaphorePermit>,
+) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+    Box::pin(async move {
+        let prepared = shared.request(units);
+        let mut permit = permit;
+        let (result, tally) = shared
+            .client
+            .retry_policy()
+            .run(shared.client.attempt_timeout(), |attempt| {
+                paced(shared, &prepared, attempt, permit.take())
+            })
+            .await;
+        shared.counters.retried.fetch_add(
+            u64::from(tally.attempts.saturating_sub(1)),
+            Ordering::SeqCst,
+        );
+        match finish(result, tally) {
+            Ok(_answer) => {
+                for (seq, _) in units {
+                    shared.settle_sent(*seq, tally.attempts);
+                }
+            }
+            Err(Error::Api {
+                status: 400 | 413 | 422,
+                ..
+            }) if units.len() > 1 => {
+                let (first, second) = units.split_at(units.len() / 2);
+                tokio::join!(send(shared, first, None), send(shared, second, None));
+            }
+            Err(error) => {
+                for (seq, _) in units {
+                    shared.settle_failed(*seq, &error);
+                }
+            }
+        }
+    })
+}
+
+/// One attempt: a permit of the in-flight limit and, for a request whose
+/// place the dispatcher did not take (a retry, a half of a split batch),
+/// a place at the send rate; the answer is fed to both. A 429 tells the
+/// send rate; other answers worth a retry are back-pressure on the limit.
 async fn paced(
     shared: &Shared,
     prepared: &Prepared,
     attempt: Attempt,
     permit: Option<OwnedSemaphorePermit>,
-) -> Verdict<Result<String, Error>> {
+) -> Verdict<Result<Answer, Error>> {
     let permit = match permit {
         Some(permit) => Some(permit),
-        None => shared.limiter.acquire().await,
+        None => {
+            let permit = shared.limiter.acquire().await;
+            // Its place at the send rate, taken right before it is sent (a
+            // place taken before a wait for the permit would let retries
+            // that waited out together go out together).
+            shared.rate.wait().await;
+            permit
+        }
     };
-    // A retry's place at the send rate, taken right before it is sent (a
-    // place taken before a wait for the permit would let retries that
-    // waited out together go out together). A first attempt took its
-    // place before its delivery started.
-    if attempt.number > 1 {
-        shared.rate.wait().await;
-    }
     let started = Instant::now();
-    // The wait counts against the event's deadline: a request never
-    // starts with less than the least attempt left.
+    // The wait counts against the request's deadline: it never starts
+    // with less than the least attempt left.
     let Some(attempt) = attempt.after_wait(started) else {
         shared.limiter.release(permit);
         return Verdict::Final(Err(Error::Timeout {

@@ -12,6 +12,13 @@ pub mod h2c;
 pub mod http;
 pub mod limiters;
 
+/// A plain reqwest client for requests the crate's client would not send
+/// (rustls with ring, as the crate's).
+pub fn bare_client() -> reqwest::Client {
+    let _already_installed = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 /// A loopback port nothing listens on: bound, then freed at once.
 pub fn closed_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

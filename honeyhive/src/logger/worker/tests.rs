@@ -23,8 +23,18 @@ impl Transport for Script {
     fn attempt<'a>(&'a self, prepared: &'a Prepared, attempt: Attempt) -> AttemptFuture<'a> {
         self.attempts.fetch_add(1, Ordering::SeqCst);
         lock(&self.bodies).push(prepared.body.clone());
-        lock(&self.timeouts).push((prepared.event_id.clone(), attempt.timeout));
-        (self.plan)(&prepared.event_id, attempt.number)
+        let id = ids(prepared);
+        lock(&self.timeouts).push((id.clone(), attempt.timeout));
+        (self.plan)(&id, attempt.number)
+    }
+}
+
+/// The event id a request is about; a batch's, joined by commas.
+fn ids(prepared: &Prepared) -> String {
+    match &prepared.expect {
+        Expect::Event { event_id } => event_id.clone(),
+        Expect::Batch { event_ids } => event_ids.join(","),
+        other => panic!("the logger sends no {other}"),
     }
 }
 
@@ -66,11 +76,11 @@ fn scripted_under(
     (script, logger)
 }
 
-fn ready(verdict: Verdict<Result<String, Error>>) -> AttemptFuture<'static> {
+fn ready(verdict: Verdict<Result<Answer, Error>>) -> AttemptFuture<'static> {
     Box::pin(async move { verdict })
 }
 
-fn unavailable() -> Verdict<Result<String, Error>> {
+fn unavailable() -> Verdict<Result<Answer, Error>> {
     Verdict::Retryable {
         outcome: Err(Error::Api {
             status: 503,
@@ -83,7 +93,7 @@ fn unavailable() -> Verdict<Result<String, Error>> {
 
 /// A 503 asking for `after`: a failure worth a retry after that wait (not
 /// a throttle).
-fn unavailable_for(after: Duration) -> Verdict<Result<String, Error>> {
+fn unavailable_for(after: Duration) -> Verdict<Result<Answer, Error>> {
     Verdict::Retryable {
         outcome: Err(Error::Api {
             status: 503,
@@ -97,7 +107,7 @@ fn unavailable_for(after: Duration) -> Verdict<Result<String, Error>> {
     }
 }
 
-fn rate_limited(after: Duration) -> Verdict<Result<String, Error>> {
+fn rate_limited(after: Duration) -> Verdict<Result<Answer, Error>> {
     Verdict::Retryable {
         outcome: Err(Error::RateLimited {
             body: String::new(),
@@ -127,7 +137,7 @@ async fn a_429_makes_only_its_own_event_wait_and_pauses_no_other() {
                 if id == "first" && attempt == 1 {
                     rate_limited(Duration::from_secs(1))
                 } else {
-                    Verdict::Final(Ok(id))
+                    Verdict::Final(Ok(Answer::Event(id)))
                 }
             })
         },
@@ -178,7 +188,7 @@ async fn many_429s_hold_the_logger_to_a_send_rate() {
             if attempt == 1 {
                 rate_limited(Duration::from_secs(1))
             } else {
-                Verdict::Final(Ok(id))
+                Verdict::Final(Ok(Answer::Event(id)))
             }
         })
     });
@@ -208,7 +218,7 @@ async fn behind_a_full_limit(slow: Duration) -> (Arc<Script>, LoggerReport) {
                 if id != "ninth" {
                     tokio::time::sleep(slow).await;
                 }
-                Verdict::Final(Ok(id))
+                Verdict::Final(Ok(Answer::Event(id)))
             })
         },
     );
@@ -268,7 +278,7 @@ async fn an_event_waiting_in_the_queue_behind_a_full_limit_keeps_its_whole_deadl
                 if id != "ninth" {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
-                Verdict::Final(Ok(id))
+                Verdict::Final(Ok(Answer::Event(id)))
             })
         },
     );
@@ -400,7 +410,7 @@ async fn retried_attempts_send_the_same_body_and_are_counted() {
         ready(if attempt < 3 {
             unavailable()
         } else {
-            Verdict::Final(Ok(id.to_owned()))
+            Verdict::Final(Ok(Answer::Event(id.to_owned())))
         })
     });
     logger.log("s", Event::tool("t").event_id("e-1")).unwrap();
@@ -447,7 +457,7 @@ async fn a_flush_waits_for_an_older_event_still_in_flight_not_just_for_a_count()
             if id == "slow" {
                 gate.notified().await;
             }
-            Verdict::Final(Ok(id))
+            Verdict::Final(Ok(Answer::Event(id)))
         })
     });
     logger.log("s", Event::tool("t").event_id("slow")).unwrap();
@@ -476,7 +486,7 @@ async fn an_event_handed_back_at_shutdown_is_counted_once() {
     // Never answered: at the deadline it is in flight, handed back, and
     // its aborted delivery must not count it again.
     let (_script, logger) =
-        scripted(|_, _| Box::pin(std::future::pending::<Verdict<Result<String, Error>>>()));
+        scripted(|_, _| Box::pin(std::future::pending::<Verdict<Result<Answer, Error>>>()));
     for i in 0..3 {
         logger
             .log("s", Event::tool("t").event_id(format!("e-{i}")))
@@ -502,7 +512,7 @@ async fn the_first_event_after_a_quiet_spell_goes_out_at_once() {
     let (sent, mut attempts) = tokio::sync::mpsc::unbounded_channel();
     let (_script, logger) = scripted(move |id, _| {
         let _ = sent.send(tokio::time::Instant::now());
-        ready(Verdict::Final(Ok(id.to_owned())))
+        ready(Verdict::Final(Ok(Answer::Event(id.to_owned()))))
     });
     tokio::time::sleep(Duration::from_secs(2)).await; // well into dozing
     for round in 0..3 {
@@ -520,5 +530,278 @@ async fn the_first_event_after_a_quiet_spell_goes_out_at_once() {
         );
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
+    logger.shutdown(Duration::from_secs(1)).await;
+}
+
+// Batches (Route::EventBatch).
+
+/// A logger on the batch route with back-offs of 1 ms, whose client holds
+/// bodies to `max_body_bytes`.
+fn batched(
+    config: LoggerConfig,
+    max_body_bytes: usize,
+    plan: impl Fn(&str, u32) -> AttemptFuture<'static> + Send + Sync + 'static,
+) -> (Arc<Script>, Logger) {
+    let client = Client::builder()
+        .api_key("k")
+        .max_body_bytes(max_body_bytes)
+        .retry_policy(
+            RetryPolicy::default()
+                .with_initial_backoff(Duration::from_millis(1))
+                .with_max_backoff(Duration::from_millis(1)),
+        )
+        .build()
+        .unwrap();
+    let script = Arc::new(Script {
+        plan: Box::new(plan),
+        bodies: Mutex::default(),
+        attempts: AtomicU32::new(0),
+        timeouts: Mutex::default(),
+    });
+    let config = config.with_route(crate::logger::Route::EventBatch);
+    let logger = Logger::start(&client, Arc::clone(&script) as _, config).unwrap();
+    (script, logger)
+}
+
+/// Answers a batch as recorded.
+fn recorded(ids: &str) -> Verdict<Result<Answer, Error>> {
+    Verdict::Final(Ok(Answer::Batch(
+        ids.split(',').map(str::to_owned).collect(),
+    )))
+}
+
+/// The event ids of each batch body the script was given, in order.
+fn batches(script: &Script) -> Vec<Vec<String>> {
+    lock(&script.bodies)
+        .iter()
+        .map(|body| {
+            let value: serde_json::Value = serde_json::from_slice(body).unwrap();
+            value["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["event_id"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .collect()
+}
+
+fn log_many(logger: &Logger, prefix: &str, count: usize) {
+    for i in 0..count {
+        logger
+            .log("s", Event::tool("t").event_id(format!("{prefix}{i}")))
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn events_go_out_in_batches_of_at_most_max_batch_events_each_once() {
+    let (script, logger) = batched(
+        LoggerConfig::default().with_max_batch_events(10),
+        1 << 20,
+        |ids, _| ready(recorded(ids)),
+    );
+    log_many(&logger, "e", 35);
+    let report = logger.shutdown(Duration::from_secs(5)).await;
+    assert!(report.complete);
+    assert_eq!((report.stats.sent, report.stats.failed), (35, 0));
+    let batches = batches(&script);
+    assert!(batches.iter().all(|b| b.len() <= 10), "{batches:?}");
+    assert_eq!(
+        batches.len(),
+        4,
+        "35 events queued at once fill 3 batches and a last one"
+    );
+    let mut all: Vec<String> = batches.concat();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 35, "each event sent once");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_batch_is_closed_before_an_event_that_would_take_it_over_max_batch_bytes() {
+    let limit = 1_000;
+    let (script, logger) = batched(
+        LoggerConfig::default().with_max_batch_bytes(limit),
+        1 << 20,
+        |ids, _| ready(recorded(ids)),
+    );
+    for i in 0..20 {
+        let event = Event::tool("t")
+            .event_id(format!("e{i}"))
+            .inputs(serde_json::json!({"text": "x".repeat(200)}));
+        logger.log("s", event).unwrap();
+    }
+    let report = logger.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(report.stats.sent, 20);
+    let bodies = lock(&script.bodies);
+    assert!(
+        bodies.iter().all(|b| b.len() <= limit),
+        "a body over {limit} bytes"
+    );
+    assert!(bodies.len() >= 5, "about 3 events of 300 bytes fit in 1000");
+    assert!(
+        bodies.iter().any(|b| b.len() > limit / 2),
+        "batches are filled"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_batch_refused_400_is_split_until_the_one_bad_event_is_a_dead_letter() {
+    let (script, logger) = batched(LoggerConfig::default(), 1 << 20, |ids, _| {
+        ready(if ids.split(',').any(|id| id == "e37") {
+            Verdict::Final(Err(Error::Api {
+                status: 400,
+                body: "event e37 is malformed".into(),
+                attempts: 1,
+            }))
+        } else {
+            recorded(ids)
+        })
+    });
+    log_many(&logger, "e", 100);
+    let report = logger.shutdown(Duration::from_secs(5)).await;
+    assert!(report.complete);
+    assert_eq!((report.stats.sent, report.stats.failed), (99, 1));
+    let letter = &report.dead_letters[0];
+    assert_eq!(letter.event_id.as_deref(), Some("e37"));
+    assert_eq!(letter.status, Some(400));
+    assert!(
+        letter.reason.contains("event e37 is malformed"),
+        "{}",
+        letter.reason
+    );
+    let requests = script.attempts.load(Ordering::SeqCst);
+    assert!(
+        requests <= 15,
+        "{requests} requests to isolate one event of 100"
+    );
+    let good: usize = batches(&script)
+        .iter()
+        .filter(|b| !b.contains(&"e37".to_owned()))
+        .map(Vec::len)
+        .sum();
+    assert_eq!(good, 99, "each good event recorded once");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_batch_answered_500_is_retried_whole_with_the_same_bytes() {
+    let (script, logger) = batched(LoggerConfig::default(), 1 << 20, |ids, attempt| {
+        ready(if attempt == 1 {
+            Verdict::Retryable {
+                outcome: Err(Error::Api {
+                    status: 500,
+                    body: "events partially created".into(),
+                    attempts: 1,
+                }),
+                next: Next::default(),
+            }
+        } else {
+            recorded(ids)
+        })
+    });
+    log_many(&logger, "e", 30);
+    let report = logger.shutdown(Duration::from_secs(5)).await;
+    assert_eq!((report.stats.sent, report.stats.retried), (30, 1));
+    let bodies = lock(&script.bodies);
+    assert_eq!(bodies.len(), 2);
+    assert_eq!(
+        bodies[0], bodies[1],
+        "the retry carries the same events and ids"
+    );
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_batch_that_is_not_full_waits_linger_for_more_and_a_flush_cuts_that_short() {
+    let linger = Duration::from_millis(50);
+    let (sent_at, mut sends) = tokio::sync::mpsc::unbounded_channel();
+    let (script, logger) = batched(
+        LoggerConfig::default().with_linger(linger),
+        1 << 20,
+        move |ids, _| {
+            let _ = sent_at.send(Instant::now());
+            ready(recorded(ids))
+        },
+    );
+    let started = Instant::now();
+    log_many(&logger, "a", 3);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    log_many(&logger, "b", 2);
+    let first = sends.recv().await.unwrap();
+    assert!(
+        first - started >= linger,
+        "sent after {:?}",
+        first - started
+    );
+    assert!(
+        first - started < linger * 3,
+        "sent after {:?}",
+        first - started
+    );
+    assert_eq!(batches(&script), [["a0", "a1", "a2", "b0", "b1"]]);
+
+    let flushed_at = Instant::now();
+    log_many(&logger, "c", 1);
+    let report = logger.flush(Duration::from_secs(5)).await;
+    assert!(report.complete);
+    let second = sends.recv().await.unwrap();
+    assert!(
+        second - flushed_at < linger,
+        "a flush waited {:?}",
+        second - flushed_at
+    );
+    logger.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn in_batches_an_event_over_the_body_limit_alone_is_a_dead_letter_as_logged() {
+    let (script, logger) = batched(LoggerConfig::default(), 600, |ids, _| ready(recorded(ids)));
+    let big = Event::chain("big").event_id("big").child(
+        Event::tool("t")
+            .event_id("kid")
+            .outputs(serde_json::json!({"text": "y".repeat(450)})),
+    );
+    // Under the limit as `log` estimates it (strings), over it as a batch.
+    logger.log("s", big).unwrap();
+    logger.log("s", Event::tool("t").event_id("small")).unwrap();
+    let report = logger.shutdown(Duration::from_secs(5)).await;
+    assert_eq!((report.stats.sent, report.stats.failed), (1, 1));
+    let letter = &report.dead_letters[0];
+    assert_eq!(letter.event_id.as_deref(), Some("big"));
+    assert!(
+        letter.reason.contains("over the 600-byte limit"),
+        "{}",
+        letter.reason
+    );
+    // The letter is the tree as logged (children nested, ids filled), to
+    // be replayed through either route.
+    let event = letter.event_json();
+    assert_eq!(event["children"][0]["event_id"], "kid");
+    assert!(event.get("parent_id").is_none() && event.get("children_ids").is_none());
+    assert_eq!(batches(&script), [["small"]]);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn in_batches_log_refuses_an_event_without_an_event_type_naming_it() {
+    let (_script, logger) = batched(LoggerConfig::default(), 1 << 20, |ids, _| {
+        ready(recorded(ids))
+    });
+    let untyped = Event::chain("c").child(Event::default().name("x"));
+    match logger.log("s", untyped) {
+        Err(crate::LogError::Invalid { error, .. }) => {
+            assert!(
+                error
+                    .to_string()
+                    .starts_with("invalid children[0].event_type"),
+                "{error}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // The per-event route has no such rule.
+    let (_script, per_event) =
+        scripted(|id, _| ready(Verdict::Final(Ok(Answer::Event(id.to_owned())))));
+    per_event.log("s", Event::default().name("x")).unwrap();
+    per_event.shutdown(Duration::from_secs(1)).await;
     logger.shutdown(Duration::from_secs(1)).await;
 }

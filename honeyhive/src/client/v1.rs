@@ -1,0 +1,303 @@
+//! HoneyHive's `/v1` routes: a batch of events, a session started, an
+//! event updated.
+
+use bytes::Bytes;
+
+use super::answer::{Answer, Expect};
+use super::send::{Prepared, fill_event_ids};
+use super::{Client, check_session_id};
+use crate::fields::is_uuid;
+use crate::flat::{BATCH_CLOSE, BATCH_OPEN, Flat, flatten};
+use crate::{Error, Event, EventUpdate, SessionId, SessionStart};
+
+/// What the API answered to a batch of events.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LoggedBatch {
+    /// The ids the events were recorded under, as the API lists them: every
+    /// event of every tree, each before its children.
+    pub event_ids: Vec<String>,
+    /// How many requests it took (1 when the first one succeeded).
+    pub attempts: u32,
+}
+
+/// A session HoneyHive started (or already had), from
+/// [`Client::start_session`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StartedSession {
+    /// The session's id: log its events under it.
+    pub session_id: SessionId,
+    /// The id of the session's own event.
+    pub event_id: String,
+    /// How many requests it took (1 when the first one succeeded).
+    pub attempts: u32,
+}
+
+/// What the API answered to an update.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Updated {
+    /// The event that was updated.
+    pub event_id: String,
+    /// How many requests it took (1 when the first one succeeded).
+    pub attempts: u32,
+}
+
+impl Client {
+    /// Logs many events, of any sessions, in one request to
+    /// `POST /v1/events/batch` (`createEventBatch`), retrying as the
+    /// client's [`RetryPolicy`](crate::RetryPolicy) says.
+    ///
+    /// Each tree goes out flat, as the v1 event has no nested `children`:
+    /// one event per node, each before its children, linked by `parent_id`
+    /// (the parent's `event_id`; the root has none, so HoneyHive takes the
+    /// session) and `children_ids`, every one with its `session_id`. Ids
+    /// are filled as [`log_event`](Self::log_event) fills them (so a retry
+    /// cannot record an event twice); an event without a `source` takes its
+    /// parent's, the root the client's default. `inputs` is sent as `{}`
+    /// when unset (the spec requires it). `project` is not sent: the v1
+    /// schema has no such field (its `project_id` is an id, and the API
+    /// key's project is the one used).
+    ///
+    /// # Errors
+    /// Nothing is sent when the input is invalid ([`Error::InvalidInput`],
+    /// naming the field, such as `events[2].children[0].event_type`): no
+    /// events, an event without an `event_type` or with one the route does
+    /// not take, an empty session id, a setter's problem, or a body over
+    /// [`max_body_bytes`](crate::ClientBuilder::max_body_bytes) (split the
+    /// batch, or log through a [`Logger`](crate::Logger) with
+    /// [`Route::EventBatch`](crate::logger::Route::EventBatch), which
+    /// splits by size). The API's answers are as for `log_event`;
+    /// `success: false` is [`Error::NotRecorded`].
+    ///
+    /// ```no_run
+    /// # async fn run(client: honeyhive::Client) -> Result<(), honeyhive::Error> {
+    /// use honeyhive::{Event, SessionId};
+    ///
+    /// let session = SessionId::new();
+    /// let logged = client
+    ///     .log_batch([
+    ///         (&session, Event::model("gpt-4o").child(Event::tool("search"))),
+    ///         (&session, Event::tool("rerank")),
+    ///     ])
+    ///     .await?;
+    /// assert_eq!(logged.event_ids.len(), 3);
+    /// # Ok(()) }
+    /// ```
+    pub async fn log_batch<S, I>(&self, events: I) -> Result<LoggedBatch, Error>
+    where
+        I: IntoIterator<Item = (S, Event)>,
+        S: Into<SessionId>,
+    {
+        let mut flats = Vec::new();
+        for (index, (session_id, event)) in events.into_iter().enumerate() {
+            let session_id = session_id.into();
+            let flat = check_session_id(&session_id)
+                .and_then(|()| self.flat(&session_id, event, 0))
+                .map_err(|e| e.within(&format!("events[{index}].")))?;
+            self.check_len(&format!("events[{index}]"), flat.alone_len())?;
+            flats.push(flat);
+        }
+        if flats.is_empty() {
+            return Err(Error::invalid(
+                "events",
+                "is empty; a batch carries at least one event",
+            ));
+        }
+        let prepared = self.batch(flats.iter());
+        let (len, limit) = (prepared.body.len(), self.inner.max_body_bytes);
+        if len > limit {
+            return Err(Error::invalid(
+                "events",
+                format!(
+                    "are {len} bytes as JSON, over the {limit}-byte limit; split the batch, or \
+                     log through a Logger with Route::EventBatch, which splits by size"
+                ),
+            ));
+        }
+        let (answer, attempts) = self.send_prepared(&prepared).await?;
+        let event_ids = match answer {
+            Answer::Batch(ids) => ids,
+            other => vec![other.into_event_id()],
+        };
+        Ok(LoggedBatch {
+            event_ids,
+            attempts,
+        })
+    }
+
+    /// Starts a session with `POST /v1/sessions` (`createSession`),
+    /// retrying as the client's [`RetryPolicy`](crate::RetryPolicy) says.
+    ///
+    /// The session id is the one [`SessionStart::session_id`] set, or a new
+    /// UUIDv4; either way it is known before the request, so a retry names
+    /// the same session, and HoneyHive treats a second start of a session as
+    /// the same session (it merges `metadata` and `user_properties`). The
+    /// source is the client's default when none is set. `project` is not
+    /// sent: the API key's project is the one used.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] before anything is sent: a setter's problem,
+    /// or a session id that is not a UUID (HoneyHive would replace it with
+    /// one of its own, and events logged under yours would land elsewhere).
+    /// The API's answers are as for [`log_event`](Self::log_event); an
+    /// answer without the session event's ids is [`Error::Decode`].
+    ///
+    /// ```no_run
+    /// # async fn run(client: honeyhive::Client) -> Result<(), honeyhive::Error> {
+    /// use honeyhive::{Event, SessionStart};
+    /// use serde_json::json;
+    ///
+    /// let started = client
+    ///     .start_session(SessionStart::new("support-chat").metadata(json!({"tier": "pro"})))
+    ///     .await?;
+    /// client.log_event(&started.session_id, Event::model("gpt-4o")).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn start_session(&self, start: SessionStart) -> Result<StartedSession, Error> {
+        let mut wire = start.into_api()?;
+        let session_id = match &wire.session_id {
+            Some(id) => {
+                check_uuid(
+                    "session_id",
+                    id,
+                    "HoneyHive replaces a session id that is not a UUID with one of its own, so events logged under this one would not be in the session; use SessionId::new()",
+                )?;
+                SessionId::from(id)
+            }
+            None => {
+                let id = SessionId::new();
+                wire.session_id = Some(id.as_str().to_owned());
+                id
+            }
+        };
+        if wire.source.is_none() {
+            wire.source.clone_from(&self.inner.source);
+        }
+        let body = serde_json::to_vec(&wire)
+            .map_err(|e| Error::invalid("session", format!("could not be serialized: {e}")))?;
+        let prepared = Prepared::post(
+            self.url("/v1/sessions"),
+            Bytes::from(body),
+            Expect::Session {
+                session_id: session_id.as_str().to_owned(),
+            },
+        );
+        self.check_len("session", prepared.body.len())?;
+        let (answer, attempts) = self.send_prepared(&prepared).await?;
+        let event_id = match answer {
+            Answer::Session(session) => session.event_id,
+            other => other.into_event_id(),
+        };
+        Ok(StartedSession {
+            session_id,
+            event_id,
+            attempts,
+        })
+    }
+
+    /// Changes fields of an event logged earlier, with
+    /// `PUT /v1/events/{event_id}` (`updateEvent`): feedback or metrics that
+    /// arrive after the event ended are the usual reason. Only the fields
+    /// set change; HoneyHive merges `feedback`, `metrics`, `metadata`,
+    /// `config` and `user_properties` into what it holds, and replaces
+    /// `outputs`, `duration`, `end_time` and `children_ids`. Sending the
+    /// same update twice leaves the same event, so it is retried as the
+    /// client's [`RetryPolicy`](crate::RetryPolicy) says.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] before anything is sent: an `event_id` that
+    /// is not a UUID (the route's path parameter is `format: uuid`), an
+    /// update that sets nothing, or a setter's problem. The API's answers
+    /// are as for [`log_event`](Self::log_event).
+    ///
+    /// ```no_run
+    /// # async fn run(client: honeyhive::Client, logged: honeyhive::Logged) -> Result<(), honeyhive::Error> {
+    /// use honeyhive::EventUpdate;
+    /// use serde_json::json;
+    ///
+    /// client
+    ///     .update_event(&logged.event_id, EventUpdate::new().feedback(json!({"rating": 5})))
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn update_event(
+        &self,
+        event_id: impl AsRef<str>,
+        update: EventUpdate,
+    ) -> Result<Updated, Error> {
+        let event_id = event_id.as_ref();
+        let uuid = check_uuid(
+            "event_id",
+            event_id,
+            "the route takes the UUID the event was logged under (Logged::event_id, or the id \
+             you set with Event::event_id)",
+        )?;
+        let wire = update.into_api()?;
+        let body = serde_json::to_vec(&wire)
+            .map_err(|e| Error::invalid("update", format!("could not be serialized: {e}")))?;
+        let prepared = Prepared {
+            method: reqwest::Method::PUT,
+            url: self.url(&format!("/v1/events/{uuid}")),
+            body: Bytes::from(body),
+            expect: Expect::Nothing {
+                event_id: event_id.to_owned(),
+            },
+        };
+        self.check_len("update", prepared.body.len())?;
+        let (_, attempts) = self.send_prepared(&prepared).await?;
+        Ok(Updated {
+            event_id: event_id.to_owned(),
+            attempts,
+        })
+    }
+
+    /// Checks `event`, fills its ids, and flattens it for the v1 routes
+    /// (see [`crate::flat`]).
+    pub(crate) fn flat(
+        &self,
+        session_id: &SessionId,
+        event: Event,
+        size_hint: usize,
+    ) -> Result<Flat, Error> {
+        let mut wire = event.into_api()?;
+        fill_event_ids(&mut wire);
+        flatten(session_id, wire, self.inner.source.as_deref(), size_hint)
+    }
+
+    /// The createEventBatch request for `flats`.
+    pub(crate) fn batch<'a>(&self, flats: impl Iterator<Item = &'a Flat> + Clone) -> Prepared {
+        let json: usize = flats.clone().map(|flat| flat.json.len() + 1).sum();
+        let mut body = Vec::with_capacity(BATCH_OPEN.len() + json + BATCH_CLOSE.len());
+        body.extend_from_slice(BATCH_OPEN);
+        for (index, flat) in flats.clone().enumerate() {
+            if index > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(&flat.json);
+        }
+        body.extend_from_slice(BATCH_CLOSE);
+        Prepared::post(
+            self.url("/v1/events/batch"),
+            Bytes::from(body),
+            Expect::Batch {
+                event_ids: flats.map(|flat| flat.event_id.clone()).collect(),
+            },
+        )
+    }
+}
+
+/// `value` as a UUID (hyphenated, as `format: uuid` is held to), or
+/// [`Error::InvalidInput`] naming `field`, with `why` it must be one.
+fn check_uuid(field: &str, value: &str, why: &str) -> Result<uuid::Uuid, Error> {
+    match uuid::Uuid::try_parse(value) {
+        Ok(uuid) if is_uuid(value) => Ok(uuid),
+        _ => Err(Error::invalid(
+            field,
+            format!(
+                "is {value:?}, not a UUID (such as 7f22137a-6911-4ed3-bc36-110f1dde6b66); {why}"
+            ),
+        )),
+    }
+}

@@ -1,0 +1,351 @@
+//! Event trees as HoneyHive's `/v1` event routes take them: flat.
+//!
+//! The v1 event (`PostEventRequest` in the published spec) has no nested
+//! `children`: a tree built with [`Event::child`](crate::Event::child) goes
+//! out as one event per node, in depth-first order (each before its
+//! children), linked by `parent_id` (the parent's `event_id`; the root has
+//! none, so the server takes the session) and `children_ids`, each
+//! carrying the session id. The schema has no `project` (it has a
+//! `project_id`, which is not a project's name): it is not sent. `inputs`
+//! is required, and sent as `{}` when unset. `event_type` is required and
+//! must be one of `model`, `tool`, `chain`, `session`.
+//!
+//! A batch body is `{"events":[...]}`; each logged tree is serialized once,
+//! as its events' JSON objects joined by commas (a [`Flat`]), and batches
+//! are those pieces put together.
+
+use std::fmt::Write as _;
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use crate::api::types::{Event as Wire, PostEventRequest, PostEventRequestEventType};
+use crate::{Error, SessionId};
+
+/// What opens and closes a batch body around its events.
+pub(crate) const BATCH_OPEN: &[u8] = b"{\"events\":[";
+pub(crate) const BATCH_CLOSE: &[u8] = b"]}";
+
+/// One logged event tree, flattened and serialized.
+#[derive(Clone, Debug)]
+pub(crate) struct Flat {
+    /// The events' JSON objects, joined by commas.
+    pub(crate) json: Bytes,
+    /// The root event's id.
+    pub(crate) event_id: String,
+    /// How many events the tree has.
+    pub(crate) events: usize,
+}
+
+impl Flat {
+    /// The bytes of a batch body holding only this tree.
+    pub(crate) fn alone_len(&self) -> usize {
+        BATCH_OPEN.len() + self.json.len() + BATCH_CLOSE.len()
+    }
+}
+
+/// The first field in the tree the v1 routes cannot take: an `event_type`
+/// that is missing or not one of the four. `Ok` for a tree every route
+/// takes. Called before an event is queued or sent, so that the problem
+/// is the caller's error, naming the field (`children[1].event_type`).
+pub(crate) fn check(event: &Wire) -> Result<(), Error> {
+    fn walk(event: &Wire, path: &mut String) -> Result<(), Error> {
+        event_type(event, path)?;
+        for (index, child) in event.children.iter().enumerate() {
+            let len = path.len();
+            let _ = write!(path, "children[{index}].");
+            walk(child, path)?;
+            path.truncate(len);
+        }
+        Ok(())
+    }
+    walk(event, &mut String::new())
+}
+
+fn event_type(event: &Wire, path: &str) -> Result<PostEventRequestEventType, Error> {
+    match event.event_type.as_deref() {
+        None => Err(Error::invalid(
+            format!("{path}event_type"),
+            "is required by HoneyHive's /v1 event routes; make the event with Event::model, \
+             ::tool, ::chain or ::session, or set Event::event_type",
+        )),
+        Some(name) => name.parse().map_err(|_| {
+            Error::invalid(
+                format!("{path}event_type"),
+                format!(
+                    "is {name:?}; HoneyHive's /v1 event routes take model, tool, chain or \
+                     session"
+                ),
+            )
+        }),
+    }
+}
+
+/// Flattens `event` (ids filled) into v1 events of `session_id`,
+/// serialized and joined by commas. An event without a `source` takes its
+/// parent's, and the root `default_source` if it has none.
+///
+/// # Errors
+/// [`Error::InvalidInput`] naming an `event_type` the routes cannot take
+/// (see [`check`]).
+pub(crate) fn flatten(
+    session_id: &SessionId,
+    event: Wire,
+    default_source: Option<&str>,
+    size_hint: usize,
+) -> Result<Flat, Error> {
+    let mut out = Vec::with_capacity(size_hint.saturating_add(128));
+    let event_id = event.event_id.clone().unwrap_or_default();
+    let mut events = 0;
+    let source = event
+        .source
+        .clone()
+        .or_else(|| default_source.map(str::to_owned));
+    push(
+        &mut out,
+        &mut events,
+        session_id,
+        event,
+        None,
+        source.as_deref(),
+        &mut String::new(),
+    )?;
+    Ok(Flat {
+        json: Bytes::from(out),
+        event_id,
+        events,
+    })
+}
+
+/// Writes `event` and, after it, its descendants.
+fn push(
+    out: &mut Vec<u8>,
+    events: &mut usize,
+    session_id: &SessionId,
+    event: Wire,
+    parent_id: Option<&str>,
+    inherited_source: Option<&str>,
+    path: &mut String,
+) -> Result<(), Error> {
+    let event_type = event_type(&event, path)?;
+    let Wire {
+        children,
+        config,
+        duration,
+        end_time,
+        error,
+        event_id,
+        event_name,
+        event_type: _,
+        feedback,
+        inputs,
+        metadata,
+        metrics,
+        outputs,
+        // Not in the v1 schema (its `project_id` is an id, not a name).
+        project: _,
+        session_id: _,
+        source,
+        start_time,
+        user_properties,
+    } = event;
+    let source = source.or_else(|| inherited_source.map(str::to_owned));
+    let children_ids: Vec<String> = children
+        .iter()
+        .map(|child| child.event_id.clone().unwrap_or_default())
+        .collect();
+    let request = PostEventRequest {
+        children_ids,
+        config,
+        duration,
+        end_time,
+        error,
+        event_id,
+        event_name,
+        event_type,
+        feedback,
+        inputs,
+        metadata,
+        metrics,
+        outputs,
+        parent_id: parent_id.map(str::to_owned),
+        project_id: None,
+        session_id: Some(session_id.as_str().to_owned()),
+        source,
+        start_time,
+        user_properties,
+    };
+    if *events > 0 {
+        out.push(b',');
+    }
+    *events += 1;
+    // The generated types hold only strings, maps of JSON values and
+    // numbers, none of which serde_json refuses.
+    serde_json::to_writer(&mut *out, &request)
+        .map_err(|e| Error::invalid("event", format!("could not be serialized: {e}")))?;
+    let own_id = request.event_id.as_deref();
+    for (index, child) in children.into_iter().enumerate() {
+        let len = path.len();
+        let _ = write!(path, "children[{index}].");
+        push(
+            out,
+            events,
+            session_id,
+            child,
+            own_id,
+            request.source.as_deref(),
+            path,
+        )?;
+        path.truncate(len);
+    }
+    Ok(())
+}
+
+/// The tree a [`Flat`] was made from, as this crate's event JSON (children
+/// nested, `session_id` kept, `parent_id` and `children_ids` dropped): what
+/// a dead letter carries, whatever the route, so that it can be replayed
+/// through any of them. `Null` if the bytes are not what [`flatten`] wrote.
+pub(crate) fn unflatten(json: &[u8]) -> Value {
+    let mut list = Vec::with_capacity(json.len() + 2);
+    list.push(b'[');
+    list.extend_from_slice(json);
+    list.push(b']');
+    let Ok(events) = serde_json::from_slice::<Vec<Value>>(&list) else {
+        return Value::Null;
+    };
+    let mut events = events.into_iter();
+    nest(&mut events).unwrap_or(Value::Null)
+}
+
+/// Takes the next event, then as many subtrees as it has children.
+fn nest(events: &mut impl Iterator<Item = Value>) -> Option<Value> {
+    let Value::Object(mut event) = events.next()? else {
+        return None;
+    };
+    let children = match event.remove("children_ids") {
+        Some(Value::Array(ids)) => ids.len(),
+        _ => 0,
+    };
+    event.remove("parent_id");
+    let nested: Option<Vec<Value>> = (0..children).map(|_| nest(events)).collect();
+    let nested = nested?;
+    if !nested.is_empty() {
+        event.insert("children".to_owned(), Value::Array(nested));
+    }
+    Some(Value::Object(event))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Event;
+    use serde_json::json;
+
+    fn wire(event: Event) -> Wire {
+        event.into_api().unwrap()
+    }
+
+    fn parse(flat: &Flat) -> Vec<Value> {
+        let mut body = BATCH_OPEN.to_vec();
+        body.extend_from_slice(&flat.json);
+        body.extend_from_slice(BATCH_CLOSE);
+        let value: Value = serde_json::from_slice(&body).unwrap();
+        value["events"].as_array().unwrap().clone()
+    }
+
+    #[test]
+    fn a_tree_goes_out_flat_linked_by_ids_each_with_the_session() {
+        let tree = Event::chain("agent")
+            .event_id("root")
+            .project("p")
+            .source("prod")
+            .inputs(json!({"q": 1}))
+            .child(
+                Event::model("m")
+                    .event_id("m1")
+                    .child(Event::tool("t").event_id("t1").source("eval")),
+            )
+            .child(Event::tool("t2").event_id("t2"));
+        let flat = flatten(&"s-1".into(), wire(tree), Some("default"), 0).unwrap();
+        assert_eq!((flat.event_id.as_str(), flat.events), ("root", 4));
+        assert_eq!(
+            parse(&flat),
+            vec![
+                json!({"event_id": "root", "event_name": "agent", "event_type": "chain",
+                       "inputs": {"q": 1}, "session_id": "s-1", "source": "prod",
+                       "children_ids": ["m1", "t2"]}),
+                json!({"event_id": "m1", "event_name": "m", "event_type": "model", "inputs": {},
+                       "session_id": "s-1", "source": "prod", "parent_id": "root",
+                       "children_ids": ["t1"]}),
+                json!({"event_id": "t1", "event_name": "t", "event_type": "tool", "inputs": {},
+                       "session_id": "s-1", "source": "eval", "parent_id": "m1"}),
+                json!({"event_id": "t2", "event_name": "t2", "event_type": "tool", "inputs": {},
+                       "session_id": "s-1", "source": "prod", "parent_id": "root"}),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_default_source_fills_only_a_root_without_one() {
+        let flat = flatten(
+            &"s".into(),
+            wire(Event::tool("t").event_id("e")),
+            Some("ci"),
+            0,
+        )
+        .unwrap();
+        assert_eq!(parse(&flat)[0]["source"], "ci");
+        let flat = flatten(&"s".into(), wire(Event::tool("t").event_id("e")), None, 0).unwrap();
+        assert!(parse(&flat)[0].get("source").is_none());
+    }
+
+    #[test]
+    fn a_missing_or_unknown_event_type_is_refused_naming_its_place() {
+        let missing = wire(Event::default().name("x"));
+        let err = check(&missing).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("invalid event_type: is required"),
+            "{err}"
+        );
+        let mut unknown = wire(
+            Event::chain("c")
+                .child(Event::tool("a"))
+                .child(Event::tool("b")),
+        );
+        unknown.children[1].event_type = Some("span".into());
+        let err = check(&unknown).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("invalid children[1].event_type: is \"span\""),
+            "{err}"
+        );
+        let err = flatten(&"s".into(), unknown, None, 0).unwrap_err();
+        assert!(err.to_string().contains("children[1].event_type"), "{err}");
+    }
+
+    #[test]
+    fn unflatten_gives_back_the_tree_as_logged_without_the_links() {
+        let tree = Event::chain("agent")
+            .event_id("root")
+            .child(
+                Event::model("m")
+                    .event_id("m1")
+                    .child(Event::tool("t").event_id("t1")),
+            )
+            .child(Event::tool("t2").event_id("t2"));
+        let flat = flatten(&"s".into(), wire(tree), None, 0).unwrap();
+        assert_eq!(
+            unflatten(&flat.json),
+            json!({"event_id": "root", "event_name": "agent", "event_type": "chain",
+                   "inputs": {}, "session_id": "s", "children": [
+                {"event_id": "m1", "event_name": "m", "event_type": "model", "inputs": {},
+                 "session_id": "s", "children": [
+                    {"event_id": "t1", "event_name": "t", "event_type": "tool", "inputs": {},
+                     "session_id": "s"}]},
+                {"event_id": "t2", "event_name": "t2", "event_type": "tool", "inputs": {},
+                 "session_id": "s"}]})
+        );
+        assert_eq!(unflatten(b"not json"), Value::Null);
+    }
+}
