@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use honeyhive::logger::Route;
 use honeyhive::{DeadLetter, LogError, Logger, LoggerConfig, RetryPolicy, SessionId};
 use serde_json::{Value, json};
 
@@ -45,6 +46,12 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = LoggerConfig::DEFAULT_MAX_IN_FLIGHT as u64,
           value_parser = clap::value_parser!(u64).range(1..=4096))]
     concurrency: u64,
+    /// Send N events per request through POST /v1/events/batch (HoneyHive's
+    /// current route) instead of one per request through
+    /// POST /session/{id}/event. Every event then needs an event_type; a
+    /// batch the API refuses is split down to the lines it refuses.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    batch: Option<u64>,
     /// Records how far each file has been delivered; a re-run continues there.
     #[arg(long, value_name = "FILE")]
     checkpoint: Option<PathBuf>,
@@ -126,7 +133,13 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
     let tracker = Arc::new(Tracker::new(Arc::clone(&stop)));
     let on_sent = Arc::clone(&tracker);
     let on_letter = Arc::clone(&tracker);
-    let config = LoggerConfig::default()
+    let mut config = LoggerConfig::default();
+    if let Some(events) = args.batch {
+        config = config
+            .with_route(Route::EventBatch)
+            .with_max_batch_events(events as usize);
+    }
+    let config = config
         .with_max_in_flight(args.concurrency as usize)
         // Enough to keep every request busy; small, so memory stays flat.
         .with_max_queue_events(4_096)

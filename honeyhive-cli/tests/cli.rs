@@ -90,7 +90,9 @@ enum Mode {
     Flaky { failures: usize },
 }
 
-/// A loopback API stand-in that records each event id it accepts.
+/// A loopback API stand-in that records each event id it accepts, of
+/// events sent one per request or in batches (`{"events": [...]}`): a batch
+/// is refused whole when one of its events is.
 struct Sink {
     url: String,
     ids: Arc<Mutex<Vec<String>>>,
@@ -131,9 +133,23 @@ impl Sink {
                                     .await
                                     .map(|b| b.to_bytes())
                                     .unwrap_or_default();
-                                let event: Value =
+                                let body: Value =
                                     serde_json::from_slice(&body).unwrap_or(Value::Null);
-                                let id = event["event_id"].as_str().unwrap_or("").to_owned();
+                                let batch = body.get("events").is_some();
+                                let events = match body.get("events") {
+                                    Some(Value::Array(events)) => events.clone(),
+                                    _ => vec![body],
+                                };
+                                let ids: Vec<String> = events
+                                    .iter()
+                                    .map(|e| e["event_id"].as_str().unwrap_or("").to_owned())
+                                    .collect();
+                                let id = ids.first().cloned().unwrap_or_default();
+                                let accepted = if batch {
+                                    json!({"event_ids": ids, "success": true})
+                                } else {
+                                    json!({"event_id": id, "success": true})
+                                };
                                 let tried = {
                                     let mut tries = tries.lock().unwrap();
                                     let n = tries.entry(id.clone()).or_insert(0);
@@ -153,17 +169,22 @@ impl Sink {
                                         (503, json!({"error": "try again"}))
                                     }
                                     Mode::Flaky { .. } => {
-                                        seen.lock().unwrap().push(id.clone());
-                                        (200, json!({"event_id": id, "success": true}))
+                                        seen.lock().unwrap().extend(ids);
+                                        (200, accepted)
                                     }
                                     Mode::Answer { .. } | Mode::Jitter { .. } => {
                                         tokio::time::sleep(latency).await;
-                                        let name = event["event_name"].as_str().unwrap_or("");
-                                        if name.starts_with("bad") {
+                                        let bad = events.iter().any(|e| {
+                                            e["event_name"]
+                                                .as_str()
+                                                .unwrap_or("")
+                                                .starts_with("bad")
+                                        });
+                                        if bad {
                                             (400, json!({"error": "refused"}))
                                         } else {
-                                            seen.lock().unwrap().push(id.clone());
-                                            (200, json!({"event_id": id, "success": true}))
+                                            seen.lock().unwrap().extend(ids);
+                                            (200, accepted)
                                         }
                                     }
                                 };
@@ -278,6 +299,102 @@ fn send_delivers_every_line_once_and_hands_back_the_bad_ones_with_their_line() {
         all.into_iter().collect::<std::collections::HashSet<_>>(),
         first
     );
+}
+
+#[test]
+fn send_batch_sends_n_lines_per_request_and_maps_a_refused_event_to_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.jsonl");
+    let bad = |n: usize| {
+        json!({"session_id": "s", "event": {"event_name": format!("bad-{n}"), "event_type": "tool"}})
+            .to_string()
+    };
+    let (bad_a, bad_b) = (bad(1), bad(2));
+    write_events(
+        &file,
+        1_000,
+        &[
+            &bad_a,
+            r#"{"session_id":"s","event":{"event_name":"untyped"}}"#,
+            &bad_b,
+        ],
+    );
+    let sink = Sink::start(Mode::Answer {
+        latency: Duration::from_millis(1),
+    });
+    let checkpoint = dir.path().join("progress.json");
+    let (code, stdout, stderr) = run(honeyhive(&sink.url, KEY)
+        .arg("send")
+        .arg(&file)
+        .args(["--batch", "100", "--json", "--checkpoint"])
+        .arg(&checkpoint));
+    assert_eq!(code, 1, "{stderr}");
+    let s = summary(&stdout);
+    assert_eq!(
+        (&s["lines"], &s["sent"], &s["rejected"], &s["failed"]),
+        (&json!(1003), &json!(1000), &json!(3), &json!(0)),
+        "{s}"
+    );
+    let first: std::collections::HashSet<_> = sink.ids().into_iter().collect();
+    assert_eq!((sink.ids().len(), first.len()), (1000, 1000));
+    let requests = sink.requests.load(Ordering::Relaxed);
+    assert!(
+        requests < 60,
+        "{requests} requests for 1000 lines in batches of 100"
+    );
+
+    let rejects = read_jsonl(&dir.path().join("events.jsonl.rejects.jsonl"));
+    let lines: Vec<u64> = rejects
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, [1001, 1002, 1003]);
+    assert_eq!(rejects[0]["status"], 400);
+    assert_eq!(rejects[0]["event"]["event_name"], "bad-1");
+    assert!(
+        rejects[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("event_type"),
+        "{}",
+        rejects[1]
+    );
+    assert_eq!(rejects[2]["event"]["event_name"], "bad-2");
+
+    // Sent again from the checkpoint: every line was settled (sent or
+    // rejected), so nothing is sent twice.
+    let (code, stdout, _) = run(honeyhive(&sink.url, KEY)
+        .arg("send")
+        .arg(&file)
+        .args(["--batch", "100", "--json", "--checkpoint"])
+        .arg(&checkpoint));
+    assert_eq!(code, 0);
+    let s = summary(&stdout);
+    assert_eq!(
+        (&s["sent"], &s["skipped"]),
+        (&json!(0), &json!(1003)),
+        "{s}"
+    );
+    assert_eq!(sink.ids().len(), 1000);
+}
+
+#[test]
+fn send_batch_to_the_mock_holds_to_the_spec() {
+    let mock = MockHoneyHive::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.jsonl");
+    write_events(&file, 25, &[]);
+    let (code, stdout, stderr) = run(honeyhive(&mock.base_url(), MockHoneyHive::API_KEY)
+        .arg("send")
+        .arg(&file)
+        .args(["--batch", "10", "--json"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(summary(&stdout)["sent"], 25);
+    assert!(mock.violations().is_empty(), "{:?}", mock.violations());
+    let events = mock.events();
+    assert_eq!(events.len(), 25);
+    assert!(events.iter().all(|e| e.operation == "createEventBatch"));
+    assert!(mock.stats().requests <= 5, "{:?}", mock.stats());
 }
 
 #[test]

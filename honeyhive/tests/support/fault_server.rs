@@ -1,11 +1,12 @@
 //! A loopback HTTP/1.1 server for fault injection: it answers
-//! `POST /session/{id}/event` like the API, except when its plan says to
-//! fail the request, in one of the ways real servers and networks fail.
+//! `POST /session/{id}/event` and `POST /v1/events/batch` like the API,
+//! except when its plan says to fail the request, in one of the ways real
+//! servers and networks fail.
 //!
 //! It records events by `event_id`, the way an idempotent API would: an event
 //! it already processed is not recorded again, however often it arrives.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -40,6 +41,9 @@ pub enum Fault {
     Truncated,
     /// Any other status, with a JSON body.
     Status(u16),
+    /// Process the first half of a batch's events, then answer 500 ("events
+    /// partially created", as the spec has it).
+    PartlyRecorded,
 }
 
 impl Fault {
@@ -56,20 +60,24 @@ impl Fault {
 pub struct Arrival<'a> {
     /// 0 for the first request the server got.
     pub number: usize,
-    /// The `event_id` of the body, if it has one.
+    /// The `event_id` of the body (a batch's first event's), if it has one.
     pub event_id: Option<&'a str>,
     /// How many requests with this `event_id` came before this one.
     pub seen_before: usize,
+    /// Every event id the body carries: one, or a batch's.
+    pub event_ids: &'a [String],
 }
 
 type Plan = Box<dyn Fn(&Arrival<'_>) -> Fault + Send + Sync>;
 
 #[derive(Default)]
 struct Log {
-    /// Every body that arrived, by event_id, in order.
-    bodies: HashMap<String, Vec<Vec<u8>>>,
+    /// Every body that arrived, by event_id, in order (a batch's under each
+    /// of its ids).
+    bodies: HashMap<String, Vec<Arc<Vec<u8>>>>,
     /// Events processed, by event_id: recorded once each.
     recorded: Vec<String>,
+    processed: HashSet<String>,
     /// Requests per fault used.
     faults: BTreeMap<Fault, usize>,
 }
@@ -155,7 +163,7 @@ impl FaultServer {
             .unwrap()
             .bodies
             .get(event_id)
-            .cloned()
+            .map(|bodies| bodies.iter().map(|b| b.to_vec()).collect())
             .unwrap_or_default()
     }
 
@@ -172,23 +180,43 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
             return;
         };
         let number = shared.requests.fetch_add(1, Ordering::SeqCst);
-        let event_id = serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v["event_id"].as_str().map(str::to_owned));
+        let parsed = serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_default();
+        let batch = parsed["events"].as_array();
+        let event_ids: Vec<String> = match batch {
+            Some(events) => events
+                .iter()
+                .filter_map(|e| e["event_id"].as_str().map(str::to_owned))
+                .collect(),
+            None => parsed["event_id"]
+                .as_str()
+                .map(str::to_owned)
+                .into_iter()
+                .collect(),
+        };
 
         let fault = {
             let mut log = shared.log.lock().unwrap();
-            let seen_before = event_id
-                .as_ref()
+            let seen_before = event_ids
+                .first()
                 .map_or(0, |id| log.bodies.get(id).map_or(0, Vec::len));
             let fault = (shared.plan)(&Arrival {
                 number,
-                event_id: event_id.as_deref(),
+                event_id: event_ids.first().map(String::as_str),
                 seen_before,
+                event_ids: &event_ids,
             });
-            if let Some(id) = &event_id {
-                log.bodies.entry(id.clone()).or_default().push(body.clone());
-                if fault.processes() && !log.recorded.contains(id) {
+            let body = Arc::new(body.clone());
+            let processed = match fault {
+                Fault::PartlyRecorded => event_ids.len() / 2,
+                _ if fault.processes() => event_ids.len(),
+                _ => 0,
+            };
+            for (index, id) in event_ids.iter().enumerate() {
+                log.bodies
+                    .entry(id.clone())
+                    .or_default()
+                    .push(Arc::clone(&body));
+                if index < processed && log.processed.insert(id.clone()) {
                     log.recorded.push(id.clone());
                 }
             }
@@ -196,8 +224,12 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
             fault
         };
 
-        let id = event_id.unwrap_or_default();
-        let ok_body = format!(r#"{{"event_id":"{id}","success":true}}"#);
+        let ok_body = if batch.is_some() {
+            serde_json::json!({"event_ids": event_ids, "success": true}).to_string()
+        } else {
+            let id = event_ids.first().cloned().unwrap_or_default();
+            format!(r#"{{"event_id":"{id}","success":true}}"#)
+        };
         let keep_going = match fault {
             Fault::None => write(&mut stream, 200, &[], "application/json", &ok_body).await,
             Fault::TooManyRequests(after) => {
@@ -221,7 +253,7 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
                 )
                 .await
             }
-            Fault::Internal => {
+            Fault::Internal | Fault::PartlyRecorded => {
                 write(
                     &mut stream,
                     500,
