@@ -3,6 +3,7 @@
 # end-to-end rate, against the same loopback sink, in one run, interleaved.
 #
 #   honeyhive-cli/benches/send.sh            # LINES=1000000 ROUNDS=3 BIG_LINES=3000000
+#   BATCH=100 BIG_LINES=0 honeyhive-cli/benches/send.sh   # send --batch 100 (POST /v1/events/batch)
 #
 # The Logger reference is honeyhive's `logger e2e` bench: the same event
 # (`logger body`), pre-built in memory, default concurrency. The command
@@ -18,6 +19,10 @@ PORT=${PORT:-18095}
 LINES=${LINES:-1000000}
 ROUNDS=${ROUNDS:-3}
 BIG_LINES=${BIG_LINES:-3000000}
+# BATCH > 0: `send --batch BATCH`, and the reference logger with batches of BATCH.
+BATCH=${BATCH:-0}
+batch_args=()
+[ "$BATCH" -gt 0 ] && batch_args=(--batch "$BATCH")
 
 cargo build -q --release -p honeyhive-cli
 cli=target/release/honeyhive
@@ -52,9 +57,9 @@ done
 
 export HH_API_KEY=bench-key HH_API_URL="http://127.0.0.1:$PORT"
 for round in $(seq 1 "$ROUNDS"); do
-  "$bench" e2e --url "$HH_API_URL" --events "$LINES" --in-flight 0 | sed "s/^/round $round logger /"
+  "$bench" e2e --url "$HH_API_URL" --events "$LINES" --in-flight 0 "${batch_args[@]}" | sed "s/^/round $round logger /"
   /usr/bin/time -f "round $round send peak RSS %M KiB" \
-    "$cli" send "$work/events.jsonl" --quiet --json --rejects "$work/rejects.jsonl" \
+    "$cli" send "$work/events.jsonl" --quiet --json --rejects "$work/rejects.jsonl" "${batch_args[@]}" \
     | python3 -c 'import json,sys; s=json.load(sys.stdin); print("round %s send: %d sent, %d not, %.3f s, %.0f events/s" % (sys.argv[1], s["sent"], s["failed"]+s["rejected"], s["seconds"], s["events_per_second"]))' "$round"
 done
 
@@ -63,6 +68,6 @@ if [ "$BIG_LINES" -gt 0 ]; then
   make_file "$BIG_LINES" "$work/big.jsonl"
   echo "big file: $BIG_LINES lines, $(du -h "$work/big.jsonl" | cut -f1)"
   /usr/bin/time -f "big send peak RSS %M KiB" \
-    "$cli" send "$work/big.jsonl" --quiet --json --rejects "$work/rejects.jsonl" \
+    "$cli" send "$work/big.jsonl" --quiet --json --rejects "$work/rejects.jsonl" "${batch_args[@]}" \
     | python3 -c 'import json,sys; s=json.load(sys.stdin); print("big send: %d sent, %.3f s, %.0f events/s" % (s["sent"], s["seconds"], s["events_per_second"]))'
 fi

@@ -7,9 +7,9 @@
 //! cargo bench -p honeyhive --bench logger -- enqueue
 //! cargo bench -p honeyhive --bench logger -- memory
 //! cargo bench -p honeyhive --bench logger -- sink --port 18080 [--delay-ms 50] [--rate 2000 [--limiter fixed|sliding|bucket|bucket-1s]] [--h2c]
-//! cargo bench -p honeyhive --bench logger -- e2e --url http://127.0.0.1:18080 --events 200000 --in-flight 8
+//! cargo bench -p honeyhive --bench logger -- e2e --url http://127.0.0.1:18080 --events 200000 --in-flight 8 [--batch 100]
 //! cargo bench -p honeyhive --bench logger -- e2e --url http://127.0.0.1:18080 --events 20000 --in-flight 0 --shutdown-secs 60 [--h2c] [--cold]
-//! cargo bench -p honeyhive --bench logger -- loop --url http://127.0.0.1:18080 --events 200000 --in-flight 8
+//! cargo bench -p honeyhive --bench logger -- loop --url http://127.0.0.1:18080 --events 200000 --in-flight 8 [--batch 100]
 //! cargo bench -p honeyhive --bench logger -- floor --url http://127.0.0.1:18080 --client reqwest|hyper
 //! cargo bench -p honeyhive --bench logger -- body > body.json
 //! ```
@@ -73,13 +73,23 @@ fn main() {
             number("--queue", 0) as usize,
             number("--shutdown-secs", 0),
             !args.iter().any(|a| a == "--cold"),
+            number("--batch", 0) as usize,
         ),
-        Some("loop") => hand_loop(
-            &flag("--url").expect("--url http://127.0.0.1:PORT"),
-            number("--events", 200_000) as usize,
-            number("--in-flight", 8) as usize,
-            number("--threads", 2) as usize,
-        ),
+        Some("loop") => match number("--batch", 0) as usize {
+            0 => hand_loop(
+                &flag("--url").expect("--url http://127.0.0.1:PORT"),
+                number("--events", 200_000) as usize,
+                number("--in-flight", 8) as usize,
+                number("--threads", 2) as usize,
+            ),
+            batch => hand_batch_loop(
+                &flag("--url").expect("--url http://127.0.0.1:PORT"),
+                number("--events", 200_000) as usize,
+                number("--in-flight", 8) as usize,
+                number("--threads", 2) as usize,
+                batch,
+            ),
+        },
         Some("floor") => floor(
             &flag("--url").expect("--url http://127.0.0.1:PORT"),
             &flag("--client").unwrap_or_else(|| "reqwest".to_owned()),
@@ -179,7 +189,7 @@ async fn serve_sink(
         let (counts, limiter) = (Arc::clone(&counts), Arc::clone(&limiter));
         tokio::spawn(async move {
             let mut buffer = Vec::with_capacity(4096);
-            while http::read_request(&mut stream, &mut buffer).await.is_some() {
+            while let Some(request) = http::read_request(&mut stream, &mut buffer).await {
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;
                 }
@@ -190,7 +200,12 @@ async fn serve_sink(
                     .is_none_or(|limiter| limiter.admit(Instant::now()));
                 let written = if admitted {
                     counts.ok.fetch_add(1, Ordering::Relaxed);
-                    let body = r#"{"event_id":"sink","success":true}"#;
+                    // A batch (createEventBatch) gets its documented answer.
+                    let body = if request.starts_with(b"{\"events\":") {
+                        r#"{"event_ids":[],"success":true}"#
+                    } else {
+                        r#"{"event_id":"sink","success":true}"#
+                    };
                     http::write(&mut stream, 200, &[], "application/json", body).await
                 } else {
                     counts.limited.fetch_add(1, Ordering::Relaxed);
@@ -410,6 +425,8 @@ fn enqueue(calls: usize, cold: bool) {
 /// `shutdown(shutdown_secs)` right after logging, and the rate is what was
 /// sent over the whole run. `warm` false (`--cold`): no warm-up, the events
 /// meet the server from a new logger, as an application's first burst does.
+/// `batch` > 0: batches of that many events (`Route::EventBatch`).
+#[allow(clippy::too_many_arguments)]
 fn e2e(
     url: &str,
     events: usize,
@@ -418,6 +435,7 @@ fn e2e(
     queue: usize,
     shutdown_secs: u64,
     warm: bool,
+    batch: usize,
 ) {
     let rt = runtime_for(threads);
     rt.block_on(async {
@@ -427,10 +445,15 @@ fn e2e(
         if in_flight > 0 {
             config = config.with_max_in_flight(in_flight);
         }
+        if batch > 0 {
+            config = config
+                .with_route(honeyhive::logger::Route::EventBatch)
+                .with_max_batch_events(batch);
+        }
         let logger = client(url).logger(config).expect("in a runtime");
         let session = SessionId::new();
         // Warm the connection pool (and, adaptive, the limit's baseline).
-        for i in 0..if warm { in_flight.max(8) * 4 } else { 0 } {
+        for i in 0..if warm { in_flight.max(8) * 4 * batch.max(1) } else { 0 } {
             logger.log(&session, sample_event(i)).expect("room");
         }
         logger.flush(Duration::from_secs(30)).await;
@@ -466,7 +489,8 @@ fn e2e(
         let sent = stats.sent - warm.sent;
         let failed = stats.failed - warm.failed;
         println!(
-            "e2e: {events} events, in-flight {}, runtime threads {threads}: {:.3} s, {:.0} events/s, {:.1} µs CPU/event (sent {sent}, failed {failed}, refused {refused}, retried {}, in-flight limit at the end {limit}; all accounted for: {})",
+            "e2e{}: {events} events, in-flight {}, runtime threads {threads}: {:.3} s, {:.0} events/s, {:.1} µs CPU/event (sent {sent}, failed {failed}, refused {refused}, retried {}, in-flight limit at the end {limit}; all accounted for: {})",
+            if batch > 0 { format!(" (batches of {batch})") } else { String::new() },
             if in_flight > 0 { in_flight.to_string() } else { "default".into() },
             took.as_secs_f64(),
             sent as f64 / took.as_secs_f64(),
@@ -553,6 +577,131 @@ fn hand_loop(url: &str, events: usize, in_flight: usize, threads: usize) {
     let (took, cpu) = took;
     println!(
         "loop: {events} events, in-flight {in_flight}, runtime threads {threads}: {:.3} s, {:.0} events/s, {:.1} µs CPU/event",
+        took.as_secs_f64(),
+        events as f64 / took.as_secs_f64(),
+        cpu.as_secs_f64() * 1e6 / events as f64
+    );
+}
+
+/// What a user would write instead of a batching Logger: `in_flight` tasks,
+/// each taking its share of the same pre-built events in chunks of
+/// `batch`, turning each event into the v1 event type (a UUIDv4 id, the
+/// session, `inputs`), serializing the batch with serde_json, posting it
+/// with reqwest to `/v1/events/batch` and decoding the answer. Same
+/// runtime, sink and events as `e2e --batch`.
+fn hand_batch_loop(url: &str, events: usize, in_flight: usize, threads: usize, batch: usize) {
+    use honeyhive::api::types::{
+        PostEventBatchRequest, PostEventBatchResponse, PostEventRequest, PostEventRequestEventType,
+    };
+    let rt = runtime_for(threads);
+    let endpoint = format!("{url}/v1/events/batch");
+    let session = SessionId::new();
+    let http = reqwest::Client::builder()
+        .use_preconfigured_tls(
+            rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth(),
+        )
+        .build()
+        .expect("reqwest client");
+    let post = move |http: reqwest::Client,
+                     endpoint: String,
+                     session: SessionId,
+                     chunk: Vec<Event>| async move {
+        let events = chunk
+            .into_iter()
+            .map(|event| {
+                let wire = event.into_api().expect("valid");
+                PostEventRequest {
+                    children_ids: Vec::new(),
+                    config: wire.config,
+                    duration: wire.duration,
+                    end_time: wire.end_time,
+                    error: wire.error,
+                    event_id: Some(uuid::Uuid::new_v4().to_string()),
+                    event_name: wire.event_name,
+                    event_type: PostEventRequestEventType::Model,
+                    feedback: wire.feedback,
+                    inputs: wire.inputs,
+                    metadata: wire.metadata,
+                    metrics: wire.metrics,
+                    outputs: wire.outputs,
+                    parent_id: None,
+                    project_id: None,
+                    session_id: Some(session.to_string()),
+                    source: wire.source,
+                    start_time: wire.start_time,
+                    user_properties: wire.user_properties,
+                }
+            })
+            .collect();
+        let body = serde_json::to_vec(&PostEventBatchRequest {
+            events,
+            session_properties: None,
+            single_session: None,
+        })
+        .expect("serializable");
+        let answer = http
+            .post(&endpoint)
+            .bearer_auth("bench-key")
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("sink answers");
+        let answer: PostEventBatchResponse = answer.json().await.expect("the documented answer");
+        assert!(answer.success);
+    };
+    let took = rt.block_on(async {
+        let warm: Vec<_> = (0..in_flight)
+            .map(|t| {
+                let (http, endpoint, session) = (http.clone(), endpoint.clone(), session.clone());
+                tokio::spawn(async move {
+                    for i in 0..4 {
+                        let chunk = (0..batch).map(|j| sample_event(t * 4 + i + j)).collect();
+                        post(http.clone(), endpoint.clone(), session.clone(), chunk).await;
+                    }
+                })
+            })
+            .collect();
+        for task in warm {
+            task.await.expect("warm-up");
+        }
+        let mut chunks: Vec<Vec<Event>> = Vec::new();
+        for i in 0..events {
+            if i % batch == 0 {
+                chunks.push(Vec::with_capacity(batch));
+            }
+            chunks.last_mut().expect("pushed").push(sample_event(i));
+        }
+        let mut shares: Vec<Vec<Vec<Event>>> = (0..in_flight).map(|_| Vec::new()).collect();
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            shares[i % in_flight].push(chunk);
+        }
+        let (started, cpu) = (Instant::now(), cpu_time());
+        let tasks: Vec<_> = shares
+            .into_iter()
+            .map(|share| {
+                let (http, endpoint, session) = (http.clone(), endpoint.clone(), session.clone());
+                tokio::spawn(async move {
+                    for chunk in share {
+                        post(http.clone(), endpoint.clone(), session.clone(), chunk).await;
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("poster");
+        }
+        (started.elapsed(), cpu_time() - cpu)
+    });
+    let (took, cpu) = took;
+    println!(
+        "loop (batches of {batch}): {events} events, in-flight {in_flight}, runtime threads {threads}: {:.3} s, {:.0} events/s, {:.1} µs CPU/event",
         took.as_secs_f64(),
         events as f64 / took.as_secs_f64(),
         cpu.as_secs_f64() * 1e6 / events as f64

@@ -33,8 +33,6 @@ pub(crate) struct Flat {
     pub(crate) json: Bytes,
     /// The root event's id.
     pub(crate) event_id: String,
-    /// How many events the tree has.
-    pub(crate) events: usize,
 }
 
 impl Flat {
@@ -94,27 +92,43 @@ pub(crate) fn flatten(
     default_source: Option<&str>,
     size_hint: usize,
 ) -> Result<Flat, Error> {
-    let mut out = Vec::with_capacity(size_hint.saturating_add(128));
+    let mut out = Vec::with_capacity(size_hint.saturating_mul(2).saturating_add(128));
+    let event_id = flatten_into(&mut out, session_id, event, default_source)?;
+    Ok(Flat {
+        json: Bytes::from(out),
+        event_id,
+    })
+}
+
+/// [`flatten`], appending to `out` (nothing when it fails); the root
+/// event's id.
+pub(crate) fn flatten_into(
+    out: &mut Vec<u8>,
+    session_id: &SessionId,
+    event: Wire,
+    default_source: Option<&str>,
+) -> Result<String, Error> {
     let event_id = event.event_id.clone().unwrap_or_default();
-    let mut events = 0;
     let source = event
         .source
         .clone()
         .or_else(|| default_source.map(str::to_owned));
-    push(
-        &mut out,
+    let start = out.len();
+    let mut events = 0;
+    let written = push(
+        out,
         &mut events,
         session_id,
         event,
         None,
         source.as_deref(),
         &mut String::new(),
-    )?;
-    Ok(Flat {
-        json: Bytes::from(out),
-        event_id,
-        events,
-    })
+    );
+    if let Err(error) = written {
+        out.truncate(start);
+        return Err(error);
+    }
+    Ok(event_id)
 }
 
 /// Writes `event` and, after it, its descendants.
@@ -267,7 +281,7 @@ mod tests {
             )
             .child(Event::tool("t2").event_id("t2"));
         let flat = flatten(&"s-1".into(), wire(tree), Some("default"), 0).unwrap();
-        assert_eq!((flat.event_id.as_str(), flat.events), ("root", 4));
+        assert_eq!(flat.event_id, "root");
         assert_eq!(
             parse(&flat),
             vec![

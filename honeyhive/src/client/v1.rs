@@ -7,7 +7,7 @@ use super::answer::{Answer, Expect};
 use super::send::{Prepared, fill_event_ids};
 use super::{Client, check_session_id};
 use crate::fields::is_uuid;
-use crate::flat::{BATCH_CLOSE, BATCH_OPEN, Flat, flatten};
+use crate::flat::{BATCH_CLOSE, BATCH_OPEN, Flat, flatten, flatten_into};
 use crate::{Error, Event, EventUpdate, SessionId, SessionStart};
 
 /// What the API answered to a batch of events.
@@ -264,6 +264,18 @@ impl Client {
         let mut wire = event.into_api()?;
         fill_event_ids(&mut wire);
         flatten(session_id, wire, self.inner.source.as_deref(), size_hint)
+    }
+
+    /// [`flat`](Self::flat), appending to `out`; the root event's id.
+    pub(crate) fn flat_into(
+        &self,
+        out: &mut Vec<u8>,
+        session_id: &SessionId,
+        event: Event,
+    ) -> Result<String, Error> {
+        let mut wire = event.into_api()?;
+        fill_event_ids(&mut wire);
+        flatten_into(out, session_id, wire, self.inner.source.as_deref())
     }
 
     /// The createEventBatch request for `flats`.

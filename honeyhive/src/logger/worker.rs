@@ -3,7 +3,7 @@
 //! batches), and the tasks that send those, settle their events and hand
 //! back what fails.
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
@@ -59,7 +59,7 @@ impl Transport for Client {
     }
 }
 
-/// An event taken out of the queue, serialized for the logger's route.
+/// An event serialized for the logger's route.
 pub(super) struct Unit {
     session_id: SessionId,
     body: Body,
@@ -84,14 +84,6 @@ impl Unit {
         }
     }
 
-    /// Events the unit holds (a tree's, in a batch).
-    fn events(&self) -> usize {
-        match &self.body {
-            Body::Request(_) => 1,
-            Body::Part(flat) => flat.events,
-        }
-    }
-
     /// A dead letter for the event: its JSON as this crate sends it on the
     /// per-event route (children nested, ids filled), whatever the route,
     /// so that it can be replayed through either.
@@ -110,52 +102,73 @@ impl Unit {
     }
 }
 
-/// A taken, numbered unit.
+/// An event taken out of the queue and numbered, held until it is
+/// settled: as it was queued until its delivery serializes it (the
+/// dispatcher only takes; the deliveries, side by side on the runtime's
+/// threads, do the serializing), or a hand-back does.
+type Held = Arc<Mutex<Slot>>;
+
+// Not boxed: the slot is on the heap already (in its `Arc`), and boxing
+// the item would cost an allocation per event.
+#[allow(clippy::large_enum_variant)]
+enum Slot {
+    Queued(Item),
+    Ready(Arc<Unit>),
+    /// Handed back, or could not be serialized for sending.
+    Handed,
+}
+
+/// A taken event: its number and where it is held.
+type Grabbed = (u64, Held);
+/// A serialized event and its number.
 type Numbered = (u64, Arc<Unit>);
 
-/// The dispatcher's next request, filled by [`Shared::take`].
+/// The dispatcher's next request, filled by [`Shared::take`]. Its bounds
+/// are estimates (a tree built when taken counts as one event, bytes as
+/// the least the JSON takes); the delivery holds the request to the real
+/// bytes once its events are serialized.
 #[derive(Default)]
 struct Batch {
-    units: Vec<Numbered>,
+    taken: Vec<Grabbed>,
     events: usize,
-    /// The bytes of its body so far (per unit and separator).
+    /// The bytes of its body so far (per event and separator), at least.
     bytes: usize,
     /// Nothing more fits: send it.
     full: bool,
     /// A flush marker was taken: send it without waiting for more.
     flushed: bool,
-    /// A unit that did not fit, first of the next batch.
-    carry: Option<Numbered>,
+    /// An event that did not fit, first of the next batch: with its
+    /// estimated events and bytes.
+    carry: Option<(Grabbed, usize, usize)>,
 }
 
 impl Batch {
-    /// Adds a unit, or carries it to the next batch when it would take this
-    /// one over a bound (a unit alone always goes in).
-    fn add(&mut self, unit: Numbered, limits: &Limits) {
-        let (events, bytes) = (unit.1.events(), unit_bytes(&unit.1));
-        let separator = usize::from(!self.units.is_empty());
-        if !self.units.is_empty()
+    /// Adds an event, or carries it to the next batch when it would take
+    /// this one over a bound (an event alone always goes in).
+    fn add(&mut self, taken: Grabbed, events: usize, bytes: usize, limits: &Limits) {
+        let separator = usize::from(!self.taken.is_empty());
+        if !self.taken.is_empty()
             && (self.events + events > limits.events
                 || self.bytes + separator + bytes > limits.bytes)
         {
-            self.carry = Some(unit);
+            self.carry = Some((taken, events, bytes));
             self.full = true;
             return;
         }
-        self.units.push(unit);
+        self.taken.push(taken);
         self.events += events;
         self.bytes += separator + bytes;
         self.full |= self.events >= limits.events;
     }
 
-    /// The units to send; the carried one starts the next batch.
-    fn take(&mut self, limits: &Limits) -> Vec<Numbered> {
+    /// The events to send; the carried one starts the next batch.
+    fn take(&mut self, limits: &Limits) -> Vec<Grabbed> {
         let carry = self.carry.take();
-        let units = std::mem::take(self).units;
-        if let Some(unit) = carry {
-            self.add(unit, limits);
+        let taken = std::mem::take(self).taken;
+        if let Some((held, events, bytes)) = carry {
+            self.add(held, events, bytes, limits);
         }
-        units
+        taken
     }
 
     fn ready(&self) -> bool {
@@ -163,12 +176,39 @@ impl Batch {
     }
 }
 
+/// How many events a queued item holds (a tree's nodes); 1 for one built
+/// when taken.
+fn events_in(item: &Item) -> usize {
+    fn count(event: &crate::api::types::Event) -> usize {
+        1 + event.children.iter().map(count).sum::<usize>()
+    }
+    match &item.event {
+        super::queue::Payload::Ready(event) => count(event.as_api()),
+        #[cfg(feature = "tracing")]
+        super::queue::Payload::Later(_) => 1,
+    }
+}
+
+/// The JSON a unit adds to its request's body.
+fn unit_json(unit: &Unit) -> &[u8] {
+    match &unit.body {
+        Body::Request(prepared) => &prepared.body,
+        Body::Part(flat) => &flat.json,
+    }
+}
+
 /// The bytes a unit adds to its request's body.
 fn unit_bytes(unit: &Unit) -> usize {
-    match &unit.body {
-        Body::Request(prepared) => prepared.body.len(),
-        Body::Part(flat) => flat.json.len(),
-    }
+    unit_json(unit).len()
+}
+
+/// The bytes of the events' JSON in one batch body (the braces apart).
+fn batch_bytes(units: &[Numbered]) -> usize {
+    units
+        .iter()
+        .map(|(_, unit)| unit_bytes(unit))
+        .sum::<usize>()
+        + units.len().saturating_sub(1)
 }
 
 /// What one request may carry.
@@ -206,7 +246,7 @@ pub(super) enum Stop {
 /// An event taken out of the queue and not yet settled.
 struct Unsettled {
     /// Shared with its delivery.
-    unit: Arc<Unit>,
+    held: Held,
     /// Who settles it: its delivery while `Sending`; once `Settling`, its
     /// delivery has counted it (sent or failed) and is telling the
     /// `on_sent` callback.
@@ -224,9 +264,72 @@ enum Phase {
 #[derive(Default)]
 struct InFlight {
     next: u64,
-    events: BTreeMap<u64, Unsettled>,
+    events: ByNumber<Unsettled>,
     /// Flushes and the number each waits for: every event below it.
     flushes: Vec<(u64, oneshot::Sender<()>)>,
+}
+
+/// Values by number, where numbers are given out in order and taken back
+/// in any order: a ring from the oldest number still held, so that adding
+/// and taking back cost no tree walk and no allocation per value.
+struct ByNumber<T> {
+    /// The number of `slots[0]`.
+    first: u64,
+    slots: VecDeque<Option<T>>,
+    held: usize,
+}
+
+impl<T> Default for ByNumber<T> {
+    fn default() -> Self {
+        ByNumber {
+            first: 0,
+            slots: VecDeque::new(),
+            held: 0,
+        }
+    }
+}
+
+impl<T> ByNumber<T> {
+    /// Adds `value` as `number`, the one after the last added.
+    fn insert(&mut self, number: u64, value: T) {
+        if self.slots.is_empty() {
+            self.first = number;
+        }
+        debug_assert_eq!(number, self.first + self.slots.len() as u64);
+        self.slots.push_back(Some(value));
+        self.held += 1;
+    }
+
+    fn get_mut(&mut self, number: u64) -> Option<&mut T> {
+        let at = usize::try_from(number.checked_sub(self.first)?).ok()?;
+        self.slots.get_mut(at)?.as_mut()
+    }
+
+    fn remove(&mut self, number: u64) -> Option<T> {
+        let at = usize::try_from(number.checked_sub(self.first)?).ok()?;
+        let value = self.slots.get_mut(at)?.take()?;
+        self.held -= 1;
+        while let Some(None) = self.slots.front() {
+            self.slots.pop_front();
+            self.first += 1;
+        }
+        Some(value)
+    }
+
+    /// The oldest number still held.
+    fn oldest(&self) -> Option<u64> {
+        (self.held > 0).then_some(self.first)
+    }
+
+    fn len(&self) -> usize {
+        self.held
+    }
+
+    /// Takes every value out, oldest first.
+    fn drain(&mut self) -> impl Iterator<Item = T> + use<T> {
+        self.held = 0;
+        std::mem::take(&mut self.slots).into_iter().flatten()
+    }
 }
 
 /// What happened to events after `log`, and how many `log` refused. Events
@@ -453,18 +556,17 @@ impl Shared {
         }
     }
 
-    /// Takes events out of the queue into `batch`, serialized and
-    /// numbered, until it is full, the queue is empty or the logger
-    /// stopped; a flush marker taken out is numbered after every event
-    /// before it, and marks the batch to go now. Only the dispatcher
-    /// takes, so events are numbered in queue order. An event that cannot
-    /// be sent is handed back on the spot.
+    /// Takes events out of the queue into `batch`, numbered, until it is
+    /// full, the queue is empty or the logger stopped; a flush marker taken
+    /// out is numbered after every event before it, and marks the batch to
+    /// go now. Only the dispatcher takes, so events are numbered in queue
+    /// order. Takes never serialize: deliveries do, side by side.
     ///
     /// Shutdown and drop set `Stopped`, then wait for a take in progress
     /// to end ([`takes_done`](Self::takes_done)) before they empty the
     /// queue: a take sets `taking` before it looks at the state, so one of
     /// the two sees the other. A take that finds the logger stopped after
-    /// it serialized hands its event back itself.
+    /// it popped an event hands it back itself.
     fn take(&self, batch: &mut Batch) {
         self.taking.store(true, Ordering::SeqCst);
         while !batch.full && self.state() != State::Stopped {
@@ -482,40 +584,180 @@ impl Shared {
                 }
                 Entry::Event(item) => item,
             };
-            let unit = match self.prepare(item) {
-                Ok(unit) => Arc::new(unit),
-                Err(letter) => {
-                    self.hand_back(vec![letter]);
-                    continue;
-                }
-            };
+            let (events, bytes) = (events_in(&item), item.json_at_least);
             let mut in_flight = lock(&self.in_flight);
             if self.state() == State::Stopped {
-                // Stopped while this take serialized: the hand-back ran
-                // (or runs) without this event.
+                // Stopped while this take popped: the hand-back ran (or
+                // runs) without this event.
                 drop(in_flight);
-                self.hand_back(vec![unit.letter(STOPPED.to_owned())]);
+                self.hand_back(vec![self.letter_for(item, STOPPED)]);
                 break;
             }
             let seq = in_flight.next;
             in_flight.next += 1;
+            let held = Arc::new(Mutex::new(Slot::Queued(item)));
             let entry = Unsettled {
-                unit: Arc::clone(&unit),
+                held: Arc::clone(&held),
                 phase: Phase::Sending,
             };
             in_flight.events.insert(seq, entry);
             drop(in_flight);
-            batch.add((seq, unit), &self.limits);
+            batch.add((seq, held), events, bytes, &self.limits);
         }
         self.taking.store(false, Ordering::SeqCst);
     }
 
-    /// The request for `units`: the one event's own, or a batch.
-    fn request<'a>(&self, units: &'a [Numbered]) -> std::borrow::Cow<'a, Prepared> {
+    /// A dead letter for a queued event: serialized as it would have been
+    /// sent (ids and defaults filled), with `reason`.
+    fn letter_for(&self, item: Item, reason: &str) -> DeadLetter {
+        match self.prepare(item) {
+            Ok(unit) => unit.letter(reason.to_owned()),
+            Err(mut letter) => {
+                letter.reason = format!("{reason} ({})", letter.reason);
+                letter
+            }
+        }
+    }
+
+    /// Serializes the taken events that are still queued (a hand-back may
+    /// have taken some), in their slots, so that a hand-back meanwhile
+    /// waits for each or finds it serialized. An event that cannot be sent
+    /// (over the body limit) is settled as a dead letter. With batches, the
+    /// events are written into one body, which comes back too (each event's
+    /// JSON is a slice of it).
+    fn serialize(&self, taken: Vec<Grabbed>) -> (Vec<Numbered>, Option<Bytes>) {
+        if self.config.route == Route::EventBatch {
+            return self.serialize_batch(taken);
+        }
+        let mut ready = Vec::with_capacity(taken.len());
+        for (seq, held) in taken {
+            let mut slot = lock(&held);
+            let unit = match std::mem::replace(&mut *slot, Slot::Handed) {
+                Slot::Queued(item) => match self.prepare(item) {
+                    Ok(unit) => Arc::new(unit),
+                    Err(letter) => {
+                        drop(slot);
+                        self.settle_letter(seq, letter);
+                        continue;
+                    }
+                },
+                Slot::Ready(unit) => unit,
+                Slot::Handed => continue,
+            };
+            *slot = Slot::Ready(Arc::clone(&unit));
+            ready.push((seq, unit));
+        }
+        (ready, None)
+    }
+
+    /// [`serialize`](Self::serialize) for a batch: every event written into
+    /// one body, once. The slots stay locked until their events are ready.
+    fn serialize_batch(&self, taken: Vec<Grabbed>) -> (Vec<Numbered>, Option<Bytes>) {
+        let mut slots: Vec<(u64, MutexGuard<'_, Slot>)> =
+            taken.iter().map(|(seq, held)| (*seq, lock(held))).collect();
+        let hint: usize = slots
+            .iter()
+            .map(|(_, slot)| match &**slot {
+                Slot::Queued(item) => item.json_at_least * 2,
+                _ => 0,
+            })
+            .sum();
+        let mut body = Vec::with_capacity(BATCH_OPEN.len() + hint + BATCH_CLOSE.len());
+        body.extend_from_slice(BATCH_OPEN);
+        // (index in `slots`, where its JSON is in `body`, the unit less its JSON)
+        let mut parts = Vec::with_capacity(slots.len());
+        let mut letters = Vec::new();
+        let limit = self.client.max_body_bytes();
+        for (index, (seq, slot)) in slots.iter_mut().enumerate() {
+            let mark = body.len();
+            if !parts.is_empty() {
+                body.push(b',');
+            }
+            let start = body.len();
+            let (session_id, event_id) = match std::mem::replace(&mut **slot, Slot::Handed) {
+                Slot::Queued(item) => {
+                    let written =
+                        self.client
+                            .flat_into(&mut body, &item.session_id, item.event.into_event());
+                    match written {
+                        Ok(event_id) => (item.session_id, event_id),
+                        Err(error) => {
+                            body.truncate(mark);
+                            letters.push((
+                                *seq,
+                                DeadLetter::unsent(&item.session_id, error.to_string()),
+                            ));
+                            continue;
+                        }
+                    }
+                }
+                Slot::Ready(unit) => {
+                    body.extend_from_slice(unit_json(&unit));
+                    (unit.session_id.clone(), unit.event_id().to_owned())
+                }
+                Slot::Handed => {
+                    body.truncate(mark);
+                    continue;
+                }
+            };
+            let alone = BATCH_OPEN.len() + (body.len() - start) + BATCH_CLOSE.len();
+            if let Err(error) = self.client.check_len("event", alone) {
+                let json = Bytes::copy_from_slice(&body[start..]);
+                body.truncate(mark);
+                let unit = Unit {
+                    session_id,
+                    body: Body::Part(Flat { json, event_id }),
+                };
+                letters.push((*seq, unit.letter(error.to_string())));
+                continue;
+            }
+            parts.push((index, start..body.len(), session_id, event_id));
+        }
+        body.extend_from_slice(BATCH_CLOSE);
+        let whole = Bytes::from(body);
+        let mut ready = Vec::with_capacity(parts.len());
+        for (index, range, session_id, event_id) in parts {
+            let (seq, slot) = &mut slots[index];
+            let unit = Arc::new(Unit {
+                session_id,
+                body: Body::Part(Flat {
+                    json: whole.slice(range),
+                    event_id,
+                }),
+            });
+            **slot = Slot::Ready(Arc::clone(&unit));
+            ready.push((*seq, unit));
+        }
+        drop(slots);
+        for (seq, letter) in letters {
+            self.settle_letter(seq, letter);
+        }
+        let whole = (whole.len() <= limit && !ready.is_empty()).then_some(whole);
+        (ready, whole)
+    }
+
+    /// The request for `units`: the one event's own, or a batch (with
+    /// `body` when it was written for exactly these units).
+    fn request<'a>(
+        &self,
+        units: &'a [Numbered],
+        body: Option<Bytes>,
+    ) -> std::borrow::Cow<'a, Prepared> {
         if let [(_, unit)] = units
             && let Body::Request(prepared) = &unit.body
         {
             return std::borrow::Cow::Borrowed(prepared);
+        }
+        if let Some(body) = body {
+            let event_ids = units
+                .iter()
+                .map(|(_, unit)| unit.event_id().to_owned())
+                .collect();
+            return std::borrow::Cow::Owned(Prepared::post(
+                self.client.url("/v1/events/batch"),
+                body,
+                Expect::Batch { event_ids },
+            ));
         }
         std::borrow::Cow::Owned(self.client.batch(units.iter().filter_map(|(_, unit)| {
             match &unit.body {
@@ -534,23 +776,39 @@ impl Shared {
         }
     }
 
-    fn settle_sent(&self, seq: u64, attempts: u32) {
-        if let Some(on_sent) = &self.config.on_sent {
-            let unit = {
-                let mut in_flight = lock(&self.in_flight);
-                match in_flight.events.get_mut(&seq) {
-                    Some(entry) if entry.phase == Phase::Sending => {
-                        entry.phase = Phase::Settling;
-                        self.counters.sent.fetch_add(1, Ordering::SeqCst);
-                        Arc::clone(&entry.unit)
-                    }
-                    // Handed back by shutdown already.
-                    _ => return,
+    /// Settles `units` as sent (those shutdown has not handed back first),
+    /// telling the `on_sent` callback of each before it counts as settled.
+    fn settle_sent(&self, units: &[Numbered], attempts: u32) {
+        let Some(on_sent) = &self.config.on_sent else {
+            let mut in_flight = lock(&self.in_flight);
+            // Gone when shutdown handed it back first; it counts as failed then.
+            let sent = units
+                .iter()
+                .filter(|(seq, _)| in_flight.events.remove(*seq).is_some())
+                .count();
+            self.counters.sent.fetch_add(sent as u64, Ordering::SeqCst);
+            settle_flushes(&mut in_flight);
+            return;
+        };
+        let mut settling = Vec::with_capacity(units.len());
+        {
+            let mut in_flight = lock(&self.in_flight);
+            for (seq, unit) in units {
+                if let Some(entry) = in_flight.events.get_mut(*seq)
+                    && entry.phase == Phase::Sending
+                {
+                    entry.phase = Phase::Settling;
+                    settling.push((*seq, unit));
                 }
-            };
-            // Outside the lock; before the event counts as settled, so a
-            // flush that returns has seen every callback. A panic in it must
-            // not leave the event unsettled (a flush would wait forever).
+            }
+            self.counters
+                .sent
+                .fetch_add(settling.len() as u64, Ordering::SeqCst);
+        }
+        // Outside the lock; before the events count as settled, so a flush
+        // that returns has seen every callback. A panic in it must not
+        // leave an event unsettled (a flush would wait forever).
+        for (_, unit) in &settling {
             let sent = Sent {
                 session_id: unit.session_id.as_str(),
                 event_id: unit.event_id(),
@@ -560,34 +818,44 @@ impl Shared {
             if called.is_err() {
                 warn_loss("the logger's on_sent callback panicked; the event was sent");
             }
-            let mut in_flight = lock(&self.in_flight);
-            in_flight.events.remove(&seq);
-            settle_flushes(&mut in_flight);
-            return;
         }
         let mut in_flight = lock(&self.in_flight);
-        // Gone when shutdown handed it back first; it counts as failed then.
-        if in_flight.events.remove(&seq).is_some() {
-            self.counters.sent.fetch_add(1, Ordering::SeqCst);
-            settle_flushes(&mut in_flight);
+        for (seq, _) in settling {
+            in_flight.events.remove(seq);
         }
+        settle_flushes(&mut in_flight);
     }
 
-    fn settle_failed(&self, seq: u64, error: &Error) {
+    /// Settles `units` as failed with `error` (those shutdown has not
+    /// handed back first): dead letters.
+    fn settle_failed(&self, units: &[Numbered], error: &Error) {
         let mut in_flight = lock(&self.in_flight);
-        let letter = match in_flight.events.remove(&seq) {
-            Some(entry) if entry.phase == Phase::Sending => DeadLetter {
-                status: error.status(),
-                ..entry.unit.letter(error.to_string())
-            },
-            // Handed back by shutdown already.
-            _ => return,
-        };
-        // In the report before the event counts as settled, so a flush
+        let mut letters = Vec::new();
+        for (seq, unit) in units {
+            if matches!(in_flight.events.get_mut(*seq), Some(entry) if entry.phase == Phase::Sending)
+            {
+                in_flight.events.remove(*seq);
+                letters.push(DeadLetter {
+                    status: error.status(),
+                    ..unit.letter(error.to_string())
+                });
+            }
+        }
+        // In the report before the events count as settled, so a flush
         // that returns has every failure in its report (and waits for the
         // sink to take it).
-        self.hand_back(vec![letter]);
+        self.hand_back(letters);
         settle_flushes(&mut in_flight);
+    }
+
+    /// Settles an event that could not be serialized for sending as
+    /// `letter`.
+    fn settle_letter(&self, seq: u64, letter: DeadLetter) {
+        let mut in_flight = lock(&self.in_flight);
+        if in_flight.events.remove(seq).is_some() {
+            self.hand_back(vec![letter]);
+            settle_flushes(&mut in_flight);
+        }
     }
 
     /// Counts the letters as failed, keeps them for the next report, and
@@ -610,21 +878,22 @@ impl Shared {
         let mut markers = Vec::new();
         while let Some(entry) = self.queue.pop() {
             match entry {
-                Entry::Event(item) => letters.push(match self.prepare(item) {
-                    Ok(unit) => unit.letter(reason.to_owned()),
-                    Err(mut letter) => {
-                        letter.reason = format!("{reason} ({})", letter.reason);
-                        letter
-                    }
-                }),
+                Entry::Event(item) => letters.push(self.letter_for(item, reason)),
                 Entry::Flush(done) => markers.push(done),
             }
         }
         let mut in_flight = lock(&self.in_flight);
-        for (_, entry) in std::mem::take(&mut in_flight.events) {
+        for entry in in_flight.events.drain() {
             // One its delivery is settling was counted then.
-            if entry.phase == Phase::Sending {
-                letters.push(entry.unit.letter(reason.to_owned()));
+            if entry.phase != Phase::Sending {
+                continue;
+            }
+            // Waits for a delivery serializing it, if one is.
+            let mut slot = lock(&entry.held);
+            match std::mem::replace(&mut *slot, Slot::Handed) {
+                Slot::Queued(item) => letters.push(self.letter_for(item, reason)),
+                Slot::Ready(unit) => letters.push(unit.letter(reason.to_owned())),
+                Slot::Handed => {}
             }
         }
         let count = letters.len();
@@ -641,12 +910,7 @@ impl Shared {
 /// Answers the flushes whose events are all settled: a flush numbered
 /// `target` waits for every event numbered below it.
 fn settle_flushes(in_flight: &mut InFlight) {
-    let oldest = in_flight
-        .events
-        .keys()
-        .next()
-        .copied()
-        .unwrap_or(in_flight.next);
+    let oldest = in_flight.events.oldest().unwrap_or(in_flight.next);
     while let Some(at) = in_flight
         .flushes
         .iter()
@@ -713,14 +977,14 @@ pub(super) async fn dispatch(shared: Arc<Shared>) {
             continue;
         };
         shared.take(&mut batch);
-        if !batch.units.is_empty() && !batch.ready() && shared.state() == State::Running {
+        if !batch.taken.is_empty() && !batch.ready() && shared.state() == State::Running {
             // Room for more: give them `linger` to come (a flush or
             // shutdown cuts it short), then take what came.
             let _woken = tokio::time::timeout(shared.config.linger, shared.look.notified()).await;
             shared.take(&mut batch);
         }
-        let units = batch.take(&shared.limits);
-        if units.is_empty() {
+        let taken = batch.take(&shared.limits);
+        if taken.is_empty() {
             shared.limiter.release(Some(permit));
             drop(slot);
             empty_looks = empty_looks.saturating_add(1);
@@ -734,7 +998,7 @@ pub(super) async fn dispatch(shared: Arc<Shared>) {
             // other order), so an event logged meanwhile is either seen
             // here or wakes us.
             shared.dozing.store(true, Ordering::SeqCst);
-            if shared.queue.len() == 0 && batch.units.is_empty() {
+            if shared.queue.len() == 0 && batch.taken.is_empty() {
                 let wait = IDLE_LOOK.max(shared.config.linger);
                 let _woken = tokio::time::timeout(wait, shared.look.notified()).await;
             }
@@ -747,33 +1011,50 @@ pub(super) async fn dispatch(shared: Arc<Shared>) {
         // waited for a place) and before its retry clock starts: waiting
         // for the rate uses no deadline.
         shared.rate.wait().await;
-        deliveries.spawn(deliver(Arc::clone(&shared), units, slot, permit));
+        deliveries.spawn(deliver(Arc::clone(&shared), taken, slot, permit));
     }
 }
 
-/// A delivery: sends its events in one request and settles them. Holds
-/// one of the `max_in_flight` slots until then; each request holds one of
-/// the limiter's permits (the first, the one the dispatcher took for it).
+/// A delivery: serializes its events, sends them in one request (or more,
+/// see [`send`]) and settles them. Holds one of the `max_in_flight` slots
+/// until then; each request holds one of the limiter's permits (the first,
+/// the one the dispatcher took for it).
 async fn deliver(
     shared: Arc<Shared>,
-    units: Vec<Numbered>,
+    taken: Vec<Grabbed>,
     _slot: OwnedSemaphorePermit,
     first_permit: OwnedSemaphorePermit,
 ) {
-    send(&shared, &units, Some(first_permit)).await;
+    let (units, body) = shared.serialize(taken);
+    if units.is_empty() {
+        shared.limiter.release(Some(first_permit));
+        return;
+    }
+    send(&shared, &units, body, Some(first_permit)).await;
 }
 
 /// Sends `units` in one request under the client's retry policy and
-/// settles them: sent, or handed back with the last error. A batch the API
-/// refuses as a whole for what one event may hold (400, 413, 422) is split
-/// in two halves, sent side by side, down to the one event it refuses.
+/// settles them: sent, or handed back with the last error. A batch whose
+/// events, serialized, are over the byte bound (the dispatcher bounded it
+/// by an estimate) goes as two halves; so does one the API refuses as a
+/// whole for what one event may hold (400, 413, 422), down to the one
+/// event it refuses. Halves go side by side.
 fn send<'a>(
     shared: &'a Shared,
     units: &'a [Numbered],
+    body: Option<Bytes>,
     permit: Option<OwnedSemaphorePermit>,
 ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
     Box::pin(async move {
-        let prepared = shared.request(units);
+        if units.len() > 1 && batch_bytes(units) > shared.limits.bytes {
+            let (first, second) = units.split_at(units.len() / 2);
+            tokio::join!(
+                send(shared, first, None, permit),
+                send(shared, second, None, None)
+            );
+            return;
+        }
+        let prepared = shared.request(units, body);
         let mut permit = permit;
         let (result, tally) = shared
             .client
@@ -787,23 +1068,18 @@ fn send<'a>(
             Ordering::SeqCst,
         );
         match finish(result, tally) {
-            Ok(_answer) => {
-                for (seq, _) in units {
-                    shared.settle_sent(*seq, tally.attempts);
-                }
-            }
+            Ok(_answer) => shared.settle_sent(units, tally.attempts),
             Err(Error::Api {
                 status: 400 | 413 | 422,
                 ..
             }) if units.len() > 1 => {
                 let (first, second) = units.split_at(units.len() / 2);
-                tokio::join!(send(shared, first, None), send(shared, second, None));
+                tokio::join!(
+                    send(shared, first, None, None),
+                    send(shared, second, None, None)
+                );
             }
-            Err(error) => {
-                for (seq, _) in units {
-                    shared.settle_failed(*seq, &error);
-                }
-            }
+            Err(error) => shared.settle_failed(units, &error),
         }
     })
 }

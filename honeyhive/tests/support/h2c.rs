@@ -47,7 +47,12 @@ pub async fn serve(listener: TcpListener, delay: Duration, counts: Arc<H2cCounts
                         if !delay.is_zero() {
                             tokio::time::sleep(delay).await;
                         }
-                        let body = r#"{"event_id":"h2c","success":true}"#;
+                        // A batch (createEventBatch) gets its documented answer.
+                        let body = if request.uri().path().ends_with("/events/batch") {
+                            r#"{"event_ids":[],"success":true}"#
+                        } else {
+                            r#"{"event_id":"h2c","success":true}"#
+                        };
                         let answer = Response::builder()
                             .header("content-type", "application/json")
                             .body(Full::new(Bytes::from_static(body.as_bytes())))
