@@ -2726,7 +2726,7 @@ pub mod types {
 #[derive(Clone, Debug)]
 /**Client for HoneyHive event logging API
 
-The part of the HoneyHive API that records events: the spans of an LLM application (model calls, tool calls, chains and sessions), grouped by session. logEvent is transcribed from the "Log an event" page of the HoneyHive API reference; the /v1 operations are adopted from HoneyHive's data-plane spec 1.9.0 (names, types and constraints as published, descriptions ours), which serves them from https://api.dp1.us.honeyhive.ai.
+The part of the HoneyHive API that records events: the spans of an LLM application (model calls, tool calls, chains and sessions), grouped by session. logEvent is transcribed from the "Log an event" page of the HoneyHive API reference; the /v1 operations are adopted from HoneyHive's data-plane spec 1.9.0 (names, types and constraints as published, descriptions ours), which serves them from `https://api.dp1.us.honeyhive.ai`.
 
 Version: 1.1.0*/
 pub struct Client {

@@ -12,9 +12,13 @@ use bytes::Bytes;
 
 /// An event that could not be delivered, with why.
 ///
-/// `event` is the JSON body the client sent or would have sent, `event_id`
-/// included, so replaying it later through [`crate::Client::log_event`] (or
-/// any HTTP client) cannot record it twice.
+/// `event` is the event as this crate's per-event route carries it
+/// (`POST /session/{session_id}/event`: children nested), ids and the
+/// client's defaults filled: on that route, the exact body that was or
+/// would have been sent; with [batches](crate::logger::Route::EventBatch),
+/// the tree that went out flat. Replaying it later through
+/// [`crate::Client::log_event`], [`crate::Client::log_batch`] or
+/// `honeyhive send` cannot record it twice.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct DeadLetter {
@@ -22,7 +26,7 @@ pub struct DeadLetter {
     pub session_id: String,
     /// The event's id, when it had got one.
     pub event_id: Option<String>,
-    /// The event as JSON.
+    /// The event as JSON (see above).
     pub event: Bytes,
     /// Why it was not delivered: the last error, or the deadline that ran out.
     pub reason: String,

@@ -34,7 +34,10 @@
 //!
 //! # What is where
 //! - [`Client`], [`ClientBuilder`]: configuration (also from `HH_*`
-//!   environment variables) and [`Client::log_event`].
+//!   environment variables), [`Client::log_event`]
+//!   (`POST /session/{session_id}/event`), and HoneyHive's `/v1` routes:
+//!   [`Client::log_batch`], [`Client::start_session`] ([`SessionStart`])
+//!   and [`Client::update_event`] ([`EventUpdate`]).
 //! - [`Event`], [`EventType`]: the event builder.
 //! - [`SessionId`], [`Session`]: session ids and a per-session handle.
 //! - [`Logger`]: background logging that never blocks the application,

@@ -11,7 +11,11 @@
 
 mod support;
 
-use honeyhive::{Client, Event, SessionId};
+use std::time::{Duration, SystemTime};
+
+use honeyhive::api::types;
+use honeyhive::logger::Route;
+use honeyhive::{Client, Event, EventUpdate, LoggerConfig, SessionId, SessionStart};
 use serde_json::json;
 use support::full_event;
 
@@ -45,6 +49,118 @@ async fn prism_accepts_a_minimal_event_and_awkward_session_ids() {
     }
 }
 
+#[tokio::test]
+#[ignore = "needs Prism; .ci/run starts it"]
+async fn prism_accepts_a_batch_of_trees_of_two_sessions() {
+    let logged = prism_client()
+        .log_batch([
+            (SessionId::new(), full_event()),
+            (
+                SessionId::new(),
+                Event::tool("rerank").inputs(json!({"k": 3})),
+            ),
+        ])
+        .await
+        .unwrap();
+    assert!(!logged.event_ids.is_empty());
+}
+
+#[tokio::test]
+#[ignore = "needs Prism; .ci/run starts it"]
+async fn prism_accepts_a_session_start_and_an_update_with_every_field() {
+    let client = prism_client();
+    let now = SystemTime::now();
+    let started = client
+        .start_session(
+            SessionStart::new("support-chat")
+                .event_name("session")
+                .source("ci")
+                .start_time(now)
+                .end_time(now)
+                .duration(Duration::from_millis(1500))
+                .inputs(json!({"user": "ada"}))
+                .outputs(json!({"resolved": true}))
+                .config(json!({"model": "gpt-4o"}))
+                .metadata(json!({"tier": "pro"}))
+                .user_properties(json!({"plan": "team"})),
+        )
+        .await
+        .unwrap();
+    assert!(!started.event_id.is_empty());
+    client
+        .update_event(
+            uuid::Uuid::new_v4().to_string(),
+            EventUpdate::new()
+                .feedback(json!({"rating": 5}))
+                .metrics(json!({"score": 0.9}))
+                .metadata(json!({"reviewed": true}))
+                .outputs(json!({"text": "hi"}))
+                .config(json!({"temperature": 0.2}))
+                .user_properties(json!({"plan": "pro"}))
+                .duration(Duration::from_millis(840))
+                .end_time(now)
+                .children_ids([uuid::Uuid::new_v4().to_string()]),
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs Prism; .ci/run starts it"]
+async fn prism_accepts_the_raw_create_event_and_session_batch_calls() {
+    let client = prism_client();
+    let event = || {
+        types::PostEventRequest::builder()
+            .event_type(types::PostEventRequestEventType::Model)
+            .event_name("gpt-4o".to_owned())
+            .inputs(serde_json::Map::from_iter([("q".to_owned(), json!("hi"))]))
+    };
+    let created = client
+        .raw()
+        .create_event()
+        .body(event())
+        .send()
+        .await
+        .unwrap();
+    assert!(created.success);
+    let added = client
+        .raw()
+        .create_session_event_batch()
+        .session_id(uuid::Uuid::new_v4())
+        .body(types::SessionEventBatchRequest::builder().events(vec![event().try_into().unwrap()]))
+        .send()
+        .await
+        .unwrap();
+    assert!(added.success);
+}
+
+#[tokio::test]
+#[ignore = "needs Prism; .ci/run starts it"]
+async fn prism_accepts_what_a_batching_logger_sends() {
+    let logger = prism_client()
+        .logger(LoggerConfig::default().with_route(Route::EventBatch))
+        .unwrap();
+    let session = SessionId::new();
+    for i in 0..250 {
+        logger
+            .log(
+                &session,
+                Event::model("gpt-4o")
+                    .metrics(json!({"i": i}))
+                    .child(Event::tool("t")),
+            )
+            .unwrap();
+    }
+    let report = logger.shutdown(Duration::from_secs(30)).await;
+    assert!(report.complete);
+    assert_eq!(
+        (report.stats.sent, report.stats.failed),
+        (250, 0),
+        "{:?}",
+        report.dead_letters.first()
+    );
+}
+
 /// Proves the validator is really validating: run apart from the tests above
 /// so that its deliberate violations do not count against them.
 #[tokio::test]
@@ -70,4 +186,25 @@ async fn prism_refuses_a_missing_key_and_a_bad_body() {
         .await
         .unwrap();
     assert_eq!(bad_body.status().as_u16(), 422);
+
+    // The v1 event is closed (additionalProperties: false): `project` is
+    // not one of its fields.
+    let closed = bare
+        .post(format!("{url}/v1/events/batch"))
+        .bearer_auth("k")
+        .json(&json!({"events": [{"event_type": "tool", "inputs": {}, "project": "p"}]}))
+        .send()
+        .await
+        .unwrap();
+    // Prism answers a violation with the operation's documented 4xx (400
+    // here), or 422 when it documents none.
+    assert_eq!(closed.status().as_u16(), 400);
+    let not_uuid = bare
+        .put(format!("{url}/v1/events/evt-1"))
+        .bearer_auth("k")
+        .json(&json!({"feedback": {"rating": 1}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_uuid.status().as_u16(), 400);
 }

@@ -25,15 +25,35 @@
 //!    awaits, wakes nobody (but a dozing logger, once per quiet spell), and
 //!    works from any thread.
 //! 2. The dispatcher, one task on the runtime that made the logger, is the
-//!    only taker: it takes events out in order, serializes each (filling
-//!    ids and the client's defaults) and starts its delivery, while fewer
-//!    than [`max_in_flight`](LoggerConfig::max_in_flight) run and the
-//!    in-flight limit has room. It looks at an idle queue every
+//!    only taker: it takes events out in order, numbers them, and starts a
+//!    delivery for the next request's events (one event, or a batch with
+//!    [`Route::EventBatch`]) while fewer than
+//!    [`max_in_flight`](LoggerConfig::max_in_flight) run and the in-flight
+//!    limit has room. It looks at an idle queue every
 //!    [`linger`](LoggerConfig::with_linger), then dozes until the next
 //!    `log`.
-//! 3. A delivery sends its event under the client's
-//!    [`RetryPolicy`](crate::RetryPolicy) and settles it: sent, or handed
-//!    back as a [`DeadLetter`](crate::DeadLetter).
+//! 3. A delivery serializes its events (filling ids and the client's
+//!    defaults; deliveries do this side by side, on every runtime thread),
+//!    sends them under the client's [`RetryPolicy`](crate::RetryPolicy) and
+//!    settles each: sent, or handed back as a
+//!    [`DeadLetter`](crate::DeadLetter).
+//!
+//! # Batches
+//! With [`Route::EventBatch`], requests go to `POST /v1/events/batch`, each
+//! with up to [`max_batch_events`](LoggerConfig::max_batch_events) events
+//! (trees count each node) and at most
+//! [`max_batch_bytes`](LoggerConfig::with_max_batch_bytes) of JSON. The
+//! dispatcher fills a batch from the queue; one that is not full waits up to
+//! `linger` for more, unless a flush or shutdown wants it out. A batch the
+//! API refuses whole for what one event may hold (400, 413, 422) is split
+//! in halves, sent side by side, down to the event it refuses, which is a
+//! dead letter with the answer: one bad event of 100 costs at most 15
+//! requests. A 500 (the spec's "events partially created", which does not
+//! say which) or a batch lost in transit is retried whole with the same
+//! event ids (see [`Route::EventBatch`] for what that assumes of the
+//! server). Everything else (retries, the adaptive limit, the send rate,
+//! flushes, reports, dead letters) is per event, as on the per-event
+//! route.
 //!
 //! Deliveries run side by side, so events are *not* delivered in the order
 //! they were logged, not even within a session: a retried event arrives
@@ -45,9 +65,10 @@
 //!   gone) comes back in the [`LogError`]; all but invalid ones are counted
 //!   in [`LoggerStats::dropped`].
 //! - An event that fails for good (a 4xx, retries exhausted, too large to
-//!   send, the shutdown deadline) is a dead letter: the exact JSON body that
-//!   was or would have been sent, ids included, so replaying it cannot
-//!   record it twice. It goes into the next [`LoggerReport`] and to the
+//!   send, the shutdown deadline) is a dead letter: the event's JSON with
+//!   its ids and defaults (on the per-event route, the exact body that was
+//!   or would have been sent; with batches, the tree as logged, children
+//!   nested), so replaying it through either route cannot record it twice. It goes into the next [`LoggerReport`] and to the
 //!   [`DeadLetterSink`](crate::DeadLetterSink), which runs on a thread of
 //!   its own that the logger owns (never on the runtime's threads), taking
 //!   letters in order.
