@@ -1,10 +1,8 @@
 //! One walk over any `Serialize` value that produces no output, for what
 //! needs to look at a value the way serde_json will see it: the NaN check
-//! (`finite.rs`) and the Logger's memory estimate (`logger/footprint.rs`)
-//! are [`Visitor`]s of it.
+//! (`finite.rs`) is its [`Visitor`].
 
 use std::fmt;
-use std::mem::size_of_val;
 
 use serde::ser::{self, Serialize};
 
@@ -17,16 +15,6 @@ pub(crate) trait Visitor {
     fn float(&mut self, _value: f64) -> Result<(), Stop> {
         Ok(())
     }
-    /// Any other number, a bool, a unit or a unit variant.
-    fn scalar(&mut self) {}
-    /// A string (keys included) or bytes, of `len` bytes.
-    fn text(&mut self, _len: usize) {}
-    /// A struct field's name.
-    fn field(&mut self, _name: &'static str) {}
-    /// A sequence of `elements` elements, each in a slot of `slot` bytes.
-    fn sequence(&mut self, _elements: usize, _slot: usize) {}
-    /// A map of `entries` entries, each in a key-and-value slot of `slot` bytes.
-    fn map(&mut self, _entries: usize, _slot: usize) {}
     /// The walk goes into a field, map value or element.
     fn enter(&mut self, _step: Step) {}
     /// The walk comes back out of it.
@@ -72,8 +60,6 @@ struct Walker<'v, V>(&'v mut V);
 struct Compound<'v, V> {
     visitor: &'v mut V,
     count: usize,
-    slot: usize,
-    key_slot: usize,
     key: Option<String>,
 }
 
@@ -82,8 +68,6 @@ impl<'v, V: Visitor> Compound<'v, V> {
         Compound {
             visitor,
             count: 0,
-            slot: 0,
-            key_slot: 0,
             key: None,
         }
     }
@@ -106,12 +90,10 @@ impl<'v, V: Visitor> Compound<'v, V> {
     fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Stop> {
         let index = self.count;
         self.count += 1;
-        self.slot = self.slot.max(size_of_val(value));
         self.nested(|| Step::Index(index), value)
     }
 
     fn named<T: Serialize + ?Sized>(&mut self, name: &'static str, value: &T) -> Result<(), Stop> {
-        self.visitor.field(name);
         self.nested(|| Step::Field(name.to_owned()), value)
     }
 }
@@ -119,7 +101,6 @@ impl<'v, V: Visitor> Compound<'v, V> {
 macro_rules! scalars {
     ($($method:ident: $ty:ty),* $(,)?) => {
         $(fn $method(self, _value: $ty) -> Result<(), Stop> {
-            self.0.scalar();
             Ok(())
         })*
     };
@@ -148,12 +129,10 @@ impl<'v, V: Visitor> ser::Serializer for Walker<'v, V> {
     fn serialize_f64(self, value: f64) -> Result<(), Stop> {
         self.0.float(value)
     }
-    fn serialize_str(self, value: &str) -> Result<(), Stop> {
-        self.0.text(value.len());
+    fn serialize_str(self, _value: &str) -> Result<(), Stop> {
         Ok(())
     }
-    fn serialize_bytes(self, value: &[u8]) -> Result<(), Stop> {
-        self.0.text(value.len());
+    fn serialize_bytes(self, _value: &[u8]) -> Result<(), Stop> {
         Ok(())
     }
     fn serialize_none(self) -> Result<(), Stop> {
@@ -163,7 +142,6 @@ impl<'v, V: Visitor> ser::Serializer for Walker<'v, V> {
         value.serialize(self)
     }
     fn serialize_unit(self) -> Result<(), Stop> {
-        self.0.scalar();
         Ok(())
     }
     fn serialize_unit_struct(self, _: &'static str) -> Result<(), Stop> {
@@ -233,7 +211,6 @@ macro_rules! sequences {
                 self.element(value)
             }
             fn end(self) -> Result<(), Stop> {
-                self.visitor.sequence(self.count, self.slot);
                 Ok(())
             }
         }
@@ -269,8 +246,6 @@ impl<V: Visitor> ser::SerializeMap for Compound<'_, V> {
     type Ok = ();
     type Error = Stop;
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Stop> {
-        self.count += 1;
-        self.key_slot = self.key_slot.max(size_of_val(key));
         if V::PATHS {
             // serde_json writes string-like and integer keys as strings.
             self.key = Some(match serde_json::to_value(key) {
@@ -282,12 +257,10 @@ impl<V: Visitor> ser::SerializeMap for Compound<'_, V> {
         key.serialize(Walker(&mut *self.visitor))
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Stop> {
-        self.slot = self.slot.max(size_of_val(value));
         let key = self.key.take();
         self.nested(|| Step::Field(key.unwrap_or_default()), value)
     }
     fn end(self) -> Result<(), Stop> {
-        self.visitor.map(self.count, self.key_slot + self.slot);
         Ok(())
     }
 }

@@ -2,18 +2,20 @@
 //! without serializing it.
 //!
 //! The estimate walks the generated [`api::types::Event`](crate::api::types::Event)
-//! through its own `Serialize` impl (a serializer that only counts), so a
-//! field the spec adds is counted with no change here. What it counts:
-//! every string, JSON object, array and child by its length, the slots they
-//! sit in (`size_of_val` of each element and entry), B-tree nodes of JSON
-//! objects, and the allocator's bookkeeping per allocation. What it cannot
-//! see through serde is spare capacity (a `String` or `Vec` grown by
-//! pushing may hold more than its length); values made by `json!` or
-//! `serde_json::to_value`, as the event setters make them, have none.
+//! field by field, in a pattern with no `..`, so a field the spec adds does
+//! not compile here until it is counted. What it counts: every string, JSON
+//! object, array and child by its length, the slots they sit in (each
+//! element's and entry's size), B-tree nodes of JSON objects, and the
+//! allocator's bookkeeping per allocation. What it cannot see is spare
+//! capacity (a `String` or `Vec` grown by pushing may hold more than its
+//! length); values made by `json!` or `serde_json::to_value`, as the event
+//! setters make them, have none.
 
-use serde::Serialize;
+use std::mem::size_of;
 
-use crate::walk::{Visitor, walk};
+use serde_json::{Map, Number, Value};
+
+use crate::api::types::Event;
 
 /// What the allocator spends per allocation beyond the bytes asked for.
 pub(crate) const ALLOCATION: usize = 16;
@@ -32,25 +34,121 @@ pub(super) struct Footprint {
     pub(super) json_at_least: usize,
 }
 
-/// The footprint of `value`.
-pub(super) fn estimate<T: Serialize + ?Sized>(value: &T) -> Footprint {
+/// The footprint of an event (`Logger::log` takes it for every event).
+pub(super) fn estimate_event(event: &Event) -> Footprint {
     let mut footprint = Footprint::default();
-    // Nothing here stops a walk; a value whose own Serialize fails (which
-    // the event setters refuse before it gets here) is counted as far as
-    // it went.
-    let _walked = walk(value, &mut footprint);
+    footprint.event(event);
     footprint
 }
 
-impl Visitor for Footprint {
+impl Footprint {
+    fn event(&mut self, event: &Event) {
+        let Event {
+            children,
+            config,
+            duration,
+            end_time,
+            error,
+            event_id,
+            event_name,
+            event_type,
+            feedback,
+            inputs,
+            metadata,
+            metrics,
+            outputs,
+            project,
+            session_id,
+            source,
+            start_time,
+            user_properties,
+        } = event;
+        // In serde's order (the fields' order), each as its `Serialize`
+        // would go: left out when empty or unset.
+        if !children.is_empty() {
+            self.field("children");
+            for child in children {
+                self.event(child);
+            }
+            self.sequence(children.len(), size_of::<Event>());
+        }
+        self.object("config", config);
+        self.number("duration", duration.as_ref());
+        self.number("end_time", end_time.as_ref());
+        self.string("error", error.as_deref());
+        self.string("event_id", event_id.as_deref());
+        self.string("event_name", event_name.as_deref());
+        self.string("event_type", event_type.as_deref());
+        self.object("feedback", feedback);
+        self.object("inputs", inputs);
+        self.object("metadata", metadata);
+        self.object("metrics", metrics);
+        self.object("outputs", outputs);
+        self.string("project", project.as_deref());
+        self.string("session_id", session_id.as_deref());
+        self.string("source", source.as_deref());
+        self.number("start_time", start_time.as_ref());
+        self.object("user_properties", user_properties);
+    }
+
+    fn string(&mut self, name: &'static str, value: Option<&str>) {
+        if let Some(text) = value {
+            self.field(name);
+            self.text(text.len());
+        }
+    }
+
+    fn number(&mut self, name: &'static str, value: Option<&Number>) {
+        if value.is_some() {
+            self.field(name);
+            self.scalar();
+        }
+    }
+
+    fn object(&mut self, name: &'static str, map: &Map<String, Value>) {
+        if !map.is_empty() {
+            self.field(name);
+            self.entries(map);
+        }
+    }
+
+    fn entries(&mut self, map: &Map<String, Value>) {
+        for (key, value) in map {
+            self.text(key.len());
+            self.value(value);
+        }
+        let slot = if map.is_empty() {
+            0
+        } else {
+            size_of::<String>() + size_of::<Value>()
+        };
+        self.map(map.len(), slot);
+    }
+
+    fn value(&mut self, value: &Value) {
+        match value {
+            Value::Null | Value::Bool(_) | Value::Number(_) => self.scalar(),
+            Value::String(text) => self.text(text.len()),
+            Value::Array(items) => {
+                for item in items {
+                    self.value(item);
+                }
+                let slot = if items.is_empty() {
+                    0
+                } else {
+                    size_of::<Value>()
+                };
+                self.sequence(items.len(), slot);
+            }
+            Value::Object(map) => self.entries(map),
+        }
+    }
+}
+
+impl Footprint {
     fn scalar(&mut self) {
         // Held inline in its slot; its JSON takes at least a character.
         self.json_at_least += 1;
-    }
-
-    fn float(&mut self, _value: f64) -> Result<(), crate::walk::Stop> {
-        self.scalar();
-        Ok(())
     }
 
     fn text(&mut self, len: usize) {
@@ -85,7 +183,120 @@ impl Visitor for Footprint {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
+
+    /// Any JSON value, a few levels deep.
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            ".{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(".{0,6}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn object() -> impl Strategy<Value = Map<String, Value>> {
+        prop::collection::btree_map("[a-z]{1,6}", json_value(), 0..4)
+            .prop_map(|m| m.into_iter().collect())
+    }
+
+    fn event(depth: u32) -> BoxedStrategy<Event> {
+        let text = || proptest::option::of(".{0,10}");
+        let number = || proptest::option::of((0u64..1 << 50).prop_map(Number::from));
+        let fields = (
+            (
+                object(),
+                object(),
+                object(),
+                object(),
+                object(),
+                object(),
+                object(),
+            ),
+            (text(), text(), text(), text(), text(), text(), text()),
+            (number(), number(), number()),
+        );
+        let children = if depth == 0 {
+            Just(Vec::new()).boxed()
+        } else {
+            prop::collection::vec(event(depth - 1), 0..3).boxed()
+        };
+        (fields, children)
+            .prop_map(|((o, t, n), children)| Event {
+                children,
+                config: o.0,
+                feedback: o.1,
+                inputs: o.2,
+                metadata: o.3,
+                metrics: o.4,
+                outputs: o.5,
+                user_properties: o.6,
+                error: t.0,
+                event_id: t.1,
+                event_name: t.2,
+                event_type: t.3,
+                project: t.4,
+                session_id: t.5,
+                source: t.6,
+                duration: n.0,
+                end_time: n.1,
+                start_time: n.2,
+            })
+            .boxed()
+    }
+
+    /// The footprint of a JSON value alone.
+    fn estimate(value: &Value) -> Footprint {
+        let mut footprint = Footprint::default();
+        footprint.value(value);
+        footprint
+    }
+
+    /// The bytes of every string in the event (keys included).
+    fn text_bytes(event: &Event) -> usize {
+        fn of(value: &Value) -> usize {
+            match value {
+                Value::String(s) => s.len(),
+                Value::Array(items) => items.iter().map(of).sum(),
+                Value::Object(map) => map.iter().map(|(k, v)| k.len() + of(v)).sum(),
+                _ => 0,
+            }
+        }
+        of(&serde_json::to_value(event).unwrap())
+    }
+
+    proptest! {
+        #[test]
+        fn any_event_is_counted_at_least_by_its_text_and_its_json_is_no_shorter(event in event(2)) {
+            let footprint = estimate_event(&event);
+            let json = serde_json::to_vec(&event).unwrap();
+            prop_assert!(footprint.json_at_least <= json.len(), "{footprint:?} {}", json.len());
+            prop_assert!(footprint.heap >= text_bytes(&event), "{footprint:?}");
+        }
+    }
+
+    #[test]
+    fn children_and_array_elements_take_their_whole_slot() {
+        let parent: Event =
+            serde_json::from_value(json!({"children": [{}, {}], "inputs": {"a": [1, 2, 3]}}))
+                .unwrap();
+        let footprint = estimate_event(&parent);
+        assert!(
+            footprint.heap >= 2 * size_of::<Event>() + 3 * size_of::<Value>(),
+            "{footprint:?}"
+        );
+    }
 
     #[test]
     fn the_json_lower_bound_never_exceeds_the_json() {
@@ -113,7 +324,10 @@ mod tests {
         let list = estimate(&json!({"k": ["a".repeat(100), "b".repeat(100)]})).heap;
         assert!(list >= 200 + 2 * 32 + NODE_ENTRIES * 56, "{list}");
         // A map of many entries needs several nodes.
-        let many: serde_json::Map<_, _> = (0..100).map(|i| (format!("k{i}"), json!(i))).collect();
+        let many: Value = (0..100)
+            .map(|i| (format!("k{i}"), json!(i)))
+            .collect::<Map<_, _>>()
+            .into();
         assert!(estimate(&many).heap >= 100 * 56, "{}", estimate(&many).heap);
     }
 }

@@ -150,13 +150,14 @@
 //! The byte bound counts, for each queued event, its slot in the queue and
 //! an estimate of what it holds: strings, JSON objects, arrays and children
 //! by their lengths, with the allocator's bookkeeping, taken by walking the
-//! generated event type through its own `Serialize` impl, so a field the
-//! spec adds is counted too. Spare capacity of a string or vector grown by
-//! pushing is not seen; values made by `json!` or `serde_json::to_value` have
-//! none. An event is refused at `log` when its JSON is sure to be over the
-//! client's [`max_body_bytes`](crate::ClientBuilder::max_body_bytes) (its
-//! strings alone are); one that is over only once serialized (escapes,
-//! numbers) is a dead letter with the reason when the dispatcher takes it.
+//! generated event type field by field (a field the spec adds does not
+//! compile until it is counted). Spare capacity of a string or vector grown
+//! by pushing is not seen; values made by `json!` or `serde_json::to_value`
+//! have none. An event is refused at `log` when its JSON is sure to be over
+//! the client's [`max_body_bytes`](crate::ClientBuilder::max_body_bytes)
+//! (its strings alone are); one that is over only once serialized (escapes,
+//! numbers) is a dead letter with the reason when its delivery serializes
+//! it.
 //!
 //! # Concurrency
 //! The queue is tokio's unbounded channel; its bounds are two pairs of
@@ -476,7 +477,7 @@ impl Logger {
 
     /// Checks the input as the client will, and sizes the event.
     fn checked(&self, session_id: SessionId, event: Event) -> Result<Item, LogError> {
-        let footprint = footprint::estimate(event.as_api());
+        let footprint = footprint::estimate_event(event.as_api());
         let limit = self.handle.shared.client.max_body_bytes();
         let valid = check_session_id(&session_id)
             .and_then(|()| event.check())
