@@ -568,3 +568,37 @@ async fn generated_calls_get_error_bodies_without_the_key() {
         format!(r#"{{"error":"bad key [redacted]","detail":"{detail}"}}"#)
     );
 }
+
+#[tokio::test]
+async fn generated_v1_calls_are_retried_with_the_same_bytes_too() {
+    let server = FaultServer::start(|arrival| {
+        if arrival.seen_before < 2 {
+            Fault::Internal
+        } else {
+            Fault::None
+        }
+    })
+    .await;
+    let client = client(&server, fast_policy(), Duration::from_secs(5));
+    let event = |id: &str| {
+        types::PostEventRequest::builder()
+            .event_id(id.to_owned())
+            .event_type(types::PostEventRequestEventType::Tool)
+            .inputs(serde_json::Map::new())
+    };
+    let answer = client
+        .raw()
+        .create_event_batch()
+        .body(types::PostEventBatchRequest::builder().events(vec![
+            event("v1-a").try_into().unwrap(),
+            event("v1-b").try_into().unwrap(),
+        ]))
+        .send()
+        .await
+        .expect("two 500s, then the answer");
+    assert!(answer.success);
+    assert_eq!(server.requests(), 3);
+    let bodies = server.bodies("v1-b");
+    assert_eq!(bodies.len(), 3);
+    assert!(bodies.windows(2).all(|pair| pair[0] == pair[1]));
+}
