@@ -6,7 +6,6 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
@@ -30,10 +29,10 @@ pub struct DeadLetter {
     pub event: Bytes,
     /// Why it was not delivered: the last error, or the deadline that ran out.
     pub reason: String,
-    /// The HTTP status of the last answer, when the API answered at all: a
-    /// 4xx other than 429 means the API refused this event and sending it
-    /// again will not help; `None` (no answer: connection failures,
-    /// timeouts, shutdown) or a 5xx means it may go through later.
+    /// The HTTP status of the last answer, when the API answered at all
+    /// (`None`: connection failures, timeouts, shutdown).
+    /// [`is_refused`](Self::is_refused) says what it means for sending the
+    /// event again.
     pub status: Option<u16>,
 }
 
@@ -47,6 +46,24 @@ impl DeadLetter {
             reason,
             status: None,
         }
+    }
+
+    /// Whether the API refused this event for what it carries (a 4xx
+    /// other than 401, 403, 408 and 429), so that sending it again as it is
+    /// will not help; `false` when it may go through later (no answer, a
+    /// 5xx, the key refused, the rate).
+    ///
+    /// ```
+    /// # fn check(letter: &honeyhive::DeadLetter) {
+    /// if letter.is_refused() {
+    ///     eprintln!("fix this event: {}", letter.reason);
+    /// } else {
+    ///     eprintln!("send this event again later: {}", letter.reason);
+    /// }
+    /// # }
+    /// ```
+    pub fn is_refused(&self) -> bool {
+        self.status.is_some_and(crate::status::refused)
     }
 
     /// The event as a JSON value (`Null` if the bytes are not JSON, which the
@@ -132,9 +149,7 @@ impl fmt::Debug for JsonlDeadLetters {
 
 impl DeadLetterSink for JsonlDeadLetters {
     fn accept(&self, letter: &DeadLetter) {
-        let at_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let at_ms = crate::millis::now();
         let line = serde_json::json!({
             "at_ms": at_ms,
             "session_id": letter.session_id,

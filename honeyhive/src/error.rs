@@ -119,9 +119,9 @@ pub enum Error {
     #[error(
         "no answer in time: gave up after {} ms and {attempts} attempt{} \
          (each at most {} ms)",
-        millis(*elapsed),
+        crate::millis::rounded(*elapsed),
         if *attempts == 1 { "" } else { "s" },
-        millis(*attempt_timeout)
+        crate::millis::rounded(*attempt_timeout)
     )]
     Timeout {
         /// How long the whole call took, waits between attempts included.
@@ -302,11 +302,6 @@ impl Error {
     }
 }
 
-/// A duration in whole milliseconds, rounded to the nearest, for people.
-pub(crate) fn millis(duration: Duration) -> u128 {
-    duration.as_nanos().saturating_add(500_000) / 1_000_000
-}
-
 /// `event e-1`, or `the batch of 3 events e-1, e-2, e-3` (the first
 /// three named).
 fn events(ids: &[String]) -> String {
@@ -409,7 +404,7 @@ impl Error {
     /// ```
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Api { status, .. } => crate::retry::retryable_status(*status),
+            Error::Api { status, .. } => crate::status::retryable(*status),
             Error::RateLimited { .. } | Error::Timeout { .. } | Error::Transport { .. } => true,
             Error::InvalidInput { .. }
             | Error::Unauthorized { .. }

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Number, Value};
 
-use crate::fields::{Invalid, duration_millis, object_setters};
+use crate::fields::{Invalid, object_setters};
 use crate::{Error, api};
 
 /// The four kinds of event HoneyHive knows.
@@ -169,7 +169,7 @@ impl Event {
     /// Sets `duration`, sent in milliseconds (with microsecond precision
     /// below a whole millisecond).
     pub fn duration(mut self, took: Duration) -> Self {
-        self.wire.duration = Some(duration_millis(took));
+        self.wire.duration = Some(crate::millis::duration(took));
         self
     }
 
@@ -365,20 +365,6 @@ mod tests {
         assert_eq!(wire.duration, Some(Number::from(0u64)));
         let err = Event::tool("t").duration_ms(-0.5).into_api().unwrap_err();
         assert!(err.to_string().starts_with("invalid duration:"), "{err}");
-    }
-
-    #[test]
-    fn durations_are_milliseconds_integral_when_whole() {
-        assert_eq!(
-            duration_millis(Duration::from_millis(840)).to_string(),
-            "840"
-        );
-        assert_eq!(
-            duration_millis(Duration::from_micros(1500)).to_string(),
-            "1.5"
-        );
-        assert_eq!(duration_millis(Duration::from_nanos(999)).to_string(), "0");
-        assert_eq!(duration_millis(Duration::from_secs(3)).to_string(), "3000");
     }
 
     #[test]

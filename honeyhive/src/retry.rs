@@ -36,7 +36,7 @@
 //! of a request the server did process cannot record a second event.
 
 use std::future::Future;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -267,7 +267,7 @@ impl RetryPolicy {
             }
             tracing::debug!(
                 attempt = number,
-                wait_ms = crate::error::millis(wait) as u64,
+                wait_ms = crate::millis::rounded(wait) as u64,
                 "retrying a failed request"
             );
             tokio::time::sleep(wait).await;
@@ -351,22 +351,6 @@ impl Default for RetryPolicy {
             max_retry_after: Self::DEFAULT_MAX_RETRY_AFTER,
         }
     }
-}
-
-/// Whether an answer with this status is worth sending again.
-pub(crate) fn retryable_status(status: u16) -> bool {
-    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
-}
-
-/// Reads a `Retry-After` value: a number of seconds, or an HTTP date (a date
-/// in the past means "now").
-pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 #[cfg(test)]
@@ -586,22 +570,6 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_takes_seconds_and_dates() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
-        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
-        let later = httpdate::fmt_http_date(now + Duration::from_secs(90));
-        assert_eq!(
-            parse_retry_after(&later, now),
-            Some(Duration::from_secs(90))
-        );
-        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(90));
-        assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
-        assert_eq!(parse_retry_after("-3", now), None);
-        assert_eq!(parse_retry_after("soon", now), None);
-    }
-
-    #[test]
     fn waits_stay_under_the_ceiling_and_retry_after_is_capped() {
         let policy = RetryPolicy::default()
             .with_initial_backoff(Duration::from_millis(100))
@@ -630,12 +598,6 @@ mod tests {
         let waits: std::collections::HashSet<_> =
             (0..50).map(|_| policy.wait_before(3, None)).collect();
         assert!(waits.len() > 40, "full jitter draws distinct waits");
-    }
-
-    #[test]
-    fn only_transient_statuses_are_retryable() {
-        let retried: Vec<u16> = (100..600).filter(|s| retryable_status(*s)).collect();
-        assert_eq!(retried, [408, 429, 500, 502, 503, 504]);
     }
 
     #[test]

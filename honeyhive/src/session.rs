@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::fields::{Invalid, duration_millis, object_setters};
+use crate::fields::{Invalid, object_setters};
 use crate::{Client, Error, Event, Logged, api};
 
 /// The id of a HoneyHive session: the group an event is logged into.
@@ -207,7 +207,7 @@ impl SessionStart {
 
     /// Sets `duration`, sent in milliseconds.
     pub fn duration(mut self, took: Duration) -> Self {
-        self.wire.duration = Some(duration_millis(took));
+        self.wire.duration = Some(crate::millis::duration(took));
         self
     }
 

@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::fields::{Invalid, duration_millis, object_setters};
+use crate::fields::{Invalid, object_setters};
 use crate::{Error, api};
 
 /// Changes to an event logged earlier, for [`Client::update_event`]
@@ -56,7 +56,7 @@ impl EventUpdate {
 
     /// Replaces `duration`, sent in milliseconds.
     pub fn duration(mut self, took: Duration) -> Self {
-        self.wire.duration = Some(duration_millis(took));
+        self.wire.duration = Some(crate::millis::duration(took));
         self
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
-use super::MAX_ANSWER_BYTES;
+use crate::status::MAX_ANSWER_BYTES;
 use crate::{Error, api};
 
 /// What a request's 200 answer must carry, and what the request was about

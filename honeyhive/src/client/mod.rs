@@ -51,10 +51,6 @@ pub const DEFAULT_STREAMS_PER_CONNECTION: usize = 100;
 /// The largest request body sent by default: 5 MiB of JSON.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
 
-/// The most of an answer's body the client reads. The documented answer is a
-/// few dozen bytes; anything longer is cut here rather than held in memory.
-const MAX_ANSWER_BYTES: usize = 64 * 1024;
-
 /// A HoneyHive API client.
 ///
 /// Cheap to clone (the clones share one connection pool) and `Send + Sync`:

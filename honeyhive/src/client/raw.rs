@@ -9,13 +9,11 @@ use reqwest::header;
 
 use super::body::Outgoing;
 use super::scrub::Scrubber;
-use super::send::{read_bounded, retry_after};
+use super::send::read_bounded;
 use crate::RetryPolicy;
 use crate::api::{Exec, ExecFuture};
-use crate::retry::{Attempt, Next, Verdict, retryable_status};
-
-/// The most of an error answer's body the generated client gets back.
-const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+use crate::retry::{Attempt, Next, Verdict};
+use crate::status::{MAX_ANSWER_BYTES, retry_after, retryable};
 
 /// Sends each generated request under the client's [`RetryPolicy`].
 pub(super) struct Retrying {
@@ -112,7 +110,7 @@ impl Retrying {
             ask_first: false,
         };
         let outcome = Ok(self.scrubbed(response).await);
-        if retryable_status(status.as_u16()) {
+        if retryable(status.as_u16()) {
             Verdict::Retryable { outcome, next }
         } else {
             Verdict::Final(outcome)
@@ -120,7 +118,7 @@ impl Retrying {
     }
 
     /// The same answer with the key removed from its body (read up to
-    /// [`MAX_ERROR_BODY_BYTES`]). The rebuilt response no longer knows its
+    /// [`MAX_ANSWER_BYTES`]). The rebuilt response no longer knows its
     /// URL: reqwest keeps that private.
     async fn scrubbed(&self, response: reqwest::Response) -> reqwest::Response {
         let status = response.status();
@@ -128,7 +126,7 @@ impl Retrying {
         let mut headers = response.headers().clone();
         // The status is the answer: a body cut off by a closed connection
         // (a server refusing early) is kept as far as it came.
-        let (body, _ending) = read_bounded(response, MAX_ERROR_BODY_BYTES).await;
+        let (body, _ending) = read_bounded(response, MAX_ANSWER_BYTES).await;
         let body = self.scrubber.redact(&body).into_owned();
         headers.remove(header::CONTENT_LENGTH);
         let mut rebuilt = http::Response::new(body);

@@ -4,7 +4,7 @@
 
 use std::error::Error as _;
 use std::io;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::header;
@@ -12,8 +12,9 @@ use reqwest::header;
 use super::address::session_segment;
 use super::answer::{Answer, Expect, decode_answer};
 use super::body::Outgoing;
-use super::{Client, Logged, MAX_ANSWER_BYTES};
-use crate::retry::{Attempt, Next, Tally, Verdict, parse_retry_after};
+use super::{Client, Logged};
+use crate::retry::{Attempt, Next, Tally, Verdict};
+use crate::status::{MAX_ANSWER_BYTES, retry_after};
 use crate::{Error, Event, SessionId, api};
 
 /// A request checked, serialized and addressed, ready to send (again).
@@ -268,14 +269,6 @@ pub(super) async fn read_bounded(
             Err(e) => return (body, Ending::Broken(e)),
         }
     }
-}
-
-/// A `Retry-After` header's wait.
-pub(super) fn retry_after(headers: &header::HeaderMap) -> Option<Duration> {
-    headers
-        .get(header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| parse_retry_after(v, SystemTime::now()))
 }
 
 /// A transport failure towards `host`: what failed in a few words, the

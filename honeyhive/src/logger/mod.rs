@@ -195,7 +195,7 @@ use tokio::time::Instant;
 mod config;
 mod footprint;
 mod letters;
-mod limit;
+mod concurrency;
 mod queue;
 mod rate;
 mod report;

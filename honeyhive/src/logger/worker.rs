@@ -18,7 +18,7 @@ use bytes::Bytes;
 
 use super::config::{Route, Sent};
 use super::letters::{Letters, Taken};
-use super::limit::{Limiter, Signal};
+use super::concurrency::{Limiter, Signal};
 use super::queue::{Entry, Item, Queue};
 use super::rate::SendRate;
 use super::report::{LoggerReport, LoggerStats};

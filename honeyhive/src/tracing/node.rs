@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
@@ -236,23 +236,11 @@ impl Node {
         // Built as the generated type directly: the maps hold JSON already
         // (no NaN: `Fields` keeps non-finite floats as text), so going
         // through the builder's setters would only copy them again.
-        let millis = |at: SystemTime| {
-            at.duration_since(UNIX_EPOCH)
-                .ok()
-                .and_then(|since| u64::try_from(since.as_millis()).ok())
-                .map(serde_json::Number::from)
-        };
+        let millis = crate::millis::since_epoch;
         // The end is the start plus the monotonic duration, so a wall clock
         // set back while the span ran cannot put the end before the start.
         let took = self.took.unwrap_or_default();
-        let micros = took.as_micros();
-        let duration = if micros.is_multiple_of(1000) {
-            u64::try_from(micros / 1000)
-                .ok()
-                .map(serde_json::Number::from)
-        } else {
-            serde_json::Number::from_f64(micros as f64 / 1000.0)
-        };
+        let duration = Some(crate::millis::duration(took));
         api::types::Event {
             children: self
                 .children

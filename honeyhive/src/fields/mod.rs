@@ -3,13 +3,15 @@
 //! remembering the first value that cannot be sent, to report it, naming
 //! the field, when the built value is used.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use serde::Serialize;
 use serde_json::{Map, Number, Value};
 
 use crate::Error;
-use crate::finite::first_non_finite;
+use finite::first_non_finite;
+
+mod finite;
 
 /// The first setter input a builder could not take: (field, problem).
 /// Boxed: rare, and events sit in queues by the thousand.
@@ -51,35 +53,27 @@ impl Invalid {
     /// Milliseconds as a JSON number; NaN, infinities and negatives are
     /// remembered as the problem of `field`.
     pub(crate) fn millis(&mut self, field: &str, millis: f64) -> Option<Number> {
-        if !millis.is_finite() || millis < 0.0 {
+        let number = crate::millis::from_f64(millis);
+        if number.is_none() {
             self.remember(
                 field,
                 format!("is {millis} ms; pass a finite number of milliseconds, 0 or more"),
             );
-            return None;
         }
-        if millis.fract() == 0.0 && millis < u64::MAX as f64 {
-            Some(Number::from(millis as u64))
-        } else {
-            Number::from_f64(millis)
-        }
+        number
     }
 
     /// Whole milliseconds since the Unix epoch; a time before it is
     /// remembered as the problem of `field`.
     pub(crate) fn epoch_millis(&mut self, field: &str, at: SystemTime) -> Option<Number> {
-        match at.duration_since(UNIX_EPOCH) {
-            Ok(since) => Some(Number::from(
-                u64::try_from(since.as_millis()).unwrap_or(u64::MAX),
-            )),
-            Err(_) => {
-                self.remember(
-                    field,
-                    "is before 1970-01-01; pass a SystemTime after the Unix epoch".into(),
-                );
-                None
-            }
+        let number = crate::millis::since_epoch(at);
+        if number.is_none() {
+            self.remember(
+                field,
+                "is before 1970-01-01; pass a SystemTime after the Unix epoch".into(),
+            );
         }
+        number
     }
 
     /// `value` as a JSON object; anything else (or a NaN inside) is
@@ -117,19 +111,6 @@ impl Invalid {
                 Map::new()
             }
         }
-    }
-}
-
-/// Milliseconds as a JSON number: whole milliseconds stay integers, anything
-/// finer keeps microsecond precision.
-pub(crate) fn duration_millis(took: Duration) -> Number {
-    let micros = took.as_micros();
-    if micros.is_multiple_of(1000) {
-        Number::from(u64::try_from(micros / 1000).unwrap_or(u64::MAX))
-    } else {
-        // `micros` is finite, so is the quotient: from_f64 only refuses NaN and
-        // infinities.
-        Number::from_f64(micros as f64 / 1000.0).unwrap_or_else(|| Number::from(0u64))
     }
 }
 
