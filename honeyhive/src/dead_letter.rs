@@ -15,7 +15,9 @@ use bytes::Bytes;
 /// (`POST /session/{session_id}/event`: children nested), ids and the
 /// client's defaults filled: on that route, the exact body that was or
 /// would have been sent; with [batches](crate::logger::Route::EventBatch),
-/// the tree that went out flat. Replaying it later through
+/// the tree that went out flat, nested again (`inputs` `{}` where unset,
+/// each event's `source` as sent, no `project`: that route does not carry
+/// it). Replaying it later through
 /// [`crate::Client::log_event`], [`crate::Client::log_batch`] or
 /// `honeyhive send` cannot record it twice.
 #[derive(Clone, Debug, PartialEq)]

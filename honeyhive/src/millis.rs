@@ -81,7 +81,10 @@ mod tests {
         assert_eq!(from_f64(12.0).unwrap().to_string(), "12");
         assert_eq!(from_f64(0.25).unwrap().to_string(), "0.25");
         // 2^64 is whole but no u64 holds it: kept as the float it is.
-        assert_eq!(from_f64(18446744073709551616.0).unwrap().as_f64(), Some(1.8446744073709552e19));
+        assert_eq!(
+            from_f64(18446744073709551616.0).unwrap().as_f64(),
+            Some(1.8446744073709552e19)
+        );
         for bad in [f64::NAN, f64::INFINITY, -1.0] {
             assert_eq!(from_f64(bad), None);
         }
@@ -92,6 +95,9 @@ mod tests {
         assert_eq!(rounded(Duration::from_micros(1499)), 1);
         assert_eq!(rounded(Duration::from_micros(1500)), 2);
         // No overflow at the top (`Duration::MAX` means "no limit" here).
-        assert_eq!(rounded(Duration::MAX), Duration::MAX.as_nanos() / 1_000_000 + 1);
+        assert_eq!(
+            rounded(Duration::MAX),
+            Duration::MAX.as_nanos() / 1_000_000 + 1
+        );
     }
 }

@@ -2,6 +2,9 @@
 //! client from the result with the settings honeyhive-gen uses, and leaves
 //! it for `src/lib.rs` to compile.
 
+#[path = "../src/adopt.rs"]
+#[allow(dead_code)]
+mod adopt;
 #[path = "../../honeyhive-gen/generation.rs"]
 mod generation;
 #[path = "../src/import.rs"]
@@ -35,8 +38,21 @@ const CASES: &[(&str, &str, Option<&[&str]>)] = &[
     ),
 ];
 
+/// The spec this repository had before adopting HoneyHive's v1 routes
+/// (logEvent alone), and the operations it adopted.
+const ADOPT_INTO: &str = "../tests/fixtures/adopt/seed.yaml";
+const ADOPT_FROM: &str = "../tests/fixtures/upstream/data-plane-1.9.0.yaml";
+const ADOPTED: &[&str] = &[
+    "createSession",
+    "createEvent",
+    "createEventBatch",
+    "createSessionEventBatch",
+    "updateEvent",
+];
+
 fn main() {
     println!("cargo::rerun-if-changed=../src/import.rs");
+    println!("cargo::rerun-if-changed=../src/adopt.rs");
     println!("cargo::rerun-if-changed=../../honeyhive-gen/generation.rs");
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     for (name, fixture, operations) in CASES {
@@ -64,4 +80,21 @@ fn main() {
         };
         std::fs::write(out.join(yaml_name), yaml).expect("OUT_DIR is writable");
     }
+
+    // `cargo xtask adopt`'s own code on the published data-plane spec into
+    // the seed spec: the merged spec generates and compiles.
+    println!("cargo::rerun-if-changed={ADOPT_INTO}");
+    println!("cargo::rerun-if-changed={ADOPT_FROM}");
+    let read = |path: &str| {
+        let text = std::fs::read_to_string(path).expect("the fixture is in the repository");
+        spec::parse(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
+    let operations: Vec<String> = ADOPTED.iter().map(|op| op.to_string()).collect();
+    let adopted = adopt::adopt(read(ADOPT_INTO), read(ADOPT_FROM), &operations, None)
+        .unwrap_or_else(|problems| panic!("adopt refused: {problems:?}"));
+    let yaml = spec::render(&adopted.spec, false).expect("a JSON value renders as YAML");
+    let parsed = generation::parse_spec(&yaml).unwrap_or_else(|e| panic!("adopted: {e}"));
+    let source = generation::render(&parsed).unwrap_or_else(|e| panic!("adopted: {e}"));
+    std::fs::write(out.join("adopted.rs"), source).expect("OUT_DIR is writable");
+    std::fs::write(out.join("adopted.yaml"), yaml).expect("OUT_DIR is writable");
 }

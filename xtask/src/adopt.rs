@@ -112,33 +112,47 @@ pub fn adopt(
         for (name, value) in items {
             let existing = base.pointer(&format!("/components/{kind}/{}", escape(&name)));
             match existing {
-                Some(same) if shape(same) == shape(&value) => {
+                Some(same) if same_shape(&base, same, &incoming, &value) => {
                     report.push(format!(
                         "shared {kind}/{name}: the same shape is here already"
                     ));
                 }
                 Some(_) => {
-                    let taken = |candidate: &str| {
-                        base.pointer(&format!("/components/{kind}/{}", escape(candidate)))
-                            .is_some()
-                            || incoming
-                                .pointer(&format!("/components/{kind}/{}", escape(candidate)))
-                                .is_some()
+                    // Under the first free name, or one an earlier adoption
+                    // gave this same shape (adopting again changes nothing).
+                    let mut n = 1;
+                    let (new_name, shared) = loop {
+                        let candidate = if n == 1 {
+                            format!("{name}{suffix}")
+                        } else {
+                            format!("{name}{suffix}_{n}")
+                        };
+                        let here =
+                            base.pointer(&format!("/components/{kind}/{}", escape(&candidate)));
+                        let there =
+                            incoming.pointer(&format!("/components/{kind}/{}", escape(&candidate)));
+                        match (here, there) {
+                            (Some(here), _) if same_shape(&base, here, &incoming, &value) => {
+                                break (candidate, true);
+                            }
+                            (None, None) => break (candidate, false),
+                            _ => n += 1,
+                        }
                     };
-                    let mut new_name = format!("{name}{suffix}");
-                    let mut n = 2;
-                    while taken(&new_name) {
-                        new_name = format!("{name}{suffix}_{n}");
-                        n += 1;
-                    }
-                    report.push(format!(
-                        "renamed {kind}/{name} -> {kind}/{new_name}: a {name} of another shape is here already"
-                    ));
                     renames.push((
                         format!("#/components/{kind}/{}", escape(&name)),
                         format!("#/components/{kind}/{}", escape(&new_name)),
                     ));
-                    to_add.push((kind.to_owned(), new_name, value));
+                    if shared {
+                        report.push(format!(
+                            "shared {kind}/{name} as {kind}/{new_name}: adopted under that name before"
+                        ));
+                    } else {
+                        report.push(format!(
+                            "renamed {kind}/{name} -> {kind}/{new_name}: a {name} of another shape is here already"
+                        ));
+                        to_add.push((kind.to_owned(), new_name, value));
+                    }
                 }
                 None => {
                     report.push(format!("added {kind}/{name}"));
@@ -153,6 +167,33 @@ pub fn adopt(
     if let Some(paths) = incoming.get_mut("paths") {
         follow(paths, &renames);
     }
+    // The newer spec as its operations now read: components under their
+    // new names, references followed. Operations are compared in it.
+    let mut renamed = incoming.clone();
+    if let Some(Value::Object(components)) = renamed.get_mut("components") {
+        for (from, to) in &renames {
+            let (Some(from), Some(to)) = (
+                from.strip_prefix("#/components/"),
+                to.strip_prefix("#/components/"),
+            ) else {
+                continue;
+            };
+            let (Some((kind, old)), Some((_, new))) = (from.split_once('/'), to.split_once('/'))
+            else {
+                continue;
+            };
+            if let Some(Value::Object(items)) = components.get_mut(kind)
+                && let Some(value) = items.remove(&old.replace("~1", "/").replace("~0", "~"))
+            {
+                items.insert(new.replace("~1", "/").replace("~0", "~"), value);
+            }
+        }
+        let mut all = Value::Object(std::mem::take(components));
+        follow(&mut all, &renames);
+        if let Value::Object(all) = all {
+            *components = all;
+        }
+    }
 
     // Security schemes, by name in the requirements.
     let base_security = base.get("security").cloned();
@@ -166,7 +207,7 @@ pub fn adopt(
             continue;
         };
         match base.pointer(&format!("/components/securitySchemes/{}", escape(name))) {
-            Some(same) if shape(same) == shape(&scheme) => {
+            Some(same) if same_shape(&base, same, &incoming, &scheme) => {
                 report.push(format!(
                     "shared securitySchemes/{name}: the same scheme is here already"
                 ));
@@ -231,7 +272,7 @@ pub fn adopt(
                 tags_used.insert(tag.to_owned());
             }
             match base.pointer(&pointer) {
-                Some(here) if shape(here) == shape(&operation) => {
+                Some(here) if same_shape(&base, here, &renamed, &operation) => {
                     report.push(format!(
                         "kept {id}: {} {path} is here already, the same",
                         method.to_uppercase()
@@ -364,6 +405,90 @@ fn shape(value: &Value) -> Value {
         Value::Array(items) => Value::Array(items.iter().map(shape).collect()),
         other => other.clone(),
     }
+}
+
+/// Whether `a` (in the document `base`) and `b` (in `newer`) have the same
+/// shape: what only documents them aside, and each `$ref` compared by what
+/// it points at in its own document, not by its text (two `Wrapper`s that
+/// both name `#/components/schemas/Event` differ when the two `Event`s
+/// do). A pair of references already being compared counts as the same,
+/// so recursive schemas end; a reference that points at nothing is
+/// compared as text.
+fn same_shape(base: &Value, a: &Value, newer: &Value, b: &Value) -> bool {
+    fn target<'d>(doc: &'d Value, value: &'d Value) -> (Option<&'d str>, &'d Value) {
+        let reference = value.get("$ref").and_then(Value::as_str);
+        let resolved = reference
+            .and_then(|r| r.strip_prefix('#'))
+            .and_then(|pointer| doc.pointer(pointer));
+        (reference, resolved.unwrap_or(value))
+    }
+    fn same(
+        base: &Value,
+        a: &Value,
+        newer: &Value,
+        b: &Value,
+        comparing: &mut Vec<(String, String)>,
+    ) -> bool {
+        let (ref_a, at_a) = target(base, a);
+        let (ref_b, at_b) = target(newer, b);
+        if ref_a.is_some() || ref_b.is_some() {
+            let pair = (
+                ref_a.unwrap_or_default().to_owned(),
+                ref_b.unwrap_or_default().to_owned(),
+            );
+            if comparing.contains(&pair) {
+                return true;
+            }
+            if std::ptr::eq(at_a, a) && std::ptr::eq(at_b, b) {
+                // Neither resolved: compare the references themselves.
+                return shape(a) == shape(b);
+            }
+            comparing.push(pair);
+            let result = same(base, at_a, newer, at_b, comparing);
+            comparing.pop();
+            return result;
+        }
+        match (shape_keys(a), shape_keys(b)) {
+            (Some(keys_a), Some(keys_b)) => {
+                keys_a.len() == keys_b.len()
+                    && keys_a.iter().all(|(key, value_a)| {
+                        keys_b
+                            .iter()
+                            .find(|(k, _)| k == key)
+                            .is_some_and(|(_, value_b)| {
+                                same(base, value_a, newer, value_b, comparing)
+                            })
+                    })
+            }
+            _ => match (a, b) {
+                (Value::Array(items_a), Value::Array(items_b)) => {
+                    items_a.len() == items_b.len()
+                        && items_a
+                            .iter()
+                            .zip(items_b)
+                            .all(|(x, y)| same(base, x, newer, y, comparing))
+                }
+                _ => a == b,
+            },
+        }
+    }
+    same(base, a, newer, b, &mut Vec::new())
+}
+
+/// An object's entries without what only documents it; `None` for any
+/// other value.
+fn shape_keys(value: &Value) -> Option<Vec<(&String, &Value)>> {
+    let map = value.as_object()?;
+    Some(
+        map.iter()
+            .filter(|(k, _)| {
+                !matches!(
+                    k.as_str(),
+                    "description" | "summary" | "example" | "examples" | "title" | "externalDocs"
+                ) && !k.starts_with("x-")
+            })
+            .collect(),
+    )
 }
 
 /// Rewrites every `$ref` in `value` that `renames` names.
@@ -523,6 +648,50 @@ mod tests {
         assert_eq!(default_suffix("2"), "V2");
         assert_eq!(default_suffix(""), "New");
         assert_eq!(default_suffix("beta"), "New");
+    }
+
+    #[test]
+    fn a_component_whose_reference_points_at_another_shape_is_renamed_too() {
+        let spec = |event_type: &str| {
+            json!({
+                "openapi": "3.0.3",
+                "info": {"title": "t", "version": "1.0.0"},
+                "paths": {"/wrap": {"post": {
+                    "operationId": "postWrapper",
+                    "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Wrapper"}}}},
+                    "responses": {"200": {"description": "ok"}}
+                }}},
+                "components": {"schemas": {
+                    "Wrapper": {"type": "object", "properties": {"event": {"$ref": "#/components/schemas/Event"}}},
+                    "Event": {"type": "object", "properties": {"kind": {"type": event_type}}}
+                }}
+            })
+        };
+        let mut base = spec("string");
+        base["paths"] = json!({});
+        let adopted = adopt(base, spec("integer"), &["postWrapper".to_owned()], None).unwrap();
+        let schemas = &adopted.spec["components"]["schemas"];
+        assert_eq!(schemas["EventV1"]["properties"]["kind"]["type"], "integer");
+        assert_eq!(
+            schemas["WrapperV1"]["properties"]["event"]["$ref"],
+            "#/components/schemas/EventV1"
+        );
+        assert_eq!(
+            schemas["Wrapper"]["properties"]["event"]["$ref"],
+            "#/components/schemas/Event"
+        );
+        let body = &adopted.spec["paths"]["/wrap"]["post"]["requestBody"]["content"]["application/json"]
+            ["schema"];
+        assert_eq!(body["$ref"], "#/components/schemas/WrapperV1");
+        // The same spec adopted again shares everything, recursion included.
+        let again = adopt(
+            adopted.spec.clone(),
+            spec("integer"),
+            &["postWrapper".to_owned()],
+            None,
+        )
+        .unwrap();
+        assert_eq!(again.spec, adopted.spec);
     }
 
     #[test]

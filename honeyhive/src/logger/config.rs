@@ -126,8 +126,8 @@ impl LoggerConfig {
     /// [`Route::EventBatch`]); default, and never more than, the client's
     /// [`max_body_bytes`](crate::ClientBuilder::max_body_bytes). A batch
     /// is closed before an event that would take it over; an event tree
-    /// whose JSON alone is over the client's limit is a dead letter with
-    /// the reason.
+    /// over this bound alone goes in a batch of its own, and one whose JSON
+    /// alone is over the client's limit is a dead letter with the reason.
     pub fn with_max_batch_bytes(mut self, bytes: usize) -> Self {
         self.max_batch_bytes = Some(bytes);
         self

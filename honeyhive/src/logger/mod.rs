@@ -51,9 +51,12 @@
 //! requests. A 500 (the spec's "events partially created", which does not
 //! say which) or a batch lost in transit is retried whole with the same
 //! event ids (see [`Route::EventBatch`] for what that assumes of the
-//! server). Everything else (retries, the adaptive limit, the send rate,
-//! flushes, reports, dead letters) is per event, as on the per-event
-//! route.
+//! server). A batch whose every event is refused costs 2N−1 requests for
+//! N events, each found and handed back. Retries, the adaptive limit and
+//! the send rate are per request (a batch is retried whole and holds one
+//! permit); flushes, counters, reports and dead letters are per event, and
+//! an event's `attempts` counts every request it went out in, a split
+//! half's parents included.
 //!
 //! Deliveries run side by side, so events are *not* delivered in the order
 //! they were logged, not even within a session: a retried event arrives
@@ -67,8 +70,10 @@
 //! - An event that fails for good (a 4xx, retries exhausted, too large to
 //!   send, the shutdown deadline) is a dead letter: the event's JSON with
 //!   its ids and defaults (on the per-event route, the exact body that was
-//!   or would have been sent; with batches, the tree as logged, children
-//!   nested), so replaying it through either route cannot record it twice. It goes into the next [`LoggerReport`] and to the
+//!   or would have been sent; with batches, the tree as it went out, nested
+//!   again, without `project`, which that route does not carry), so
+//!   replaying it through either route cannot record it twice. It goes
+//!   into the next [`LoggerReport`] and to the
 //!   [`DeadLetterSink`](crate::DeadLetterSink), which runs on a thread of
 //!   its own that the logger owns (never on the runtime's threads), taking
 //!   letters in order.
@@ -192,10 +197,10 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+mod concurrency;
 mod config;
 mod footprint;
 mod letters;
-mod concurrency;
 mod queue;
 mod rate;
 mod report;

@@ -16,9 +16,9 @@ use tokio::time::Instant;
 
 use bytes::Bytes;
 
+use super::concurrency::{Limiter, Signal};
 use super::config::{Route, Sent};
 use super::letters::{Letters, Taken};
-use super::concurrency::{Limiter, Signal};
 use super::queue::{Entry, Item, Queue};
 use super::rate::SendRate;
 use super::report::{LoggerReport, LoggerStats};
@@ -270,12 +270,23 @@ struct InFlight {
 }
 
 /// Values by number, where numbers are given out in order and taken back
-/// in any order: a ring from the oldest number still held, so that adding
-/// and taking back cost no tree walk and no allocation per value.
+/// in any order: chunks of a ring from the oldest number still held, so
+/// that adding and taking back cost no tree walk and no allocation per
+/// value, and a chunk whose values are all taken back is freed even behind
+/// an older one still held (one value retrying for a minute does not keep
+/// the slots of everything numbered since).
 struct ByNumber<T> {
-    /// The number of `slots[0]`.
+    /// The number of the first slot of `chunks[0]`.
     first: u64,
-    slots: VecDeque<Option<T>>,
+    chunks: VecDeque<Option<Chunk<T>>>,
+    held: usize,
+}
+
+/// Slots per chunk.
+const CHUNK: usize = 256;
+
+struct Chunk<T> {
+    slots: Vec<Option<T>>,
     held: usize,
 }
 
@@ -283,42 +294,94 @@ impl<T> Default for ByNumber<T> {
     fn default() -> Self {
         ByNumber {
             first: 0,
-            slots: VecDeque::new(),
+            chunks: VecDeque::new(),
             held: 0,
         }
     }
 }
 
 impl<T> ByNumber<T> {
+    /// Where `number` is: (chunk, slot), if it is not before the first.
+    fn place(&self, number: u64) -> Option<(usize, usize)> {
+        let at = usize::try_from(number.checked_sub(self.first)?).ok()?;
+        Some((at / CHUNK, at % CHUNK))
+    }
+
     /// Adds `value` as `number`, the one after the last added.
     fn insert(&mut self, number: u64, value: T) {
-        if self.slots.is_empty() {
-            self.first = number;
+        if self.chunks.is_empty() {
+            // Chunks start at multiples of CHUNK, so `place` stays a
+            // division whatever number comes first.
+            self.first = number - number % CHUNK as u64;
         }
-        debug_assert_eq!(number, self.first + self.slots.len() as u64);
-        self.slots.push_back(Some(value));
-        self.held += 1;
+        let Some((chunk, slot)) = self.place(number) else {
+            return;
+        };
+        while self.chunks.len() <= chunk {
+            // The chunk that was being added to is full now: gone if empty.
+            if let Some(last) = self.chunks.back_mut()
+                && last.as_ref().is_some_and(|c| c.held == 0)
+            {
+                *last = None;
+            }
+            self.chunks.push_back(Some(Chunk {
+                slots: Vec::with_capacity(CHUNK),
+                held: 0,
+            }));
+        }
+        if let Some(Some(chunk)) = self.chunks.get_mut(chunk) {
+            chunk.slots.resize_with(slot, || None);
+            chunk.slots.push(Some(value));
+            chunk.held += 1;
+            self.held += 1;
+        }
     }
 
     fn get_mut(&mut self, number: u64) -> Option<&mut T> {
-        let at = usize::try_from(number.checked_sub(self.first)?).ok()?;
-        self.slots.get_mut(at)?.as_mut()
+        let (chunk, slot) = self.place(number)?;
+        self.chunks
+            .get_mut(chunk)?
+            .as_mut()?
+            .slots
+            .get_mut(slot)?
+            .as_mut()
     }
 
     fn remove(&mut self, number: u64) -> Option<T> {
-        let at = usize::try_from(number.checked_sub(self.first)?).ok()?;
-        let value = self.slots.get_mut(at)?.take()?;
+        let (at, slot) = self.place(number)?;
+        let last = at + 1 == self.chunks.len();
+        let chunk = self.chunks.get_mut(at)?.as_mut()?;
+        let value = chunk.slots.get_mut(slot)?.take()?;
+        chunk.held -= 1;
         self.held -= 1;
-        while let Some(None) = self.slots.front() {
-            self.slots.pop_front();
-            self.first += 1;
+        // A chunk emptied for good (full, and not the one being added to)
+        // goes; so do leading ones.
+        if chunk.held == 0 && chunk.slots.len() == CHUNK && !last {
+            self.chunks[at] = None;
+        }
+        while let Some(front) = self.chunks.front() {
+            let spent = match front {
+                None => true,
+                Some(chunk) => chunk.held == 0 && chunk.slots.len() == CHUNK,
+            };
+            if !spent {
+                break;
+            }
+            self.chunks.pop_front();
+            self.first += CHUNK as u64;
         }
         Some(value)
     }
 
     /// The oldest number still held.
     fn oldest(&self) -> Option<u64> {
-        (self.held > 0).then_some(self.first)
+        if self.held == 0 {
+            return None;
+        }
+        self.chunks.iter().enumerate().find_map(|(c, chunk)| {
+            let slot = chunk.as_ref()?.slots.iter().position(Option::is_some)?;
+            Some(self.first + (c * CHUNK + slot) as u64)
+        })
     }
 
     fn len(&self) -> usize {
@@ -328,7 +391,11 @@ impl<T> ByNumber<T> {
     /// Takes every value out, oldest first.
     fn drain(&mut self) -> impl Iterator<Item = T> + use<T> {
         self.held = 0;
-        std::mem::take(&mut self.slots).into_iter().flatten()
+        std::mem::take(&mut self.chunks)
+            .into_iter()
+            .flatten()
+            .flat_map(|chunk| chunk.slots)
+            .flatten()
     }
 }
 
@@ -607,6 +674,24 @@ impl Shared {
         self.taking.store(false, Ordering::SeqCst);
     }
 
+    /// A dead letter for an event the batch route cannot take: its JSON as
+    /// the per-event route carries it (ids filled), with the reason.
+    fn per_event_letter(
+        &self,
+        session_id: &SessionId,
+        event: crate::Event,
+        error: &Error,
+    ) -> DeadLetter {
+        match self.client.serialize(session_id, event, 0) {
+            Ok(prepared) => Unit {
+                session_id: session_id.clone(),
+                body: Body::Request(prepared),
+            }
+            .letter(error.to_string()),
+            Err(_) => DeadLetter::unsent(session_id, error.to_string()),
+        }
+    }
+
     /// A dead letter for a queued event: serialized as it would have been
     /// sent (ids and defaults filled), with `reason`.
     fn letter_for(&self, item: Item, reason: &str) -> DeadLetter {
@@ -676,17 +761,23 @@ impl Shared {
             let start = body.len();
             let (session_id, event_id) = match std::mem::replace(&mut **slot, Slot::Handed) {
                 Slot::Queued(item) => {
-                    let written =
-                        self.client
-                            .flat_into(&mut body, &item.session_id, item.event.into_event());
-                    match written {
+                    let event = item.event.into_event();
+                    // `log` checked this, but a tree built when taken (the
+                    // tracing layer's) is checked only now.
+                    if let Err(error) = crate::flat::check(event.as_api()) {
+                        body.truncate(mark);
+                        let letter = self.per_event_letter(&item.session_id, event, &error);
+                        letters.push((*seq, letter));
+                        continue;
+                    }
+                    match self.client.flat_into(&mut body, &item.session_id, event) {
                         Ok(event_id) => (item.session_id, event_id),
                         Err(error) => {
+                            // The generated types always serialize; a
+                            // letter all the same.
                             body.truncate(mark);
-                            letters.push((
-                                *seq,
-                                DeadLetter::unsent(&item.session_id, error.to_string()),
-                            ));
+                            let letter = DeadLetter::unsent(&item.session_id, error.to_string());
+                            letters.push((*seq, letter));
                             continue;
                         }
                     }
@@ -827,35 +918,48 @@ impl Shared {
     }
 
     /// Settles `units` as failed with `error` (those shutdown has not
-    /// handed back first): dead letters.
+    /// handed back first): dead letters. The letters are made outside the
+    /// lock (a tree's is parsed back from its JSON), and in the report
+    /// before the events count as settled, so that a flush that returns has
+    /// every failure in its report (and waits for the sink to take it).
     fn settle_failed(&self, units: &[Numbered], error: &Error) {
-        let mut in_flight = lock(&self.in_flight);
-        let mut letters = Vec::new();
-        for (seq, unit) in units {
-            if matches!(in_flight.events.get_mut(*seq), Some(entry) if entry.phase == Phase::Sending)
-            {
-                in_flight.events.remove(*seq);
-                letters.push(DeadLetter {
-                    status: error.status(),
-                    ..unit.letter(error.to_string())
-                });
-            }
-        }
-        // In the report before the events count as settled, so a flush
-        // that returns has every failure in its report (and waits for the
-        // sink to take it).
+        let failing: Vec<&Numbered> = {
+            let mut in_flight = lock(&self.in_flight);
+            units
+                .iter()
+                .filter(|(seq, _)| match in_flight.events.get_mut(*seq) {
+                    Some(entry) if entry.phase == Phase::Sending => {
+                        entry.phase = Phase::Settling;
+                        true
+                    }
+                    _ => false,
+                })
+                .collect()
+        };
+        let letters = failing
+            .iter()
+            .map(|(_, unit)| DeadLetter {
+                status: error.status(),
+                ..unit.letter(error.to_string())
+            })
+            .collect();
         self.hand_back(letters);
+        let mut in_flight = lock(&self.in_flight);
+        for (seq, _) in failing {
+            in_flight.events.remove(*seq);
+        }
         settle_flushes(&mut in_flight);
     }
 
     /// Settles an event that could not be serialized for sending as
-    /// `letter`.
+    /// `letter`. Handed back whether or not a shutdown's hand-back drained
+    /// it meanwhile: that one skips an event whose delivery took it to
+    /// serialize (its slot is `Handed`), and leaves it to this.
     fn settle_letter(&self, seq: u64, letter: DeadLetter) {
+        self.hand_back(vec![letter]);
         let mut in_flight = lock(&self.in_flight);
-        if in_flight.events.remove(seq).is_some() {
-            self.hand_back(vec![letter]);
-            settle_flushes(&mut in_flight);
-        }
+        in_flight.events.remove(seq);
+        settle_flushes(&mut in_flight);
     }
 
     /// Counts the letters as failed, keeps them for the next report, and
@@ -882,13 +986,22 @@ impl Shared {
                 Entry::Flush(done) => markers.push(done),
             }
         }
-        let mut in_flight = lock(&self.in_flight);
-        for entry in in_flight.events.drain() {
+        // Everything in flight, and the flushes waiting for it, taken out
+        // at once: no settle can answer those flushes before the letters
+        // below are in the report. The letters are made outside the lock.
+        let (entries, flushes) = {
+            let mut in_flight = lock(&self.in_flight);
+            let entries: Vec<Unsettled> = in_flight.events.drain().collect();
+            (entries, std::mem::take(&mut in_flight.flushes))
+        };
+        for entry in entries {
             // One its delivery is settling was counted then.
             if entry.phase != Phase::Sending {
                 continue;
             }
-            // Waits for a delivery serializing it, if one is.
+            // Waits for a delivery serializing it, if one is; one whose
+            // delivery could not serialize it is that delivery's to hand
+            // back (`settle_letter`).
             let mut slot = lock(&entry.held);
             match std::mem::replace(&mut *slot, Slot::Handed) {
                 Slot::Queued(item) => letters.push(self.letter_for(item, reason)),
@@ -898,9 +1011,10 @@ impl Shared {
         }
         let count = letters.len();
         self.hand_back(letters);
-        settle_flushes(&mut in_flight);
-        drop(in_flight);
-        for done in markers {
+        for done in markers
+            .into_iter()
+            .chain(flushes.into_iter().map(|(_, done)| done))
+        {
             let _answered = done.send(());
         }
         count
@@ -910,6 +1024,9 @@ impl Shared {
 /// Answers the flushes whose events are all settled: a flush numbered
 /// `target` waits for every event numbered below it.
 fn settle_flushes(in_flight: &mut InFlight) {
+    if in_flight.flushes.is_empty() {
+        return;
+    }
     let oldest = in_flight.events.oldest().unwrap_or(in_flight.next);
     while let Some(at) = in_flight
         .flushes
@@ -1030,7 +1147,7 @@ async fn deliver(
         shared.limiter.release(Some(first_permit));
         return;
     }
-    send(&shared, &units, body, Some(first_permit)).await;
+    send(&shared, &units, body, Some(first_permit), 0).await;
 }
 
 /// Sends `units` in one request under the client's retry policy and
@@ -1038,19 +1155,22 @@ async fn deliver(
 /// events, serialized, are over the byte bound (the dispatcher bounded it
 /// by an estimate) goes as two halves; so does one the API refuses as a
 /// whole for what one event may hold (400, 413, 422), down to the one
-/// event it refuses. Halves go side by side.
+/// event it refuses. Halves go side by side. `spent` is how many requests
+/// these events went out in before (a split half's parents'): they count
+/// in `retried` and in each event's attempts.
 fn send<'a>(
     shared: &'a Shared,
     units: &'a [Numbered],
     body: Option<Bytes>,
     permit: Option<OwnedSemaphorePermit>,
+    spent: u32,
 ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
     Box::pin(async move {
         if units.len() > 1 && batch_bytes(units) > shared.limits.bytes {
             let (first, second) = units.split_at(units.len() / 2);
             tokio::join!(
-                send(shared, first, None, permit),
-                send(shared, second, None, None)
+                send(shared, first, None, permit, spent),
+                send(shared, second, None, None, spent)
             );
             return;
         }
@@ -1063,20 +1183,23 @@ fn send<'a>(
                 paced(shared, &prepared, attempt, permit.take())
             })
             .await;
-        shared.counters.retried.fetch_add(
-            u64::from(tally.attempts.saturating_sub(1)),
-            Ordering::SeqCst,
-        );
+        // A split half's first request sends its events again too.
+        let again = tally.attempts.saturating_sub(1) + u32::from(spent > 0);
+        shared
+            .counters
+            .retried
+            .fetch_add(u64::from(again), Ordering::SeqCst);
+        let attempts = spent.saturating_add(tally.attempts);
         match finish(result, tally) {
-            Ok(_answer) => shared.settle_sent(units, tally.attempts),
+            Ok(_answer) => shared.settle_sent(units, attempts),
             Err(Error::Api {
                 status: 400 | 413 | 422,
                 ..
             }) if units.len() > 1 => {
                 let (first, second) = units.split_at(units.len() / 2);
                 tokio::join!(
-                    send(shared, first, None, None),
-                    send(shared, second, None, None)
+                    send(shared, first, None, None, attempts),
+                    send(shared, second, None, None, attempts)
                 );
             }
             Err(error) => shared.settle_failed(units, &error),

@@ -47,6 +47,19 @@ pub mod upstream_0212_events {
     client_hooks!(Client);
 }
 
+/// The seed spec (logEvent alone) with HoneyHive's five v1 ingestion
+/// operations adopted from the data-plane spec 1.9.0, as `cargo xtask
+/// adopt` does it.
+pub mod adopted {
+    use crate::Hooks;
+
+    include!(concat!(env!("OUT_DIR"), "/adopted.rs"));
+    client_hooks!(Client);
+
+    /// The merged spec, as YAML.
+    pub const SPEC: &str = include_str!(concat!(env!("OUT_DIR"), "/adopted.yaml"));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,5 +103,23 @@ mod tests {
             events::Client::create_event_batch;
         let _: fn(&events::Client) -> events::builder::StartSession<'_> =
             events::Client::start_session;
+    }
+
+    #[test]
+    fn the_adopted_spec_keeps_log_event_and_gains_the_five_v1_methods() {
+        use adopted as a;
+        let _: fn(&a::Client) -> a::builder::LogEvent<'_> = a::Client::log_event;
+        let _: fn(&a::Client) -> a::builder::CreateSession<'_> = a::Client::create_session;
+        let _: fn(&a::Client) -> a::builder::CreateEvent<'_> = a::Client::create_event;
+        let _: fn(&a::Client) -> a::builder::CreateEventBatch<'_> = a::Client::create_event_batch;
+        let _: fn(&a::Client) -> a::builder::CreateSessionEventBatch<'_> =
+            a::Client::create_session_event_batch;
+        let _: fn(&a::Client) -> a::builder::UpdateEvent<'_> = a::Client::update_event;
+        // The v1 event is closed, as published: an unknown field is refused.
+        let closed = serde_json::from_value::<a::types::PostEventRequest>(serde_json::json!({
+            "event_type": "tool", "inputs": {}, "project": "p"
+        }));
+        assert!(closed.is_err());
+        assert!(a::SPEC.contains("/v1/events/batch"));
     }
 }

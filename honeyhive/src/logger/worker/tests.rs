@@ -676,6 +676,8 @@ async fn a_batch_refused_400_is_split_until_the_one_bad_event_is_a_dead_letter()
         requests <= 15,
         "{requests} requests to isolate one event of 100"
     );
+    // Every request after the first sent its events again.
+    assert_eq!(report.stats.retried, u64::from(requests) - 1);
     let good: usize = batches(&script)
         .iter()
         .filter(|b| !b.contains(&"e37".to_owned()))
@@ -804,4 +806,77 @@ async fn in_batches_log_refuses_an_event_without_an_event_type_naming_it() {
     per_event.log("s", Event::default().name("x")).unwrap();
     per_event.shutdown(Duration::from_secs(1)).await;
     logger.shutdown(Duration::from_secs(1)).await;
+}
+
+#[test]
+fn numbers_held_keep_only_their_chunks_however_many_were_settled_since() {
+    let mut held = ByNumber::default();
+    for n in 7..100_007u64 {
+        held.insert(n, n);
+    }
+    for n in 7..100_007u64 {
+        if n != 500 {
+            assert_eq!(held.remove(n), Some(n));
+        }
+    }
+    assert_eq!((held.len(), held.oldest()), (1, Some(500)));
+    let chunks = held.chunks.iter().filter(|c| c.is_some()).count();
+    assert!(chunks <= 2, "{chunks} chunks kept for one value");
+    assert_eq!(held.get_mut(500).copied(), Some(500));
+    assert_eq!(held.remove(501), None);
+    held.insert(100_007, 1);
+    assert_eq!(held.remove(500), Some(500));
+    assert_eq!(held.oldest(), Some(100_007));
+    assert_eq!(held.drain().collect::<Vec<_>>(), [1]);
+    assert_eq!(held.len(), 0);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_letter_its_delivery_made_is_handed_back_even_after_a_shutdowns_hand_back_passed_it() {
+    let (_script, logger) =
+        scripted(|_, _| Box::pin(std::future::pending::<Verdict<Result<Answer, Error>>>()));
+    let shared = &logger.handle.shared;
+    // An event numbered as the dispatcher numbers it, whose delivery took it
+    // out of its slot to serialize it (and found it cannot be sent).
+    let seq = {
+        let mut in_flight = lock(&shared.in_flight);
+        let seq = in_flight.next;
+        in_flight.next += 1;
+        let entry = Unsettled {
+            held: Arc::new(Mutex::new(Slot::Handed)),
+            phase: Phase::Sending,
+        };
+        in_flight.events.insert(seq, entry);
+        seq
+    };
+    // A shutdown's hand-back runs between: it leaves that event to its
+    // delivery.
+    assert!(shared.stop(Stop::ShutDown));
+    assert_eq!(shared.hand_back_unsettled("stopped"), 0);
+    shared.settle_letter(seq, DeadLetter::unsent(&"s".into(), "too large".into()));
+    assert_eq!(shared.counters.failed.load(Ordering::SeqCst), 1);
+    let report = shared.report(true, 0);
+    assert_eq!(report.dead_letters.len(), 1);
+    assert_eq!(report.dead_letters[0].reason, "too large");
+}
+
+#[cfg(feature = "tracing")]
+#[tokio::test(flavor = "current_thread")]
+async fn in_batches_a_tree_built_when_taken_without_an_event_type_is_a_letter_with_its_body() {
+    let (script, logger) = batched(LoggerConfig::default(), 1 << 20, |ids, _| {
+        ready(recorded(ids))
+    });
+    assert!(logger.log_later(
+        "s".into(),
+        0,
+        Box::new(|| Event::default().name("built-late").event_id("late")),
+    ));
+    logger.log("s", Event::tool("t").event_id("fine")).unwrap();
+    let report = logger.shutdown(Duration::from_secs(5)).await;
+    assert_eq!((report.stats.sent, report.stats.failed), (1, 1));
+    let letter = &report.dead_letters[0];
+    assert_eq!(letter.event_id.as_deref(), Some("late"));
+    assert_eq!(letter.event_json()["event_name"], "built-late");
+    assert!(letter.reason.contains("event_type"), "{}", letter.reason);
+    assert_eq!(batches(&script), [["fine"]]);
 }
