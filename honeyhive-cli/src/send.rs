@@ -3,7 +3,7 @@
 //! A reader thread streams each input line by line (memory does not grow
 //! with the file), parses it and hands the event to the Logger, waiting
 //! when its queue is full. The Logger reports each event's fate: sent
-//! (`with_on_sent`) or a dead letter. A [`Tracker`] turns those into counts,
+//! (the `Outcomes` hook) or a dead letter. A [`Tracker`] turns those into counts,
 //! rejects-file lines and the checkpoint: the last line before which every
 //! line is settled (sent, or written to the rejects file).
 
@@ -14,8 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use honeyhive::logger::Route;
-use honeyhive::{DeadLetter, LogError, Logger, LoggerConfig, RetryPolicy, SessionId};
+use honeyhive::{DeadLetter, LogError, Logger, LoggerConfig, RetryPolicy, Route, Sent, SessionId};
 use serde_json::{Value, json};
 
 use crate::checkpoint::{Checkpoint, Position};
@@ -80,6 +79,19 @@ pub struct Args {
     api: Api,
 }
 
+/// Each event's fate, told to the tracker.
+struct Outcomes(Arc<Tracker>);
+
+impl honeyhive::Outcomes for Outcomes {
+    fn sent(&self, sent: &Sent<'_>) {
+        self.0.sent(sent.event_id);
+    }
+
+    fn dead_letter(&self, letter: &DeadLetter) {
+        self.0.dead(letter);
+    }
+}
+
 /// What happened to the lines read so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -131,8 +143,6 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
 
     let stop = Arc::new(AtomicU8::new(GOING));
     let tracker = Arc::new(Tracker::new(Arc::clone(&stop)));
-    let on_sent = Arc::clone(&tracker);
-    let on_letter = Arc::clone(&tracker);
     let mut config = LoggerConfig::default();
     if let Some(events) = args.batch {
         config = config
@@ -145,9 +155,8 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
         .with_max_queue_events(4_096)
         .with_max_queue_bytes(4 * 1024 * 1024)
         .with_max_report_letters(0)
-        .with_on_sent(move |sent: &honeyhive::logger::Sent<'_>| on_sent.sent(sent.event_id))
-        .with_dead_letters(move |letter: &DeadLetter| on_letter.dead(letter));
-    let logger = client.logger(config).map_err(config_error)?;
+        .with_outcomes(Outcomes(Arc::clone(&tracker)));
+    let logger = Logger::new(&client, config).map_err(config_error)?;
 
     let on_signal = Arc::clone(&stop);
     tokio::spawn(async move {

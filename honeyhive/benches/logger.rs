@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use honeyhive::{Client, Event, LoggerConfig, RetryPolicy, SessionId};
+use honeyhive::{Client, Event, Logger, LoggerConfig, RetryPolicy, SessionId};
 use serde_json::json;
 use tokio::net::TcpListener;
 
@@ -383,7 +383,7 @@ fn enqueue(calls: usize, cold: bool) {
         .with_max_queue_events(usize::MAX)
         .with_max_queue_bytes(usize::MAX / 2)
         .with_max_in_flight(8);
-    let logger = client(&url).logger(config).expect("in a runtime");
+    let logger = Logger::new(&client(&url), config).expect("in a runtime");
 
     // Warm up: connections, allocator, and the queue's blocks at the size
     // the unpaced runs reach, as in an application that has been running.
@@ -447,10 +447,10 @@ fn e2e(
         }
         if batch > 0 {
             config = config
-                .with_route(honeyhive::logger::Route::EventBatch)
+                .with_route(honeyhive::Route::EventBatch)
                 .with_max_batch_events(batch);
         }
-        let logger = client(url).logger(config).expect("in a runtime");
+        let logger = Logger::new(&client(url), config).expect("in a runtime");
         let session = SessionId::new();
         // Warm the connection pool (and, adaptive, the limit's baseline).
         for i in 0..if warm { in_flight.max(8) * 4 * batch.max(1) } else { 0 } {
@@ -846,8 +846,7 @@ fn memory(events: usize, cap_mb: usize) {
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let sink = tokio::spawn(serve_sink(listener, Duration::from_secs(3600), None, Arc::default()));
         let cap = cap_mb * 1000 * 1000;
-        let logger = client(&url)
-            .logger(LoggerConfig::default().with_max_queue_events(usize::MAX).with_max_queue_bytes(cap).with_max_in_flight(1))
+        let logger = Logger::new(&client(&url), LoggerConfig::default().with_max_queue_events(usize::MAX).with_max_queue_bytes(cap).with_max_in_flight(1))
             .expect("in a runtime");
         let session = SessionId::new();
         let before = peak_rss_kib();

@@ -143,7 +143,7 @@ fn gated_logger(rt: &tokio::runtime::Runtime, trees: usize) -> (Logger, watch::S
         let config = LoggerConfig::default()
             .with_max_queue_events(trees + 1)
             .with_max_queue_bytes(usize::MAX / 2);
-        client.logger(config).expect("runtime")
+        Logger::new(&client, config).expect("runtime")
     });
     (logger, open)
 }

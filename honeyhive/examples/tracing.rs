@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use honeyhive::testing::MockHoneyHive;
 use honeyhive::tracing::HoneyHiveLayer;
-use honeyhive::{Client, LoggerConfig};
+use honeyhive::{Client, Logger, LoggerConfig};
 use tracing::Instrument;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -67,7 +67,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         mock = Some(started);
         client
     };
-    let logger = client.logger(LoggerConfig::default())?;
+    let logger = Logger::new(&client, LoggerConfig::default())?;
     tracing_subscriber::registry()
         .with(HoneyHiveLayer::new(logger.clone()))
         .init();

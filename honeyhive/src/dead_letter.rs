@@ -14,7 +14,7 @@ use bytes::Bytes;
 /// `event` is the event as this crate's per-event route carries it
 /// (`POST /session/{session_id}/event`: children nested), ids and the
 /// client's defaults filled: on that route, the exact body that was or
-/// would have been sent; with [batches](crate::logger::Route::EventBatch),
+/// would have been sent; with [batches](crate::Route::EventBatch),
 /// the tree that went out flat, nested again (`inputs` `{}` where unset,
 /// each event's `source` as sent, no `project`: that route does not carry
 /// it). Replaying it later through
@@ -75,39 +75,7 @@ impl DeadLetter {
     }
 }
 
-/// Where a [`Logger`](crate::Logger) hands the events it could not deliver.
-///
-/// Called once per undelivered event, in the order they were handed back,
-/// on a thread the logger owns (never on the runtime's threads, never on
-/// the caller of `log`), so it may block on a file or a socket. `flush`
-/// waits for it to take the letters of the events it waited for;
-/// `shutdown` gives it until its timeout plus
-/// [`Logger::SINK_GRACE`](crate::Logger::SINK_GRACE), and a letter it has
-/// not begun by then stays in the report only. A panic in it is caught
-/// (and said); the letter stays in the report. [`JsonlDeadLetters`] is
-/// provided; a closure works too:
-///
-/// ```
-/// use std::sync::{Arc, Mutex};
-/// use honeyhive::{DeadLetter, LoggerConfig};
-///
-/// let undelivered: Arc<Mutex<Vec<DeadLetter>>> = Arc::default();
-/// let sink = Arc::clone(&undelivered);
-/// let config = LoggerConfig::default()
-///     .with_dead_letters(move |letter: &DeadLetter| sink.lock().unwrap().push(letter.clone()));
-/// ```
-pub trait DeadLetterSink: Send + Sync + 'static {
-    /// Takes one undelivered event.
-    fn accept(&self, letter: &DeadLetter);
-}
-
-impl<F: Fn(&DeadLetter) + Send + Sync + 'static> DeadLetterSink for F {
-    fn accept(&self, letter: &DeadLetter) {
-        self(letter)
-    }
-}
-
-/// A [`DeadLetterSink`] that appends one JSON line per undelivered event to a
+/// [`Outcomes`](crate::Outcomes) that append one JSON line per undelivered event to a
 /// file: `{"at_ms": ..., "session_id": ..., "event_id": ..., "reason": ...,
 /// "status": ..., "event": {...}}` (`status` is `null` when the API did not
 /// answer). `honeyhive send` replays such a file as it is. Each line is flushed as it is written, so a crash loses
@@ -116,7 +84,7 @@ impl<F: Fn(&DeadLetter) + Send + Sync + 'static> DeadLetterSink for F {
 /// ```no_run
 /// use honeyhive::{JsonlDeadLetters, LoggerConfig};
 ///
-/// let config = LoggerConfig::default().with_dead_letters(JsonlDeadLetters::append("undelivered.jsonl")?);
+/// let config = LoggerConfig::default().with_outcomes(JsonlDeadLetters::append("undelivered.jsonl")?);
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct JsonlDeadLetters {
@@ -149,8 +117,8 @@ impl fmt::Debug for JsonlDeadLetters {
     }
 }
 
-impl DeadLetterSink for JsonlDeadLetters {
-    fn accept(&self, letter: &DeadLetter) {
+impl crate::Outcomes for JsonlDeadLetters {
+    fn dead_letter(&self, letter: &DeadLetter) {
         let at_ms = crate::millis::now();
         let line = serde_json::json!({
             "at_ms": at_ms,

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::Event;
+use reqwest::StatusCode;
 
 /// What went wrong when building a client or logging an event.
 ///
@@ -38,6 +38,7 @@ pub enum Error {
     ///
     /// `field` names the input (for example `api_key`, `session_id` or
     /// `children[0].inputs`) and `problem` says what is wrong and how to fix it.
+    #[non_exhaustive]
     #[error("invalid {field}: {problem}")]
     InvalidInput {
         /// The builder setting, argument or event field at fault.
@@ -47,6 +48,7 @@ pub enum Error {
     },
 
     /// The API refused the credentials (HTTP 401 or 403). Not retried.
+    #[non_exhaustive]
     #[error(
         "the API refused the API key (HTTP {status}): check HH_API_KEY or ClientBuilder::api_key"
     )]
@@ -62,6 +64,7 @@ pub enum Error {
     /// The API answered with a status this client does not treat as success:
     /// a 4xx other than 401, 403 and 429 (sent once), or a 408 or 5xx that
     /// was still failing when the retries ran out.
+    #[non_exhaustive]
     #[error("the API answered HTTP {status}{}: {body}", tries(*attempts))]
     Api {
         /// The HTTP status code.
@@ -74,6 +77,7 @@ pub enum Error {
 
     /// The API answered 200 but said it did not record the event, or the
     /// batch (`"success": false`). Not retried.
+    #[non_exhaustive]
     #[error(
         "the API did not record {}: it answered success = false",
         events(event_ids)
@@ -88,6 +92,7 @@ pub enum Error {
 
     /// The API answered 429 (too many requests) until the
     /// [`RetryPolicy`](crate::RetryPolicy) gave up.
+    #[non_exhaustive]
     #[error("the API is rate limiting this client (HTTP 429{}): {body}", tries(*attempts))]
     RateLimited {
         /// The start of the answer's body.
@@ -100,6 +105,7 @@ pub enum Error {
 
     /// The API's answer could not be read as the documented response. Not
     /// retried.
+    #[non_exhaustive]
     #[error("the API's answer (HTTP {status}) could not be decoded: {problem}")]
     Decode {
         /// The HTTP status code of the answer.
@@ -116,6 +122,7 @@ pub enum Error {
     },
 
     /// No answer came in time, on any attempt.
+    #[non_exhaustive]
     #[error(
         "no answer in time: gave up after {} ms and {attempts} attempt{} \
          (each at most {} ms)",
@@ -133,17 +140,19 @@ pub enum Error {
         attempt_timeout: Duration,
     },
 
-    /// [`Client::logger`](crate::Client::logger) was called outside a tokio
-    /// runtime, where it cannot start its worker tasks.
+    /// [`Logger::new`](crate::Logger::new) was called outside a tokio
+    /// runtime, where it cannot start its tasks.
+    #[non_exhaustive]
     #[error(
-        "Client::logger needs a tokio runtime for its workers; call it from async code \
-         (inside #[tokio::main] or Runtime::block_on)"
+        "Logger::new needs a tokio runtime for its tasks; call it from async code (inside \
+         #[tokio::main] or Runtime::block_on), or use Logger::on_own_thread"
     )]
     NoRuntime,
 
     /// The request could not be sent or its answer not received: the
     /// connection was refused or reset, DNS failed, TLS failed. The cause is
     /// the [`source`](std::error::Error::source).
+    #[non_exhaustive]
     #[error("could not reach {host}: {problem}{}", tries(*attempts))]
     Transport {
         /// The host (and port, when not the scheme's default) the request
@@ -156,26 +165,6 @@ pub enum Error {
         /// The underlying error.
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
-    },
-
-    /// A [`Logger`](crate::Logger) queue was full: the event was dropped,
-    /// counted, and comes back here. Made from
-    /// [`LogError::QueueFull`](crate::LogError::QueueFull) by `?`.
-    #[error(
-        "the logger's queue is full; the event was dropped (raise the LoggerConfig bounds, or use log_wait)"
-    )]
-    QueueFull {
-        /// The event that was not queued.
-        event: Box<Event>,
-    },
-
-    /// A [`Logger`](crate::Logger) was shut down: the event was not queued
-    /// and comes back here. Made from
-    /// [`LogError::ShutDown`](crate::LogError::ShutDown) by `?`.
-    #[error("the logger is shut down; the event was not queued")]
-    ShutDown {
-        /// The event that was not queued.
-        event: Box<Event>,
     },
 }
 
@@ -294,10 +283,6 @@ impl Error {
                 .field("attempts", attempts)
                 .field("source", source)
                 .finish(),
-            Error::QueueFull { event } => {
-                f.debug_struct("QueueFull").field("event", event).finish()
-            }
-            Error::ShutDown { event } => f.debug_struct("ShutDown").field("event", event).finish(),
         }
     }
 }
@@ -353,21 +338,22 @@ impl Error {
     /// ```
     /// # async fn run(client: honeyhive::Client) {
     /// if let Err(err) = client.log_event("s-1", honeyhive::Event::tool("search")).await {
-    ///     if err.status() == Some(404) {
+    ///     if err.status() == Some(honeyhive::StatusCode::NOT_FOUND) {
     ///         eprintln!("wrong base URL? {err}");
     ///     }
     /// }
     /// # }
     /// ```
-    pub fn status(&self) -> Option<u16> {
-        match self {
+    pub fn status(&self) -> Option<StatusCode> {
+        let status = match self {
             Error::Unauthorized { status, .. }
             | Error::Api { status, .. }
-            | Error::Decode { status, .. } => Some(*status),
-            Error::NotRecorded { .. } => Some(200),
-            Error::RateLimited { .. } => Some(429),
-            _ => None,
-        }
+            | Error::Decode { status, .. } => *status,
+            Error::NotRecorded { .. } => 200,
+            Error::RateLimited { .. } => 429,
+            _ => return None,
+        };
+        StatusCode::from_u16(status).ok()
     }
 
     /// How many requests the call made before this error, retries included;
@@ -381,10 +367,7 @@ impl Error {
             | Error::Decode { attempts, .. }
             | Error::Timeout { attempts, .. }
             | Error::Transport { attempts, .. } => Some(*attempts),
-            Error::InvalidInput { .. }
-            | Error::NoRuntime
-            | Error::QueueFull { .. }
-            | Error::ShutDown { .. } => None,
+            Error::InvalidInput { .. } | Error::NoRuntime => None,
         }
     }
 
@@ -410,9 +393,7 @@ impl Error {
             | Error::Unauthorized { .. }
             | Error::NotRecorded { .. }
             | Error::Decode { .. }
-            | Error::NoRuntime
-            | Error::QueueFull { .. }
-            | Error::ShutDown { .. } => false,
+            | Error::NoRuntime => false,
         }
     }
 
@@ -426,10 +407,7 @@ impl Error {
             | Error::Decode { attempts, .. }
             | Error::Timeout { attempts, .. }
             | Error::Transport { attempts, .. } => *attempts = count,
-            Error::InvalidInput { .. }
-            | Error::NoRuntime
-            | Error::QueueFull { .. }
-            | Error::ShutDown { .. } => {}
+            Error::InvalidInput { .. } | Error::NoRuntime => {}
         }
     }
 }
@@ -445,18 +423,18 @@ mod tests {
             body: String::new(),
             attempts: 5,
         };
-        assert_eq!(api.status(), Some(503));
+        assert_eq!(api.status(), Some(StatusCode::SERVICE_UNAVAILABLE));
         let limited = Error::RateLimited {
             body: String::new(),
             retry_after: None,
             attempts: 2,
         };
-        assert_eq!(limited.status(), Some(429));
+        assert_eq!(limited.status(), Some(StatusCode::TOO_MANY_REQUESTS));
         let not_recorded = Error::NotRecorded {
             event_ids: vec!["e".into()],
             attempts: 1,
         };
-        assert_eq!(not_recorded.status(), Some(200));
+        assert_eq!(not_recorded.status(), Some(StatusCode::OK));
         assert_eq!(Error::NoRuntime.status(), None);
     }
 

@@ -41,11 +41,9 @@
 //! - [`Event`], [`EventType`]: the event builder.
 //! - [`SessionId`], [`Session`]: session ids and a per-session handle.
 //! - [`Logger`]: background logging that never blocks the application,
-//!   with bounded queues, flush/shutdown reports and dead letters
-//!   ([`logger`] module docs).
+//!   with bounded queues, flush/shutdown reports and dead letters.
 //! - [`Error`]: every failure, typed.
-//! - [`RetryPolicy`]: what is retried, how long to wait (the [`retry`]
-//!   module docs list the rules).
+//! - [`RetryPolicy`]: what is retried and how long to wait.
 //! - [`api`]: the client and types generated from the OpenAPI spec, for
 //!   what this crate does not wrap.
 //! - `testing` (feature `testing`): a mock of the API that validates every
@@ -87,9 +85,9 @@ mod error;
 mod event;
 mod fields;
 mod flat;
-pub mod logger;
+mod logger;
 mod millis;
-pub mod retry;
+mod retry;
 mod session;
 mod status;
 #[cfg(feature = "testing")]
@@ -107,18 +105,21 @@ mod update;
 /// client's connection pool, TLS setup and credentials, while
 /// `api::Client::new` builds a bare client that sends no API key.
 pub mod api {
-    pub use honeyhive_gen::*;
+    pub use honeyhive_gen::{
+        ByteStream, Client, ClientInfo, Error, Hooks, ResponseValue, builder, prelude, types,
+    };
 }
 
-pub use client::{
-    Client, ClientBuilder, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_STREAMS_PER_CONNECTION, DEFAULT_TIMEOUT, Logged, LoggedBatch,
-    StartedSession, USER_AGENT, Updated,
-};
-pub use dead_letter::{DeadLetter, DeadLetterSink, JsonlDeadLetters};
+pub use client::{Client, ClientBuilder, Logged, LoggedBatch, StartedSession, Updated};
+pub use dead_letter::{DeadLetter, JsonlDeadLetters};
 pub use error::Error;
 pub use event::{Event, EventType};
-pub use logger::{LogError, Logger, LoggerConfig, LoggerReport, LoggerStats};
+pub use logger::{
+    LogError, Logger, LoggerConfig, LoggerReport, LoggerStats, Outcome, Outcomes, Route, Sent,
+};
+/// An HTTP status code, as [`Error::status`] gives it (the `http` crate's, which
+/// reqwest and hyper use).
+pub use reqwest::StatusCode;
 pub use retry::RetryPolicy;
 pub use session::{Session, SessionId, SessionStart};
 pub use update::EventUpdate;

@@ -1,47 +1,46 @@
-//! [`RetryPolicy`]: which failures are tried again, and how long to wait.
-//!
-//! The rules are the ones the OTLP exporter spec, gRPC's retry design (A6)
-//! and the AWS SDKs agree on:
-//!
-//! - **Retried**: HTTP 408, 429, 500, 502, 503 and 504; connection failures
-//!   (refused, reset, closed before the answer); timeouts.
-//! - **Never retried**: every other 4xx (the request itself is wrong, or the
-//!   key is), `success: false`, answers that are not the documented JSON, and
-//!   input the client refused before sending.
-//! - **Waits**: full-jitter exponential backoff: before retry *n* (from 0) the
-//!   client sleeps a random time in `[0, min(max_backoff, initial_backoff ×
-//!   multiplier^n)]`. A `Retry-After` answer (seconds, or an HTTP date) is
-//!   waited instead, up to [`max_retry_after`](RetryPolicy::max_retry_after).
-//! - **Limits**: at most [`max_attempts`](RetryPolicy::max_attempts) requests
-//!   per call, all within the call's [`deadline`](RetryPolicy::deadline); a
-//!   wait that would leave less than 10 ms before the deadline is not
-//!   started (the call returns the last real error), and the last
-//!   attempt's own timeout is cut to what remains of it.
-//! - **Throttling is not failure**: a 429 asks the client to slow down, so
-//!   it does not use up one of the `max_attempts`; it is retried while the
-//!   deadline allows, after the wait it asks for (capped) or the backoff
-//!   of as many 429s in a row, whichever is longer. (The AWS SDKs' adaptive
-//!   retry mode treats throttling the same way.) [`RetryPolicy::none`]
-//!   still sends once.
-//! - **An early answer is the answer**: once a status line came back, that
-//!   status decides, even if the connection then broke (a server refusing a
-//!   body too large answers `413` and closes while the body is still being
-//!   written). When the connection closed while a body was being written
-//!   and no answer could be read, the next attempt sends
-//!   `Expect: 100-continue` and holds its body back for up to a second, so
-//!   a server that refuses from the head answers before the body is sent
-//!   again.
-//!
-//! Every attempt sends the same bytes, with the same `event_id`, so a retry
-//! of a request the server did process cannot record a second event.
+//! [`RetryPolicy`] and the one retry loop every request runs on.
 
 use std::future::Future;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// How the client retries a failed request. See the [module docs](self) for
-/// what is and is not retried.
+/// How the client retries a failed request.
+///
+/// The rules are the ones the OTLP exporter spec, gRPC's retry design (A6)
+/// and the AWS SDKs agree on:
+///
+/// - **Retried**: HTTP 408, 429, 500, 502, 503 and 504; connection failures
+///   (refused, reset, closed before the answer); timeouts.
+/// - **Never retried**: every other 4xx (the request itself is wrong, or the
+///   key is), `success: false`, answers that are not the documented JSON, and
+///   input the client refused before sending.
+/// - **Waits**: full-jitter exponential backoff: before retry *n* (from 0) the
+///   client sleeps a random time in `[0, min(max_backoff, initial_backoff ×
+///   multiplier^n)]`. A `Retry-After` answer (seconds, or an HTTP date) is
+///   waited instead, up to [`max_retry_after`](RetryPolicy::max_retry_after).
+/// - **Limits**: at most [`max_attempts`](RetryPolicy::max_attempts) requests
+///   per call, all within the call's [`deadline`](RetryPolicy::deadline); a
+///   wait that would leave less than 10 ms before the deadline is not
+///   started (the call returns the last real error), and the last
+///   attempt's own timeout is cut to what remains of it.
+/// - **Throttling is not failure**: a 429 asks the client to slow down, so
+///   it does not use up one of the `max_attempts`; it is retried while the
+///   deadline allows, after the wait it asks for (capped) or the backoff
+///   of as many 429s in a row, whichever is longer. (The AWS SDKs' adaptive
+///   retry mode treats throttling the same way.) [`RetryPolicy::none`]
+///   still sends once.
+/// - **An early answer is the answer**: once a status line came back, that
+///   status decides, even if the connection then broke (a server refusing a
+///   body too large answers `413` and closes while the body is still being
+///   written). When the connection closed while a body was being written
+///   and no answer could be read, the next attempt sends
+///   `Expect: 100-continue` and holds its body back for up to a second, so
+///   a server that refuses from the head answers before the body is sent
+///   again.
+///
+/// Every attempt sends the same bytes, with the same `event_id`, so a retry
+/// of a request the server did process cannot record a second event.
 ///
 /// Durations saturate: [`Duration::MAX`] as a deadline or a cap means "no
 /// limit", never an overflow.

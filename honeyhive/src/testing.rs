@@ -560,7 +560,7 @@ impl Spec {
         SPEC.get_or_init(|| {
             // honeyhive-gen's build wrote this JSON from the YAML it parsed,
             // so it is JSON and an OpenAPI document.
-            let document: Value = serde_json::from_str(crate::api::OPENAPI_JSON)
+            let document: Value = serde_json::from_str(honeyhive_gen::OPENAPI_JSON)
                 .unwrap_or_else(|e| panic!("the embedded OpenAPI spec is not JSON: {e}"));
             Self::from_document(&document)
         })

@@ -6,8 +6,7 @@ mod support;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use honeyhive::logger::Route;
-use honeyhive::{Client, Event, LoggerConfig, RetryPolicy};
+use honeyhive::{Client, Event, Logger, LoggerConfig, RetryPolicy, Route};
 use serde_json::Value;
 use support::fault_server::{Fault, FaultServer};
 
@@ -51,14 +50,14 @@ async fn under_30_percent_faults_and_half_recorded_batches_no_event_is_lost_or_r
         }
     })
     .await;
-    let logger = client(&server, fast_retries())
-        .logger(
-            LoggerConfig::default()
-                .with_route(Route::EventBatch)
-                .with_max_in_flight(8)
-                .with_adaptive_concurrency(false),
-        )
-        .unwrap();
+    let logger = Logger::new(
+        &client(&server, fast_retries()),
+        LoggerConfig::default()
+            .with_route(Route::EventBatch)
+            .with_max_in_flight(8)
+            .with_adaptive_concurrency(false),
+    )
+    .unwrap();
     let tasks: Vec<_> = (0..4)
         .map(|t| {
             let logger = logger.clone();
@@ -142,9 +141,11 @@ async fn one_event_the_server_refuses_costs_only_itself_in_at_most_15_requests()
         }
     })
     .await;
-    let logger = client(&server, fast_retries())
-        .logger(LoggerConfig::default().with_route(Route::EventBatch))
-        .unwrap();
+    let logger = Logger::new(
+        &client(&server, fast_retries()),
+        LoggerConfig::default().with_route(Route::EventBatch),
+    )
+    .unwrap();
     for i in 0..100 {
         logger
             .log("s", Event::tool("t").event_id(format!("e-{i}")))

@@ -4,7 +4,7 @@ mod support;
 
 use std::sync::{Arc, Mutex};
 
-use honeyhive::{Client, Event, USER_AGENT};
+use honeyhive::{Client, Event};
 use support::full_event;
 
 use httpmock::{HttpMockRequest, HttpMockResponse, Method::POST, MockServer};
@@ -40,7 +40,7 @@ async fn full_event_goes_out_byte_for_byte() {
                 .header("authorization", format!("Bearer {KEY}"))
                 .header("content-type", "application/json")
                 .header("accept", "application/json")
-                .header("user-agent", USER_AGENT)
+                .header("user-agent", Client::USER_AGENT)
                 .body(FULL_BODY);
             then.status(200)
                 .header("content-type", "application/json")

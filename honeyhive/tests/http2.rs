@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use honeyhive::{Client, Event, LoggerConfig};
+use honeyhive::{Client, Event, Logger, LoggerConfig};
 use support::h2c::{H2cCounts, serve};
 use tokio::net::TcpListener;
 
@@ -44,13 +44,13 @@ async fn connections_for_64_in_flight(builder: honeyhive::ClientBuilder) -> (u64
         .http2_prior_knowledge()
         .build()
         .unwrap();
-    let logger = client
-        .logger(
-            LoggerConfig::default()
-                .with_adaptive_concurrency(false)
-                .with_max_in_flight(64),
-        )
-        .unwrap();
+    let logger = Logger::new(
+        &client,
+        LoggerConfig::default()
+            .with_adaptive_concurrency(false)
+            .with_max_in_flight(64),
+    )
+    .unwrap();
     for i in 0..300 {
         logger.log("s", Event::tool(format!("t{i}"))).unwrap();
     }

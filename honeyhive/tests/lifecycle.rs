@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use honeyhive::{Client, DeadLetter, Event, LogError, Logger, LoggerConfig};
+use honeyhive::{Client, DeadLetter, Event, LogError, Logger, LoggerConfig, Outcome};
 use support::fault_server::{Fault, FaultServer};
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -32,13 +32,15 @@ fn orphaned_logger() -> (Logger, Arc<Mutex<Vec<DeadLetter>>>) {
             .base_url(server.base_url())
             .build()
             .unwrap();
-        let logger = client
-            .logger(
-                LoggerConfig::default().with_dead_letters(move |letter: &DeadLetter| {
+        let logger = Logger::new(
+            &client,
+            LoggerConfig::default().with_outcomes(move |outcome: Outcome<'_>| {
+                if let Outcome::DeadLetter(letter) = outcome {
                     sink.lock().unwrap().push(letter.clone());
-                }),
-            )
-            .unwrap();
+                }
+            }),
+        )
+        .unwrap();
         for i in 0..3 {
             logger
                 .log("s", Event::tool("t").event_id(format!("e{i}")))
@@ -122,14 +124,16 @@ fn slow_sink(
             .base_url(server.base_url())
             .build()
             .unwrap();
-        let logger = client
-            .logger(
-                LoggerConfig::default().with_dead_letters(move |_: &DeadLetter| {
+        let logger = Logger::new(
+            &client,
+            LoggerConfig::default().with_outcomes(move |outcome: Outcome<'_>| {
+                if let Outcome::DeadLetter(_) = outcome {
                     std::thread::sleep(per_letter);
                     count.fetch_add(1, Ordering::SeqCst);
-                }),
-            )
-            .unwrap();
+                }
+            }),
+        )
+        .unwrap();
         for i in 0..4 {
             logger
                 .log("s", Event::tool("t").event_id(format!("e{i}")))
@@ -181,9 +185,11 @@ fn the_dead_letter_sink_runs_on_the_loggers_own_thread_whoever_hands_letters_bac
     let rt = runtime();
     let threads: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
     let seen = Arc::clone(&threads);
-    let sink = move |_: &DeadLetter| {
-        let name = std::thread::current().name().map(str::to_owned);
-        seen.lock().unwrap().push(name);
+    let sink = move |outcome: Outcome<'_>| {
+        if let Outcome::DeadLetter(_) = outcome {
+            let name = std::thread::current().name().map(str::to_owned);
+            seen.lock().unwrap().push(name);
+        }
     };
     let (logger, _server) = rt.block_on(async {
         let server = FaultServer::always(Fault::Status(422)).await;
@@ -192,9 +198,7 @@ fn the_dead_letter_sink_runs_on_the_loggers_own_thread_whoever_hands_letters_bac
             .base_url(server.base_url())
             .build()
             .unwrap();
-        let logger = client
-            .logger(LoggerConfig::default().with_dead_letters(sink))
-            .unwrap();
+        let logger = Logger::new(&client, LoggerConfig::default().with_outcomes(sink)).unwrap();
         // Refused by the API: handed back by a delivery.
         logger.log("s", Event::tool("refused")).unwrap();
         let report = logger.flush(Duration::from_secs(10)).await;
@@ -210,16 +214,18 @@ fn the_dead_letter_sink_runs_on_the_loggers_own_thread_whoever_hands_letters_bac
             .build()
             .unwrap();
         let seen = Arc::clone(&threads);
-        let logger = client
-            .logger(
-                LoggerConfig::default()
-                    .with_max_in_flight(1)
-                    .with_dead_letters(move |_: &DeadLetter| {
+        let logger = Logger::new(
+            &client,
+            LoggerConfig::default().with_max_in_flight(1).with_outcomes(
+                move |outcome: Outcome<'_>| {
+                    if let Outcome::DeadLetter(_) = outcome {
                         let name = std::thread::current().name().map(str::to_owned);
                         seen.lock().unwrap().push(name);
-                    }),
-            )
-            .unwrap();
+                    }
+                },
+            ),
+        )
+        .unwrap();
         for _ in 0..3 {
             logger.log("s", Event::tool("dropped")).unwrap();
         }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use honeyhive::testing::MockHoneyHive;
 use honeyhive::{
-    Client, DeadLetter, Error, Event, JsonlDeadLetters, LogError, Logger, LoggerConfig,
+    Client, DeadLetter, Error, Event, JsonlDeadLetters, LogError, Logger, LoggerConfig, Outcome,
     RetryPolicy, Session,
 };
 use support::fault_server::{Fault, FaultServer};
@@ -39,11 +39,7 @@ fn fast_retries() -> RetryPolicy {
 /// A mock of the API and a default logger aimed at it.
 async fn mock_logger() -> (MockHoneyHive, honeyhive::Logger) {
     let mock = MockHoneyHive::start_async().await;
-    let logger = mock
-        .client()
-        .unwrap()
-        .logger(LoggerConfig::default())
-        .unwrap();
+    let logger = Logger::new(&mock.client().unwrap(), LoggerConfig::default()).unwrap();
     (mock, logger)
 }
 
@@ -51,9 +47,7 @@ async fn mock_logger() -> (MockHoneyHive, honeyhive::Logger) {
 /// so nothing it sends settles: what is queued stays queued.
 async fn stalled_logger(config: LoggerConfig) -> (FaultServer, honeyhive::Logger) {
     let server = FaultServer::always(Fault::Slow(Duration::from_secs(30))).await;
-    let logger = client_for(server.base_url(), RetryPolicy::none())
-        .logger(config)
-        .unwrap();
+    let logger = Logger::new(&client_for(server.base_url(), RetryPolicy::none()), config).unwrap();
     (server, logger)
 }
 
@@ -133,8 +127,8 @@ async fn shutdown_on_a_multi_thread_runtime() {
 #[test]
 fn a_logger_needs_a_runtime_and_says_so_instead_of_panicking() {
     let client = Client::builder().api_key(KEY).build().unwrap();
-    let err = client.logger(LoggerConfig::default()).unwrap_err();
-    assert!(matches!(err, Error::NoRuntime), "{err:?}");
+    let err = Logger::new(&client, LoggerConfig::default()).unwrap_err();
+    assert!(matches!(err, Error::NoRuntime { .. }), "{err:?}");
     assert!(err.to_string().contains("tokio runtime"));
 }
 
@@ -166,9 +160,7 @@ async fn log_works_from_plain_threads_outside_the_runtime() {
 async fn flush_racing_concurrent_logs_misses_nothing_enqueued_before_it() {
     let server = FaultServer::always(Fault::None).await;
     let client = client_for(server.base_url(), fast_retries());
-    let logger = client
-        .logger(LoggerConfig::default().with_max_in_flight(4))
-        .unwrap();
+    let logger = Logger::new(&client, LoggerConfig::default().with_max_in_flight(4)).unwrap();
 
     // Loggers on plain threads number each event after `log` returned.
     let tickets = Arc::new(AtomicU64::new(0));
@@ -380,9 +372,11 @@ async fn the_bounds_hold_for_the_queue_as_a_whole_across_threads() {
 async fn an_event_after_a_quiet_spell_goes_out_without_a_flush() {
     // `log` wakes nobody; the poller looks every 100 ms once idle.
     let server = FaultServer::always(Fault::None).await;
-    let logger = client_for(server.base_url(), RetryPolicy::none())
-        .logger(LoggerConfig::default())
-        .unwrap();
+    let logger = Logger::new(
+        &client_for(server.base_url(), RetryPolicy::none()),
+        LoggerConfig::default(),
+    )
+    .unwrap();
     // Well past the 20 looks of 5 ms after which the poller slows down.
     tokio::time::sleep(Duration::from_millis(300)).await;
     logger
@@ -415,9 +409,11 @@ async fn a_worker_stuck_in_retries_does_not_hold_up_the_events_behind_it() {
         .with_initial_backoff(Duration::from_millis(20))
         .with_max_backoff(Duration::from_millis(20))
         .with_deadline(Duration::from_secs(20));
-    let logger = client_for(server.base_url(), patient)
-        .logger(LoggerConfig::default().with_max_in_flight(2))
-        .unwrap();
+    let logger = Logger::new(
+        &client_for(server.base_url(), patient),
+        LoggerConfig::default().with_max_in_flight(2),
+    )
+    .unwrap();
     logger
         .log("stuck", Event::tool("t").event_id("stuck"))
         .unwrap();
@@ -473,13 +469,13 @@ async fn a_server_down_for_the_whole_shutdown_deadline_loses_nothing() {
         .with_initial_backoff(Duration::from_millis(20))
         .with_max_backoff(Duration::from_millis(50))
         .with_deadline(Duration::from_secs(60));
-    let logger = client_for(format!("http://127.0.0.1:{port}"), retry_for_long)
-        .logger(
-            LoggerConfig::default()
-                .with_max_in_flight(4)
-                .with_dead_letters(JsonlDeadLetters::append(&path).unwrap()),
-        )
-        .unwrap();
+    let logger = Logger::new(
+        &client_for(format!("http://127.0.0.1:{port}"), retry_for_long),
+        LoggerConfig::default()
+            .with_max_in_flight(4)
+            .with_outcomes(JsonlDeadLetters::append(&path).unwrap()),
+    )
+    .unwrap();
     let mut ids = HashSet::new();
     for i in 0..300 {
         let id = format!("evt-{i}");
@@ -531,12 +527,15 @@ async fn permanent_failures_are_handed_back_as_they_happen() {
     let server = FaultServer::always(Fault::Status(400)).await;
     let letters: Arc<Mutex<Vec<DeadLetter>>> = Arc::default();
     let sink = Arc::clone(&letters);
-    let logger = client_for(server.base_url(), fast_retries())
-        .logger(
-            LoggerConfig::default()
-                .with_dead_letters(move |l: &DeadLetter| sink.lock().unwrap().push(l.clone())),
-        )
-        .unwrap();
+    let logger = Logger::new(
+        &client_for(server.base_url(), fast_retries()),
+        LoggerConfig::default().with_outcomes(move |outcome: Outcome<'_>| {
+            if let Outcome::DeadLetter(l) = outcome {
+                sink.lock().unwrap().push(l.clone());
+            }
+        }),
+    )
+    .unwrap();
     for i in 0..20 {
         logger
             .log("bad", Event::tool("t").event_id(format!("e{i}")))
@@ -565,12 +564,15 @@ async fn a_logger_dropped_without_shutdown_warns_and_hands_back() {
     let server = FaultServer::always(Fault::Slow(Duration::from_secs(30))).await;
     let letters: Arc<Mutex<Vec<DeadLetter>>> = Arc::default();
     let sink = Arc::clone(&letters);
-    let logger = client_for(server.base_url(), RetryPolicy::none())
-        .logger(
-            LoggerConfig::default()
-                .with_dead_letters(move |l: &DeadLetter| sink.lock().unwrap().push(l.clone())),
-        )
-        .unwrap();
+    let logger = Logger::new(
+        &client_for(server.base_url(), RetryPolicy::none()),
+        LoggerConfig::default().with_outcomes(move |outcome: Outcome<'_>| {
+            if let Outcome::DeadLetter(l) = outcome {
+                sink.lock().unwrap().push(l.clone());
+            }
+        }),
+    )
+    .unwrap();
     for _ in 0..7 {
         logger.log("forgotten", Event::tool("t")).unwrap();
     }
@@ -589,13 +591,13 @@ async fn a_logger_dropped_without_shutdown_warns_and_hands_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_wait_waits_for_room_instead_of_dropping() {
     let server = FaultServer::always(Fault::Slow(Duration::from_millis(5))).await;
-    let logger = client_for(server.base_url(), fast_retries())
-        .logger(
-            LoggerConfig::default()
-                .with_max_queue_events(5)
-                .with_max_in_flight(2),
-        )
-        .unwrap();
+    let logger = Logger::new(
+        &client_for(server.base_url(), fast_retries()),
+        LoggerConfig::default()
+            .with_max_queue_events(5)
+            .with_max_in_flight(2),
+    )
+    .unwrap();
     for i in 0..60 {
         logger
             .log_wait("patient", Event::tool("t").event_id(format!("w{i}")))
@@ -664,13 +666,13 @@ async fn ten_thousand_events_from_8_tasks_under_30_percent_faults_arrive_exactly
     // A fixed limit: faults at random on 30% of requests read as overload
     // to the adaptive limit, which would hold it near 1 (as designed; see
     // the module docs) and make this test about patience.
-    let logger = client
-        .logger(
-            LoggerConfig::default()
-                .with_max_in_flight(16)
-                .with_adaptive_concurrency(false),
-        )
-        .unwrap();
+    let logger = Logger::new(
+        &client,
+        LoggerConfig::default()
+            .with_max_in_flight(16)
+            .with_adaptive_concurrency(false),
+    )
+    .unwrap();
 
     let tasks: Vec<_> = (0..8)
         .map(|t| {
@@ -744,8 +746,12 @@ async fn dot_segment_and_blank_session_ids_are_refused_at_log() {
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn a_session_handle_is_a_session_id_and_question_mark_gives_an_error() {
-    fn log_one(logger: &Logger, session: &Session, name: &str) -> Result<(), Error> {
+async fn a_session_handle_is_a_session_id_and_question_mark_gives_the_refusal_back() {
+    fn log_one(
+        logger: &Logger,
+        session: &Session,
+        name: &str,
+    ) -> Result<(), Box<dyn std::error::Error>> {
         logger.log(session, Event::tool(name))?;
         Ok(())
     }
@@ -756,14 +762,18 @@ async fn a_session_handle_is_a_session_id_and_question_mark_gives_an_error() {
     assert_eq!(mock.events()[0].session_id, "handle-session");
 
     logger.shutdown(Duration::from_secs(5)).await;
-    match log_one(&logger, &session, "late") {
-        Err(Error::ShutDown { event }) => {
+    let refused = log_one(&logger, &session, "late").unwrap_err();
+    match refused.downcast::<LogError>().map(|e| *e) {
+        Ok(LogError::ShutDown(event)) => {
             assert_eq!(event.as_api().event_name.as_deref(), Some("late"))
         }
-        other => panic!("expected Error::ShutDown, got {other:?}"),
+        other => panic!("expected LogError::ShutDown, got {other:?}"),
     }
-    match logger.log("..", Event::tool("t")).map_err(Error::from) {
-        Err(Error::InvalidInput { field, .. }) => assert_eq!(field, "session_id"),
+    match logger.log("..", Event::tool("t")) {
+        Err(LogError::Invalid {
+            error: Error::InvalidInput { field, .. },
+            ..
+        }) => assert_eq!(field, "session_id"),
         other => panic!("expected InvalidInput, got {other:?}"),
     }
 }
@@ -794,13 +804,13 @@ fn log_wait_from_many_threads_on_a_tiny_queue_never_sleeps_forever() {
     let server = runtime.block_on(FaultServer::always(Fault::None));
     let logger = {
         let _guard = runtime.enter();
-        client_for(server.base_url(), fast_retries())
-            .logger(
-                LoggerConfig::default()
-                    .with_max_queue_events(2)
-                    .with_max_in_flight(1),
-            )
-            .unwrap()
+        Logger::new(
+            &client_for(server.base_url(), fast_retries()),
+            LoggerConfig::default()
+                .with_max_queue_events(2)
+                .with_max_in_flight(1),
+        )
+        .unwrap()
     };
     let (done, finished) = std::sync::mpsc::channel();
     for t in 0..8 {
@@ -847,17 +857,20 @@ async fn dead_letters_of_a_dropped_logger_carry_the_exact_body_with_ids() {
     let server = FaultServer::always(Fault::Slow(Duration::from_secs(30))).await;
     let letters: Arc<Mutex<Vec<DeadLetter>>> = Arc::default();
     let sink = Arc::clone(&letters);
-    let logger = Client::builder()
-        .api_key(KEY)
-        .base_url(server.base_url())
-        .project("letters-project")
-        .build()
-        .unwrap()
-        .logger(
-            LoggerConfig::default()
-                .with_dead_letters(move |l: &DeadLetter| sink.lock().unwrap().push(l.clone())),
-        )
-        .unwrap();
+    let logger = Logger::new(
+        &Client::builder()
+            .api_key(KEY)
+            .base_url(server.base_url())
+            .project("letters-project")
+            .build()
+            .unwrap(),
+        LoggerConfig::default().with_outcomes(move |outcome: Outcome<'_>| {
+            if let Outcome::DeadLetter(l) = outcome {
+                sink.lock().unwrap().push(l.clone());
+            }
+        }),
+    )
+    .unwrap();
     for _ in 0..20 {
         logger
             .log("dropped", Event::chain("c").child(Event::tool("t")))
@@ -872,15 +885,17 @@ async fn dead_letters_of_a_dropped_logger_carry_the_exact_body_with_ids() {
 #[tokio::test(flavor = "current_thread")]
 async fn dead_letters_left_at_the_shutdown_deadline_carry_the_exact_body_with_ids() {
     let server = FaultServer::always(Fault::Slow(Duration::from_secs(30))).await;
-    let logger = Client::builder()
-        .api_key(KEY)
-        .base_url(server.base_url())
-        .project("letters-project")
-        .retry_policy(RetryPolicy::none())
-        .build()
-        .unwrap()
-        .logger(LoggerConfig::default().with_max_in_flight(1))
-        .unwrap();
+    let logger = Logger::new(
+        &Client::builder()
+            .api_key(KEY)
+            .base_url(server.base_url())
+            .project("letters-project")
+            .retry_policy(RetryPolicy::none())
+            .build()
+            .unwrap(),
+        LoggerConfig::default().with_max_in_flight(1),
+    )
+    .unwrap();
     for _ in 0..20 {
         logger
             .log("deadline", Event::chain("c").child(Event::tool("t")))
@@ -950,7 +965,7 @@ async fn an_event_over_the_body_limit_is_refused_at_log() {
     let huge = serde_json::json!({"text": "x".repeat(6 * 1024 * 1024)});
     match logger.log("big", Event::model("m").inputs(&huge)) {
         Err(LogError::Invalid {
-            error: Error::InvalidInput { field, problem },
+            error: Error::InvalidInput { field, problem, .. },
             event,
         }) => {
             assert_eq!(field, "event");
@@ -1028,9 +1043,11 @@ fn log_wait_gets_room_that_exists_while_another_thread_is_refused() {
 async fn the_logger_sends_under_the_clients_retry_policy_and_attempt_timeout() {
     // No retries: one request for a 503, then a dead letter, at once.
     let server = FaultServer::always(Fault::Unavailable).await;
-    let logger = client_for(server.base_url(), RetryPolicy::none())
-        .logger(LoggerConfig::default())
-        .unwrap();
+    let logger = Logger::new(
+        &client_for(server.base_url(), RetryPolicy::none()),
+        LoggerConfig::default(),
+    )
+    .unwrap();
     logger.log("s", Event::tool("t")).unwrap();
     let report = logger.flush(Duration::from_secs(3)).await;
     assert!(report.complete, "{:?}", report.stats);
@@ -1040,9 +1057,11 @@ async fn the_logger_sends_under_the_clients_retry_policy_and_attempt_timeout() {
 
     // An answer 50 ms late is within the client's 5 s timeout.
     let server = FaultServer::always(Fault::Slow(Duration::from_millis(50))).await;
-    let logger = client_for(server.base_url(), RetryPolicy::none())
-        .logger(LoggerConfig::default())
-        .unwrap();
+    let logger = Logger::new(
+        &client_for(server.base_url(), RetryPolicy::none()),
+        LoggerConfig::default(),
+    )
+    .unwrap();
     logger.log("s", Event::tool("t")).unwrap();
     let report = logger.flush(Duration::from_secs(3)).await;
     assert_eq!(
@@ -1058,19 +1077,19 @@ async fn on_sent_reports_each_accepted_event_before_flush_returns() {
     let mock = MockHoneyHive::start_async().await;
     let seen: Arc<Mutex<Vec<(String, String, u32)>>> = Arc::default();
     let sink = Arc::clone(&seen);
-    let logger = mock
-        .client()
-        .unwrap()
-        .logger(
-            LoggerConfig::default().with_on_sent(move |sent: &honeyhive::logger::Sent<'_>| {
+    let logger = Logger::new(
+        &mock.client().unwrap(),
+        LoggerConfig::default().with_outcomes(move |outcome: Outcome<'_>| {
+            if let Outcome::Sent(sent) = outcome {
                 sink.lock().unwrap().push((
                     sent.session_id.to_owned(),
                     sent.event_id.to_owned(),
                     sent.attempts,
                 ));
-            }),
-        )
-        .unwrap();
+            }
+        }),
+    )
+    .unwrap();
     for i in 0..200 {
         logger
             .log(
@@ -1098,14 +1117,15 @@ async fn on_sent_reports_each_accepted_event_before_flush_returns() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_on_sent_does_not_hold_up_flush_or_the_counts() {
     let mock = MockHoneyHive::start_async().await;
-    let logger = mock
-        .client()
-        .unwrap()
-        .logger(
-            LoggerConfig::default()
-                .with_on_sent(|_: &honeyhive::logger::Sent<'_>| panic!("a callback with a bug")),
-        )
-        .unwrap();
+    let logger = Logger::new(
+        &mock.client().unwrap(),
+        LoggerConfig::default().with_outcomes(|outcome: Outcome<'_>| {
+            if let Outcome::Sent(_) = outcome {
+                panic!("a callback with a bug")
+            }
+        }),
+    )
+    .unwrap();
     for i in 0..20 {
         logger.log("s", Event::tool(format!("t{i}"))).unwrap();
     }
@@ -1119,25 +1139,29 @@ async fn a_panicking_on_sent_does_not_hold_up_flush_or_the_counts() {
 async fn a_dead_letter_carries_the_status_the_api_answered_or_none() {
     // 401: the mock refuses any other key.
     let mock = MockHoneyHive::start_async().await;
-    let refused = mock
-        .client_builder()
-        .api_key("hh-not-the-mock-key")
-        .retry_policy(RetryPolicy::none())
-        .build()
-        .unwrap()
-        .logger(LoggerConfig::default())
-        .unwrap();
+    let refused = Logger::new(
+        &mock
+            .client_builder()
+            .api_key("hh-not-the-mock-key")
+            .retry_policy(RetryPolicy::none())
+            .build()
+            .unwrap(),
+        LoggerConfig::default(),
+    )
+    .unwrap();
     refused.log("s", Event::tool("t")).unwrap();
     let report = refused.shutdown(Duration::from_secs(10)).await;
     assert_eq!(report.dead_letters.len(), 1);
     assert_eq!(report.dead_letters[0].status, Some(401));
 
     // No answer at all: a closed port.
-    let unreachable = client_for(
-        format!("http://127.0.0.1:{}", support::closed_port()),
-        RetryPolicy::none(),
+    let unreachable = Logger::new(
+        &client_for(
+            format!("http://127.0.0.1:{}", support::closed_port()),
+            RetryPolicy::none(),
+        ),
+        LoggerConfig::default(),
     )
-    .logger(LoggerConfig::default())
     .unwrap();
     unreachable.log("s", Event::tool("t")).unwrap();
     let report = unreachable.shutdown(Duration::from_secs(10)).await;

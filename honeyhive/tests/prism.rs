@@ -14,8 +14,7 @@ mod support;
 use std::time::{Duration, SystemTime};
 
 use honeyhive::api::types;
-use honeyhive::logger::Route;
-use honeyhive::{Client, Event, EventUpdate, LoggerConfig, SessionId, SessionStart};
+use honeyhive::{Client, Event, EventUpdate, Logger, LoggerConfig, Route, SessionId, SessionStart};
 use serde_json::json;
 use support::full_event;
 
@@ -137,9 +136,11 @@ async fn prism_accepts_the_raw_create_event_and_session_batch_calls() {
 #[tokio::test]
 #[ignore = "needs Prism; .ci/run starts it"]
 async fn prism_accepts_what_a_batching_logger_sends() {
-    let logger = prism_client()
-        .logger(LoggerConfig::default().with_route(Route::EventBatch))
-        .unwrap();
+    let logger = Logger::new(
+        &prism_client(),
+        LoggerConfig::default().with_route(Route::EventBatch),
+    )
+    .unwrap();
     let session = SessionId::new();
     for i in 0..250 {
         logger

@@ -11,7 +11,7 @@ use std::alloc::System;
 use std::time::Duration;
 
 use honeyhive::testing::MockHoneyHive;
-use honeyhive::{Event, LoggerConfig, api};
+use honeyhive::{Event, Logger, LoggerConfig, api};
 use serde_json::{Map, Value, json};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
@@ -20,7 +20,7 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 /// The `Event` schema's properties, from the spec the crate was built from.
 fn event_properties() -> Map<String, Value> {
-    let spec: Value = serde_json::from_str(api::OPENAPI_JSON).unwrap();
+    let spec: Value = serde_json::from_str(honeyhive_gen::OPENAPI_JSON).unwrap();
     spec["components"]["schemas"]["Event"]["properties"]
         .as_object()
         .expect("the spec has an Event schema")
@@ -91,13 +91,13 @@ async fn queued_events_with_every_field_stay_within_the_byte_bound() {
         ("every field, children two deep", 2, 64),
         ("every field, long strings", 1, 4096),
     ] {
-        let logger = client
-            .logger(
-                LoggerConfig::default()
-                    .with_max_queue_bytes(BOUND)
-                    .with_max_queue_events(1_000_000),
-            )
-            .unwrap();
+        let logger = Logger::new(
+            &client,
+            LoggerConfig::default()
+                .with_max_queue_bytes(BOUND)
+                .with_max_queue_events(1_000_000),
+        )
+        .unwrap();
         // Events are made and logged inside the region, so what it keeps
         // (allocated minus freed) is what the queue holds: the events' heap
         // and the queue's blocks. No await while logging: on this

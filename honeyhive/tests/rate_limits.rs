@@ -9,7 +9,7 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use honeyhive::{Client, Event, LoggerConfig};
+use honeyhive::{Client, Event, Logger, LoggerConfig};
 use support::fault_server::{Fault, FaultServer};
 use support::limiters::Limiter;
 
@@ -31,7 +31,7 @@ async fn through(limiter: Limiter, events: usize) -> (honeyhive::LoggerReport, f
         .base_url(server.base_url())
         .build()
         .unwrap();
-    let logger = client.logger(LoggerConfig::default()).unwrap();
+    let logger = Logger::new(&client, LoggerConfig::default()).unwrap();
     for i in 0..events {
         logger
             .log("s", Event::tool("t").event_id(format!("e{i}")))

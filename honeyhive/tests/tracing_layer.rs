@@ -17,7 +17,7 @@ async fn mock_logger() -> (MockHoneyHive, Logger) {
 
 async fn mock_logger_with(config: LoggerConfig) -> (MockHoneyHive, Logger) {
     let mock = MockHoneyHive::start_async().await;
-    let logger = mock.client().unwrap().logger(config).unwrap();
+    let logger = Logger::new(&mock.client().unwrap(), config).unwrap();
     (mock, logger)
 }
 

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use super::DEFAULT_BASE_URL;
+use super::ClientBuilder;
 use crate::{Error, SessionId};
 
 /// A checked base URL: what requests are built on, and the host to name in
@@ -25,7 +25,10 @@ pub(super) fn checked_base_url(raw: &str, allow_insecure_http: bool) -> Result<B
     let url = reqwest::Url::parse(raw.trim()).map_err(|e| {
         Error::invalid(
             "base_url",
-            format!("{shown:?} is not a URL ({e}); use a full URL such as {DEFAULT_BASE_URL}"),
+            format!(
+                "{shown:?} is not a URL ({e}); use a full URL such as {}",
+                ClientBuilder::DEFAULT_BASE_URL
+            ),
         )
     })?;
     if !url.username().is_empty() || url.password().is_some() {

@@ -211,7 +211,7 @@ mod tests {
                 }
                 Err(Error::NotRecorded { event_ids, .. }) => prop_assert_eq!(event_ids, ["sent-id"]),
                 Err(e) => {
-                    prop_assert_eq!(e.status(), Some(status));
+                    prop_assert_eq!(e.status().map(|s| s.as_u16()), Some(status));
                     prop_assert!(!e.to_string().is_empty());
                 }
             }

@@ -11,10 +11,7 @@ use super::address::checked_base_url;
 use super::raw::Retrying;
 use super::scrub::Scrubber;
 use super::spread::Spread;
-use super::{
-    Client, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_STREAMS_PER_CONNECTION, DEFAULT_TIMEOUT, Inner, USER_AGENT,
-};
+use super::{Client, Inner};
 use crate::{Error, RetryPolicy, api};
 
 /// Builds a [`Client`]. Made by [`Client::builder`] or
@@ -51,6 +48,21 @@ pub struct ClientBuilder {
 }
 
 impl ClientBuilder {
+    /// The API the client talks to unless told otherwise.
+    pub const DEFAULT_BASE_URL: &'static str = "https://api.honeyhive.ai";
+    /// How long one attempt may take, from sending to the end of the answer.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+    /// How long opening a connection may take.
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+    /// How many HTTP/2 connections a client opens at most, by default.
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 8;
+    /// How many requests one HTTP/2 connection carries at once, by default,
+    /// before another is opened: 100, the least RFC 9113 asks a server to
+    /// allow.
+    pub const DEFAULT_STREAMS_PER_CONNECTION: usize = 100;
+    /// The largest request body sent by default: 5 MiB of JSON.
+    pub const DEFAULT_MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
+
     /// A builder from the environment variables [`Client::from_env`] lists.
     pub fn from_env() -> Result<ClientBuilder, Error> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -122,7 +134,7 @@ impl ClientBuilder {
         self
     }
 
-    /// Where the API is: [`DEFAULT_BASE_URL`] unless set. A trailing slash is
+    /// Where the API is: [`DEFAULT_BASE_URL`](Self::DEFAULT_BASE_URL) unless set. A trailing slash is
     /// fine. Plain `http://` is refused unless the host is loopback or
     /// [`allow_insecure_http`](Self::allow_insecure_http) is set, because
     /// the API key would cross the network in clear text.
@@ -138,14 +150,14 @@ impl ClientBuilder {
     }
 
     /// How long one attempt may take, from sending to the end of the
-    /// answer: [`DEFAULT_TIMEOUT`] unless set. The retry policy's deadline
+    /// answer: [`DEFAULT_TIMEOUT`](Self::DEFAULT_TIMEOUT) unless set. The retry policy's deadline
     /// bounds the whole call.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
     }
 
-    /// How long opening a connection may take: [`DEFAULT_CONNECT_TIMEOUT`]
+    /// How long opening a connection may take: [`DEFAULT_CONNECT_TIMEOUT`](Self::DEFAULT_CONNECT_TIMEOUT)
     /// unless set.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = Some(timeout);
@@ -159,7 +171,7 @@ impl ClientBuilder {
         self
     }
 
-    /// The largest request body the client sends: [`DEFAULT_MAX_BODY_BYTES`]
+    /// The largest request body the client sends: [`DEFAULT_MAX_BODY_BYTES`](Self::DEFAULT_MAX_BODY_BYTES)
     /// unless set. A larger event is refused with [`Error::InvalidInput`]
     /// before anything is sent.
     pub fn max_body_bytes(mut self, limit: usize) -> Self {
@@ -205,7 +217,7 @@ impl ClientBuilder {
     }
 
     /// How many HTTP/2 connections the client may open to the API:
-    /// [`DEFAULT_MAX_CONNECTIONS`](super::DEFAULT_MAX_CONNECTIONS) unless
+    /// [`DEFAULT_MAX_CONNECTIONS`](Self::DEFAULT_MAX_CONNECTIONS) unless
     /// set. A connection carries up to
     /// [`streams_per_connection`](Self::streams_per_connection) requests at
     /// once; the next connection opens only when every open one is that
@@ -227,7 +239,7 @@ impl ClientBuilder {
 
     /// How many requests one HTTP/2 connection carries at once before the
     /// client opens another:
-    /// [`DEFAULT_STREAMS_PER_CONNECTION`](super::DEFAULT_STREAMS_PER_CONNECTION)
+    /// [`DEFAULT_STREAMS_PER_CONNECTION`](Self::DEFAULT_STREAMS_PER_CONNECTION)
     /// unless set, the least a server should allow (RFC 9113 §6.5.2). Set
     /// it to your server's `SETTINGS_MAX_CONCURRENT_STREAMS` when it is
     /// lower. See [`max_connections`](Self::max_connections).
@@ -276,10 +288,10 @@ impl ClientBuilder {
         auth.set_sensitive(true);
 
         let base = checked_base_url(
-            self.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL),
+            self.base_url.as_deref().unwrap_or(Self::DEFAULT_BASE_URL),
             self.allow_insecure_http,
         )?;
-        let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        let timeout = self.timeout.unwrap_or(Self::DEFAULT_TIMEOUT);
         for (field, value) in [
             ("timeout", Some(timeout)),
             ("connect_timeout", self.connect_timeout),
@@ -321,7 +333,9 @@ impl ClientBuilder {
             tls: tls_config()?,
             headers,
             timeout,
-            connect_timeout: self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+            connect_timeout: self
+                .connect_timeout
+                .unwrap_or(Self::DEFAULT_CONNECT_TIMEOUT),
         };
         let http = settings.client().map_err(|e| Error::Transport {
             host: base.host.clone(),
@@ -331,9 +345,10 @@ impl ClientBuilder {
         })?;
         let spread = Spread::new(
             http.clone(),
-            self.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
+            self.max_connections
+                .unwrap_or(Self::DEFAULT_MAX_CONNECTIONS),
             self.streams_per_connection
-                .unwrap_or(DEFAULT_STREAMS_PER_CONNECTION),
+                .unwrap_or(Self::DEFAULT_STREAMS_PER_CONNECTION),
             Box::new(move || settings.client().ok()),
         );
         let retry = self.retry.unwrap_or_default();
@@ -357,7 +372,7 @@ impl ClientBuilder {
                 source: self.source,
                 timeout,
                 retry,
-                max_body_bytes: self.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+                max_body_bytes: self.max_body_bytes.unwrap_or(Self::DEFAULT_MAX_BODY_BYTES),
             }),
         })
     }
@@ -403,7 +418,7 @@ impl HttpSettings {
             http = http.http2_prior_knowledge();
         }
         http.use_preconfigured_tls(self.tls.clone())
-            .user_agent(USER_AGENT)
+            .user_agent(Client::USER_AGENT)
             .default_headers(self.headers.clone())
             .timeout(self.timeout)
             .connect_timeout(self.connect_timeout)

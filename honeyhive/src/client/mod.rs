@@ -33,24 +33,6 @@ pub use builder::ClientBuilder;
 pub(crate) use send::{Prepared, finish};
 pub use v1::{LoggedBatch, StartedSession, Updated};
 
-/// The API the client talks to unless told otherwise.
-pub const DEFAULT_BASE_URL: &str = "https://api.honeyhive.ai";
-/// How long one attempt may take, from sending to the end of the answer.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long opening a connection may take.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// The `User-Agent` every request carries.
-pub const USER_AGENT: &str = concat!("honeyhive-rs/", env!("CARGO_PKG_VERSION"));
-
-/// How many HTTP/2 connections a client opens at most, by default.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 8;
-/// How many requests one HTTP/2 connection carries at once, by default,
-/// before another is opened: 100, the least RFC 9113 asks a server to allow.
-pub const DEFAULT_STREAMS_PER_CONNECTION: usize = 100;
-
-/// The largest request body sent by default: 5 MiB of JSON.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
-
 /// A HoneyHive API client.
 ///
 /// Cheap to clone (the clones share one connection pool) and `Send + Sync`:
@@ -103,6 +85,10 @@ pub struct Logged {
 }
 
 impl Client {
+    /// The `User-Agent` every request carries: `honeyhive-rs/` and the
+    /// crate's version.
+    pub const USER_AGENT: &'static str = concat!("honeyhive-rs/", env!("CARGO_PKG_VERSION"));
+
     /// A builder with every setting at its default; only the API key is
     /// required.
     pub fn builder() -> ClientBuilder {
@@ -114,10 +100,10 @@ impl Client {
     /// | variable | meaning | default |
     /// |---|---|---|
     /// | `HH_API_KEY` | API key (required) | |
-    /// | `HH_API_URL` | base URL | [`DEFAULT_BASE_URL`] |
+    /// | `HH_API_URL` | base URL | [`ClientBuilder::DEFAULT_BASE_URL`] |
     /// | `HH_PROJECT` | default project of events | none |
     /// | `HH_SOURCE` | default source of events | none |
-    /// | `HH_API_TIMEOUT` | per-attempt timeout in seconds | [`DEFAULT_TIMEOUT`] |
+    /// | `HH_API_TIMEOUT` | per-attempt timeout in seconds | [`ClientBuilder::DEFAULT_TIMEOUT`] |
     /// | `HH_MAX_RETRIES` | retries after the first attempt | 4 ([`RetryPolicy::DEFAULT_MAX_ATTEMPTS`] − 1) |
     ///
     /// ```no_run

@@ -11,9 +11,9 @@ use super::body::Outgoing;
 use super::scrub::Scrubber;
 use super::send::read_bounded;
 use crate::RetryPolicy;
-use crate::api::{Exec, ExecFuture};
 use crate::retry::{Attempt, Next, Verdict};
 use crate::status::{MAX_ANSWER_BYTES, retry_after, retryable};
+use honeyhive_gen::{Exec, ExecFuture};
 
 /// Sends each generated request under the client's [`RetryPolicy`].
 pub(super) struct Retrying {

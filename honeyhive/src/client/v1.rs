@@ -67,7 +67,7 @@ impl Client {
     /// not take, an empty session id, a setter's problem, or a body over
     /// [`max_body_bytes`](crate::ClientBuilder::max_body_bytes) (split the
     /// batch, or log through a [`Logger`](crate::Logger) with
-    /// [`Route::EventBatch`](crate::logger::Route::EventBatch), which
+    /// [`Route::EventBatch`](crate::Route::EventBatch), which
     /// splits by size). The API's answers are as for `log_event`;
     /// `success: false` is [`Error::NotRecorded`].
     ///

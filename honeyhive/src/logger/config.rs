@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::DeadLetterSink;
+use super::Outcomes;
 
 /// How a [`Logger`](super::Logger) queues and sends. Every setting has a
 /// documented default; setters are `with_*`, getters are named after the
@@ -26,8 +26,7 @@ pub struct LoggerConfig {
     pub(super) adaptive: bool,
     pub(super) max_report_letters: usize,
     pub(super) linger: Duration,
-    pub(super) dead_letters: Option<Arc<dyn DeadLetterSink>>,
-    pub(super) on_sent: Option<OnSent>,
+    pub(super) outcomes: Option<Arc<dyn Outcomes>>,
     pub(super) route: Route,
     pub(super) max_batch_events: usize,
     pub(super) max_batch_bytes: Option<usize>,
@@ -48,7 +47,7 @@ pub struct LoggerConfig {
 /// needs an `event_type` (checked by `log`).
 ///
 /// ```
-/// use honeyhive::logger::{LoggerConfig, Route};
+/// use honeyhive::{LoggerConfig, Route};
 ///
 /// let config = LoggerConfig::default().with_route(Route::EventBatch);
 /// assert_eq!(config.route(), Route::EventBatch);
@@ -72,21 +71,6 @@ pub enum Route {
     /// one it already has (what an idempotent `event_id` means; the
     /// published spec does not say it either way).
     EventBatch,
-}
-
-/// What [`LoggerConfig::with_on_sent`] calls.
-pub(super) type OnSent = Arc<dyn Fn(&Sent<'_>) + Send + Sync>;
-
-/// An event the API accepted, as [`LoggerConfig::with_on_sent`] reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Sent<'a> {
-    /// The session the event was logged into.
-    pub session_id: &'a str,
-    /// The id it was sent (and recorded) under.
-    pub event_id: &'a str,
-    /// How many requests it took (1 when the first one succeeded).
-    pub attempts: u32,
 }
 
 impl LoggerConfig {
@@ -142,7 +126,7 @@ impl LoggerConfig {
     /// Sets how much memory the queued events may hold, as the logger
     /// estimates it: each event's slot in the queue, and its strings, JSON
     /// objects, arrays and children by their lengths, with the allocator's
-    /// overhead (see the [module docs](super#memory)).
+    /// overhead (see the [`Logger` docs](crate::Logger#memory)).
     pub fn with_max_queue_bytes(mut self, bytes: usize) -> Self {
         self.max_queue_bytes = bytes;
         self
@@ -150,7 +134,7 @@ impl LoggerConfig {
 
     /// Sets how many requests may be in flight at once at most; at least 1.
     /// The logger adapts its limit between 1 and this ceiling (see the
-    /// [module docs](super#concurrency-that-adapts)) unless
+    /// [`Logger` docs](crate::Logger#concurrency-that-adapts)) unless
     /// [`with_adaptive_concurrency(false)`](Self::with_adaptive_concurrency)
     /// makes it fixed.
     pub fn with_max_in_flight(mut self, requests: usize) -> Self {
@@ -199,37 +183,19 @@ impl LoggerConfig {
         self
     }
 
-    /// Sets where undelivered events go, besides the reports. The logger
-    /// calls the sink on a thread of its own, in order (see
-    /// [`DeadLetterSink`] for when it waits for it).
-    pub fn with_dead_letters(mut self, sink: impl DeadLetterSink) -> Self {
-        self.dead_letters = Some(Arc::new(sink));
-        self
-    }
-
-    /// Calls `on_sent` for every event once the API has accepted it, before
-    /// the event counts as settled: when [`flush`](super::Logger::flush)
-    /// returns, every event logged before it has been reported here or
-    /// handed back as a dead letter. With the dead-letter sink, this is how
-    /// a caller learns the fate of each event, e.g. to acknowledge a
-    /// message it read from a queue, or to record how far a file has been
-    /// delivered. Called on the runtime's threads, from many tasks at once:
-    /// keep it short and never block.
+    /// Sets what is told of each event's fate, sent or dead letter (see
+    /// [`Outcomes`] for where and when each is called). The reports carry
+    /// the dead letters whether or not this is set.
     ///
-    /// ```
-    /// use std::sync::Arc;
-    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// ```no_run
+    /// use honeyhive::{JsonlDeadLetters, LoggerConfig};
     ///
-    /// let sent = Arc::new(AtomicU64::new(0));
-    /// let counter = Arc::clone(&sent);
-    /// let config = honeyhive::LoggerConfig::default()
-    ///     .with_on_sent(move |event: &honeyhive::logger::Sent<'_>| {
-    ///         assert!(!event.event_id.is_empty());
-    ///         counter.fetch_add(1, Ordering::Relaxed);
-    ///     });
+    /// let config = LoggerConfig::default()
+    ///     .with_outcomes(JsonlDeadLetters::append("undelivered.jsonl")?);
+    /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn with_on_sent(mut self, on_sent: impl Fn(&Sent<'_>) + Send + Sync + 'static) -> Self {
-        self.on_sent = Some(Arc::new(on_sent));
+    pub fn with_outcomes(mut self, outcomes: impl Outcomes) -> Self {
+        self.outcomes = Some(Arc::new(outcomes));
         self
     }
 
@@ -284,7 +250,7 @@ impl Default for LoggerConfig {
     /// [`DEFAULT_MAX_QUEUE_EVENTS`](Self::DEFAULT_MAX_QUEUE_EVENTS) events and
     /// [`DEFAULT_MAX_QUEUE_BYTES`](Self::DEFAULT_MAX_QUEUE_BYTES) in the queue,
     /// [`DEFAULT_MAX_IN_FLIGHT`](Self::DEFAULT_MAX_IN_FLIGHT) requests in
-    /// flight, no dead-letter sink (reports only).
+    /// flight, no [`Outcomes`] (the reports only).
     fn default() -> Self {
         LoggerConfig {
             max_queue_events: Self::DEFAULT_MAX_QUEUE_EVENTS,
@@ -293,8 +259,7 @@ impl Default for LoggerConfig {
             adaptive: true,
             max_report_letters: Self::DEFAULT_MAX_REPORT_LETTERS,
             linger: Self::DEFAULT_LINGER,
-            dead_letters: None,
-            on_sent: None,
+            outcomes: None,
             route: Route::Event,
             max_batch_events: Self::DEFAULT_MAX_BATCH_EVENTS,
             max_batch_bytes: None,
@@ -311,8 +276,7 @@ impl fmt::Debug for LoggerConfig {
             .field("adaptive", &self.adaptive)
             .field("max_report_letters", &self.max_report_letters)
             .field("linger", &self.linger)
-            .field("dead_letters", &self.dead_letters.as_ref().map(|_| "set"))
-            .field("on_sent", &self.on_sent.as_ref().map(|_| "set"))
+            .field("outcomes", &self.outcomes.as_ref().map(|_| "set"))
             .field("route", &self.route)
             .field("max_batch_events", &self.max_batch_events)
             .field("max_batch_bytes", &self.max_batch_bytes)

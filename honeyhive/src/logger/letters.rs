@@ -1,6 +1,6 @@
 //! Dead letters after they leave a delivery: kept for the next
 //! [`LoggerReport`](super::LoggerReport), and handed to the
-//! [`DeadLetterSink`] on one thread the logger owns.
+//! [`Outcomes::dead_letter`] on one thread the logger owns.
 //!
 //! The sink is the user's code and may block (a file, a socket): it never
 //! runs on the runtime's threads, nor on the thread of a `log` call. It
@@ -16,7 +16,8 @@ use std::thread::JoinHandle;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::{DeadLetter, DeadLetterSink};
+use super::Outcomes;
+use crate::DeadLetter;
 
 /// The letters of the next report, and the sink's thread.
 pub(super) struct Letters {
@@ -76,7 +77,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Letters {
     /// Starts the sink's thread when there is a sink.
-    pub(super) fn new(sink: Option<Arc<dyn DeadLetterSink>>, max_report: usize) -> Letters {
+    pub(super) fn new(sink: Option<Arc<dyn Outcomes>>, max_report: usize) -> Letters {
         let sink = sink.and_then(|sink| {
             let queue = Arc::new(SinkQueue {
                 state: Mutex::default(),
@@ -225,7 +226,7 @@ impl SinkQueue {
     /// The sink's thread: takes letters in order until closed and empty.
     /// A closed queue with letters left is still emptied (that is how
     /// `Drop` hands everything over); `stop_sink` empties it first.
-    fn run(&self, sink: &dyn DeadLetterSink) {
+    fn run(&self, sink: &dyn Outcomes) {
         loop {
             let letter = {
                 let mut queued = lock(&self.state);
@@ -242,8 +243,9 @@ impl SinkQueue {
                         .unwrap_or_else(PoisonError::into_inner);
                 }
             };
-            let accepted =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sink.accept(&letter)));
+            let accepted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                sink.dead_letter(&letter)
+            }));
             if accepted.is_err() {
                 super::warn_loss(
                     "a dead-letter sink panicked on a letter; it is still in the next report",
@@ -289,7 +291,10 @@ mod tests {
     async fn the_sink_takes_letters_in_order_on_its_own_thread() {
         let seen: Arc<Mutex<Vec<(String, std::thread::ThreadId)>>> = Arc::default();
         let into = Arc::clone(&seen);
-        let sink = move |l: &DeadLetter| {
+        let sink = move |outcome: crate::Outcome<'_>| {
+            let crate::Outcome::DeadLetter(l) = outcome else {
+                return;
+            };
             lock(&into).push((l.event_id.clone().unwrap(), std::thread::current().id()));
         };
         let letters = Letters::new(Some(Arc::new(sink)), 10);
@@ -305,7 +310,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_slow_sink_misses_the_deadline_and_what_it_did_not_take_stays_in_the_report() {
-        let sink = |_: &DeadLetter| std::thread::sleep(Duration::from_millis(200));
+        let sink = |_: crate::Outcome<'_>| std::thread::sleep(Duration::from_millis(200));
         // A report bound of 1: the untaken ones are kept anyway.
         let letters = Letters::new(Some(Arc::new(sink)), 1);
         letters.hand_back((0..4).map(letter).collect());
@@ -332,7 +337,7 @@ mod tests {
     fn finishing_on_this_thread_hands_everything_over_first() {
         let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let into = Arc::clone(&count);
-        let sink = move |_: &DeadLetter| {
+        let sink = move |_: crate::Outcome<'_>| {
             std::thread::sleep(Duration::from_millis(5));
             into.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         };

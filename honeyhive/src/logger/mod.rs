@@ -1,168 +1,8 @@
-//! [`Logger`]: logs events in the background, so the application never waits
-//! on telemetry, and hands back what it could not deliver.
-//!
-//! ```no_run
-//! use std::time::Duration;
-//! use honeyhive::{Client, Event, JsonlDeadLetters, LoggerConfig, SessionId};
-//!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let client = Client::from_env()?;
-//! let logger = client.logger(
-//!     LoggerConfig::default().with_dead_letters(JsonlDeadLetters::append("undelivered.jsonl")?),
-//! )?;
-//! let session = SessionId::new();
-//! logger.log(&session, Event::model("gpt-4o"))?; // returns at once
-//! // ... at exit:
-//! let report = logger.shutdown(Duration::from_secs(5)).await;
-//! println!("{report:?}");
-//! # Ok(()) }
-//! ```
-//!
-//! # Life of an event
-//! 1. [`Logger::log`] checks the event (as [`Client::log_event`] would),
-//!    estimates its memory, and puts it in a queue bounded by count and by
-//!    bytes, or hands it back in a [`LogError`]. It never blocks, never
-//!    awaits, wakes nobody (but a dozing logger, once per quiet spell), and
-//!    works from any thread.
-//! 2. The dispatcher, one task on the runtime that made the logger, is the
-//!    only taker: it takes events out in order, numbers them, and starts a
-//!    delivery for the next request's events (one event, or a batch with
-//!    [`Route::EventBatch`]) while fewer than
-//!    [`max_in_flight`](LoggerConfig::max_in_flight) run and the in-flight
-//!    limit has room. It looks at an idle queue every
-//!    [`linger`](LoggerConfig::with_linger), then dozes until the next
-//!    `log`.
-//! 3. A delivery serializes its events (filling ids and the client's
-//!    defaults; deliveries do this side by side, on every runtime thread),
-//!    sends them under the client's [`RetryPolicy`](crate::RetryPolicy) and
-//!    settles each: sent, or handed back as a
-//!    [`DeadLetter`](crate::DeadLetter).
-//!
-//! # Batches
-//! With [`Route::EventBatch`], requests go to `POST /v1/events/batch`, each
-//! with up to [`max_batch_events`](LoggerConfig::max_batch_events) events
-//! (trees count each node) and at most
-//! [`max_batch_bytes`](LoggerConfig::with_max_batch_bytes) of JSON. The
-//! dispatcher fills a batch from the queue; one that is not full waits up to
-//! `linger` for more, unless a flush or shutdown wants it out. A batch the
-//! API refuses whole for what one event may hold (400, 413, 422) is split
-//! in halves, sent side by side, down to the event it refuses, which is a
-//! dead letter with the answer: one bad event of 100 costs at most 15
-//! requests. A 500 (the spec's "events partially created", which does not
-//! say which) or a batch lost in transit is retried whole with the same
-//! event ids (see [`Route::EventBatch`] for what that assumes of the
-//! server). A batch whose every event is refused costs 2N−1 requests for
-//! N events, each found and handed back. Retries, the adaptive limit and
-//! the send rate are per request (a batch is retried whole and holds one
-//! permit); flushes, counters, reports and dead letters are per event, and
-//! an event's `attempts` counts every request it went out in, a split
-//! half's parents included.
-//!
-//! Deliveries run side by side, so events are *not* delivered in the order
-//! they were logged, not even within a session: a retried event arrives
-//! after later ones. HoneyHive orders a session's events by their
-//! `start_time`, so set it when the order matters.
-//!
-//! # Nothing is lost silently
-//! - An event `log` refuses (queue full, shut down, invalid, the runtime
-//!   gone) comes back in the [`LogError`]; all but invalid ones are counted
-//!   in [`LoggerStats::dropped`].
-//! - An event that fails for good (a 4xx, retries exhausted, too large to
-//!   send, the shutdown deadline) is a dead letter: the event's JSON with
-//!   its ids and defaults (on the per-event route, the exact body that was
-//!   or would have been sent; with batches, the tree as it went out, nested
-//!   again, without `project`, which that route does not carry), so
-//!   replaying it through either route cannot record it twice. It goes
-//!   into the next [`LoggerReport`] and to the
-//!   [`DeadLetterSink`](crate::DeadLetterSink), which runs on a thread of
-//!   its own that the logger owns (never on the runtime's threads), taking
-//!   letters in order.
-//! - A `Logger` dropped without [`shutdown`](Logger::shutdown) hands what is
-//!   left to the sink, waits for the sink to take it, and warns how many
-//!   events it lost, through `tracing`, and on stderr when no `tracing`
-//!   subscriber is set.
-//!
-//! # How long a Logger lives
-//! Its tasks run on the tokio runtime it was made on, so that runtime must
-//! keep running for events to go out; `log` works from anywhere meanwhile.
-//! When the runtime ends first (a `#[tokio::test]` that made the logger
-//! returns, a worker pool shuts down), its tasks end with it: the logger
-//! notices, stops, hands everything it held back as dead letters (with
-//! that reason) and warns; `log` then refuses with
-//! [`LogError::RuntimeGone`], and `flush` and `shutdown` return at once with
-//! the report. A runtime that is frozen rather than ended (a serverless
-//! function between invocations) cannot be told apart from a slow one:
-//! flush before the freeze.
-//!
-//! # Time budgets
-//! [`flush`](Logger::flush)`(t)` returns within `t`; so does
-//! [`shutdown`](Logger::shutdown)`(t)`, plus at most [`Logger::SINK_GRACE`] for the
-//! sink to take the letters of events still unsent at `t` (and the time to
-//! serialize the events still queued then, to hand them back). A sink
-//! slower than that does not hold `shutdown` up: the letters it has not
-//! taken stay in the report ([`LoggerReport::dead_letters_not_in_sink`]).
-//! A `flush` or `shutdown` that waits for events also waits for the sink
-//! to take their letters, so when one returns complete, the sink has every
-//! failure.
-//!
-//! # Concurrency that adapts
-//! Each request holds a permit of the in-flight limit (tokio's semaphore),
-//! which moves between 1 and [`max_in_flight`](LoggerConfig::max_in_flight)
-//! (default 256) by the answers, judged in windows of about one round trip
-//! (the baseline latency, at least 1 ms):
-//! - it starts at 8 and **doubles** each window in which the limit was
-//!   reached and latency held, until the first sign of load (slow start);
-//! - then it grows by **one** per such window;
-//! - a window with **back-pressure** (an answer worth a retry: 503 and
-//!   the other 5xx, a timeout, a connection failure) **halves** it;
-//! - a window whose mean latency rose above 1.5× the baseline and by more
-//!   than 5 ms takes **10%** off it (the baseline is a weighted mean of the
-//!   windows' latencies, each window weighing 0.25).
-//!
-//! Errors at random read as load too: a server failing a third of requests
-//! holds the limit near 1. [`LoggerConfig::with_adaptive_concurrency`]`(false)`
-//! fixes the limit at `max_in_flight`. The limit now is in
-//! [`LoggerStats::in_flight_limit`].
-//!
-//! # Rate limits
-//! A 429 says the client sends too fast, not too much at once, and servers
-//! limit in many shapes (token buckets, fixed or sliding windows) whose
-//! `Retry-After` is often longer than their window. So a 429 does not
-//! pause the logger: the throttled event waits its own `Retry-After`
-//! (capped by [`RetryPolicy::max_retry_after`](crate::RetryPolicy::max_retry_after))
-//! without using up one of its attempts, and the logger starts holding
-//! every request to a send rate, as the AWS SDKs' adaptive retry mode
-//! does: cut to 0.7× what the server admitted at a throttle (once per
-//! throttling episode), then grown back along a cubic curve (CUBIC) that
-//! is flat near the rate last throttled and probes beyond it. An event's
-//! first wait for the rate comes before its retry deadline starts; a
-//! retry's wait counts against it. The rate now is in
-//! [`LoggerStats::send_rate_limit`].
-//!
-//! The wait for a place under the limit counts against the event's
-//! [retry deadline](crate::RetryPolicy::with_deadline): a request goes out
-//! with the time its deadline has left, and an event whose deadline passed
-//! while it waited is a dead letter ("no answer in time") without being
-//! sent. A retried event keeps its `event_id`.
-//!
-//! # Lifecycle
-//! Running (taking events) → closed ([`shutdown`](Logger::shutdown) began:
-//! refusing events, sending what is queued) → stopped (dispatcher gone,
-//! the rest handed back). Dropping the last clone without `shutdown`, or
-//! the end of the runtime, goes straight to stopped.
-//!
-//! # Memory
-//! The byte bound counts, for each queued event, its slot in the queue and
-//! an estimate of what it holds: strings, JSON objects, arrays and children
-//! by their lengths, with the allocator's bookkeeping, taken by walking the
-//! generated event type field by field (a field the spec adds does not
-//! compile until it is counted). Spare capacity of a string or vector grown
-//! by pushing is not seen; values made by `json!` or `serde_json::to_value`
-//! have none. An event is refused at `log` when its JSON is sure to be over
-//! the client's [`max_body_bytes`](crate::ClientBuilder::max_body_bytes)
-//! (its strings alone are); one that is over only once serialized (escapes,
-//! numbers) is a dead letter with the reason when its delivery serializes
-//! it.
+//! The background [`Logger`](crate::Logger): its API and refusals here,
+//! its parts in the files beside (`config.rs`, `outcome.rs`, `report.rs`,
+//! `queue.rs`, `worker.rs`, `concurrency.rs`, `rate.rs`, `letters.rs`,
+//! `footprint.rs`). What a user needs to know is on [`Logger`]; the
+//! protocols between the parts are here.
 //!
 //! # Concurrency
 //! The queue is tokio's unbounded channel; its bounds are two pairs of
@@ -201,6 +41,7 @@ mod concurrency;
 mod config;
 mod footprint;
 mod letters;
+mod outcome;
 mod queue;
 mod rate;
 mod report;
@@ -208,8 +49,9 @@ mod report;
 mod sources;
 mod worker;
 
-pub use config::{LoggerConfig, Route, Sent};
-pub use report::{LogError, LoggerReport, LoggerStats};
+pub use config::{LoggerConfig, Route};
+pub use outcome::{Outcome, Outcomes, Sent};
+pub use report::{LoggerReport, LoggerStats};
 
 #[cfg(feature = "tracing")]
 pub(crate) use footprint::ALLOCATION;
@@ -223,13 +65,226 @@ use crate::{Client, Error, Event, SessionId};
 use queue::{Item, Payload, SLOT};
 use worker::{Shared, State, Stop};
 
+/// Why [`Logger::log`](Logger::log) did not take an event. The event
+/// comes back inside.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LogError {
+    /// The queue is at its event or byte bound; the event was dropped and
+    /// counted in [`LoggerStats::dropped`]. Use
+    /// [`Logger::log_wait`](Logger::log_wait) to wait for room
+    /// instead, or raise the bounds.
+    #[error(
+        "the logger's queue is full; the event was dropped (see LoggerConfig bounds, or use log_wait)"
+    )]
+    QueueFull(Box<Event>),
+    /// The logger was shut down (or its last handle dropped); the event was
+    /// dropped and counted.
+    #[error("the logger is shut down; the event was dropped")]
+    ShutDown(Box<Event>),
+    /// The tokio runtime the logger's tasks ran on has shut down, and the
+    /// tasks with it: nothing would send the event. It was dropped and
+    /// counted. Keep that runtime running as long as the logger.
+    #[error(
+        "the tokio runtime running the logger has shut down, so nothing would send the event; \
+         it was dropped (keep that runtime running as long as the Logger)"
+    )]
+    RuntimeGone(Box<Event>),
+    /// The event or session id is not valid input (see the error, which
+    /// names the field); nothing was queued and nothing counted.
+    #[error("the event was refused: {error}")]
+    Invalid {
+        /// What is wrong, naming the field.
+        error: Error,
+        /// The event, as given.
+        event: Box<Event>,
+    },
+}
+
+impl LogError {
+    /// The event that was not taken.
+    pub fn into_event(self) -> Event {
+        match self {
+            LogError::QueueFull(event)
+            | LogError::ShutDown(event)
+            | LogError::RuntimeGone(event) => *event,
+            LogError::Invalid { event, .. } => *event,
+        }
+    }
+}
+
 /// Why events handed back by a dropped logger were not delivered.
 const DROPPED: &str = "the Logger was dropped without shutdown() before the event was delivered";
 /// Why events handed back at the shutdown deadline were not delivered.
 const SHUT_DOWN: &str = "the logger was shut down before the event was delivered";
 
-/// A background event logger. Cheap to clone; clones share the queue.
-/// Made by [`Client::logger`]; see the [module docs](self).
+/// Logs events in the background, so the application never waits on
+/// telemetry, and hands back what it could not deliver. Cheap to clone;
+/// clones share the queue.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use honeyhive::{Client, Event, JsonlDeadLetters, Logger, LoggerConfig, SessionId};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let client = Client::from_env()?;
+/// let logger = Logger::new(
+///     &client,
+///     LoggerConfig::default().with_outcomes(JsonlDeadLetters::append("undelivered.jsonl")?),
+/// )?;
+/// let session = SessionId::new();
+/// logger.log(&session, Event::model("gpt-4o"))?; // returns at once
+/// // ... at exit:
+/// let report = logger.shutdown(Duration::from_secs(5)).await;
+/// println!("{report:?}");
+/// # Ok(()) }
+/// ```
+///
+/// # Life of an event
+/// 1. [`Logger::log`] checks the event (as [`Client::log_event`] would),
+///    estimates its memory, and puts it in a queue bounded by count and by
+///    bytes, or hands it back in a [`LogError`]. It never blocks, never
+///    awaits, wakes nobody (but a dozing logger, once per quiet spell), and
+///    works from any thread.
+/// 2. The dispatcher, one task on the runtime that made the logger, is the
+///    only taker: it takes events out in order, numbers them, and starts a
+///    delivery for the next request's events (one event, or a batch with
+///    [`Route::EventBatch`]) while fewer than
+///    [`max_in_flight`](LoggerConfig::max_in_flight) run and the in-flight
+///    limit has room. It looks at an idle queue every
+///    [`linger`](LoggerConfig::with_linger), then dozes until the next
+///    `log`.
+/// 3. A delivery serializes its events (filling ids and the client's
+///    defaults; deliveries do this side by side, on every runtime thread),
+///    sends them under the client's [`RetryPolicy`](crate::RetryPolicy) and
+///    settles each: sent, or handed back as a
+///    [`DeadLetter`](crate::DeadLetter).
+///
+/// # Batches
+/// With [`Route::EventBatch`], requests go to `POST /v1/events/batch`, each
+/// with up to [`max_batch_events`](LoggerConfig::max_batch_events) events
+/// (trees count each node) and at most
+/// [`max_batch_bytes`](LoggerConfig::with_max_batch_bytes) of JSON. The
+/// dispatcher fills a batch from the queue; one that is not full waits up to
+/// `linger` for more, unless a flush or shutdown wants it out. A batch the
+/// API refuses whole for what one event may hold (400, 413, 422) is split
+/// in halves, sent side by side, down to the event it refuses, which is a
+/// dead letter with the answer: one bad event of 100 costs at most 15
+/// requests. A 500 (the spec's "events partially created", which does not
+/// say which) or a batch lost in transit is retried whole with the same
+/// event ids (see [`Route::EventBatch`] for what that assumes of the
+/// server). A batch whose every event is refused costs 2N−1 requests for
+/// N events, each found and handed back. Retries, the adaptive limit and
+/// the send rate are per request (a batch is retried whole and holds one
+/// permit); flushes, counters, reports and dead letters are per event, and
+/// an event's `attempts` counts every request it went out in, a split
+/// half's parents included.
+///
+/// Deliveries run side by side, so events are *not* delivered in the order
+/// they were logged, not even within a session: a retried event arrives
+/// after later ones. HoneyHive orders a session's events by their
+/// `start_time`, so set it when the order matters.
+///
+/// # Nothing is lost silently
+/// - An event `log` refuses (queue full, shut down, invalid, the runtime
+///   gone) comes back in the [`LogError`]; all but invalid ones are counted
+///   in [`LoggerStats::dropped`].
+/// - An event that fails for good (a 4xx, retries exhausted, too large to
+///   send, the shutdown deadline) is a dead letter: the event's JSON with
+///   its ids and defaults (on the per-event route, the exact body that was
+///   or would have been sent; with batches, the tree as it went out, nested
+///   again, without `project`, which that route does not carry), so
+///   replaying it through either route cannot record it twice. It goes
+///   into the next [`LoggerReport`] and to the
+///   [`Outcomes::dead_letter`] hook, which runs on a thread of its own
+///   that the logger owns (never on the runtime's threads), taking letters
+///   in order.
+/// - A `Logger` dropped without [`shutdown`](Logger::shutdown) hands what is
+///   left to the hook, waits for the hook to take it, and warns how many
+///   events it lost, through `tracing`, and on stderr when no `tracing`
+///   subscriber is set.
+///
+/// # How long a Logger lives
+/// Its tasks run on the tokio runtime it was made on, so that runtime must
+/// keep running for events to go out; `log` works from anywhere meanwhile.
+/// When the runtime ends first (a `#[tokio::test]` that made the logger
+/// returns, a worker pool shuts down), its tasks end with it: the logger
+/// notices, stops, hands everything it held back as dead letters (with
+/// that reason) and warns; `log` then refuses with
+/// [`LogError::RuntimeGone`], and `flush` and `shutdown` return at once with
+/// the report. A runtime that is frozen rather than ended (a serverless
+/// function between invocations) cannot be told apart from a slow one:
+/// flush before the freeze.
+///
+/// # Time budgets
+/// [`flush`](Logger::flush)`(t)` returns within `t`; so does
+/// [`shutdown`](Logger::shutdown)`(t)`, plus at most [`Logger::SINK_GRACE`] for the
+/// sink to take the letters of events still unsent at `t` (and the time to
+/// serialize the events still queued then, to hand them back). A sink
+/// slower than that does not hold `shutdown` up: the letters it has not
+/// taken stay in the report ([`LoggerReport::dead_letters_not_in_sink`]).
+/// A `flush` or `shutdown` that waits for events also waits for the sink
+/// to take their letters, so when one returns complete, the sink has every
+/// failure.
+///
+/// # Concurrency that adapts
+/// Each request holds a permit of the in-flight limit (tokio's semaphore),
+/// which moves between 1 and [`max_in_flight`](LoggerConfig::max_in_flight)
+/// (default 256) by the answers, judged in windows of about one round trip
+/// (the baseline latency, at least 1 ms):
+/// - it starts at 8 and **doubles** each window in which the limit was
+///   reached and latency held, until the first sign of load (slow start);
+/// - then it grows by **one** per such window;
+/// - a window with **back-pressure** (an answer worth a retry: 503 and
+///   the other 5xx, a timeout, a connection failure) **halves** it;
+/// - a window whose mean latency rose above 1.5× the baseline and by more
+///   than 5 ms takes **10%** off it (the baseline is a weighted mean of the
+///   windows' latencies, each window weighing 0.25).
+///
+/// Errors at random read as load too: a server failing a third of requests
+/// holds the limit near 1. [`LoggerConfig::with_adaptive_concurrency`]`(false)`
+/// fixes the limit at `max_in_flight`. The limit now is in
+/// [`LoggerStats::in_flight_limit`].
+///
+/// # Rate limits
+/// A 429 says the client sends too fast, not too much at once, and servers
+/// limit in many shapes (token buckets, fixed or sliding windows) whose
+/// `Retry-After` is often longer than their window. So a 429 does not
+/// pause the logger: the throttled event waits its own `Retry-After`
+/// (capped by [`RetryPolicy::max_retry_after`](crate::RetryPolicy::max_retry_after))
+/// without using up one of its attempts, and the logger starts holding
+/// every request to a send rate, as the AWS SDKs' adaptive retry mode
+/// does: cut to 0.7× what the server admitted at a throttle (once per
+/// throttling episode), then grown back along a cubic curve (CUBIC) that
+/// is flat near the rate last throttled and probes beyond it. An event's
+/// first wait for the rate comes before its retry deadline starts; a
+/// retry's wait counts against it. The rate now is in
+/// [`LoggerStats::send_rate_limit`].
+///
+/// The wait for a place under the limit counts against the event's
+/// [retry deadline](crate::RetryPolicy::with_deadline): a request goes out
+/// with the time its deadline has left, and an event whose deadline passed
+/// while it waited is a dead letter ("no answer in time") without being
+/// sent. A retried event keeps its `event_id`.
+///
+/// # Lifecycle
+/// Running (taking events) → closed ([`shutdown`](Logger::shutdown) began:
+/// refusing events, sending what is queued) → stopped (dispatcher gone,
+/// the rest handed back). Dropping the last clone without `shutdown`, or
+/// the end of the runtime, goes straight to stopped.
+///
+/// # Memory
+/// The byte bound counts, for each queued event, its slot in the queue and
+/// an estimate of what it holds: strings, JSON objects, arrays and children
+/// by their lengths, with the allocator's bookkeeping, taken by walking the
+/// generated event type field by field (a field the spec adds does not
+/// compile until it is counted). Spare capacity of a string or vector grown
+/// by pushing is not seen; values made by `json!` or `serde_json::to_value`
+/// have none. An event is refused at `log` when its JSON is sure to be over
+/// the client's [`max_body_bytes`](crate::ClientBuilder::max_body_bytes)
+/// (its strings alone are); one that is over only once serialized (escapes,
+/// numbers) is a dead letter with the reason when its delivery serializes
+/// it.
 #[derive(Clone)]
 pub struct Logger {
     handle: Arc<Handle>,
@@ -242,40 +297,39 @@ struct Handle {
     dispatcher: Mutex<Option<JoinHandle<()>>>,
 }
 
-impl Client {
-    /// A background logger sending through this client, with its dispatcher
-    /// on the current tokio runtime.
+impl Logger {
+    /// A background logger sending through `client`, with its dispatcher
+    /// on the current tokio runtime (see [How long a Logger
+    /// lives](Logger#how-long-a-logger-lives)).
     ///
-    /// Fails with [`Error::NoRuntime`] outside a tokio runtime. The runtime
-    /// needs its I/O and time drivers (`#[tokio::main]` and
-    /// `Builder::enable_all` turn both on), as every reqwest client does.
-    /// After that, [`Logger::log`] may be called from anywhere, plain threads
-    /// included.
+    /// # Errors
+    /// [`Error::NoRuntime`] outside a tokio runtime. The runtime needs its
+    /// I/O and time drivers (`#[tokio::main]` and `Builder::enable_all`
+    /// turn both on), as every reqwest client does. After that,
+    /// [`Logger::log`] may be called from anywhere, plain threads included.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), honeyhive::Error> {
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// use std::time::Duration;
-    /// use honeyhive::{Event, LoggerConfig, testing::MockHoneyHive};
+    /// use honeyhive::{Event, Logger, LoggerConfig, testing::MockHoneyHive};
     ///
     /// let mock = MockHoneyHive::start_async().await;
-    /// let logger = mock.client()?.logger(LoggerConfig::default())?;
-    /// logger.log("session-1", Event::tool("search")).expect("room in the queue");
+    /// let logger = Logger::new(&mock.client()?, LoggerConfig::default())?;
+    /// logger.log("session-1", Event::tool("search"))?;
     /// let report = logger.shutdown(Duration::from_secs(5)).await;
     /// assert!(report.complete);
     /// assert_eq!(report.stats.sent, 1);
     /// assert_eq!(mock.events().len(), 1);
     /// # Ok(()) }
     /// ```
-    pub fn logger(&self, config: LoggerConfig) -> Result<Logger, Error> {
-        Logger::start(self, Arc::new(self.clone()), config)
+    pub fn new(client: &Client, config: LoggerConfig) -> Result<Logger, Error> {
+        Logger::start(client, Arc::new(client.clone()), config)
     }
-}
 
-impl Logger {
     /// How long past its timeout [`shutdown`](Self::shutdown) gives the
     /// dead-letter sink to take the letters of the events still unsent at
-    /// the timeout (see [Time budgets](self#time-budgets)).
+    /// the timeout (see [Time budgets](Logger#time-budgets)).
     pub const SINK_GRACE: Duration = Duration::from_millis(100);
 
     /// A logger sending through `transport` (the client itself, or a
@@ -309,17 +363,20 @@ impl Logger {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), honeyhive::Error> {
-    /// use honeyhive::{Event, LoggerConfig, testing::MockHoneyHive};
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use honeyhive::{Event, Logger, LoggerConfig, testing::MockHoneyHive};
     ///
     /// let mock = MockHoneyHive::start_async().await;
     /// let client = mock.client()?;
-    /// let logger = client.logger(LoggerConfig::default())?;
+    /// let logger = Logger::new(&client, LoggerConfig::default())?;
     /// let session = client.session("checkout-7");
-    /// logger.log(&session, Event::model("gpt-4o"))?; // `?` gives honeyhive::Error
+    /// logger.log(&session, Event::model("gpt-4o"))?;
     /// # logger.shutdown(std::time::Duration::from_secs(5)).await;
     /// # Ok(()) }
     /// ```
+    ///
+    /// # Errors
+    /// A [`LogError`], with the event inside.
     pub fn log(&self, session_id: impl Into<SessionId>, event: Event) -> Result<(), LogError> {
         let item = self.checked(session_id.into(), event)?;
         self.enqueue(item)
@@ -598,7 +655,7 @@ impl Drop for Handle {
         // returns.
         shared.letters.finish_on_this_thread();
         if lost > 0 {
-            let sink = if shared.config.dead_letters.is_some() {
+            let sink = if shared.config.outcomes.is_some() {
                 "they were handed to the dead-letter sink"
             } else {
                 "no dead-letter sink was set, so they are gone"

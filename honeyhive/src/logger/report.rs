@@ -1,70 +1,7 @@
-//! What the [`Logger`](super::Logger) gives back: refusals, counters and
-//! reports.
+//! What the [`Logger`](super::Logger) reports: counters and the reports of
+//! `flush` and `shutdown`.
 
-use crate::{DeadLetter, Error, Event};
-
-/// Why [`Logger::log`](super::Logger::log) did not take an event. The event
-/// comes back inside.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum LogError {
-    /// The queue is at its event or byte bound; the event was dropped and
-    /// counted in [`LoggerStats::dropped`]. Use
-    /// [`Logger::log_wait`](super::Logger::log_wait) to wait for room
-    /// instead, or raise the bounds.
-    #[error(
-        "the logger's queue is full; the event was dropped (see LoggerConfig bounds, or use log_wait)"
-    )]
-    QueueFull(Box<Event>),
-    /// The logger was shut down (or its last handle dropped); the event was
-    /// dropped and counted.
-    #[error("the logger is shut down; the event was dropped")]
-    ShutDown(Box<Event>),
-    /// The tokio runtime the logger's tasks ran on has shut down, and the
-    /// tasks with it: nothing would send the event. It was dropped and
-    /// counted. Keep that runtime running as long as the logger.
-    #[error(
-        "the tokio runtime running the logger has shut down, so nothing would send the event; \
-         it was dropped (keep that runtime running as long as the Logger)"
-    )]
-    RuntimeGone(Box<Event>),
-    /// The event or session id is not valid input (see the error, which
-    /// names the field); nothing was queued and nothing counted.
-    #[error("the event was refused: {error}")]
-    Invalid {
-        /// What is wrong, naming the field.
-        error: Error,
-        /// The event, as given.
-        event: Box<Event>,
-    },
-}
-
-impl LogError {
-    /// The event that was not taken.
-    pub fn into_event(self) -> Event {
-        match self {
-            LogError::QueueFull(event)
-            | LogError::ShutDown(event)
-            | LogError::RuntimeGone(event) => *event,
-            LogError::Invalid { event, .. } => *event,
-        }
-    }
-}
-
-impl From<LogError> for Error {
-    /// So that `?` on [`Logger::log`](super::Logger::log) works in a function
-    /// returning [`Error`]: an invalid event becomes its
-    /// [`Error::InvalidInput`], a full queue [`Error::QueueFull`], a
-    /// logger shut down or whose runtime ended [`Error::ShutDown`], with
-    /// the event inside.
-    fn from(error: LogError) -> Self {
-        match error {
-            LogError::QueueFull(event) => Error::QueueFull { event },
-            LogError::ShutDown(event) | LogError::RuntimeGone(event) => Error::ShutDown { event },
-            LogError::Invalid { error, .. } => error,
-        }
-    }
-}
+use crate::DeadLetter;
 
 /// Counters since the logger started. Every event `log` accepted is, at any
 /// moment, pending, sent or failed: `enqueued == sent + failed + pending`
@@ -87,11 +24,11 @@ pub struct LoggerStats {
     pub pending: u64,
     /// Requests the logger lets be in flight now: adapted to the server's
     /// answers between 1 and [`max_in_flight`](super::LoggerConfig::max_in_flight)
-    /// (see the [module docs](super#concurrency-that-adapts)), or fixed.
+    /// (see the [`Logger` docs](crate::Logger#concurrency-that-adapts)), or fixed.
     pub in_flight_limit: usize,
     /// Requests per second the logger holds itself to since a server
     /// throttled it (429), adapted to what the server admits (see the
-    /// [module docs](super#rate-limits)); `None` until then.
+    /// [`Logger` docs](crate::Logger#rate-limits)); `None` until then.
     pub send_rate_limit: Option<u32>,
 }
 

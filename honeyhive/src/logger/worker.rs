@@ -17,8 +17,9 @@ use tokio::time::Instant;
 use bytes::Bytes;
 
 use super::concurrency::{Limiter, Signal};
-use super::config::{Route, Sent};
+use super::config::Route;
 use super::letters::{Letters, Taken};
+use super::outcome::Sent;
 use super::queue::{Entry, Item, Queue};
 use super::rate::SendRate;
 use super::report::{LoggerReport, LoggerStats};
@@ -248,8 +249,8 @@ struct Unsettled {
     /// Shared with its delivery.
     held: Held,
     /// Who settles it: its delivery while `Sending`; once `Settling`, its
-    /// delivery has counted it (sent or failed) and is telling the
-    /// `on_sent` callback.
+    /// delivery has counted it (sent or failed) and is telling
+    /// [`Outcomes`](super::Outcomes).
     phase: Phase,
 }
 
@@ -471,7 +472,7 @@ impl Shared {
             slots: Arc::new(Semaphore::new(config.max_in_flight)),
             limiter: Limiter::new(config.max_in_flight, config.adaptive, now),
             rate: SendRate::new(now),
-            letters: Letters::new(config.dead_letters.clone(), config.max_report_letters),
+            letters: Letters::new(config.outcomes.clone(), config.max_report_letters),
             client,
             transport,
             config,
@@ -868,9 +869,10 @@ impl Shared {
     }
 
     /// Settles `units` as sent (those shutdown has not handed back first),
-    /// telling the `on_sent` callback of each before it counts as settled.
+    /// telling [`Outcomes::sent`](super::Outcomes::sent) of each before it
+    /// counts as settled.
     fn settle_sent(&self, units: &[Numbered], attempts: u32) {
-        let Some(on_sent) = &self.config.on_sent else {
+        let Some(outcomes) = &self.config.outcomes else {
             let mut in_flight = lock(&self.in_flight);
             // Gone when shutdown handed it back first; it counts as failed then.
             let sent = units
@@ -905,9 +907,10 @@ impl Shared {
                 event_id: unit.event_id(),
                 attempts,
             };
-            let called = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| on_sent(&sent)));
+            let called =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| outcomes.sent(&sent)));
             if called.is_err() {
-                warn_loss("the logger's on_sent callback panicked; the event was sent");
+                warn_loss("the logger's Outcomes::sent panicked; the event was sent");
             }
         }
         let mut in_flight = lock(&self.in_flight);
@@ -939,7 +942,7 @@ impl Shared {
         let letters = failing
             .iter()
             .map(|(_, unit)| DeadLetter {
-                status: error.status(),
+                status: error.status().map(|s| s.as_u16()),
                 ..unit.letter(error.to_string())
             })
             .collect();
@@ -1053,7 +1056,7 @@ impl Drop for Dispatching {
         // No take is in progress: the one taker is what is being dropped.
         let lost = shared.hand_back_unsettled(RUNTIME_GONE);
         if lost > 0 {
-            let kept = if shared.config.dead_letters.is_some() {
+            let kept = if shared.config.outcomes.is_some() {
                 "they go to the dead-letter sink and the next report"
             } else {
                 "they are in the next report"

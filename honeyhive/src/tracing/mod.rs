@@ -5,11 +5,11 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), honeyhive::Error> {
 //! use std::time::Duration;
-//! use honeyhive::{LoggerConfig, testing::MockHoneyHive, tracing::HoneyHiveLayer};
+//! use honeyhive::{Logger, LoggerConfig, testing::MockHoneyHive, tracing::HoneyHiveLayer};
 //! use tracing_subscriber::layer::SubscriberExt;
 //!
 //! let mock = MockHoneyHive::start_async().await;
-//! let logger = mock.client()?.logger(LoggerConfig::default())?;
+//! let logger = Logger::new(&mock.client()?, LoggerConfig::default())?;
 //! let subscriber = tracing_subscriber::registry().with(HoneyHiveLayer::new(logger.clone()));
 //! tracing::subscriber::with_default(subscriber, || {
 //!     let answer = tracing::info_span!("answer", honeyhive.event_type = "chain");

@@ -558,7 +558,7 @@ fn batched(
         attempts: AtomicU32::new(0),
         timeouts: Mutex::default(),
     });
-    let config = config.with_route(crate::logger::Route::EventBatch);
+    let config = config.with_route(crate::Route::EventBatch);
     let logger = Logger::start(&client, Arc::clone(&script) as _, config).unwrap();
     (script, logger)
 }

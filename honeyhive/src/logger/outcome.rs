@@ -1,0 +1,105 @@
+//! What became of each event a [`Logger`](super::Logger) took: sent, or a
+//! dead letter. One hook for both, [`Outcomes`].
+
+use crate::DeadLetter;
+
+/// An event the API accepted, as [`Outcomes::sent`] is told of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Sent<'a> {
+    /// The session the event was logged into.
+    pub session_id: &'a str,
+    /// The id it was sent (and recorded) under: the root's, for a tree.
+    pub event_id: &'a str,
+    /// How many requests it went out in (1 when the first one succeeded;
+    /// a batch split to isolate a refused event counts each level).
+    pub attempts: u32,
+}
+
+/// What becomes of each event a [`Logger`](super::Logger) took: every one
+/// is, in the end, [`sent`](Self::sent) or a
+/// [`dead_letter`](Self::dead_letter), once. Set it with
+/// [`LoggerConfig::with_outcomes`](super::LoggerConfig::with_outcomes).
+///
+/// With both, a caller learns the fate of each event: to acknowledge a
+/// message it read from a queue, or to record how far a file has been
+/// delivered (`honeyhive send` does this). The two are called in different
+/// places, each documented below; both methods do nothing by default, so
+/// implement the one you need. [`JsonlDeadLetters`](crate::JsonlDeadLetters)
+/// implements `dead_letter`; a pair `(A, B)` of implementations calls both;
+/// a closure taking an [`Outcome`] gets both:
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use honeyhive::{LoggerConfig, Outcome};
+///
+/// let sent = Arc::new(AtomicU64::new(0));
+/// let count = Arc::clone(&sent);
+/// let config = LoggerConfig::default().with_outcomes(move |outcome: Outcome<'_>| match outcome {
+///     Outcome::Sent(_) => {
+///         count.fetch_add(1, Ordering::Relaxed);
+///     }
+///     Outcome::DeadLetter(letter) => eprintln!("not delivered: {}", letter.reason),
+///     _ => {}
+/// });
+/// ```
+pub trait Outcomes: Send + Sync + 'static {
+    /// The API accepted the event. Called on the runtime's threads, from
+    /// many tasks at once, before the event counts as settled (so a
+    /// [`flush`](super::Logger::flush) that returns has seen every call for
+    /// the events before it): keep it short and never block. A panic in it
+    /// is caught and said; the event counts as sent.
+    fn sent(&self, sent: &Sent<'_>) {
+        let _ = sent;
+    }
+
+    /// The event could not be delivered; `letter` carries it and why.
+    /// Called once per letter, in the order they were handed back, on a
+    /// thread the logger owns (never on the runtime's threads, never on the
+    /// caller of `log`), so it may block on a file or a socket. `flush`
+    /// waits for it to take the letters of the events it waited for;
+    /// `shutdown` gives it until its timeout plus
+    /// [`Logger::SINK_GRACE`](super::Logger::SINK_GRACE), and a letter it
+    /// has not begun by then stays in the report only. A panic in it is
+    /// caught (and said); the letter stays in the report. The reports carry
+    /// every letter whether or not this is set.
+    fn dead_letter(&self, letter: &DeadLetter) {
+        let _ = letter;
+    }
+}
+
+/// Either fate of an event, for a closure that is an [`Outcomes`].
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub enum Outcome<'a> {
+    /// See [`Outcomes::sent`] (where and when it is called).
+    Sent(&'a Sent<'a>),
+    /// See [`Outcomes::dead_letter`] (where and when it is called).
+    DeadLetter(&'a DeadLetter),
+}
+
+impl<F> Outcomes for F
+where
+    F: Fn(Outcome<'_>) + Send + Sync + 'static,
+{
+    fn sent(&self, sent: &Sent<'_>) {
+        self(Outcome::Sent(sent));
+    }
+
+    fn dead_letter(&self, letter: &DeadLetter) {
+        self(Outcome::DeadLetter(letter));
+    }
+}
+
+impl<A: Outcomes, B: Outcomes> Outcomes for (A, B) {
+    fn sent(&self, sent: &Sent<'_>) {
+        self.0.sent(sent);
+        self.1.sent(sent);
+    }
+
+    fn dead_letter(&self, letter: &DeadLetter) {
+        self.0.dead_letter(letter);
+        self.1.dead_letter(letter);
+    }
+}
