@@ -3,7 +3,7 @@
 
 use honeyhive::{Client, ClientBuilder, Error};
 
-use crate::{Exit, Fail};
+use crate::exit::{Exit, Fail};
 
 /// API settings: each flag falls back to the variable the library reads.
 #[derive(clap::Args, Debug, Clone)]

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 /// An event ready to log, with the id it will be recorded under.
 #[derive(Debug)]
-pub struct EventLine {
+pub struct ParsedLine {
     pub session_id: String,
     pub event_id: String,
     pub event: honeyhive::Event,
@@ -84,7 +84,7 @@ pub fn split(line: &str, session: Option<&str>) -> Result<(String, Map<String, V
 /// without an `event_id` gets one derived from the session, the line's
 /// number and its bytes, so sending the same file again records nothing
 /// twice.
-pub fn parse(line: &str, number: u64, session: Option<&str>) -> Result<EventLine, Refused> {
+pub fn parse(line: &str, number: u64, session: Option<&str>) -> Result<ParsedLine, Refused> {
     // The common case, a wrapped line with a valid event, straight into the
     // generated type; anything else (bare events, errors) through a JSON
     // value, which can say what is wrong.
@@ -96,7 +96,7 @@ pub fn parse(line: &str, number: u64, session: Option<&str>) -> Result<EventLine
     {
         let derived = derive(&session_id, number, line);
         let event_id = fill_typed_ids(&mut event, derived);
-        return Ok(EventLine {
+        return Ok(ParsedLine {
             session_id,
             event_id,
             event: honeyhive::Event::from(event),
@@ -115,12 +115,12 @@ pub fn parse(line: &str, number: u64, session: Option<&str>) -> Result<EventLine
     };
     let event_id = filled.map_err(|problem| refused(vec![problem]))?;
     match serde_json::from_value::<types::Event>(value.clone()) {
-        Ok(api) => Ok(EventLine {
+        Ok(api) => Ok(ParsedLine {
             session_id,
             event_id,
             event: honeyhive::Event::from(api),
         }),
-        Err(e) => Err(refused(match honeyhive::testing::validate_event(&value) {
+        Err(e) => Err(refused(match honeyhive::validate::event(&value) {
             Err(problems) => problems.iter().map(|p| field_problem(p)).collect(),
             Ok(()) => vec![format!("event: {e}")],
         })),
@@ -129,6 +129,9 @@ pub fn parse(line: &str, number: u64, session: Option<&str>) -> Result<EventLine
 
 /// `{"session_id": ..., "event": {...}}`, other keys ignored.
 #[derive(serde::Deserialize)]
+/// The fields of an [`honeyhive::EventLine`] the reader needs, the event
+/// typed at once (`EventLine`'s flattened `undelivered` would buffer every
+/// line first); other fields are ignored, so any such line replays.
 struct Wrapped {
     session_id: Option<String>,
     event: Option<types::Event>,

@@ -8,65 +8,23 @@
 //! - `honeyhive mock`: the spec-validating mock as a process on loopback.
 //! - `honeyhive log`: one event from flags.
 //!
-//! Exit codes (see [`Exit`]): 0 done, 1 some lines rejected or failed, 2
+//! Exit codes (see [`exit::Exit`]): 0 done, 1 some lines rejected or failed, 2
 //! usage, 3 configuration, 4 the API could not be reached, 130 interrupted.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod checkpoint;
+mod commands;
 mod config;
 mod event_line;
+mod exit;
 mod input;
-mod log;
-mod mock;
-mod progress;
-mod send;
-mod validate;
 
-/// The command's exit codes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Exit {
-    /// Every line sent (or skipped by the checkpoint); the event logged.
-    Ok = 0,
-    /// Some lines were rejected or failed (see the rejects file), or a line
-    /// did not validate.
-    Partial = 1,
-    /// The command line is wrong, or an input file cannot be read.
-    Usage = 2,
-    /// Configuration: no API key, a bad URL or setting, a checkpoint that
-    /// does not fit the file, the API refused the key.
-    Config = 3,
-    /// The API could not be reached at all: nothing was sent.
-    Unreachable = 4,
-    /// Stopped by Ctrl-C (after saving the checkpoint and the rejects).
-    Interrupted = 130,
-}
-
-/// Prints a line on stdout. A reader that went away (`| head`) is not an
-/// error worth a panic: the line is dropped and the exit code stands.
-pub fn out(line: &str) {
-    use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    let _gone = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
-}
-
-/// A failure that ends the command, with its exit code and what to do.
-#[derive(Debug)]
-pub struct Fail {
-    pub exit: Exit,
-    pub message: String,
-}
-
-impl Fail {
-    pub fn new(exit: Exit, message: impl Into<String>) -> Fail {
-        Fail {
-            exit,
-            message: message.into(),
-        }
-    }
-}
+#[cfg(feature = "mock")]
+use commands::mock;
+use commands::{log, send, validate};
+use exit::Exit;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -86,6 +44,7 @@ struct Cli {
 enum Command {
     Send(send::Args),
     Validate(validate::Args),
+    #[cfg(feature = "mock")]
     Mock(mock::Args),
     Log(log::Args),
 }
@@ -106,6 +65,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Send(args) => send::run(args).await,
             Command::Validate(args) => validate::run(&args),
+            #[cfg(feature = "mock")]
             Command::Mock(args) => mock::run(args).await,
             Command::Log(args) => log::run(args).await,
         }

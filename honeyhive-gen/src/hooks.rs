@@ -43,6 +43,10 @@ pub struct Hooks {
 
 impl Hooks {
     /// Hooks that send every request through `exec`.
+    ///
+    /// Hidden: `honeyhive` builds the client's hooks (retries, deadline, key
+    /// scrubbing); this is public only because that crate is another one.
+    #[doc(hidden)]
     pub fn new(exec: impl Exec) -> Self {
         Hooks {
             exec: Some(Arc::new(exec)),

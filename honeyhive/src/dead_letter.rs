@@ -1,11 +1,11 @@
 //! Dead letters: events a [`Logger`](crate::Logger) could not deliver,
 //! handed back instead of dropped.
 
+use parking_lot::Mutex;
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use bytes::Bytes;
 
@@ -75,10 +75,109 @@ impl DeadLetter {
     }
 }
 
+/// One line of the JSONL files of events this crate and the `honeyhive`
+/// command write and read: dead-letter files ([`JsonlDeadLetters`]), the
+/// command's rejects files, `honeyhive mock --print`, and the input of
+/// `honeyhive send`, which replays any of them as they are.
+///
+/// Shape: `{"session_id": "...", "event": {...}}`, and, for an event that
+/// was not delivered, `"reason"` and `"status"` (always present then,
+/// `null` when the API did not answer). Fields that are `None` are left
+/// out of the line.
+///
+/// ```
+/// use honeyhive::EventLine;
+/// use serde_json::json;
+///
+/// let line: EventLine = serde_json::from_str(
+///     r#"{"session_id": "s-1", "event": {"event_name": "search"}, "reason": "413", "status": 413}"#,
+/// )?;
+/// assert_eq!(line.session_id.as_deref(), Some("s-1"));
+/// assert_eq!(line.undelivered.as_ref().map(|f| f.status), Some(Some(413)));
+/// let back: serde_json::Value = serde_json::to_value(&line)?;
+/// assert_eq!(back["event"], json!({"event_name": "search"}));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct EventLine {
+    /// The input file a rejected line came from (`honeyhive send`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Its line number there, from 1 (`honeyhive send`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// When the line was written, in milliseconds since the Unix epoch
+    /// (dead letters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_ms: Option<u64>,
+    /// The session the event belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// The event's id, when it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    /// The operation that carried it (`honeyhive mock --print`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    /// Why it was not delivered, when it was not.
+    #[serde(flatten)]
+    pub undelivered: Option<Undelivered>,
+    /// The event, as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<serde_json::Value>,
+    /// The line's text, for a line that was not an event at all
+    /// (`honeyhive send`'s rejects).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<String>,
+}
+
+/// Why an [`EventLine`]'s event was not delivered.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct Undelivered {
+    /// What went wrong, in words.
+    pub reason: String,
+    /// The HTTP status of the API's answer; `None` (`null` on the line)
+    /// when it did not answer or the line was refused before sending.
+    pub status: Option<u16>,
+}
+
+impl Undelivered {
+    /// A undelivered with this reason and status.
+    pub fn new(reason: impl Into<String>, status: Option<u16>) -> Self {
+        Undelivered {
+            reason: reason.into(),
+            status,
+        }
+    }
+}
+
+impl EventLine {
+    /// A line for `event` of `session_id`.
+    pub fn new(session_id: impl Into<String>, event: serde_json::Value) -> Self {
+        EventLine {
+            session_id: Some(session_id.into()),
+            event: Some(event),
+            ..EventLine::default()
+        }
+    }
+
+    /// The line for a dead letter, written now.
+    pub fn from_dead_letter(letter: &DeadLetter) -> Self {
+        EventLine {
+            at_ms: Some(crate::millis::now()),
+            event_id: letter.event_id.clone(),
+            undelivered: Some(Undelivered::new(letter.reason.clone(), letter.status)),
+            ..EventLine::new(letter.session_id.clone(), letter.event_json())
+        }
+    }
+}
+
 /// [`Outcomes`](crate::Outcomes) that append one JSON line per undelivered event to a
-/// file: `{"at_ms": ..., "session_id": ..., "event_id": ..., "reason": ...,
-/// "status": ..., "event": {...}}` (`status` is `null` when the API did not
-/// answer). `honeyhive send` replays such a file as it is. Each line is flushed as it is written, so a crash loses
+/// file, each an [`EventLine`]: `{"at_ms": ..., "session_id": ...,
+/// "event_id": ..., "reason": ..., "status": ..., "event": {...}}`
+/// (`status` is `null` when the API did not answer). `honeyhive send` replays such a file as it is. Each line is flushed as it is written, so a crash loses
 /// none that were handed over.
 ///
 /// ```no_run
@@ -119,19 +218,8 @@ impl fmt::Debug for JsonlDeadLetters {
 
 impl crate::Outcomes for JsonlDeadLetters {
     fn dead_letter(&self, letter: &DeadLetter) {
-        let at_ms = crate::millis::now();
-        let line = serde_json::json!({
-            "at_ms": at_ms,
-            "session_id": letter.session_id,
-            "event_id": letter.event_id,
-            "reason": letter.reason,
-            "status": letter.status,
-            "event": letter.event_json(),
-        });
-        let mut file = self
-            .file
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let line = EventLine::from_dead_letter(letter);
+        let mut file = self.file.lock();
         let written = serde_json::to_writer(&mut *file, &line)
             .map_err(io::Error::from)
             .and_then(|()| file.write_all(b"\n"))

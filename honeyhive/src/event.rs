@@ -38,6 +38,41 @@ impl EventType {
     }
 }
 
+/// Parses the name the API uses (`"model"`, `"tool"`, `"chain"`,
+/// `"session"`; exact, lower case), the inverse of [`EventType::as_str`].
+///
+/// # Errors
+/// [`UnknownEventType`] for any other text, holding it.
+///
+/// ```
+/// use honeyhive::EventType;
+///
+/// assert_eq!("tool".parse::<EventType>()?, EventType::Tool);
+/// assert!("Tool".parse::<EventType>().is_err());
+/// # Ok::<(), honeyhive::UnknownEventType>(())
+/// ```
+impl std::str::FromStr for EventType {
+    type Err = UnknownEventType;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        [
+            EventType::Model,
+            EventType::Tool,
+            EventType::Chain,
+            EventType::Session,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == text)
+        .ok_or_else(|| UnknownEventType(text.to_owned()))
+    }
+}
+
+/// A text that names none of the [`EventType`]s, from
+/// [`str::parse`](EventType#impl-FromStr-for-EventType).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown event type {0:?}: expected \"model\", \"tool\", \"chain\" or \"session\"")]
+pub struct UnknownEventType(pub String);
+
 impl fmt::Display for EventType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -73,6 +108,7 @@ impl fmt::Display for EventType {
 /// ```
 ///
 /// `Event::default()` is an event with no field set.
+#[must_use = "an Event does nothing until it is logged"]
 #[derive(Clone, PartialEq, Default)]
 pub struct Event {
     wire: api::types::Event,

@@ -57,6 +57,7 @@ use tokio::time::Instant;
 /// assert_eq!(policy.deadline(), Duration::from_secs(10));
 /// assert_eq!(RetryPolicy::none().max_attempts(), 1);
 /// ```
+#[must_use = "a RetryPolicy does nothing until it is given to a ClientBuilder"]
 #[derive(Clone, Debug, PartialEq)]
 pub struct RetryPolicy {
     max_attempts: u32,
@@ -164,15 +165,7 @@ impl RetryPolicy {
 
     /// The most the client waits before retry number `retry` (0 for the
     /// first retry), before jitter: `min(max_backoff, initial × multiplier^retry)`.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let policy = honeyhive::RetryPolicy::default();
-    /// assert_eq!(policy.backoff_ceiling(0), Duration::from_millis(200));
-    /// assert_eq!(policy.backoff_ceiling(2), Duration::from_millis(800));
-    /// assert_eq!(policy.backoff_ceiling(40), Duration::from_secs(10));
-    /// ```
-    pub fn backoff_ceiling(&self, retry: u32) -> Duration {
+    pub(crate) fn backoff_ceiling(&self, retry: u32) -> Duration {
         let grown = self.initial_backoff.as_secs_f64()
             * self
                 .multiplier
@@ -580,6 +573,10 @@ mod tests {
             }
         }
         assert_eq!(policy.backoff_ceiling(1), Duration::from_millis(200));
+        let default = RetryPolicy::default();
+        assert_eq!(default.backoff_ceiling(0), Duration::from_millis(200));
+        assert_eq!(default.backoff_ceiling(2), Duration::from_millis(800));
+        assert_eq!(default.backoff_ceiling(40), Duration::from_secs(10));
         assert_eq!(policy.backoff_ceiling(5), Duration::from_millis(300));
         assert_eq!(
             policy.wait_before(0, Some(Duration::from_secs(1))),

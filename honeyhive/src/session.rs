@@ -154,6 +154,7 @@ impl Session {
 ///     .user_properties(json!({"user_id": "u-42"}));
 /// assert_eq!(start.as_api().session_name.as_deref(), Some("support-chat"));
 /// ```
+#[must_use = "a SessionStart does nothing until it is given to Client::start_session"]
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SessionStart {
     wire: api::types::StartSessionRequest,

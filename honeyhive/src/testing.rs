@@ -1,6 +1,7 @@
 //! A mock of the HoneyHive API for tests, built on
 //! [httpmock](https://docs.rs/httpmock), that holds every request to the
-//! OpenAPI spec this crate was generated from.
+//! OpenAPI spec this crate was generated from (through
+//! [`validate`](crate::validate)).
 //!
 //! [`MockHoneyHive`] listens on loopback (127.0.0.1). For each request it
 //! finds the spec operation by method and path, checks the bearer token,
@@ -42,14 +43,15 @@
 //! # Ok(()) }
 //! ```
 
+use parking_lot::Mutex;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use httpmock::{HttpMockRequest, HttpMockResponse, MockServer};
 use serde_json::{Map, Value, json};
 
-use crate::fields::is_uuid;
+use crate::validate::{Accepted, Refusal, Request, Spec};
 use crate::{Client, ClientBuilder, Error};
 
 /// An event the mock accepted.
@@ -140,7 +142,7 @@ impl MockStats {
     /// The stats as the stats route answers them:
     /// `{"requests": 3, "events": 2, "sessions": 0, "updates": 0,
     /// "violations": 1}`.
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(self) -> Value {
         json!({
             "requests": self.requests,
             "events": self.events,
@@ -217,23 +219,23 @@ impl MockHoneyHive {
 
     /// The events accepted so far, in the order they arrived.
     pub fn events(&self) -> Vec<ReceivedEvent> {
-        lock(&self.recorded).events.clone()
+        self.recorded.lock().events.clone()
     }
 
     /// The sessions started so far, in the order they arrived.
     pub fn sessions(&self) -> Vec<ReceivedSession> {
-        lock(&self.recorded).sessions.clone()
+        self.recorded.lock().sessions.clone()
     }
 
     /// The updates accepted so far, in the order they arrived.
     pub fn updates(&self) -> Vec<ReceivedUpdate> {
-        lock(&self.recorded).updates.clone()
+        self.recorded.lock().updates.clone()
     }
 
     /// The sessions and updates accepted since the last call, moved out
     /// of the mock (as [`take_events`](Self::take_events) does for events).
     pub fn take_sessions_and_updates(&self) -> (Vec<ReceivedSession>, Vec<ReceivedUpdate>) {
-        let mut recorded = lock(&self.recorded);
+        let mut recorded = self.recorded.lock();
         (
             std::mem::take(&mut recorded.sessions),
             std::mem::take(&mut recorded.updates),
@@ -242,7 +244,7 @@ impl MockHoneyHive {
 
     /// The requests refused so far, in the order they arrived.
     pub fn violations(&self) -> Vec<Violation> {
-        lock(&self.recorded).violations.clone()
+        self.recorded.lock().violations.clone()
     }
 
     /// The events accepted since the last call, in the order they arrived,
@@ -261,90 +263,13 @@ impl MockHoneyHive {
     /// # Ok(()) }
     /// ```
     pub fn take_events(&self) -> Vec<ReceivedEvent> {
-        std::mem::take(&mut lock(&self.recorded).events)
+        std::mem::take(&mut self.recorded.lock().events)
     }
 
     /// How many requests, events and violations the mock has seen.
     pub fn stats(&self) -> MockStats {
-        lock(&self.recorded).stats
+        self.recorded.lock().stats
     }
-}
-
-/// Checks a JSON value against the spec's request body schema for
-/// `logEvent` (the `Event` schema), and lists every problem with its JSON
-/// pointer. For tests that build event JSON themselves.
-///
-/// ```
-/// use honeyhive::testing::validate_event;
-/// use serde_json::json;
-///
-/// assert!(validate_event(&json!({"event_name": "search", "duration": 12})).is_ok());
-/// let problems = validate_event(&json!({"duration": "12ms"})).unwrap_err();
-/// assert!(problems[0].starts_with("/duration:"), "{problems:?}");
-/// ```
-pub fn validate_event(event: &Value) -> Result<(), Vec<String>> {
-    validate_body("logEvent", event)
-}
-
-/// Checks a JSON value against the request body schema of the spec's
-/// operation `operation_id` (such as `createEventBatch`), and lists every
-/// problem with its JSON pointer.
-///
-/// ```
-/// use honeyhive::testing::validate_body;
-/// use serde_json::json;
-///
-/// let batch = json!({"events": [{"event_type": "tool", "inputs": {}}]});
-/// assert!(validate_body("createEventBatch", &batch).is_ok());
-/// let problems = validate_body("createEventBatch", &json!({"events": [{"inputs": {}, "project": "p"}]}))
-///     .unwrap_err();
-/// assert_eq!(problems.len(), 2, "{problems:?}"); // event_type missing, project unknown
-/// ```
-///
-/// # Panics
-/// When the spec has no operation `operation_id` with a JSON body: the
-/// caller's mistake, said with the operations there are.
-pub fn validate_body(operation_id: &str, body: &Value) -> Result<(), Vec<String>> {
-    let spec = Spec::embedded();
-    let Some(validator) = spec
-        .operations
-        .iter()
-        .find(|op| op.id == operation_id)
-        .and_then(|op| op.body.as_ref())
-    else {
-        let known: Vec<&str> = spec
-            .operations
-            .iter()
-            .filter(|op| op.body.is_some())
-            .map(|op| op.id.as_str())
-            .collect();
-        panic!(
-            "the embedded spec has no operation {operation_id:?} with a JSON body; it has {}",
-            known.join(", ")
-        );
-    };
-    schema_problems(validator, body)
-}
-
-fn schema_problems(validator: &jsonschema::Validator, value: &Value) -> Result<(), Vec<String>> {
-    let problems: Vec<String> = validator
-        .iter_errors(value)
-        .map(|e| {
-            let at = e.instance_path().to_string();
-            format!("{}: {e}", if at.is_empty() { "/" } else { &at })
-        })
-        .collect();
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(problems)
-    }
-}
-
-fn lock(recorded: &Mutex<Recorded>) -> MutexGuard<'_, Recorded> {
-    // A panic while recording leaves the lists whole (each push is one step),
-    // so a poisoned lock is still safe to read.
-    recorded.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn answer(
@@ -353,29 +278,51 @@ fn answer(
     request: &HttpMockRequest,
 ) -> HttpMockResponse {
     if request.method() == "GET" && request.uri().path() == MockHoneyHive::STATS_PATH {
-        return respond(200, lock(recorded).stats.to_json());
+        return respond(200, recorded.lock().stats.to_json());
     }
     let refused = |violation: Violation| {
         let response = respond(
             violation.status,
             json!({ "error": "request does not match the OpenAPI spec", "violation": violation.message }),
         );
-        let mut recorded = lock(recorded);
+        let mut recorded = recorded.lock();
         recorded.stats.requests += 1;
         recorded.stats.violations += 1;
         recorded.violations.push(violation);
         response
     };
-    let accepted = match spec.check(request, MockHoneyHive::API_KEY) {
-        Ok(accepted) => accepted,
-        Err(violation) => return refused(violation),
-    };
+    let method = request.method().to_string();
+    let path = request.uri().path().to_owned();
+    let headers = request.headers();
+    let raw = Bytes::copy_from_slice(request.body_ref());
+    let checked = spec.check(
+        &Request {
+            method: &method,
+            path: &path,
+            authorization: headers
+                .get_all("authorization")
+                .iter()
+                .map(|v| v.to_str().ok())
+                .collect(),
+            content_type: headers.get("content-type").and_then(|v| v.to_str().ok()),
+            body: &raw,
+        },
+        MockHoneyHive::API_KEY,
+    );
     let Accepted {
         operation,
         mut params,
         body,
-        raw,
-    } = accepted;
+    } = match checked {
+        Ok(accepted) => accepted,
+        Err(Refusal { status, message }) => {
+            return refused(Violation {
+                status,
+                request: format!("{method} {path}"),
+                message,
+            });
+        }
+    };
     let path_param = |params: &mut Vec<String>| {
         if params.is_empty() {
             String::new()
@@ -462,7 +409,7 @@ fn answer(
             });
         }
     };
-    let mut recorded = lock(recorded);
+    let mut recorded = recorded.lock();
     recorded.stats.requests += 1;
     recorded.stats.events += events.len() as u64;
     recorded.stats.sessions += sessions.len() as u64;
@@ -523,375 +470,4 @@ fn respond(status: u16, body: Value) -> HttpMockResponse {
         .header("content-type", "application/json")
         .body(body.to_string())
         .build()
-}
-
-/// The operations of the embedded spec, ready to match requests against.
-struct Spec {
-    operations: Vec<Operation>,
-}
-
-struct Operation {
-    /// The operationId: what the mock answers by.
-    id: String,
-    method: String,
-    /// `/session/{session_id}/event` split at `/`.
-    segments: Vec<String>,
-    /// Each path parameter's schema, in the order they appear.
-    params: Vec<(String, jsonschema::Validator)>,
-    bearer: bool,
-    body: Option<jsonschema::Validator>,
-}
-
-/// A request that holds to the spec.
-struct Accepted {
-    operation: &'static str,
-    /// The path parameters, percent-decoded, in order.
-    params: Vec<String>,
-    /// The body as JSON (`Null` for an operation without one).
-    body: Value,
-    raw: Bytes,
-}
-
-impl Spec {
-    /// The spec compiled into honeyhive-gen from the same file the client was
-    /// generated from, parsed once per process.
-    fn embedded() -> &'static Spec {
-        static SPEC: OnceLock<Spec> = OnceLock::new();
-        SPEC.get_or_init(|| {
-            // honeyhive-gen's build wrote this JSON from the YAML it parsed,
-            // so it is JSON and an OpenAPI document.
-            let document: Value = serde_json::from_str(honeyhive_gen::OPENAPI_JSON)
-                .unwrap_or_else(|e| panic!("the embedded OpenAPI spec is not JSON: {e}"));
-            Self::from_document(&document)
-        })
-    }
-
-    fn from_document(document: &Value) -> Self {
-        let schema_root = document_to_json_schema(document.clone());
-        let global_bearer = requires_bearer(document, document.get("security"));
-        let mut operations = Vec::new();
-        for (path, item) in document["paths"].as_object().into_iter().flatten() {
-            for (method, operation) in item.as_object().into_iter().flatten() {
-                let compile = |schema: &Value, what: &str| {
-                    let mut root = schema_root.clone();
-                    root["allOf"] = json!([to_json_schema(schema.clone())]);
-                    jsonschema::draft4::options()
-                        .should_validate_formats(true)
-                        .with_format("uuid", is_uuid)
-                        .build(&root)
-                        .unwrap_or_else(|e| {
-                            panic!(
-                                "the spec's {what} schema for {method} {path} does not compile: {e}"
-                            )
-                        })
-                };
-                let body = operation
-                    .pointer("/requestBody/content/application~1json/schema")
-                    .map(|schema| compile(schema, "body"));
-                let params = operation["parameters"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter(|p| p["in"] == "path")
-                    .map(|p| {
-                        let name = p["name"].as_str().unwrap_or_default().to_owned();
-                        let schema = compile(&p["schema"], &format!("parameter {name}"));
-                        (name, schema)
-                    })
-                    .collect();
-                let bearer = match operation.get("security") {
-                    Some(security) => requires_bearer(document, Some(security)),
-                    None => global_bearer,
-                };
-                operations.push(Operation {
-                    id: operation["operationId"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned(),
-                    method: method.to_ascii_uppercase(),
-                    segments: path.split('/').map(str::to_owned).collect(),
-                    params,
-                    bearer,
-                    body,
-                });
-            }
-        }
-        Spec { operations }
-    }
-
-    fn check(
-        &'static self,
-        request: &HttpMockRequest,
-        api_key: &str,
-    ) -> Result<Accepted, Violation> {
-        let method = request.method().to_string();
-        let path = request.uri().path().to_owned();
-        let refuse = |status: u16, message: String| Violation {
-            status,
-            request: format!("{method} {path}"),
-            message,
-        };
-
-        let on_path: Vec<(&Operation, Vec<String>)> = self
-            .operations
-            .iter()
-            .filter_map(|op| op.match_path(&path).map(|params| (op, params)))
-            .collect();
-        if on_path.is_empty() {
-            return Err(refuse(
-                404,
-                format!("no operation in the spec has the path {path}"),
-            ));
-        }
-        let Some((operation, params)) = on_path.into_iter().find(|(op, _)| op.method == method)
-        else {
-            return Err(refuse(
-                405,
-                format!("the spec has no {method} operation on {path}"),
-            ));
-        };
-        for ((name, schema), value) in operation.params.iter().zip(&params) {
-            if value.is_empty() {
-                return Err(refuse(400, format!("path parameter {name} is empty")));
-            }
-            if let Err(problems) = schema_problems(schema, &Value::String(value.clone())) {
-                return Err(refuse(
-                    400,
-                    format!(
-                        "path parameter {name} = {value:?} does not match its schema: {}",
-                        problems.join("; ")
-                    ),
-                ));
-            }
-        }
-
-        let headers = request.headers();
-        if operation.bearer {
-            let values: Vec<_> = headers.get_all("authorization").iter().collect();
-            let token =
-                match values.as_slice() {
-                    [] => return Err(refuse(
-                        401,
-                        "the Authorization header is missing; send `Authorization: Bearer <key>`"
-                            .into(),
-                    )),
-                    [one] => one.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")),
-                    _ => return Err(refuse(401, "more than one Authorization header".into())),
-                };
-            match token {
-                None => {
-                    return Err(refuse(
-                        401,
-                        "the Authorization header is not of the form `Bearer <key>`".into(),
-                    ));
-                }
-                Some(token) if token != api_key => {
-                    return Err(refuse(
-                        401,
-                        "the bearer token is not the mock's API key (MockHoneyHive::API_KEY)"
-                            .into(),
-                    ));
-                }
-                Some(_) => {}
-            }
-        }
-
-        let raw = Bytes::copy_from_slice(request.body_ref());
-        let body = &raw;
-        let value = match &operation.body {
-            None => Value::Null,
-            Some(validator) => {
-                let content_type = headers
-                    .get("content-type")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("");
-                let essence = content_type.split(';').next().unwrap_or("").trim();
-                if !essence.eq_ignore_ascii_case("application/json") {
-                    return Err(refuse(
-                        415,
-                        format!(
-                            "Content-Type is {content_type:?}; the spec takes application/json"
-                        ),
-                    ));
-                }
-                let value: Value = serde_json::from_slice(body)
-                    .map_err(|e| refuse(400, format!("the body is not JSON: {e}")))?;
-                if let Err(problems) = schema_problems(validator, &value) {
-                    return Err(refuse(
-                        400,
-                        format!(
-                            "the body does not match the schema: {}",
-                            problems.join("; ")
-                        ),
-                    ));
-                }
-                value
-            }
-        };
-        Ok(Accepted {
-            operation: &operation.id,
-            params,
-            body: value,
-            raw,
-        })
-    }
-}
-
-impl Operation {
-    /// The percent-decoded path parameters, when `path` fits this operation.
-    fn match_path(&self, path: &str) -> Option<Vec<String>> {
-        let parts: Vec<&str> = path.split('/').collect();
-        if parts.len() != self.segments.len() {
-            return None;
-        }
-        let mut params = Vec::new();
-        for (template, part) in self.segments.iter().zip(parts) {
-            if template.starts_with('{') && template.ends_with('}') {
-                params.push(
-                    percent_encoding::percent_decode_str(part)
-                        .decode_utf8_lossy()
-                        .into_owned(),
-                );
-            } else if template != part {
-                return None;
-            }
-        }
-        Some(params)
-    }
-}
-
-fn requires_bearer(document: &Value, security: Option<&Value>) -> bool {
-    let Some(requirements) = security.and_then(Value::as_array) else {
-        return false;
-    };
-    requirements.iter().any(|requirement| {
-        requirement
-            .as_object()
-            .into_iter()
-            .flatten()
-            .any(|(name, _)| {
-                let scheme = document.pointer(&format!("/components/securitySchemes/{name}"));
-                scheme
-                    .and_then(|s| s["scheme"].as_str())
-                    .is_some_and(|s| s.eq_ignore_ascii_case("bearer"))
-            })
-    })
-}
-
-/// Rewrites an OpenAPI 3.0 document's schemas into JSON Schema, so that
-/// `$ref`s into `#/components/schemas` resolve to rewritten schemas.
-fn document_to_json_schema(mut document: Value) -> Value {
-    if let Some(Value::Object(schemas)) = document.pointer_mut("/components/schemas") {
-        for schema in schemas.values_mut() {
-            *schema = to_json_schema(schema.take());
-        }
-    }
-    document
-}
-
-/// Rewrites one OpenAPI 3.0 schema into JSON Schema: `nullable: true`
-/// becomes a `null` alternative, here and in every schema nested inside.
-/// Only the keyword is rewritten: a property that happens to be *named*
-/// `nullable` is a property like any other.
-fn to_json_schema(mut schema: Value) -> Value {
-    let Value::Object(map) = &mut schema else {
-        return schema;
-    };
-    for (keyword, value) in map.iter_mut() {
-        match (keyword.as_str(), value) {
-            // Maps from names to schemas.
-            ("properties" | "patternProperties" | "definitions", Value::Object(named)) => {
-                for child in named.values_mut() {
-                    *child = to_json_schema(child.take());
-                }
-            }
-            // Lists of schemas.
-            ("allOf" | "anyOf" | "oneOf" | "items", Value::Array(list)) => {
-                for child in list.iter_mut() {
-                    *child = to_json_schema(child.take());
-                }
-            }
-            // One schema.
-            ("items" | "additionalProperties" | "not", child @ Value::Object(_)) => {
-                *child = to_json_schema(child.take());
-            }
-            _ => {}
-        }
-    }
-    if map.remove("nullable") != Some(Value::Bool(true)) {
-        return schema;
-    }
-    if let Some(Value::Array(values)) = map.get_mut("enum") {
-        values.push(Value::Null);
-    }
-    match map.get("type").cloned() {
-        Some(Value::String(t)) => {
-            map.insert("type".into(), json!([t, "null"]));
-            schema
-        }
-        // No single type (a $ref, allOf, ...): null, or the schema.
-        _ => json!({"anyOf": [schema, {"type": "null"}]}),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nullable_becomes_a_null_type() {
-        let schema =
-            to_json_schema(json!({"properties": {"e": {"type": "string", "nullable": true}}}));
-        assert_eq!(
-            schema,
-            json!({"properties": {"e": {"type": ["string", "null"]}}})
-        );
-    }
-
-    #[test]
-    fn only_the_keyword_nullable_is_rewritten_not_a_property_so_named() {
-        let schema = to_json_schema(json!({
-            "type": "object",
-            "properties": {
-                "nullable": {"type": "boolean"},
-                "kind": {"type": "string", "enum": ["a"], "nullable": true},
-                "list": {"type": "array", "items": {"type": "integer", "nullable": true}},
-                "ref": {"allOf": [{"type": "object"}], "nullable": true}
-            }
-        }));
-        assert_eq!(
-            schema,
-            json!({
-                "type": "object",
-                "properties": {
-                    "nullable": {"type": "boolean"},
-                    "kind": {"type": ["string", "null"], "enum": ["a", null]},
-                    "list": {"type": "array", "items": {"type": ["integer", "null"]}},
-                    "ref": {"anyOf": [{"allOf": [{"type": "object"}]}, {"type": "null"}]}
-                }
-            })
-        );
-        // The mock holds such a property to its schema.
-        let validator = jsonschema::draft4::new(&schema).unwrap();
-        assert!(validator.is_valid(&json!({"nullable": true, "kind": null, "list": [1, null]})));
-        assert!(!validator.is_valid(&json!({"nullable": "yes"})));
-        assert!(!validator.is_valid(&json!({"kind": "b"})));
-    }
-
-    #[test]
-    fn embedded_spec_has_the_log_event_operation() {
-        let spec = Spec::embedded();
-        let op = spec
-            .operations
-            .iter()
-            .find(|op| op.id == "logEvent")
-            .unwrap();
-        assert_eq!(
-            op.match_path("/session/a%20b/event"),
-            Some(vec!["a b".to_owned()])
-        );
-        assert_eq!(op.match_path("/session/a/b/event"), None);
-        assert!(op.bearer);
-        assert!(op.body.is_some());
-    }
 }

@@ -29,6 +29,7 @@ use crate::{Error, api};
 /// ```
 ///
 /// [`Client::update_event`]: crate::Client::update_event
+#[must_use = "an EventUpdate does nothing until it is given to Client::update_event"]
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct EventUpdate {
     wire: api::types::UpdateEventRequest,

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use honeyhive::testing::validate_event;
+use honeyhive::validate;
 use honeyhive::{Event, EventType};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
@@ -132,7 +132,7 @@ proptest! {
     fn every_buildable_event_matches_the_spec(event in event_tree()) {
         let wire = event.into_api().expect("finite values in order are valid input");
         let json = serde_json::to_value(&wire).unwrap();
-        if let Err(problems) = validate_event(&json) {
+        if let Err(problems) = validate::event(&json) {
             prop_assert!(false, "{json}\n{problems:#?}");
         }
         // Nothing absent is sent as null: only values the user gave are.

@@ -77,7 +77,7 @@ async fn a_batch_goes_out_flat_byte_for_byte() {
     assert_eq!(logged.attempts, 1);
     // What went out holds to the published schema.
     let body: Value = serde_json::from_str(FULL_BATCH).unwrap();
-    honeyhive::testing::validate_body("createEventBatch", &body).unwrap();
+    honeyhive::validate::request_body("createEventBatch", &body).unwrap();
 }
 
 #[tokio::test]

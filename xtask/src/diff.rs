@@ -1,6 +1,6 @@
 //! `cargo xtask diff`: a semantic diff of two OpenAPI documents, each change
 //! classified from a client's point of view. The rules are listed in the
-//! README ("When the API changes") and each has a fixture-driven test.
+//! CONTRIBUTING.md ("When the API changes") and each has a fixture-driven test.
 //!
 //! Both documents are first read the 3.0 way (`import::normalize`), so a 3.1
 //! document and its 3.0 transcription compare equal.

@@ -29,6 +29,7 @@ use crate::{Error, RetryPolicy, api};
 /// assert_eq!(client.base_url(), "https://api.honeyhive.ai");
 /// # Ok::<(), honeyhive::Error>(())
 /// ```
+#[must_use = "a ClientBuilder does nothing until `build` is called"]
 #[derive(Clone, Default)]
 pub struct ClientBuilder {
     api_key: Option<SecretString>,

@@ -19,15 +19,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub(super) type Make = Box<dyn Fn() -> Option<reqwest::Client> + Send + Sync>;
 
 pub(super) struct Spread {
-    /// Made when the client is built; also in the first slot.
+    /// Made when the client is built; also in the first pool.
     first: reqwest::Client,
     /// The first is set at once; the rest are made on first use.
-    slots: Box<[Slot]>,
+    pools: Box<[Pool]>,
     streams: usize,
     make: Make,
 }
 
-struct Slot {
+struct Pool {
     http: OnceLock<reqwest::Client>,
     in_flight: AtomicUsize,
 }
@@ -49,16 +49,16 @@ impl Spread {
     /// `streams` requests before the next is used. `max` and `streams` are
     /// at least 1 (checked by the builder).
     pub(super) fn new(first: reqwest::Client, max: usize, streams: usize, make: Make) -> Spread {
-        let slots: Box<[Slot]> = (0..max.max(1))
-            .map(|_| Slot {
+        let pools: Box<[Pool]> = (0..max.max(1))
+            .map(|_| Pool {
                 http: OnceLock::new(),
                 in_flight: AtomicUsize::new(0),
             })
             .collect();
-        let _ = slots[0].http.set(first.clone());
+        let _ = pools[0].http.set(first.clone());
         Spread {
             first,
-            slots,
+            pools,
             streams: streams.max(1),
             make,
         }
@@ -71,15 +71,15 @@ impl Spread {
 
     /// A client for one request: the first with room, else the least busy.
     pub(super) fn lease(&self) -> Lease<'_> {
-        let slot = self
-            .slots
+        let pool = self
+            .pools
             .iter()
-            .find(|slot| {
+            .find(|pool| {
                 // Taken only when there is room, never counted up and back
-                // down: a passing over-count would make a slot with room
+                // down: a passing over-count would make a pool with room
                 // look full to a request leasing at the same moment, which
                 // would then open a connection it did not need.
-                slot.in_flight
+                pool.in_flight
                     .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
                         (n < self.streams).then_some(n + 1)
                     })
@@ -87,28 +87,28 @@ impl Spread {
             })
             .unwrap_or_else(|| {
                 let least = self
-                    .slots
+                    .pools
                     .iter()
-                    .min_by_key(|slot| slot.in_flight.load(Ordering::Relaxed))
-                    .unwrap_or(&self.slots[0]);
+                    .min_by_key(|pool| pool.in_flight.load(Ordering::Relaxed))
+                    .unwrap_or(&self.pools[0]);
                 least.in_flight.fetch_add(1, Ordering::Relaxed);
                 least
             });
         // A client that cannot be made (its settings were already accepted
         // once, so this is not expected) leaves the request on the first.
-        let http = slot
+        let http = pool
             .http
             .get_or_init(|| (self.make)().unwrap_or_else(|| self.first().clone()));
         Lease {
             http,
-            in_flight: &slot.in_flight,
+            in_flight: &pool.in_flight,
         }
     }
 
     /// How many of the clients have been made.
     #[cfg(test)]
     fn made(&self) -> usize {
-        self.slots.iter().filter(|s| s.http.get().is_some()).count()
+        self.pools.iter().filter(|s| s.http.get().is_some()).count()
     }
 }
 
@@ -134,7 +134,7 @@ mod tests {
 
     fn in_flight(spread: &Spread) -> Vec<usize> {
         spread
-            .slots
+            .pools
             .iter()
             .map(|s| s.in_flight.load(Ordering::Relaxed))
             .collect()
@@ -166,7 +166,7 @@ mod tests {
         leases.push(spread.lease());
         leases.push(spread.lease());
         assert_eq!(in_flight(&spread), [3, 3]);
-        // [slot 0, slot 0, slot 1, slot 1, slot 0, slot 1]: free one on slot 1.
+        // [pool 0, pool 0, pool 1, pool 1, pool 0, pool 1]: free one on pool 1.
         leases.remove(2);
         assert_eq!(in_flight(&spread), [3, 2]);
         // Both still have their 2: the least busy takes the next.

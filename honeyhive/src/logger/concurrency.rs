@@ -4,8 +4,9 @@
 //!
 //! Time is passed in, so the algorithm is tested without a clock.
 
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -176,7 +177,7 @@ impl Limiter {
         if !self.adaptive || signal == Signal::Throttled {
             return false;
         }
-        let mut w = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut w = self.state.lock();
         w.answers += 1;
         w.latency_sum = w.latency_sum.saturating_add(latency);
         w.full |= in_flight >= w.limit as usize;

@@ -18,6 +18,7 @@ use super::Outcomes;
 /// assert_eq!(config.max_in_flight(), 16);
 /// assert_eq!(config.max_queue_events(), 50_000);
 /// ```
+#[must_use = "a LoggerConfig does nothing until it is given to Logger::new"]
 #[derive(Clone)]
 pub struct LoggerConfig {
     pub(super) max_queue_events: usize,

@@ -4,7 +4,7 @@
 //! The estimate walks the generated [`api::types::Event`](crate::api::types::Event)
 //! field by field, in a pattern with no `..`, so a field the spec adds does
 //! not compile here until it is counted. What it counts: every string, JSON
-//! object, array and child by its length, the slots they sit in (each
+//! object, array and child by its length, the element slots they sit in (each
 //! element's and entry's size), B-tree nodes of JSON objects, and the
 //! allocator's bookkeeping per allocation. What it cannot see is spare
 //! capacity (a `String` or `Vec` grown by pushing may hold more than its
@@ -117,12 +117,12 @@ impl Footprint {
             self.text(key.len());
             self.value(value);
         }
-        let slot = if map.is_empty() {
+        let element = if map.is_empty() {
             0
         } else {
             size_of::<String>() + size_of::<Value>()
         };
-        self.map(map.len(), slot);
+        self.map(map.len(), element);
     }
 
     fn value(&mut self, value: &Value) {
@@ -133,12 +133,12 @@ impl Footprint {
                 for item in items {
                     self.value(item);
                 }
-                let slot = if items.is_empty() {
+                let element = if items.is_empty() {
                     0
                 } else {
                     size_of::<Value>()
                 };
-                self.sequence(items.len(), slot);
+                self.sequence(items.len(), element);
             }
             Value::Object(map) => self.entries(map),
         }
@@ -147,7 +147,7 @@ impl Footprint {
 
 impl Footprint {
     fn scalar(&mut self) {
-        // Held inline in its slot; its JSON takes at least a character.
+        // Held inline in its element; its JSON takes at least a character.
         self.json_at_least += 1;
     }
 
@@ -162,21 +162,21 @@ impl Footprint {
         self.json_at_least += name.len() + 3;
     }
 
-    fn sequence(&mut self, elements: usize, slot: usize) {
+    fn sequence(&mut self, elements: usize, element: usize) {
         if elements > 0 {
-            self.heap += elements * slot + ALLOCATION;
+            self.heap += elements * element + ALLOCATION;
         }
     }
 
     /// A B-tree: nodes split when full, so each is at least half full, and
     /// there are at most twice the fewest nodes.
-    fn map(&mut self, entries: usize, slot: usize) {
+    fn map(&mut self, entries: usize, element: usize) {
         let nodes = match entries {
             0 => 0,
             1..=NODE_ENTRIES => 1,
             _ => (2 * entries).div_ceil(NODE_ENTRIES),
         };
-        self.heap += nodes * (NODE_ENTRIES * slot + NODE_OVERHEAD + ALLOCATION);
+        self.heap += nodes * (NODE_ENTRIES * element + NODE_OVERHEAD + ALLOCATION);
     }
 }
 

@@ -9,8 +9,9 @@
 //! timeout; at the end of `shutdown`'s budget the letters it has not taken
 //! are taken back from it and stay in the report only.
 
+use parking_lot::{Condvar, Mutex};
 use std::collections::VecDeque;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use tokio::sync::watch;
@@ -69,12 +70,6 @@ enum InReport {
     Omitted(u64),
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Each critical section leaves its data whole before anything in it
-    // can panic, so a poisoned lock still guards consistent data.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 impl Letters {
     /// Starts the sink's thread when there is a sink.
     pub(super) fn new(sink: Option<Arc<dyn Outcomes>>, max_report: usize) -> Letters {
@@ -116,7 +111,7 @@ impl Letters {
         if letters.is_empty() {
             return;
         }
-        let mut report = lock(&self.report);
+        let mut report = self.report.lock();
         let generation = report.generation;
         let mut marked = Vec::with_capacity(letters.len());
         for letter in letters {
@@ -134,8 +129,8 @@ impl Letters {
             let count = marked.len() as u64;
             // The count moves with the queue, under its lock, so a waiter
             // never sees letters handed that are not queued yet.
-            let mut handed = lock(&sink.handed);
-            let mut queued = lock(&sink.queue.state);
+            let mut handed = sink.handed.lock();
+            let mut queued = sink.queue.state.lock();
             if queued.closed {
                 return; // the sink was stopped: the report has them
             }
@@ -153,7 +148,7 @@ impl Letters {
         let Some(sink) = &self.sink else {
             return true;
         };
-        let target = *lock(&sink.handed);
+        let target = *sink.handed.lock();
         let mut taken = sink.queue.taken.subscribe();
         let wait = taken.wait_for(|&n| n >= target);
         match deadline {
@@ -169,14 +164,14 @@ impl Letters {
     pub(super) fn stop_sink(&self) -> u64 {
         let Some(sink) = &self.sink else { return 0 };
         let untaken: Vec<_> = {
-            let mut handed = lock(&sink.handed);
-            let mut queued = lock(&sink.queue.state);
+            let mut handed = sink.handed.lock();
+            let mut queued = sink.queue.state.lock();
             queued.closed = true;
             *handed -= queued.letters.len() as u64;
             queued.letters.drain(..).collect()
         };
         sink.queue.more.notify_one();
-        let mut report = lock(&self.report);
+        let mut report = self.report.lock();
         let generation = report.generation;
         for (letter, was) in untaken.iter() {
             match *was {
@@ -198,9 +193,9 @@ impl Letters {
     /// itself); a sink that holds a `Logger` and drops it is left running.
     pub(super) fn finish_on_this_thread(&self) {
         let Some(sink) = &self.sink else { return };
-        lock(&sink.queue.state).closed = true;
+        sink.queue.state.lock().closed = true;
         sink.queue.more.notify_one();
-        let thread = lock(&sink.thread).take();
+        let thread = sink.thread.lock().take();
         if let Some(thread) = thread
             && thread.thread().id() != std::thread::current().id()
             && thread.join().is_err()
@@ -213,7 +208,7 @@ impl Letters {
 
     /// The letters for a report; the next report starts empty.
     pub(super) fn take(&self) -> Taken {
-        let mut report = lock(&self.report);
+        let mut report = self.report.lock();
         report.generation += 1;
         Taken {
             kept: std::mem::take(&mut report.kept),
@@ -229,7 +224,7 @@ impl SinkQueue {
     fn run(&self, sink: &dyn Outcomes) {
         loop {
             let letter = {
-                let mut queued = lock(&self.state);
+                let mut queued = self.state.lock();
                 loop {
                     if let Some((letter, _)) = queued.letters.pop_front() {
                         break letter;
@@ -237,10 +232,7 @@ impl SinkQueue {
                     if queued.closed {
                         return;
                     }
-                    queued = self
-                        .more
-                        .wait(queued)
-                        .unwrap_or_else(PoisonError::into_inner);
+                    self.more.wait(&mut queued);
                 }
             };
             let accepted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -262,7 +254,7 @@ impl Drop for Letters {
     fn drop(&mut self) {
         // The last reference is gone: let the thread empty its queue and end.
         if let Some(sink) = &self.sink {
-            lock(&sink.queue.state).closed = true;
+            sink.queue.state.lock().closed = true;
             sink.queue.more.notify_one();
         }
     }
@@ -295,12 +287,13 @@ mod tests {
             let crate::Outcome::DeadLetter(l) = outcome else {
                 return;
             };
-            lock(&into).push((l.event_id.clone().unwrap(), std::thread::current().id()));
+            into.lock()
+                .push((l.event_id.clone().unwrap(), std::thread::current().id()));
         };
         let letters = Letters::new(Some(Arc::new(sink)), 10);
         letters.hand_back((0..5).map(letter).collect());
         assert!(letters.caught_up(None).await);
-        let seen = lock(&seen).clone();
+        let seen = seen.lock().clone();
         let order: Vec<_> = seen.iter().map(|(id, _)| id.clone()).collect();
         assert_eq!(order, ["e0", "e1", "e2", "e3", "e4"]);
         assert!(seen.iter().all(|(_, t)| *t != std::thread::current().id()));

@@ -30,8 +30,9 @@
 //! end (takes are short and never await), and only then hand back what is
 //! left; a take that finds the logger stopped hands its event back itself.
 
+use parking_lot::Mutex;
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
@@ -62,7 +63,7 @@ pub(crate) use sources::Sources;
 
 use crate::client::check_session_id;
 use crate::{Client, Error, Event, SessionId};
-use queue::{Item, Payload, SLOT};
+use queue::{ENTRY_BYTES, Item, Payload};
 use worker::{Shared, State, Stop};
 
 /// Why [`Logger::log`](Logger::log) did not take an event. The event
@@ -250,11 +251,10 @@ const SHUT_DOWN: &str = "the logger was shut down before the event was delivered
 /// A 429 says the client sends too fast, not too much at once, and servers
 /// limit in many shapes (token buckets, fixed or sliding windows) whose
 /// `Retry-After` is often longer than their window. So a 429 does not
-/// pause the logger: the throttled event waits its own `Retry-After`
-/// (capped by [`RetryPolicy::max_retry_after`](crate::RetryPolicy::max_retry_after))
+/// pause the logger: the throttled event is retried after its backoff
 /// without using up one of its attempts, and the logger starts holding
-/// every request to a send rate, as the AWS SDKs' adaptive retry mode
-/// does: cut to 0.7× what the server admitted at a throttle (once per
+/// every request to a send rate that answers the `Retry-After`, as the AWS
+/// SDKs' adaptive retry mode does: cut to 0.7× what the server admitted at a throttle (once per
 /// throttling episode), then grown back along a cubic curve (CUBIC) that
 /// is flat near the rate last throttled and probes beyond it. An event's
 /// first wait for the rate comes before its retry deadline starts; a
@@ -404,7 +404,7 @@ impl Logger {
         let item = Item {
             session_id,
             event: Payload::Later(make),
-            footprint: SLOT + heap,
+            footprint: ENTRY_BYTES + heap,
             json_at_least: 0,
         };
         self.enqueue(item).is_ok()
@@ -564,7 +564,7 @@ impl Logger {
             Ok(()) => Ok(Item {
                 session_id,
                 event: Payload::Ready(event),
-                footprint: SLOT + footprint.heap,
+                footprint: ENTRY_BYTES + footprint.heap,
                 json_at_least: footprint.json_at_least,
             }),
             Err(error) => Err(LogError::Invalid {
@@ -632,10 +632,7 @@ impl fmt::Debug for Logger {
 
 impl Handle {
     fn take_dispatcher(&self) -> Option<JoinHandle<()>> {
-        self.dispatcher
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
+        self.dispatcher.lock().take()
     }
 }
 

@@ -7,14 +7,12 @@
 //! behind the events logged before them.
 //!
 //! Why tokio's channel: it recycles its blocks of slots, so a queue that
-//! stays short does not allocate; crossbeam's `SegQueue` (tried first)
-//! allocates and frees a 15 KB block every 31 events, which showed in the
-//! enqueue p99 (BENCHMARKS.md).
+//! stays short does not allocate.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use parking_lot::Mutex;
 use std::future::Future;
-use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -64,7 +62,7 @@ pub(super) enum Entry {
 
 /// Bytes an item takes in the queue besides its contents: its slot, and
 /// the slot's state word and share of the block.
-pub(super) const SLOT: usize = std::mem::size_of::<Entry>() + 16;
+pub(super) const ENTRY_BYTES: usize = std::mem::size_of::<Entry>() + 16;
 
 pub(super) struct Queue {
     sender: mpsc::UnboundedSender<Entry>,
@@ -73,8 +71,8 @@ pub(super) struct Queue {
     /// What went in and what came out, each on cache lines of its own:
     /// `log` writes only the first, the taker only the second, and what
     /// the queue holds is the difference.
-    pushed: CacheLines<Counts>,
-    popped: CacheLines<Counts>,
+    pushed: CacheLines<QueueCounts>,
+    popped: CacheLines<QueueCounts>,
     max_events: usize,
     max_bytes: usize,
     /// `log_wait` callers waiting for room, and how they are woken.
@@ -84,7 +82,7 @@ pub(super) struct Queue {
 
 /// Events and estimated bytes, counted since the start.
 #[derive(Default)]
-struct Counts {
+struct QueueCounts {
     events: AtomicUsize,
     bytes: AtomicUsize,
     /// Pushes that succeeded (`events` is taken back when the bytes do not
@@ -160,7 +158,7 @@ impl Queue {
 
     /// The oldest entry; an event's room goes back to the bounds.
     pub(super) fn pop(&self) -> Option<Entry> {
-        let mut receiver = self.receiver.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut receiver = self.receiver.lock();
         // One poll with a waker that does nothing: an entry, or none now.
         // Unlike `try_recv`, it never parks the thread when it meets a send
         // half done (that reads as none now, and is taken at the next

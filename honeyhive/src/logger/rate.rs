@@ -38,8 +38,8 @@
 //! drive it against a fixed window, a sliding window, a token bucket with a
 //! small burst, and throttles at random.
 
+use parking_lot::Mutex;
 use std::collections::VecDeque;
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -139,19 +139,15 @@ impl SendRate {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// The rate requests are held to, in requests per second, if any.
     pub(super) fn limit(&self) -> Option<f64> {
-        self.lock().rate
+        self.state.lock().rate
     }
 
     /// Takes the next place at the rate for a request: when it may start
     /// (`now` when there is no limit, or room in the burst).
     pub(super) fn reserve(&self, now: Instant) -> Instant {
-        let mut s = self.lock();
+        let mut s = self.state.lock();
         let start = match s.rate {
             None => now,
             Some(rate) => {
@@ -181,7 +177,7 @@ impl SendRate {
     /// Takes in an answer at `now` to a request started at `sent_at`:
     /// a throttle (429) may cut the rate, any other answer lets it grow.
     pub(super) fn observe(&self, now: Instant, sent_at: Instant, throttled: bool) {
-        let mut s = self.lock();
+        let mut s = self.state.lock();
         s.roll(now);
         s.first_answer.get_or_insert(now);
         let took = now.saturating_duration_since(sent_at);

@@ -3,7 +3,8 @@
 //! in time acts on time and not on the next span; `shutdown` closes them
 //! first, so what they hold is sent with the rest.
 
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use parking_lot::Mutex;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 /// How often the dispatcher ticks the sources, at most. It looks at the
@@ -27,7 +28,7 @@ pub(crate) struct Sources {
 
 impl Sources {
     pub(super) fn add(&self, source: Weak<dyn Source>) {
-        let mut list = self.list.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut list = self.list.lock();
         list.retain(|s| s.strong_count() > 0);
         list.push(source);
     }
@@ -35,7 +36,7 @@ impl Sources {
     /// The live sources, taken out of the lock so that none is called
     /// under it.
     fn live(&self) -> Vec<Arc<dyn Source>> {
-        let mut list = self.list.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut list = self.list.lock();
         list.retain(|s| s.strong_count() > 0);
         list.iter().filter_map(Weak::upgrade).collect()
     }
@@ -44,10 +45,7 @@ impl Sources {
     pub(super) fn tick(&self) {
         let now = Instant::now();
         {
-            let mut last = self
-                .last_tick
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut last = self.last_tick.lock();
             if last.is_some_and(|at| now.duration_since(at) < TICK) {
                 return;
             }

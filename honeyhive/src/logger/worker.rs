@@ -3,11 +3,12 @@
 //! batches), and the tasks that send those, settle their events and hand
 //! back what fails.
 
+use parking_lot::{Mutex, MutexGuard};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
@@ -107,12 +108,12 @@ impl Unit {
 /// settled: as it was queued until its delivery serializes it (the
 /// dispatcher only takes; the deliveries, side by side on the runtime's
 /// threads, do the serializing), or a hand-back does.
-type Held = Arc<Mutex<Slot>>;
+type Held = Arc<Mutex<Stage>>;
 
 // Not boxed: the slot is on the heap already (in its `Arc`), and boxing
 // the item would cost an allocation per event.
 #[allow(clippy::large_enum_variant)]
-enum Slot {
+enum Stage {
     Queued(Item),
     Ready(Arc<Unit>),
     /// Handed back, or could not be serialized for sending.
@@ -442,12 +443,6 @@ pub(super) struct Shared {
     pub(super) sources: super::Sources,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Every critical section leaves its data whole before anything in it
-    // can panic, so a poisoned lock still guards consistent data.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 impl Shared {
     pub(super) fn new(client: Client, transport: Arc<dyn Transport>, config: LoggerConfig) -> Self {
         let now = Instant::now();
@@ -559,7 +554,7 @@ impl Shared {
     }
 
     pub(super) fn stats(&self) -> LoggerStats {
-        let in_flight = lock(&self.in_flight).events.len();
+        let in_flight = self.in_flight.lock().events.len();
         let c = &self.counters;
         LoggerStats {
             enqueued: self.queue.accepted(),
@@ -643,7 +638,7 @@ impl Shared {
             };
             let item = match entry {
                 Entry::Flush(done) => {
-                    let mut in_flight = lock(&self.in_flight);
+                    let mut in_flight = self.in_flight.lock();
                     let target = in_flight.next;
                     in_flight.flushes.push((target, done));
                     settle_flushes(&mut in_flight);
@@ -653,7 +648,7 @@ impl Shared {
                 Entry::Event(item) => item,
             };
             let (events, bytes) = (events_in(&item), item.json_at_least);
-            let mut in_flight = lock(&self.in_flight);
+            let mut in_flight = self.in_flight.lock();
             if self.state() == State::Stopped {
                 // Stopped while this take popped: the hand-back ran (or
                 // runs) without this event.
@@ -663,7 +658,7 @@ impl Shared {
             }
             let seq = in_flight.next;
             in_flight.next += 1;
-            let held = Arc::new(Mutex::new(Slot::Queued(item)));
+            let held = Arc::new(Mutex::new(Stage::Queued(item)));
             let entry = Unsettled {
                 held: Arc::clone(&held),
                 phase: Phase::Sending,
@@ -717,9 +712,9 @@ impl Shared {
         }
         let mut ready = Vec::with_capacity(taken.len());
         for (seq, held) in taken {
-            let mut slot = lock(&held);
-            let unit = match std::mem::replace(&mut *slot, Slot::Handed) {
-                Slot::Queued(item) => match self.prepare(item) {
+            let mut slot = held.lock();
+            let unit = match std::mem::replace(&mut *slot, Stage::Handed) {
+                Stage::Queued(item) => match self.prepare(item) {
                     Ok(unit) => Arc::new(unit),
                     Err(letter) => {
                         drop(slot);
@@ -727,10 +722,10 @@ impl Shared {
                         continue;
                     }
                 },
-                Slot::Ready(unit) => unit,
-                Slot::Handed => continue,
+                Stage::Ready(unit) => unit,
+                Stage::Handed => continue,
             };
-            *slot = Slot::Ready(Arc::clone(&unit));
+            *slot = Stage::Ready(Arc::clone(&unit));
             ready.push((seq, unit));
         }
         (ready, None)
@@ -739,12 +734,14 @@ impl Shared {
     /// [`serialize`](Self::serialize) for a batch: every event written into
     /// one body, once. The slots stay locked until their events are ready.
     fn serialize_batch(&self, taken: Vec<Grabbed>) -> (Vec<Numbered>, Option<Bytes>) {
-        let mut slots: Vec<(u64, MutexGuard<'_, Slot>)> =
-            taken.iter().map(|(seq, held)| (*seq, lock(held))).collect();
+        let mut slots: Vec<(u64, MutexGuard<'_, Stage>)> = taken
+            .iter()
+            .map(|(seq, held)| (*seq, held.lock()))
+            .collect();
         let hint: usize = slots
             .iter()
             .map(|(_, slot)| match &**slot {
-                Slot::Queued(item) => item.json_at_least * 2,
+                Stage::Queued(item) => item.json_at_least * 2,
                 _ => 0,
             })
             .sum();
@@ -760,8 +757,8 @@ impl Shared {
                 body.push(b',');
             }
             let start = body.len();
-            let (session_id, event_id) = match std::mem::replace(&mut **slot, Slot::Handed) {
-                Slot::Queued(item) => {
+            let (session_id, event_id) = match std::mem::replace(&mut **slot, Stage::Handed) {
+                Stage::Queued(item) => {
                     let event = item.event.into_event();
                     // `log` checked this, but a tree built when taken (the
                     // tracing layer's) is checked only now.
@@ -783,11 +780,11 @@ impl Shared {
                         }
                     }
                 }
-                Slot::Ready(unit) => {
+                Stage::Ready(unit) => {
                     body.extend_from_slice(unit_json(&unit));
                     (unit.session_id.clone(), unit.event_id().to_owned())
                 }
-                Slot::Handed => {
+                Stage::Handed => {
                     body.truncate(mark);
                     continue;
                 }
@@ -817,7 +814,7 @@ impl Shared {
                     event_id,
                 }),
             });
-            **slot = Slot::Ready(Arc::clone(&unit));
+            **slot = Stage::Ready(Arc::clone(&unit));
             ready.push((*seq, unit));
         }
         drop(slots);
@@ -873,7 +870,7 @@ impl Shared {
     /// counts as settled.
     fn settle_sent(&self, units: &[Numbered], attempts: u32) {
         let Some(outcomes) = &self.config.outcomes else {
-            let mut in_flight = lock(&self.in_flight);
+            let mut in_flight = self.in_flight.lock();
             // Gone when shutdown handed it back first; it counts as failed then.
             let sent = units
                 .iter()
@@ -885,7 +882,7 @@ impl Shared {
         };
         let mut settling = Vec::with_capacity(units.len());
         {
-            let mut in_flight = lock(&self.in_flight);
+            let mut in_flight = self.in_flight.lock();
             for (seq, unit) in units {
                 if let Some(entry) = in_flight.events.get_mut(*seq)
                     && entry.phase == Phase::Sending
@@ -913,7 +910,7 @@ impl Shared {
                 warn_loss("the logger's Outcomes::sent panicked; the event was sent");
             }
         }
-        let mut in_flight = lock(&self.in_flight);
+        let mut in_flight = self.in_flight.lock();
         for (seq, _) in settling {
             in_flight.events.remove(seq);
         }
@@ -927,7 +924,7 @@ impl Shared {
     /// every failure in its report (and waits for the sink to take it).
     fn settle_failed(&self, units: &[Numbered], error: &Error) {
         let failing: Vec<&Numbered> = {
-            let mut in_flight = lock(&self.in_flight);
+            let mut in_flight = self.in_flight.lock();
             units
                 .iter()
                 .filter(|(seq, _)| match in_flight.events.get_mut(*seq) {
@@ -947,7 +944,7 @@ impl Shared {
             })
             .collect();
         self.hand_back(letters);
-        let mut in_flight = lock(&self.in_flight);
+        let mut in_flight = self.in_flight.lock();
         for (seq, _) in failing {
             in_flight.events.remove(*seq);
         }
@@ -960,7 +957,7 @@ impl Shared {
     /// serialize (its slot is `Handed`), and leaves it to this.
     fn settle_letter(&self, seq: u64, letter: DeadLetter) {
         self.hand_back(vec![letter]);
-        let mut in_flight = lock(&self.in_flight);
+        let mut in_flight = self.in_flight.lock();
         in_flight.events.remove(seq);
         settle_flushes(&mut in_flight);
     }
@@ -993,7 +990,7 @@ impl Shared {
         // at once: no settle can answer those flushes before the letters
         // below are in the report. The letters are made outside the lock.
         let (entries, flushes) = {
-            let mut in_flight = lock(&self.in_flight);
+            let mut in_flight = self.in_flight.lock();
             let entries: Vec<Unsettled> = in_flight.events.drain().collect();
             (entries, std::mem::take(&mut in_flight.flushes))
         };
@@ -1005,11 +1002,11 @@ impl Shared {
             // Waits for a delivery serializing it, if one is; one whose
             // delivery could not serialize it is that delivery's to hand
             // back (`settle_letter`).
-            let mut slot = lock(&entry.held);
-            match std::mem::replace(&mut *slot, Slot::Handed) {
-                Slot::Queued(item) => letters.push(self.letter_for(item, reason)),
-                Slot::Ready(unit) => letters.push(unit.letter(reason.to_owned())),
-                Slot::Handed => {}
+            let mut slot = entry.held.lock();
+            match std::mem::replace(&mut *slot, Stage::Handed) {
+                Stage::Queued(item) => letters.push(self.letter_for(item, reason)),
+                Stage::Ready(unit) => letters.push(unit.letter(reason.to_owned())),
+                Stage::Handed => {}
             }
         }
         let count = letters.len();

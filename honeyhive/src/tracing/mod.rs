@@ -67,18 +67,18 @@
 //! while a span runs cannot put its end before its start.
 //!
 //! # Bounds
-//! A tree holds at most [`max_nodes`](HoneyHiveLayer::max_nodes) spans
+//! A tree holds at most [`with_max_nodes`](HoneyHiveLayer::with_max_nodes) spans
 //! (default 1 000): later spans of that tree and their descendants are
 //! counted, not recorded, and the root's `metadata` says how many
 //! (`honeyhive.spans_omitted`). At most
-//! [`max_open_roots`](HoneyHiveLayer::max_open_roots) trees (default 10 000)
+//! [`with_max_open_roots`](HoneyHiveLayer::with_max_open_roots) trees (default 10 000)
 //! are open at once; a root beyond is not recorded. Callbacks never block,
 //! spawn or do I/O. Everything dropped is counted in [`HoneyHiveLayer::stats`].
 //!
 //! # Long roots and shutdown
 //! A root that stays open (a server loop, a job, the span entered at the
 //! top of `main`) is sent in parts, on time: the Logger ticks the layer
-//! about every 100 ms, and every [`max_age`](HoneyHiveLayer::max_age)
+//! about every 100 ms, and every [`with_max_age`](HoneyHiveLayer::with_max_age)
 //! (default 10 minutes) the spans that closed under the root since the
 //! last part go out under a copy of the root, its duration its age then,
 //! marked `honeyhive.partial: true` and `honeyhive.part: n` (from 1). When
@@ -95,13 +95,12 @@
 //! any event (a tree the queue has no room for is counted in
 //! `trees_refused` and in the Logger's `dropped`); it becomes an [`Event`],
 //! with its JSON objects, ids and times, when the Logger takes it to send,
-//! on the Logger's runtime. So the application's thread pays about 0.6 µs a
-//! span with three fields, less than `tracing-opentelemetry` on the
-//! OpenTelemetry SDK (BENCHMARKS.md).
+//! on the Logger's runtime, not on the application's thread.
 
+use parking_lot::Mutex;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use tracing::field::{Field, Visit};
@@ -120,6 +119,7 @@ use node::{Fields, Mark, Node, Tree};
 /// Turns `tracing` spans into HoneyHive event trees; see the
 /// [module docs](self).
 #[derive(Clone)]
+#[must_use = "a layer does nothing until it is added to a subscriber"]
 pub struct HoneyHiveLayer {
     session_id: Option<SessionId>,
     max_nodes: usize,
@@ -131,7 +131,7 @@ pub struct HoneyHiveLayer {
 /// which ticks it and closes it (as a [`Source`]).
 struct Shared {
     logger: Logger,
-    counters: Counters,
+    counters: LayerCounters,
     /// Set once by the builder; read at each tick.
     max_age: Mutex<Duration>,
     roots: Mutex<Roots>,
@@ -160,7 +160,7 @@ struct Root {
 }
 
 #[derive(Default)]
-struct Counters {
+struct LayerCounters {
     open_roots: AtomicUsize,
     trees_logged: AtomicU64,
     trees_refused: AtomicU64,
@@ -190,12 +190,6 @@ pub struct LayerStats {
     pub trees_partial: u64,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Each critical section leaves its data whole before anything in it
-    // can panic, so a poisoned lock still guards consistent data.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 impl HoneyHiveLayer {
     /// Spans a tree holds at most, by default.
     pub const DEFAULT_MAX_NODES: usize = 1_000;
@@ -211,7 +205,7 @@ impl HoneyHiveLayer {
     pub fn new(logger: Logger) -> Self {
         let shared = Arc::new(Shared {
             logger,
-            counters: Counters::default(),
+            counters: LayerCounters::default(),
             max_age: Mutex::new(Self::DEFAULT_MAX_AGE),
             roots: Mutex::default(),
             closed: AtomicBool::new(false),
@@ -226,21 +220,21 @@ impl HoneyHiveLayer {
         }
     }
 
-    /// The session for trees whose root has no `honeyhive.session_id`
+    /// Sets the session for trees whose root has no `honeyhive.session_id`
     /// field (else each root gets a new session).
-    pub fn session_id(mut self, id: impl Into<SessionId>) -> Self {
+    pub fn with_session_id(mut self, id: impl Into<SessionId>) -> Self {
         self.session_id = Some(id.into());
         self
     }
 
     /// Sets how many spans a tree holds at most; at least 1.
-    pub fn max_nodes(mut self, nodes: usize) -> Self {
+    pub fn with_max_nodes(mut self, nodes: usize) -> Self {
         self.max_nodes = nodes.max(1);
         self
     }
 
     /// Sets how many trees may be open at once; at least 1.
-    pub fn max_open_roots(mut self, roots: usize) -> Self {
+    pub fn with_max_open_roots(mut self, roots: usize) -> Self {
         self.max_open_roots = roots.max(1);
         self
     }
@@ -249,9 +243,29 @@ impl HoneyHiveLayer {
     /// sent as a part, and then how often (see the [module
     /// docs](self#long-roots-and-shutdown)). Acts on the Logger's tick,
     /// about every 100 ms. Applies to every clone of this layer.
-    pub fn max_age(self, age: Duration) -> Self {
-        *lock(&self.shared.max_age) = age;
+    pub fn with_max_age(self, age: Duration) -> Self {
+        *self.shared.max_age.lock() = age;
         self
+    }
+
+    /// The session for trees whose root names none, if set.
+    pub fn session_id(&self) -> Option<&SessionId> {
+        self.session_id.as_ref()
+    }
+
+    /// How many spans a tree holds at most.
+    pub fn max_nodes(&self) -> usize {
+        self.max_nodes
+    }
+
+    /// How many trees may be open at once.
+    pub fn max_open_roots(&self) -> usize {
+        self.max_open_roots
+    }
+
+    /// How long a root may stay open before a part of it is sent.
+    pub fn max_age(&self) -> Duration {
+        *self.shared.max_age.lock()
     }
 
     /// What the layer did so far.
@@ -316,7 +330,9 @@ where
                 return Some(Ok(Arc::clone(&node.tree)));
             }
             if let Some(RootRef(root)) = extensions.get::<RootRef>() {
-                return lock(&root.node)
+                return root
+                    .node
+                    .lock()
                     .as_ref()
                     .map(|node| Ok(Arc::clone(&node.tree)));
             }
@@ -359,14 +375,14 @@ where
                     return;
                 }
                 let node = record(tree, true);
-                let due = node.clock + *lock(&self.shared.max_age);
+                let due = node.clock + *self.shared.max_age.lock();
                 let root = Arc::new(Root {
                     node: Mutex::new(Some(node)),
                     parts: AtomicU64::new(0),
                     fallback: self.session_id.clone(),
                     session: OnceLock::new(),
                 });
-                let mut roots = lock(&self.shared.roots);
+                let mut roots = self.shared.roots.lock();
                 roots.by_id.insert(id.into_u64(), Arc::clone(&root));
                 roots.due.insert((due, id.into_u64()));
                 drop(roots);
@@ -381,7 +397,7 @@ where
         if let Some(node) = extensions.get_mut::<Node>() {
             values.record(&mut Fields(node));
         } else if let Some(RootRef(root)) = extensions.get_mut::<RootRef>()
-            && let Some(node) = lock(&root.node).as_mut()
+            && let Some(node) = root.node.lock().as_mut()
         {
             values.record(&mut Fields(node));
         }
@@ -403,7 +419,7 @@ where
         if let Some(node) = extensions.get_mut::<Node>() {
             node.error = Some(error);
         } else if let Some(RootRef(root)) = extensions.get_mut::<RootRef>()
-            && let Some(node) = lock(&root.node).as_mut()
+            && let Some(node) = root.node.lock().as_mut()
         {
             node.error = Some(error);
         }
@@ -413,11 +429,11 @@ where
         let Some(span) = ctx.span(&id) else { return };
         let root = span.extensions_mut().remove::<RootRef>();
         if let Some(RootRef(root)) = root {
-            let mut roots = lock(&self.shared.roots);
+            let mut roots = self.shared.roots.lock();
             roots.by_id.remove(&id.into_u64());
             roots.due.retain(|(_, open)| *open != id.into_u64());
             drop(roots);
-            let taken = lock(&root.node).take();
+            let taken = root.node.lock().take();
             if let Some(mut node) = taken {
                 node.took = Some(node.clock.elapsed());
                 self.shared.send(&root, node, false);
@@ -439,7 +455,7 @@ where
                 return;
             }
             if let Some(RootRef(root)) = extensions.get_mut::<RootRef>()
-                && let Some(parent) = lock(&root.node).as_mut()
+                && let Some(parent) = root.node.lock().as_mut()
             {
                 parent.children.push(node);
                 return;
@@ -492,9 +508,9 @@ impl Shared {
     /// Sends, as a part, what closed under each root due by `now` (all of
     /// them with `None`), and sets when each is due next.
     fn send_parts(&self, now: Option<Instant>) {
-        let max_age = *lock(&self.max_age);
+        let max_age = *self.max_age.lock();
         let due: Vec<(u64, Arc<Root>)> = {
-            let mut roots = lock(&self.roots);
+            let mut roots = self.roots.lock();
             let ids: Vec<u64> = roots
                 .due
                 .iter()
@@ -512,7 +528,7 @@ impl Shared {
         };
         for (_, root) in due {
             let part = {
-                let mut node = lock(&root.node);
+                let mut node = root.node.lock();
                 let Some(node) = node.as_mut() else { continue };
                 let (part, nodes) = node.split();
                 // What went with the part no longer counts against the

@@ -89,13 +89,7 @@ fn place(key: &'static str) -> (usize, &'static str) {
 }
 
 fn event_type(text: &str) -> Option<EventType> {
-    match text {
-        "model" => Some(EventType::Model),
-        "tool" => Some(EventType::Tool),
-        "chain" => Some(EventType::Chain),
-        "session" => Some(EventType::Session),
-        _ => None,
-    }
+    text.parse().ok()
 }
 
 impl Node {

@@ -22,9 +22,9 @@ struct Script {
 impl Transport for Script {
     fn attempt<'a>(&'a self, prepared: &'a Prepared, attempt: Attempt) -> AttemptFuture<'a> {
         self.attempts.fetch_add(1, Ordering::SeqCst);
-        lock(&self.bodies).push(prepared.body.clone());
+        self.bodies.lock().push(prepared.body.clone());
         let id = ids(prepared);
-        lock(&self.timeouts).push((id.clone(), attempt.timeout));
+        self.timeouts.lock().push((id.clone(), attempt.timeout));
         (self.plan)(&id, attempt.number)
     }
 }
@@ -130,7 +130,7 @@ async fn a_429_makes_only_its_own_event_wait_and_pauses_no_other() {
     let (script, logger) = scripted_with(
         LoggerConfig::default().with_linger(Duration::from_millis(1)),
         move |id, attempt| {
-            lock(&log).push((id.to_owned(), attempt, started.elapsed()));
+            log.lock().push((id.to_owned(), attempt, started.elapsed()));
             let id = id.to_owned();
             Box::pin(async move {
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -162,14 +162,14 @@ async fn a_429_makes_only_its_own_event_wait_and_pauses_no_other() {
     let report = logger.shutdown(Duration::from_secs(10)).await;
     assert!(report.complete);
     assert_eq!((report.stats.sent, report.stats.failed), (21, 0));
-    let seen = lock(&seen);
+    let seen = seen.lock();
     for (id, attempt, at) in seen.iter().skip(1) {
         assert!(
             *at < Duration::from_secs(1),
             "{id} attempt {attempt} at {at:?}: it waited out the 429's second"
         );
     }
-    let bodies = lock(&script.bodies);
+    let bodies = script.bodies.lock();
     let first: Vec<_> = bodies
         .iter()
         .filter(|b| b.starts_with(br#"{"event_id":"first""#))
@@ -237,7 +237,7 @@ async fn a_retrys_wait_for_a_place_under_the_limit_counts_against_its_deadline()
     // 1 s of wait: the retry is sent with what the deadline has left.
     let (script, report) = behind_a_full_limit(Duration::from_secs(1)).await;
     assert_eq!((report.stats.sent, report.stats.failed), (9, 0));
-    let timeouts = lock(&script.timeouts);
+    let timeouts = script.timeouts.lock();
     let ninth: Vec<Duration> = timeouts
         .iter()
         .filter(|(id, _)| id == "ninth")
@@ -291,7 +291,7 @@ async fn an_event_waiting_in_the_queue_behind_a_full_limit_keeps_its_whole_deadl
     logger.log("s", Event::tool("t").event_id("ninth")).unwrap();
     let report = logger.shutdown(Duration::from_secs(60)).await;
     assert_eq!((report.stats.sent, report.stats.failed), (9, 0));
-    let timeouts = lock(&script.timeouts);
+    let timeouts = script.timeouts.lock();
     let ninth = timeouts.iter().find(|(id, _)| id == "ninth").unwrap().1;
     assert_eq!(
         ninth,
@@ -417,7 +417,7 @@ async fn retried_attempts_send_the_same_body_and_are_counted() {
     let report = logger.shutdown(Duration::from_secs(5)).await;
     assert!(report.complete);
     assert_eq!((report.stats.sent, report.stats.retried), (1, 2));
-    let bodies = lock(&script.bodies);
+    let bodies = script.bodies.lock();
     assert_eq!(bodies.len(), 3);
     assert!(bodies.iter().all(|b| b == &bodies[0]));
 }
@@ -438,7 +438,7 @@ async fn a_final_failure_is_a_dead_letter_with_the_sent_body_and_the_reason() {
     let letter = &report.dead_letters[0];
     assert_eq!(letter.reason, "the API answered HTTP 422: no");
     assert_eq!(letter.event_id.as_deref(), Some("e-1"));
-    assert_eq!(letter.event, lock(&script.bodies)[0]);
+    assert_eq!(letter.event, script.bodies.lock()[0]);
     assert_eq!(script.attempts.load(Ordering::SeqCst), 1);
     logger.shutdown(Duration::from_secs(1)).await;
 }
@@ -572,7 +572,9 @@ fn recorded(ids: &str) -> Verdict<Result<Answer, Error>> {
 
 /// The event ids of each batch body the script was given, in order.
 fn batches(script: &Script) -> Vec<Vec<String>> {
-    lock(&script.bodies)
+    script
+        .bodies
+        .lock()
         .iter()
         .map(|body| {
             let value: serde_json::Value = serde_json::from_slice(body).unwrap();
@@ -634,7 +636,7 @@ async fn a_batch_is_closed_before_an_event_that_would_take_it_over_max_batch_byt
     }
     let report = logger.shutdown(Duration::from_secs(5)).await;
     assert_eq!(report.stats.sent, 20);
-    let bodies = lock(&script.bodies);
+    let bodies = script.bodies.lock();
     assert!(
         bodies.iter().all(|b| b.len() <= limit),
         "a body over {limit} bytes"
@@ -705,7 +707,7 @@ async fn a_batch_answered_500_is_retried_whole_with_the_same_bytes() {
     log_many(&logger, "e", 30);
     let report = logger.shutdown(Duration::from_secs(5)).await;
     assert_eq!((report.stats.sent, report.stats.retried), (30, 1));
-    let bodies = lock(&script.bodies);
+    let bodies = script.bodies.lock();
     assert_eq!(bodies.len(), 2);
     assert_eq!(
         bodies[0], bodies[1],
@@ -839,11 +841,11 @@ async fn a_letter_its_delivery_made_is_handed_back_even_after_a_shutdowns_hand_b
     // An event numbered as the dispatcher numbers it, whose delivery took it
     // out of its slot to serialize it (and found it cannot be sent).
     let seq = {
-        let mut in_flight = lock(&shared.in_flight);
+        let mut in_flight = shared.in_flight.lock();
         let seq = in_flight.next;
         in_flight.next += 1;
         let entry = Unsettled {
-            held: Arc::new(Mutex::new(Slot::Handed)),
+            held: Arc::new(Mutex::new(Stage::Handed)),
             phase: Phase::Sending,
         };
         in_flight.events.insert(seq, entry);

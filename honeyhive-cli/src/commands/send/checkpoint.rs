@@ -7,16 +7,17 @@
 //! written to the rejects file. It is replaced whole (written beside, then
 //! renamed), so a crash leaves the old one or the new one, never half.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
 
-use crate::{Exit, Fail};
+use crate::exit::{Exit, Fail};
 
 /// How far one input has been delivered.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Position {
     /// The last line settled (numbered from 1; 0: none).
     pub line: u64,
@@ -26,10 +27,23 @@ pub struct Position {
     pub events: u64,
 }
 
+/// The file's shape.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Saved {
+    version: u32,
+    /// By the input's absolute path.
+    inputs: BTreeMap<String, Position>,
+}
+
+impl Saved {
+    const VERSION: u32 = 1;
+}
+
 #[derive(Debug)]
 pub struct Checkpoint {
     path: PathBuf,
-    inputs: Map<String, Value>,
+    saved: Saved,
 }
 
 impl Checkpoint {
@@ -44,53 +58,49 @@ impl Checkpoint {
                 ),
             )
         };
-        let inputs = match fs::read_to_string(path) {
+        let saved = match fs::read_to_string(path) {
             Ok(text) => {
-                let value: Value =
-                    serde_json::from_str(&text).map_err(|e| unusable(format!("not JSON ({e})")))?;
-                match value.get("inputs") {
-                    Some(Value::Object(inputs)) if value["version"] == 1 => inputs.clone(),
-                    _ => return Err(unusable("not a checkpoint of this version".to_owned())),
+                serde_json::from_str::<serde_json::Value>(&text)
+                    .map_err(|e| unusable(format!("not JSON ({e})")))?;
+                match serde_json::from_str::<Saved>(&text) {
+                    Ok(saved) if saved.version == Saved::VERSION => saved,
+                    Ok(_) | Err(_) => {
+                        return Err(unusable("not a checkpoint of this version".to_owned()));
+                    }
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Map::new(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Saved {
+                version: Saved::VERSION,
+                inputs: BTreeMap::new(),
+            },
             Err(e) => return Err(unusable(format!("cannot be read ({e})"))),
         };
         Ok(Checkpoint {
             path: path.to_owned(),
-            inputs,
+            saved,
         })
     }
 
     /// Where `input` was left, if it was.
     pub fn get(&self, input: &str) -> Position {
-        let at = |key: &str| {
-            self.inputs
-                .get(input)
-                .and_then(|p| p[key].as_u64())
-                .unwrap_or(0)
-        };
-        Position {
-            line: at("line"),
-            offset: at("offset"),
-            events: at("events"),
-        }
+        self.saved.inputs.get(input).copied().unwrap_or_default()
     }
 
-    /// Records `position` for `input` and writes the file.
+    /// Records `position` for `input` and replaces the file whole: written
+    /// to a temporary file in the same directory, synced, then renamed over
+    /// it.
     pub fn save(&mut self, input: &str, position: Position) -> io::Result<()> {
-        self.inputs.insert(
-            input.to_owned(),
-            json!({"line": position.line, "offset": position.offset, "events": position.events}),
-        );
-        let mut beside = self.path.clone().into_os_string();
-        beside.push(".tmp");
-        let beside = PathBuf::from(beside);
-        let mut file = fs::File::create(&beside)?;
-        serde_json::to_writer(&mut file, &json!({"version": 1, "inputs": self.inputs}))?;
+        self.saved.inputs.insert(input.to_owned(), position);
+        let dir = match self.path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        let mut file = tempfile::NamedTempFile::new_in(dir)?;
+        serde_json::to_writer(&mut file, &self.saved)?;
         file.write_all(b"\n")?;
-        file.sync_all()?;
-        fs::rename(&beside, &self.path)
+        file.as_file().sync_all()?;
+        file.persist(&self.path).map_err(|e| e.error)?;
+        Ok(())
     }
 }
 
@@ -123,7 +133,11 @@ mod tests {
         let again = Checkpoint::load(&path).unwrap();
         assert_eq!(again.get("a"), a);
         assert_eq!(again.get("b").line, 1);
-        assert!(!dir.path().join("cp.json.tmp").exists());
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "only the checkpoint is left"
+        );
     }
 
     #[test]

@@ -11,21 +11,25 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use honeyhive::{DeadLetter, LogError, Logger, LoggerConfig, RetryPolicy, Route, Sent, SessionId};
 use serde_json::{Value, json};
 
-use crate::checkpoint::{Checkpoint, Position};
 use crate::config::{Api, config_error, for_the_shell};
-use crate::event_line::{self, EventLine};
+use crate::event_line::{self, ParsedLine};
+use crate::exit::{Exit, Fail};
 use crate::input;
-use crate::progress::{Progress, per_second};
-use tracker::Tracker;
+use checkpoint::{Checkpoint, Position};
+use progress::{Progress, per_second};
+use stop::{Stop, StopReason};
+use tracker::{LineCounts, Tracker};
 
+mod checkpoint;
+mod progress;
+mod stop;
 mod tracker;
-use crate::{Exit, Fail};
 
 /// Sends JSONL events: each line `{"session_id": ..., "event": {...}}`
 /// (dead-letter files replay as they are) or a bare event with --session.
@@ -92,28 +96,6 @@ impl honeyhive::Outcomes for Outcomes {
     }
 }
 
-/// What happened to the lines read so far.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Counts {
-    /// Lines read that were not blank, skipped ones included.
-    pub lines: u64,
-    pub sent: u64,
-    /// The line is wrong: not JSON, not a valid event, or refused by the
-    /// API with a 4xx (other than 401, 403, 408, 429).
-    pub rejected: u64,
-    /// Could not be delivered (retries exhausted, no answer, shut down):
-    /// may go through if replayed from the rejects file later.
-    pub failed: u64,
-    /// Before the checkpoint: delivered by an earlier run.
-    pub skipped: u64,
-}
-
-/// Why the reader stopped early; the first reason wins.
-const GOING: u8 = 0;
-const INTERRUPTED: u8 = 1;
-const UNREACHABLE: u8 = 2;
-const REFUSED_KEY: u8 = 3;
-
 pub async fn run(args: Args) -> Result<Exit, Fail> {
     // A backfill retries what may pass until its deadline, as Vector's
     // sinks do, rather than for a few attempts: over a long file, a few
@@ -141,7 +123,7 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
         .map(|path| Input::open(path))
         .collect::<Result<Vec<_>, _>>()?;
 
-    let stop = Arc::new(AtomicU8::new(GOING));
+    let stop = Arc::new(Stop::default());
     let tracker = Arc::new(Tracker::new(Arc::clone(&stop)));
     let mut config = LoggerConfig::default();
     if let Some(events) = args.batch {
@@ -161,8 +143,7 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
     let on_signal = Arc::clone(&stop);
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            let _ =
-                on_signal.compare_exchange(GOING, INTERRUPTED, Ordering::SeqCst, Ordering::SeqCst);
+            on_signal.set(StopReason::Interrupted);
             eprintln!(
                 "honeyhive send: stopping after the events already read (Ctrl-C again to quit now)"
             );
@@ -179,7 +160,7 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
     // The input being sent and the position last written for it.
     let mut current: Option<(String, Position)> = None;
     for input in inputs {
-        if stop.load(Ordering::SeqCst) != GOING {
+        if !stop.going() {
             break;
         }
         let from = checkpoint
@@ -218,7 +199,7 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
         // Everything of this file settled before the next starts, so its
         // checkpoint can reach its end.
         let drain = Duration::from_secs(drain_timeout);
-        let timeout = if stop.load(Ordering::SeqCst) == GOING {
+        let timeout = if stop.going() {
             drain
         } else {
             Duration::from_secs(5)
@@ -235,7 +216,7 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
             }
         };
         if !flushed.complete {
-            if stop.load(Ordering::SeqCst) == GOING {
+            if stop.going() {
                 eprintln!(
                     "honeyhive send: events of {} still unsent after --drain-timeout {} s: \
                      they go to the rejects file and the files after it are not read",
@@ -255,11 +236,11 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
 
     let counts = tracker.counts();
     let elapsed = started.elapsed();
-    let stopped = stop.load(Ordering::SeqCst);
+    let stopped = stop.reason();
     let exit = match stopped {
-        UNREACHABLE if counts.sent == 0 => Exit::Unreachable,
-        REFUSED_KEY if counts.sent == 0 => Exit::Config,
-        INTERRUPTED => Exit::Interrupted,
+        Some(StopReason::Unreachable) if counts.sent == 0 => Exit::Unreachable,
+        Some(StopReason::RefusedKey) if counts.sent == 0 => Exit::Config,
+        Some(StopReason::Interrupted) => Exit::Interrupted,
         _ if counts.rejected + counts.failed > 0 => Exit::Partial,
         _ => Exit::Ok,
     };
@@ -274,13 +255,15 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
     match stopped {
         // The reasons say what failed and where, once (the library's
         // words, with its hints in the command's terms).
-        UNREACHABLE | REFUSED_KEY if counts.sent == 0 => Err(Fail::new(
-            exit,
-            format!(
-                "{}; nothing was sent",
-                for_the_shell(&tracker.first_reason())
-            ),
-        )),
+        Some(StopReason::Unreachable | StopReason::RefusedKey) if counts.sent == 0 => {
+            Err(Fail::new(
+                exit,
+                format!(
+                    "{}; nothing was sent",
+                    for_the_shell(&tracker.first_reason())
+                ),
+            ))
+        }
         _ => Ok(exit),
     }
 }
@@ -305,7 +288,7 @@ fn save(
     Ok(())
 }
 
-fn summarize(args: &Args, counts: &Counts, elapsed: Duration, exit: Exit, rejects: &[String]) {
+fn summarize(args: &Args, counts: &LineCounts, elapsed: Duration, exit: Exit, rejects: &[String]) {
     let rate = per_second(counts.sent, elapsed);
     if args.json {
         let summary = json!({
@@ -319,7 +302,7 @@ fn summarize(args: &Args, counts: &Counts, elapsed: Duration, exit: Exit, reject
             "rejects": rejects,
             "exit_code": exit as u8,
         });
-        crate::out(&summary.to_string());
+        crate::exit::out(&summary.to_string());
     }
     if !args.quiet {
         eprintln!(
@@ -405,7 +388,7 @@ impl Input {
 struct Reader {
     logger: Logger,
     tracker: Arc<Tracker>,
-    stop: Arc<AtomicU8>,
+    stop: Arc<Stop>,
     session: Option<String>,
     runtime: tokio::runtime::Handle,
     bytes: Arc<AtomicU64>,
@@ -443,7 +426,7 @@ impl Reader {
         }
         let mut bytes = Vec::new();
         loop {
-            if self.stop.load(Ordering::Relaxed) != GOING {
+            if !self.stop.going() {
                 return Ok(());
             }
             let read = input::read_line(&mut *input, &mut bytes)?;
@@ -484,8 +467,8 @@ impl Reader {
         }
     }
 
-    fn log(&self, line: EventLine, number: u64, offset: u64) {
-        let EventLine {
+    fn log(&self, line: ParsedLine, number: u64, offset: u64) {
+        let ParsedLine {
             session_id,
             event_id,
             event,

@@ -6,8 +6,8 @@ use std::io::{self, BufRead, BufReader};
 use std::path::PathBuf;
 
 use crate::event_line;
+use crate::exit::{Exit, Fail};
 use crate::input;
-use crate::{Exit, Fail};
 
 /// Checks each line (an event, or `{"session_id": ..., "event": {...}}`)
 /// the way `send` reads it, against the spec the client was generated
@@ -53,7 +53,7 @@ pub fn run(args: &Args) -> Result<Exit, Fail> {
             lines += 1;
             problems += found.len() as u64;
             for problem in found {
-                crate::out(&format!("{name}:{number}: {problem}"));
+                crate::exit::out(&format!("{name}:{number}: {problem}"));
             }
         }
     }

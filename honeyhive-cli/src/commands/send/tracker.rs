@@ -10,36 +10,53 @@
 //! front of the window resolves. The checkpoint follows the front only up
 //! to the first failed line: a re-run must send that line again.
 
+use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use honeyhive::DeadLetter;
-use serde_json::{Value, json};
+use honeyhive::{DeadLetter, EventLine, Undelivered};
+use serde_json::Value;
 
-use super::{Counts, GOING, REFUSED_KEY, UNREACHABLE};
-use crate::checkpoint::Position;
-use crate::{Exit, Fail};
+use super::checkpoint::Position;
+use super::stop::{Stop, StopReason};
+use crate::exit::{Exit, Fail};
+
+/// What happened to the lines read so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LineCounts {
+    /// Lines read that were not blank, skipped ones included.
+    pub lines: u64,
+    pub sent: u64,
+    /// The line is wrong: not JSON, not a valid event, or refused by the
+    /// API with a 4xx (other than 401, 403, 408, 429).
+    pub rejected: u64,
+    /// Could not be delivered (retries exhausted, no answer, shut down):
+    /// may go through if replayed from the rejects file later.
+    pub failed: u64,
+    /// Before the checkpoint: delivered by an earlier run.
+    pub skipped: u64,
+}
 
 /// The fate of every line of the current input; shared by the reader and
 /// the logger's callbacks.
 pub(super) struct Tracker {
     state: Mutex<State>,
     sent_any: AtomicBool,
-    /// Set to UNREACHABLE or REFUSED_KEY when the first outcomes say so.
-    stop: Arc<AtomicU8>,
+    /// Set to `Unreachable` or `RefusedKey` when the first outcomes say so.
+    stop: Arc<Stop>,
 }
 
 #[derive(Default)]
 struct State {
-    counts: Counts,
+    counts: LineCounts,
     /// Event id → the line(s) carrying it, while in the logger.
     waiting: HashMap<String, Lines>,
     /// Lines after `resolved`, from `resolved.line + 1`.
-    window: VecDeque<Slot>,
+    window: VecDeque<WindowLine>,
     /// Every line up to here has an outcome (and its record is written).
     resolved: Position,
     /// Where a re-run starts: `resolved`, until a line failed.
@@ -57,7 +74,7 @@ enum Lines {
     Many(Vec<u64>),
 }
 
-struct Slot {
+struct WindowLine {
     settled: bool,
     /// Not blank: counts as an event line.
     event: bool,
@@ -65,7 +82,7 @@ struct Slot {
     /// Failed: the checkpoint must not pass it.
     failed: bool,
     /// Its rejects-file record, written when the line leaves the window.
-    record: Option<Value>,
+    record: Option<EventLine>,
 }
 
 struct Rejects {
@@ -74,7 +91,7 @@ struct Rejects {
 }
 
 impl Tracker {
-    pub(super) fn new(stop: Arc<AtomicU8>) -> Tracker {
+    pub(super) fn new(stop: Arc<Stop>) -> Tracker {
         Tracker {
             state: Mutex::default(),
             sent_any: AtomicBool::new(false),
@@ -82,12 +99,8 @@ impl Tracker {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     pub(super) fn start(&self, name: &str, rejects: PathBuf, from: Position) {
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         state.window.clear();
         state.waiting.clear();
         state.resolved = from;
@@ -106,38 +119,38 @@ impl Tracker {
         });
     }
 
-    pub(super) fn counts(&self) -> Counts {
-        self.lock().counts
+    pub(super) fn counts(&self) -> LineCounts {
+        self.state.lock().counts
     }
 
     /// Where a re-run should start: after every line sent or rejected for
     /// good, before the first that failed.
     pub(super) fn done(&self) -> Position {
-        self.lock().checkpoint
+        self.state.lock().checkpoint
     }
 
     pub(super) fn rejects_paths(&self) -> Vec<String> {
-        self.lock().rejects_used.clone()
+        self.state.lock().rejects_used.clone()
     }
 
     pub(super) fn first_reason(&self) -> String {
-        self.lock().first_reason.clone().unwrap_or_default()
+        self.state.lock().first_reason.clone().unwrap_or_default()
     }
 
     pub(super) fn skip(&self, lines: u64) {
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         state.counts.lines += lines;
         state.counts.skipped += lines;
     }
 
     pub(super) fn blank(&self, number: u64, end: u64) {
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         state.push(number, end, false);
         state.settle(number, Outcome::Sent);
     }
 
     pub(super) fn begin(&self, number: u64, end: u64, event_id: &str) {
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         state.counts.lines += 1;
         state.push(number, end, true);
         match state.waiting.get_mut(event_id) {
@@ -161,17 +174,20 @@ impl Tracker {
         reason: &str,
         parsed: Option<(String, Value)>,
     ) {
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         state.counts.lines += 1;
         state.push(number, end, true);
         state.counts.rejected += 1;
-        let record = match parsed {
-            Some((session_id, event)) => json!({
-                "line": number, "reason": reason, "status": null,
-                "session_id": session_id, "event": event,
-            }),
-            None => json!({"line": number, "reason": reason, "status": null, "raw": text}),
+        let mut record = match parsed {
+            Some((session_id, event)) => EventLine::new(session_id, event),
+            None => {
+                let mut record = EventLine::default();
+                record.raw = Some(text.to_owned());
+                record
+            }
         };
+        record.line = Some(number);
+        record.undelivered = Some(Undelivered::new(reason, None));
         state.settle(number, Outcome::Rejected(record));
     }
 
@@ -184,14 +200,13 @@ impl Tracker {
         reason: &str,
         rejected: bool,
     ) {
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         let Some(number) = state.take(event_id) else {
             return;
         };
-        let record = json!({
-            "line": number, "reason": reason, "status": null,
-            "session_id": session_id, "event": event,
-        });
+        let mut record = EventLine::new(session_id, event);
+        record.line = Some(number);
+        record.undelivered = Some(Undelivered::new(reason, None));
         if rejected {
             state.counts.rejected += 1;
             state.settle(number, Outcome::Rejected(record));
@@ -203,7 +218,7 @@ impl Tracker {
 
     pub(super) fn sent(&self, event_id: &str) {
         self.sent_any.store(true, Ordering::Relaxed);
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         if let Some(number) = state.take(event_id) {
             state.counts.sent += 1;
             state.settle(number, Outcome::Sent);
@@ -211,21 +226,19 @@ impl Tracker {
     }
 
     pub(super) fn dead(&self, letter: &DeadLetter) {
-        let rejected = matches!(letter.status, Some(s) if (400..500).contains(&s) && ![401, 403, 408, 429].contains(&s));
-        let mut state = self.lock();
+        let rejected = letter.is_refused();
+        let mut state = self.state.lock();
         if state.first_reason.is_none() {
             state.first_reason = Some(letter.reason.clone());
         }
         if !self.sent_any.load(Ordering::Relaxed) {
             let why = match letter.status {
-                None => Some(UNREACHABLE),
-                Some(401 | 403) => Some(REFUSED_KEY),
+                None => Some(StopReason::Unreachable),
+                Some(401 | 403) => Some(StopReason::RefusedKey),
                 _ => None,
             };
             if let Some(why) = why {
-                let _ = self
-                    .stop
-                    .compare_exchange(GOING, why, Ordering::SeqCst, Ordering::SeqCst);
+                self.stop.set(why);
             }
         }
         let number = letter.event_id.as_deref().and_then(|id| state.take(id));
@@ -234,13 +247,9 @@ impl Tracker {
         } else {
             state.counts.failed += 1;
         }
-        let record = json!({
-            "line": number,
-            "reason": letter.reason,
-            "status": letter.status,
-            "session_id": letter.session_id,
-            "event": letter.event_json(),
-        });
+        let mut record = EventLine::from_dead_letter(letter);
+        record.line = number;
+        record.at_ms = None;
         match number {
             Some(number) if rejected => state.settle(number, Outcome::Rejected(record)),
             Some(number) => state.settle(number, Outcome::Failed(record)),
@@ -253,7 +262,7 @@ impl Tracker {
     /// failed (none should be: every event the logger took comes back sent
     /// or as a dead letter). Gives how many there were.
     pub(super) fn close_file(&self) -> Result<u64, Fail> {
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         let unsettled = state
             .window
             .iter()
@@ -262,16 +271,16 @@ impl Tracker {
         // Lines behind one without an outcome keep their records in line
         // order too; the checkpoint stays before the first unsettled line.
         let mut stuck = false;
-        for slot in std::mem::take(&mut state.window) {
-            stuck |= !slot.settled && slot.event;
-            if let Some(record) = slot.record {
+        for entry in std::mem::take(&mut state.window) {
+            stuck |= !entry.settled && entry.event;
+            if let Some(record) = entry.record {
                 state.write_reject(record);
             }
             if !stuck {
                 state.resolved.line += 1;
-                state.resolved.offset = slot.end;
-                state.resolved.events += u64::from(slot.event);
-                if state.failed_at.is_none() && !slot.failed {
+                state.resolved.offset = entry.end;
+                state.resolved.events += u64::from(entry.event);
+                if state.failed_at.is_none() && !entry.failed {
                     state.checkpoint = state.resolved;
                 } else {
                     let line = state.resolved.line;
@@ -314,15 +323,15 @@ impl Lines {
 enum Outcome {
     Sent,
     /// Wrong, or refused for good: its record, and the checkpoint may pass.
-    Rejected(Value),
+    Rejected(EventLine),
     /// May go through later: its record, and the checkpoint stays before.
-    Failed(Value),
+    Failed(EventLine),
 }
 
 impl State {
     fn push(&mut self, number: u64, end: u64, event: bool) {
         debug_assert_eq!(number, self.resolved.line + self.window.len() as u64 + 1);
-        self.window.push_back(Slot {
+        self.window.push_back(WindowLine {
             settled: false,
             event,
             end,
@@ -356,14 +365,14 @@ impl State {
         let Some(index) = number.checked_sub(self.resolved.line + 1) else {
             return;
         };
-        if let Some(slot) = self.window.get_mut(index as usize) {
-            slot.settled = true;
+        if let Some(entry) = self.window.get_mut(index as usize) {
+            entry.settled = true;
             match outcome {
                 Outcome::Sent => {}
-                Outcome::Rejected(record) => slot.record = Some(record),
+                Outcome::Rejected(record) => entry.record = Some(record),
                 Outcome::Failed(record) => {
-                    slot.record = Some(record);
-                    slot.failed = true;
+                    entry.record = Some(record);
+                    entry.failed = true;
                 }
             }
         }
@@ -389,8 +398,8 @@ impl State {
     /// Appends a line to the rejects file (made on first use) and flushes
     /// it, before the line counts as settled: a crash after the checkpoint
     /// moved cannot lose it.
-    fn write_reject(&mut self, mut record: Value) {
-        record["file"] = Value::String(self.file.clone());
+    fn write_reject(&mut self, mut record: EventLine) {
+        record.file = Some(self.file.clone());
         let Some(rejects) = &mut self.rejects else {
             return;
         };
@@ -404,7 +413,8 @@ impl State {
                 Ok(file) => rejects.file = Some(BufWriter::new(file)),
                 Err(e) => {
                     eprintln!(
-                        "honeyhive send: cannot open {path}: {e}; the line follows here:\n{record}"
+                        "honeyhive send: cannot open {path}: {e}; the line follows here:\n{}",
+                        serde_json::to_string(&record).unwrap_or_default()
                     );
                     return;
                 }
@@ -420,7 +430,8 @@ impl State {
                 .and_then(|()| file.flush());
             if let Err(e) = written {
                 eprintln!(
-                    "honeyhive send: cannot write {path}: {e}; the line follows here:\n{record}"
+                    "honeyhive send: cannot write {path}: {e}; the line follows here:\n{}",
+                    serde_json::to_string(&record).unwrap_or_default()
                 );
             }
         }
@@ -439,10 +450,10 @@ fn keep_earlier_rejects(path: &std::path::Path, file: &str, kept_to: u64) -> io:
     let kept: Vec<&str> = text
         .lines()
         .filter(|line| {
-            let Ok(record) = serde_json::from_str::<Value>(line) else {
+            let Ok(record) = serde_json::from_str::<EventLine>(line) else {
                 return true; // not ours to judge
             };
-            record["file"] != file || record["line"].as_u64().is_some_and(|n| n <= kept_to)
+            record.file.as_deref() != Some(file) || record.line.is_some_and(|n| n <= kept_to)
         })
         .collect();
     if kept.len() == text.lines().count() {

@@ -4,7 +4,7 @@ use honeyhive::{Error, Event, EventType, SessionId};
 use serde_json::{Map, Value};
 
 use crate::config::{Api, config_error, for_the_shell};
-use crate::{Exit, Fail};
+use crate::exit::{Exit, Fail};
 
 /// Logs one event and prints its id on stdout.
 #[derive(clap::Args, Debug)]
@@ -76,7 +76,7 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
     };
     match client.log_event(session, event).await {
         Ok(logged) => {
-            crate::out(&logged.event_id);
+            crate::exit::out(&logged.event_id);
             Ok(Exit::Ok)
         }
         Err(error @ Error::InvalidInput { .. }) => {

@@ -4,11 +4,12 @@
 use std::io::Write;
 use std::time::Duration;
 
+use honeyhive::EventLine;
 use honeyhive::testing::MockHoneyHive;
 use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::{Exit, Fail};
+use crate::exit::{Exit, Fail};
 
 /// Runs the spec-validating mock of the API on 127.0.0.1 until Ctrl-C.
 ///
@@ -64,7 +65,7 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
         MockHoneyHive::STATS_PATH
     );
     // The URL on stdout too, alone on its line, for scripts.
-    crate::out(&format!("http://{address}"));
+    crate::exit::out(&format!("http://{address}"));
     let _ = std::io::stdout().flush();
 
     let mut tick = tokio::time::interval(Duration::from_millis(50));
@@ -111,7 +112,11 @@ fn drain(mock: &MockHoneyHive, print: bool) -> Result<(), Fail> {
     }
     let lines = events
         .into_iter()
-        .map(|e| json!({"session_id": e.session_id, "event": e.event, "operation": e.operation}))
+        .map(|e| {
+            let mut line = EventLine::new(e.session_id, e.event);
+            line.operation = Some(e.operation.to_owned());
+            serde_json::to_value(line).unwrap_or_default()
+        })
         .chain(
             sessions
                 .into_iter()

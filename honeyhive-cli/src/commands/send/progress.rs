@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::send::Counts;
+use super::tracker::LineCounts;
 
 /// How often the plain line is printed when stderr is not a terminal.
 pub const PLAIN_EVERY: Duration = Duration::from_secs(5);
@@ -45,7 +45,7 @@ impl Progress {
     }
 
     /// Shows `counts` after `bytes` of input and `elapsed`.
-    pub fn update(&mut self, bytes: u64, counts: &Counts, elapsed: Duration) {
+    pub fn update(&mut self, bytes: u64, counts: &LineCounts, elapsed: Duration) {
         let rate = per_second(counts.sent, elapsed);
         match self {
             Progress::Quiet => {}
