@@ -1,11 +1,6 @@
 //! Dead letters: events a [`Logger`](crate::Logger) could not deliver,
-//! handed back instead of dropped.
-
-use parking_lot::Mutex;
-use std::fmt;
-use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
+//! handed back instead of dropped, and
+//! [`EventLine`], the JSONL line they are kept as.
 
 use bytes::Bytes;
 
@@ -76,7 +71,7 @@ impl DeadLetter {
 }
 
 /// One line of the JSONL files of events this crate and the `honeyhive`
-/// command write and read: dead-letter files ([`JsonlDeadLetters`]), the
+/// command write and read: dead-letter files ([`JsonlDeadLetters`](crate::JsonlDeadLetters)), the
 /// command's rejects files, `honeyhive mock --print`, and the input of
 /// `honeyhive send`, which replays any of them as they are.
 ///
@@ -170,68 +165,6 @@ impl EventLine {
             event_id: letter.event_id.clone(),
             undelivered: Some(Undelivered::new(letter.reason.clone(), letter.status)),
             ..EventLine::new(letter.session_id.clone(), letter.event_json())
-        }
-    }
-}
-
-/// [`Outcomes`](crate::Outcomes) that append one JSON line per undelivered event to a
-/// file, each an [`EventLine`]: `{"at_ms": ..., "session_id": ...,
-/// "event_id": ..., "reason": ..., "status": ..., "event": {...}}`
-/// (`status` is `null` when the API did not answer). `honeyhive send` replays such a file as it is. Each line is flushed as it is written, so a crash loses
-/// none that were handed over.
-///
-/// ```no_run
-/// use honeyhive::{JsonlDeadLetters, LoggerConfig};
-///
-/// let config = LoggerConfig::default().with_outcomes(JsonlDeadLetters::append("undelivered.jsonl")?);
-/// # Ok::<(), std::io::Error>(())
-/// ```
-pub struct JsonlDeadLetters {
-    path: PathBuf,
-    file: Mutex<BufWriter<File>>,
-}
-
-impl JsonlDeadLetters {
-    /// Opens `path` for appending, creating it if needed.
-    pub fn append(path: impl AsRef<Path>) -> io::Result<Self> {
-        let path = path.as_ref().to_path_buf();
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
-        Ok(JsonlDeadLetters {
-            path,
-            file: Mutex::new(BufWriter::new(file)),
-        })
-    }
-
-    /// The file the letters go to.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl fmt::Debug for JsonlDeadLetters {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JsonlDeadLetters")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
-    }
-}
-
-impl crate::Outcomes for JsonlDeadLetters {
-    fn dead_letter(&self, letter: &DeadLetter) {
-        let line = EventLine::from_dead_letter(letter);
-        let mut file = self.file.lock();
-        let written = serde_json::to_writer(&mut *file, &line)
-            .map_err(io::Error::from)
-            .and_then(|()| file.write_all(b"\n"))
-            .and_then(|()| file.flush());
-        if let Err(e) = written {
-            // The sink is the last stop: say loudly what could not be kept.
-            tracing::error!(
-                path = %self.path.display(),
-                event_id = letter.event_id.as_deref().unwrap_or(""),
-                error = %e,
-                "could not write an undelivered event to the dead-letter file"
-            );
         }
     }
 }

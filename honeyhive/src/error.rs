@@ -149,6 +149,17 @@ pub enum Error {
     )]
     NoRuntime,
 
+    /// [`Logger::on_own_thread`](crate::Logger::on_own_thread) could not
+    /// start its thread or that thread's tokio runtime: the operating
+    /// system refused (threads, memory or file descriptors exhausted).
+    #[non_exhaustive]
+    #[error("could not start the Logger's own thread or its tokio runtime: {source}")]
+    LoggerThread {
+        /// The operating system's reason.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// The request could not be sent or its answer not received: the
     /// connection was refused or reset, DNS failed, TLS failed. The cause is
     /// the [`source`](std::error::Error::source).
@@ -271,6 +282,10 @@ impl Error {
                 .field("attempt_timeout", attempt_timeout)
                 .finish(),
             Error::NoRuntime => f.write_str("NoRuntime"),
+            Error::LoggerThread { source } => f
+                .debug_struct("LoggerThread")
+                .field("source", source)
+                .finish(),
             Error::Transport {
                 host,
                 problem,
@@ -367,7 +382,7 @@ impl Error {
             | Error::Decode { attempts, .. }
             | Error::Timeout { attempts, .. }
             | Error::Transport { attempts, .. } => Some(*attempts),
-            Error::InvalidInput { .. } | Error::NoRuntime => None,
+            Error::InvalidInput { .. } | Error::NoRuntime | Error::LoggerThread { .. } => None,
         }
     }
 
@@ -393,7 +408,8 @@ impl Error {
             | Error::Unauthorized { .. }
             | Error::NotRecorded { .. }
             | Error::Decode { .. }
-            | Error::NoRuntime => false,
+            | Error::NoRuntime
+            | Error::LoggerThread { .. } => false,
         }
     }
 
@@ -407,7 +423,7 @@ impl Error {
             | Error::Decode { attempts, .. }
             | Error::Timeout { attempts, .. }
             | Error::Transport { attempts, .. } => *attempts = count,
-            Error::InvalidInput { .. } | Error::NoRuntime => {}
+            Error::InvalidInput { .. } | Error::NoRuntime | Error::LoggerThread { .. } => {}
         }
     }
 }

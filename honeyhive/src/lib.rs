@@ -95,6 +95,7 @@ mod logger;
 mod millis;
 mod retry;
 mod session;
+mod session_start;
 mod status;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
@@ -119,18 +120,20 @@ pub mod api {
     };
 }
 
-pub use client::{Client, ClientBuilder, Logged, LoggedBatch, StartedSession, Updated};
-pub use dead_letter::{DeadLetter, EventLine, JsonlDeadLetters, Undelivered};
+pub use client::{Client, ClientBuilder, Logged, LoggedBatch, Session, StartedSession, Updated};
+pub use dead_letter::{DeadLetter, EventLine, Undelivered};
 pub use error::Error;
 pub use event::{Event, EventType, UnknownEventType};
 pub use logger::{
-    LogError, Logger, LoggerConfig, LoggerReport, LoggerStats, Outcome, Outcomes, Route, Sent,
+    JsonlDeadLetters, LogError, Logger, LoggerConfig, LoggerReport, LoggerStats, Outcome, Outcomes,
+    Route, Sent,
 };
 /// An HTTP status code, as [`Error::status`] gives it (the `http` crate's, which
 /// reqwest and hyper use).
 pub use reqwest::StatusCode;
 pub use retry::RetryPolicy;
-pub use session::{Session, SessionId, SessionStart};
+pub use session::SessionId;
+pub use session_start::SessionStart;
 pub use update::EventUpdate;
 
 /// The README's Rust examples, compiled and run as doctests (they use both

@@ -10,12 +10,13 @@
 //! - `scrub.rs`: the API key kept out of stored answers.
 //! - `spread.rs`: requests spread over more than one HTTP/2 connection.
 //! - `v1.rs`: HoneyHive's `/v1` routes: event batches, sessions, updates.
+//! - `session.rs`: [`Session`], a client bound to one session.
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{Error, Event, RetryPolicy, Session, SessionId, api};
+use crate::{Error, Event, RetryPolicy, SessionId, api};
 
 mod address;
 mod answer;
@@ -24,6 +25,7 @@ mod builder;
 mod raw;
 mod scrub;
 mod send;
+mod session;
 mod spread;
 mod v1;
 
@@ -31,6 +33,7 @@ pub(crate) use address::check_session_id;
 pub(crate) use answer::{Answer, Expect};
 pub use builder::ClientBuilder;
 pub(crate) use send::{Prepared, finish};
+pub use session::Session;
 pub use v1::{LoggedBatch, StartedSession, Updated};
 
 /// A HoneyHive API client.

@@ -48,10 +48,11 @@ mod rate;
 mod report;
 #[cfg(feature = "tracing")]
 mod sources;
+mod thread;
 mod worker;
 
 pub use config::{LoggerConfig, Route};
-pub use outcome::{Outcome, Outcomes, Sent};
+pub use outcome::{JsonlDeadLetters, Outcome, Outcomes, Sent};
 pub use report::{LoggerReport, LoggerStats};
 
 #[cfg(feature = "tracing")]
@@ -217,6 +218,12 @@ const SHUT_DOWN: &str = "the logger was shut down before the event was delivered
 /// function between invocations) cannot be told apart from a slow one:
 /// flush before the freeze.
 ///
+/// [`Logger::on_own_thread`] has none of these rules: the logger runs its
+/// own runtime on a thread of its own, which lives until the last clone is
+/// dropped. Programs without a runtime (and the `tracing` layer in them)
+/// use it, with [`flush_blocking`](Logger::flush_blocking) and
+/// [`shutdown_blocking`](Logger::shutdown_blocking).
+///
 /// # Time budgets
 /// [`flush`](Logger::flush)`(t)` returns within `t`; so does
 /// [`shutdown`](Logger::shutdown)`(t)`, plus at most [`Logger::SINK_GRACE`] for the
@@ -295,6 +302,10 @@ pub struct Logger {
 struct Handle {
     shared: Arc<Shared>,
     dispatcher: Mutex<Option<JoinHandle<()>>>,
+    /// The runtime the logger's tasks run on (for the blocking calls).
+    runtime: tokio::runtime::Handle,
+    /// Set for [`Logger::on_own_thread`]; dropped last, ending the thread.
+    own_thread: Mutex<Option<thread::OwnThread>>,
 }
 
 impl Logger {
@@ -346,6 +357,8 @@ impl Logger {
             handle: Arc::new(Handle {
                 shared,
                 dispatcher: Mutex::new(Some(dispatcher)),
+                runtime,
+                own_thread: Mutex::new(None),
             }),
         })
     }

@@ -25,6 +25,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! A program without a tokio runtime makes its Logger with
+//! [`Logger::on_own_thread`] and ends with
+//! [`Logger::shutdown_blocking`]; nothing else changes.
+//!
 //! Install it in the global default subscriber (`.init()`), as an
 //! application does. With a thread-local default (`set_default`,
 //! `with_default`), a span whose last handle is dropped on another thread

@@ -1,0 +1,162 @@
+//! A Logger on its own thread: programs without a tokio runtime log,
+//! flush and shut down through it, the `tracing` layer works in them, and
+//! the thread ends with the last handle.
+
+use std::time::{Duration, Instant};
+
+use honeyhive::testing::MockHoneyHive;
+use honeyhive::{Event, Logger, LoggerConfig};
+
+/// Held by each test that starts an own-thread Logger, so that counting
+/// the process's logger threads sees only its own.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Threads of this process named `name` (Linux: `/proc/self/task/*/comm`).
+#[cfg(target_os = "linux")]
+fn threads_named(name: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.trim_end() == name)
+        .count()
+}
+
+#[test]
+fn a_program_without_a_runtime_logs_from_four_threads_and_every_event_arrives() {
+    let _serial = one_at_a_time();
+    assert!(tokio::runtime::Handle::try_current().is_err());
+    let mock = MockHoneyHive::start();
+    let logger = Logger::on_own_thread(&mock.client().unwrap(), LoggerConfig::default()).unwrap();
+    std::thread::scope(|scope| {
+        for thread in 0..4 {
+            let logger = &logger;
+            scope.spawn(move || {
+                for i in 0..25 {
+                    logger
+                        .log(
+                            format!("s{thread}"),
+                            Event::tool("t").event_id(format!("e-{thread}-{i}")),
+                        )
+                        .unwrap();
+                }
+            });
+        }
+    });
+    let flushed = logger.flush_blocking(Duration::from_secs(10));
+    assert!(flushed.complete);
+    assert_eq!(flushed.stats.sent, 100);
+    let report = logger.shutdown_blocking(Duration::from_secs(10));
+    assert!(report.complete);
+    assert_eq!(report.stats.sent, 100);
+    assert_eq!(mock.events().len(), 100);
+    assert!(mock.violations().is_empty());
+    assert!(matches!(
+        logger.log("s", Event::tool("late")),
+        Err(honeyhive::LogError::ShutDown(_))
+    ));
+}
+
+#[cfg(feature = "tracing")]
+#[test]
+fn the_tracing_layer_sends_span_trees_from_a_synchronous_program() {
+    let _serial = one_at_a_time();
+    use honeyhive::tracing::HoneyHiveLayer;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let mock = MockHoneyHive::start();
+    let logger = Logger::on_own_thread(&mock.client().unwrap(), LoggerConfig::default()).unwrap();
+    let subscriber = tracing_subscriber::registry()
+        .with(HoneyHiveLayer::new(logger.clone()).with_session_id("sync-app"));
+    tracing::subscriber::with_default(subscriber, || {
+        let root = tracing::info_span!("handle_request", honeyhive.event_type = "chain");
+        let _entered = root.enter();
+        tracing::info_span!("llm_call", honeyhive.event_type = "model").in_scope(|| {});
+    });
+    let report = logger.shutdown_blocking(Duration::from_secs(10));
+    assert!(report.complete);
+    let events = mock.events();
+    assert_eq!(events.len(), 1, "one tree, children nested");
+    assert_eq!(events[0].session_id, "sync-app");
+    assert_eq!(events[0].event["event_name"], "handle_request");
+    assert_eq!(events[0].event["children"][0]["event_name"], "llm_call");
+    assert_eq!(events[0].event["children"][0]["event_type"], "model");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_thread_ends_when_the_last_handle_is_dropped_and_hands_back_what_was_queued() {
+    let _serial = one_at_a_time();
+    let mock = MockHoneyHive::start();
+    let before = threads_named("honeyhive-log");
+    let letters = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&letters);
+    let logger = Logger::on_own_thread(
+        &mock.client().unwrap(),
+        LoggerConfig::default().with_outcomes(move |outcome: honeyhive::Outcome<'_>| {
+            if let honeyhive::Outcome::DeadLetter(_) = outcome {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }),
+    )
+    .unwrap();
+    assert_eq!(threads_named("honeyhive-log"), before + 1);
+    let clone = logger.clone();
+    drop(logger);
+    assert_eq!(
+        threads_named("honeyhive-log"),
+        before + 1,
+        "a clone is left"
+    );
+    clone.log("s", Event::tool("t")).unwrap();
+    let sent_or_letter = clone.stats();
+    drop(clone);
+    // Drop joins the thread: it is gone when drop returns.
+    assert_eq!(threads_named("honeyhive-log"), before);
+    // The one event was sent before the drop, or handed back by it.
+    let delivered = mock.events().len();
+    assert_eq!(
+        delivered + letters.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "{sent_or_letter:?}"
+    );
+}
+
+#[test]
+#[should_panic(expected = "was called from async code")]
+fn the_blocking_calls_refuse_async_code_instead_of_blocking_its_thread() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mock = MockHoneyHive::start_async().await;
+        let logger = Logger::new(&mock.client().unwrap(), LoggerConfig::default()).unwrap();
+        let _never = logger.shutdown_blocking(Duration::from_secs(1));
+    });
+}
+
+#[test]
+fn the_blocking_calls_report_at_once_when_the_runtime_bound_logger_lost_its_runtime() {
+    let mock = MockHoneyHive::start();
+    let made_on = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let logger = made_on
+        .block_on(async { Logger::new(&mock.client().unwrap(), LoggerConfig::default()) })
+        .unwrap();
+    drop(made_on);
+    let started = Instant::now();
+    let report = logger.shutdown_blocking(Duration::from_secs(30));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "returns, does not wait 30 s"
+    );
+    assert_eq!(report.stats.sent, 0);
+}
