@@ -5,6 +5,18 @@
 //! `send` and `validate` read through it, so both see the same lines.
 
 use std::io::{self, BufRead};
+use std::path::PathBuf;
+
+/// The inputs `send` and `validate` take.
+#[derive(clap::Args, Debug)]
+pub struct Inputs {
+    /// JSONL files, in order; `-` reads standard input.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Session of bare events (and of wrapped lines that name none).
+    #[arg(long, value_name = "ID")]
+    pub session: Option<String>,
+}
 
 /// The UTF-8 byte-order mark.
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";

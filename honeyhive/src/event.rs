@@ -250,6 +250,9 @@ impl Event {
 
     /// The event as the generated API type, or the first problem a setter met.
     ///
+    /// # Errors
+    /// [`Error::InvalidInput`] naming the field a setter could not take.
+    ///
     /// ```
     /// let bad = honeyhive::Event::tool("search").inputs("just a string");
     /// let err = bad.into_api().unwrap_err();

@@ -181,11 +181,17 @@ impl MockHoneyHive {
 
     /// Starts the mock on loopback. In async code use
     /// [`start_async`](Self::start_async).
+    ///
+    /// # Panics
+    /// When no loopback port can be bound (httpmock's server panics then).
     pub fn start() -> Self {
         Self::serve(MockServer::start())
     }
 
     /// Starts the mock on loopback, from async code.
+    ///
+    /// # Panics
+    /// When no loopback port can be bound (httpmock's server panics then).
     pub async fn start_async() -> Self {
         Self::serve(MockServer::start_async().await)
     }
@@ -213,6 +219,9 @@ impl MockHoneyHive {
     }
 
     /// A client aimed at the mock with the key it accepts.
+    ///
+    /// # Errors
+    /// As [`ClientBuilder::build`]; the mock's own settings never fail it.
     pub fn client(&self) -> Result<Client, Error> {
         self.client_builder().build()
     }

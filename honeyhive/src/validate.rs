@@ -28,6 +28,10 @@ use crate::fields::is_uuid;
 /// # Errors
 /// Every problem found, each as `"<JSON pointer>: <what is wrong>"`.
 ///
+/// # Panics
+/// Only if the embedded spec had no `logEvent` operation, which a unit test
+/// rules out for this build.
+///
 /// ```
 /// use honeyhive::validate;
 /// use serde_json::json;

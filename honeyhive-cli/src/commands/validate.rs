@@ -3,7 +3,6 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
-use std::path::PathBuf;
 
 use crate::event_line;
 use crate::exit::{Exit, Fail};
@@ -15,19 +14,14 @@ use crate::input;
 /// each problem. A line `send` would refuse is a problem here too.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// JSONL files to check; `-` reads standard input.
-    #[arg(required = true, value_name = "FILE")]
-    files: Vec<PathBuf>,
-    /// Session of bare events (and of wrapped lines that name none), as
-    /// `send --session` takes it.
-    #[arg(long, value_name = "ID")]
-    session: Option<String>,
+    #[command(flatten)]
+    input: input::Inputs,
 }
 
 pub fn run(args: &Args) -> Result<Exit, Fail> {
     let mut problems = 0u64;
     let mut lines = 0u64;
-    for path in &args.files {
+    for path in &args.input.files {
         let name = path.display().to_string();
         let mut input: Box<dyn BufRead> = if name == "-" {
             Box::new(io::stdin().lock())
@@ -47,7 +41,7 @@ pub fn run(args: &Args) -> Result<Exit, Fail> {
             number += 1;
             let found = match input::text(&bytes) {
                 Ok(line) if line.trim().is_empty() => continue,
-                Ok(line) => check(line, number, args.session.as_deref()),
+                Ok(line) => check(line, number, args.input.session.as_deref()),
                 Err(problem) => vec![problem],
             };
             lines += 1;

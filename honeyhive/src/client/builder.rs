@@ -65,6 +65,10 @@ impl ClientBuilder {
     pub const DEFAULT_MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
 
     /// A builder from the environment variables [`Client::from_env`] lists.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] naming the variable whose value cannot be
+    /// used (a timeout or retry count that is not a number).
     pub fn from_env() -> Result<ClientBuilder, Error> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -72,6 +76,9 @@ impl ClientBuilder {
     /// A builder from variables looked up by `lookup` instead of the process
     /// environment, with the names and meanings of [`Client::from_env`]:
     /// useful for layered configuration and for tests.
+    ///
+    /// # Errors
+    /// As [`from_env`](Self::from_env).
     ///
     /// ```
     /// use std::collections::HashMap;
@@ -263,8 +270,10 @@ impl ClientBuilder {
 
     /// Checks the settings and builds the client.
     ///
-    /// Fails with [`Error::InvalidInput`] naming the setting when the API key
-    /// is missing or empty, or the base URL is not a usable `https://` URL.
+    /// # Errors
+    /// [`Error::InvalidInput`] naming the setting when the API key is
+    /// missing or empty, or the base URL is not a usable `https://` URL
+    /// (`http://` is taken for loopback only).
     pub fn build(self) -> Result<Client, Error> {
         let api_key = self.api_key.ok_or_else(|| {
             Error::invalid(

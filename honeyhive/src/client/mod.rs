@@ -109,6 +109,10 @@ impl Client {
     /// | `HH_API_TIMEOUT` | per-attempt timeout in seconds | [`ClientBuilder::DEFAULT_TIMEOUT`] |
     /// | `HH_MAX_RETRIES` | retries after the first attempt | 4 ([`RetryPolicy::DEFAULT_MAX_ATTEMPTS`] − 1) |
     ///
+    /// # Errors
+    /// [`Error::InvalidInput`] naming the variable: `HH_API_KEY` unset or
+    /// empty, a URL, timeout or retry count that cannot be used.
+    ///
     /// ```no_run
     /// let client = honeyhive::Client::from_env()?;
     /// # Ok::<(), honeyhive::Error>(())
@@ -127,6 +131,14 @@ impl Client {
     /// when the input is invalid ([`Error::InvalidInput`]): an empty,
     /// whitespace-only, `.` or `..` session id, or an event a setter could
     /// not take.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] before sending; after, the API's refusal
+    /// ([`Error::Unauthorized`], [`Error::Api`], [`Error::RateLimited`]
+    /// once retries are spent), [`Error::Timeout`] or [`Error::Transport`]
+    /// when the deadline passes or nothing answers, [`Error::Decode`] or
+    /// [`Error::NotRecorded`] for an answer that does not say the event was
+    /// recorded. [`Error::is_retryable`] tells which may go through later.
     ///
     /// ```no_run
     /// # async fn run(client: honeyhive::Client) -> Result<(), honeyhive::Error> {

@@ -33,6 +33,9 @@ impl Session {
     }
 
     /// Logs `event` in this session; see [`Client::log_event`].
+    ///
+    /// # Errors
+    /// As [`Client::log_event`].
     pub async fn log(&self, event: Event) -> Result<Logged, Error> {
         self.client.log_event(&self.id, event).await
     }

@@ -460,6 +460,10 @@ impl Logger {
     /// instead of dropping. Still refuses an event larger than the whole
     /// byte bound, which no amount of waiting would make fit, and returns
     /// [`LogError::ShutDown`] if the logger shuts down while it waits.
+    ///
+    /// # Errors
+    /// A [`LogError`] with the event inside: invalid, larger than the
+    /// whole byte bound, shut down, or the runtime gone.
     pub async fn log_wait(
         &self,
         session_id: impl Into<SessionId>,

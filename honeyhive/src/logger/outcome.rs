@@ -131,6 +131,9 @@ pub struct JsonlDeadLetters {
 
 impl JsonlDeadLetters {
     /// Opens `path` for appending, creating it if needed.
+    ///
+    /// # Errors
+    /// The [`io::Error`] of opening or creating the file.
     pub fn append(path: impl AsRef<Path>) -> io::Result<Self> {
         let path = path.as_ref().to_path_buf();
         let file = OpenOptions::new().create(true).append(true).open(&path)?;

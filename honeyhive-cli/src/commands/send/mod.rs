@@ -39,12 +39,8 @@ mod tracker;
 /// twice. Lines that fail go to the rejects file with `line` and `reason`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// JSONL files to send, in order; `-` reads standard input.
-    #[arg(required = true, value_name = "FILE")]
-    files: Vec<PathBuf>,
-    /// Session of bare events (and of wrapped lines that name none).
-    #[arg(long, value_name = "ID")]
-    session: Option<String>,
+    #[command(flatten)]
+    input: input::Inputs,
     /// Requests in flight at most (the adaptive limit's ceiling).
     #[arg(long, value_name = "N", default_value_t = LoggerConfig::DEFAULT_MAX_IN_FLIGHT as u64,
           value_parser = clap::value_parser!(u64).range(1..=4096))]
@@ -118,6 +114,7 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
         None => None,
     };
     let inputs = args
+        .input
         .files
         .iter()
         .map(|path| Input::open(path))
@@ -176,7 +173,7 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
             logger: logger.clone(),
             tracker: Arc::clone(&tracker),
             stop: Arc::clone(&stop),
-            session: args.session.clone(),
+            session: args.input.session.clone(),
             runtime: tokio::runtime::Handle::current(),
             bytes: Arc::new(AtomicU64::new(0)),
         };
