@@ -86,6 +86,7 @@ fn event_type(event: &Wire, path: &str) -> Result<PostEventRequestEventType, Err
 /// # Errors
 /// [`Error::InvalidInput`] naming an `event_type` the routes cannot take
 /// (see [`check`]).
+#[cfg(test)]
 pub(crate) fn flatten(
     session_id: &SessionId,
     event: Wire,

@@ -86,14 +86,18 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod client;
+mod cut;
 mod dead_letter;
 mod error;
 mod event;
 mod fields;
 mod flat;
+mod footprint;
 mod logger;
+mod mask;
 mod millis;
 mod retry;
+mod sample;
 mod session;
 mod session_start;
 mod status;
@@ -128,6 +132,7 @@ pub use logger::{
     JsonlDeadLetters, LogError, Logger, LoggerConfig, LoggerReport, LoggerStats, Outcome, Outcomes,
     Route, Sent,
 };
+pub use mask::{FreeForm, Mask, Redactor};
 /// An HTTP status code, as [`Error::status`] gives it (the `http` crate's, which
 /// reqwest and hyper use).
 pub use reqwest::StatusCode;

@@ -87,6 +87,39 @@ pub fn request_body(operation_id: &str, body: &Value) -> Result<(), Vec<String>>
     schema_problems(validator, body)
 }
 
+/// What sending `event` (an event's JSON, children nested) would cut so
+/// that its JSON fits `max_body_bytes`, as the client cuts an oversize
+/// event ([`ClientBuilder::cut_oversize`](crate::ClientBuilder::cut_oversize)):
+/// the JSON pointers of the strings it would shorten, with the event's
+/// place in the tree when it is not the root. Empty when it fits.
+///
+/// # Errors
+/// Why it cannot be cut to fit (its bulk is not in strings of `inputs`,
+/// `outputs`, `metadata` or `config`), or that it is not an event.
+///
+/// ```
+/// use honeyhive::validate;
+/// use serde_json::json;
+///
+/// let event = json!({"event_type": "model", "inputs": {"prompt": "x".repeat(10_000)}});
+/// assert_eq!(validate::cuts(&event, 5_000)?, ["/inputs/prompt"]);
+/// assert!(validate::cuts(&event, 50_000)?.is_empty());
+/// # Ok::<(), String>(())
+/// ```
+pub fn cuts(event: &Value, max_body_bytes: usize) -> Result<Vec<String>, String> {
+    let wire: crate::api::types::Event =
+        serde_json::from_value(event.clone()).map_err(|e| format!("not an event: {e}"))?;
+    let len = serde_json::to_vec(&wire)
+        .map_err(|e| format!("could not be serialized: {e}"))?
+        .len();
+    if len <= max_body_bytes {
+        return Ok(Vec::new());
+    }
+    crate::cut::plan(&wire, len - max_body_bytes)
+        .map(|plan| plan.paths())
+        .map_err(|why| format!("{len} bytes as JSON, over {max_body_bytes}: {why}"))
+}
+
 pub(crate) fn schema_problems(
     validator: &jsonschema::Validator,
     value: &Value,

@@ -593,9 +593,11 @@ async fn connect_timeout_keeps_the_other_settings_and_zero_is_refused() {
 async fn the_default_body_limit_is_five_mebibytes() {
     let server = MockServer::start_async().await;
     let ok = accept_all(&server).await;
+    // Refused whole, not cut (cutting is tested in tests/outgoing.rs).
     let client = Client::builder()
         .api_key(KEY)
         .base_url(server.base_url())
+        .cut_oversize(false)
         .build()
         .unwrap();
     assert_eq!(
@@ -665,6 +667,7 @@ async fn a_body_exactly_at_the_limit_is_sent_and_one_byte_over_is_not() {
             .api_key(KEY)
             .base_url(server.base_url())
             .max_body_bytes(limit)
+            .cut_oversize(false)
             .build()
             .unwrap()
     };

@@ -960,8 +960,10 @@ fn losing_events_without_a_tracing_subscriber_is_said_on_stderr() {
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn an_event_over_the_body_limit_is_refused_at_log() {
-    let (mock, logger) = mock_logger().await;
+async fn with_cutting_off_an_event_over_the_body_limit_is_refused_at_log() {
+    let mock = MockHoneyHive::start_async().await;
+    let client = mock.client_builder().cut_oversize(false).build().unwrap();
+    let logger = Logger::new(&client, LoggerConfig::default()).unwrap();
     let huge = serde_json::json!({"text": "x".repeat(6 * 1024 * 1024)});
     match logger.log("big", Event::model("m").inputs(&huge)) {
         Err(LogError::Invalid {

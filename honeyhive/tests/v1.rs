@@ -138,11 +138,12 @@ async fn bad_batches_are_refused_naming_the_field_and_nothing_is_sent() {
     );
     assert_eq!(field, "events");
     assert!(problem.contains("split the batch"), "{problem}");
+    // One event over the limit alone, with no string to cut it by.
     let (field, _) = refusal(
         client
             .log_batch([(
                 "s",
-                Event::tool("t").inputs(json!({"text": "z".repeat(3_000)})),
+                Event::tool("t").inputs(json!({"numbers": vec![1000; 600]})),
             )])
             .await,
     );

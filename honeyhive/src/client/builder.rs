@@ -12,6 +12,8 @@ use super::raw::Retrying;
 use super::scrub::Scrubber;
 use super::spread::Spread;
 use super::{Client, Inner};
+use crate::mask::Mask;
+use crate::sample::SampleRate;
 use crate::{Error, RetryPolicy, api};
 
 /// Builds a [`Client`]. Made by [`Client::builder`] or
@@ -46,6 +48,9 @@ pub struct ClientBuilder {
     http2_prior_knowledge: bool,
     max_connections: Option<usize>,
     streams_per_connection: Option<usize>,
+    mask: Option<Arc<dyn Mask>>,
+    sample_rate: Option<(&'static str, f64)>,
+    keep_oversize_whole: bool,
 }
 
 impl ClientBuilder {
@@ -61,6 +66,10 @@ impl ClientBuilder {
     /// before another is opened: 100, the least RFC 9113 asks a server to
     /// allow.
     pub const DEFAULT_STREAMS_PER_CONNECTION: usize = 100;
+    /// The `metadata` key under which an event cut to fit lists what was
+    /// cut, as JSON pointers into the event (see
+    /// [`cut_oversize`](Self::cut_oversize)).
+    pub const CUT_METADATA_KEY: &'static str = crate::cut::CUT_KEY;
     /// The largest request body sent by default: 5 MiB of JSON.
     pub const DEFAULT_MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
 
@@ -123,6 +132,15 @@ impl ClientBuilder {
                 })?;
             builder = builder.timeout(timeout);
         }
+        if let Some(rate) = present("HH_SAMPLE_RATE") {
+            let parsed = rate.trim().parse::<f64>().map_err(|_| {
+                Error::invalid(
+                    "HH_SAMPLE_RATE",
+                    format!("is {rate:?}; set it to the fraction of sessions to keep, from 0 to 1, such as 0.1"),
+                )
+            })?;
+            builder.sample_rate = Some(("HH_SAMPLE_RATE", parsed));
+        }
         if let Some(retries) = present("HH_MAX_RETRIES") {
             let retries = retries.trim().parse::<u32>().map_err(|_| {
                 Error::invalid(
@@ -180,10 +198,54 @@ impl ClientBuilder {
     }
 
     /// The largest request body the client sends: [`DEFAULT_MAX_BODY_BYTES`](Self::DEFAULT_MAX_BODY_BYTES)
-    /// unless set. A larger event is refused with [`Error::InvalidInput`]
-    /// before anything is sent.
+    /// unless set. A larger event has its largest strings cut until it
+    /// fits (see [`cut_oversize`](Self::cut_oversize)); one that cannot
+    /// fit is refused with [`Error::InvalidInput`] before anything is sent.
     pub fn max_body_bytes(mut self, limit: usize) -> Self {
         self.max_body_bytes = Some(limit);
+        self
+    }
+
+    /// Sets the [`Mask`] every event passes through before it is
+    /// serialized (a [`Redactor`](crate::Redactor), or a closure); see
+    /// [`Mask`] for where it runs and what happens when it panics. The API
+    /// key is redacted from events whatever the mask.
+    pub fn mask(mut self, mask: impl Mask) -> Self {
+        self.mask = Some(Arc::new(mask));
+        self
+    }
+
+    /// Keeps this fraction of sessions (0 to 1; 1 unless set or
+    /// `HH_SAMPLE_RATE` says otherwise): events of the other sessions are
+    /// not sent, by this client or a [`Logger`](crate::Logger) on it, and
+    /// are counted ([`Logged::sampled_out`](crate::Logged::sampled_out),
+    /// [`LoggerStats::sampled_out`](crate::LoggerStats::sampled_out)),
+    /// never dead letters. The decision is made from the session id alone,
+    /// the same in every process, so a trace spread over services stays
+    /// whole: a session is kept when a fixed 64-bit hash of its id
+    /// (FNV-1a, then MurmurHash3's finalizer), as a fraction of 2^64, is
+    /// below the rate (the rule of OpenTelemetry's trace-id ratio sampler,
+    /// on the session id).
+    ///
+    /// A rate outside 0–1 is refused by [`build`](Self::build), naming
+    /// `sample_rate`.
+    pub fn sample_rate(mut self, rate: f64) -> Self {
+        self.sample_rate = Some(("sample_rate", rate));
+        self
+    }
+
+    /// Whether an event over [`max_body_bytes`](Self::max_body_bytes) has
+    /// its largest strings cut to fit (`true`, the default) or is refused
+    /// whole (`false`). Cut: the longest string values of `inputs`,
+    /// `outputs`, `metadata` and `config`, of every event of a tree, are
+    /// shortened (on a character boundary, keeping at least their first
+    /// 256 bytes) and end in `[...N bytes cut]`; each cut event's
+    /// `metadata` lists what was cut, as JSON pointers, under
+    /// `honeyhive.cut`. An event that still cannot fit (its bulk is not in
+    /// such strings) is refused, or from a Logger a dead letter, saying
+    /// why.
+    pub fn cut_oversize(mut self, cut: bool) -> Self {
+        self.keep_oversize_whole = !cut;
         self
     }
 
@@ -326,6 +388,11 @@ impl ClientBuilder {
             }
         }
 
+        let sample = match self.sample_rate {
+            Some((setting, rate)) => SampleRate::new(setting, rate)?,
+            None => SampleRate::ALL,
+        };
+
         let mut headers = HeaderMap::new();
         headers.insert(header::AUTHORIZATION, auth);
         let proxy = match &self.proxy {
@@ -383,6 +450,9 @@ impl ClientBuilder {
                 timeout,
                 retry,
                 max_body_bytes: self.max_body_bytes.unwrap_or(Self::DEFAULT_MAX_BODY_BYTES),
+                mask: self.mask,
+                sample,
+                cut_oversize: !self.keep_oversize_whole,
             }),
         })
     }
@@ -404,6 +474,9 @@ impl fmt::Debug for ClientBuilder {
             .field("http2_prior_knowledge", &self.http2_prior_knowledge)
             .field("max_connections", &self.max_connections)
             .field("streams_per_connection", &self.streams_per_connection)
+            .field("mask", &self.mask.as_ref().map(|_| "set"))
+            .field("sample_rate", &self.sample_rate.map(|(_, rate)| rate))
+            .field("cut_oversize", &!self.keep_oversize_whole)
             .finish()
     }
 }

@@ -22,6 +22,7 @@ mod address;
 mod answer;
 mod body;
 mod builder;
+mod outgoing;
 mod raw;
 mod scrub;
 mod send;
@@ -32,7 +33,7 @@ mod v1;
 pub(crate) use address::check_session_id;
 pub(crate) use answer::{Answer, Expect};
 pub use builder::ClientBuilder;
-pub(crate) use send::{Prepared, finish};
+pub(crate) use send::{Prepared, fill_event_ids, finish};
 pub use session::Session;
 pub use v1::{LoggedBatch, StartedSession, Updated};
 
@@ -75,6 +76,9 @@ struct Inner {
     timeout: Duration,
     retry: RetryPolicy,
     max_body_bytes: usize,
+    mask: Option<Arc<dyn crate::mask::Mask>>,
+    sample: crate::sample::SampleRate,
+    cut_oversize: bool,
 }
 
 /// What the API answered to a logged event.
@@ -83,8 +87,13 @@ struct Inner {
 pub struct Logged {
     /// The id the event was recorded under.
     pub event_id: String,
-    /// How many requests it took (1 when the first one succeeded).
+    /// How many requests it took (1 when the first one succeeded; 0 when
+    /// none was sent).
     pub attempts: u32,
+    /// The event's session was sampled out
+    /// ([`ClientBuilder::sample_rate`]): nothing was sent, and `event_id`
+    /// is the id it would have had.
+    pub sampled_out: bool,
 }
 
 impl Client {
@@ -108,6 +117,7 @@ impl Client {
     /// | `HH_SOURCE` | default source of events | none |
     /// | `HH_API_TIMEOUT` | per-attempt timeout in seconds | [`ClientBuilder::DEFAULT_TIMEOUT`] |
     /// | `HH_MAX_RETRIES` | retries after the first attempt | 4 ([`RetryPolicy::DEFAULT_MAX_ATTEMPTS`] − 1) |
+    /// | `HH_SAMPLE_RATE` | fraction of sessions sent, 0 to 1 ([`ClientBuilder::sample_rate`]) | 1 |
     ///
     /// # Errors
     /// [`Error::InvalidInput`] naming the variable: `HH_API_KEY` unset or
@@ -152,7 +162,18 @@ impl Client {
         session_id: impl Into<SessionId>,
         event: Event,
     ) -> Result<Logged, Error> {
-        let prepared = self.prepare(&session_id.into(), event)?;
+        let session_id = session_id.into();
+        if !self.samples_in(session_id.as_str()) {
+            check_session_id(&session_id)?;
+            let mut wire = event.into_api()?;
+            fill_event_ids(&mut wire);
+            return Ok(Logged {
+                event_id: wire.event_id.unwrap_or_default(),
+                attempts: 0,
+                sampled_out: true,
+            });
+        }
+        let prepared = self.prepare(&session_id, event)?;
         self.send(&prepared).await
     }
 

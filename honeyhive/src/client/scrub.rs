@@ -8,6 +8,9 @@ use secrecy::{ExposeSecret, SecretString};
 /// The most of an answer's body an error keeps, for diagnosis.
 const MAX_ERROR_BODY_CHARS: usize = 2048;
 
+/// The shortest key looked for in events.
+pub(super) const MIN_KEY_IN_EVENTS: usize = 8;
+
 /// What replaces the key.
 const REDACTED: &[u8] = b"[redacted]";
 
@@ -37,6 +40,16 @@ impl Scrubber {
         }
         out.extend_from_slice(rest);
         Cow::Owned(out)
+    }
+
+    /// `json`, an event's, with every occurrence of the key replaced. A
+    /// key shorter than [`MIN_KEY_IN_EVENTS`] is not looked for: it would
+    /// match ordinary text (real keys are far longer).
+    pub(super) fn redact_event<'a>(&self, json: &'a [u8]) -> Cow<'a, [u8]> {
+        if self.key.expose_secret().len() < MIN_KEY_IN_EVENTS {
+            return Cow::Borrowed(json);
+        }
+        self.redact(json)
     }
 
     /// The start of an answer's body as text, for an error: the key is

@@ -42,7 +42,8 @@ impl Prepared {
 impl Client {
     /// Checks and serializes an event once; every attempt sends these bytes.
     pub(crate) fn prepare(&self, session_id: &SessionId, event: Event) -> Result<Prepared, Error> {
-        let prepared = self.serialize(session_id, event, 0)?;
+        let json_at_least = self.json_at_least(&event);
+        let prepared = self.serialize(session_id, event, json_at_least)?;
         self.check_size(&prepared)?;
         Ok(prepared)
     }
@@ -50,8 +51,11 @@ impl Client {
     /// Fills ids and defaults and serializes; refuses invalid input. The
     /// size limit is checked apart ([`check_size`](Self::check_size)), so that
     /// an oversized event can still be handed back with its body.
-    /// `size_hint`, when known, is about how many bytes the JSON takes, so
-    /// that the buffer does not grow by copies.
+    /// `size_hint`, when known, is the least the JSON takes (so that the
+    /// buffer does not grow by copies, and an event sure to be over the
+    /// limit is cut before it is serialized whole). What leaves is masked,
+    /// without the API key, and cut to fit (see
+    /// [`outgoing`](Self::outgoing)).
     pub(crate) fn serialize(
         &self,
         session_id: &SessionId,
@@ -59,20 +63,36 @@ impl Client {
         size_hint: usize,
     ) -> Result<Prepared, Error> {
         let segment = session_segment(session_id)?;
-        let mut wire = event.into_api()?;
-        fill_event_ids(&mut wire);
+        let mut wire = self.outgoing(event, size_hint)?;
         if wire.project.is_none() {
             wire.project.clone_from(&self.inner.project);
         }
         if wire.source.is_none() {
             wire.source.clone_from(&self.inner.source);
         }
-        // The generated types hold only strings, maps of JSON values and
-        // `serde_json::Number`s, none of which serde_json refuses.
+        let limit = self.inner.max_body_bytes;
         // Ids (36 bytes each) and defaults come on top of the hint.
-        let mut body = Vec::with_capacity(size_hint.saturating_add(256));
-        serde_json::to_writer(&mut body, &wire)
-            .map_err(|e| Error::invalid("event", format!("could not be serialized: {e}")))?;
+        let capacity = size_hint.min(limit).saturating_add(256);
+        let mut may_cut = true;
+        let body = loop {
+            let mut body = Vec::with_capacity(capacity);
+            // The generated types hold only strings, maps of JSON values
+            // and `serde_json::Number`s, none of which serde_json refuses.
+            serde_json::to_writer(&mut body, &wire)
+                .map_err(|e| Error::invalid("event", format!("could not be serialized: {e}")))?;
+            let body = match self.without_key(&body) {
+                std::borrow::Cow::Borrowed(_) => body,
+                std::borrow::Cow::Owned(clean) => clean,
+            };
+            let len = body.len();
+            // Escapes the estimate did not see: cut by what is over, once
+            // more at most (the plan overshoots by its markers' room).
+            if len <= limit || !may_cut || !self.cut_to(&mut wire, len, limit) {
+                break body;
+            }
+            may_cut = false;
+            drop(body);
+        };
         Ok(Prepared::post(
             self.url(&format!("/session/{segment}/event")),
             Bytes::from(body),
@@ -103,11 +123,17 @@ impl Client {
     pub(crate) fn check_len(&self, field: &str, len: usize) -> Result<(), Error> {
         let limit = self.inner.max_body_bytes;
         if len > limit {
+            let cut = if self.inner.cut_oversize {
+                ", and cutting its longest strings in inputs, outputs, metadata and config \
+                 cannot make it fit (its bulk is elsewhere, such as a long array of numbers)"
+            } else {
+                " (cutting oversize events is off: ClientBuilder::cut_oversize)"
+            };
             return Err(Error::invalid(
                 field,
                 format!(
-                    "is {len} bytes as JSON, over the {limit}-byte limit; trim large inputs or \
-                     outputs, or raise ClientBuilder::max_body_bytes",
+                    "is {len} bytes as JSON, over the {limit}-byte limit{cut}; trim it, or raise \
+                     ClientBuilder::max_body_bytes",
                 ),
             ));
         }
@@ -120,6 +146,7 @@ impl Client {
         Ok(Logged {
             event_id: answer.into_event_id(),
             attempts,
+            sampled_out: false,
         })
     }
 

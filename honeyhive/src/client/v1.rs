@@ -4,10 +4,10 @@
 use bytes::Bytes;
 
 use super::answer::{Answer, Expect};
-use super::send::{Prepared, fill_event_ids};
+use super::send::Prepared;
 use super::{Client, check_session_id};
 use crate::fields::is_uuid;
-use crate::flat::{BATCH_CLOSE, BATCH_OPEN, Flat, flatten, flatten_into};
+use crate::flat::{BATCH_CLOSE, BATCH_OPEN, Flat, flatten_into};
 use crate::{Error, Event, EventUpdate, SessionId, SessionStart};
 
 /// What the API answered to a batch of events.
@@ -17,8 +17,12 @@ pub struct LoggedBatch {
     /// The ids the events were recorded under, as the API lists them: every
     /// event of every tree, each before its children.
     pub event_ids: Vec<String>,
-    /// How many requests it took (1 when the first one succeeded).
+    /// How many requests it took (1 when the first one succeeded; 0 when
+    /// every event's session was sampled out).
     pub attempts: u32,
+    /// Events (trees) not sent because their session was sampled out
+    /// ([`ClientBuilder::sample_rate`](crate::ClientBuilder::sample_rate)).
+    pub sampled_out: usize,
 }
 
 /// A session HoneyHive started (or already had), from
@@ -91,13 +95,31 @@ impl Client {
         S: Into<SessionId>,
     {
         let mut flats = Vec::new();
+        let mut given = 0;
+        let mut sampled_out = 0;
         for (index, (session_id, event)) in events.into_iter().enumerate() {
+            given += 1;
             let session_id = session_id.into();
-            let flat = check_session_id(&session_id)
-                .and_then(|()| self.flat(&session_id, event, 0))
-                .map_err(|e| e.within(&format!("events[{index}].")))?;
+            let within = |e: Error| e.within(&format!("events[{index}]."));
+            check_session_id(&session_id).map_err(within)?;
+            if !self.samples_in(session_id.as_str()) {
+                event.check().map_err(within)?;
+                sampled_out += 1;
+                continue;
+            }
+            let json_at_least = self.json_at_least(&event);
+            let flat = self
+                .flat(&session_id, event, json_at_least)
+                .map_err(within)?;
             self.check_len(&format!("events[{index}]"), flat.alone_len())?;
             flats.push(flat);
+        }
+        if given > 0 && flats.is_empty() {
+            return Ok(LoggedBatch {
+                event_ids: Vec::new(),
+                attempts: 0,
+                sampled_out,
+            });
         }
         if flats.is_empty() {
             return Err(Error::invalid(
@@ -124,6 +146,7 @@ impl Client {
         Ok(LoggedBatch {
             event_ids,
             attempts,
+            sampled_out,
         })
     }
 
@@ -261,21 +284,59 @@ impl Client {
         event: Event,
         size_hint: usize,
     ) -> Result<Flat, Error> {
-        let mut wire = event.into_api()?;
-        fill_event_ids(&mut wire);
-        flatten(session_id, wire, self.inner.source.as_deref(), size_hint)
+        let mut out = Vec::with_capacity(
+            size_hint
+                .min(self.inner.max_body_bytes)
+                .saturating_mul(2)
+                .saturating_add(128),
+        );
+        let event_id = self.flat_into(&mut out, session_id, event, size_hint)?;
+        Ok(Flat {
+            json: Bytes::from(out),
+            event_id,
+        })
     }
 
-    /// [`flat`](Self::flat), appending to `out`; the root event's id.
+    /// [`flat`](Self::flat), appending to `out`; the root event's id. What
+    /// leaves is masked, without the API key, and cut so that a batch of
+    /// this tree alone fits the body limit (see
+    /// [`outgoing`](Self::outgoing)).
     pub(crate) fn flat_into(
         &self,
         out: &mut Vec<u8>,
         session_id: &SessionId,
         event: Event,
+        json_at_least: usize,
     ) -> Result<String, Error> {
-        let mut wire = event.into_api()?;
-        fill_event_ids(&mut wire);
-        flatten_into(out, session_id, wire, self.inner.source.as_deref())
+        let wire = self.outgoing(event, json_at_least)?;
+        let start = out.len();
+        let source = self.inner.source.as_deref();
+        let event_id = flatten_into(out, session_id, wire, source)?;
+        if let std::borrow::Cow::Owned(clean) = self.without_key(&out[start..]) {
+            out.truncate(start);
+            out.extend_from_slice(&clean);
+        }
+        let budget = self
+            .inner
+            .max_body_bytes
+            .saturating_sub(BATCH_OPEN.len() + BATCH_CLOSE.len());
+        let len = out.len() - start;
+        if len > budget && self.cuts_oversize() {
+            // Escapes the estimate did not see: the tree again, nested,
+            // cut by what is over, and flat once more.
+            let nested = crate::flat::unflatten(&out[start..]);
+            if let Ok(mut wire) = serde_json::from_value::<crate::api::types::Event>(nested)
+                && self.cut_to(&mut wire, len, budget)
+            {
+                out.truncate(start);
+                flatten_into(out, session_id, wire, source)?;
+                if let std::borrow::Cow::Owned(clean) = self.without_key(&out[start..]) {
+                    out.truncate(start);
+                    out.extend_from_slice(&clean);
+                }
+            }
+        }
+        Ok(event_id)
     }
 
     /// The createEventBatch request for `flats`.

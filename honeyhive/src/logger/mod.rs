@@ -40,7 +40,6 @@ use tokio::time::Instant;
 
 mod concurrency;
 mod config;
-mod footprint;
 mod letters;
 mod outcome;
 mod queue;
@@ -56,7 +55,6 @@ pub use outcome::{JsonlDeadLetters, Outcome, Outcomes, Sent};
 pub use report::{LoggerReport, LoggerStats};
 
 #[cfg(feature = "tracing")]
-pub(crate) use footprint::ALLOCATION;
 #[cfg(feature = "tracing")]
 pub(crate) use sources::Source;
 #[cfg(feature = "tracing")]
@@ -391,7 +389,11 @@ impl Logger {
     /// # Errors
     /// A [`LogError`], with the event inside.
     pub fn log(&self, session_id: impl Into<SessionId>, event: Event) -> Result<(), LogError> {
-        let item = self.checked(session_id.into(), event)?;
+        let session_id = session_id.into();
+        if self.sampled_out(&session_id) {
+            return Ok(());
+        }
+        let item = self.checked(session_id, event)?;
         self.enqueue(item)
             .map_err(|(item, why)| Self::hand_back(item, why))
     }
@@ -413,6 +415,9 @@ impl Logger {
     ) -> bool {
         if check_session_id(&session_id).is_err() {
             return false;
+        }
+        if self.sampled_out(&session_id) {
+            return true;
         }
         let item = Item {
             session_id,
@@ -470,7 +475,11 @@ impl Logger {
         event: Event,
     ) -> Result<(), LogError> {
         let shared = &self.handle.shared;
-        let item = self.checked(session_id.into(), event)?;
+        let session_id = session_id.into();
+        if self.sampled_out(&session_id) {
+            return Ok(());
+        }
+        let item = self.checked(session_id, event)?;
         let open = || shared.state() == State::Running;
         match shared.queue.push_waiting(item, open).await {
             Ok(()) => {
@@ -554,9 +563,22 @@ impl Logger {
         }
     }
 
+    /// Whether `session_id` (a usable one) is sampled out, counted when it
+    /// is: its events are taken and dropped without a check, a queue slot
+    /// or a letter.
+    fn sampled_out(&self, session_id: &SessionId) -> bool {
+        let shared = &self.handle.shared;
+        let out =
+            check_session_id(session_id).is_ok() && !shared.client.samples_in(session_id.as_str());
+        if out {
+            shared.counters.sampled_out.fetch_add(1, SEQ);
+        }
+        out
+    }
+
     /// Checks the input as the client will, and sizes the event.
     fn checked(&self, session_id: SessionId, event: Event) -> Result<Item, LogError> {
-        let footprint = footprint::estimate_event(event.as_api());
+        let footprint = crate::footprint::estimate_event(event.as_api());
         let limit = self.handle.shared.client.max_body_bytes();
         let valid = check_session_id(&session_id)
             .and_then(|()| event.check())
@@ -565,12 +587,14 @@ impl Logger {
                 Route::EventBatch => crate::flat::check(event.as_api()),
             })
             .and_then(|()| {
-                if footprint.json_at_least > limit {
+                // Cut to fit when taken, unless cutting is off.
+                if footprint.json_at_least > limit && !self.handle.shared.client.cuts_oversize() {
                     return Err(Error::invalid(
                         "event",
                         format!(
-                            "is at least {} bytes as JSON, over the {limit}-byte limit; trim \
-                             large inputs or outputs, or raise ClientBuilder::max_body_bytes",
+                            "is at least {} bytes as JSON, over the {limit}-byte limit (cutting \
+                             oversize events is off: ClientBuilder::cut_oversize); trim it, \
+                             or raise ClientBuilder::max_body_bytes",
                             footprint.json_at_least
                         ),
                     ));

@@ -20,6 +20,10 @@ pub struct LoggerStats {
     /// Events `log` refused because the queue was full or the logger
     /// stopped.
     pub dropped: u64,
+    /// Events not sent because their session was sampled out
+    /// ([`ClientBuilder::sample_rate`](crate::ClientBuilder::sample_rate)):
+    /// never queued, never dead letters.
+    pub sampled_out: u64,
     /// Events queued or in flight now.
     pub pending: u64,
     /// Requests the logger lets be in flight now: adapted to the server's

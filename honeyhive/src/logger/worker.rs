@@ -409,6 +409,7 @@ pub(super) struct Counters {
     pub(super) retried: AtomicU64,
     pub(super) failed: AtomicU64,
     pub(super) dropped: AtomicU64,
+    pub(super) sampled_out: AtomicU64,
 }
 
 /// Everything the logger's handles and tasks share.
@@ -562,6 +563,7 @@ impl Shared {
             retried: c.retried.load(Ordering::SeqCst),
             failed: c.failed.load(Ordering::SeqCst),
             dropped: c.dropped.load(Ordering::SeqCst),
+            sampled_out: c.sampled_out.load(Ordering::SeqCst),
             pending: (self.queue.len() + in_flight) as u64,
             in_flight_limit: self.limiter.limit(),
             send_rate_limit: self.rate.limit().map(|rate| rate.round() as u32),
@@ -768,7 +770,12 @@ impl Shared {
                         letters.push((*seq, letter));
                         continue;
                     }
-                    match self.client.flat_into(&mut body, &item.session_id, event) {
+                    match self.client.flat_into(
+                        &mut body,
+                        &item.session_id,
+                        event,
+                        item.json_at_least,
+                    ) {
                         Ok(event_id) => (item.session_id, event_id),
                         Err(error) => {
                             // The generated types always serialize; a

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 
-use crate::logger::ALLOCATION;
+use crate::footprint::ALLOCATION;
 use crate::{EventType, api};
 
 /// What a root's event says of how it was sent.

@@ -763,9 +763,10 @@ async fn in_batches_an_event_over_the_body_limit_alone_is_a_dead_letter_as_logge
     let big = Event::chain("big").event_id("big").child(
         Event::tool("t")
             .event_id("kid")
-            .outputs(serde_json::json!({"text": "y".repeat(450)})),
+            .outputs(serde_json::json!({"numbers": vec![1000; 150]})),
     );
-    // Under the limit as `log` estimates it (strings), over it as a batch.
+    // Under the limit as `log` estimates it (a digit a number), over it as
+    // a batch, and no string to cut.
     logger.log("s", big).unwrap();
     logger.log("s", Event::tool("t").event_id("small")).unwrap();
     let report = logger.shutdown(Duration::from_secs(5)).await;
@@ -773,7 +774,8 @@ async fn in_batches_an_event_over_the_body_limit_alone_is_a_dead_letter_as_logge
     let letter = &report.dead_letters[0];
     assert_eq!(letter.event_id.as_deref(), Some("big"));
     assert!(
-        letter.reason.contains("over the 600-byte limit"),
+        letter.reason.contains("over the 600-byte limit")
+            && letter.reason.contains("cannot make it fit"),
         "{}",
         letter.reason
     );

@@ -27,15 +27,15 @@ const NODE_OVERHEAD: usize = 16 + 12 * 8;
 
 /// What [`estimate`] found.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(super) struct Footprint {
+pub(crate) struct Footprint {
     /// Heap bytes the value holds, on the generous side.
-    pub(super) heap: usize,
+    pub(crate) heap: usize,
     /// Bytes its JSON takes at least (strings, quotes, field names).
-    pub(super) json_at_least: usize,
+    pub(crate) json_at_least: usize,
 }
 
 /// The footprint of an event (`Logger::log` takes it for every event).
-pub(super) fn estimate_event(event: &Event) -> Footprint {
+pub(crate) fn estimate_event(event: &Event) -> Footprint {
     let mut footprint = Footprint::default();
     footprint.event(event);
     footprint

@@ -1,0 +1,444 @@
+//! What an event may carry out of the process: the [`Mask`] hook that sees
+//! (and may change) its free-form fields before it is serialized, and the
+//! ready-made [`Redactor`].
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use regex::Regex;
+use serde_json::{Map, Value};
+
+use crate::Error;
+use crate::api::types::Event as Wire;
+
+/// One of an event's free-form fields, as a [`Mask`] is shown it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FreeForm {
+    /// `inputs`: prompts, tool arguments.
+    Inputs,
+    /// `outputs`: completions, tool results.
+    Outputs,
+    /// `metadata`.
+    Metadata,
+    /// `config`: model settings, templates.
+    Config,
+    /// `feedback`.
+    Feedback,
+    /// `metrics`.
+    Metrics,
+    /// `user_properties`.
+    UserProperties,
+}
+
+impl FreeForm {
+    /// Every free-form field, in the order a mask sees them.
+    pub const ALL: [FreeForm; 7] = [
+        FreeForm::Inputs,
+        FreeForm::Outputs,
+        FreeForm::Metadata,
+        FreeForm::Config,
+        FreeForm::Feedback,
+        FreeForm::Metrics,
+        FreeForm::UserProperties,
+    ];
+
+    /// The field's name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FreeForm::Inputs => "inputs",
+            FreeForm::Outputs => "outputs",
+            FreeForm::Metadata => "metadata",
+            FreeForm::Config => "config",
+            FreeForm::Feedback => "feedback",
+            FreeForm::Metrics => "metrics",
+            FreeForm::UserProperties => "user_properties",
+        }
+    }
+
+    fn of(self, event: &mut Wire) -> &mut Map<String, Value> {
+        match self {
+            FreeForm::Inputs => &mut event.inputs,
+            FreeForm::Outputs => &mut event.outputs,
+            FreeForm::Metadata => &mut event.metadata,
+            FreeForm::Config => &mut event.config,
+            FreeForm::Feedback => &mut event.feedback,
+            FreeForm::Metrics => &mut event.metrics,
+            FreeForm::UserProperties => &mut event.user_properties,
+        }
+    }
+}
+
+impl fmt::Display for FreeForm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Sees, and may change, each free-form field of every event before the
+/// event is serialized: set one with
+/// [`ClientBuilder::mask`](crate::ClientBuilder::mask), and
+/// [`Client::log_event`](crate::Client::log_event),
+/// [`Client::log_batch`](crate::Client::log_batch), the
+/// [`Logger`](crate::Logger) and the `tracing` layer all apply it, to
+/// every event of a tree (as Langfuse's `mask`, LangSmith's `anonymizer`
+/// and Braintrust's masking function do).
+///
+/// It runs where the event is serialized (on the Logger's runtime, not
+/// in `Logger::log`). It sees only the free-form objects, so whatever it
+/// does the event stays valid for its route (a field it empties is left
+/// out, or sent as `{}` where the route requires it). A mask that panics
+/// does not take anything down: the event is not sent (from the Logger, a
+/// dead letter saying so; from `log_event`, [`Error::InvalidInput`] on
+/// `mask`). Whatever the mask does, the client's API key is then replaced
+/// by `[redacted]` wherever it appears in the event.
+///
+/// Closures `Fn(FreeForm, &mut Map<String, Value>)` are masks:
+///
+/// ```
+/// use honeyhive::{Client, FreeForm};
+///
+/// let client = Client::builder()
+///     .api_key("hh-...")
+///     .mask(|field: FreeForm, value: &mut serde_json::Map<String, serde_json::Value>| {
+///         if field == FreeForm::Outputs {
+///             value.clear(); // send no outputs at all
+///         }
+///     })
+///     .build()?;
+/// # Ok::<(), honeyhive::Error>(())
+/// ```
+pub trait Mask: Send + Sync + 'static {
+    /// Changes `value`, the free-form field `field` of one event, in place.
+    fn mask(&self, field: FreeForm, value: &mut Map<String, Value>);
+}
+
+impl<F> Mask for F
+where
+    F: Fn(FreeForm, &mut Map<String, Value>) + Send + Sync + 'static,
+{
+    fn mask(&self, field: FreeForm, value: &mut Map<String, Value>) {
+        self(field, value);
+    }
+}
+
+/// Applies `mask` to every free-form field of every event of the tree.
+///
+/// # Errors
+/// [`Error::InvalidInput`] on `mask` when it panicked, with its message.
+pub(crate) fn apply(mask: &dyn Mask, event: &mut Wire) -> Result<(), Error> {
+    catch_unwind(AssertUnwindSafe(|| {
+        each_event(event, &mut |e| mask_one(mask, e))
+    }))
+    .map_err(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".to_owned());
+        Error::invalid(
+            "mask",
+            format!("panicked ({message}); the event was not sent"),
+        )
+    })
+}
+
+fn mask_one(mask: &dyn Mask, event: &mut Wire) {
+    for field in FreeForm::ALL {
+        mask.mask(field, field.of(event));
+    }
+}
+
+/// Calls `f` on `event` and each of its descendants.
+pub(crate) fn each_event(event: &mut Wire, f: &mut impl FnMut(&mut Wire)) {
+    f(event);
+    for child in &mut event.children {
+        each_event(child, f);
+    }
+}
+
+/// A ready-made [`Mask`]: values under chosen keys, at any depth (inside
+/// arrays too), and text matching patterns are replaced by a marker
+/// (`[redacted]` unless [`with_marker`](Self::with_marker) says otherwise).
+///
+/// - **Keys** match ignoring ASCII case and treating `-` as `_`:
+///   `with_keys(["api_key"])` redacts `API_KEY`, `Api-Key` and `api_key`,
+///   and the whole value under it, whatever its type.
+/// - **Patterns** are regular expressions ([`regex`](https://docs.rs/regex)
+///   syntax) matched in every string value; each match is replaced.
+///   [`new`](Self::new) starts with three: `Bearer` tokens, `sk-...` keys
+///   (OpenAI's and Anthropic's shapes) and e-mail addresses.
+///
+/// ```
+/// use honeyhive::{Client, Redactor};
+///
+/// let redactor = Redactor::new().with_keys(["password", "api_key", "authorization"]);
+/// let client = Client::builder().api_key("hh-...").mask(redactor).build()?;
+/// # Ok::<(), honeyhive::Error>(())
+/// ```
+#[derive(Clone)]
+#[must_use = "a Redactor does nothing until it is given to ClientBuilder::mask"]
+pub struct Redactor {
+    /// Normalized (lower case, `_` for `-`).
+    keys: Vec<String>,
+    /// The patterns as given, for `Debug` and for adding more.
+    sources: Vec<String>,
+    /// All patterns as one alternation: one scan per string.
+    patterns: Option<Arc<Regex>>,
+    marker: Arc<str>,
+}
+
+impl Redactor {
+    /// The text that replaces what is redacted, unless
+    /// [`with_marker`](Self::with_marker) says otherwise.
+    pub const DEFAULT_MARKER: &'static str = "[redacted]";
+
+    /// Bearer tokens as an `Authorization` header carries them.
+    pub const BEARER_PATTERN: &'static str = r"[Bb]earer\s+[A-Za-z0-9\-._~+/]+=*";
+    /// Secret keys of the shape `sk-...` (OpenAI's `sk-proj-...`,
+    /// Anthropic's `sk-ant-...`).
+    pub const SECRET_KEY_PATTERN: &'static str = r"\bsk-[A-Za-z0-9_\-]{16,}";
+    /// E-mail addresses.
+    pub const EMAIL_PATTERN: &'static str = r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}";
+
+    /// A redactor with the three default patterns and no keys.
+    pub fn new() -> Self {
+        let redactor = Redactor {
+            keys: Vec::new(),
+            sources: Vec::new(),
+            patterns: None,
+            marker: Arc::from(Self::DEFAULT_MARKER),
+        };
+        [
+            Self::BEARER_PATTERN,
+            Self::SECRET_KEY_PATTERN,
+            Self::EMAIL_PATTERN,
+        ]
+        .into_iter()
+        .try_fold(redactor, |r, pattern| r.with_pattern(pattern))
+        .unwrap_or_else(|e| unreachable!("the default patterns compile: {e}"))
+    }
+
+    /// A redactor that redacts nothing yet: add keys and patterns.
+    pub fn empty() -> Self {
+        Redactor {
+            keys: Vec::new(),
+            sources: Vec::new(),
+            patterns: None,
+            marker: Arc::from(Self::DEFAULT_MARKER),
+        }
+    }
+
+    /// Adds keys whose values are redacted, at any depth.
+    pub fn with_keys<I, K>(mut self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = K>,
+        K: AsRef<str>,
+    {
+        self.keys
+            .extend(keys.into_iter().map(|k| normalize(k.as_ref())));
+        self
+    }
+
+    /// Adds a pattern ([`regex`](https://docs.rs/regex) syntax) whose
+    /// matches in string values are redacted.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] on `pattern` when it does not compile, with
+    /// the regex crate's reason.
+    pub fn with_pattern(mut self, pattern: &str) -> Result<Self, Error> {
+        self.sources.push(pattern.to_owned());
+        let joined = self
+            .sources
+            .iter()
+            .map(|p| format!("(?:{p})"))
+            .collect::<Vec<_>>()
+            .join("|");
+        let regex = Regex::new(&joined).map_err(|e| {
+            Error::invalid(
+                "pattern",
+                format!("{pattern:?} is not a regular expression: {e}"),
+            )
+        })?;
+        self.patterns = Some(Arc::new(regex));
+        Ok(self)
+    }
+
+    /// Sets the text that replaces what is redacted.
+    pub fn with_marker(mut self, marker: impl Into<String>) -> Self {
+        self.marker = Arc::from(marker.into());
+        self
+    }
+
+    /// The keys, normalized (lower case, `_` for `-`).
+    pub fn keys(&self) -> &[String] {
+        &self.keys
+    }
+
+    /// The patterns, as given.
+    pub fn patterns(&self) -> &[String] {
+        &self.sources
+    }
+
+    fn value(&self, value: &mut Value) {
+        match value {
+            Value::String(text) => self.text(text),
+            Value::Array(items) => items.iter_mut().for_each(|item| self.value(item)),
+            Value::Object(map) => self.object(map),
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+    }
+
+    fn object(&self, map: &mut Map<String, Value>) {
+        for (key, value) in map.iter_mut() {
+            if self.is_key(key) {
+                *value = Value::String(self.marker.to_string());
+            } else {
+                self.value(value);
+            }
+        }
+    }
+
+    fn is_key(&self, key: &str) -> bool {
+        !self.keys.is_empty()
+            && self.keys.iter().any(|k| {
+                k.len() == key.len()
+                    && k.bytes().zip(key.bytes()).all(|(want, got)| {
+                        want == got.to_ascii_lowercase() || (want == b'_' && got == b'-')
+                    })
+            })
+    }
+
+    fn text(&self, text: &mut String) {
+        let Some(patterns) = &self.patterns else {
+            return;
+        };
+        if !patterns.is_match(text) {
+            return;
+        }
+        let replaced = patterns.replace_all(text, &*self.marker).into_owned();
+        *text = replaced;
+    }
+}
+
+impl Default for Redactor {
+    /// [`Redactor::new`]: the three default patterns, no keys.
+    fn default() -> Self {
+        Redactor::new()
+    }
+}
+
+impl fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Redactor")
+            .field("keys", &self.keys)
+            .field("patterns", &self.sources)
+            .field("marker", &self.marker)
+            .finish()
+    }
+}
+
+impl Mask for Redactor {
+    fn mask(&self, _field: FreeForm, value: &mut Map<String, Value>) {
+        self.object(value);
+    }
+}
+
+fn normalize(key: &str) -> String {
+    key.trim().to_ascii_lowercase().replace('-', "_")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn redacted(redactor: &Redactor, value: Value) -> Value {
+        let Value::Object(mut map) = value else {
+            panic!("an object")
+        };
+        redactor.mask(FreeForm::Inputs, &mut map);
+        Value::Object(map)
+    }
+
+    #[test]
+    fn keys_match_ignoring_case_and_dashes_at_any_depth_and_inside_arrays() {
+        let redactor = Redactor::empty().with_keys(["api_key", "Password"]);
+        let out = redacted(
+            &redactor,
+            json!({
+                "API-KEY": "k1",
+                "nested": {"password": {"deep": 1}, "keep": "x"},
+                "list": [{"Api_Key": "k2"}, [{"PASSWORD": ["a", "b"]}]],
+                "api_keys": "not the same key"
+            }),
+        );
+        assert_eq!(
+            out,
+            json!({
+                "API-KEY": "[redacted]",
+                "nested": {"password": "[redacted]", "keep": "x"},
+                "list": [{"Api_Key": "[redacted]"}, [{"PASSWORD": "[redacted]"}]],
+                "api_keys": "not the same key"
+            })
+        );
+    }
+
+    #[test]
+    fn the_default_patterns_replace_tokens_keys_and_addresses_inside_text() {
+        let out = redacted(
+            &Redactor::new(),
+            json!({"messages": [
+                "Authorization: Bearer eyJhbGciOi.J9x-_y",
+                "my key is sk-proj-ABCDEFGHIJKLMNOPqrst and sk-short",
+                "write to jane.doe+llm@example.co.uk, thanks",
+                "nothing here: task-manager, a@b"
+            ]}),
+        );
+        assert_eq!(
+            out,
+            json!({"messages": [
+                "Authorization: [redacted]",
+                "my key is [redacted] and sk-short",
+                "write to [redacted], thanks",
+                "nothing here: task-manager, a@b"
+            ]})
+        );
+    }
+
+    #[test]
+    fn a_pattern_that_does_not_compile_is_refused_naming_it() {
+        let err = Redactor::new().with_pattern("([a-z]").unwrap_err();
+        assert!(
+            err.to_string().starts_with("invalid pattern: \"([a-z]\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_panicking_mask_is_an_invalid_input_naming_the_mask_with_its_message() {
+        let mask = |_: FreeForm, _: &mut Map<String, Value>| panic!("boom");
+        let mut event = Wire::default();
+        let err = apply(&mask, &mut event).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid mask: panicked (boom); the event was not sent"
+        );
+    }
+
+    #[test]
+    fn the_mask_sees_every_field_of_every_event_of_a_tree() {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        let mask = move |field: FreeForm, _: &mut Map<String, Value>| {
+            log.lock().unwrap().push(field);
+        };
+        let mut tree = Wire {
+            children: vec![Wire::default(), Wire::default()],
+            ..Wire::default()
+        };
+        apply(&mask, &mut tree).unwrap();
+        assert_eq!(seen.lock().unwrap().len(), 3 * FreeForm::ALL.len());
+    }
+}
