@@ -1,7 +1,7 @@
 //! The connection settings every command that talks to the API shares:
 //! flags with the library's environment variables as fallbacks.
 
-use honeyhive::{Client, ClientBuilder, Error};
+use honeyhive::{Client, ClientBuilder, Error, Redactor};
 
 use crate::exit::{Exit, Fail};
 
@@ -30,6 +30,17 @@ pub struct Api {
     /// then travels unencrypted).
     #[arg(long)]
     allow_insecure_http: bool,
+    /// Fraction of sessions sent, 0 to 1, decided from the session id (the
+    /// same sessions in every run and process); the others are counted as
+    /// sampled out, not sent.
+    #[arg(long = "sample", env = "HH_SAMPLE_RATE", value_name = "RATE")]
+    sample_rate: Option<String>,
+    /// Replace the values under these keys (any depth, any case, `-` as
+    /// `_`) with [redacted], on top of bearer tokens, sk-... keys and
+    /// e-mail addresses in text, which are always redacted once this is
+    /// given. Comma-separated: --redact-keys password,api_key
+    #[arg(long, value_name = "KEYS", value_delimiter = ',')]
+    redact_keys: Vec<String>,
 }
 
 impl Api {
@@ -44,12 +55,24 @@ impl Api {
                 "HH_SOURCE" => &self.source,
                 "HH_API_TIMEOUT" => &self.timeout,
                 "HH_MAX_RETRIES" => &self.max_retries,
+                "HH_SAMPLE_RATE" => &self.sample_rate,
                 _ => &None,
             }
             .clone()
         };
-        let builder = ClientBuilder::from_lookup(lookup).map_err(config_error)?;
-        Ok(builder.allow_insecure_http(self.allow_insecure_http))
+        let mut builder = ClientBuilder::from_lookup(lookup)
+            .map_err(config_error)?
+            .allow_insecure_http(self.allow_insecure_http);
+        let keys: Vec<&str> = self
+            .redact_keys
+            .iter()
+            .map(|k| k.trim())
+            .filter(|k| !k.is_empty())
+            .collect();
+        if !keys.is_empty() {
+            builder = builder.mask(Redactor::new().with_keys(keys));
+        }
+        Ok(builder)
     }
 
     /// Whether the number of retries was given (flag or variable).

@@ -1041,3 +1041,82 @@ fn the_mock_says_every_violation_it_counted_before_it_exits() {
     assert!(stderr.contains("refused POST"), "{stderr}");
     assert!(stderr.contains("1 violations"), "{stderr}");
 }
+
+#[test]
+fn send_redacts_the_keys_given_and_samples_sessions_with_the_library_s_rule() {
+    let mock = MockHoneyHive::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    let mut file = std::fs::File::create(&path).unwrap();
+    for i in 0..100 {
+        let line = json!({"session_id": format!("sess-{i}"), "event": {
+            "event_name": format!("e{i}"), "event_type": "tool",
+            "inputs": {"Password": "hunter2", "note": "mail bob@example.com", "q": i}
+        }});
+        writeln!(file, "{line}").unwrap();
+    }
+    drop(file);
+    let (code, stdout, stderr) = run(honeyhive(&mock.base_url(), MockHoneyHive::API_KEY).args([
+        "send",
+        path.to_str().unwrap(),
+        "--redact-keys",
+        "password,api_key",
+        "--sample",
+        "0.5",
+        "--json",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    let summary = summary(&stdout);
+    let events = mock.events();
+    let sent = events.len() as u64;
+    assert_eq!(summary["sent"], sent);
+    assert_eq!(summary["sampled_out"], 100 - sent);
+    assert!((25..=75).contains(&sent), "{sent} of 100 sessions at 0.5");
+    // The same sessions as the library keeps at that rate.
+    let client = mock.client_builder().sample_rate(0.5).build().unwrap();
+    for event in &events {
+        assert!(client.keeps_session(&event.session_id));
+        assert_eq!(event.event["inputs"]["Password"], "[redacted]");
+        assert_eq!(event.event["inputs"]["note"], "mail [redacted]");
+    }
+    let kept = (0..100)
+        .filter(|i| client.keeps_session(&format!("sess-{i}")))
+        .count() as u64;
+    assert_eq!(kept, sent);
+}
+
+#[test]
+fn validate_reports_lines_that_would_be_cut_and_those_that_cannot_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.jsonl");
+    let long = json!({"session_id": "s", "event": {"event_type": "model", "inputs": {"prompt": "x".repeat(5_000)}}});
+    let numbers: Vec<u32> = (0..3_000).collect();
+    let numeric =
+        json!({"session_id": "s", "event": {"event_type": "model", "inputs": {"v": numbers}}});
+    let small = json!({"session_id": "s", "event": {"event_type": "tool"}});
+    std::fs::write(&path, format!("{long}\n{numeric}\n{small}\n")).unwrap();
+    let (code, stdout, stderr) = run(honeyhive("http://127.0.0.1:9", KEY).args([
+        "validate",
+        path.to_str().unwrap(),
+        "--max-body-bytes",
+        "2000",
+    ]));
+    assert_eq!(
+        code, 1,
+        "the line that cannot fit is a problem: {stdout}{stderr}"
+    );
+    let name = path.display().to_string();
+    assert!(
+        stdout.contains(&format!("{name}:1: cut to fit: /inputs/prompt")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{name}:2: event: cannot be cut to fit")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(&format!("{name}:3:")), "{stdout}");
+    assert!(
+        stderr.contains("3 lines, 1 problems, 1 cut to fit 2000 bytes"),
+        "{stderr}"
+    );
+}

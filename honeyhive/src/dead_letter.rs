@@ -139,7 +139,7 @@ pub struct Undelivered {
 }
 
 impl Undelivered {
-    /// A undelivered with this reason and status.
+    /// Why an event was not delivered: `reason`, and the API's `status`.
     pub fn new(reason: impl Into<String>, status: Option<u16>) -> Self {
         Undelivered {
             reason: reason.into(),

@@ -42,7 +42,10 @@
 //! - [`SessionId`], [`Session`]: session ids and a per-session handle.
 //! - [`Logger`]: background logging that never blocks the application,
 //!   with bounded queues, flush/shutdown reports and dead letters.
-//! - [`Error`]: every undelivered, typed.
+//! - [`Mask`], [`Redactor`], [`FreeForm`]: what of an event leaves the
+//!   process ([`ClientBuilder::mask`]); with
+//!   [`ClientBuilder::sample_rate`] and [`ClientBuilder::cut_oversize`].
+//! - [`Error`]: every failure, typed.
 //! - [`RetryPolicy`]: what is retried and how long to wait.
 //! - [`api`]: the client and types generated from the OpenAPI spec, for
 //!   what this crate does not wrap.

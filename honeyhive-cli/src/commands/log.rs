@@ -76,6 +76,9 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
     };
     match client.log_event(session, event).await {
         Ok(logged) => {
+            if logged.sampled_out {
+                eprintln!("honeyhive log: the session is sampled out (--sample): nothing was sent");
+            }
             crate::exit::out(&logged.event_id);
             Ok(Exit::Ok)
         }

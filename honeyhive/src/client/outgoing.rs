@@ -59,6 +59,22 @@ impl Client {
     pub(crate) fn samples_in(&self, session_id: &str) -> bool {
         self.inner.sample.keeps(session_id)
     }
+}
+
+impl Client {
+    /// Whether this client sends the events of `session_id`, or samples
+    /// the session out ([`ClientBuilder::sample_rate`](crate::ClientBuilder::sample_rate)):
+    /// the same answer for the same id in every process. For code that
+    /// would rather not build an event nobody will see.
+    ///
+    /// ```
+    /// let client = honeyhive::Client::builder().api_key("k").sample_rate(0.0).build()?;
+    /// assert!(!client.keeps_session("checkout-7"));
+    /// # Ok::<(), honeyhive::Error>(())
+    /// ```
+    pub fn keeps_session(&self, session_id: &str) -> bool {
+        self.samples_in(session_id)
+    }
 
     /// Whether an oversize event is cut rather than refused.
     pub(crate) fn cuts_oversize(&self) -> bool {

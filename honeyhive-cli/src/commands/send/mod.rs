@@ -170,6 +170,7 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
             .unwrap_or_else(|| input.default_rejects());
         tracker.start(&input.name, rejects, from);
         let reader = Reader {
+            client: client.clone(),
             logger: logger.clone(),
             tracker: Arc::clone(&tracker),
             stop: Arc::clone(&stop),
@@ -294,6 +295,7 @@ fn summarize(args: &Args, counts: &LineCounts, elapsed: Duration, exit: Exit, re
             "rejected": counts.rejected,
             "failed": counts.failed,
             "skipped": counts.skipped,
+            "sampled_out": counts.sampled_out,
             "seconds": elapsed.as_secs_f64(),
             "events_per_second": rate,
             "rejects": rejects,
@@ -303,12 +305,17 @@ fn summarize(args: &Args, counts: &LineCounts, elapsed: Duration, exit: Exit, re
     }
     if !args.quiet {
         eprintln!(
-            "honeyhive send: {} lines: sent {}, rejected {}, failed {}, skipped (checkpoint) {} in {:.1} s ({rate:.0} events/s)",
+            "honeyhive send: {} lines: sent {}, rejected {}, failed {}, skipped (checkpoint) {}{} in {:.1} s ({rate:.0} events/s)",
             counts.lines,
             counts.sent,
             counts.rejected,
             counts.failed,
             counts.skipped,
+            if counts.sampled_out > 0 {
+                format!(", sampled out {}", counts.sampled_out)
+            } else {
+                String::new()
+            },
             elapsed.as_secs_f64()
         );
         for path in rejects {
@@ -383,6 +390,7 @@ impl Input {
 
 /// Reads one input on a blocking thread and hands its events to the logger.
 struct Reader {
+    client: honeyhive::Client,
     logger: Logger,
     tracker: Arc<Tracker>,
     stop: Arc<Stop>,
@@ -470,6 +478,10 @@ impl Reader {
             event_id,
             event,
         } = line;
+        if !self.client.keeps_session(&session_id) {
+            self.tracker.sampled_out(number, offset);
+            return;
+        }
         let session = SessionId::from(session_id);
         self.tracker.begin(number, offset, &event_id);
         // Waits while the logger's queue is full: back-pressure on the file.

@@ -39,6 +39,8 @@ pub struct LineCounts {
     pub failed: u64,
     /// Before the checkpoint: delivered by an earlier run.
     pub skipped: u64,
+    /// Of a session `--sample` left out: not sent, not failed.
+    pub sampled_out: u64,
 }
 
 /// The fate of every line of the current input; shared by the reader and
@@ -146,6 +148,15 @@ impl Tracker {
     pub(super) fn blank(&self, number: u64, end: u64) {
         let mut state = self.state.lock();
         state.push(number, end, false);
+        state.settle(number, Outcome::Sent);
+    }
+
+    /// A line whose session is sampled out: settled, not sent.
+    pub(super) fn sampled_out(&self, number: u64, end: u64) {
+        let mut state = self.state.lock();
+        state.counts.lines += 1;
+        state.counts.sampled_out += 1;
+        state.push(number, end, true);
         state.settle(number, Outcome::Sent);
     }
 
