@@ -1120,3 +1120,33 @@ fn validate_reports_lines_that_would_be_cut_and_those_that_cannot_fit() {
         "{stderr}"
     );
 }
+
+#[test]
+fn send_cuts_a_line_over_the_body_limit_to_fit_and_sends_it() {
+    let mock = MockHoneyHive::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.jsonl");
+    let prompt = "p".repeat(6 * 1024 * 1024);
+    let line =
+        json!({"session_id": "s", "event": {"event_type": "model", "inputs": {"prompt": prompt}}});
+    std::fs::write(&path, format!("{line}\n")).unwrap();
+    let (code, stdout, stderr) = run(honeyhive(&mock.base_url(), MockHoneyHive::API_KEY).args([
+        "send",
+        path.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(summary(&stdout)["sent"], 1);
+    let events = mock.events();
+    assert!(events[0].body.len() <= honeyhive::ClientBuilder::DEFAULT_MAX_BODY_BYTES);
+    let sent = events[0].event["inputs"]["prompt"].as_str().unwrap();
+    assert!(
+        sent.ends_with(" bytes cut]"),
+        "{}",
+        &sent[sent.len() - 40..]
+    );
+    assert_eq!(
+        events[0].event["metadata"][honeyhive::ClientBuilder::CUT_METADATA_KEY],
+        json!(["/inputs/prompt"])
+    );
+}

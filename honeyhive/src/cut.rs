@@ -137,7 +137,7 @@ pub(crate) fn apply(event: &mut Wire, plan: Plan) {
             .unwrap_or_default();
         index += 1;
         for (candidate, keep) in cuts {
-            let map = field_of(event, candidate.field);
+            let map = candidate.field.of(event);
             if let Some(text) = string_at(map, &candidate.pointer) {
                 // Cut before (a second pass): one marker, with the sum.
                 let before = strip_marker(text);
@@ -174,29 +174,11 @@ pub(crate) fn fit(event: &mut Wire, over: usize) -> Result<(), String> {
     Ok(())
 }
 
-fn field_of(event: &mut Wire, field: FreeForm) -> &mut Map<String, Value> {
-    match field {
-        FreeForm::Inputs => &mut event.inputs,
-        FreeForm::Outputs => &mut event.outputs,
-        FreeForm::Metadata => &mut event.metadata,
-        _ => &mut event.config,
-    }
-}
-
-fn field_ref(event: &Wire, field: FreeForm) -> &Map<String, Value> {
-    match field {
-        FreeForm::Inputs => &event.inputs,
-        FreeForm::Outputs => &event.outputs,
-        FreeForm::Metadata => &event.metadata,
-        _ => &event.config,
-    }
-}
-
 fn collect(event: &Wire, index: &mut usize, out: &mut Vec<Candidate>) {
     let at = *index;
     *index += 1;
     for field in CUTTABLE {
-        for (key, value) in field_ref(event, field) {
+        for (key, value) in field.of_ref(event) {
             let mut pointer = String::new();
             push_segment(&mut pointer, key);
             strings(value, &mut pointer, &mut |pointer, len| {

@@ -14,7 +14,9 @@ use bytes::Bytes;
 /// each event's `source` as sent, no `project`: that route does not carry
 /// it). Replaying it later through
 /// [`crate::Client::log_event`], [`crate::Client::log_batch`] or
-/// `honeyhive send` cannot record it twice.
+/// `honeyhive send` cannot record it twice. The one exception: the event of
+/// a [`Mask`](crate::Mask) that panicked is left out (`event` is empty),
+/// since the mask may have changed it half-way.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct DeadLetter {

@@ -57,7 +57,8 @@ impl FreeForm {
         }
     }
 
-    fn of(self, event: &mut Wire) -> &mut Map<String, Value> {
+    /// This field of `event`.
+    pub(crate) fn of(self, event: &mut Wire) -> &mut Map<String, Value> {
         match self {
             FreeForm::Inputs => &mut event.inputs,
             FreeForm::Outputs => &mut event.outputs,
@@ -66,6 +67,21 @@ impl FreeForm {
             FreeForm::Feedback => &mut event.feedback,
             FreeForm::Metrics => &mut event.metrics,
             FreeForm::UserProperties => &mut event.user_properties,
+        }
+    }
+}
+
+impl FreeForm {
+    /// This field of `event`, to read.
+    pub(crate) fn of_ref(self, event: &Wire) -> &Map<String, Value> {
+        match self {
+            FreeForm::Inputs => &event.inputs,
+            FreeForm::Outputs => &event.outputs,
+            FreeForm::Metadata => &event.metadata,
+            FreeForm::Config => &event.config,
+            FreeForm::Feedback => &event.feedback,
+            FreeForm::Metrics => &event.metrics,
+            FreeForm::UserProperties => &event.user_properties,
         }
     }
 }
@@ -90,9 +106,13 @@ impl fmt::Display for FreeForm {
 /// does the event stays valid for its route (a field it empties is left
 /// out, or sent as `{}` where the route requires it). A mask that panics
 /// does not take anything down: the event is not sent (from the Logger, a
-/// dead letter saying so; from `log_event`, [`Error::InvalidInput`] on
-/// `mask`). Whatever the mask does, the client's API key is then replaced
-/// by `[redacted]` wherever it appears in the event.
+/// dead letter saying so, without the event, which the mask may have
+/// changed half-way; from `log_event`, [`Error::InvalidInput`] on `mask`).
+/// [`Client::start_session`](crate::Client::start_session) and
+/// [`Client::update_event`](crate::Client::update_event) apply it to their
+/// free-form fields too. Whatever the mask does, the client's API key (8
+/// characters or more; a shorter one would match ordinary text) is then
+/// replaced by `[redacted]` wherever it appears in what is sent.
 ///
 /// Closures `Fn(FreeForm, &mut Map<String, Value>)` are masks:
 ///
@@ -128,10 +148,28 @@ where
 /// # Errors
 /// [`Error::InvalidInput`] on `mask` when it panicked, with its message.
 pub(crate) fn apply(mask: &dyn Mask, event: &mut Wire) -> Result<(), Error> {
-    catch_unwind(AssertUnwindSafe(|| {
-        each_event(event, &mut |e| mask_one(mask, e))
-    }))
-    .map_err(|panic| {
+    guarded(|| each_event(event, &mut |e| mask_one(mask, e)))
+}
+
+/// Applies `mask` to each of `fields` (of a body other than an event's:
+/// a session start, an update).
+///
+/// # Errors
+/// As [`apply`].
+pub(crate) fn apply_fields<'a>(
+    mask: &dyn Mask,
+    fields: impl IntoIterator<Item = (FreeForm, &'a mut Map<String, Value>)>,
+) -> Result<(), Error> {
+    guarded(|| {
+        for (field, value) in fields {
+            mask.mask(field, value);
+        }
+    })
+}
+
+/// Runs `masking`, turning a panic into the error that says so.
+fn guarded(masking: impl FnOnce()) -> Result<(), Error> {
+    catch_unwind(AssertUnwindSafe(masking)).map_err(|panic| {
         let message = panic
             .downcast_ref::<&str>()
             .map(|s| (*s).to_owned())
@@ -317,7 +355,10 @@ impl Redactor {
         if !patterns.is_match(text) {
             return;
         }
-        let replaced = patterns.replace_all(text, &*self.marker).into_owned();
+        // The marker is text, not a replacement template (`$1` stays `$1`).
+        let replaced = patterns
+            .replace_all(text, regex::NoExpand(&self.marker))
+            .into_owned();
         *text = replaced;
     }
 }
@@ -405,6 +446,13 @@ mod tests {
                 "nothing here: task-manager, a@b"
             ]})
         );
+    }
+
+    #[test]
+    fn the_marker_is_text_even_with_dollar_signs() {
+        let redactor = Redactor::new().with_marker("$0-gone").with_keys(["k"]);
+        let out = redacted(&redactor, json!({"k": 1, "t": "to x@y.org"}));
+        assert_eq!(out, json!({"k": "$0-gone", "t": "to $0-gone"}));
     }
 
     #[test]

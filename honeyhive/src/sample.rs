@@ -57,6 +57,11 @@ impl SampleRate {
         })
     }
 
+    /// The fraction of sessions kept.
+    pub(crate) fn rate(self) -> f64 {
+        self.rate
+    }
+
     /// Whether events of `session_id` are sent.
     pub(crate) fn keeps(self, session_id: &str) -> bool {
         match self.below {
@@ -93,6 +98,42 @@ mod tests {
         assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
         assert_eq!(fnv1a(b"foobar"), 0x8594_4171_f739_67e8);
+    }
+
+    /// The rule, pinned: these values were computed outside this code
+    /// (Python, from the published definitions of FNV-1a and fmix64), so
+    /// a change to the hash, which would split every distributed trace
+    /// between versions, fails here.
+    #[test]
+    fn the_decision_for_given_ids_never_changes() {
+        let hashes = [
+            ("session-1", 0xf267_abb3_2d45_0b1f_u64),
+            ("session-2", 0x2c14_1066_c5aa_3638),
+            ("checkout-7", 0x23f1_0438_1cbe_a6a9),
+            (
+                "0f8e2a8c-2f57-4d8e-9a39-0c6a4f1b2d11",
+                0x000d_9aca_3ef6_725d,
+            ),
+            ("a", 0x82a2_a958_a9be_ce5b),
+            ("user-42", 0xa395_32c7_ab05_1e8d),
+        ];
+        for (id, hash) in hashes {
+            assert_eq!(fmix64(fnv1a(id.as_bytes())), hash, "{id}");
+        }
+        let half = SampleRate::new("sample_rate", 0.5).unwrap();
+        let kept: Vec<&str> = hashes
+            .iter()
+            .map(|(id, _)| *id)
+            .filter(|id| half.keeps(id))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                "session-2",
+                "checkout-7",
+                "0f8e2a8c-2f57-4d8e-9a39-0c6a4f1b2d11"
+            ]
+        );
     }
 
     #[test]

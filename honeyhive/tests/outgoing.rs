@@ -456,3 +456,126 @@ async fn the_tracing_layer_s_trees_pass_through_the_mask_every_span_of_them() {
     );
     assert_eq!(tree["children"][0]["inputs"], json!({"to": "[redacted]"}));
 }
+
+#[tokio::test]
+async fn session_starts_and_updates_pass_through_the_mask_and_lose_the_key() {
+    let mock = MockHoneyHive::start_async().await;
+    let key = MockHoneyHive::API_KEY;
+    let client = mock.client_builder().mask(redactor()).build().unwrap();
+    let started = client
+        .start_session(honeyhive::SessionStart::new("chat").metadata(
+            json!({"password": "p", "note": format!("k={key}"), "who": "ann@example.com"}),
+        ))
+        .await
+        .unwrap();
+    assert!(!started.sampled_out);
+    client
+        .update_event(
+            "0f8e2a8c-2f57-4d8e-9a39-0c6a4f1b2d11",
+            honeyhive::EventUpdate::new()
+                .feedback(json!({"comment": "call me on sk-live-0123456789abcdefgh", "ssn": 1}))
+                .outputs(json!({"text": key})),
+        )
+        .await
+        .unwrap();
+    let session = &mock.sessions()[0].session;
+    assert_eq!(
+        session["metadata"],
+        json!({"password": "[redacted]", "note": "k=[redacted]", "who": "[redacted]"})
+    );
+    let update = &mock.updates()[0].update;
+    assert_eq!(
+        update["feedback"],
+        json!({"comment": "call me on [redacted]", "ssn": "[redacted]"})
+    );
+    assert_eq!(update["outputs"], json!({"text": "[redacted]"}));
+
+    // A sampled-out session is not started.
+    let none = mock.client_builder().sample_rate(0.0).build().unwrap();
+    let requests = mock.stats().requests;
+    let out = none
+        .start_session(honeyhive::SessionStart::new("chat"))
+        .await
+        .unwrap();
+    assert!(out.sampled_out);
+    assert_eq!(mock.stats().requests, requests);
+}
+
+#[tokio::test]
+async fn a_cut_through_the_api_key_leaves_no_part_of_it() {
+    let mock = MockHoneyHive::start_async().await;
+    let key = MockHoneyHive::API_KEY;
+    let limit = 16 * 1024;
+    let client = mock.client_builder().max_body_bytes(limit).build().unwrap();
+    // The key sits where a cut to the limit would fall, over and over.
+    let text = format!("{key} ").repeat(4 * limit / (key.len() + 1));
+    client
+        .log_event("s", Event::model("m").inputs(json!({"text": text})))
+        .await
+        .unwrap();
+    let body = String::from_utf8(mock.events()[0].body.to_vec()).unwrap();
+    assert!(!body.contains("hh-mock"), "a part of the key is left");
+    assert!(body.contains("[redacted]"));
+}
+
+#[tokio::test]
+async fn in_batches_a_panicking_mask_and_an_uncuttable_event_cost_only_themselves() {
+    let mock = MockHoneyHive::start_async().await;
+    let client = mock
+        .client_builder()
+        .max_body_bytes(16 * 1024)
+        .mask(|field: FreeForm, value: &mut Map<String, Value>| {
+            if field == FreeForm::Inputs && value.contains_key("poison") {
+                panic!("cannot mask this");
+            }
+        })
+        .build()
+        .unwrap();
+    let logger = Logger::new(
+        &client,
+        LoggerConfig::default().with_route(Route::EventBatch),
+    )
+    .unwrap();
+    let numbers: Vec<u64> = (0..10_000).collect();
+    logger
+        .log(
+            "s",
+            Event::tool("bad")
+                .event_id("bad")
+                .inputs(json!({"poison": 1})),
+        )
+        .unwrap();
+    logger
+        .log(
+            "s",
+            Event::tool("big")
+                .event_id("big")
+                .inputs(json!({"v": numbers})),
+        )
+        .unwrap();
+    logger
+        .log("s", Event::tool("good").event_id("good"))
+        .unwrap();
+    let report = logger.shutdown(FIVE_SECONDS).await;
+    assert_eq!((report.stats.sent, report.stats.failed), (1, 2));
+    let reasons: Vec<&str> = report
+        .dead_letters
+        .iter()
+        .map(|l| l.reason.as_str())
+        .collect();
+    assert!(
+        reasons.iter().any(|r| r.contains("cannot mask this")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("cannot make it fit")),
+        "{reasons:?}"
+    );
+    let names: Vec<Value> = mock
+        .events()
+        .iter()
+        .map(|e| e.event["event_name"].clone())
+        .collect();
+    assert_eq!(names, [json!("good")]);
+    assert!(mock.violations().is_empty());
+}

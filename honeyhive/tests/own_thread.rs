@@ -92,12 +92,22 @@ fn the_tracing_layer_sends_span_trees_from_a_synchronous_program() {
 #[test]
 fn the_thread_ends_when_the_last_handle_is_dropped_and_hands_back_what_was_queued() {
     let _serial = one_at_a_time();
-    let mock = MockHoneyHive::start();
+    // Nothing listens there: the event cannot be sent before the drop.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let client = honeyhive::Client::builder()
+        .api_key("hh-own-thread-test")
+        .base_url(format!("http://127.0.0.1:{port}"))
+        .build()
+        .unwrap();
     let before = threads_named("honeyhive-log");
     let letters = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counted = std::sync::Arc::clone(&letters);
     let logger = Logger::on_own_thread(
-        &mock.client().unwrap(),
+        &client,
         LoggerConfig::default().with_outcomes(move |outcome: honeyhive::Outcome<'_>| {
             if let honeyhive::Outcome::DeadLetter(_) = outcome {
                 counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -105,26 +115,34 @@ fn the_thread_ends_when_the_last_handle_is_dropped_and_hands_back_what_was_queue
         }),
     )
     .unwrap();
-    assert_eq!(threads_named("honeyhive-log"), before + 1);
+    // At least: a thread it starts carries its name until it names itself.
+    assert!(threads_named("honeyhive-log") > before);
     let clone = logger.clone();
     drop(logger);
-    assert_eq!(
-        threads_named("honeyhive-log"),
-        before + 1,
-        "a clone is left"
-    );
+    assert!(threads_named("honeyhive-log") > before, "a clone is left");
     clone.log("s", Event::tool("t")).unwrap();
-    let sent_or_letter = clone.stats();
     drop(clone);
-    // Drop joins the thread: it is gone when drop returns.
+    // Drop joins the thread: it is gone when drop returns, and the event
+    // it could not send was handed back, not lost.
     assert_eq!(threads_named("honeyhive-log"), before);
-    // The one event was sent before the drop, or handed back by it.
-    let delivered = mock.events().len();
-    assert_eq!(
-        delivered + letters.load(std::sync::atomic::Ordering::SeqCst),
-        1,
-        "{sent_or_letter:?}"
-    );
+    assert_eq!(letters.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[test]
+fn an_own_thread_logger_may_be_flushed_blocking_from_async_code() {
+    let _serial = one_at_a_time();
+    let mock = MockHoneyHive::start();
+    let logger = Logger::on_own_thread(&mock.client().unwrap(), LoggerConfig::default()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let report = runtime.block_on(async {
+        logger.log("s", Event::tool("t")).unwrap();
+        logger.shutdown_blocking(Duration::from_secs(10))
+    });
+    assert!(report.complete);
+    assert_eq!(mock.events().len(), 1);
 }
 
 #[test]

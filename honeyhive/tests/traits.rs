@@ -9,10 +9,10 @@ use std::future::Future;
 use std::time::Duration;
 
 use honeyhive::{
-    Client, ClientBuilder, DeadLetter, Error, Event, EventType, EventUpdate, JsonlDeadLetters,
-    LogError, Logged, LoggedBatch, Logger, LoggerConfig, LoggerReport, LoggerStats, Outcome,
-    RetryPolicy, Route, Sent, Session, SessionId, SessionStart, StartedSession, UnknownEventType,
-    Updated,
+    Client, ClientBuilder, DeadLetter, Error, Event, EventLine, EventType, EventUpdate, FreeForm,
+    JsonlDeadLetters, LogError, Logged, LoggedBatch, Logger, LoggerConfig, LoggerReport,
+    LoggerStats, Outcome, Redactor, RetryPolicy, Route, Sent, Session, SessionId, SessionStart,
+    StartedSession, Undelivered, UnknownEventType, Updated,
 };
 
 fn send_sync_unpin<T: Send + Sync + Unpin>() {}
@@ -33,7 +33,11 @@ fn public_types_are_send_sync_and_unpin() {
         StartedSession,
         Updated,
         DeadLetter,
+        EventLine,
+        Undelivered,
         JsonlDeadLetters,
+        Redactor,
+        FreeForm,
         Error,
         Event,
         EventType,

@@ -248,6 +248,9 @@ impl fmt::Debug for Client {
             .field("timeout", &self.inner.timeout)
             .field("retry", &self.inner.retry)
             .field("max_body_bytes", &self.inner.max_body_bytes)
+            .field("mask", &self.inner.mask.as_ref().map(|_| "set"))
+            .field("sample_rate", &self.inner.sample.rate())
+            .field("cut_oversize", &self.inner.cut_oversize)
             .finish_non_exhaustive()
     }
 }

@@ -4,15 +4,18 @@
 
 use std::borrow::Cow;
 
+use serde_json::{Map, Value};
+
 use super::Client;
 use super::send::fill_event_ids;
 use crate::api::types::Event as Wire;
-use crate::{Error, Event};
+use crate::{Error, Event, FreeForm};
 
 impl Client {
     /// `event` as it will be serialized: checked, ids filled, masked, and,
     /// when `json_at_least` (a lower bound of its JSON's size; 0 when not
-    /// known) is over the limit, cut before it is ever serialized whole.
+    /// known, and then estimated here) is over the limit, cut before it is
+    /// ever serialized whole.
     ///
     /// # Errors
     /// A setter's problem, or the mask's panic ([`Error::InvalidInput`]).
@@ -23,12 +26,20 @@ impl Client {
             crate::mask::apply(&**mask, &mut wire)?;
         }
         let limit = self.inner.max_body_bytes;
-        if self.inner.cut_oversize && json_at_least > limit {
+        if !self.inner.cut_oversize {
+            return Ok(wire);
+        }
+        let json_at_least = match json_at_least {
+            // Not known (a tree the tracing layer built when it was taken).
+            0 => crate::footprint::estimate_event(&wire).json_at_least,
+            known => known,
+        };
+        if json_at_least > limit {
             // The estimate is a lower bound: aim a little under the limit,
             // so that one cut is enough. Cannot fit: left whole, and
             // refused by the size check.
             let slack = (limit / 64).max(1024);
-            let _whole = crate::cut::fit(&mut wire, json_at_least - limit + slack);
+            self.cut(&mut wire, json_at_least - limit + slack);
         }
         Ok(wire)
     }
@@ -36,7 +47,51 @@ impl Client {
     /// Cuts `wire` whose JSON came to `len` bytes, `budget` allowed, when
     /// cutting is on. Whether it was cut (and must be serialized again).
     pub(crate) fn cut_to(&self, wire: &mut Wire, len: usize, budget: usize) -> bool {
-        self.inner.cut_oversize && len > budget && crate::cut::fit(wire, len - budget).is_ok()
+        self.inner.cut_oversize && len > budget && self.cut(wire, len - budget)
+    }
+
+    /// Cuts `over` bytes off `wire`; whether it could. The key is taken
+    /// out of the strings first, so that a cut through it cannot leave a
+    /// part of it that the body's redaction would not recognise.
+    fn cut(&self, wire: &mut Wire, over: usize) -> bool {
+        let scrubber = &self.inner.scrubber;
+        crate::mask::each_event(wire, &mut |event| {
+            for field in [
+                FreeForm::Inputs,
+                FreeForm::Outputs,
+                FreeForm::Metadata,
+                FreeForm::Config,
+            ] {
+                for value in field.of(event).values_mut() {
+                    each_string(value, &mut |text| scrubber.redact_text(text));
+                }
+            }
+        });
+        crate::cut::fit(wire, over).is_ok()
+    }
+
+    /// Applies the mask, if any, to these free-form fields of a body that
+    /// is not an event's (a session start, an update).
+    ///
+    /// # Errors
+    /// The mask's panic ([`Error::InvalidInput`] on `mask`).
+    pub(crate) fn mask_fields<'a>(
+        &self,
+        fields: impl IntoIterator<Item = (FreeForm, &'a mut Map<String, Value>)>,
+    ) -> Result<(), Error> {
+        match &self.inner.mask {
+            Some(mask) => crate::mask::apply_fields(&**mask, fields),
+            None => Ok(()),
+        }
+    }
+
+    /// `body` with the client's API key replaced (see
+    /// [`without_key`](Self::without_key)), owned.
+    pub(crate) fn body_without_key(&self, body: Vec<u8>) -> Vec<u8> {
+        match self.without_key(&body) {
+            Cow::Borrowed(_) => body,
+            Cow::Owned(clean) => clean,
+        }
     }
 
     /// `json` with the client's API key replaced, wherever it is (a key of
@@ -45,19 +100,20 @@ impl Client {
         self.inner.scrubber.redact_event(json)
     }
 
-    /// The lower bound of `event`'s JSON size, when cutting needs it.
-    pub(crate) fn json_at_least(&self, event: &Event) -> usize {
-        if self.inner.cut_oversize {
-            crate::footprint::estimate_event(event.as_api()).json_at_least
-        } else {
-            0
-        }
-    }
-
     /// Whether events of `session_id` are sent
     /// ([`ClientBuilder::sample_rate`](crate::ClientBuilder::sample_rate)).
     pub(crate) fn samples_in(&self, session_id: &str) -> bool {
         self.inner.sample.keeps(session_id)
+    }
+}
+
+/// Calls `f` on every string in `value`.
+fn each_string(value: &mut Value, f: &mut impl FnMut(&mut String)) {
+    match value {
+        Value::String(text) => f(text),
+        Value::Array(items) => items.iter_mut().for_each(|item| each_string(item, f)),
+        Value::Object(map) => map.values_mut().for_each(|item| each_string(item, f)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
     }
 }
 

@@ -52,6 +52,15 @@ impl Scrubber {
         self.redact(json)
     }
 
+    /// Replaces the key in `text`, an event's string (a key shorter than
+    /// [`MIN_KEY_IN_EVENTS`] is not looked for).
+    pub(super) fn redact_text(&self, text: &mut String) {
+        let key = self.key.expose_secret();
+        if key.len() >= MIN_KEY_IN_EVENTS && text.contains(key) {
+            *text = text.replace(key, "[redacted]");
+        }
+    }
+
     /// The start of an answer's body as text, for an error: the key is
     /// removed first, then the text is cut, so no part of a key that
     /// straddles the cut survives.

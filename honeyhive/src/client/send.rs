@@ -42,8 +42,7 @@ impl Prepared {
 impl Client {
     /// Checks and serializes an event once; every attempt sends these bytes.
     pub(crate) fn prepare(&self, session_id: &SessionId, event: Event) -> Result<Prepared, Error> {
-        let json_at_least = self.json_at_least(&event);
-        let prepared = self.serialize(session_id, event, json_at_least)?;
+        let prepared = self.serialize(session_id, event, 0)?;
         self.check_size(&prepared)?;
         Ok(prepared)
     }

@@ -8,7 +8,7 @@ use super::send::Prepared;
 use super::{Client, check_session_id};
 use crate::fields::is_uuid;
 use crate::flat::{BATCH_CLOSE, BATCH_OPEN, Flat, flatten_into};
-use crate::{Error, Event, EventUpdate, SessionId, SessionStart};
+use crate::{Error, Event, EventUpdate, FreeForm, SessionId, SessionStart};
 
 /// What the API answered to a batch of events.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,10 +32,15 @@ pub struct LoggedBatch {
 pub struct StartedSession {
     /// The session's id: log its events under it.
     pub session_id: SessionId,
-    /// The id of the session's own event.
+    /// The id of the session's own event (empty when sampled out).
     pub event_id: String,
-    /// How many requests it took (1 when the first one succeeded).
+    /// How many requests it took (1 when the first one succeeded; 0 when
+    /// sampled out).
     pub attempts: u32,
+    /// The session was sampled out
+    /// ([`ClientBuilder::sample_rate`](crate::ClientBuilder::sample_rate)):
+    /// nothing was sent.
+    pub sampled_out: bool,
 }
 
 /// What the API answered to an update.
@@ -107,10 +112,7 @@ impl Client {
                 sampled_out += 1;
                 continue;
             }
-            let json_at_least = self.json_at_least(&event);
-            let flat = self
-                .flat(&session_id, event, json_at_least)
-                .map_err(within)?;
+            let flat = self.flat(&session_id, event, 0).map_err(within)?;
             self.check_len(&format!("events[{index}]"), flat.alone_len())?;
             flats.push(flat);
         }
@@ -198,8 +200,24 @@ impl Client {
         if wire.source.is_none() {
             wire.source.clone_from(&self.inner.source);
         }
+        if !self.samples_in(session_id.as_str()) {
+            return Ok(StartedSession {
+                session_id,
+                event_id: String::new(),
+                attempts: 0,
+                sampled_out: true,
+            });
+        }
+        self.mask_fields([
+            (FreeForm::Inputs, &mut wire.inputs),
+            (FreeForm::Outputs, &mut wire.outputs),
+            (FreeForm::Metadata, &mut wire.metadata),
+            (FreeForm::Config, &mut wire.config),
+            (FreeForm::UserProperties, &mut wire.user_properties),
+        ])?;
         let body = serde_json::to_vec(&wire)
             .map_err(|e| Error::invalid("session", format!("could not be serialized: {e}")))?;
+        let body = self.body_without_key(body);
         let prepared = Prepared::post(
             self.url("/v1/sessions"),
             Bytes::from(body),
@@ -217,6 +235,7 @@ impl Client {
             session_id,
             event_id,
             attempts,
+            sampled_out: false,
         })
     }
 
@@ -257,9 +276,23 @@ impl Client {
             "the route takes the UUID the event was logged under (Logged::event_id, or the id \
              you set with Event::event_id)",
         )?;
-        let wire = update.into_api()?;
+        let mut wire = update.into_api()?;
+        let mut outputs = wire.outputs.take();
+        self.mask_fields(
+            [
+                (FreeForm::Metadata, &mut wire.metadata),
+                (FreeForm::Config, &mut wire.config),
+                (FreeForm::Feedback, &mut wire.feedback),
+                (FreeForm::Metrics, &mut wire.metrics),
+                (FreeForm::UserProperties, &mut wire.user_properties),
+            ]
+            .into_iter()
+            .chain(outputs.as_mut().map(|o| (FreeForm::Outputs, o))),
+        )?;
+        wire.outputs = outputs;
         let body = serde_json::to_vec(&wire)
             .map_err(|e| Error::invalid("update", format!("could not be serialized: {e}")))?;
+        let body = self.body_without_key(body);
         let prepared = Prepared {
             method: reqwest::Method::PUT,
             url: self.url(&format!("/v1/events/{uuid}")),

@@ -1,7 +1,7 @@
 //! The background [`Logger`](crate::Logger): its API and refusals here,
 //! its parts in the files beside (`config.rs`, `outcome.rs`, `report.rs`,
 //! `queue.rs`, `worker.rs`, `concurrency.rs`, `rate.rs`, `letters.rs`,
-//! `footprint.rs`). What a user needs to know is on [`Logger`]; the
+//! `thread.rs`, `sources.rs`). What a user needs to know is on [`Logger`]; the
 //! protocols between the parts are here.
 //!
 //! # Concurrency
@@ -54,7 +54,6 @@ pub use config::{LoggerConfig, Route};
 pub use outcome::{JsonlDeadLetters, Outcome, Outcomes, Sent};
 pub use report::{LoggerReport, LoggerStats};
 
-#[cfg(feature = "tracing")]
 #[cfg(feature = "tracing")]
 pub(crate) use sources::Source;
 #[cfg(feature = "tracing")]
@@ -285,11 +284,13 @@ const SHUT_DOWN: &str = "the logger was shut down before the event was delivered
 /// generated event type field by field (a field the spec adds does not
 /// compile until it is counted). Spare capacity of a string or vector grown
 /// by pushing is not seen; values made by `json!` or `serde_json::to_value`
-/// have none. An event is refused at `log` when its JSON is sure to be over
-/// the client's [`max_body_bytes`](crate::ClientBuilder::max_body_bytes)
-/// (its strings alone are); one that is over only once serialized (escapes,
-/// numbers) is a dead letter with the reason when its delivery serializes
-/// it.
+/// have none. An event over the client's
+/// [`max_body_bytes`](crate::ClientBuilder::max_body_bytes) is cut to fit
+/// when its delivery serializes it (see
+/// [`ClientBuilder::cut_oversize`](crate::ClientBuilder::cut_oversize)); one
+/// that cannot be cut to fit is a dead letter with the reason. With cutting
+/// off, `log` refuses an event whose JSON is sure to be over the limit (its
+/// strings alone are).
 #[derive(Clone)]
 pub struct Logger {
     handle: Arc<Handle>,
@@ -362,12 +363,16 @@ impl Logger {
     }
 
     /// Queues `event` for `session_id` and returns at once: it never blocks
-    /// and never awaits, and works from any thread.
+    /// and never awaits, and works from any thread. An event of a session
+    /// the client [samples out](crate::ClientBuilder::sample_rate) is taken
+    /// and dropped at once, without a check, and counted in
+    /// [`LoggerStats::sampled_out`].
     ///
     /// Refused with the event handed back: [`LogError::Invalid`] for what
     /// [`Client::log_event`] would refuse before sending (the session id, a
-    /// setter's problem, an end before its start, and JSON that is sure to
-    /// be over the body limit); [`LogError::QueueFull`] when the queue is at
+    /// setter's problem, an end before its start, and, with
+    /// [cutting](crate::ClientBuilder::cut_oversize) off, JSON that is sure
+    /// to be over the body limit); [`LogError::QueueFull`] when the queue is at
     /// a bound (counted, and warned about once through `tracing`, or on
     /// stderr without a subscriber); [`LogError::ShutDown`] after
     /// [`shutdown`](Self::shutdown).

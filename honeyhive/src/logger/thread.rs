@@ -26,10 +26,14 @@ impl Drop for OwnThread {
     fn drop(&mut self) {
         drop(self.stop.take());
         if let Some(thread) = self.thread.take() {
-            // The last handle may go away on the Logger's own thread (a
-            // task holding it ends): that thread cannot wait for itself,
-            // and ends by itself once this returns.
-            if thread.thread().id() != std::thread::current().id() {
+            // Waited for from plain threads, so that the thread is gone
+            // when the drop returns. Not on the Logger's own thread (a task
+            // holding the last handle ends: it cannot wait for itself), nor
+            // in async code (it would block a runtime's worker): the thread
+            // ends by itself, its runtime's tasks cancelled.
+            let own = thread.thread().id() == std::thread::current().id();
+            let in_async = tokio::runtime::Handle::try_current().is_ok();
+            if !own && !in_async {
                 let _ended = thread.join();
             }
         }
@@ -115,29 +119,38 @@ impl Logger {
 
     /// [`flush`](Self::flush) for code that is not async: blocks this
     /// thread until the flush's report is ready (within `timeout`, as
-    /// `flush`).
+    /// `flush`, plus at most a second; a report marked incomplete if the
+    /// Logger's runtime did not run the flush by then).
     ///
     /// # Panics
-    /// When called from async code (inside a tokio runtime), where
-    /// blocking could wait on the very thread that would do the work: use
-    /// `flush(timeout).await` there.
+    /// When called from async code (inside a tokio runtime) on a Logger
+    /// made by [`Logger::new`], where blocking could wait on the very
+    /// thread that would do the work: use `flush(timeout).await` there. A
+    /// Logger [on its own thread](Self::on_own_thread) may be flushed this
+    /// way from anywhere.
     pub fn flush_blocking(&self, timeout: Duration) -> LoggerReport {
         let logger = self.clone();
-        self.block_on_runtime("flush_blocking", async move { logger.flush(timeout).await })
+        self.block_on_runtime("flush_blocking", timeout, async move {
+            logger.flush(timeout).await
+        })
     }
 
     /// [`shutdown`](Self::shutdown) for code that is not async: blocks this
     /// thread until the shutdown's report is ready (within `timeout` plus
-    /// [`SINK_GRACE`](Self::SINK_GRACE), as `shutdown`).
+    /// [`SINK_GRACE`](Self::SINK_GRACE), as `shutdown`, plus at most a
+    /// second; a report marked incomplete if the Logger's runtime did not
+    /// run the shutdown by then).
     ///
     /// # Panics
-    /// When called from async code (inside a tokio runtime): use
-    /// `shutdown(timeout).await` there.
+    /// As [`flush_blocking`](Self::flush_blocking): from async code, on a
+    /// Logger made by [`Logger::new`].
     pub fn shutdown_blocking(&self, timeout: Duration) -> LoggerReport {
         let logger = self.clone();
-        self.block_on_runtime("shutdown_blocking", async move {
-            logger.shutdown(timeout).await
-        })
+        self.block_on_runtime(
+            "shutdown_blocking",
+            timeout.saturating_add(Self::SINK_GRACE),
+            async move { logger.shutdown(timeout).await },
+        )
     }
 
     /// Runs `work` on the Logger's runtime and waits for its report. A
@@ -146,10 +159,12 @@ impl Logger {
     fn block_on_runtime(
         &self,
         what: &str,
+        budget: Duration,
         work: impl Future<Output = LoggerReport> + Send + 'static,
     ) -> LoggerReport {
+        let own_thread = self.handle.own_thread.lock().is_some();
         assert!(
-            tokio::runtime::Handle::try_current().is_err(),
+            own_thread || tokio::runtime::Handle::try_current().is_err(),
             "Logger::{what} was called from async code, where it could block the thread that \
              would do the work; use the async form (`.await`) there"
         );
@@ -157,12 +172,17 @@ impl Logger {
         let _task = self.handle.runtime.spawn(async move {
             let _gone = done_tx.send(work.await);
         });
-        match done_rx.recv() {
-            Ok(report) => report,
-            Err(_) => {
-                let shared = &self.handle.shared;
-                shared.report(shared.state() == super::State::Stopped, 0)
-            }
-        }
+        // The work keeps its own time; this bounds a runtime that never
+        // runs it (one that is idle, or blocked).
+        let answer = match budget.checked_add(Duration::from_secs(1)) {
+            Some(limit) => done_rx.recv_timeout(limit).ok(),
+            None => done_rx.recv().ok(),
+        };
+        answer.unwrap_or_else(|| {
+            // Gone with its runtime (everything was handed back then), or
+            // not run in time.
+            let shared = &self.handle.shared;
+            shared.report(shared.state() == super::State::Stopped, 0)
+        })
     }
 }

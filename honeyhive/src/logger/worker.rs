@@ -426,7 +426,7 @@ pub(super) struct Shared {
     /// The dispatcher is in its long idle wait.
     dozing: AtomicBool,
     /// One permit per delivery running (at most `max_in_flight`).
-    slots: Arc<Semaphore>,
+    delivery_permits: Arc<Semaphore>,
     /// Requests in flight, and the limit they are held to.
     limiter: Limiter,
     /// The send rate, once a server throttled.
@@ -465,7 +465,7 @@ impl Shared {
         Shared {
             limits,
             queue: Queue::new(config.max_queue_events, config.max_queue_bytes),
-            slots: Arc::new(Semaphore::new(config.max_in_flight)),
+            delivery_permits: Arc::new(Semaphore::new(config.max_in_flight)),
             limiter: Limiter::new(config.max_in_flight, config.adaptive, now),
             rate: SendRate::new(now),
             letters: Letters::new(config.outcomes.clone(), config.max_report_letters),
@@ -607,8 +607,9 @@ impl Shared {
         };
         let unit = match body {
             Ok(body) => Unit { session_id, body },
-            // `log` refused invalid input and the generated types always
-            // serialize, so nothing gets here; it must still be handed back.
+            // A mask that panicked (`log` refused other invalid input, and
+            // the generated types always serialize). The letter carries no
+            // event: the mask may have changed it half-way.
             Err(error) => return Err(DeadLetter::unsent(&session_id, error.to_string())),
         };
         let len = match &unit.body {
@@ -703,7 +704,7 @@ impl Shared {
     }
 
     /// Serializes the taken events that are still queued (a hand-back may
-    /// have taken some), in their slots, so that a hand-back meanwhile
+    /// have taken some), in their stages, so that a hand-back meanwhile
     /// waits for each or finds it serialized. An event that cannot be sent
     /// (over the body limit) is settled as a dead letter. With batches, the
     /// events are written into one body, which comes back too (each event's
@@ -714,12 +715,12 @@ impl Shared {
         }
         let mut ready = Vec::with_capacity(taken.len());
         for (seq, held) in taken {
-            let mut slot = held.lock();
-            let unit = match std::mem::replace(&mut *slot, Stage::Handed) {
+            let mut stage = held.lock();
+            let unit = match std::mem::replace(&mut *stage, Stage::Handed) {
                 Stage::Queued(item) => match self.prepare(item) {
                     Ok(unit) => Arc::new(unit),
                     Err(letter) => {
-                        drop(slot);
+                        drop(stage);
                         self.settle_letter(seq, letter);
                         continue;
                     }
@@ -727,39 +728,39 @@ impl Shared {
                 Stage::Ready(unit) => unit,
                 Stage::Handed => continue,
             };
-            *slot = Stage::Ready(Arc::clone(&unit));
+            *stage = Stage::Ready(Arc::clone(&unit));
             ready.push((seq, unit));
         }
         (ready, None)
     }
 
     /// [`serialize`](Self::serialize) for a batch: every event written into
-    /// one body, once. The slots stay locked until their events are ready.
+    /// one body, once. The stages stay locked until their events are ready.
     fn serialize_batch(&self, taken: Vec<Grabbed>) -> (Vec<Numbered>, Option<Bytes>) {
-        let mut slots: Vec<(u64, MutexGuard<'_, Stage>)> = taken
+        let mut stages: Vec<(u64, MutexGuard<'_, Stage>)> = taken
             .iter()
             .map(|(seq, held)| (*seq, held.lock()))
             .collect();
-        let hint: usize = slots
+        let hint: usize = stages
             .iter()
-            .map(|(_, slot)| match &**slot {
+            .map(|(_, stage)| match &**stage {
                 Stage::Queued(item) => item.json_at_least * 2,
                 _ => 0,
             })
             .sum();
         let mut body = Vec::with_capacity(BATCH_OPEN.len() + hint + BATCH_CLOSE.len());
         body.extend_from_slice(BATCH_OPEN);
-        // (index in `slots`, where its JSON is in `body`, the unit less its JSON)
-        let mut parts = Vec::with_capacity(slots.len());
+        // (index in `stages`, where its JSON is in `body`, the unit less its JSON)
+        let mut parts = Vec::with_capacity(stages.len());
         let mut letters = Vec::new();
         let limit = self.client.max_body_bytes();
-        for (index, (seq, slot)) in slots.iter_mut().enumerate() {
+        for (index, (seq, stage)) in stages.iter_mut().enumerate() {
             let mark = body.len();
             if !parts.is_empty() {
                 body.push(b',');
             }
             let start = body.len();
-            let (session_id, event_id) = match std::mem::replace(&mut **slot, Stage::Handed) {
+            let (session_id, event_id) = match std::mem::replace(&mut **stage, Stage::Handed) {
                 Stage::Queued(item) => {
                     let event = item.event.into_event();
                     // `log` checked this, but a tree built when taken (the
@@ -778,8 +779,8 @@ impl Shared {
                     ) {
                         Ok(event_id) => (item.session_id, event_id),
                         Err(error) => {
-                            // The generated types always serialize; a
-                            // letter all the same.
+                            // A mask that panicked: a letter without the
+                            // event, which it may have changed half-way.
                             body.truncate(mark);
                             let letter = DeadLetter::unsent(&item.session_id, error.to_string());
                             letters.push((*seq, letter));
@@ -813,7 +814,7 @@ impl Shared {
         let whole = Bytes::from(body);
         let mut ready = Vec::with_capacity(parts.len());
         for (index, range, session_id, event_id) in parts {
-            let (seq, slot) = &mut slots[index];
+            let (seq, stage) = &mut stages[index];
             let unit = Arc::new(Unit {
                 session_id,
                 body: Body::Part(Flat {
@@ -821,10 +822,10 @@ impl Shared {
                     event_id,
                 }),
             });
-            **slot = Stage::Ready(Arc::clone(&unit));
+            **stage = Stage::Ready(Arc::clone(&unit));
             ready.push((*seq, unit));
         }
-        drop(slots);
+        drop(stages);
         for (seq, letter) in letters {
             self.settle_letter(seq, letter);
         }
@@ -961,7 +962,7 @@ impl Shared {
     /// Settles an event that could not be serialized for sending as
     /// `letter`. Handed back whether or not a shutdown's hand-back drained
     /// it meanwhile: that one skips an event whose delivery took it to
-    /// serialize (its slot is `Handed`), and leaves it to this.
+    /// serialize (its stage is `Handed`), and leaves it to this.
     fn settle_letter(&self, seq: u64, letter: DeadLetter) {
         self.hand_back(vec![letter]);
         let mut in_flight = self.in_flight.lock();
@@ -1009,8 +1010,8 @@ impl Shared {
             // Waits for a delivery serializing it, if one is; one whose
             // delivery could not serialize it is that delivery's to hand
             // back (`settle_letter`).
-            let mut slot = entry.held.lock();
-            match std::mem::replace(&mut *slot, Stage::Handed) {
+            let mut stage = entry.held.lock();
+            match std::mem::replace(&mut *stage, Stage::Handed) {
                 Stage::Queued(item) => letters.push(self.letter_for(item, reason)),
                 Stage::Ready(unit) => letters.push(unit.letter(reason.to_owned())),
                 Stage::Handed => {}
@@ -1090,13 +1091,13 @@ pub(super) async fn dispatch(shared: Arc<Shared>) {
         while deliveries.try_join_next().is_some() {}
         #[cfg(feature = "tracing")]
         shared.sources.tick();
-        let Ok(slot) = Arc::clone(&shared.slots).acquire_owned().await else {
+        let Ok(delivery) = Arc::clone(&shared.delivery_permits).acquire_owned().await else {
             return;
         };
         let Some(permit) = shared.limiter.try_acquire() else {
             // As many requests are in flight as the limit allows; a rise of
             // the limit wakes us to start another.
-            drop(slot);
+            drop(delivery);
             let _woken = tokio::time::timeout(shared.config.linger, shared.look.notified()).await;
             continue;
         };
@@ -1110,7 +1111,7 @@ pub(super) async fn dispatch(shared: Arc<Shared>) {
         let taken = batch.take(&shared.limits);
         if taken.is_empty() {
             shared.limiter.release(Some(permit));
-            drop(slot);
+            drop(delivery);
             empty_looks = empty_looks.saturating_add(1);
             if empty_looks < IDLE_LOOKS {
                 let _woken =
@@ -1135,18 +1136,18 @@ pub(super) async fn dispatch(shared: Arc<Shared>) {
         // waited for a place) and before its retry clock starts: waiting
         // for the rate uses no deadline.
         shared.rate.wait().await;
-        deliveries.spawn(deliver(Arc::clone(&shared), taken, slot, permit));
+        deliveries.spawn(deliver(Arc::clone(&shared), taken, delivery, permit));
     }
 }
 
 /// A delivery: serializes its events, sends them in one request (or more,
-/// see [`send`]) and settles them. Holds one of the `max_in_flight` slots
+/// see [`send`]) and settles them. Holds one of the `max_in_flight` delivery permits
 /// until then; each request holds one of the limiter's permits (the first,
 /// the one the dispatcher took for it).
 async fn deliver(
     shared: Arc<Shared>,
     taken: Vec<Grabbed>,
-    _slot: OwnedSemaphorePermit,
+    _delivery: OwnedSemaphorePermit,
     first_permit: OwnedSemaphorePermit,
 ) {
     let (units, body) = shared.serialize(taken);

@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use honeyhive::{DeadLetter, LogError, Logger, LoggerConfig, RetryPolicy, Route, Sent, SessionId};
+use honeyhive::{
+    ClientBuilder, DeadLetter, LogError, Logger, LoggerConfig, RetryPolicy, Route, Sent, SessionId,
+};
 use serde_json::{Value, json};
 
 use crate::config::{Api, config_error, for_the_shell};
@@ -131,8 +133,10 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
     let config = config
         .with_max_in_flight(args.concurrency as usize)
         // Enough to keep every request busy; small, so memory stays flat.
+        // The byte bound holds a line three times the body limit, so that
+        // an oversize line reaches the client, which cuts it to fit.
         .with_max_queue_events(4_096)
-        .with_max_queue_bytes(4 * 1024 * 1024)
+        .with_max_queue_bytes(3 * ClientBuilder::DEFAULT_MAX_BODY_BYTES)
         .with_max_report_letters(0)
         .with_outcomes(Outcomes(Arc::clone(&tracker)));
     let logger = Logger::new(&client, config).map_err(config_error)?;
