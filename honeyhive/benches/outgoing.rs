@@ -94,7 +94,12 @@ async fn discard_server() -> String {
                             Ok(n) => left -= n,
                         }
                     }
-                    let body = r#"{"event_id":"discarded","success":true}"#;
+                    // The benches send one event a request, either route.
+                    let body = if head.contains("/v1/events/batch") {
+                        r#"{"event_ids":["discarded"],"success":true}"#
+                    } else {
+                        r#"{"event_id":"discarded","success":true}"#
+                    };
                     let response = format!(
                         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
                         body.len()
@@ -219,6 +224,14 @@ fn peak_extra(rt: &tokio::runtime::Runtime, client: &Client, event: Event) -> (u
     (HEAP.peak_usage().saturating_sub(before), sent)
 }
 
+/// As [`peak_extra`], through `log_batch` (the v1 batch route, flat).
+fn peak_extra_batch(rt: &tokio::runtime::Runtime, client: &Client, event: Event) -> (usize, bool) {
+    let before = HEAP.current_usage();
+    HEAP.reset_peak_usage();
+    let sent = rt.block_on(client.log_batch([("s", event)])).is_ok();
+    (HEAP.peak_usage().saturating_sub(before), sent)
+}
+
 fn cut() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -232,7 +245,7 @@ fn cut() {
     // Warm: connections, the runtime's buffers.
     peak_extra(&rt, &whole, Event::tool("warm"));
     peak_extra(&rt, &cutting, Event::tool("warm"));
-    let (mut cut, mut reference) = (Vec::new(), Vec::new());
+    let (mut cut, mut reference, mut batch) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..5 {
         let (extra, sent) = peak_extra(&rt, &cutting, event());
         assert!(sent, "cut to fit and sent");
@@ -240,8 +253,11 @@ fn cut() {
         let (extra, sent) = peak_extra(&rt, &whole, event());
         assert!(sent);
         reference.push(extra as f64);
+        let (extra, sent) = peak_extra_batch(&rt, &cutting, event());
+        assert!(sent, "cut to fit and sent in a batch");
+        batch.push(extra as f64);
     }
-    let (cut, reference) = (median(&mut cut), median(&mut reference));
+    let (cut, reference, batch) = (median(&mut cut), median(&mut reference), median(&mut batch));
     let mib = |b: f64| b / f64::from(1 << 20);
     println!(
         "cut: a 10 MiB inputs string to fit 5 MiB: peak extra heap {:.1} MiB = {:.2}x the \
@@ -250,5 +266,10 @@ fn cut() {
         cut / size as f64,
         mib(reference),
         reference / size as f64
+    );
+    println!(
+        "cut: the same through log_batch (flat, the v1 route): peak extra heap {:.1} MiB = {:.2}x",
+        mib(batch),
+        batch / size as f64
     );
 }

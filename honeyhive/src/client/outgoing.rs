@@ -19,7 +19,14 @@ impl Client {
     ///
     /// # Errors
     /// A setter's problem, or the mask's panic ([`Error::InvalidInput`]).
-    pub(crate) fn outgoing(&self, event: Event, json_at_least: usize) -> Result<Wire, Error> {
+    ///
+    /// Returns the event and the least its JSON now takes (0 when not
+    /// known), for sizing the buffer it is serialized into.
+    pub(crate) fn outgoing(
+        &self,
+        event: Event,
+        json_at_least: usize,
+    ) -> Result<(Wire, usize), Error> {
         let mut wire = event.into_api()?;
         fill_event_ids(&mut wire);
         if let Some(mask) = &self.inner.mask {
@@ -27,21 +34,26 @@ impl Client {
         }
         let limit = self.inner.max_body_bytes;
         if !self.inner.cut_oversize {
-            return Ok(wire);
+            return Ok((wire, json_at_least));
         }
         let json_at_least = match json_at_least {
-            // Not known (a tree the tracing layer built when it was taken).
+            // Not known (`log_event`, `log_batch`, a tree the tracing layer
+            // built when it was taken).
             0 => crate::footprint::estimate_event(&wire).json_at_least,
             known => known,
         };
-        if json_at_least > limit {
-            // The estimate is a lower bound: aim a little under the limit,
-            // so that one cut is enough. Cannot fit: left whole, and
-            // refused by the size check.
-            let slack = (limit / 64).max(1024);
-            self.cut(&mut wire, json_at_least - limit + slack);
+        if json_at_least <= limit {
+            return Ok((wire, json_at_least));
         }
-        Ok(wire)
+        // The estimate is a lower bound: aim a little under the limit, so
+        // that one cut is enough. Cannot fit: left whole, and refused by
+        // the size check.
+        let slack = (limit / 64).max(1024);
+        if self.cut(&mut wire, json_at_least - limit + slack) {
+            Ok((wire, limit - slack))
+        } else {
+            Ok((wire, json_at_least))
+        }
     }
 
     /// Cuts `wire` whose JSON came to `len` bytes, `budget` allowed, when

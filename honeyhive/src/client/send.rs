@@ -62,7 +62,7 @@ impl Client {
         size_hint: usize,
     ) -> Result<Prepared, Error> {
         let segment = session_segment(session_id)?;
-        let mut wire = self.outgoing(event, size_hint)?;
+        let (mut wire, size_hint) = self.outgoing(event, size_hint)?;
         if wire.project.is_none() {
             wire.project.clone_from(&self.inner.project);
         }

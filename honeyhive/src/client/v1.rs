@@ -341,7 +341,9 @@ impl Client {
         event: Event,
         json_at_least: usize,
     ) -> Result<String, Error> {
-        let wire = self.outgoing(event, json_at_least)?;
+        let (wire, json_at_least) = self.outgoing(event, json_at_least)?;
+        // Flat, each event also carries its session and links.
+        out.reserve(json_at_least.min(self.inner.max_body_bytes) + 256);
         let start = out.len();
         let source = self.inner.source.as_deref();
         let event_id = flatten_into(out, session_id, wire, source)?;
