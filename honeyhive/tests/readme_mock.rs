@@ -5,6 +5,7 @@ use serde_json::json;
 async fn logs_a_search_event_the_spec_accepts() -> Result<(), honeyhive::Error> {
     let mock = MockHoneyHive::start_async().await;
     let client = mock.client()?; // base URL and key aimed at the mock
+    // (mock.client_builder() to add settings: .mask(..), .sample_rate(..))
 
     client
         .log_event(
