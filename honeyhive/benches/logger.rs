@@ -17,8 +17,11 @@
 //! Everything talks to 127.0.0.1 only, runs a bounded number of events and
 //! stops by itself (the sink stops after `--seconds`, 600 by default).
 
+#[path = "support/event.rs"]
+mod event;
 #[path = "../tests/support/h2c.rs"]
 mod h2c;
+use event::sample_event;
 #[path = "../tests/support/http.rs"]
 mod http;
 #[path = "../tests/support/limiters.rs"]
@@ -29,7 +32,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use honeyhive::{Client, Event, Logger, LoggerConfig, RetryPolicy, SessionId};
-use serde_json::json;
 use tokio::net::TcpListener;
 
 fn main() {
@@ -104,16 +106,6 @@ fn main() {
             std::process::exit(2);
         }
     }
-}
-
-/// A small, realistic model event.
-fn sample_event(i: usize) -> Event {
-    Event::model("gpt-4o")
-        .config(json!({"provider": "openai", "temperature": 0.2}))
-        .inputs(json!({"messages": [{"role": "user", "content": "Where is my order #1234?"}]}))
-        .outputs(json!({"role": "assistant", "content": "It shipped today."}))
-        .metrics(json!({"prompt_tokens": 41, "completion_tokens": 12, "i": i}))
-        .duration(Duration::from_millis(820))
 }
 
 fn client(url: &str) -> Client {

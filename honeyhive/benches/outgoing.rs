@@ -26,6 +26,10 @@ use serde_json::{Map, Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+#[path = "support/event.rs"]
+mod event;
+use event::sample_event;
+
 #[global_allocator]
 static HEAP: PeakAlloc = PeakAlloc;
 
@@ -41,16 +45,6 @@ fn main() {
     if which.is_none_or(|w| w == "cut") {
         cut();
     }
-}
-
-/// The event of the Logger's benchmarks (`benches/logger.rs`).
-fn sample_event(i: usize) -> Event {
-    Event::model("gpt-4o")
-        .config(json!({"provider": "openai", "temperature": 0.2}))
-        .inputs(json!({"messages": [{"role": "user", "content": "Where is my order #1234?"}]}))
-        .outputs(json!({"role": "assistant", "content": "It shipped today."}))
-        .metrics(json!({"prompt_tokens": 41, "completion_tokens": 12, "i": i}))
-        .duration(Duration::from_millis(820))
 }
 
 fn redactor() -> Redactor {

@@ -126,15 +126,7 @@ async fn a_mask_that_empties_fields_leaves_an_event_its_route_takes() {
 #[tokio::test]
 async fn a_mask_that_panics_costs_only_its_event_with_the_reason() {
     let mock = MockHoneyHive::start_async().await;
-    let client = mock
-        .client_builder()
-        .mask(|field: FreeForm, value: &mut Map<String, Value>| {
-            if field == FreeForm::Inputs && value.contains_key("poison") {
-                panic!("cannot mask this");
-            }
-        })
-        .build()
-        .unwrap();
+    let client = mock.client_builder().mask(poisoning).build().unwrap();
     match client
         .log_event("s", Event::tool("t").inputs(json!({"poison": 1})))
         .await
@@ -146,14 +138,7 @@ async fn a_mask_that_panics_costs_only_its_event_with_the_reason() {
         other => panic!("expected InvalidInput, got {other:?}"),
     }
     let logger = Logger::new(&client, LoggerConfig::default()).unwrap();
-    logger
-        .log(
-            "s",
-            Event::tool("bad")
-                .event_id("bad")
-                .inputs(json!({"poison": 1})),
-        )
-        .unwrap();
+    logger.log("s", poisoned()).unwrap();
     logger
         .log("s", Event::tool("good").event_id("good"))
         .unwrap();
@@ -171,6 +156,20 @@ async fn a_mask_that_panics_costs_only_its_event_with_the_reason() {
         .map(|e| e.event["event_name"].clone())
         .collect();
     assert_eq!(names, [json!("good")]);
+}
+
+/// A mask that panics on an event whose `inputs` hold `poison`.
+fn poisoning(field: FreeForm, value: &mut Map<String, Value>) {
+    if field == FreeForm::Inputs && value.contains_key("poison") {
+        panic!("cannot mask this");
+    }
+}
+
+/// The event [`poisoning`] panics on.
+fn poisoned() -> Event {
+    Event::tool("bad")
+        .event_id("bad")
+        .inputs(json!({"poison": 1}))
 }
 
 /// The sessions a Logger on `client` delivered, of `s-0` .. `s-199`, with
@@ -524,11 +523,7 @@ async fn in_batches_a_panicking_mask_and_an_uncuttable_event_cost_only_themselve
     let client = mock
         .client_builder()
         .max_body_bytes(16 * 1024)
-        .mask(|field: FreeForm, value: &mut Map<String, Value>| {
-            if field == FreeForm::Inputs && value.contains_key("poison") {
-                panic!("cannot mask this");
-            }
-        })
+        .mask(poisoning)
         .build()
         .unwrap();
     let logger = Logger::new(
@@ -537,14 +532,7 @@ async fn in_batches_a_panicking_mask_and_an_uncuttable_event_cost_only_themselve
     )
     .unwrap();
     let numbers: Vec<u64> = (0..10_000).collect();
-    logger
-        .log(
-            "s",
-            Event::tool("bad")
-                .event_id("bad")
-                .inputs(json!({"poison": 1})),
-        )
-        .unwrap();
+    logger.log("s", poisoned()).unwrap();
     logger
         .log(
             "s",

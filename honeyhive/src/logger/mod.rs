@@ -1,7 +1,7 @@
 //! The background [`Logger`](crate::Logger): its API and refusals here,
 //! its parts in the files beside (`config.rs`, `outcome.rs`, `report.rs`,
-//! `queue.rs`, `worker.rs`, `concurrency.rs`, `rate.rs`, `letters.rs`,
-//! `thread.rs`, `sources.rs`). What a user needs to know is on [`Logger`]; the
+//! `queue.rs`, `worker.rs`, `by_number.rs`, `concurrency.rs`, `rate.rs`,
+//! `letters.rs`, `thread.rs`, `sources.rs`). What a user needs to know is on [`Logger`]; the
 //! protocols between the parts are here.
 //!
 //! # Concurrency
@@ -38,6 +38,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+mod by_number;
 mod concurrency;
 mod config;
 mod letters;

@@ -812,29 +812,6 @@ async fn in_batches_log_refuses_an_event_without_an_event_type_naming_it() {
     logger.shutdown(Duration::from_secs(1)).await;
 }
 
-#[test]
-fn numbers_held_keep_only_their_chunks_however_many_were_settled_since() {
-    let mut held = ByNumber::default();
-    for n in 7..100_007u64 {
-        held.insert(n, n);
-    }
-    for n in 7..100_007u64 {
-        if n != 500 {
-            assert_eq!(held.remove(n), Some(n));
-        }
-    }
-    assert_eq!((held.len(), held.oldest()), (1, Some(500)));
-    let chunks = held.chunks.iter().filter(|c| c.is_some()).count();
-    assert!(chunks <= 2, "{chunks} chunks kept for one value");
-    assert_eq!(held.get_mut(500).copied(), Some(500));
-    assert_eq!(held.remove(501), None);
-    held.insert(100_007, 1);
-    assert_eq!(held.remove(500), Some(500));
-    assert_eq!(held.oldest(), Some(100_007));
-    assert_eq!(held.drain().collect::<Vec<_>>(), [1]);
-    assert_eq!(held.len(), 0);
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn a_letter_its_delivery_made_is_handed_back_even_after_a_shutdowns_hand_back_passed_it() {
     let (_script, logger) =
