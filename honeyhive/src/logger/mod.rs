@@ -1,6 +1,7 @@
 //! The background [`Logger`](crate::Logger): its API and refusals here,
 //! its parts in the files beside (`config.rs`, `outcome.rs`, `report.rs`,
-//! `queue.rs`, `worker.rs`, `by_number.rs`, `concurrency.rs`, `rate.rs`,
+//! `queue.rs`, `worker.rs` with `worker/serialize.rs` and
+//! `worker/settle.rs`, `by_number.rs`, `concurrency.rs`, `rate.rs`,
 //! `letters.rs`, `thread.rs`, `sources.rs`). What a user needs to know is on [`Logger`]; the
 //! protocols between the parts are here.
 //!
