@@ -501,6 +501,7 @@ fn e2e(
 fn hand_loop(url: &str, events: usize, in_flight: usize, threads: usize) {
     let rt = runtime_for(threads);
     let endpoint = format!("{url}/session/{}/event", SessionId::new());
+    #[allow(deprecated)] // ring, as the client has it (see client/builder.rs)
     let http = reqwest::Client::builder()
         .use_preconfigured_tls(
             rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -588,6 +589,7 @@ fn hand_batch_loop(url: &str, events: usize, in_flight: usize, threads: usize, b
     let rt = runtime_for(threads);
     let endpoint = format!("{url}/v1/events/batch");
     let session = SessionId::new();
+    #[allow(deprecated)] // ring, as the client has it (see client/builder.rs)
     let http = reqwest::Client::builder()
         .use_preconfigured_tls(
             rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -715,6 +717,7 @@ fn floor(url: &str, client: &str, events: usize, in_flight: usize) {
         .parse()
         .expect("--url is a URL");
     let per_task = events / in_flight;
+    #[allow(deprecated)] // ring, as the client has it (see client/builder.rs)
     let shared = reqwest::Client::builder()
         .use_preconfigured_tls(
             rustls::ClientConfig::builder_with_provider(Arc::new(

@@ -91,9 +91,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     if let Some(mock) = mock {
         let events = mock.events();
+        // A request carries an event tree: the tool nested in the model
+        // event is an event too.
+        fn in_tree(event: &serde_json::Value) -> usize {
+            1 + event["children"]
+                .as_array()
+                .map_or(0, |children| children.iter().map(in_tree).sum())
+        }
         println!(
-            "\nThe mock accepted {} events; this is what it received:",
-            events.len()
+            "\nThe mock accepted {} requests carrying {} events; this is what it received:",
+            events.len(),
+            events.iter().map(|e| in_tree(&e.event)).sum::<usize>()
         );
         for received in &events {
             println!(

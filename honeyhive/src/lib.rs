@@ -133,7 +133,7 @@ pub use error::Error;
 pub use event::{Event, EventType, UnknownEventType};
 pub use logger::{
     JsonlDeadLetters, LogError, Logger, LoggerConfig, LoggerReport, LoggerStats, Outcome, Outcomes,
-    Route, Sent,
+    Route, Sent, ShutdownGuard,
 };
 pub use mask::{FreeForm, Mask, Redactor};
 /// An HTTP status code, as [`Error::status`] gives it (the `http` crate's, which

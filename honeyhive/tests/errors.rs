@@ -422,6 +422,37 @@ fn environment_is_read_with_the_official_names() {
 }
 
 #[test]
+fn a_variable_set_but_blank_is_refused_by_name_not_taken_as_unset() {
+    for name in [
+        "HH_API_KEY",
+        "HH_API_URL",
+        "HH_PROJECT",
+        "HH_SOURCE",
+        "HH_API_TIMEOUT",
+        "HH_MAX_RETRIES",
+        "HH_SAMPLE_RATE",
+    ] {
+        for blank in ["", "  ", "\t"] {
+            let refused = ClientBuilder::from_lookup(|asked| match asked {
+                _ if asked == name => Some(blank.to_owned()),
+                "HH_API_KEY" => Some("k".into()),
+                _ => None,
+            })
+            .unwrap_err();
+            match &refused {
+                Error::InvalidInput { field, .. } => assert_eq!(field, name),
+                other => panic!("{name}={blank:?}: {other:?}"),
+            }
+            let said = refused.to_string();
+            assert!(
+                said.contains("blank") && said.contains(&format!("unset {name}")),
+                "{said}"
+            );
+        }
+    }
+}
+
+#[test]
 fn debug_output_never_shows_the_key() {
     let builder = Client::builder().api_key(KEY).project("p");
     let client = builder.clone().build().unwrap();

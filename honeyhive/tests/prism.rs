@@ -168,6 +168,7 @@ async fn prism_accepts_what_a_batching_logger_sends() {
 #[ignore = "needs Prism; .ci/run starts it"]
 async fn prism_refuses_a_missing_key_and_a_bad_body() {
     let url = std::env::var("HONEYHIVE_PRISM_URL").expect("set HONEYHIVE_PRISM_URL");
+    #[allow(deprecated)] // ring, as the client has it (see client/builder.rs)
     let _already_installed = rustls::crypto::ring::default_provider().install_default();
     let bare = reqwest::Client::new();
 

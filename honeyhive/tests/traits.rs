@@ -12,7 +12,7 @@ use honeyhive::{
     Client, ClientBuilder, DeadLetter, Error, Event, EventLine, EventType, EventUpdate, FreeForm,
     JsonlDeadLetters, LogError, Logged, LoggedBatch, Logger, LoggerConfig, LoggerReport,
     LoggerStats, Outcome, Redactor, RetryPolicy, Route, Sent, Session, SessionId, SessionStart,
-    StartedSession, Undelivered, UnknownEventType, Updated,
+    ShutdownGuard, StartedSession, Undelivered, UnknownEventType, Updated,
 };
 
 fn send_sync_unpin<T: Send + Sync + Unpin>() {}
@@ -47,6 +47,7 @@ fn public_types_are_send_sync_and_unpin() {
         Logger,
         LoggerConfig,
         LoggerReport,
+        ShutdownGuard,
         LoggerStats,
         Outcome<'static>,
         Sent<'static>,

@@ -77,7 +77,8 @@ impl ClientBuilder {
     ///
     /// # Errors
     /// [`Error::InvalidInput`] naming the variable whose value cannot be
-    /// used (a timeout or retry count that is not a number).
+    /// used (a timeout or retry count that is not a number, or any of them
+    /// set but blank).
     pub fn from_env() -> Result<ClientBuilder, Error> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -98,24 +99,37 @@ impl ClientBuilder {
     /// # Ok::<(), honeyhive::Error>(())
     /// ```
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<ClientBuilder, Error> {
-        let present = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let Some(key) = present("HH_API_KEY") else {
+        // A variable set to nothing (`HH_SAMPLE_RATE=`, or spaces) is a
+        // mistake more often than a wish for the default: refused, named.
+        let present = |name: &str| -> Result<Option<String>, Error> {
+            match lookup(name) {
+                Some(value) if value.trim().is_empty() => Err(Error::invalid(
+                    name,
+                    format!(
+                        "is set but blank; give it a value, or unset it (`unset {name}`) for \
+                         the default"
+                    ),
+                )),
+                other => Ok(other),
+            }
+        };
+        let Some(key) = present("HH_API_KEY")? else {
             return Err(Error::invalid(
                 "HH_API_KEY",
                 "is not set; set it to your HoneyHive API key (Settings > API keys)",
             ));
         };
         let mut builder = ClientBuilder::default().api_key(key.trim());
-        if let Some(url) = present("HH_API_URL") {
+        if let Some(url) = present("HH_API_URL")? {
             builder = builder.base_url(url.trim());
         }
-        if let Some(project) = present("HH_PROJECT") {
+        if let Some(project) = present("HH_PROJECT")? {
             builder = builder.project(project);
         }
-        if let Some(source) = present("HH_SOURCE") {
+        if let Some(source) = present("HH_SOURCE")? {
             builder = builder.source(source);
         }
-        if let Some(seconds) = present("HH_API_TIMEOUT") {
+        if let Some(seconds) = present("HH_API_TIMEOUT")? {
             let timeout = seconds
                 .trim()
                 .parse::<f64>()
@@ -132,7 +146,7 @@ impl ClientBuilder {
                 })?;
             builder = builder.timeout(timeout);
         }
-        if let Some(rate) = present("HH_SAMPLE_RATE") {
+        if let Some(rate) = present("HH_SAMPLE_RATE")? {
             let parsed = rate.trim().parse::<f64>().map_err(|_| {
                 Error::invalid(
                     "HH_SAMPLE_RATE",
@@ -141,7 +155,7 @@ impl ClientBuilder {
             })?;
             builder.sample_rate = Some(("HH_SAMPLE_RATE", parsed));
         }
-        if let Some(retries) = present("HH_MAX_RETRIES") {
+        if let Some(retries) = present("HH_MAX_RETRIES")? {
             let retries = retries.trim().parse::<u32>().map_err(|_| {
                 Error::invalid(
                     "HH_MAX_RETRIES",
@@ -516,6 +530,11 @@ impl HttpSettings {
 fn tls_config() -> Result<rustls::ClientConfig, Error> {
     use rustls_platform_verifier::BuilderVerifierExt;
 
+    // rustls 0.23.48 deprecates ring's provider because ring has no
+    // post-quantum key exchange; aws-lc-rs has one but builds a C library
+    // in every user's first build. Kept knowingly, and said here once, so
+    // that a user's build (which resolves the newest rustls) stays quiet.
+    #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

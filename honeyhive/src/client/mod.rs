@@ -120,8 +120,10 @@ impl Client {
     /// | `HH_SAMPLE_RATE` | fraction of sessions sent, 0 to 1 ([`ClientBuilder::sample_rate`]) | 1 |
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] naming the variable: `HH_API_KEY` unset or
-    /// empty, a URL, timeout or retry count that cannot be used.
+    /// [`Error::InvalidInput`] naming the variable: `HH_API_KEY` unset, a
+    /// URL, timeout, rate or retry count that cannot be used, or any of
+    /// these variables set but blank (empty or spaces): unset a variable
+    /// to get its default.
     ///
     /// ```no_run
     /// let client = honeyhive::Client::from_env()?;

@@ -118,6 +118,7 @@ mod tests {
 
     fn spread(max: usize, streams: usize) -> Spread {
         let make = || {
+            #[allow(deprecated)] // ring, as the client has it (see client/builder.rs)
             let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
             let tls = rustls::ClientConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()

@@ -55,6 +55,7 @@ mod worker;
 pub use config::{LoggerConfig, Route};
 pub use outcome::{JsonlDeadLetters, Outcome, Outcomes, Sent};
 pub use report::{LoggerReport, LoggerStats};
+pub use thread::ShutdownGuard;
 
 #[cfg(feature = "tracing")]
 pub(crate) use sources::Source;
@@ -506,7 +507,7 @@ impl Logger {
     pub async fn flush(&self, timeout: Duration) -> LoggerReport {
         let shared = &self.handle.shared;
         let deadline = Instant::now().checked_add(timeout);
-        let settled = self.wait_settled(deadline).await;
+        let settled = wait_settled(shared, deadline).await;
         let sunk = shared.letters.caught_up(deadline).await;
         shared.report(settled && sunk, 0)
     }
@@ -524,50 +525,17 @@ impl Logger {
     /// the deadline hits is handed back even though the server may have
     /// recorded it; its `event_id` makes a replay safe.
     pub async fn shutdown(&self, timeout: Duration) -> LoggerReport {
-        let shared = &self.handle.shared;
-        let deadline = Instant::now().checked_add(timeout);
-        #[cfg(feature = "tracing")]
-        shared.sources.close();
-        shared.advance(State::Closed);
-        let settled = self.wait_settled(deadline).await;
-        shared.stop(Stop::ShutDown);
-        if let Some(dispatcher) = self.handle.take_dispatcher() {
-            dispatcher.abort();
-            // Stopped at its next await, with its deliveries.
-            let _cancelled_or_done = dispatcher.await;
-        }
-        // The dispatcher may be taking an event on another thread: let it
-        // finish (takes are short and synchronous), so the hand-back sees it.
-        shared.takes_done();
-        shared.hand_back_unsettled(SHUT_DOWN);
-        let grace = deadline.and_then(|at| at.max(Instant::now()).checked_add(Self::SINK_GRACE));
-        let sunk = shared.letters.caught_up(grace).await;
-        let not_in_sink = if sunk { 0 } else { shared.letters.stop_sink() };
-        shared.report(settled && sunk, not_in_sink)
+        shut_down(
+            &self.handle.shared,
+            || self.handle.take_dispatcher(),
+            timeout,
+        )
+        .await
     }
 
     /// Counters since the logger started.
     pub fn stats(&self) -> LoggerStats {
         self.handle.shared.stats()
-    }
-
-    /// Waits for a flush marker queued now to be answered, or `deadline`
-    /// (`None`: no limit).
-    async fn wait_settled(&self, deadline: Option<Instant>) -> bool {
-        let shared = &self.handle.shared;
-        if shared.state() == State::Stopped {
-            // Nothing is left in a stopped logger: it was all handed back.
-            return true;
-        }
-        let Some(settled) = shared.request_flush() else {
-            return true;
-        };
-        match deadline {
-            Some(deadline) => {
-                matches!(tokio::time::timeout_at(deadline, settled).await, Ok(Ok(())))
-            }
-            None => settled.await.is_ok(),
-        }
     }
 
     /// Whether `session_id` (a usable one) is sampled out, counted when it
@@ -660,6 +628,53 @@ impl Logger {
     }
 }
 
+/// [`Logger::shutdown`] on the logger's shared state, so that the drop of
+/// an own-thread Logger's last handle can run it too. `dispatcher` gives
+/// the dispatcher's handle once the queue is settled (or the time is up).
+async fn shut_down(
+    shared: &Shared,
+    dispatcher: impl FnOnce() -> Option<JoinHandle<()>>,
+    timeout: Duration,
+) -> LoggerReport {
+    let deadline = Instant::now().checked_add(timeout);
+    #[cfg(feature = "tracing")]
+    shared.sources.close();
+    shared.advance(State::Closed);
+    let settled = wait_settled(shared, deadline).await;
+    shared.stop(Stop::ShutDown);
+    if let Some(dispatcher) = dispatcher() {
+        dispatcher.abort();
+        // Stopped at its next await, with its deliveries.
+        let _cancelled_or_done = dispatcher.await;
+    }
+    // The dispatcher may be taking an event on another thread: let it
+    // finish (takes are short and synchronous), so the hand-back sees it.
+    shared.takes_done();
+    shared.hand_back_unsettled(SHUT_DOWN);
+    let grace = deadline.and_then(|at| at.max(Instant::now()).checked_add(Logger::SINK_GRACE));
+    let sunk = shared.letters.caught_up(grace).await;
+    let not_in_sink = if sunk { 0 } else { shared.letters.stop_sink() };
+    shared.report(settled && sunk, not_in_sink)
+}
+
+/// Waits for a flush marker queued now to be answered, or `deadline`
+/// (`None`: no limit).
+async fn wait_settled(shared: &Shared, deadline: Option<Instant>) -> bool {
+    if shared.state() == State::Stopped {
+        // Nothing is left in a stopped logger: it was all handed back.
+        return true;
+    }
+    let Some(settled) = shared.request_flush() else {
+        return true;
+    };
+    match deadline {
+        Some(deadline) => {
+            matches!(tokio::time::timeout_at(deadline, settled).await, Ok(Ok(())))
+        }
+        None => settled.await.is_ok(),
+    }
+}
+
 const SEQ: std::sync::atomic::Ordering = std::sync::atomic::Ordering::SeqCst;
 
 /// Why `log` refused an event it could have taken.
@@ -686,6 +701,11 @@ impl Handle {
 
 impl Drop for Handle {
     fn drop(&mut self) {
+        if self.own_thread.get_mut().is_some() && self.shared.state() != State::Stopped {
+            // An own-thread Logger's runtime is its own: what is queued can
+            // still go out, within a budget, before the thread ends.
+            self.shut_down_on_drop();
+        }
         let shared = &self.shared;
         if !shared.stop(Stop::Dropped) {
             return; // shut down already, or its runtime ended
@@ -700,17 +720,28 @@ impl Drop for Handle {
         // returns.
         shared.letters.finish_on_this_thread();
         if lost > 0 {
-            let sink = if shared.config.outcomes.is_some() {
-                "they were handed to the dead-letter sink"
-            } else {
-                "no dead-letter sink was set, so they are gone"
-            };
-            warn_loss(&format!(
-                "honeyhive Logger dropped without shutdown(): {lost} events were not delivered; \
-                 {sink}. Call logger.shutdown(timeout).await before exit"
-            ));
+            warn_dropped(shared, lost, self.own_thread.get_mut().is_some());
         }
     }
+}
+
+/// Warns that dropping the last handle lost `lost` events, naming the call
+/// that would have sent them for this kind of Logger.
+fn warn_dropped(shared: &Shared, lost: usize, own_thread: bool) {
+    let sink = if shared.config.outcomes.is_some() {
+        "they were handed to the dead-letter sink"
+    } else {
+        "no dead-letter sink was set, so they are gone"
+    };
+    let call = if own_thread {
+        "logger.shutdown_blocking(timeout) (or, in async code, logger.shutdown(timeout).await)"
+    } else {
+        "logger.shutdown(timeout).await"
+    };
+    warn_loss(&format!(
+        "honeyhive Logger dropped without shutdown: {lost} events were not delivered; {sink}. \
+         Call {call} before exit"
+    ));
 }
 
 /// Says that events were lost: through `tracing`, and on stderr too when

@@ -6,7 +6,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::{Logger, LoggerConfig, LoggerReport};
+use super::{Handle, Logger, LoggerConfig, LoggerReport};
 use crate::{Client, Error};
 
 /// The thread an own-thread Logger runs on. Dropped with the last
@@ -48,11 +48,19 @@ impl Logger {
     /// that must not depend on their caller's runtime.
     ///
     /// The thread (named `honeyhive-log`) lives as long as the Logger:
-    /// it ends when the last clone is dropped, after the drop has handed
-    /// back what was left. End with [`shutdown_blocking`](Self::shutdown_blocking)
-    /// (or `shutdown(..).await` from async code) to send what is queued
-    /// first. Everything else — bounds, outcomes, reports — is as with
-    /// [`Logger::new`].
+    /// it ends when the last clone is dropped. That drop sends what is
+    /// queued first, within [`DROP_BUDGET`](Self::DROP_BUDGET), as
+    /// [`shutdown_blocking`](Self::shutdown_blocking) would, so a `main`
+    /// that logs and returns loses nothing to a server that answers in
+    /// time; what is still unsent then is handed back (dead letters) and
+    /// warned about. The drop blocks the thread it runs on for that long at
+    /// most; it does not wait (and hands back at once) on a current-thread
+    /// runtime's own thread, where blocking would stall the runtime, nor on
+    /// the Logger's own thread. Call `shutdown_blocking` (or
+    /// `shutdown(..).await` from async code) to choose the budget and read
+    /// the report. A Logger that is never dropped (in a `static`) holds a
+    /// [`shutdown_guard`](Self::shutdown_guard) in `main`. Everything
+    /// else — bounds, outcomes, reports — is as with [`Logger::new`].
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for a configuration [`Logger::new`] would
@@ -122,12 +130,17 @@ impl Logger {
     /// `flush`, plus at most a second; a report marked incomplete if the
     /// Logger's runtime did not run the flush by then).
     ///
+    /// Where it may be called: anywhere a thread may block. Outside any
+    /// runtime; on tokio's blocking pool (`spawn_blocking`); on a
+    /// multi-thread runtime's worker, which tokio's `block_in_place` first
+    /// hands its other tasks off. A Logger [on its own
+    /// thread](Self::on_own_thread) may be flushed this way from anywhere.
+    ///
     /// # Panics
-    /// When called from async code (inside a tokio runtime) on a Logger
-    /// made by [`Logger::new`], where blocking could wait on the very
-    /// thread that would do the work: use `flush(timeout).await` there. A
-    /// Logger [on its own thread](Self::on_own_thread) may be flushed this
-    /// way from anywhere.
+    /// On a current-thread runtime's own thread (its `block_on`, a
+    /// `#[tokio::test]`), for a Logger made by [`Logger::new`]: blocking
+    /// there would stop the very thread that does the work. Use
+    /// `flush(timeout).await` there.
     pub fn flush_blocking(&self, timeout: Duration) -> LoggerReport {
         let logger = self.clone();
         self.block_on_runtime("flush_blocking", timeout, async move {
@@ -141,9 +154,11 @@ impl Logger {
     /// second; a report marked incomplete if the Logger's runtime did not
     /// run the shutdown by then).
     ///
+    /// Where it may be called: as [`flush_blocking`](Self::flush_blocking).
+    ///
     /// # Panics
-    /// As [`flush_blocking`](Self::flush_blocking): from async code, on a
-    /// Logger made by [`Logger::new`].
+    /// As [`flush_blocking`](Self::flush_blocking): on a current-thread
+    /// runtime's own thread, for a Logger made by [`Logger::new`].
     pub fn shutdown_blocking(&self, timeout: Duration) -> LoggerReport {
         let logger = self.clone();
         self.block_on_runtime(
@@ -163,20 +178,33 @@ impl Logger {
         work: impl Future<Output = LoggerReport> + Send + 'static,
     ) -> LoggerReport {
         let own_thread = self.handle.own_thread.lock().is_some();
-        assert!(
-            own_thread || tokio::runtime::Handle::try_current().is_err(),
-            "Logger::{what} was called from async code, where it could block the thread that \
-             would do the work; use the async form (`.await`) there"
-        );
         let (done_tx, done_rx) = mpsc::sync_channel(1);
-        let _task = self.handle.runtime.spawn(async move {
-            let _gone = done_tx.send(work.await);
-        });
-        // The work keeps its own time; this bounds a runtime that never
-        // runs it (one that is idle, or blocked).
-        let answer = match budget.checked_add(Duration::from_secs(1)) {
-            Some(limit) => done_rx.recv_timeout(limit).ok(),
-            None => done_rx.recv().ok(),
+        let wait = move || {
+            // The work keeps its own time; this bounds a runtime that never
+            // runs it (one that is idle, or blocked).
+            match budget.checked_add(Duration::from_secs(1)) {
+                Some(limit) => done_rx.recv_timeout(limit).ok(),
+                None => done_rx.recv().ok(),
+            }
+        };
+        let answer = if own_thread {
+            // Its runtime is on another thread: blocking here cannot stop it.
+            let _task = self.handle.runtime.spawn(async move {
+                let _gone = done_tx.send(work.await);
+            });
+            wait()
+        } else {
+            let Some(block) = Blocking::here() else {
+                panic!(
+                    "Logger::{what} was called from async code on a current-thread runtime's \
+                     thread, where blocking would stop the thread that does the work; use the \
+                     async form (`.await`) there, or call it from spawn_blocking"
+                );
+            };
+            let _task = self.handle.runtime.spawn(async move {
+                let _gone = done_tx.send(work.await);
+            });
+            block.run(wait)
         };
         answer.unwrap_or_else(|| {
             // Gone with its runtime (everything was handed back then), or
@@ -184,5 +212,151 @@ impl Logger {
             let shared = &self.handle.shared;
             shared.report(shared.state() == super::State::Stopped, 0)
         })
+    }
+
+    /// How long dropping the last handle of an [own-thread](Self::on_own_thread)
+    /// Logger (or a [`ShutdownGuard`]) waits for what is queued to be sent,
+    /// before the rest is handed back as dead letters: 2 s, plus
+    /// [`SINK_GRACE`](Self::SINK_GRACE) for the dead-letter hook.
+    pub const DROP_BUDGET: Duration = Duration::from_secs(2);
+
+    /// A guard that shuts this Logger down when it is dropped, within
+    /// `timeout` (plus [`SINK_GRACE`](Self::SINK_GRACE)), as
+    /// [`shutdown_blocking`](Self::shutdown_blocking) would: for a Logger
+    /// that is never dropped itself, such as one in a `static`, held in
+    /// `main` so that every way out of it (a return, `?`, the end) sends
+    /// what is queued. Where the drop cannot block (a current-thread
+    /// runtime's own thread, for a Logger made by [`Logger::new`]), it
+    /// does not wait, and warns how many events were left.
+    ///
+    /// ```
+    /// use std::sync::OnceLock;
+    /// use std::time::Duration;
+    /// use honeyhive::{Event, Logger, LoggerConfig, testing::MockHoneyHive};
+    ///
+    /// static LOGGER: OnceLock<Logger> = OnceLock::new();
+    ///
+    /// let mock = MockHoneyHive::start();
+    /// let logger = Logger::on_own_thread(&mock.client()?, LoggerConfig::default())?;
+    /// let logger = LOGGER.get_or_init(|| logger);
+    /// {
+    ///     let _sent_at_exit = logger.shutdown_guard(Duration::from_secs(5));
+    ///     LOGGER.get().unwrap().log("session-1", Event::tool("search"))?;
+    /// } // the guard's drop sends it
+    /// assert_eq!(mock.events().len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shutdown_guard(&self, timeout: Duration) -> ShutdownGuard {
+        ShutdownGuard {
+            logger: self.clone(),
+            timeout,
+        }
+    }
+}
+
+/// Shuts its Logger down when dropped; see [`Logger::shutdown_guard`].
+#[derive(Debug)]
+#[must_use = "the Logger is shut down when the guard is dropped: hold it until the end of main"]
+pub struct ShutdownGuard {
+    logger: Logger,
+    timeout: Duration,
+}
+
+impl Drop for ShutdownGuard {
+    fn drop(&mut self) {
+        let handle = &self.logger.handle;
+        if handle.shared.state() == super::State::Stopped {
+            return;
+        }
+        let own_thread = handle.own_thread.lock().is_some();
+        match (own_thread, Blocking::here()) {
+            (true, _) | (false, Some(_)) => {
+                let _report = self.logger.shutdown_blocking(self.timeout);
+            }
+            (false, None) => {
+                let queued = handle.shared.queue.len();
+                super::warn_loss(&format!(
+                    "honeyhive ShutdownGuard dropped on a current-thread runtime's thread, where \
+                     it cannot wait: {queued} queued events may not be delivered. Call \
+                     logger.shutdown(timeout).await before the end of the runtime"
+                ));
+            }
+        }
+    }
+}
+
+/// That the current thread may block, and how.
+#[derive(Clone, Copy)]
+enum Blocking {
+    /// Not in a runtime, or on tokio's blocking pool.
+    Plainly,
+    /// In a multi-thread runtime: through `block_in_place`, which moves
+    /// a worker's other tasks to another thread first (and, on the
+    /// blocking pool, just runs the closure).
+    InPlace,
+}
+
+impl Blocking {
+    /// Whether this thread may block: `None` on a current-thread runtime's
+    /// own thread (there, and only there, `block_in_place` refuses; on
+    /// that runtime's blocking pool it may, but tokio does not let us tell
+    /// the two apart without trying, so a current-thread runtime's context
+    /// is asked through `block_in_place` itself, which runs the closure on
+    /// the blocking pool and panics on the runtime's thread).
+    fn here() -> Option<Blocking> {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        match Handle::try_current() {
+            Err(_) => Some(Blocking::Plainly),
+            Ok(runtime) if runtime.runtime_flavor() == RuntimeFlavor::CurrentThread => {
+                // block_in_place runs a closure in place where blocking is
+                // allowed and panics (before running it) where it is not.
+                let allowed = std::panic::catch_unwind(|| tokio::task::block_in_place(|| ()));
+                allowed.ok().map(|()| Blocking::Plainly)
+            }
+            Ok(_) => Some(Blocking::InPlace),
+        }
+    }
+
+    fn run<T>(self, wait: impl FnOnce() -> T) -> T {
+        match self {
+            Blocking::Plainly => wait(),
+            Blocking::InPlace => tokio::task::block_in_place(wait),
+        }
+    }
+}
+
+impl Handle {
+    /// The drop of an own-thread Logger's last handle: shuts down on its
+    /// runtime within [`Logger::DROP_BUDGET`], where this thread may wait.
+    pub(super) fn shut_down_on_drop(&mut self) {
+        let on_own_thread = self
+            .own_thread
+            .get_mut()
+            .as_ref()
+            .and_then(|own| own.thread.as_ref())
+            .is_some_and(|thread| thread.thread().id() == std::thread::current().id());
+        if on_own_thread {
+            return;
+        }
+        let Some(block) = Blocking::here() else {
+            return;
+        };
+        let failed_before = self.shared.stats().failed;
+        let shared = std::sync::Arc::clone(&self.shared);
+        let dispatcher = self.dispatcher.get_mut().take();
+        let (done_tx, done_rx) = mpsc::sync_channel(1);
+        let _task = self.runtime.spawn(async move {
+            let report = super::shut_down(&shared, move || dispatcher, Logger::DROP_BUDGET).await;
+            let _gone = done_tx.send(report);
+        });
+        let limit = Logger::DROP_BUDGET + Logger::SINK_GRACE + Duration::from_secs(1);
+        // Not answered in time: the drop goes on to hand back what is left
+        // (and warns of it) as any drop does.
+        if let Some(report) = block.run(move || done_rx.recv_timeout(limit).ok()) {
+            let lost = report.stats.failed.saturating_sub(failed_before);
+            if lost > 0 {
+                super::warn_dropped(&self.shared, lost as usize, true);
+            }
+        }
     }
 }

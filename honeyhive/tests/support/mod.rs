@@ -15,6 +15,7 @@ pub mod limiters;
 /// A plain reqwest client for requests the crate's client would not send
 /// (rustls with ring, as the crate's).
 pub fn bare_client() -> reqwest::Client {
+    #[allow(deprecated)] // ring, as the client has it (see client/builder.rs)
     let _already_installed = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
 }
