@@ -3,7 +3,10 @@
 //! event with the session from `--session` or its own `session_id`.
 
 use honeyhive::api::types;
+use honeyhive::{Route, SessionId};
 use serde_json::{Map, Value};
+
+use crate::fields;
 use uuid::Uuid;
 
 /// An event ready to log, with the id it will be recorded under.
@@ -80,19 +83,50 @@ pub fn split(line: &str, session: Option<&str>) -> Result<(String, Map<String, V
     Ok((session_id, event))
 }
 
-/// Parses line number `number` (from 1) of a file. An event (or child)
+/// The one checker of `send` and `validate`: line number `number` (from
+/// 1) of a file as the event `send` would log, or every reason it would
+/// not: not JSON, a key that is not a field of an event (serde would drop
+/// it), a field of the wrong type, or what `route` refuses
+/// ([`Route::check`], which the Logger asks too). An event (or child)
 /// without an `event_id` gets one derived from the session, the line's
 /// number and its bytes, so sending the same file again records nothing
 /// twice.
-pub fn parse(line: &str, number: u64, session: Option<&str>) -> Result<ParsedLine, Refused> {
+pub fn parse(
+    line: &str,
+    number: u64,
+    session: Option<&str>,
+    route: Route,
+) -> Result<ParsedLine, Refused> {
+    let parsed = read(line, number, session)?;
+    match route.check(&SessionId::from(parsed.session_id.as_str()), &parsed.event) {
+        Ok(()) => Ok(parsed),
+        Err(error) => {
+            let problem = match &error {
+                honeyhive::Error::InvalidInput { field, problem, .. } => {
+                    format!("{field}: {problem}")
+                }
+                other => other.to_string(),
+            };
+            let event = serde_json::to_value(parsed.event.as_api()).unwrap_or(Value::Null);
+            Err(Refused {
+                problems: vec![problem],
+                parsed: Some((parsed.session_id, event)),
+            })
+        }
+    }
+}
+
+/// [`parse`] up to the route's check.
+fn read(line: &str, number: u64, session: Option<&str>) -> Result<ParsedLine, Refused> {
     // The common case, a wrapped line with a valid event, straight into the
-    // generated type; anything else (bare events, errors) through a JSON
-    // value, which can say what is wrong.
+    // generated type (its keys looked at apart); anything else (bare
+    // events, errors) through a JSON value, which can say what is wrong.
     if let Ok(Wrapped {
         session_id,
         event: Some(mut event),
     }) = serde_json::from_str::<Wrapped>(line)
         && let Some(session_id) = session_id.or_else(|| session.map(str::to_owned))
+        && fields::unknown_in_line(line).is_empty()
     {
         let derived = derive(&session_id, number, line);
         let event_id = fill_typed_ids(&mut event, derived);
@@ -103,6 +137,7 @@ pub fn parse(line: &str, number: u64, session: Option<&str>) -> Result<ParsedLin
         });
     }
     let (session_id, mut event) = split(line, session).map_err(Refused::one)?;
+    let unknown = fields::unknown_in_value(&event);
     let derived = Uuid::new_v5(
         &NAMESPACE,
         format!("{session_id}\n{number}\n{line}").as_bytes(),
@@ -114,6 +149,9 @@ pub fn parse(line: &str, number: u64, session: Option<&str>) -> Result<ParsedLin
         parsed: Some((session_id.clone(), value.clone())),
     };
     let event_id = filled.map_err(|problem| refused(vec![problem]))?;
+    if !unknown.is_empty() {
+        return Err(refused(unknown));
+    }
     match serde_json::from_value::<types::Event>(value.clone()) {
         Ok(api) => Ok(ParsedLine {
             session_id,
@@ -204,7 +242,7 @@ mod tests {
     #[test]
     fn a_dead_letter_line_is_its_session_and_event_and_keeps_the_id() {
         let line = r#"{"at_ms":1,"session_id":"s-1","event_id":"e-1","reason":"x","status":null,"event":{"event_id":"e-1","event_name":"n","event_type":"tool"}}"#;
-        let parsed = parse(line, 7, None).unwrap();
+        let parsed = parse(line, 7, None, Route::Event).unwrap();
         assert_eq!(parsed.session_id, "s-1");
         assert_eq!(parsed.event_id, "e-1");
         assert_eq!(parsed.event.as_api().event_name.as_deref(), Some("n"));
@@ -213,17 +251,27 @@ mod tests {
     #[test]
     fn ids_are_derived_from_session_line_and_bytes_and_reach_the_children() {
         let line = r#"{"event_name":"n","children":[{"event_name":"c"},{"event_name":"d","event_id":"given"}]}"#;
-        let a = parse(line, 3, Some("s")).unwrap();
-        let again = parse(line, 3, Some("s")).unwrap();
+        let a = parse(line, 3, Some("s"), Route::Event).unwrap();
+        let again = parse(line, 3, Some("s"), Route::Event).unwrap();
         assert_eq!(a.event_id, again.event_id);
         assert_eq!(Uuid::parse_str(&a.event_id).unwrap().get_version_num(), 5);
-        assert_ne!(parse(line, 4, Some("s")).unwrap().event_id, a.event_id);
-        assert_ne!(parse(line, 3, Some("t")).unwrap().event_id, a.event_id);
+        assert_ne!(
+            parse(line, 4, Some("s"), Route::Event).unwrap().event_id,
+            a.event_id
+        );
+        assert_ne!(
+            parse(line, 3, Some("t"), Route::Event).unwrap().event_id,
+            a.event_id
+        );
         let children = &a.event.as_api().children;
         let first = children[0].event_id.clone().unwrap();
         assert_eq!(
             first,
-            parse(line, 3, Some("s")).unwrap().event.as_api().children[0]
+            parse(line, 3, Some("s"), Route::Event)
+                .unwrap()
+                .event
+                .as_api()
+                .children[0]
                 .event_id
                 .clone()
                 .unwrap()
@@ -238,7 +286,7 @@ mod tests {
         // typed path cannot take as given (`event` a bare event): the value path.
         let wrapped =
             r#"{"session_id":"s","event":{"event_name":"n","children":[{"event_name":"c"}]}}"#;
-        let typed = parse(wrapped, 9, None).unwrap();
+        let typed = parse(wrapped, 9, None, Route::Event).unwrap();
         let (session, mut event) = split(wrapped, None).unwrap();
         let by_value = fill_ids(&mut event, derive(&session, 9, wrapped)).unwrap();
         assert_eq!(typed.event_id, by_value);
@@ -250,11 +298,18 @@ mod tests {
 
     #[test]
     fn bad_lines_say_what_is_wrong_and_where() {
-        let reason = |line: &str, session| parse(line, 1, session).unwrap_err().reason();
+        let reason =
+            |line: &str, session| parse(line, 1, session, Route::Event).unwrap_err().reason();
         assert!(reason("{", Some("s")).starts_with("not JSON"));
         assert!(reason("[1]", Some("s")).starts_with("not a JSON object"));
         assert!(reason(r#"{"event_name":"n"}"#, None).starts_with("session_id: missing"));
-        let wrong = parse(r#"{"event_name":"n","duration":"12ms"}"#, 1, Some("s")).unwrap_err();
+        let wrong = parse(
+            r#"{"event_name":"n","duration":"12ms"}"#,
+            1,
+            Some("s"),
+            Route::Event,
+        )
+        .unwrap_err();
         assert!(wrong.reason().starts_with("duration: "), "{wrong:?}");
         // A line that is an event, but a wrong one, keeps its parts.
         let (session, event) = wrong.parsed.expect("session and event");
@@ -269,13 +324,28 @@ mod tests {
     #[test]
     fn a_bare_event_takes_its_own_session_unless_one_is_given() {
         let line = r#"{"session_id":"own","event_name":"n"}"#;
-        assert_eq!(parse(line, 1, None).unwrap().session_id, "own");
-        assert_eq!(parse(line, 1, Some("given")).unwrap().session_id, "given");
+        assert_eq!(
+            parse(line, 1, None, Route::Event).unwrap().session_id,
+            "own"
+        );
+        assert_eq!(
+            parse(line, 1, Some("given"), Route::Event)
+                .unwrap()
+                .session_id,
+            "given"
+        );
         let wrapped = r#"{"session_id":"line","event":{"event_name":"n"}}"#;
-        assert_eq!(parse(wrapped, 1, Some("given")).unwrap().session_id, "line");
+        assert_eq!(
+            parse(wrapped, 1, Some("given"), Route::Event)
+                .unwrap()
+                .session_id,
+            "line"
+        );
         let unnamed = r#"{"event":{"event_name":"n"}}"#;
         assert_eq!(
-            parse(unnamed, 1, Some("given")).unwrap().session_id,
+            parse(unnamed, 1, Some("given"), Route::Event)
+                .unwrap()
+                .session_id,
             "given"
         );
     }

@@ -18,6 +18,27 @@ pub struct Inputs {
     pub session: Option<String>,
 }
 
+/// The route lines go by: `send` sends by it, and `validate` checks each
+/// line against what it refuses, so both take it alike.
+#[derive(clap::Args, Debug)]
+pub struct RouteArgs {
+    /// Send N events per request through POST /v1/events/batch (HoneyHive's
+    /// current route) instead of one per request through
+    /// POST /session/{id}/event. Every event then needs an event_type; a
+    /// batch the API refuses is split down to the lines it refuses.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub batch: Option<u64>,
+}
+
+impl RouteArgs {
+    pub fn route(&self) -> honeyhive::Route {
+        match self.batch {
+            Some(_) => honeyhive::Route::EventBatch,
+            None => honeyhive::Route::Event,
+        }
+    }
+}
+
 /// The UTF-8 byte-order mark.
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 

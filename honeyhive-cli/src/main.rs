@@ -19,6 +19,7 @@ mod commands;
 mod config;
 mod event_line;
 mod exit;
+mod fields;
 mod input;
 
 #[cfg(feature = "mock")]

@@ -1150,3 +1150,108 @@ fn send_cuts_a_line_over_the_body_limit_to_fit_and_sends_it() {
         json!(["/inputs/prompt"])
     );
 }
+
+/// Lines `send` refuses for what they hold, each of a kind, with good
+/// lines among them.
+const CORPUS: [&str; 12] = [
+    r#"{"session_id":"s1","event":{"event_name":"ok","event_type":"tool"}}"#,
+    r#"{"session_id":"","event":{"event_name":"empty-session","event_type":"tool"}}"#,
+    r#"{"session_id":"s1","event":{"event_name":"ends-first","event_type":"tool","start_time":2000,"end_time":1000}}"#,
+    r#"{"session_id":"s1","event":{"event_name":"untyped"}}"#,
+    r#"{"session_id":"s1","event":{"event_name":"llm-typed","event_type":"llm"}}"#,
+    r#"{"session_id":"s1","event":{"event_name":"misspelled","event_type":"tool","metdata":{"a":1}}}"#,
+    r#"{"session_id":"s1","event_name":"bare-misspelled","event_type":"tool","output":{"a":1}}"#,
+    r#"{"session_id":"s1","event":{"event_name":"child-key","event_type":"chain","children":[{"event_name":"c","event_type":"tool","colour":"red"}]}}"#,
+    r#"{"session_id":"s1","event":{"event_name":"untyped-child","event_type":"chain","children":[{"event_name":"c"}]}}"#,
+    r#"{"session_id":"s2","event_name":"ok-bare","event_type":"model"}"#,
+    r#"{"session_id":"s1","event":{"event_name":7}}"#,
+    r#"{nope"#,
+];
+
+/// The line numbers `validate` finds a problem in.
+fn validate_verdicts(file: &Path, route: &[&str]) -> Vec<u64> {
+    let (_, stdout, _) = run(Command::new(BIN).arg("validate").args(route).arg(file));
+    let prefix = format!("{}:", file.display());
+    let mut lines: Vec<u64> = stdout
+        .lines()
+        .filter(|l| !l.contains(": cut to fit: "))
+        .filter_map(|l| l.strip_prefix(&prefix)?.split(':').next()?.parse().ok())
+        .collect();
+    lines.dedup();
+    lines
+}
+
+#[test]
+fn send_and_validate_give_every_line_the_same_verdict_on_either_route() {
+    for (route, refused) in [
+        (&[][..], vec![2, 3, 6, 7, 8, 11, 12]),
+        (&["--batch", "10"][..], vec![2, 3, 4, 5, 6, 7, 8, 9, 11, 12]),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("corpus.jsonl");
+        std::fs::write(&file, CORPUS.join("\n") + "\n").unwrap();
+        assert_eq!(
+            validate_verdicts(&file, route),
+            refused,
+            "validate {route:?}"
+        );
+        let mock = MockHoneyHive::start();
+        let (code, stdout, stderr) = run(honeyhive(&mock.base_url(), MockHoneyHive::API_KEY)
+            .args(["send", "--json"])
+            .args(route)
+            .arg(&file));
+        assert_eq!(code, 1, "{stderr}");
+        let rejected: Vec<u64> = read_jsonl(&dir.path().join("corpus.jsonl.rejects.jsonl"))
+            .iter()
+            .map(|r| r["line"].as_u64().unwrap())
+            .collect();
+        assert_eq!(rejected, refused, "send {route:?}: {stderr}");
+        let s = summary(&stdout);
+        assert_eq!(
+            s["sent"].as_u64().unwrap() as usize,
+            12 - refused.len(),
+            "{s}"
+        );
+        assert!(mock.violations().is_empty(), "{:?}", mock.violations());
+    }
+}
+
+#[test]
+fn a_key_that_is_not_a_field_is_refused_by_name_with_the_nearest_field_not_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("keys.jsonl");
+    std::fs::write(
+        &file,
+        "{\"event_name\":\"n\",\"event_type\":\"tool\",\"metdata\":{\"user\":\"u-1\"}}\n\
+         {\"event_name\":\"n\",\"event_type\":\"tool\",\"colour\":\"red\"}\n",
+    )
+    .unwrap();
+    let (code, stdout, _) = run(Command::new(BIN)
+        .args(["validate", "--session", "s"])
+        .arg(&file));
+    assert_eq!(code, 1);
+    assert!(
+        stdout.contains(
+            ":1: metdata: not a field of an event, so it would be dropped; did you mean `metadata`?"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains(":2: colour: not a field"), "{stdout}");
+    let mock = MockHoneyHive::start();
+    let (code, stdout, stderr) = run(honeyhive(&mock.base_url(), MockHoneyHive::API_KEY)
+        .args(["send", "--json", "--session", "s"])
+        .arg(&file));
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(summary(&stdout)["rejected"], 2);
+    assert!(mock.events().is_empty(), "nothing half-sent");
+    let rejects = read_jsonl(&dir.path().join("keys.jsonl.rejects.jsonl"));
+    assert!(
+        rejects[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("`metadata`"),
+        "{rejects:?}"
+    );
+    // The event is kept whole, so it can be fixed where it is.
+    assert_eq!(rejects[0]["event"]["metdata"]["user"], "u-1", "{rejects:?}");
+}

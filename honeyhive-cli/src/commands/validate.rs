@@ -4,14 +4,16 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 
+use honeyhive::Route;
+
 use crate::event_line;
 use crate::exit::{Exit, Fail};
 use crate::input;
 
 /// Checks each line (an event, or `{"session_id": ..., "event": {...}}`)
-/// the way `send` reads it, against the spec the client was generated
-/// from, without sending anything; prints `FILE:LINE: field: problem` for
-/// each problem. A line `send` would refuse is a problem here too. A line
+/// with the checker `send` uses, for the same route (--batch), without
+/// sending anything; prints `FILE:LINE: field: problem` for each problem.
+/// A line `send` would refuse is a problem here, and only those. A line
 /// over the body limit that `send` would cut to fit is reported as
 /// `FILE:LINE: cut to fit: POINTER, ...` (not a problem); one that cannot
 /// be cut to fit is a problem.
@@ -19,6 +21,8 @@ use crate::input;
 pub struct Args {
     #[command(flatten)]
     input: input::Inputs,
+    #[command(flatten)]
+    route: input::RouteArgs,
     /// The body limit `send` would hold events to, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = honeyhive::ClientBuilder::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
@@ -52,6 +56,7 @@ pub fn run(args: &Args) -> Result<Exit, Fail> {
                     line,
                     number,
                     args.input.session.as_deref(),
+                    args.route.route(),
                     args.max_body_bytes,
                 ),
                 Err(problem) => Found::problem(problem),
@@ -103,8 +108,14 @@ impl Found {
 
 /// What line `number` holds for `send`: problems, and cuts to fit
 /// `max_body_bytes`.
-fn check(line: &str, number: u64, session: Option<&str>, max_body_bytes: usize) -> Found {
-    match event_line::parse(line, number, session) {
+fn check(
+    line: &str,
+    number: u64,
+    session: Option<&str>,
+    route: Route,
+    max_body_bytes: usize,
+) -> Found {
+    match event_line::parse(line, number, session, route) {
         Ok(parsed) => {
             let event = serde_json::to_value(parsed.event.as_api()).unwrap_or_default();
             match honeyhive::validate::cuts(&event, max_body_bytes) {
@@ -129,14 +140,21 @@ mod tests {
     #[test]
     fn each_problem_names_its_field() {
         assert!(
-            check(r#"{"event_name":"n","duration":5}"#, 1, Some("s"), 1 << 20)
-                .problems
-                .is_empty()
+            check(
+                r#"{"event_name":"n","duration":5}"#,
+                1,
+                Some("s"),
+                Route::Event,
+                1 << 20
+            )
+            .problems
+            .is_empty()
         );
         let problems = check(
             r#"{"event":{"event_name":7,"duration":"5"}}"#,
             1,
             Some("s"),
+            Route::Event,
             1 << 20,
         )
         .problems;
@@ -149,22 +167,33 @@ mod tests {
             problems.iter().any(|p| p.starts_with("duration: ")),
             "{problems:?}"
         );
-        assert_eq!(check("nope", 1, Some("s"), 1 << 20).problems.len(), 1);
+        assert_eq!(
+            check("nope", 1, Some("s"), Route::Event, 1 << 20)
+                .problems
+                .len(),
+            1
+        );
     }
 
     #[test]
     fn a_line_send_would_refuse_is_a_problem_here_too() {
         // A bare event and no --session: send cannot tell its session.
-        let problems = check(r#"{"event_name":"n"}"#, 1, None, 1 << 20).problems;
+        let problems = check(r#"{"event_name":"n"}"#, 1, None, Route::Event, 1 << 20).problems;
         assert_eq!(problems.len(), 1);
         assert!(
             problems[0].starts_with("session_id: missing"),
             "{problems:?}"
         );
         assert!(
-            check(r#"{"session_id":"own","event_name":"n"}"#, 1, None, 1 << 20)
-                .problems
-                .is_empty()
+            check(
+                r#"{"session_id":"own","event_name":"n"}"#,
+                1,
+                None,
+                Route::Event,
+                1 << 20
+            )
+            .problems
+            .is_empty()
         );
     }
 }

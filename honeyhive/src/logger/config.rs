@@ -74,6 +74,42 @@ pub enum Route {
     EventBatch,
 }
 
+impl Route {
+    /// Whether an event for `session_id` can go this route: what
+    /// [`Logger::log`](super::Logger::log) checks before it takes one (the
+    /// session id, a setter's problem, an end before its start, and, for
+    /// [`EventBatch`](Route::EventBatch), an `event_type` on every event
+    /// of the tree that the v1 routes take). The `honeyhive` command's
+    /// `send` and `validate` ask it too, so both refuse the same lines.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) naming the
+    /// first field that cannot go, and what to do.
+    ///
+    /// ```
+    /// use honeyhive::{Event, Route, SessionId};
+    ///
+    /// let session = SessionId::from("checkout-7");
+    /// let untyped = Event::from(honeyhive::api::types::Event::default());
+    /// assert!(Route::Event.check(&session, &untyped).is_ok());
+    /// let refused = Route::EventBatch.check(&session, &untyped).unwrap_err();
+    /// assert!(refused.to_string().contains("event_type"));
+    /// assert!(Route::Event.check(&SessionId::from(""), &Event::tool("t")).is_err());
+    /// ```
+    pub fn check(
+        self,
+        session_id: &crate::SessionId,
+        event: &crate::Event,
+    ) -> Result<(), crate::Error> {
+        crate::client::check_session_id(session_id)?;
+        event.check()?;
+        match self {
+            Route::Event => Ok(()),
+            Route::EventBatch => crate::flat::check(event.as_api()),
+        }
+    }
+}
+
 impl LoggerConfig {
     /// Events the queue holds at most, by default.
     pub const DEFAULT_MAX_QUEUE_EVENTS: usize = 100_000;

@@ -555,12 +555,8 @@ impl Logger {
     fn checked(&self, session_id: SessionId, event: Event) -> Result<Item, LogError> {
         let footprint = crate::footprint::estimate_event(event.as_api());
         let limit = self.handle.shared.client.max_body_bytes();
-        let valid = check_session_id(&session_id)
-            .and_then(|()| event.check())
-            .and_then(|()| match self.handle.shared.config.route {
-                Route::Event => Ok(()),
-                Route::EventBatch => crate::flat::check(event.as_api()),
-            })
+        let valid = (self.handle.shared.config.route)
+            .check(&session_id, &event)
             .and_then(|()| {
                 // Cut to fit when taken, unless cutting is off.
                 if footprint.json_at_least > limit && !self.handle.shared.client.cuts_oversize() {

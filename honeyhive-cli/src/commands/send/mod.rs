@@ -47,12 +47,8 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = LoggerConfig::DEFAULT_MAX_IN_FLIGHT as u64,
           value_parser = clap::value_parser!(u64).range(1..=4096))]
     concurrency: u64,
-    /// Send N events per request through POST /v1/events/batch (HoneyHive's
-    /// current route) instead of one per request through
-    /// POST /session/{id}/event. Every event then needs an event_type; a
-    /// batch the API refuses is split down to the lines it refuses.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=10_000))]
-    batch: Option<u64>,
+    #[command(flatten)]
+    route: input::RouteArgs,
     /// Records how far each file has been delivered; a re-run continues there.
     #[arg(long, value_name = "FILE")]
     checkpoint: Option<PathBuf>,
@@ -125,10 +121,9 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
     let stop = Arc::new(Stop::default());
     let tracker = Arc::new(Tracker::new(Arc::clone(&stop)));
     let mut config = LoggerConfig::default();
-    if let Some(events) = args.batch {
-        config = config
-            .with_route(Route::EventBatch)
-            .with_max_batch_events(events as usize);
+    config = config.with_route(args.route.route());
+    if let Some(events) = args.route.batch {
+        config = config.with_max_batch_events(events as usize);
     }
     let config = config
         .with_max_in_flight(args.concurrency as usize)
@@ -179,6 +174,7 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
             tracker: Arc::clone(&tracker),
             stop: Arc::clone(&stop),
             session: args.input.session.clone(),
+            route: args.route.route(),
             runtime: tokio::runtime::Handle::current(),
             bytes: Arc::new(AtomicU64::new(0)),
         };
@@ -399,6 +395,7 @@ struct Reader {
     tracker: Arc<Tracker>,
     stop: Arc<Stop>,
     session: Option<String>,
+    route: Route,
     runtime: tokio::runtime::Handle,
     bytes: Arc<AtomicU64>,
 }
@@ -465,7 +462,7 @@ impl Reader {
                     continue;
                 }
             };
-            match event_line::parse(text, number, self.session.as_deref()) {
+            match event_line::parse(text, number, self.session.as_deref(), self.route) {
                 Ok(event) => self.log(event, number, offset),
                 Err(refused) => {
                     let reason = refused.reason();
