@@ -303,7 +303,10 @@ mod tests {
             found.sort();
             found
         };
-        assert_eq!(sorted(unknown_in_line(line)), sorted(unknown_in_value(&event)));
+        assert_eq!(
+            sorted(unknown_in_line(line)),
+            sorted(unknown_in_value(&event))
+        );
         assert_eq!(unknown_in_line(line).len(), 2);
     }
 }

@@ -4,8 +4,9 @@
 //! many bytes were cut, and each cut event's `metadata` lists the JSON
 //! pointers of what was cut under [`CUT_KEY`].
 //!
-//! One pass finds the strings long enough to cut; the largest are cut
-//! first, each by no more than the event still has to lose, so most
+//! One pass finds the strings long enough to cut, measured by what they
+//! take in the body (escapes counted: a control character is six bytes
+//! there); the largest are cut first, each by no more than the event still has to lose, so most
 //! strings stay whole. Cuts fall on character boundaries (UTF-8 safe).
 //! Nothing else is touched: an event whose bulk is not in such strings
 //! (a huge array of numbers) cannot be cut, and the plan says why.
@@ -141,7 +142,7 @@ pub(crate) fn apply(event: &mut Wire, plan: Plan) {
             if let Some(text) = string_at(map, &candidate.pointer) {
                 // Cut before (a second pass): one marker, with the sum.
                 let before = strip_marker(text);
-                let cut_at = floor_char_boundary(text, keep);
+                let cut_at = escaped_prefix(text, keep);
                 let cut = text.len() - cut_at + before;
                 text.truncate(cut_at);
                 text.push_str(&marker(cut));
@@ -200,7 +201,14 @@ fn collect(event: &Wire, index: &mut usize, out: &mut Vec<Candidate>) {
 /// long enough to be worth cutting.
 fn strings(value: &Value, pointer: &mut String, found: &mut impl FnMut(&str, usize)) {
     match value {
-        Value::String(text) if text.len() > KEEP + MARKER_MAX => found(pointer, text.len()),
+        Value::String(text) => {
+            // Measured as the body carries it: a control character takes
+            // six bytes there, a quote two.
+            let len = escaped_len(text);
+            if len > KEEP + MARKER_MAX {
+                found(pointer, len);
+            }
+        }
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
                 let len = pointer.len();
@@ -272,9 +280,34 @@ fn strip_marker(text: &mut String) -> usize {
     }
 }
 
-/// The largest index at most `at` that is on a character boundary.
-fn floor_char_boundary(text: &str, at: usize) -> usize {
-    let mut at = at.min(text.len());
+/// What one byte of a string takes in JSON, as serde_json writes it:
+/// `\"`, `\\` and the short escapes 2, other control characters 6
+/// (`\u001f`), anything else (a byte of a multi-byte character too) 1.
+fn escaped_byte_len(byte: u8) -> usize {
+    match byte {
+        b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+        0..=0x1f => 6,
+        _ => 1,
+    }
+}
+
+/// The bytes `text` takes inside a JSON string (its quotes aside).
+fn escaped_len(text: &str) -> usize {
+    text.bytes().map(escaped_byte_len).sum()
+}
+
+/// The longest prefix of `text`, ending on a character boundary, that
+/// takes at most `budget` bytes in JSON: where to cut it.
+fn escaped_prefix(text: &str, budget: usize) -> usize {
+    let mut taken = 0;
+    let mut at = text.len();
+    for (index, byte) in text.bytes().enumerate() {
+        taken += escaped_byte_len(byte);
+        if taken > budget {
+            at = index;
+            break;
+        }
+    }
     while !text.is_char_boundary(at) {
         at -= 1;
     }
@@ -316,6 +349,26 @@ mod tests {
         assert!(cut.ends_with(" bytes cut]"), "{}", &cut[cut.len() - 40..]);
         assert_eq!(event.metadata[CUT_KEY], json!(["/inputs/big"]));
         assert_eq!(event.metadata["k"], 1);
+    }
+
+    #[test]
+    fn strings_are_measured_and_cut_by_what_escaping_makes_of_them() {
+        // 300 000 control characters: 300 KB as text, 1.8 MB in JSON.
+        let text = "\u{1}".repeat(300_000);
+        let mut event = wire(json!({"inputs": {"raw": text}, "outputs": {"a": "b"}}));
+        let limit = 600_000;
+        let over = json_len(&event) - limit;
+        assert!(over > 300_000, "more to lose than the text is long");
+        fit(&mut event, over).expect("cuttable: its bulk is that string");
+        let len = json_len(&event);
+        assert!(len <= limit, "{len} over {limit}");
+        assert!(len > limit - 20_000, "not cut much more than needed: {len}");
+        let kept = event.inputs["raw"].as_str().unwrap();
+        assert!(kept.ends_with(" bytes cut]"));
+        assert_eq!(escaped_len("a\"\\\n\u{1f}é"), 1 + 2 + 2 + 2 + 6 + 2);
+        assert_eq!(escaped_prefix("ab\u{1}c", 7), 2, "the escape does not fit");
+        assert_eq!(escaped_prefix("ab\u{1}c", 8), 3);
+        assert_eq!(escaped_prefix("éé", 3), 2, "a character is not split");
     }
 
     #[test]

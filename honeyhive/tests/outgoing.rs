@@ -567,3 +567,31 @@ async fn in_batches_a_panicking_mask_and_an_uncuttable_event_cost_only_themselve
     assert_eq!(names, [json!("good")]);
     assert!(mock.violations().is_empty());
 }
+
+#[tokio::test]
+async fn an_event_whose_bulk_is_escaped_characters_is_cut_by_its_escaped_size() {
+    let mock = MockHoneyHive::start_async().await;
+    let limit = 64 * 1024;
+    let client = mock.client_builder().max_body_bytes(limit).build().unwrap();
+    // 40 000 control characters: 40 KB of text, 240 KB of JSON.
+    let logged = client
+        .log_event(
+            "s-1",
+            Event::tool("t").inputs(json!({"raw": "\u{1}".repeat(40_000)})),
+        )
+        .await
+        .expect("cut to fit, not refused as uncuttable");
+    assert_eq!(logged.attempts, 1);
+    let events = mock.events();
+    let raw = events[0].event["inputs"]["raw"].as_str().unwrap();
+    assert!(raw.ends_with(" bytes cut]"), "{}", &raw[raw.len() - 30..]);
+    let kept = raw.chars().filter(|c| *c == '\u{1}').count();
+    assert!(
+        (9_000..11_000).contains(&kept),
+        "about 64 KiB of JSON kept, 6 bytes each: {kept}"
+    );
+    assert_eq!(
+        events[0].event["metadata"]["honeyhive.cut"],
+        json!(["/inputs/raw"])
+    );
+}
