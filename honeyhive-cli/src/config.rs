@@ -12,19 +12,24 @@ pub struct Api {
     #[arg(long, env = "HH_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
     /// Base URL of the API.
-    #[arg(long, env = "HH_API_URL", value_name = "URL")]
+    #[arg(long, env = "HH_API_URL", hide_env_values = true, value_name = "URL")]
     url: Option<String>,
     /// Project given to events that name none.
-    #[arg(long, env = "HH_PROJECT")]
+    #[arg(long, env = "HH_PROJECT", hide_env_values = true)]
     project: Option<String>,
     /// Source (such as production) given to events that name none.
-    #[arg(long, env = "HH_SOURCE")]
+    #[arg(long, env = "HH_SOURCE", hide_env_values = true)]
     source: Option<String>,
     /// Seconds one attempt may take.
-    #[arg(long, env = "HH_API_TIMEOUT", value_name = "SECONDS")]
+    #[arg(
+        long,
+        env = "HH_API_TIMEOUT",
+        hide_env_values = true,
+        value_name = "SECONDS"
+    )]
     timeout: Option<String>,
     /// Retries after the first attempt.
-    #[arg(long, env = "HH_MAX_RETRIES", value_name = "N")]
+    #[arg(long, env = "HH_MAX_RETRIES", hide_env_values = true, value_name = "N")]
     max_retries: Option<String>,
     /// Allow a plain http:// URL to a host that is not loopback (the key
     /// then travels unencrypted).
@@ -33,7 +38,12 @@ pub struct Api {
     /// Fraction of sessions sent, 0 to 1, decided from the session id (the
     /// same sessions in every run and process); the others are counted as
     /// sampled out, not sent.
-    #[arg(long = "sample", env = "HH_SAMPLE_RATE", value_name = "RATE")]
+    #[arg(
+        long = "sample",
+        env = "HH_SAMPLE_RATE",
+        hide_env_values = true,
+        value_name = "RATE"
+    )]
     sample_rate: Option<String>,
     /// Replace the values under these keys (any depth, any case, `-` as
     /// `_`) with [redacted], on top of bearer tokens, sk-... keys and

@@ -1255,3 +1255,31 @@ fn a_key_that_is_not_a_field_is_refused_by_name_with_the_nearest_field_not_dropp
     // The event is kept whole, so it can be fixed where it is.
     assert_eq!(rejects[0]["event"]["metdata"]["user"], "u-1", "{rejects:?}");
 }
+
+#[test]
+fn a_blank_variable_is_refused_by_name_and_help_shows_no_empty_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("one.jsonl");
+    std::fs::write(&file, "{\"event_name\":\"n\",\"event_type\":\"tool\"}\n").unwrap();
+    let mock = MockHoneyHive::start();
+    for blank in ["", "  "] {
+        let (code, _, stderr) = run(honeyhive(&mock.base_url(), MockHoneyHive::API_KEY)
+            .env("HH_SAMPLE_RATE", blank)
+            .args(["send", "--session", "s"])
+            .arg(&file));
+        assert_eq!(code, 3, "{stderr}");
+        assert!(
+            stderr.contains("HH_SAMPLE_RATE: is set but blank"),
+            "{stderr}"
+        );
+    }
+    assert!(
+        mock.events().is_empty(),
+        "nothing sent at a rate nobody chose"
+    );
+    let (_, help, _) = run(honeyhive(&mock.base_url(), MockHoneyHive::API_KEY)
+        .env_remove("HH_API_URL")
+        .args(["send", "--help"]));
+    assert!(help.contains("[env: HH_API_URL]"), "{help}");
+    assert!(!help.contains("=]"), "{help}");
+}

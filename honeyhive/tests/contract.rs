@@ -330,3 +330,73 @@ async fn proxy_credentials_never_show() {
         "{bad:?}"
     );
 }
+
+/// The header names the README's "What goes on the wire" lists, as
+/// `` `Name: value` ``.
+fn headers_the_readme_lists() -> Vec<String> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("the README beside the crate");
+    let section = readme
+        .split("### What goes on the wire")
+        .nth(1)
+        .and_then(|rest| rest.split("\n#").next())
+        .expect("the README has the section");
+    section
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter_map(|code| {
+            let (name, _) = code.split_once(": ")?;
+            name.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+                .then(|| name.to_ascii_lowercase())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_header_the_client_sends_is_in_the_readme() {
+    let server = MockServer::start_async().await;
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = Arc::clone(&seen);
+    server
+        .mock_async(move |_when, then| {
+            then.respond_with(move |request: &HttpMockRequest| {
+                let mut names = sink.lock().unwrap();
+                for name in request.headers().keys() {
+                    names.push(name.as_str().to_ascii_lowercase());
+                }
+                HttpMockResponse::builder()
+                    .status(200)
+                    .header("content-type", "application/json")
+                    .body(r#"{"event_id":"e","success":true}"#)
+                    .build()
+            });
+        })
+        .await;
+    let client = client(&server);
+    client.log_event("s", Event::tool("t")).await.unwrap();
+    client
+        .raw()
+        .log_event()
+        .session_id("s")
+        .body(Event::tool("t").into_api().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let listed = headers_the_readme_lists();
+    // What HTTP itself needs, which no reader needs told.
+    let transport = ["host", "content-length"];
+    let mut unlisted: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|name| !transport.contains(&name.as_str()) && !listed.contains(name))
+        .cloned()
+        .collect();
+    unlisted.dedup();
+    assert!(
+        unlisted.is_empty(),
+        "sent but not in the README: {unlisted:?} (it lists {listed:?})"
+    );
+}
