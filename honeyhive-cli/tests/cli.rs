@@ -1283,3 +1283,53 @@ fn a_blank_variable_is_refused_by_name_and_help_shows_no_empty_values() {
     assert!(help.contains("[env: HH_API_URL]"), "{help}");
     assert!(!help.contains("=]"), "{help}");
 }
+
+#[test]
+fn a_checkpoint_resumes_a_file_that_grew_and_refuses_one_replaced_by_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("e.jsonl");
+    let checkpoint = dir.path().join("cp.json");
+    write_events(&file, 100, &[]);
+    let mock = MockHoneyHive::start();
+    let send = || {
+        run(honeyhive(&mock.base_url(), MockHoneyHive::API_KEY)
+            .args(["send", "--json", "--checkpoint"])
+            .arg(&checkpoint)
+            .arg(&file))
+    };
+    let (code, _, stderr) = send();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(checkpoint_line(&checkpoint), 100);
+    // Lines added at its end: only those are sent.
+    let mut grown = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap();
+    writeln!(
+        grown,
+        r#"{{"session_id":"s9","event":{{"event_name":"late","event_type":"tool"}}}}"#
+    )
+    .unwrap();
+    drop(grown);
+    let (code, stdout, stderr) = send();
+    assert_eq!(code, 0, "{stderr}");
+    let s = summary(&stdout);
+    assert_eq!((&s["sent"], &s["skipped"]), (&json!(1), &json!(100)), "{s}");
+    // Replaced by another, longer file: refused by name, nothing sent.
+    let before = mock.events().len();
+    let other: String = (0..300)
+        .map(|i| format!("{{\"session_id\":\"o\",\"event\":{{\"event_name\":\"other-{i}\",\"event_type\":\"chain\"}}}}\n"))
+        .collect();
+    std::fs::write(&file, other).unwrap();
+    let (code, _, stderr) = send();
+    assert_eq!(code, 3, "{stderr}");
+    assert!(
+        stderr.contains("is not the file it was made for") && stderr.contains("e.jsonl"),
+        "{stderr}"
+    );
+    assert_eq!(
+        mock.events().len(),
+        before,
+        "nothing of the other file was sent"
+    );
+}

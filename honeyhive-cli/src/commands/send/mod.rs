@@ -159,10 +159,10 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
         if !stop.going() {
             break;
         }
-        let from = checkpoint
-            .as_ref()
-            .map(|c| c.get(&input.key))
-            .unwrap_or_default();
+        let from = match &checkpoint {
+            Some(checkpoint) => checkpoint.resume(&input.key)?,
+            None => Position::default(),
+        };
         let rejects = args
             .rejects
             .clone()
