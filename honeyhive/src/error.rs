@@ -160,9 +160,29 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// The server's TLS handshake failed for a reason another attempt
+    /// would meet again: its certificate is not trusted (unknown issuer,
+    /// expired, for another name), or it offers nothing this client speaks.
+    /// Not retried. The cause is the [`source`](std::error::Error::source)
+    /// (rustls's error); `problem` says what to do.
+    #[non_exhaustive]
+    #[error("the TLS handshake with {host} failed: {problem}{}", tries(*attempts))]
+    Tls {
+        /// The host (and port, when not the scheme's default).
+        host: String,
+        /// What failed and what to do, in a sentence.
+        problem: String,
+        /// Requests the call made.
+        attempts: u32,
+        /// rustls's error, in reqwest's.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    },
+
     /// The request could not be sent or its answer not received: the
-    /// connection was refused or reset, DNS failed, TLS failed. The cause is
-    /// the [`source`](std::error::Error::source).
+    /// connection was refused or reset, DNS failed, the connection broke
+    /// during the TLS handshake. The cause is the
+    /// [`source`](std::error::Error::source).
     #[non_exhaustive]
     #[error("could not reach {host}: {problem}{}", tries(*attempts))]
     Transport {
@@ -286,6 +306,18 @@ impl Error {
                 .debug_struct("LoggerThread")
                 .field("source", source)
                 .finish(),
+            Error::Tls {
+                host,
+                problem,
+                attempts,
+                source,
+            } => f
+                .debug_struct("Tls")
+                .field("host", host)
+                .field("problem", problem)
+                .field("attempts", attempts)
+                .field("source", source)
+                .finish(),
             Error::Transport {
                 host,
                 problem,
@@ -381,13 +413,15 @@ impl Error {
             | Error::RateLimited { attempts, .. }
             | Error::Decode { attempts, .. }
             | Error::Timeout { attempts, .. }
+            | Error::Tls { attempts, .. }
             | Error::Transport { attempts, .. } => Some(*attempts),
             Error::InvalidInput { .. } | Error::NoRuntime | Error::LoggerThread { .. } => None,
         }
     }
 
     /// Whether sending the same request again might succeed: 408, 429, 500,
-    /// 502, 503, 504, timeouts and connection failures. The client's
+    /// 502, 503, 504, timeouts and connection failures (not a TLS handshake
+    /// the server failed for its certificate, [`Error::Tls`]). The client's
     /// [`RetryPolicy`](crate::RetryPolicy) already retried these; this is for
     /// callers deciding what to do once it gave up.
     ///
@@ -406,6 +440,7 @@ impl Error {
             Error::RateLimited { .. } | Error::Timeout { .. } | Error::Transport { .. } => true,
             Error::InvalidInput { .. }
             | Error::Unauthorized { .. }
+            | Error::Tls { .. }
             | Error::NotRecorded { .. }
             | Error::Decode { .. }
             | Error::NoRuntime
@@ -422,6 +457,7 @@ impl Error {
             | Error::RateLimited { attempts, .. }
             | Error::Decode { attempts, .. }
             | Error::Timeout { attempts, .. }
+            | Error::Tls { attempts, .. }
             | Error::Transport { attempts, .. } => *attempts = count,
             Error::InvalidInput { .. } | Error::NoRuntime | Error::LoggerThread { .. } => {}
         }

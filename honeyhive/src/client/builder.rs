@@ -51,6 +51,8 @@ pub struct ClientBuilder {
     mask: Option<Arc<dyn Mask>>,
     sample_rate: Option<(&'static str, f64)>,
     keep_oversize_whole: bool,
+    /// PEM text of certificate authorities trusted beside the platform's.
+    roots: Vec<Vec<u8>>,
 }
 
 impl ClientBuilder {
@@ -263,6 +265,32 @@ impl ClientBuilder {
         self
     }
 
+    /// Trusts the certificate authorities in `pem` (one or more
+    /// `-----BEGIN CERTIFICATE-----` blocks) beside the platform's roots:
+    /// for a self-hosted HoneyHive, or a proxy, whose certificate your own
+    /// authority signed. The platform's roots stay trusted. (On Linux the
+    /// platform's roots also come from `SSL_CERT_FILE` and `SSL_CERT_DIR`
+    /// when they are set.)
+    ///
+    /// # Errors
+    /// [`build`](Self::build) refuses text with no certificate in it, or
+    /// one that cannot be used, as [`Error::InvalidInput`] on
+    /// `root_certificate_pem`.
+    ///
+    /// ```no_run
+    /// let pem = std::fs::read("/etc/ssl/our-ca.pem")?;
+    /// let client = honeyhive::Client::builder()
+    ///     .api_key("hh-...")
+    ///     .base_url("https://honeyhive.internal")
+    ///     .root_certificate_pem(pem)
+    ///     .build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn root_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.roots.push(pem.into());
+        self
+    }
+
     /// Sends every request through this HTTP(S) proxy, such as
     /// `http://proxy.internal:3128`; credentials go in the URL
     /// (`http://user:pass@host:port`). Without it, no proxy is used: the
@@ -421,7 +449,7 @@ impl ClientBuilder {
         let settings = HttpSettings {
             proxy,
             http2_prior_knowledge: self.http2_prior_knowledge,
-            tls: tls_config()?,
+            tls: tls_config(&self.roots)?,
             headers,
             timeout,
             connect_timeout: self
@@ -491,6 +519,7 @@ impl fmt::Debug for ClientBuilder {
             .field("mask", &self.mask.as_ref().map(|_| "set"))
             .field("sample_rate", &self.sample_rate.map(|(_, rate)| rate))
             .field("cut_oversize", &!self.keep_oversize_whole)
+            .field("root_certificates", &self.roots.len())
             .finish()
     }
 }
@@ -527,8 +556,26 @@ impl HttpSettings {
 /// ALPN offering HTTP/2 then HTTP/1.1.
 /// Built here rather than through reqwest's defaults so that no process-wide
 /// crypto provider has to be installed.
-fn tls_config() -> Result<rustls::ClientConfig, Error> {
+fn tls_config(roots: &[Vec<u8>]) -> Result<rustls::ClientConfig, Error> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
     use rustls_platform_verifier::BuilderVerifierExt;
+
+    let mut extra = Vec::new();
+    for pem in roots {
+        let found = CertificateDer::pem_slice_iter(pem)
+            .collect::<Result<Vec<_>, _>>()
+            .ok()
+            .filter(|found| !found.is_empty())
+            .ok_or_else(|| {
+                Error::invalid(
+                    "root_certificate_pem",
+                    "holds no PEM certificate; give the text of a file with \
+                     -----BEGIN CERTIFICATE----- blocks",
+                )
+            })?;
+        extra.extend(found);
+    }
 
     // rustls 0.23.48 deprecates ring's provider because ring has no
     // post-quantum key exchange; aws-lc-rs has one but builds a C library
@@ -536,9 +583,20 @@ fn tls_config() -> Result<rustls::ClientConfig, Error> {
     // that a user's build (which resolves the newest rustls) stays quiet.
     #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .and_then(|builder| builder.with_platform_verifier())
+    let versions = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions();
+    let verified = if extra.is_empty() {
+        versions.and_then(|builder| builder.with_platform_verifier())
+    } else {
+        let verifier = rustls_platform_verifier::Verifier::new_with_extra_roots(extra, provider)
+            .map_err(|e| Error::invalid("root_certificate_pem", format!("cannot be used: {e}")))?;
+        versions.map(|builder| {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(verifier))
+        })
+    };
+    verified
         .map(|builder| {
             let mut config = builder.with_no_client_auth();
             // HTTP/2 when the server offers it, HTTP/1.1 otherwise.

@@ -88,6 +88,11 @@ impl Retrying {
         });
         let response = match http.execute(request).await {
             Ok(response) => response,
+            // A handshake the server failed for its certificate: the same
+            // again on every attempt.
+            Err(error) if super::send::tls_refusal(&error).is_some() => {
+                return Verdict::Final(Err(error));
+            }
             // No answer: refused, reset, timed out. Worth another attempt.
             Err(error) => {
                 let next = Next {

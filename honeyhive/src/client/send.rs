@@ -297,10 +297,55 @@ pub(super) async fn read_bounded(
     }
 }
 
+/// rustls's error in `error`'s causes: a handshake that failed for what
+/// the server presented or offers, which another attempt meets again.
+pub(super) fn tls_refusal(error: &reqwest::Error) -> Option<&rustls::Error> {
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        // An io::Error's `source()` skips the error it wraps.
+        cause = match inner
+            .downcast_ref::<io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(wrapped) => Some(wrapped),
+            None => inner.source(),
+        };
+    }
+    None
+}
+
+/// What to do about a TLS handshake rustls failed with `error`.
+fn tls_problem(error: &rustls::Error) -> String {
+    match error {
+        rustls::Error::InvalidCertificate(why) => format!(
+            "the server's certificate is not trusted ({why:?}); if your own certificate \
+             authority signed it, point SSL_CERT_FILE at that authority's PEM file or give it \
+             to ClientBuilder::root_certificate_pem, and check that the URL names the host the \
+             certificate is for; not retried, since another attempt would fail the same way"
+        ),
+        other => format!(
+            "{other}; the server and this client have no TLS settings in common, or the \
+             server is not what the URL names; not retried, since another attempt would fail \
+             the same way"
+        ),
+    }
+}
+
 /// A transport failure towards `host`: what failed in a few words, the
 /// error itself as the source (without its URL).
 pub(super) fn transport_error(host: &str, error: reqwest::Error) -> Error {
     let error = error.without_url();
+    if let Some(tls) = tls_refusal(&error) {
+        return Error::Tls {
+            host: host.to_owned(),
+            problem: tls_problem(tls),
+            attempts: 1,
+            source: Some(Box::new(error)),
+        };
+    }
     Error::Transport {
         host: host.to_owned(),
         problem: transport_problem(&error),

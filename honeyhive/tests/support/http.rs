@@ -2,12 +2,15 @@
 //! Content-Length body, write a response. Shared by the fault-injection
 //! server and the benchmark sink.
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Reads one request; returns its body, or None when the peer is gone or
+/// Reads one request (from a TCP or a TLS stream); returns its body, or None when the peer is gone or
 /// the request is not one this server understands.
-pub async fn read_request(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Option<Vec<u8>> {
+pub async fn read_request<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buffer: &mut Vec<u8>,
+) -> Option<Vec<u8>> {
     let header_end = loop {
         if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
             break at + 4;
@@ -32,7 +35,7 @@ pub async fn read_request(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Optio
     Some(body)
 }
 
-async fn read_more(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> bool {
+async fn read_more<S: AsyncRead + Unpin>(stream: &mut S, buffer: &mut Vec<u8>) -> bool {
     let mut chunk = [0u8; 8192];
     match stream.read(&mut chunk).await {
         Ok(0) | Err(_) => false,
