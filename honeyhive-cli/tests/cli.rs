@@ -1333,3 +1333,55 @@ fn a_checkpoint_resumes_a_file_that_grew_and_refuses_one_replaced_by_another() {
         "nothing of the other file was sent"
     );
 }
+
+#[test]
+fn against_a_server_that_never_answers_send_says_why_at_the_first_failed_attempt() {
+    // Takes connections and never answers them.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("e.jsonl");
+    write_events(&file, 3, &[]);
+    let mut child = honeyhive(&url, KEY)
+        .env_remove("HH_MAX_RETRIES")
+        .env("HH_API_TIMEOUT", "0.3")
+        .args(["send", "--retry-deadline", "120"])
+        .arg(&file)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    let said = loop {
+        match lines_rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) if line.contains("retrying: ") => break Some(line),
+            Ok(line) => seen.push(line),
+            Err(_) => break None,
+        }
+    };
+    let running = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    let said = said.unwrap_or_else(|| panic!("no reason said: {seen:?}"));
+    assert!(running, "said while still retrying, not at the end");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert!(
+        said.contains("timed out") || said.contains("no answer"),
+        "{said}"
+    );
+    assert!(said.contains("--retry-deadline 120 s"), "{said}");
+    assert!(!said.contains(KEY));
+}

@@ -533,6 +533,26 @@ impl Logger {
         .await
     }
 
+    /// Why the last attempt that is being retried failed (the error's
+    /// sentence, as a dead letter would give it), or `None` while no
+    /// attempt has failed for a reason that may pass: for a progress
+    /// display to say why events are slow to go, long before their retry
+    /// deadline ends them.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use honeyhive::{Logger, LoggerConfig, testing::MockHoneyHive};
+    ///
+    /// let mock = MockHoneyHive::start_async().await;
+    /// let logger = Logger::new(&mock.client()?, LoggerConfig::default())?;
+    /// assert_eq!(logger.last_retried_error(), None);
+    /// # Ok(()) }
+    /// ```
+    pub fn last_retried_error(&self) -> Option<String> {
+        self.handle.shared.last_retried.lock().clone()
+    }
+
     /// Counters since the logger started.
     pub fn stats(&self) -> LoggerStats {
         self.handle.shared.stats()

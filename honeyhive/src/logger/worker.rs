@@ -310,6 +310,8 @@ pub(super) struct Shared {
     pub(super) counters: Counters,
     pub(super) letters: Letters,
     pub(super) warned_full: AtomicBool,
+    /// Why the last attempt that will be retried failed.
+    pub(super) last_retried: parking_lot::Mutex<Option<String>>,
     #[cfg(feature = "tracing")]
     pub(super) sources: super::Sources,
 }
@@ -350,6 +352,7 @@ impl Shared {
             taking: AtomicBool::new(false),
             counters: Counters::default(),
             warned_full: AtomicBool::new(false),
+            last_retried: parking_lot::Mutex::new(None),
             #[cfg(feature = "tracing")]
             sources: super::Sources::default(),
         }
@@ -724,6 +727,13 @@ async fn paced(
         Verdict::Retryable { next, .. } if next.throttled => (Signal::Throttled, true),
         Verdict::Retryable { .. } => (Signal::BackPressure, false),
     };
+    if let Verdict::Retryable {
+        outcome: Err(error),
+        ..
+    } = &verdict
+    {
+        *shared.last_retried.lock() = Some(error.to_string());
+    }
     shared.rate.observe(now, started, throttled);
     if shared
         .limiter

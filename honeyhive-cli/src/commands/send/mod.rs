@@ -150,6 +150,7 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
     });
 
     let started = Instant::now();
+    let mut retrying = Retrying::new(args.quiet);
     let total = inputs.iter().map(|i| i.size).sum::<Option<u64>>();
     let mut progress = Progress::new(args.quiet, total);
     let mut bytes_before = 0;
@@ -188,6 +189,7 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
                 _ = tick.tick() => {
                     progress.update(bytes_before + bytes.load(Ordering::Relaxed), &tracker.counts(), started.elapsed());
                     save(&mut checkpoint, &tracker, &mut current)?;
+                    retrying.say(&logger, args.retry_deadline);
                 }
             }
         };
@@ -210,6 +212,7 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
                 _ = tick.tick() => {
                     progress.update(bytes_before + bytes.load(Ordering::Relaxed), &tracker.counts(), started.elapsed());
                     save(&mut checkpoint, &tracker, &mut current)?;
+                    retrying.say(&logger, args.retry_deadline);
                 }
             }
         };
@@ -263,6 +266,34 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
             ))
         }
         _ => Ok(exit),
+    }
+}
+
+/// Says why events are being retried, as soon as an attempt fails for a
+/// reason that may pass and again when the reason changes, so a server
+/// that does not answer is not only a progress line that stands still.
+struct Retrying {
+    said: Option<String>,
+    quiet: bool,
+}
+
+impl Retrying {
+    fn new(quiet: bool) -> Retrying {
+        Retrying { said: None, quiet }
+    }
+
+    fn say(&mut self, logger: &Logger, deadline: u64) {
+        let reason = logger.last_retried_error();
+        if self.quiet || reason.is_none() || reason == self.said {
+            return;
+        }
+        if let Some(reason) = &reason {
+            eprintln!(
+                "honeyhive send: retrying: {}; each line is retried for up to --retry-deadline {deadline} s",
+                for_the_shell(reason)
+            );
+        }
+        self.said = reason;
     }
 }
 
