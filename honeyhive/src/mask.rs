@@ -101,8 +101,14 @@ impl fmt::Display for FreeForm {
 /// every event of a tree (as Langfuse's `mask`, LangSmith's `anonymizer`
 /// and Braintrust's masking function do).
 ///
-/// It runs where the event is serialized (on the Logger's runtime, not
-/// in `Logger::log`). It sees only the free-form objects, so whatever it
+/// It runs where the event is serialized, on tokio's blocking pool
+/// (`spawn_blocking`): for the Logger's deliveries, `log_event`,
+/// `log_batch`, `start_session` and `update_event` alike, never on a
+/// runtime's worker threads nor in `Logger::log`, so a slow mask delays
+/// only the events it masks, not the application's tasks. (Outside any
+/// runtime it runs on the calling thread.) It is called once for each
+/// free-form field an event has, not for empty ones. It sees only the
+/// free-form objects, so whatever it
 /// does the event stays valid for its route (a field it empties is left
 /// out, or sent as `{}` where the route requires it). A mask that panics
 /// does not take anything down: the event is not sent (from the Logger, a
@@ -162,7 +168,9 @@ pub(crate) fn apply_fields<'a>(
 ) -> Result<(), Error> {
     guarded(|| {
         for (field, value) in fields {
-            mask.mask(field, value);
+            if !value.is_empty() {
+                mask.mask(field, value);
+            }
         }
     })
 }
@@ -184,7 +192,11 @@ fn guarded(masking: impl FnOnce()) -> Result<(), Error> {
 
 fn mask_one(mask: &dyn Mask, event: &mut Wire) {
     for field in FreeForm::ALL {
-        mask.mask(field, field.of(event));
+        let value = field.of(event);
+        // An absent field has nothing to mask (and is not sent).
+        if !value.is_empty() {
+            mask.mask(field, value);
+        }
     }
 }
 

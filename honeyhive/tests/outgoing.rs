@@ -3,6 +3,7 @@
 //! session, and oversize events cut to fit instead of lost.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use honeyhive::testing::MockHoneyHive;
@@ -83,7 +84,9 @@ async fn the_api_key_never_leaves_in_an_event_whatever_the_mask_does() {
             "s-1",
             Event::chain(format!("run {key}"))
                 .error(format!("auth failed for {key}"))
-                .inputs(json!({"env": {"HH_API_KEY": key}})),
+                .inputs(json!({"env": {"HH_API_KEY": key}}))
+                // The mask is called for fields the event has.
+                .metadata(json!({"team": "search"})),
         )
         .unwrap();
     assert!(logger.shutdown(FIVE_SECONDS).await.complete);
@@ -594,4 +597,48 @@ async fn an_event_whose_bulk_is_escaped_characters_is_cut_by_its_escaped_size() 
         events[0].event["metadata"]["honeyhive.cut"],
         json!(["/inputs/raw"])
     );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_mask_runs_off_the_runtime_s_threads_and_only_for_fields_an_event_has() {
+    use std::sync::Mutex;
+    let runtime_thread = std::thread::current().id();
+    let calls: Arc<Mutex<Vec<(FreeForm, std::thread::ThreadId)>>> = Arc::default();
+    let seen = Arc::clone(&calls);
+    let mock = MockHoneyHive::start_async().await;
+    let client = mock
+        .client_builder()
+        .mask(move |field: FreeForm, _value: &mut Map<String, Value>| {
+            seen.lock()
+                .unwrap()
+                .push((field, std::thread::current().id()));
+        })
+        .build()
+        .unwrap();
+    let event = || {
+        Event::tool("t")
+            .inputs(json!({"q": 1}))
+            .metadata(json!({"m": 2}))
+    };
+    client.log_event("s-1", event()).await.unwrap();
+    client.log_batch([("s-1", event())]).await.unwrap();
+    for route in [Route::Event, Route::EventBatch] {
+        let logger = Logger::new(&client, LoggerConfig::default().with_route(route)).unwrap();
+        logger.log("s-1", event()).unwrap();
+        assert!(logger.shutdown(FIVE_SECONDS).await.complete);
+    }
+    let calls = calls.lock().unwrap();
+    // Four events, two fields each: the five empty ones are not masked.
+    assert_eq!(calls.len(), 8, "{calls:?}");
+    assert!(
+        calls
+            .iter()
+            .all(|(field, _)| matches!(field, FreeForm::Inputs | FreeForm::Metadata)),
+        "{calls:?}"
+    );
+    assert!(
+        calls.iter().all(|(_, thread)| *thread != runtime_thread),
+        "the runtime's one thread never ran the mask"
+    );
+    assert_eq!(mock.events().len(), 4, "every route delivered");
 }

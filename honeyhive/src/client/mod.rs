@@ -175,7 +175,9 @@ impl Client {
                 sampled_out: true,
             });
         }
-        let prepared = self.prepare(&session_id, event)?;
+        let prepared = self
+            .off_the_runtime(move |client| client.prepare(&session_id, event))
+            .await?;
         self.send(&prepared).await
     }
 

@@ -97,6 +97,36 @@ impl Client {
         }
     }
 
+    /// Runs `work`, which applies the mask, where a slow mask cannot stall
+    /// the application: on tokio's blocking pool when a mask is set and a
+    /// runtime is there, else here (no mask: nothing of the user's runs).
+    ///
+    /// # Errors
+    /// `work`'s, or [`Error::InvalidInput`] on `mask` when the runtime
+    /// shut down before it ran.
+    pub(crate) async fn off_the_runtime<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Client) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        if self.inner.mask.is_none() || tokio::runtime::Handle::try_current().is_err() {
+            return work(self);
+        }
+        let client = self.clone();
+        tokio::task::spawn_blocking(move || work(&client))
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::invalid(
+                    "mask",
+                    "could not run: the runtime shut down first; nothing was sent",
+                ))
+            })
+    }
+
+    /// Whether a mask is set (and so serializing runs user code).
+    pub(crate) fn masks(&self) -> bool {
+        self.inner.mask.is_some()
+    }
+
     /// `body` with the client's API key replaced (see
     /// [`without_key`](Self::without_key)), owned.
     pub(crate) fn body_without_key(&self, body: Vec<u8>) -> Vec<u8> {

@@ -99,23 +99,30 @@ impl Client {
         I: IntoIterator<Item = (S, Event)>,
         S: Into<SessionId>,
     {
-        let mut flats = Vec::new();
-        let mut given = 0;
-        let mut sampled_out = 0;
-        for (index, (session_id, event)) in events.into_iter().enumerate() {
-            given += 1;
-            let session_id = session_id.into();
-            let within = |e: Error| e.within(&format!("events[{index}]."));
-            check_session_id(&session_id).map_err(within)?;
-            if !self.samples_in(session_id.as_str()) {
-                event.check().map_err(within)?;
-                sampled_out += 1;
-                continue;
-            }
-            let flat = self.flat(&session_id, event, 0).map_err(within)?;
-            self.check_len(&format!("events[{index}]"), flat.alone_len())?;
-            flats.push(flat);
-        }
+        let events: Vec<(SessionId, Event)> = events
+            .into_iter()
+            .map(|(session_id, event)| (session_id.into(), event))
+            .collect();
+        let given = events.len();
+        let (flats, sampled_out) = self
+            .off_the_runtime(move |client| {
+                let mut flats = Vec::new();
+                let mut sampled_out = 0;
+                for (index, (session_id, event)) in events.into_iter().enumerate() {
+                    let within = |e: Error| e.within(&format!("events[{index}]."));
+                    check_session_id(&session_id).map_err(within)?;
+                    if !client.samples_in(session_id.as_str()) {
+                        event.check().map_err(within)?;
+                        sampled_out += 1;
+                        continue;
+                    }
+                    let flat = client.flat(&session_id, event, 0).map_err(within)?;
+                    client.check_len(&format!("events[{index}]"), flat.alone_len())?;
+                    flats.push(flat);
+                }
+                Ok((flats, sampled_out))
+            })
+            .await?;
         if given > 0 && flats.is_empty() {
             return Ok(LoggedBatch {
                 event_ids: Vec::new(),
@@ -208,16 +215,21 @@ impl Client {
                 sampled_out: true,
             });
         }
-        self.mask_fields([
-            (FreeForm::Inputs, &mut wire.inputs),
-            (FreeForm::Outputs, &mut wire.outputs),
-            (FreeForm::Metadata, &mut wire.metadata),
-            (FreeForm::Config, &mut wire.config),
-            (FreeForm::UserProperties, &mut wire.user_properties),
-        ])?;
-        let body = serde_json::to_vec(&wire)
-            .map_err(|e| Error::invalid("session", format!("could not be serialized: {e}")))?;
-        let body = self.body_without_key(body);
+        let body = self
+            .off_the_runtime(move |client| {
+                client.mask_fields([
+                    (FreeForm::Inputs, &mut wire.inputs),
+                    (FreeForm::Outputs, &mut wire.outputs),
+                    (FreeForm::Metadata, &mut wire.metadata),
+                    (FreeForm::Config, &mut wire.config),
+                    (FreeForm::UserProperties, &mut wire.user_properties),
+                ])?;
+                let body = serde_json::to_vec(&wire).map_err(|e| {
+                    Error::invalid("session", format!("could not be serialized: {e}"))
+                })?;
+                Ok(client.body_without_key(body))
+            })
+            .await?;
         let prepared = Prepared::post(
             self.url("/v1/sessions"),
             Bytes::from(body),
@@ -277,22 +289,27 @@ impl Client {
              you set with Event::event_id)",
         )?;
         let mut wire = update.into_api()?;
-        let mut outputs = wire.outputs.take();
-        self.mask_fields(
-            [
-                (FreeForm::Metadata, &mut wire.metadata),
-                (FreeForm::Config, &mut wire.config),
-                (FreeForm::Feedback, &mut wire.feedback),
-                (FreeForm::Metrics, &mut wire.metrics),
-                (FreeForm::UserProperties, &mut wire.user_properties),
-            ]
-            .into_iter()
-            .chain(outputs.as_mut().map(|o| (FreeForm::Outputs, o))),
-        )?;
-        wire.outputs = outputs;
-        let body = serde_json::to_vec(&wire)
-            .map_err(|e| Error::invalid("update", format!("could not be serialized: {e}")))?;
-        let body = self.body_without_key(body);
+        let body = self
+            .off_the_runtime(move |client| {
+                let mut outputs = wire.outputs.take();
+                client.mask_fields(
+                    [
+                        (FreeForm::Metadata, &mut wire.metadata),
+                        (FreeForm::Config, &mut wire.config),
+                        (FreeForm::Feedback, &mut wire.feedback),
+                        (FreeForm::Metrics, &mut wire.metrics),
+                        (FreeForm::UserProperties, &mut wire.user_properties),
+                    ]
+                    .into_iter()
+                    .chain(outputs.as_mut().map(|o| (FreeForm::Outputs, o))),
+                )?;
+                wire.outputs = outputs;
+                let body = serde_json::to_vec(&wire).map_err(|e| {
+                    Error::invalid("update", format!("could not be serialized: {e}"))
+                })?;
+                Ok(client.body_without_key(body))
+            })
+            .await?;
         let prepared = Prepared {
             method: reqwest::Method::PUT,
             url: self.url(&format!("/v1/events/{uuid}")),

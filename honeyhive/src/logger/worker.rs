@@ -620,7 +620,23 @@ async fn deliver(
     _delivery: OwnedSemaphorePermit,
     first_permit: OwnedSemaphorePermit,
 ) {
-    let (units, body) = shared.serialize(taken);
+    // A mask is the user's code, and may be slow: it runs on tokio's
+    // blocking pool, never on the runtime's workers (the application's,
+    // for a Logger made by `Logger::new`).
+    let (units, body) = if shared.client.masks() {
+        let serializing = Arc::clone(&shared);
+        match tokio::task::spawn_blocking(move || serializing.serialize(taken)).await {
+            Ok(serialized) => serialized,
+            // The runtime is going: the events stay where a hand-back
+            // finds them.
+            Err(_) => {
+                shared.limiter.release(Some(first_permit));
+                return;
+            }
+        }
+    } else {
+        shared.serialize(taken)
+    };
     if units.is_empty() {
         shared.limiter.release(Some(first_permit));
         return;
