@@ -479,7 +479,7 @@ mod tests {
     #[test]
     fn a_panicking_mask_is_an_invalid_input_naming_the_mask_with_its_message() {
         let mask = |_: FreeForm, _: &mut Map<String, Value>| panic!("boom");
-        let mut event = Wire::default();
+        let mut event = full();
         let err = apply(&mask, &mut event).unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -495,10 +495,23 @@ mod tests {
             log.lock().unwrap().push(field);
         };
         let mut tree = Wire {
-            children: vec![Wire::default(), Wire::default()],
-            ..Wire::default()
+            children: vec![full(), full()],
+            ..full()
         };
         apply(&mask, &mut tree).unwrap();
         assert_eq!(seen.lock().unwrap().len(), 3 * FreeForm::ALL.len());
+        // Fields an event does not have are not masked.
+        seen.lock().unwrap().clear();
+        apply(&mask, &mut Wire::default()).unwrap();
+        assert!(seen.lock().unwrap().is_empty());
+    }
+
+    /// An event with every free-form field set.
+    fn full() -> Wire {
+        let mut event = Wire::default();
+        for field in FreeForm::ALL {
+            field.of(&mut event).insert("k".into(), Value::from(1));
+        }
+        event
     }
 }
