@@ -755,7 +755,7 @@ fn warn_dropped(shared: &Shared, lost: usize, own_thread: bool) {
         "logger.shutdown(timeout).await"
     };
     warn_loss(&format!(
-        "honeyhive Logger dropped without shutdown: {lost} events were not delivered; {sink}. \
+        "honeyhive Logger dropped without shutdown(): {lost} events were not delivered; {sink}. \
          Call {call} before exit"
     ));
 }

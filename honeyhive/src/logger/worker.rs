@@ -747,6 +747,7 @@ async fn paced(
         outcome: Err(error),
         ..
     } = &verdict
+        && attempt.number < shared.client.retry_policy().max_attempts()
     {
         *shared.last_retried.lock() = Some(error.to_string());
     }
