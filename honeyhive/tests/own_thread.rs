@@ -344,3 +344,20 @@ fn the_drop_warning_of_an_own_thread_logger_names_shutdown_blocking() {
     assert!(said.contains("1 events were not delivered"), "{said}");
     assert!(said.contains("logger.shutdown_blocking(timeout)"), "{said}");
 }
+
+#[test]
+fn an_own_thread_logger_dropped_inside_a_current_thread_runtime_still_sends() {
+    let _serial = one_at_a_time();
+    let mock = MockHoneyHive::start();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let logger =
+            Logger::on_own_thread(&mock.client().unwrap(), LoggerConfig::default()).unwrap();
+        logger.log("s", Event::tool("t")).unwrap();
+        drop(logger); // its runtime is its own: waiting here stops nothing
+    });
+    assert_eq!(mock.events().len(), 1);
+}

@@ -54,9 +54,10 @@ impl Logger {
     /// that logs and returns loses nothing to a server that answers in
     /// time; what is still unsent then is handed back (dead letters) and
     /// warned about. The drop blocks the thread it runs on for that long at
-    /// most; it does not wait (and hands back at once) on a current-thread
-    /// runtime's own thread, where blocking would stall the runtime, nor on
-    /// the Logger's own thread. Call `shutdown_blocking` (or
+    /// most (see [`DROP_BUDGET`](Self::DROP_BUDGET)), whatever runtime that
+    /// thread is in (a multi-thread runtime's worker hands its other tasks
+    /// off first); it does not wait on the Logger's own thread (a task of
+    /// it holding the last handle). Call `shutdown_blocking` (or
     /// `shutdown(..).await` from async code) to choose the budget and read
     /// the report. A Logger that is never dropped (in a `static`) holds a
     /// [`shutdown_guard`](Self::shutdown_guard) in `main`. Everything
@@ -194,7 +195,7 @@ impl Logger {
             });
             wait()
         } else {
-            let Some(block) = Blocking::here() else {
+            let Some(block) = Blocking::asked() else {
                 panic!(
                     "Logger::{what} was called from async code on a current-thread runtime's \
                      thread, where blocking would stop the thread that does the work; use the \
@@ -215,9 +216,10 @@ impl Logger {
     }
 
     /// How long dropping the last handle of an [own-thread](Self::on_own_thread)
-    /// Logger (or a [`ShutdownGuard`]) waits for what is queued to be sent,
-    /// before the rest is handed back as dead letters: 2 s, plus
-    /// [`SINK_GRACE`](Self::SINK_GRACE) for the dead-letter hook.
+    /// Logger waits for what is queued to be sent, before the rest is
+    /// handed back as dead letters: 2 s. The drop returns within that,
+    /// plus [`SINK_GRACE`](Self::SINK_GRACE) for the dead-letter hook,
+    /// plus at most a second for a runtime that does not run the shutdown.
     pub const DROP_BUDGET: Duration = Duration::from_secs(2);
 
     /// A guard that shuts this Logger down when it is dropped, within
@@ -227,7 +229,9 @@ impl Logger {
     /// `main` so that every way out of it (a return, `?`, the end) sends
     /// what is queued. Where the drop cannot block (a current-thread
     /// runtime's own thread, for a Logger made by [`Logger::new`]), it
-    /// does not wait, and warns how many events were left.
+    /// does not wait, and warns how many events were left. Tokio does not
+    /// tell that thread from its blocking pool, so a guard of such a
+    /// Logger dropped anywhere in a current-thread runtime does not wait.
     ///
     /// ```
     /// use std::sync::OnceLock;
@@ -276,8 +280,9 @@ impl Drop for ShutdownGuard {
             (false, None) => {
                 let queued = handle.shared.queue.len();
                 super::warn_loss(&format!(
-                    "honeyhive ShutdownGuard dropped on a current-thread runtime's thread, where \
-                     it cannot wait: {queued} queued events may not be delivered. Call \
+                    "honeyhive ShutdownGuard of a Logger made by Logger::new dropped in a \
+                     current-thread runtime, where waiting could stop the runtime that sends: \
+                     {queued} queued events may not be delivered. Call \
                      logger.shutdown(timeout).await before the end of the runtime"
                 ));
             }
@@ -297,24 +302,29 @@ enum Blocking {
 }
 
 impl Blocking {
-    /// Whether this thread may block: `None` on a current-thread runtime's
-    /// own thread (there, and only there, `block_in_place` refuses; on
-    /// that runtime's blocking pool it may, but tokio does not let us tell
-    /// the two apart without trying, so a current-thread runtime's context
-    /// is asked through `block_in_place` itself, which runs the closure on
-    /// the blocking pool and panics on the runtime's thread).
+    /// How this thread may block, as far as can be told without trying:
+    /// `None` in a current-thread runtime's context, which is its own
+    /// thread (where blocking stops the runtime) or its blocking pool
+    /// (where it is fine), and tokio does not say which.
     fn here() -> Option<Blocking> {
         use tokio::runtime::{Handle, RuntimeFlavor};
         match Handle::try_current() {
             Err(_) => Some(Blocking::Plainly),
-            Ok(runtime) if runtime.runtime_flavor() == RuntimeFlavor::CurrentThread => {
-                // block_in_place runs a closure in place where blocking is
-                // allowed and panics (before running it) where it is not.
-                let allowed = std::panic::catch_unwind(|| tokio::task::block_in_place(|| ()));
-                allowed.ok().map(|()| Blocking::Plainly)
-            }
+            Ok(runtime) if runtime.runtime_flavor() == RuntimeFlavor::CurrentThread => None,
             Ok(_) => Some(Blocking::InPlace),
         }
+    }
+
+    /// [`here`](Self::here), asking tokio in a current-thread runtime's
+    /// context: `block_in_place` runs a closure on the blocking pool and
+    /// panics (before running it) on the runtime's own thread. For the
+    /// blocking calls only, which panic there anyway; a drop never asks.
+    fn asked() -> Option<Blocking> {
+        Self::here().or_else(|| {
+            std::panic::catch_unwind(|| tokio::task::block_in_place(|| ()))
+                .ok()
+                .map(|()| Blocking::Plainly)
+        })
     }
 
     fn run<T>(self, wait: impl FnOnce() -> T) -> T {
@@ -338,9 +348,9 @@ impl Handle {
         if on_own_thread {
             return;
         }
-        let Some(block) = Blocking::here() else {
-            return;
-        };
+        // Its runtime is on another thread: this one may wait, in any
+        // context (a multi-thread runtime's worker hands its tasks off).
+        let block = Blocking::here().unwrap_or(Blocking::Plainly);
         let failed_before = self.shared.stats().failed;
         let shared = std::sync::Arc::clone(&self.shared);
         let dispatcher = self.dispatcher.get_mut().take();
