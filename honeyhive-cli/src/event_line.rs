@@ -137,7 +137,7 @@ fn read(line: &str, number: u64, session: Option<&str>) -> Result<ParsedLine, Re
         });
     }
     let (session_id, mut event) = split(line, session).map_err(Refused::one)?;
-    let unknown = fields::unknown_in_value(&event);
+    let unknown = fields::unknown_in_line(line);
     let derived = Uuid::new_v5(
         &NAMESPACE,
         format!("{session_id}\n{number}\n{line}").as_bytes(),

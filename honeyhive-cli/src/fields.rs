@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 
 use honeyhive::api::types;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// The fields of an event, as the generated type names them.
 pub fn event_fields() -> &'static [&'static str] {
@@ -24,32 +24,56 @@ pub fn event_fields() -> &'static [&'static str] {
     })
 }
 
-/// The problem of each unknown key of `event` (a JSON object) and its
-/// children, as `children[0].colour: ...`.
-pub fn unknown_in_value(event: &Map<String, Value>) -> Vec<String> {
-    fn walk(event: &Map<String, Value>, path: &str, found: &mut Vec<String>) {
-        for (key, value) in event {
-            if key == "children" {
-                if let Value::Array(children) = value {
-                    for (index, child) in children.iter().enumerate() {
-                        if let Value::Object(child) = child {
-                            walk(child, &format!("{path}children[{index}]."), found);
-                        }
-                    }
-                }
-            } else if !event_fields().contains(&key.as_str()) {
-                found.push(problem(path, key));
-            }
+/// The keys a wrapped line (`{"session_id": ..., "event": {...}}`) may
+/// have beside its event: those of [`honeyhive::EventLine`], which dead
+/// letters and rejects files are written as, so they replay as they are.
+pub fn wrapper_keys() -> &'static [String] {
+    static KEYS: OnceLock<Vec<String>> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        // Every field set, so that every key is written.
+        let mut line = honeyhive::EventLine::default();
+        line.file = Some(String::new());
+        line.line = Some(0);
+        line.at_ms = Some(0);
+        line.session_id = Some(String::new());
+        line.event_id = Some(String::new());
+        line.operation = Some(String::new());
+        line.undelivered = Some(honeyhive::Undelivered::new("", Some(0)));
+        line.event = Some(Value::Null);
+        line.raw = Some(String::new());
+        match serde_json::to_value(&line) {
+            Ok(Value::Object(keys)) => keys.into_iter().map(|(key, _)| key).collect(),
+            _ => Vec::new(),
         }
-    }
-    let mut found = Vec::new();
-    walk(event, "", &mut found);
-    found
+    })
 }
 
-/// [`unknown_in_value`] for a line as text (an event, or
-/// `{"session_id": ..., "event": {...}}` whose other keys are ignored),
-/// without building its JSON tree. A line that is not of that shape has
+/// What to say of `key`, beside a line's `event` and not one of
+/// [`wrapper_keys`].
+fn beside_the_event(key: &str) -> String {
+    if event_fields().contains(&key) {
+        return format!("{key}: beside `event`, where it would be dropped; put it inside `event`");
+    }
+    let nearest = wrapper_keys()
+        .iter()
+        .map(|known| (strsim::levenshtein(key, known), known))
+        .min()
+        .filter(|(distance, _)| *distance <= (key.chars().count() / 3).max(1));
+    match nearest {
+        Some((_, known)) => {
+            format!("{key}: not a key of a line, so it would be dropped; did you mean `{known}`?")
+        }
+        None => format!(
+            "{key}: not a key of a line, so it would be dropped; a line is an event, or \
+             {{\"session_id\": ..., \"event\": {{...}}}}"
+        ),
+    }
+}
+
+/// The problem of each unknown key of a line (an event, or
+/// `{"session_id": ..., "event": {...}}` beside which only the keys of
+/// [`wrapper_keys`] may stand), its event's and its children's (as
+/// `children[0].colour: ...`), without building its JSON tree. A line that is not of that shape has
 /// none: parsing it says what is wrong.
 pub fn unknown_in_line(line: &str) -> Vec<String> {
     let mut found = Vec::new();
@@ -202,8 +226,12 @@ impl<'de> Visitor<'de> for LineKeys<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let mut own = Vec::new();
+        let mut beside = Vec::new();
         let mut wrapped = None;
         while let Some(key) = map.next_key::<String>()? {
+            if key != "event" && !wrapper_keys().contains(&key) {
+                beside.push(beside_the_event(&key));
+            }
             match key.as_str() {
                 "event" => {
                     let mut inner = Vec::new();
@@ -226,7 +254,13 @@ impl<'de> Visitor<'de> for LineKeys<'_> {
                 }
             }
         }
-        self.found.extend(wrapped.unwrap_or(own));
+        match wrapped {
+            Some(inner) => {
+                self.found.extend(beside);
+                self.found.extend(inner);
+            }
+            None => self.found.extend(own),
+        }
         Ok(())
     }
 }
@@ -278,7 +312,9 @@ mod tests {
         assert_eq!(said.len(), 1, "{said:?}");
         assert!(said[0].starts_with("metdata: not a field"), "{said:?}");
         assert!(said[0].contains("did you mean `metadata`"), "{said:?}");
-        let said = unknown_in_line(r#"{"event":{"output":{"a":1}},"session_id":"s","reason":"x"}"#);
+        let said = unknown_in_line(
+            r#"{"event":{"output":{"a":1}},"session_id":"s","reason":"x","status":null,"at_ms":1}"#,
+        );
         assert_eq!(
             said.len(),
             1,
@@ -294,19 +330,29 @@ mod tests {
     }
 
     #[test]
-    fn the_text_and_the_value_find_the_same_keys() {
-        let line = r#"{"event_nam":"n","children":[{"inputz":{}}],"metrics":{}}"#;
-        let Value::Object(event) = serde_json::from_str(line).unwrap() else {
-            unreachable!()
-        };
-        let sorted = |mut found: Vec<String>| {
-            found.sort();
-            found
-        };
+    fn a_key_beside_the_event_that_a_line_does_not_have_is_named() {
+        let said = unknown_in_line(r#"{"session_id":"s","event":{},"metadata":{"u":1}}"#);
         assert_eq!(
-            sorted(unknown_in_line(line)),
-            sorted(unknown_in_value(&event))
+            said,
+            ["metadata: beside `event`, where it would be dropped; put it inside `event`"]
         );
-        assert_eq!(unknown_in_line(line).len(), 2);
+        let said = unknown_in_line(r#"{"sesion_id":"mine","event":{}}"#);
+        assert!(said[0].contains("did you mean `session_id`"), "{said:?}");
+        for key in [
+            "file",
+            "line",
+            "at_ms",
+            "event_id",
+            "operation",
+            "reason",
+            "status",
+            "raw",
+        ] {
+            assert!(
+                wrapper_keys().contains(&key.to_owned()),
+                "{key}: {:?}",
+                wrapper_keys()
+            );
+        }
     }
 }

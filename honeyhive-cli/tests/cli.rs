@@ -1385,3 +1385,26 @@ fn against_a_server_that_never_answers_send_says_why_at_the_first_failed_attempt
     assert!(said.contains("--retry-deadline 120 s"), "{said}");
     assert!(!said.contains(KEY));
 }
+
+#[test]
+fn a_key_beside_a_wrapped_event_is_refused_not_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("wrapped.jsonl");
+    std::fs::write(
+        &file,
+        "{\"session_id\":\"s\",\"event\":{\"event_name\":\"n\",\"event_type\":\"tool\"},\"metadata\":{\"user\":\"u-1\"}}\n\
+         {\"sesion_id\":\"mine\",\"event\":{\"event_name\":\"n\",\"event_type\":\"tool\"}}\n\
+         {\"session_id\":\"s\",\"event\":{\"event_name\":\"n\",\"event_type\":\"tool\"},\"reason\":\"x\",\"status\":null,\"at_ms\":1}\n",
+    )
+    .unwrap();
+    let (code, stdout, _) = run(Command::new(BIN)
+        .args(["validate", "--session", "given"])
+        .arg(&file));
+    assert_eq!(code, 1);
+    assert!(stdout.contains(":1: metadata: beside `event`"), "{stdout}");
+    assert!(
+        stdout.contains(":2: sesion_id: not a key of a line"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(":3:"), "a dead letter replays: {stdout}");
+}
