@@ -108,7 +108,8 @@ pub fn config_error(error: Error) -> Fail {
 /// flag or a variable. Every message the command prints from the library
 /// goes through here.
 pub fn for_the_shell(message: &str) -> String {
-    const SAID_IN_RUST: [(&str, &str); 7] = [
+    const SAID_IN_RUST: [(&str, &str); 8] = [
+        (" or give it to ClientBuilder::root_certificate_pem", ""),
         (
             "call ClientBuilder::api_key or set HH_API_KEY and use Client::from_env",
             "set HH_API_KEY or pass --api-key",

@@ -1332,6 +1332,20 @@ fn a_checkpoint_resumes_a_file_that_grew_and_refuses_one_replaced_by_another() {
         before,
         "nothing of the other file was sent"
     );
+    // Nor of a file before it in the same run: every input is checked first.
+    let first = dir.path().join("first.jsonl");
+    write_events(&first, 3, &[]);
+    let (code, _, stderr) = run(honeyhive(&mock.base_url(), MockHoneyHive::API_KEY)
+        .args(["send", "--checkpoint"])
+        .arg(&checkpoint)
+        .arg(&first)
+        .arg(&file));
+    assert_eq!(code, 3, "{stderr}");
+    assert_eq!(
+        mock.events().len(),
+        before,
+        "nothing sent before the refusal"
+    );
 }
 
 #[test]

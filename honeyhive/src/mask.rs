@@ -106,7 +106,9 @@ impl fmt::Display for FreeForm {
 /// `log_batch`, `start_session` and `update_event` alike, never on a
 /// runtime's worker threads nor in `Logger::log`, so a slow mask delays
 /// only the events it masks, not the application's tasks. (Outside any
-/// runtime it runs on the calling thread.) It is called once for each
+/// runtime it runs on the calling thread; a mask whose
+/// [`never_blocks`](Mask::never_blocks) says so, such as [`Redactor`],
+/// runs where the event is serialized, without the hop.) It is called once for each
 /// free-form field an event has, not for empty ones. It sees only the
 /// free-form objects, so whatever it
 /// does the event stays valid for its route (a field it empties is left
@@ -138,6 +140,15 @@ impl fmt::Display for FreeForm {
 pub trait Mask: Send + Sync + 'static {
     /// Changes `value`, the free-form field `field` of one event, in place.
     fn mask(&self, field: FreeForm, value: &mut Map<String, Value>);
+
+    /// Whether this mask only computes (no I/O, no waiting on locks or
+    /// other threads), so that it may run where the event is serialized,
+    /// on the Logger's runtime, without the hop to tokio's blocking pool
+    /// that a mask which may block gets. `false` unless a mask says so;
+    /// [`Redactor`] does.
+    fn never_blocks(&self) -> bool {
+        false
+    }
 }
 
 impl<F> Mask for F
@@ -395,6 +406,11 @@ impl fmt::Debug for Redactor {
 impl Mask for Redactor {
     fn mask(&self, _field: FreeForm, value: &mut Map<String, Value>) {
         self.object(value);
+    }
+
+    /// A walk and regular expressions: it never blocks.
+    fn never_blocks(&self) -> bool {
+        true
     }
 }
 

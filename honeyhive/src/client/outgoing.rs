@@ -98,8 +98,8 @@ impl Client {
     }
 
     /// Runs `work`, which applies the mask, where a slow mask cannot stall
-    /// the application: on tokio's blocking pool when a mask is set and a
-    /// runtime is there, else here (no mask: nothing of the user's runs).
+    /// the application: on tokio's blocking pool when a mask that may
+    /// block is set and a runtime is there, else here.
     ///
     /// # Errors
     /// `work`'s, or [`Error::InvalidInput`] on `mask` when the runtime
@@ -108,7 +108,7 @@ impl Client {
         &self,
         work: impl FnOnce(&Client) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, Error> {
-        if self.inner.mask.is_none() || tokio::runtime::Handle::try_current().is_err() {
+        if !self.masks() || tokio::runtime::Handle::try_current().is_err() {
             return work(self);
         }
         let client = self.clone();
@@ -122,9 +122,13 @@ impl Client {
             })
     }
 
-    /// Whether a mask is set (and so serializing runs user code).
+    /// Whether serializing runs a mask that may block (user code that
+    /// does not say it never blocks).
     pub(crate) fn masks(&self) -> bool {
-        self.inner.mask.is_some()
+        self.inner
+            .mask
+            .as_ref()
+            .is_some_and(|mask| !mask.never_blocks())
     }
 
     /// `body` with the client's API key replaced (see

@@ -123,8 +123,9 @@ impl Client {
         let limit = self.inner.max_body_bytes;
         if len > limit {
             let cut = if self.inner.cut_oversize {
-                ", and cutting its longest strings in inputs, outputs, metadata and config \
-                 cannot make it fit (its bulk is elsewhere, such as a long array of numbers)"
+                ", and cutting every string of its inputs, outputs, metadata and config to \
+                 256 bytes (as JSON, escapes counted) cannot make it fit: the rest of it (other \
+                 fields, keys, numbers) is over the limit"
             } else {
                 " (cutting oversize events is off: ClientBuilder::cut_oversize)"
             };
@@ -297,13 +298,37 @@ pub(super) async fn read_bounded(
     }
 }
 
-/// rustls's error in `error`'s causes: a handshake that failed for what
-/// the server presented or offers, which another attempt meets again.
+/// rustls's error in `error`'s causes when it is one another attempt
+/// would meet again: the server's certificate, settings in common, or an
+/// answer that is not TLS at all. (An alert or a decryption failure after
+/// the handshake may be the network's doing, and is retried.)
 pub(super) fn tls_refusal(error: &reqwest::Error) -> Option<&rustls::Error> {
+    use rustls::AlertDescription as Alert;
     let mut cause = error.source();
     while let Some(inner) = cause {
         if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
-            return Some(tls);
+            let permanent = match tls {
+                rustls::Error::InvalidCertificate(_)
+                | rustls::Error::NoCertificatesPresented
+                | rustls::Error::UnsupportedNameType
+                | rustls::Error::PeerIncompatible(_)
+                | rustls::Error::InvalidMessage(_) => true,
+                rustls::Error::AlertReceived(alert) => matches!(
+                    alert,
+                    Alert::HandshakeFailure
+                        | Alert::BadCertificate
+                        | Alert::UnsupportedCertificate
+                        | Alert::CertificateRevoked
+                        | Alert::CertificateExpired
+                        | Alert::CertificateUnknown
+                        | Alert::UnknownCA
+                        | Alert::ProtocolVersion
+                        | Alert::InsufficientSecurity
+                        | Alert::NoApplicationProtocol
+                ),
+                _ => false,
+            };
+            return permanent.then_some(tls);
         }
         // An io::Error's `source()` skips the error it wraps.
         cause = match inner

@@ -534,10 +534,10 @@ impl Logger {
     }
 
     /// Why the last attempt that is being retried failed (the error's
-    /// sentence, as a dead letter would give it), or `None` while no
-    /// attempt has failed for a reason that may pass: for a progress
-    /// display to say why events are slow to go, long before their retry
-    /// deadline ends them.
+    /// sentence, as a dead letter would give it), or `None` when no
+    /// attempt has failed for a reason that may pass since the API last
+    /// answered: for a progress display to say why events are slow to go,
+    /// long before their retry deadline ends them.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]

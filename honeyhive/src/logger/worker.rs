@@ -310,8 +310,10 @@ pub(super) struct Shared {
     pub(super) counters: Counters,
     pub(super) letters: Letters,
     pub(super) warned_full: AtomicBool,
-    /// Why the last attempt that will be retried failed.
+    /// Why the last attempt that will be retried failed, since the last
+    /// answer; `retrying` says there is one.
     pub(super) last_retried: parking_lot::Mutex<Option<String>>,
+    retrying: AtomicBool,
     #[cfg(feature = "tracing")]
     pub(super) sources: super::Sources,
 }
@@ -353,6 +355,7 @@ impl Shared {
             counters: Counters::default(),
             warned_full: AtomicBool::new(false),
             last_retried: parking_lot::Mutex::new(None),
+            retrying: AtomicBool::new(false),
             #[cfg(feature = "tracing")]
             sources: super::Sources::default(),
         }
@@ -743,13 +746,20 @@ async fn paced(
         Verdict::Retryable { next, .. } if next.throttled => (Signal::Throttled, true),
         Verdict::Retryable { .. } => (Signal::BackPressure, false),
     };
-    if let Verdict::Retryable {
-        outcome: Err(error),
-        ..
-    } = &verdict
-        && attempt.number < shared.client.retry_policy().max_attempts()
-    {
-        *shared.last_retried.lock() = Some(error.to_string());
+    match &verdict {
+        Verdict::Retryable {
+            outcome: Err(error),
+            ..
+        } if attempt.number < shared.client.retry_policy().max_attempts() => {
+            *shared.last_retried.lock() = Some(error.to_string());
+            shared.retrying.store(true, Ordering::Relaxed);
+        }
+        // An answer: whatever failed before has passed (the flag keeps
+        // the lock off every answer's path).
+        Verdict::Final(Ok(_)) if shared.retrying.swap(false, Ordering::Relaxed) => {
+            *shared.last_retried.lock() = None;
+        }
+        _ => {}
     }
     shared.rate.observe(now, started, throttled);
     if shared

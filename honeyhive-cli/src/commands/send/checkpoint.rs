@@ -11,8 +11,8 @@
 //! digest (UUIDv5, SHA-1) of its first bytes and of the bytes just before
 //! `offset`, up to 4 KiB each. A re-run resumes only a file whose bytes
 //! there are the same (one that grew at its end resumes; one replaced by
-//! another is refused, naming it); an entry written without one (before
-//! 0.2.1) resumes as it did.
+//! another is refused, naming it); an entry written without one (by an
+//! earlier build) resumes as it did.
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -118,6 +118,15 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
         .map(|path| Input::open(path))
         .collect::<Result<Vec<_>, _>>()?;
 
+    // Every input's place, before anything is sent: a checkpoint that
+    // does not fit one of them stops the run before its first request.
+    let starts = inputs
+        .iter()
+        .map(|input| match &checkpoint {
+            Some(checkpoint) => checkpoint.resume(&input.key),
+            None => Ok(Position::default()),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let stop = Arc::new(Stop::default());
     let tracker = Arc::new(Tracker::new(Arc::clone(&stop)));
     let mut config = LoggerConfig::default();
@@ -150,20 +159,16 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
     });
 
     let started = Instant::now();
-    let mut retrying = Retrying::new(args.quiet);
+    let mut retrying = Retrying::default();
     let total = inputs.iter().map(|i| i.size).sum::<Option<u64>>();
     let mut progress = Progress::new(args.quiet, total);
     let mut bytes_before = 0;
     // The input being sent and the position last written for it.
     let mut current: Option<(String, Position)> = None;
-    for input in inputs {
+    for (input, from) in inputs.into_iter().zip(starts) {
         if !stop.going() {
             break;
         }
-        let from = match &checkpoint {
-            Some(checkpoint) => checkpoint.resume(&input.key)?,
-            None => Position::default(),
-        };
         let rejects = args
             .rejects
             .clone()
@@ -189,7 +194,7 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
                 _ = tick.tick() => {
                     progress.update(bytes_before + bytes.load(Ordering::Relaxed), &tracker.counts(), started.elapsed());
                     save(&mut checkpoint, &tracker, &mut current)?;
-                    retrying.say(&logger, args.retry_deadline);
+                    retrying.say(&logger, args.retry_deadline, &progress);
                 }
             }
         };
@@ -212,7 +217,7 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
                 _ = tick.tick() => {
                     progress.update(bytes_before + bytes.load(Ordering::Relaxed), &tracker.counts(), started.elapsed());
                     save(&mut checkpoint, &tracker, &mut current)?;
-                    retrying.say(&logger, args.retry_deadline);
+                    retrying.say(&logger, args.retry_deadline, &progress);
                 }
             }
         };
@@ -272,26 +277,22 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
 /// Says why events are being retried, as soon as an attempt fails for a
 /// reason that may pass and again when the reason changes, so a server
 /// that does not answer is not only a progress line that stands still.
+#[derive(Default)]
 struct Retrying {
     said: Option<String>,
-    quiet: bool,
 }
 
 impl Retrying {
-    fn new(quiet: bool) -> Retrying {
-        Retrying { said: None, quiet }
-    }
-
-    fn say(&mut self, logger: &Logger, deadline: u64) {
+    fn say(&mut self, logger: &Logger, deadline: u64, progress: &Progress) {
         let reason = logger.last_retried_error();
-        if self.quiet || reason.is_none() || reason == self.said {
+        if reason == self.said {
             return;
         }
         if let Some(reason) = &reason {
-            eprintln!(
+            progress.say(&format!(
                 "honeyhive send: retrying: {}; each line is retried for up to --retry-deadline {deadline} s",
                 for_the_shell(reason)
-            );
+            ));
         }
         self.said = reason;
     }

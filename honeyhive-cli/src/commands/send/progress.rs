@@ -68,6 +68,15 @@ impl Progress {
         }
     }
 
+    /// Prints `line` on stderr above the bar (not through it).
+    pub fn say(&self, line: &str) {
+        match self {
+            Progress::Quiet => {}
+            Progress::Bar(bar) => bar.println(line),
+            Progress::Plain { .. } => eprintln!("{line}"),
+        }
+    }
+
     pub fn finish(&self) {
         if let Progress::Bar(bar) = self {
             bar.finish_and_clear();
