@@ -155,11 +155,26 @@ impl FieldMap {
     }
 
     /// Whether the field `name` is left out of the event.
+    ///
+    /// ```
+    /// use honeyhive::tracing::FieldMap;
+    ///
+    /// assert!(FieldMap::new().drops("rig.completion_parent"));
+    /// assert!(!FieldMap::new().drops("gen_ai.request.model"));
+    /// ```
     pub fn drops(&self, name: &str) -> bool {
         self.target(name) == Some(&Target::Drop)
     }
 
     /// The name the field `name` is read as, if it is renamed.
+    ///
+    /// ```
+    /// use honeyhive::tracing::FieldMap;
+    ///
+    /// let map = FieldMap::empty().rename("myfw.tokens_in", "gen_ai.usage.input_tokens");
+    /// assert_eq!(map.renamed("myfw.tokens_in"), Some("gen_ai.usage.input_tokens"));
+    /// assert_eq!(map.renamed("myfw.other"), None);
+    /// ```
     pub fn renamed(&self, name: &str) -> Option<&str> {
         match self.target(name) {
             Some(Target::Rename(to)) => Some(to),

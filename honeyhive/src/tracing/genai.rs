@@ -239,8 +239,9 @@ fn span_kind(kind: &str) -> Option<EventType> {
     }
 }
 
-/// JSON text as JSON; anything else as it came (text that is not JSON
-/// stays text).
+/// JSON text (an object, an array or a string) as JSON; anything else as
+/// it came: text that is not JSON stays text, and so does `42` (a tool's
+/// text answer is not a number because it reads as one).
 pub(super) fn parsed(value: Value) -> Value {
     match value {
         Value::String(text) => {

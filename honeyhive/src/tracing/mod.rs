@@ -69,7 +69,8 @@
 //! pins GenAI semantic conventions **v1.36**, with the key names of its
 //! *Semantic Convention Reference* and *Aggregation Logic* pages (the
 //! token metrics it sums into a session). Message and tool fields that
-//! hold JSON text become JSON; text that is not JSON stays text.
+//! hold a JSON object, array or string as text become that JSON; other
+//! text (`42` and `true` included) stays text.
 //!
 //! | span field (semconv 1.36; OpenInference, Traceloop) | goes to |
 //! |---|---|
