@@ -112,10 +112,11 @@ async fn a_three_level_tree_is_one_event_with_fields_where_the_table_says() {
             "outputs": {"answer": "sunny"},
             "children": [
                 {
-                    "event_name": "llm",
+                    // A model event is named after its model.
+                    "event_name": "gpt-4o",
                     "event_type": "model",
                     "config": {"model": "gpt-4o", "temperature": 0.5},
-                    "metrics": {"input_tokens": 12},
+                    "metrics": {"prompt_tokens": 12},
                     "feedback": {"liked": true},
                     "metadata": {"gen_ai.operation.name": "chat", "retries": 2},
                 },
@@ -441,4 +442,67 @@ async fn a_field_recorded_again_keeps_its_last_value_only() {
     let event = &mock.events()[0].event;
     assert_eq!(event["metrics"], json!({"step": 9_999}));
     assert_eq!(event["outputs"], json!({"text": "last"}));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_session_scope_sends_each_span_under_it_as_a_root_in_its_session_and_itself_as_the_session_event()
+ {
+    let (mock, logger) = mock_logger().await;
+    let layer = HoneyHiveLayer::new(logger.clone());
+    let subscriber = tracing_subscriber::registry().with(layer.clone());
+    tracing::subscriber::with_default(subscriber, || {
+        let scope = tracing::info_span!(
+            "conversation",
+            honeyhive.event_type = "session",
+            honeyhive.session_id = "conv-1",
+        );
+        scope.in_scope(|| {
+            tracing::info_span!("turn 1").in_scope(|| {
+                tracing::info_span!("llm", gen_ai.operation.name = "chat").in_scope(|| {});
+                // A span a framework starts as a root (`parent: None`)
+                // while the app's span is current joins its session.
+                tracing::info_span!(parent: None, "embeddings").in_scope(|| {});
+            });
+            tracing::info_span!("turn 2").in_scope(|| {});
+        });
+    });
+    // Outside the scope, a root goes to a session of its own.
+    let subscriber = tracing_subscriber::registry().with(layer.clone());
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info_span!("alone").in_scope(|| {});
+    });
+    logger.shutdown(Duration::from_secs(5)).await;
+    assert!(mock.violations().is_empty(), "{:?}", mock.violations());
+    let mut by_name: Vec<(String, String, String)> = mock
+        .events()
+        .iter()
+        .map(|received| {
+            (
+                received.event["event_name"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
+                received.event["event_type"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
+                received.session_id.clone(),
+            )
+        })
+        .collect();
+    by_name.sort();
+    let in_conv = |name: &str, kind: &str| (name.to_owned(), kind.to_owned(), "conv-1".to_owned());
+    let alone = by_name.iter().find(|(name, ..)| name == "alone").cloned();
+    let alone_session = alone.as_ref().map(|(.., session)| session.clone());
+    assert_ne!(alone_session.as_deref(), Some("conv-1"));
+    assert_eq!(
+        by_name,
+        vec![
+            alone.expect("the root outside the scope"),
+            in_conv("conversation", "session"),
+            in_conv("embeddings", "tool"),
+            in_conv("turn 1", "chain"),
+            in_conv("turn 2", "tool"),
+        ]
+    );
 }

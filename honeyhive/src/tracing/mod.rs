@@ -21,7 +21,7 @@
 //! let root = &mock.events()[0].event;
 //! assert_eq!(root["event_type"], "chain");
 //! assert_eq!(root["children"][0]["event_type"], "model");
-//! assert_eq!(root["children"][0]["metrics"]["input_tokens"], 12);
+//! assert_eq!(root["children"][0]["metrics"]["prompt_tokens"], 12);
 //! # Ok(()) }
 //! ```
 //!
@@ -49,19 +49,114 @@
 //! | span field | goes to |
 //! |---|---|
 //! | `honeyhive.session_id` (on the root) | the session the tree is logged into |
-//! | `honeyhive.event_type` | `event_type` (`model`, `tool`, `chain`, `session`) |
-//! | `honeyhive.event_name` | `event_name` (else the span's name) |
+//! | `honeyhive.event_type` | `event_type` (`model`, `tool`, `chain`, `session`); `session` makes the span a [session scope](#sessions) |
+//! | `honeyhive.event_name` | `event_name` (else as below, else the span's name) |
 //! | `inputs.*`, `outputs.*`, `config.*`, `metadata.*`, `metrics.*`, `feedback.*`, `user_properties.*` | that object, under the rest of the key |
 //! | `error` | `error` |
-//! | `gen_ai.operation.name` | `event_type`: `chat`, `text_completion`, `generate_content` → `model`; `execute_tool` → `tool`; `invoke_agent`, `create_agent` → `chain` (an explicit `honeyhive.event_type` wins) |
-//! | `gen_ai.request.model` | `config.model` |
-//! | `gen_ai.usage.*` | `metrics.*` |
+//! | OpenTelemetry GenAI, OpenInference and Traceloop names | as [GenAI fields](#genai-fields) says |
 //! | anything else | `metadata`, under its full name |
 //!
 //! Integers, floats, booleans and strings keep their JSON type; values
 //! recorded with `%` or `?` are strings. Without a type, a span with
 //! children is a `chain` and a leaf a `tool`. An `ERROR`-level `tracing`
 //! event inside a span sets that span's `error` (its message).
+//!
+//! # GenAI fields
+//! Frameworks (rig, for one) record OpenTelemetry's GenAI semantic
+//! conventions on their spans. The layer maps them as HoneyHive maps them
+//! when they arrive over OTLP: HoneyHive's *Framework Attribute Mapping*
+//! page (docs.honeyhive.ai, v2 SDK reference, `semconv-alignment`), which
+//! pins GenAI semantic conventions **v1.36**, with the key names of its
+//! *Semantic Convention Reference* and *Aggregation Logic* pages (the
+//! token metrics it sums into a session). Message and tool fields that
+//! hold a JSON object, array or string as text become that JSON; other
+//! text (`42` and `true` included) stays text.
+//!
+//! | span field (semconv 1.36; OpenInference, Traceloop) | goes to |
+//! |---|---|
+//! | `gen_ai.operation.name` | `event_type`: `chat`, `text_completion`, `generate_content`, `embeddings` → `model`; `execute_tool` → `tool`; `invoke_agent`, `create_agent` → `chain` (an explicit `honeyhive.event_type` wins); kept in `metadata` |
+//! | `openinference.span.kind`, `traceloop.span.kind` | `event_type` likewise (`LLM`/`llm` → `model`…); `metadata.span_kind` |
+//! | `gen_ai.system_instructions` | `inputs.chat_history`, first: `{role: "system", content}` |
+//! | `gen_ai.input.messages`; `gen_ai.prompt` | `inputs.chat_history`: `{role, content}`, `tool_calls: [{id, type: "function", function: {name, arguments}}]` for a `tool_call` part, a `{role: "tool", tool_call_id, content}` message for each `tool_call_response`; text that is no list of messages is one `user` message |
+//! | `gen_ai.output.messages`; `gen_ai.completion` | `outputs`: one message's `role`, `content`, `tool_calls`, `finish_reason`; several under `outputs.messages`; text as `{role: "assistant", content}` |
+//! | `gen_ai.tool.name` | `event_name` of a tool event; `config.tool_name` |
+//! | `gen_ai.tool.description` | `config.tool_description` |
+//! | `gen_ai.tool.call.id` | `metadata.tool_call_id` |
+//! | `gen_ai.tool.call.arguments` | `inputs`: an object's keys, else `inputs.arguments` |
+//! | `gen_ai.tool.call.result` | `outputs.result` |
+//! | `gen_ai.request.model`; `llm.model_name` | `config.model`, and `event_name` of a model event |
+//! | `gen_ai.request.*` (`temperature`, `max_tokens`, `top_p`, `stream`…) | `config.*` |
+//! | `llm.invocation_parameters` (JSON) | `config`, its keys |
+//! | `gen_ai.provider.name`, `gen_ai.system`; `llm.provider`, `llm.system` | `config.provider` |
+//! | `gen_ai.response.model` | `metadata.response_model` (and a model event's name, without a request model) |
+//! | `gen_ai.response.id` | `metadata.response_id` |
+//! | `gen_ai.response.finish_reasons` | `metadata.finish_reasons` |
+//! | `gen_ai.usage.input_tokens`; `llm.token_count.prompt`, `gen_ai.usage.prompt_tokens` | `metrics.prompt_tokens` |
+//! | `gen_ai.usage.output_tokens`; `llm.token_count.completion`, `gen_ai.usage.completion_tokens` | `metrics.completion_tokens` |
+//! | `gen_ai.usage.total_tokens`; `llm.token_count.total`, `llm.usage.total_tokens` | `metrics.total_tokens`; without it, the sum of the two above |
+//! | other `gen_ai.usage.*` (`cache_read.input_tokens`…) | `metrics.*`, dots as `_` (`cache_read_input_tokens`) |
+//! | `error.type`, `gen_ai.tool.error.type`; `exception.message` | `error` (unless set otherwise), and kept in `metadata` |
+//!
+//! Everything else (`gen_ai.agent.name`, `gen_ai.tool.type`…) stays in
+//! `metadata` under its own name. Before this mapping a [`FieldMap`]
+//! renames a framework's own names into these (or into a bucket key) and
+//! drops its internal fields; the default one drops
+//! [`FieldMap::FRAMEWORK_INTERNAL`] and renames
+//! [`FieldMap::FRAMEWORK_RENAMED`] (see
+//! [`with_field_map`](HoneyHiveLayer::with_field_map)).
+//!
+//! # Sessions
+//! A root's tree goes to its `honeyhive.session_id`, else the layer's
+//! [`with_session_id`](HoneyHiveLayer::with_session_id), else a new
+//! session. To put the trees of one conversation, request or job into one
+//! session without touching a framework's spans, the app enters a
+//! *session scope*: a span with `honeyhive.event_type = "session"` (and
+//! its `honeyhive.session_id`, else a new one), recorded by the layer as
+//! a root:
+//! - each span started directly under it is a root of its own, sent in
+//!   the scope's session when it closes, not when the scope does;
+//! - the scope itself is sent as the session's event when it closes (or
+//!   at shutdown, as it stands), with its own fields;
+//! - a span a framework starts as a root (`parent: None`) while a span is
+//!   current joins the session of the tree around it.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), honeyhive::Error> {
+//! use std::time::Duration;
+//! use honeyhive::{Logger, LoggerConfig, testing::MockHoneyHive, tracing::HoneyHiveLayer};
+//! use tracing_subscriber::layer::SubscriberExt;
+//!
+//! let mock = MockHoneyHive::start_async().await;
+//! let logger = Logger::new(&mock.client()?, LoggerConfig::default())?;
+//! let subscriber = tracing_subscriber::registry().with(HoneyHiveLayer::new(logger.clone()));
+//! tracing::subscriber::with_default(subscriber, || {
+//!     let conversation = tracing::info_span!(
+//!         "conversation",
+//!         honeyhive.event_type = "session",
+//!         honeyhive.session_id = "support-42",
+//!     );
+//!     let _in = conversation.enter();
+//!     // What a framework records, the app untouched.
+//!     for turn in ["Hi!", "Thanks!"] {
+//!         tracing::info_span!("chat", gen_ai.operation.name = "chat", gen_ai.prompt = turn)
+//!             .in_scope(|| {});
+//!     }
+//! });
+//! logger.shutdown(Duration::from_secs(5)).await;
+//! let events = mock.events();
+//! assert_eq!(events.len(), 3, "two turns and the session event");
+//! assert!(events.iter().all(|received| received.session_id == "support-42"));
+//! assert_eq!(events[0].event["inputs"]["chat_history"][0]["content"], "Hi!");
+//! assert_eq!(events[2].event["event_type"], "session");
+//! # Ok(()) }
+//! ```
+//!
+//! A scope's session is decided when it starts: a `honeyhive.session_id`
+//! recorded on it later is not read. rig adopts the current span as its
+//! agent span: under a scope, rig records its agent's fields on the scope
+//! (those the scope declares, such as `gen_ai.prompt = Empty`) and its
+//! model and tool spans are the scope's direct children.
 //!
 //! # Time
 //! `start_time` is taken from the system clock when the span is created,
@@ -94,7 +189,8 @@
 //!
 //! # Cost
 //! A callback does little: a span keeps its fields as they came (name and
-//! value) and its closed children as they are. A closed tree goes into the
+//! value) and its closed children as they are; the field map and the
+//! GenAI mapping (JSON parsing included) run when the event is built. A closed tree goes into the
 //! [`Logger`]'s queue as it stands, counted against the queue's bounds like
 //! any event (a tree the queue has no room for is counted in
 //! `trees_refused` and in the Logger's `dropped`); it becomes an [`Event`],
@@ -114,10 +210,13 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::logger::Source;
-use crate::{Event, Logger, SessionId};
+use crate::{Event, EventType, Logger, SessionId};
 
+mod field_map;
+mod genai;
 mod node;
 
+pub use field_map::FieldMap;
 use node::{Fields, Mark, Node, Tree};
 
 /// Turns `tracing` spans into HoneyHive event trees; see the
@@ -141,6 +240,8 @@ struct Shared {
     roots: Mutex<Roots>,
     /// The Logger is shutting down: no more parts on ticks.
     closed: AtomicBool,
+    /// Set by the builder; each tree sent takes the one set then.
+    fields: Mutex<Arc<FieldMap>>,
 }
 
 /// The open roots, by span id, and when each is next due to send a part.
@@ -159,8 +260,23 @@ struct Root {
     parts: AtomicU64,
     /// The layer's session for a root without `honeyhive.session_id`.
     fallback: Option<SessionId>,
-    /// Decided at the first part, so that every part goes to one session.
+    /// Decided at the first part, so that every part goes to one session
+    /// (at the start, for a scope).
     session: OnceLock<SessionId>,
+    /// A session scope (`honeyhive.event_type = "session"`): each span
+    /// started directly under it is a root of its own, in its session.
+    scope: bool,
+}
+
+/// What a new span is started under, as the layer sees it.
+enum Parent {
+    /// A recorded span of this tree.
+    Tree(Arc<Tree>),
+    /// An omitted span: the new one is omitted too.
+    Omitted(Arc<Tree>),
+    /// No recorded parent, but a session to start the new root in: a
+    /// scope's, or inherited from the tree around an explicit root.
+    Session(SessionId),
 }
 
 #[derive(Default)]
@@ -214,6 +330,7 @@ impl HoneyHiveLayer {
             max_age: Mutex::new(Self::DEFAULT_MAX_AGE),
             roots: Mutex::default(),
             closed: AtomicBool::new(false),
+            fields: Mutex::new(Arc::new(FieldMap::new())),
         });
         let source: Arc<dyn Source> = Arc::clone(&shared) as Arc<dyn Source>;
         shared.logger.add_source(Arc::downgrade(&source));
@@ -251,6 +368,30 @@ impl HoneyHiveLayer {
     pub fn with_max_age(self, age: Duration) -> Self {
         *self.shared.max_age.lock() = age;
         self
+    }
+
+    /// Sets how span fields are renamed or dropped before the GenAI
+    /// mapping (see [`FieldMap`]); by default [`FieldMap::new`], the
+    /// built-in list of framework-internal fields. Applies to every clone
+    /// of this layer.
+    ///
+    /// ```
+    /// use honeyhive::tracing::{FieldMap, HoneyHiveLayer};
+    /// # let mock = honeyhive::testing::MockHoneyHive::start();
+    /// # let logger = honeyhive::Logger::on_own_thread(&mock.client()?, Default::default())?;
+    /// let layer = HoneyHiveLayer::new(logger)
+    ///     .with_field_map(FieldMap::new().rename("myfw.answer", "gen_ai.completion"));
+    /// assert_eq!(layer.field_map().renamed("myfw.answer"), Some("gen_ai.completion"));
+    /// # Ok::<(), honeyhive::Error>(())
+    /// ```
+    pub fn with_field_map(self, fields: FieldMap) -> Self {
+        *self.shared.fields.lock() = Arc::new(fields);
+        self
+    }
+
+    /// How span fields are renamed or dropped before the GenAI mapping.
+    pub fn field_map(&self) -> Arc<FieldMap> {
+        Arc::clone(&self.shared.fields.lock())
     }
 
     /// The session for trees whose root names none, if set.
@@ -329,19 +470,48 @@ where
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         // The nearest ancestor this layer sees (filtered ones are skipped).
-        let parent_tree = span.parent().and_then(|parent| {
+        let parent = span.parent().and_then(|parent| {
             let extensions = parent.extensions();
             if let Some(node) = extensions.get::<Node>() {
-                return Some(Ok(Arc::clone(&node.tree)));
+                return Some(Parent::Tree(Arc::clone(&node.tree)));
             }
             if let Some(RootRef(root)) = extensions.get::<RootRef>() {
+                if root.scope {
+                    return root.session.get().cloned().map(Parent::Session);
+                }
                 return root
                     .node
                     .lock()
                     .as_ref()
-                    .map(|node| Ok(Arc::clone(&node.tree)));
+                    .map(|node| Parent::Tree(Arc::clone(&node.tree)));
             }
-            Some(Err(Arc::clone(&extensions.get::<Omitted>()?.0)))
+            Some(Parent::Omitted(Arc::clone(&extensions.get::<Omitted>()?.0)))
+        });
+        // A span started as a root (`parent: None`) while a span is
+        // current takes the session of the tree around it: its scope's,
+        // its root's `honeyhive.session_id`, or the one its root was
+        // given (by a scope, or the layer's).
+        let parent = parent.or_else(|| {
+            if !attrs.is_root() {
+                return None;
+            }
+            let current = ctx.lookup_current()?;
+            let root = current.scope().find_map(|span| {
+                let extensions = span.extensions();
+                extensions
+                    .get::<RootRef>()
+                    .map(|RootRef(root)| Arc::clone(root))
+            })?;
+            if root.scope {
+                return root.session.get().cloned().map(Parent::Session);
+            }
+            let session = root.session.get().cloned().or_else(|| {
+                let node = root.node.lock();
+                node.as_ref()?.session_id.clone().map(SessionId::from)
+            });
+            session
+                .or_else(|| root.fallback.clone())
+                .map(Parent::Session)
         });
         let record = |tree, root| {
             let mut node = Node::new(span.name(), tree, root, attrs.fields().len());
@@ -354,46 +524,63 @@ where
             counters.spans_omitted.fetch_add(1, Ordering::Relaxed);
             Omitted(tree)
         };
-        match parent_tree {
-            Some(Err(tree)) => span.extensions_mut().insert(omit(tree)),
-            Some(Ok(tree)) => {
+        let scope_session = match parent {
+            Some(Parent::Omitted(tree)) => {
+                span.extensions_mut().insert(omit(tree));
+                return;
+            }
+            Some(Parent::Tree(tree)) => {
                 if tree.nodes.fetch_add(1, Ordering::Relaxed) >= self.max_nodes {
                     tree.nodes.fetch_sub(1, Ordering::Relaxed);
                     span.extensions_mut().insert(omit(tree));
                 } else {
                     span.extensions_mut().insert(record(tree, false));
                 }
+                return;
             }
-            None => {
-                let tree = Arc::new(Tree {
-                    nodes: AtomicUsize::new(1),
-                    omitted: AtomicU64::new(0),
-                });
-                let room = |n: usize| (n < self.max_open_roots).then_some(n + 1);
-                let open = &counters.open_roots;
-                if open
-                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, room)
-                    .is_err()
-                {
-                    counters.roots_omitted.fetch_add(1, Ordering::Relaxed);
-                    span.extensions_mut().insert(Omitted(tree));
-                    return;
-                }
-                let node = record(tree, true);
-                let due = node.clock + *self.shared.max_age.lock();
-                let root = Arc::new(Root {
-                    node: Mutex::new(Some(node)),
-                    parts: AtomicU64::new(0),
-                    fallback: self.session_id.clone(),
-                    session: OnceLock::new(),
-                });
-                let mut roots = self.shared.roots.lock();
-                roots.by_id.insert(id.into_u64(), Arc::clone(&root));
-                roots.due.insert((due, id.into_u64()));
-                drop(roots);
-                span.extensions_mut().insert(RootRef(root));
-            }
+            Some(Parent::Session(session)) => Some(session),
+            None => None,
+        };
+        let tree = Arc::new(Tree {
+            nodes: AtomicUsize::new(1),
+            omitted: AtomicU64::new(0),
+        });
+        let room = |n: usize| (n < self.max_open_roots).then_some(n + 1);
+        let open = &counters.open_roots;
+        if open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, room)
+            .is_err()
+        {
+            counters.roots_omitted.fetch_add(1, Ordering::Relaxed);
+            span.extensions_mut().insert(Omitted(tree));
+            return;
         }
+        let node = record(tree, true);
+        let due = node.clock + *self.shared.max_age.lock();
+        let fallback = scope_session.or_else(|| self.session_id.clone());
+        let scope = node.event_type == Some(EventType::Session);
+        let session = OnceLock::new();
+        if scope {
+            // A scope's session is decided at its start: the roots under
+            // it are logged into it before it closes.
+            let id = node.session_id.clone().map(SessionId::from);
+            let _ = session.set(
+                id.or_else(|| fallback.clone())
+                    .unwrap_or_else(SessionId::new),
+            );
+        }
+        let root = Arc::new(Root {
+            node: Mutex::new(Some(node)),
+            parts: AtomicU64::new(0),
+            fallback,
+            session,
+            scope,
+        });
+        let mut roots = self.shared.roots.lock();
+        roots.by_id.insert(id.into_u64(), Arc::clone(&root));
+        roots.due.insert((due, id.into_u64()));
+        drop(roots);
+        span.extensions_mut().insert(RootRef(root));
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
@@ -502,7 +689,8 @@ impl Shared {
             self.counters.trees_partial.fetch_add(1, Ordering::Relaxed);
         }
         let heap = node.heap();
-        let make = Box::new(move || Event::from(node.into_event(mark)));
+        let fields = Arc::clone(&self.fields.lock());
+        let make = Box::new(move || Event::from(node.into_event(mark, &fields)));
         if self.logger.log_later(session, heap, make) {
             self.counters.trees_logged.fetch_add(1, Ordering::Relaxed);
         } else {
@@ -532,6 +720,11 @@ impl Shared {
                 .collect()
         };
         for (_, root) in due {
+            // A scope's event goes out when it closes, or as it stands at
+            // shutdown; its spans went out as roots of their own.
+            if root.scope && now.is_some() {
+                continue;
+            }
             let part = {
                 let mut node = root.node.lock();
                 let Some(node) = node.as_mut() else { continue };

@@ -8,9 +8,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tracing::field::{Field, Visit};
 
+use super::field_map::FieldMap;
+use super::genai::{self, Mapped};
 use crate::footprint::ALLOCATION;
 use crate::{EventType, api};
 
@@ -41,9 +43,9 @@ pub(super) struct Node {
     pub(super) root: bool,
     name: Cow<'static, str>,
     /// From `honeyhive.event_type`.
-    event_type: Option<EventType>,
-    /// From `gen_ai.operation.name`; `event_type` wins.
-    gen_ai_type: Option<EventType>,
+    pub(super) event_type: Option<EventType>,
+    /// `honeyhive.event_name` was recorded: the name is the app's.
+    named: bool,
     pub(super) session_id: Option<String>,
     pub(super) error: Option<String>,
     /// Every other field, by its full name, in the order recorded.
@@ -54,38 +56,6 @@ pub(super) struct Node {
     /// Set when the span closes; a tree sent before its root closed takes
     /// the root's age then.
     pub(super) took: Option<Duration>,
-}
-
-const OBJECTS: [&str; 7] = [
-    "inputs",
-    "outputs",
-    "config",
-    "metadata",
-    "metrics",
-    "feedback",
-    "user_properties",
-];
-const METADATA: usize = 3;
-const CONFIG: usize = 2;
-const METRICS: usize = 4;
-
-/// Where a field goes: the object (index in [`OBJECTS`]) and the key in it.
-fn place(key: &'static str) -> (usize, &'static str) {
-    if key == "gen_ai.request.model" {
-        return (CONFIG, "model");
-    }
-    if let Some(rest) = key.strip_prefix("gen_ai.usage.") {
-        return (METRICS, rest);
-    }
-    for (index, object) in OBJECTS.iter().enumerate() {
-        if let Some(rest) = key
-            .strip_prefix(object)
-            .and_then(|rest| rest.strip_prefix('.'))
-        {
-            return (index, rest);
-        }
-    }
-    (METADATA, key)
 }
 
 fn event_type(text: &str) -> Option<EventType> {
@@ -99,7 +69,7 @@ impl Node {
             root,
             name: Cow::Borrowed(name),
             event_type: None,
-            gen_ai_type: None,
+            named: false,
             session_id: None,
             error: None,
             fields: Vec::with_capacity(fields),
@@ -118,17 +88,12 @@ impl Node {
         match key {
             "honeyhive.session_id" => self.session_id = Some(text()),
             "honeyhive.event_type" => self.event_type = event_type(&text()),
-            "honeyhive.event_name" => self.name = Cow::Owned(text()),
+            "honeyhive.event_name" => {
+                self.name = Cow::Owned(text());
+                self.named = true;
+            }
             "error" => self.error = Some(text()),
             _ => {
-                if key == "gen_ai.operation.name" {
-                    self.gen_ai_type = match text().as_str() {
-                        "chat" | "text_completion" | "generate_content" => Some(EventType::Model),
-                        "execute_tool" => Some(EventType::Tool),
-                        "invoke_agent" | "create_agent" => Some(EventType::Chain),
-                        _ => None,
-                    };
-                }
                 // Recorded again: the new value replaces the old, so a span
                 // that records in a loop does not grow.
                 match self.fields.iter_mut().find(|(name, _)| *name == key) {
@@ -176,7 +141,7 @@ impl Node {
             root: self.root,
             name: self.name.clone(),
             event_type: self.event_type,
-            gen_ai_type: self.gen_ai_type,
+            named: self.named,
             session_id: self.session_id.clone(),
             error: self.error.clone(),
             fields: self.fields.clone(),
@@ -194,30 +159,44 @@ impl Node {
     }
 
     /// The event this node and its children make; `mark` is noted on the
-    /// root.
-    pub(super) fn into_event(self, mark: Mark) -> api::types::Event {
-        let mut objects: [Map<String, Value>; 7] = Default::default();
-        for (key, value) in self.fields {
-            let (object, key) = place(key);
-            objects[object].insert(key.to_owned(), value);
-        }
+    /// root. Fields go through `fields` and the GenAI mapping here, on the
+    /// Logger's runtime.
+    pub(super) fn into_event(self, mark: Mark, fields: &FieldMap) -> api::types::Event {
+        let Mapped {
+            buckets,
+            kind,
+            model,
+            tool,
+            error,
+        } = genai::map(self.fields, fields);
+        let mut buckets = buckets;
+        let metadata = &mut buckets[genai::METADATA];
         if mark.partial {
-            objects[METADATA].insert("honeyhive.partial".to_owned(), true.into());
+            metadata.insert("honeyhive.partial".to_owned(), true.into());
         }
         if let Some(part) = mark.part {
-            objects[METADATA].insert("honeyhive.part".to_owned(), part.into());
+            metadata.insert("honeyhive.part".to_owned(), part.into());
         }
         if self.root && mark.omitted > 0 {
-            objects[METADATA].insert("honeyhive.spans_omitted".to_owned(), mark.omitted.into());
+            metadata.insert("honeyhive.spans_omitted".to_owned(), mark.omitted.into());
         }
         let kind = self
             .event_type
-            .or(self.gen_ai_type)
+            .or(kind)
             .unwrap_or(if self.children.is_empty() {
                 EventType::Tool
             } else {
                 EventType::Chain
             });
+        // A model event is named after its model and a tool event after
+        // its tool, as HoneyHive names them; a name the app set wins.
+        let name = match kind {
+            _ if self.named => None,
+            EventType::Model => model,
+            EventType::Tool => tool,
+            _ => None,
+        }
+        .unwrap_or_else(|| self.name.into_owned());
         let [
             inputs,
             outputs,
@@ -226,7 +205,7 @@ impl Node {
             metrics,
             feedback,
             user_properties,
-        ] = objects;
+        ] = buckets;
         // Built as the generated type directly: the maps hold JSON already
         // (no NaN: `Fields` keeps non-finite floats as text), so going
         // through the builder's setters would only copy them again.
@@ -239,14 +218,14 @@ impl Node {
             children: self
                 .children
                 .into_iter()
-                .map(|child| child.into_event(Mark::default()))
+                .map(|child| child.into_event(Mark::default(), fields))
                 .collect(),
             config,
             duration,
             end_time: millis(self.started + took),
-            error: self.error,
+            error: self.error.or(error),
             event_id: None,
-            event_name: Some(self.name.into_owned()),
+            event_name: Some(name),
             event_type: Some(kind.as_str().to_owned()),
             feedback,
             inputs,
