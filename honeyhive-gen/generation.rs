@@ -1,8 +1,11 @@
 // The one place where the progenitor settings live.
 //
-// `build.rs` compiles this file to generate the client the crate includes, and
-// `xtask` compiles the same file to render the committed, reviewable copy, so
-// the two can never disagree about how the code was produced.
+// `xtask` compiles this file to render `generated/client.rs`, the committed,
+// reviewed code this crate compiles (`cargo xtask regen` writes it, `cargo
+// xtask check` refuses it stale), and `xtask/import-check` compiles it to
+// check imported specs generate; so every rendering is made the same way. It
+// ships in the package beside the spec, as the record of how the code was
+// produced; the crate itself has no build script and needs no generator.
 
 use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TypeImpl};
 use schemars::schema::{InstanceType, SchemaObject};

@@ -13,7 +13,7 @@ mod hooks;
 
 pub use hooks::{Exec, ExecFuture, Hooks};
 
-include!(concat!(env!("OUT_DIR"), "/client.rs"));
+include!("../generated/client.rs");
 
 /// The OpenAPI document this crate was generated from, as JSON text.
-pub const OPENAPI_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.json"));
+pub const OPENAPI_JSON: &str = include_str!("../generated/openapi.json");
