@@ -61,7 +61,7 @@ pub mod types {
             Self::Number(value)
         }
     }
-    ///Response for POST /datasets/{dataset_id}/datapoints
+    ///The answer of addDatapoints.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct AddDatapointsResponse {
         pub datapoint_ids: ::std::vec::Vec<AddDatapointsResponseDatapointIdsItem>,
@@ -128,14 +128,14 @@ pub mod types {
                 })
         }
     }
-    ///Request body for POST /datasets/{dataset_id}/datapoints
+    ///The body of addDatapoints.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct AddDatapointsToDatasetRequest {
-        ///Array of datapoint data objects to add
+        ///The rows to add, one datapoint each.
         pub data: ::std::vec::Vec<
             ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         >,
-        ///Field mapping for inputs, ground truth, and history
+        ///Which fields of each row become the datapoint's inputs, ground truth and history.
         pub mapping: DatapointMapping,
     }
     impl AddDatapointsToDatasetRequest {
@@ -143,13 +143,13 @@ pub mod types {
             Default::default()
         }
     }
-    ///Request body for POST /session/{session_id}/traces (deprecated — use POST /v1/sessions/{session_id}/events/batch). Exactly one of `logs` (deprecated) or `events` must be present.
+    ///The body of addSessionTracesLegacy (deprecated: use createSessionEventBatch). Holds `events`, or the older `logs`, never both.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct AddSessionTracesRequest {
-        ///Traces to add as raw event objects. Replaces `logs`.
+        ///The events to add, as event objects (what `logs` was).
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub events: ::std::vec::Vec<LegacyEvent>,
-        ///Deprecated: use `events` instead. Traces to add as raw event objects.
+        ///Deprecated: send `events`. The events to add, as event objects.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub logs: ::std::vec::Vec<LegacyEvent>,
     }
@@ -158,7 +158,7 @@ pub mod types {
             Default::default()
         }
     }
-    ///Request body for POST /datapoints/batch
+    ///The body of batchCreateDatapoints.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct BatchCreateDatapointsRequest {
         #[serde(
@@ -333,7 +333,7 @@ pub mod types {
             Self::Array(value)
         }
     }
-    ///Response for POST /datapoints/batch
+    ///The answer of batchCreateDatapoints.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct BatchCreateDatapointsResponse {
         pub inserted: bool,
@@ -443,9 +443,9 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ComparableEvent {
         pub datapoint_id: ::std::string::String,
-        ///Full event record from the first run
+        ///The event of the first run, in full.
         pub event_1: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///Full event record from the second run
+        ///The event of the second run, in full.
         pub event_2: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     }
     impl ComparableEvent {
@@ -1310,35 +1310,35 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(deny_unknown_fields)]
     pub struct CreateChartRequest {
-        ///Time bucket granularity for aggregation
+        ///How long each time bucket is.
         #[serde(default = "defaults::create_chart_request_bucketing")]
         pub bucketing: CreateChartRequestBucketing,
-        ///Time range to query
+        ///The time range the chart shows.
         #[serde(
             rename = "dateRange",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub date_range: ::std::option::Option<CreateChartRequestDateRange>,
-        ///Description of what the chart shows
+        ///What the chart shows, in words.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub description: ::std::option::Option<::std::string::String>,
-        ///Aggregation function to apply (e.g. sum, avg, median, min, max)
+        ///How values are aggregated, such as sum, avg, median, min or max.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub func: ::std::option::Option<::std::string::String>,
-        ///Field to group results by
+        ///The field the values are grouped by.
         #[serde(
             rename = "groupBy",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub group_by: ::std::option::Option<::std::string::String>,
-        ///Name of the metric to visualize
+        ///The metric the chart shows.
         pub metric: CreateChartRequestMetric,
-        ///Display name for the chart
+        ///The chart's title.
         pub name: CreateChartRequestName,
-        ///ID of the user who owns this chart
+        ///The user the chart belongs to.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub owner_id: ::std::option::Option<CreateChartRequestOwnerId>,
-        ///Filters to apply to the chart data
+        ///Filters on the events the chart draws from.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub query: ::std::vec::Vec<QueryFilter>,
     }
@@ -1347,7 +1347,7 @@ pub mod types {
             Default::default()
         }
     }
-    ///Time bucket granularity for aggregation
+    ///How long each time bucket is.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -1419,7 +1419,7 @@ pub mod types {
             CreateChartRequestBucketing::Day
         }
     }
-    ///Time range to query
+    ///The time range the chart shows.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(untagged)]
     pub enum CreateChartRequestDateRange {
@@ -1436,7 +1436,7 @@ pub mod types {
             Self::AbsoluteDateRange(value)
         }
     }
-    ///Name of the metric to visualize
+    ///The metric the chart shows.
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     pub struct CreateChartRequestMetric(::std::string::String);
@@ -1490,7 +1490,7 @@ pub mod types {
                 })
         }
     }
-    ///Display name for the chart
+    ///The chart's title.
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     pub struct CreateChartRequestName(::std::string::String);
@@ -1544,7 +1544,7 @@ pub mod types {
                 })
         }
     }
-    ///ID of the user who owns this chart
+    ///The user the chart belongs to.
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     pub struct CreateChartRequestOwnerId(::std::string::String);
@@ -1840,7 +1840,7 @@ pub mod types {
             Default::default()
         }
     }
-    ///Request body for POST /configurations
+    ///The body of createConfiguration.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(deny_unknown_fields)]
     pub struct CreateConfigurationRequest {
@@ -2098,7 +2098,7 @@ pub mod types {
             CreateConfigurationRequestType::Llm
         }
     }
-    ///Response for POST /configurations
+    ///The answer of createConfiguration.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct CreateConfigurationResponse {
         pub acknowledged: bool,
@@ -2166,7 +2166,7 @@ pub mod types {
                 })
         }
     }
-    ///Request body for POST /datapoints
+    ///The body of createDatapoint.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct CreateDatapointRequest {
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
@@ -2245,7 +2245,7 @@ pub mod types {
                 })
         }
     }
-    ///Response for POST /datapoints
+    ///The answer of createDatapoint.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct CreateDatapointResponse {
         pub inserted: bool,
@@ -2324,16 +2324,16 @@ pub mod types {
                 })
         }
     }
-    ///Request body for POST /datasets
+    ///The body of createDataset.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct CreateDatasetRequest {
-        ///Initial datapoint IDs to include
+        ///The ids of the datapoints the dataset starts with.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub datapoints: ::std::vec::Vec<CreateDatasetRequestDatapointsItem>,
-        ///Description of the dataset
+        ///What the dataset holds, in words.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub description: ::std::option::Option<::std::string::String>,
-        ///Name of the dataset
+        ///The dataset's name.
         #[serde(default = "defaults::create_dataset_request_name")]
         pub name: CreateDatasetRequestName,
     }
@@ -2407,7 +2407,7 @@ pub mod types {
                 })
         }
     }
-    ///Name of the dataset
+    ///The dataset's name.
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     pub struct CreateDatasetRequestName(::std::string::String);
@@ -2466,7 +2466,7 @@ pub mod types {
                 })
         }
     }
-    ///Response for POST /datasets
+    ///The answer of createDataset.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct CreateDatasetResponse {
         pub inserted: bool,
@@ -2477,7 +2477,7 @@ pub mod types {
             Default::default()
         }
     }
-    ///Request body for POST /metrics
+    ///The body of createMetric.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(deny_unknown_fields)]
     pub struct CreateMetricRequest {
@@ -2485,7 +2485,7 @@ pub mod types {
         pub categories: ::std::option::Option<
             ::std::vec::Vec<CreateMetricRequestCategoriesItem>,
         >,
-        ///Deprecated and ignored. Composite metrics are no longer supported.
+        ///Deprecated, and ignored: metrics made of other metrics are gone.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub child_metrics: ::std::option::Option<
             ::std::vec::Vec<CreateMetricRequestChildMetricsItem>,
@@ -3104,7 +3104,7 @@ pub mod types {
             value.parse()
         }
     }
-    ///Response for POST /metrics
+    ///The answer of createMetric.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct CreateMetricResponse {
         pub inserted: bool,
@@ -3170,7 +3170,7 @@ pub mod types {
                 })
         }
     }
-    ///Request body for POST /v1/metrics/{metric_id}/versions
+    ///The body of createMetricVersion.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(deny_unknown_fields)]
     pub struct CreateMetricVersionRequest {
@@ -3184,7 +3184,7 @@ pub mod types {
             Default::default()
         }
     }
-    ///Response for POST /v1/metrics/{metric_id}/versions
+    ///The answer of createMetricVersion.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(deny_unknown_fields)]
     pub struct CreateMetricVersionResponse {
@@ -3511,7 +3511,7 @@ pub mod types {
             Default::default()
         }
     }
-    ///Response for DELETE /configurations
+    ///The answer of deleteConfiguration.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct DeleteConfigurationResponse {
         pub acknowledged: bool,
@@ -3523,7 +3523,7 @@ pub mod types {
             Default::default()
         }
     }
-    ///Response for DELETE /datapoints/{datapoint_id}
+    ///The answer of deleteDatapoint.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct DeleteDatapointResponse {
         pub deleted: bool,
@@ -3533,7 +3533,7 @@ pub mod types {
             Default::default()
         }
     }
-    ///Response for DELETE /datasets
+    ///The answer of deleteDataset and deleteDatasetLegacy.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct DeleteDatasetResponse {
         pub result: DeleteResult,
@@ -3543,7 +3543,7 @@ pub mod types {
             Default::default()
         }
     }
-    ///Response for DELETE /runs/{run_id}
+    ///The answer of deleteRun.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct DeleteExperimentRunResponse {
         pub deleted: bool,
@@ -3554,7 +3554,7 @@ pub mod types {
             Default::default()
         }
     }
-    ///Response for DELETE /metrics/{metric_id}
+    ///The answer of deleteMetric and deleteMetricLegacy.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct DeleteMetricResponse {
         pub deleted: bool,
@@ -3628,7 +3628,7 @@ pub mod types {
                 })
         }
     }
-    ///Response for POST /v1/metrics/{metric_id}/versions/{version_name}/deploy
+    ///The answer of deployMetricVersion.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(deny_unknown_fields)]
     pub struct DeployMetricVersionResponse {
@@ -3795,7 +3795,7 @@ pub mod types {
         pub event_name: ::std::string::String,
         pub event_type: ::std::string::String,
         pub metadata: EventMetricDataMetadata,
-        ///Metric name → value, merged from numeric, float, and boolean ClickHouse columns
+        ///The event's metrics by name; numbers and booleans alike.
         pub metrics: ::std::collections::HashMap<
             ::std::string::String,
             EventMetricDataMetricsValue,
@@ -3881,8 +3881,7 @@ pub mod types {
         pub operator: EventSearchFilterOperator,
         #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
         pub type_: ::std::option::Option<EventSearchFilterType>,
-        #[serde(deserialize_with = "::std::option::Option::deserialize")]
-        pub value: ::std::option::Option<EventSearchFilterValue>,
+        pub value: EventSearchFilterValue,
     }
     impl EventSearchFilter {
         pub fn builder() -> builder::EventSearchFilter {
@@ -4043,27 +4042,24 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(untagged)]
     pub enum EventSearchFilterValue {
-        String(::std::string::String),
-        Number(::serde_json::Number),
-        Boolean(bool),
+        Variant0(::std::option::Option<::std::string::String>),
+        Variant1(::serde_json::Number),
+        Variant2(bool),
     }
-    impl ::std::fmt::Display for EventSearchFilterValue {
-        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            match self {
-                Self::String(x) => x.fmt(f),
-                Self::Number(x) => x.fmt(f),
-                Self::Boolean(x) => x.fmt(f),
-            }
+    impl ::std::convert::From<::std::option::Option<::std::string::String>>
+    for EventSearchFilterValue {
+        fn from(value: ::std::option::Option<::std::string::String>) -> Self {
+            Self::Variant0(value)
         }
     }
     impl ::std::convert::From<::serde_json::Number> for EventSearchFilterValue {
         fn from(value: ::serde_json::Number) -> Self {
-            Self::Number(value)
+            Self::Variant1(value)
         }
     }
     impl ::std::convert::From<bool> for EventSearchFilterValue {
         fn from(value: bool) -> Self {
-            Self::Boolean(value)
+            Self::Variant2(value)
         }
     }
     ///`EventSearchFiltersArray`
@@ -4175,7 +4171,7 @@ pub mod types {
             Default::default()
         }
     }
-    ///Response for POST /v1/events/search and POST /v1/events/export
+    ///The answer of exportEventsLegacy and searchEvents.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ExportEventsResponse {
         pub count: ::serde_json::Number,
@@ -5248,7 +5244,7 @@ pub mod types {
             Default::default()
         }
     }
-    ///Response for GET /configurations
+    ///The answer of getConfigurations.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct GetConfigurationsResponse {
         pub configurations: ::std::vec::Vec<ConfigurationItem>,
@@ -5258,7 +5254,7 @@ pub mod types {
             Default::default()
         }
     }
-    ///Response for GET /datapoints/{datapoint_id}
+    ///The answer of getDatapoint.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct GetDatapointResponse {
         pub datapoint: ::std::vec::Vec<Datapoint>,
@@ -5268,7 +5264,7 @@ pub mod types {
             Default::default()
         }
     }
-    ///Response for GET /datapoints
+    ///The answer of getDatapoints.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct GetDatapointsResponse {
         pub datapoints: ::std::vec::Vec<Datapoint>,
@@ -5278,7 +5274,7 @@ pub mod types {
             Default::default()
         }
     }
-    ///Response for GET /datasets
+    ///The answer of getDatasets.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct GetDatasetsResponse {
         pub datasets: ::std::vec::Vec<Dataset>,
@@ -5288,7 +5284,7 @@ pub mod types {
             Default::default()
         }
     }
-    ///Response for GET /events/:event_id — single event payload
+    ///The answer of getEvent.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct GetEventResponse {
         pub event: GetEventResponseEvent,
@@ -5298,65 +5294,65 @@ pub mod types {
             Default::default()
         }
     }
-    ///Full event object for legacy event creation endpoints
+    ///An event in full, as the older event routes take and getEvent returns it.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct GetEventResponseEvent {
-        ///Child event IDs in the trace hierarchy
+        ///The ids of the events inside this one.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub children_ids: ::std::vec::Vec<::std::string::String>,
-        ///Configuration used for this event
+        ///How the model, tool or other component was configured.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub config: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///Event duration in milliseconds
+        ///How long the event took, in milliseconds.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub duration: ::std::option::Option<::serde_json::Number>,
-        ///Event end time as Unix milliseconds
+        ///When the event ended, in milliseconds since the Unix epoch.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub end_time: ::std::option::Option<::serde_json::Number>,
-        ///Error message if the event failed
+        ///The error the event ended with, if any.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub error: ::std::option::Option<::std::string::String>,
         pub event_id: ::std::string::String,
-        ///Name of the event
+        ///The event's name.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub event_name: ::std::option::Option<::std::string::String>,
-        ///Type of event (model, tool, chain, or session)
+        ///The kind of event: model, tool, chain or session.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub event_type: ::std::option::Option<GetEventResponseEventEventType>,
-        ///Feedback data associated with the event
+        ///Feedback given on the event.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub feedback: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///Input data for the event
+        ///What went into the event.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub inputs: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///Arbitrary metadata for the event
+        ///Any other facts about the event.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub metadata: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///Metric values computed for the event
+        ///The metrics computed on the event.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub metrics: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///Output data from the event
+        ///What came out of the event.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub outputs: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///Parent event ID in the trace hierarchy
+        ///The id of the event this one happened inside.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub parent_id: ::std::option::Option<::std::string::String>,
-        ///Project name (ignored by server — project is determined from API key scope)
+        ///A project name. The server ignores it: the API key decides the project.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub project: ::std::option::Option<::std::string::String>,
-        ///Project ID
+        ///The id of the project.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub project_id: ::std::option::Option<::std::string::String>,
-        ///Session this event belongs to
+        ///The session the event belongs to.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub session_id: ::std::option::Option<::std::string::String>,
-        ///Source of the event (e.g., sdk-python)
+        ///Where the event came from, such as sdk-python.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub source: ::std::option::Option<::std::string::String>,
-        ///Event start time as Unix milliseconds
+        ///When the event started, in milliseconds since the Unix epoch.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub start_time: ::std::option::Option<::serde_json::Number>,
-        ///User properties associated with the event
+        ///Facts about the user the event served.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub user_properties: ::serde_json::Map<
             ::std::string::String,
@@ -5370,7 +5366,7 @@ pub mod types {
             Default::default()
         }
     }
-    ///Type of event (model, tool, chain, or session)
+    ///The kind of event: model, tool, chain or session.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -5502,7 +5498,7 @@ pub mod types {
             Self::Number(value)
         }
     }
-    ///Response for GET /events/schema, GET /runs/{run_id}/schema, and GET /runs/schema
+    ///The answer of getEventsSchemaLegacy, getRunSchema and getRunsSchema.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct GetEventsSchemaResponse {
         pub datasets: ::std::vec::Vec<::std::string::String>,
@@ -5549,11 +5545,11 @@ pub mod types {
             Self::Object(value)
         }
     }
-    ///Response for GET /runs/{new_run_id}/compare/{old_run_id}/events
+    ///The answer of getExperimentCompareEvents and getExperimentCompareEventsLegacy.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct GetExperimentCompareEventsResponse {
         pub events: ::std::vec::Vec<ComparableEvent>,
-        ///Total number of events matching the comparison query
+        ///How many events the comparison found in all.
         #[serde(rename = "totalEvents")]
         pub total_events: i64,
     }
@@ -5806,7 +5802,7 @@ pub mod types {
             Self::Array(value)
         }
     }
-    ///Comparison between two experiment runs including metrics, common datapoints, and event details
+    ///Two experiment runs compared: their metrics, the datapoints they share, and the events.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct GetExperimentRunCompareResponse {
         #[serde(rename = "commonDatapoints")]
@@ -5843,11 +5839,11 @@ pub mod types {
             Self::Array(value)
         }
     }
-    ///Response for GET /runs/{run_id}/metrics
+    ///The answer of getExperimentRunMetrics.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct GetExperimentRunMetricsResponse {
         pub events: ::std::vec::Vec<EventMetricData>,
-        ///Total number of events matching the query
+        ///How many events matched in all.
         #[serde(rename = "totalEvents")]
         pub total_events: i64,
     }
@@ -5856,7 +5852,7 @@ pub mod types {
             Default::default()
         }
     }
-    ///Response for GET /runs/{run_id}
+    ///The answer of getRun.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct GetExperimentRunResponse {
         pub evaluation: ExperimentRunObject,
@@ -5866,7 +5862,7 @@ pub mod types {
             Default::default()
         }
     }
-    ///Evaluation summary for an experiment run: pass/fail results, metric aggregations, per-datapoint results, event details, and the experiment run object.
+    ///The summary of an experiment run: pass or fail per datapoint, metrics aggregated, results per datapoint, the events, and the run itself.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct GetExperimentRunResultResponse {
         pub datapoints: ::std::vec::Vec<DatapointResult>,
@@ -5885,7 +5881,7 @@ pub mod types {
             Default::default()
         }
     }
-    ///Response for GET /runs
+    ///The answer of getRuns.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct GetExperimentRunsResponse {
         pub evaluations: ::std::vec::Vec<ExperimentRunObject>,
@@ -6008,7 +6004,7 @@ pub mod types {
             Self::Array(value)
         }
     }
-    ///Response for GET /v1/metrics/{metric_id}/versions
+    ///The answer of getMetricVersions.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(deny_unknown_fields)]
     pub struct GetMetricVersionsResponse {
@@ -6020,7 +6016,7 @@ pub mod types {
             Default::default()
         }
     }
-    ///Response for GET /metrics
+    ///The answer of getMetrics.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct GetMetricsResponse {
         pub metrics: ::std::vec::Vec<MetricItem>,
@@ -6485,67 +6481,67 @@ pub mod types {
                 })
         }
     }
-    ///Full event object for legacy event creation endpoints
+    ///An event in full, as the older event routes take and getEvent returns it.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct LegacyEvent {
-        ///Child event IDs in the trace hierarchy
+        ///The ids of the events inside this one.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub children_ids: ::std::vec::Vec<::std::string::String>,
-        ///Configuration used for this event
+        ///How the model, tool or other component was configured.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub config: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///Event duration in milliseconds
+        ///How long the event took, in milliseconds.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub duration: ::std::option::Option<::serde_json::Number>,
-        ///Event end time as Unix milliseconds
+        ///When the event ended, in milliseconds since the Unix epoch.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub end_time: ::std::option::Option<::serde_json::Number>,
-        ///Error message if the event failed
+        ///The error the event ended with, if any.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub error: ::std::option::Option<::std::string::String>,
-        ///Unique event identifier
+        ///The event's id.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub event_id: ::std::option::Option<::std::string::String>,
-        ///Name of the event
+        ///The event's name.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub event_name: ::std::option::Option<::std::string::String>,
-        ///Type of event (model, tool, chain, or session)
+        ///The kind of event: model, tool, chain or session.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub event_type: ::std::option::Option<LegacyEventEventType>,
-        ///Feedback data associated with the event
+        ///Feedback given on the event.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub feedback: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///Input data for the event
+        ///What went into the event.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub inputs: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///Arbitrary metadata for the event
+        ///Any other facts about the event.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub metadata: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///Metric values computed for the event
+        ///The metrics computed on the event.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub metrics: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///Output data from the event
+        ///What came out of the event.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub outputs: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///Parent event ID in the trace hierarchy
+        ///The id of the event this one happened inside.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub parent_id: ::std::option::Option<::std::string::String>,
-        ///Project name (ignored by server — project is determined from API key scope)
+        ///A project name. The server ignores it: the API key decides the project.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub project: ::std::option::Option<::std::string::String>,
-        ///Project ID
+        ///The id of the project.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub project_id: ::std::option::Option<::std::string::String>,
-        ///Session this event belongs to
+        ///The session the event belongs to.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub session_id: ::std::option::Option<::std::string::String>,
-        ///Source of the event (e.g., sdk-python)
+        ///Where the event came from, such as sdk-python.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub source: ::std::option::Option<::std::string::String>,
-        ///Event start time as Unix milliseconds
+        ///When the event started, in milliseconds since the Unix epoch.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub start_time: ::std::option::Option<::serde_json::Number>,
-        ///User properties associated with the event
+        ///Facts about the user the event served.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub user_properties: ::serde_json::Map<
             ::std::string::String,
@@ -6559,7 +6555,7 @@ pub mod types {
             Default::default()
         }
     }
-    ///Type of event (model, tool, chain, or session)
+    ///The kind of event: model, tool, chain or session.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -6622,7 +6618,7 @@ pub mod types {
             value.parse()
         }
     }
-    ///Request body for POST /v1/events/export
+    ///The body of exportEventsLegacy.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct LegacyExportEventsRequest {
         #[serde(
@@ -6630,22 +6626,22 @@ pub mod types {
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub date_range: ::std::option::Option<LegacyExportEventsRequestDateRange>,
-        ///Filter by evaluation/experiment run ID
+        ///Only events of this evaluation (experiment run).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub evaluation_id: ::std::option::Option<::std::string::String>,
-        ///Array of filter criteria to apply
+        ///The filters an event must pass.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub filters: ::std::option::Option<FiltersArray>,
-        ///If true, skip result ordering for faster queries
+        ///When true, results come unsorted, which is quicker.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub ignore_order: ::std::option::Option<bool>,
-        ///Limit number of results (default 1000, max 7500)
+        ///At most this many events (1000 unless given; at most 7500).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub limit: ::std::option::Option<::serde_json::Number>,
-        ///Page number of results (default 1)
+        ///The page to return, counting from 1 (the default).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub page: ::std::option::Option<::serde_json::Number>,
-        ///Fields to include in the response
+        ///The fields each event in the answer has.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub projections: ::std::vec::Vec<::std::string::String>,
     }
@@ -6657,10 +6653,10 @@ pub mod types {
     ///`LegacyExportEventsRequestDateRange`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct LegacyExportEventsRequestDateRange {
-        ///ISO String for start of date range
+        ///The start of the range, an ISO 8601 time.
         #[serde(rename = "$gte")]
         pub gte: ::std::string::String,
-        ///ISO String for end of date range
+        ///The end of the range, an ISO 8601 time.
         #[serde(rename = "$lte")]
         pub lte: ::std::string::String,
     }
@@ -6669,20 +6665,20 @@ pub mod types {
             Default::default()
         }
     }
-    ///Request body for POST /events/batch (deprecated — use POST /v1/events/batch)
+    ///The body of createEventBatchLegacy (deprecated: use createEventBatch).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct LegacyPostEventBatchRequest {
-        ///Array of events to create
+        ///The events to record.
         pub events: ::std::vec::Vec<LegacyEvent>,
-        ///Legacy field name for single_session (backward compatibility)
+        ///The older name of `single_session`, still accepted here.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub is_single_session: ::std::option::Option<bool>,
-        ///Alias for session_properties (backward compatibility)
+        ///The older name of `session_properties`, still accepted here.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub session: ::std::option::Option<SessionProperties>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub session_properties: ::std::option::Option<SessionProperties>,
-        ///If true, all events share the same session
+        ///When true, the events all go in one session.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub single_session: ::std::option::Option<bool>,
     }
@@ -6691,7 +6687,7 @@ pub mod types {
             Default::default()
         }
     }
-    ///Request body for POST /events (deprecated — use POST /v1/events)
+    ///The body of createEventLegacy (deprecated: use createEvent).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct LegacyPostEventRequest {
         pub event: LegacyPostEventRequestEvent,
@@ -6701,63 +6697,63 @@ pub mod types {
             Default::default()
         }
     }
-    ///Full event object for legacy event creation endpoints
+    ///An event in full, as the older event routes take and getEvent returns it.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct LegacyPostEventRequestEvent {
-        ///Child event IDs in the trace hierarchy
+        ///The ids of the events inside this one.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub children_ids: ::std::vec::Vec<::std::string::String>,
-        ///Configuration used for this event
+        ///How the model, tool or other component was configured.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub config: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///Event duration in milliseconds
+        ///How long the event took, in milliseconds.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub duration: ::std::option::Option<::serde_json::Number>,
-        ///Event end time as Unix milliseconds
+        ///When the event ended, in milliseconds since the Unix epoch.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub end_time: ::std::option::Option<::serde_json::Number>,
-        ///Error message if the event failed
+        ///The error the event ended with, if any.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub error: ::std::option::Option<::std::string::String>,
-        ///Unique event identifier
+        ///The event's id.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub event_id: ::std::option::Option<::std::string::String>,
-        ///Name of the event
+        ///The event's name.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub event_name: ::std::option::Option<::std::string::String>,
         pub event_type: LegacyPostEventRequestEventEventType,
-        ///Feedback data associated with the event
+        ///Feedback given on the event.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub feedback: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         pub inputs: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///Arbitrary metadata for the event
+        ///Any other facts about the event.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub metadata: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///Metric values computed for the event
+        ///The metrics computed on the event.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub metrics: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///Output data from the event
+        ///What came out of the event.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub outputs: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///Parent event ID in the trace hierarchy
+        ///The id of the event this one happened inside.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub parent_id: ::std::option::Option<::std::string::String>,
-        ///Project name (ignored by server — project is determined from API key scope)
+        ///A project name. The server ignores it: the API key decides the project.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub project: ::std::option::Option<::std::string::String>,
-        ///Project ID
+        ///The id of the project.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub project_id: ::std::option::Option<::std::string::String>,
-        ///Session this event belongs to
+        ///The session the event belongs to.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub session_id: ::std::option::Option<::std::string::String>,
-        ///Source of the event (e.g., sdk-python)
+        ///Where the event came from, such as sdk-python.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub source: ::std::option::Option<::std::string::String>,
-        ///Event start time as Unix milliseconds
+        ///When the event started, in milliseconds since the Unix epoch.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub start_time: ::std::option::Option<::serde_json::Number>,
-        ///User properties associated with the event
+        ///Facts about the user the event served.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub user_properties: ::serde_json::Map<
             ::std::string::String,
@@ -6835,7 +6831,7 @@ pub mod types {
             value.parse()
         }
     }
-    ///Request body for POST /metrics/run_metric (deprecated — use POST /metrics/run)
+    ///The body of runMetricLegacy (deprecated: use runMetric).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct LegacyRunMetricRequest {
         pub event: LegacyRunMetricRequestEvent,
@@ -6859,7 +6855,7 @@ pub mod types {
         pub inputs: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub outputs: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///Deprecated: ignored. The workspace whose provider credentials run the metric is derived from the caller’s authenticated scope.
+        ///Deprecated, and ignored: the key decides whose provider credentials run the metric.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub workspace_id: ::std::option::Option<::std::string::String>,
         #[serde(flatten)]
@@ -6891,7 +6887,7 @@ pub mod types {
         pub categories: ::std::option::Option<
             ::std::vec::Vec<LegacyRunMetricRequestMetricCategoriesItem>,
         >,
-        ///Deprecated and ignored. Composite metrics are no longer supported.
+        ///Deprecated, and ignored: metrics made of other metrics are gone.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub child_metrics: ::std::option::Option<
             ::std::vec::Vec<LegacyRunMetricRequestMetricChildMetricsItem>,
@@ -7524,7 +7520,7 @@ pub mod types {
             value.parse()
         }
     }
-    ///Request body for POST /session/start (deprecated — use POST /v1/sessions)
+    ///The body of startSessionLegacy (deprecated: use createSession).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct LegacyStartSessionRequest {
         pub session: LegacyStartSessionRequestSession,
@@ -7537,43 +7533,43 @@ pub mod types {
     ///`LegacyStartSessionRequestSession`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct LegacyStartSessionRequestSession {
-        ///IDs of child events in this session
+        ///The ids of the events inside the session.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub children_ids: ::std::vec::Vec<::std::string::String>,
-        ///Configuration associated with the session
+        ///How the session's application was configured.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub config: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///Session duration in milliseconds
+        ///How long the session took, in milliseconds.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub duration: ::std::option::Option<::serde_json::Number>,
-        ///Session end time as Unix milliseconds
+        ///When the session ended, in milliseconds since the Unix epoch.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub end_time: ::std::option::Option<::serde_json::Number>,
-        ///Fallback name if session_name is not provided
+        ///The name used when `session_name` is left out.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub event_name: ::std::option::Option<::std::string::String>,
-        ///Input data for the session
+        ///What went into the session.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub inputs: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///Arbitrary metadata for the session
+        ///Any other facts about the session.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub metadata: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///Output data from the session
+        ///What came out of the session.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub outputs: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///Client-provided session ID (server generates one if omitted)
+        ///The session's id, chosen by the client; the server makes one when it is left out.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub session_id: ::std::option::Option<::std::string::String>,
-        ///Display name for the session
+        ///The session's name, as it is shown.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub session_name: ::std::option::Option<::std::string::String>,
-        ///Source of the session (e.g., sdk-python)
+        ///Where the session came from, such as sdk-python.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub source: ::std::option::Option<::std::string::String>,
-        ///Session start time as Unix milliseconds
+        ///When the session started, in milliseconds since the Unix epoch.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub start_time: ::std::option::Option<::serde_json::Number>,
-        ///User properties associated with the session
+        ///Facts about the user the session served.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub user_properties: ::serde_json::Map<
             ::std::string::String,
@@ -7587,18 +7583,18 @@ pub mod types {
             Default::default()
         }
     }
-    ///Request body for PUT /datasets (deprecated — use PUT /datasets/{dataset_id})
+    ///The body of updateDatasetLegacy (deprecated: use updateDataset).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct LegacyUpdateDatasetRequest {
-        ///Updated list of datapoint IDs
+        ///The dataset's datapoint ids, after the change.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub datapoints: ::std::vec::Vec<LegacyUpdateDatasetRequestDatapointsItem>,
-        ///Unique identifier of the dataset to update
+        ///The id of the dataset to change.
         pub dataset_id: LegacyUpdateDatasetRequestDatasetId,
-        ///New dataset description
+        ///The dataset's new description.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub description: ::std::option::Option<::std::string::String>,
-        ///New dataset name
+        ///The dataset's new name.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub name: ::std::option::Option<LegacyUpdateDatasetRequestName>,
     }
@@ -7663,7 +7659,7 @@ pub mod types {
                 })
         }
     }
-    ///Unique identifier of the dataset to update
+    ///The id of the dataset to change.
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     pub struct LegacyUpdateDatasetRequestDatasetId(::std::string::String);
@@ -7719,7 +7715,7 @@ pub mod types {
                 })
         }
     }
-    ///New dataset name
+    ///The dataset's new name.
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     pub struct LegacyUpdateDatasetRequestName(::std::string::String);
@@ -7774,38 +7770,38 @@ pub mod types {
                 })
         }
     }
-    ///Request to update an existing event (deprecated — use PUT /v1/events/{event_id})
+    ///The body of updateEventLegacy (deprecated: use updateEvent).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct LegacyUpdateEventRequest {
-        ///IDs of child events to set (must be non-empty; an empty array is ignored)
+        ///The ids of the event's children. An empty array is ignored (it does not clear them).
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub children_ids: ::std::vec::Vec<::std::string::String>,
-        ///Configuration fields to merge into the event
+        ///Configuration fields merged into the event's.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub config: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///Event duration in milliseconds
+        ///How long the event took, in milliseconds.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub duration: ::std::option::Option<::serde_json::Number>,
-        ///Unix timestamp in milliseconds for event end
+        ///When the event ended, in milliseconds since the Unix epoch.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub end_time: ::std::option::Option<::serde_json::Number>,
-        ///Event ID to update
+        ///The id of the event to change.
         pub event_id: ::std::string::String,
-        ///Feedback fields to merge into the event
+        ///Feedback fields merged into the event's.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub feedback: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///Metadata fields to merge into the event
+        ///Metadata fields merged into the event's.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub metadata: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///Metric values to merge into the event
+        ///Metric values merged into the event's.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub metrics: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///Output object to replace on the event. Must be an object or null; null preserves the existing outputs. Non-object values (strings, arrays, scalars) are rejected.
+        ///The outputs that replace the event's: an object, or null to keep them. Any other JSON value (a string, an array, a number) is refused.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub outputs: ::std::option::Option<
             ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         >,
-        ///User properties to merge into the event
+        ///User properties merged into the event's.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub user_properties: ::serde_json::Map<
             ::std::string::String,
@@ -7817,7 +7813,7 @@ pub mod types {
             Default::default()
         }
     }
-    ///Request body for PUT /metrics (deprecated — use PUT /metrics/{metric_id})
+    ///The body of updateMetricLegacy (deprecated: use updateMetric).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(deny_unknown_fields)]
     pub struct LegacyUpdateMetricRequest {
@@ -7825,7 +7821,7 @@ pub mod types {
         pub categories: ::std::option::Option<
             ::std::vec::Vec<LegacyUpdateMetricRequestCategoriesItem>,
         >,
-        ///Deprecated and ignored. Composite metrics are no longer supported.
+        ///Deprecated, and ignored: metrics made of other metrics are gone.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub child_metrics: ::std::option::Option<
             ::std::vec::Vec<LegacyUpdateMetricRequestChildMetricsItem>,
@@ -8543,9 +8539,9 @@ pub mod types {
     ///`MetricDatapoints`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct MetricDatapoints {
-        ///Datapoint/session IDs that failed this metric
+        ///The datapoints (or sessions) that failed this metric.
         pub failed: ::std::vec::Vec<::std::string::String>,
-        ///Datapoint/session IDs that passed this metric
+        ///The datapoints (or sessions) that passed this metric.
         pub passed: ::std::vec::Vec<::std::string::String>,
     }
     impl MetricDatapoints {
@@ -8556,24 +8552,24 @@ pub mod types {
     ///`MetricDetail`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct MetricDetail {
-        ///Aggregated metric value
+        ///The metric's values, aggregated.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub aggregate: ::std::option::Option<::serde_json::Number>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub datapoints: ::std::option::Option<MetricDatapoints>,
-        ///Name of the event this metric was computed on
+        ///The name of the events the metric scored.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub event_name: ::std::option::Option<::std::string::String>,
-        ///Type of event (model, tool, chain, session)
+        ///The kind of events the metric scored: model, tool, chain or session.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub event_type: ::std::option::Option<::std::string::String>,
         pub metric_name: ::std::string::String,
-        ///Type of metric evaluator
+        ///The kind of evaluator behind the metric.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub metric_type: ::std::option::Option<MetricDetailMetricType>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub passing_range: ::std::option::Option<PassingRange>,
-        ///Individual metric values across datapoints
+        ///The metric's value for each datapoint.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub values: ::std::vec::Vec<::serde_json::Number>,
     }
@@ -8582,7 +8578,7 @@ pub mod types {
             Default::default()
         }
     }
-    ///Type of metric evaluator
+    ///The kind of evaluator behind the metric.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -8655,7 +8651,7 @@ pub mod types {
     pub struct MetricItem {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub categories: ::std::option::Option<::std::vec::Vec<MetricItemCategoriesItem>>,
-        ///Deprecated and ignored. Composite metrics are no longer supported.
+        ///Deprecated, and ignored: metrics made of other metrics are gone.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub child_metrics: ::std::option::Option<
             ::std::vec::Vec<MetricItemChildMetricsItem>,
@@ -9315,7 +9311,7 @@ pub mod types {
             value.parse()
         }
     }
-    ///A versioned snapshot of a metric definition.
+    ///One saved version of a metric's definition.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(deny_unknown_fields)]
     pub struct MetricVersion {
@@ -9331,7 +9327,7 @@ pub mod types {
             Default::default()
         }
     }
-    ///Versioned snapshot of a metric definition.
+    ///A metric's definition as one version saved it.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(deny_unknown_fields)]
     pub struct MetricVersionContent {
@@ -9339,7 +9335,7 @@ pub mod types {
         pub categories: ::std::option::Option<
             ::std::vec::Vec<MetricVersionContentCategoriesItem>,
         >,
-        ///Deprecated and ignored. Composite metrics are no longer supported.
+        ///Deprecated, and ignored: metrics made of other metrics are gone.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub child_metrics: ::std::option::Option<
             ::std::vec::Vec<MetricVersionContentChildMetricsItem>,
@@ -9687,14 +9683,13 @@ pub mod types {
                 })
         }
     }
-    /**Metric definition snapshot accepted by POST /v1/metrics/{metric_id}/versions.
-Six fields are optional and fall back to server-side defaults when omitted:
-- `description` → `""`
-- `return_type` → `"float"`
-- `enabled_in_prod` → `true` for HUMAN metrics, `false` otherwise
-- `needs_ground_truth` → `false`
-- `sampling_percentage` → `10`
-- `filters` → `{ "filterArray": [] }`*/
+    /**A metric's definition, as createMetricVersion saves it. Six fields may be left out, and the server fills them:
+- `description`: empty text
+- `return_type`: `float`
+- `enabled_in_prod`: `true` for a HUMAN metric, else `false`
+- `needs_ground_truth`: `false`
+- `sampling_percentage`: `10`
+- `filters`: an empty `filterArray` (every event)*/
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(deny_unknown_fields)]
     pub struct MetricVersionContentRequest {
@@ -9702,16 +9697,16 @@ Six fields are optional and fall back to server-side defaults when omitted:
         pub categories: ::std::option::Option<
             ::std::vec::Vec<MetricVersionContentRequestCategoriesItem>,
         >,
-        ///Deprecated and ignored. Composite metrics are no longer supported.
+        ///Deprecated, and ignored: metrics made of other metrics are gone.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub child_metrics: ::std::option::Option<
             ::std::vec::Vec<MetricVersionContentRequestChildMetricsItem>,
         >,
         pub criteria: MetricVersionContentRequestCriteria,
-        ///Free-form description of the metric. Defaults to an empty string.
+        ///What the metric is for, in words; empty when left out.
         #[serde(default)]
         pub description: ::std::string::String,
-        ///Whether this version should run against production traffic. Defaults to `false` for non-HUMAN metrics and `true` for HUMAN metrics.
+        ///Whether this version scores production events. Left out: `true` for a HUMAN metric, else `false`.
         #[serde(default)]
         pub enabled_in_prod: bool,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -9721,13 +9716,13 @@ Six fields are optional and fall back to server-side defaults when omitted:
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub model_provider: ::std::option::Option<::std::string::String>,
         pub name: MetricVersionContentRequestName,
-        ///Whether this metric requires ground-truth labels to evaluate. Defaults to `false`.
+        ///Whether the metric needs a ground truth to score an event. `false` when left out.
         #[serde(default)]
         pub needs_ground_truth: bool,
-        ///Return type of the metric. Defaults to `float`.
+        ///The type of the metric's score; `float` when left out.
         #[serde(default = "defaults::metric_version_content_request_return_type")]
         pub return_type: MetricVersionContentRequestReturnType,
-        ///Percentage of events the metric should run against, 0–100. Defaults to `10`.
+        ///The share of events the metric scores, in percent (0 to 100). `10` when left out.
         #[serde(
             default = "defaults::metric_version_content_request_sampling_percentage"
         )]
@@ -10003,7 +9998,7 @@ Six fields are optional and fall back to server-side defaults when omitted:
                 })
         }
     }
-    ///ETL filter narrowing which events this metric applies to. Defaults to `{ filterArray: [] }` (no filtering).
+    ///Which events the metric scores. Left out, an empty `filterArray`: every event.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(deny_unknown_fields)]
     pub struct MetricVersionContentRequestFilters {
@@ -10071,7 +10066,7 @@ Six fields are optional and fall back to server-side defaults when omitted:
                 })
         }
     }
-    ///Return type of the metric. Defaults to `float`.
+    ///The type of the metric's score; `float` when left out.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -10622,112 +10617,112 @@ Six fields are optional and fall back to server-side defaults when omitted:
             Default::default()
         }
     }
-    ///Model event object with model-specific fields and legacy aliases
+    ///An event of a model call: the model's own fields beside the older names some still have.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ModelEvent {
-        ///Child event IDs in the trace hierarchy
+        ///The ids of the events inside this one.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub children_ids: ::std::vec::Vec<::std::string::String>,
-        ///Configuration used for this event
+        ///How the model, tool or other component was configured.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub config: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///Legacy alias — remapped to inputs.cost
+        ///Older name, stored as `inputs.cost`.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub cost: ::std::option::Option<::serde_json::Value>,
-        ///Legacy alias — remapped to inputs.duration for model events
+        ///Older name, stored as `inputs.duration` on a model event.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub duration: ::std::option::Option<::serde_json::Number>,
-        ///Event end time as Unix milliseconds
+        ///When the event ended, in milliseconds since the Unix epoch.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub end_time: ::std::option::Option<::serde_json::Number>,
-        ///Legacy alias — remapped to inputs.error for model events
+        ///Older name, stored as `inputs.error` on a model event.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub error: ::std::option::Option<::std::string::String>,
-        ///Unique event identifier
+        ///The event's id.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub event_id: ::std::option::Option<::std::string::String>,
-        ///Name of the event
+        ///The event's name.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub event_name: ::std::option::Option<::std::string::String>,
-        ///Type of event (model, tool, chain, or session)
+        ///The kind of event: model, tool, chain or session.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub event_type: ::std::option::Option<ModelEventEventType>,
-        ///Feedback data associated with the event
+        ///Feedback given on the event.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub feedback: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///Legacy alias — remapped to inputs.hyperparameters
+        ///Older name, stored as `inputs.hyperparameters`.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub hyperparameters: ::serde_json::Map<
             ::std::string::String,
             ::serde_json::Value,
         >,
-        ///Input data for the event
+        ///What went into the event.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub inputs: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///Legacy alias — remapped to inputs.messages
+        ///Older name, stored as `inputs.messages`.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub messages: ::std::vec::Vec<::serde_json::Value>,
-        ///Arbitrary metadata for the event
+        ///Any other facts about the event.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub metadata: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///Metric values computed for the event
+        ///The metrics computed on the event.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub metrics: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///Legacy alias for model_name
+        ///Older name of `model_name`.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub model: ::std::option::Option<::std::string::String>,
-        ///Model identifier (either this or event_name required)
+        ///The model; this or `event_name` must be given.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub model_name: ::std::option::Option<::std::string::String>,
-        ///Model version string
+        ///The version of the model.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub model_version: ::std::option::Option<::std::string::String>,
-        ///Output data from the event
+        ///What came out of the event.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub outputs: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///Parent event ID in the trace hierarchy
+        ///The id of the event this one happened inside.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub parent_id: ::std::option::Option<::std::string::String>,
-        ///Project name (ignored by server — project is determined from API key scope)
+        ///A project name. The server ignores it: the API key decides the project.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub project: ::std::option::Option<::std::string::String>,
-        ///Project ID
+        ///The id of the project.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub project_id: ::std::option::Option<::std::string::String>,
-        ///Legacy alias — remapped to inputs.provider
+        ///Older name, stored as `inputs.provider`.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub provider: ::std::option::Option<::std::string::String>,
-        ///Legacy alias — remapped to outputs.response
+        ///Older name, stored as `outputs.response`.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub response: ::std::option::Option<::serde_json::Value>,
-        ///Legacy alias — remapped to inputs.response_format
+        ///Older name, stored as `inputs.response_format`.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub response_format: ::std::option::Option<::serde_json::Value>,
-        ///Session this event belongs to
+        ///The session the event belongs to.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub session_id: ::std::option::Option<::std::string::String>,
-        ///Source of the event (e.g., sdk-python)
+        ///Where the event came from, such as sdk-python.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub source: ::std::option::Option<::std::string::String>,
-        ///Event start time as Unix milliseconds
+        ///When the event started, in milliseconds since the Unix epoch.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub start_time: ::std::option::Option<::serde_json::Number>,
-        ///Legacy alias — remapped to inputs.template
+        ///Older name, stored as `inputs.template`.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub template: ::std::option::Option<::serde_json::Value>,
-        ///Legacy alias — remapped to inputs.template_inputs
+        ///Older name, stored as `inputs.template_inputs`.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub template_inputs: ::std::option::Option<::serde_json::Value>,
-        ///Legacy alias — remapped to inputs.tool_choice
+        ///Older name, stored as `inputs.tool_choice`.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub tool_choice: ::std::option::Option<::serde_json::Value>,
-        ///Legacy alias — remapped to inputs.tools
+        ///Older name, stored as `inputs.tools`.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub tools: ::std::option::Option<::serde_json::Value>,
-        ///Legacy alias — remapped to inputs.usage
+        ///Older name, stored as `inputs.usage`.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub usage: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///User properties associated with the event
+        ///Facts about the user the event served.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub user_properties: ::serde_json::Map<
             ::std::string::String,
@@ -10741,7 +10736,7 @@ Six fields are optional and fall back to server-side defaults when omitted:
             Default::default()
         }
     }
-    ///Type of event (model, tool, chain, or session)
+    ///The kind of event: model, tool, chain or session.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -11005,7 +11000,7 @@ Six fields are optional and fall back to server-side defaults when omitted:
             Default::default()
         }
     }
-    ///Request body for POST /runs
+    ///The body of createRun.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct PostExperimentRunRequest {
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
@@ -11022,7 +11017,7 @@ Six fields are optional and fall back to server-side defaults when omitted:
         pub event_ids: ::std::vec::Vec<::std::string::String>,
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub metadata: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///Experiment run display name
+        ///The run's name, as it is shown.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub name: ::std::option::Option<PostExperimentRunRequestName>,
         #[serde(
@@ -11122,7 +11117,7 @@ Six fields are optional and fall back to server-side defaults when omitted:
                 })
         }
     }
-    ///Experiment run display name
+    ///The run's name, as it is shown.
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     pub struct PostExperimentRunRequestName(::std::string::String);
@@ -11250,7 +11245,7 @@ Six fields are optional and fall back to server-side defaults when omitted:
             PostExperimentRunRequestStatus::Pending
         }
     }
-    ///Response for POST /runs
+    ///The answer of createRun.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct PostExperimentRunResponse {
         pub evaluation: ExperimentRunObject,
@@ -11261,20 +11256,20 @@ Six fields are optional and fall back to server-side defaults when omitted:
             Default::default()
         }
     }
-    ///Request body for POST /events/model/batch
+    ///The body of createModelEventBatchLegacy (deprecated: use createEventBatch).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct PostModelEventBatchRequest {
-        ///Legacy field name for single_session (backward compatibility)
+        ///The older name of `single_session`, still accepted here.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub is_single_session: ::std::option::Option<bool>,
-        ///Array of model events to create
+        ///The model events to record.
         pub model_events: ::std::vec::Vec<ModelEvent>,
-        ///Alias for session_properties (backward compatibility)
+        ///The older name of `session_properties`, still accepted here.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub session: ::std::option::Option<SessionProperties>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub session_properties: ::std::option::Option<SessionProperties>,
-        ///If true, all events share the same session
+        ///When true, the events all go in one session.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub single_session: ::std::option::Option<bool>,
     }
@@ -11283,7 +11278,7 @@ Six fields are optional and fall back to server-side defaults when omitted:
             Default::default()
         }
     }
-    ///Request body for POST /events/model
+    ///The body of createModelEventLegacy (deprecated: use createEvent).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct PostModelEventRequest {
         pub model_event: ModelEvent,
@@ -11341,7 +11336,7 @@ Six fields are optional and fall back to server-side defaults when omitted:
             Default::default()
         }
     }
-    ///Request body for PUT /runs/{run_id}
+    ///The body of updateRun.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct PutExperimentRunRequest {
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
@@ -11356,7 +11351,7 @@ Six fields are optional and fall back to server-side defaults when omitted:
         pub event_ids: ::std::vec::Vec<::std::string::String>,
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub metadata: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///Experiment run display name
+        ///The run's name, as it is shown.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub name: ::std::option::Option<PutExperimentRunRequestName>,
         #[serde(
@@ -11435,7 +11430,7 @@ Six fields are optional and fall back to server-side defaults when omitted:
                 })
         }
     }
-    ///Experiment run display name
+    ///The run's name, as it is shown.
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     pub struct PutExperimentRunRequestName(::std::string::String);
@@ -11557,7 +11552,7 @@ Six fields are optional and fall back to server-side defaults when omitted:
             value.parse()
         }
     }
-    ///Response for PUT /runs/{run_id}
+    ///The answer of updateRun.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct PutExperimentRunResponse {
         pub evaluation: ExperimentRunObject,
@@ -11573,14 +11568,14 @@ Six fields are optional and fall back to server-side defaults when omitted:
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(deny_unknown_fields)]
     pub struct QueryFilter {
-        ///Name of the field to filter on
+        ///The field the filter looks at.
         pub field: ::std::string::String,
-        ///Comparison operator (e.g. is, is not, contains, greater than, less than)
+        ///How the field is compared, such as is, is not, contains, greater than or less than.
         pub operator: ::std::string::String,
-        ///Data type of the field (e.g. string, number)
+        ///The field's type, such as string or number.
         #[serde(rename = "type")]
         pub type_: ::std::string::String,
-        ///Value to compare against
+        ///The value the field is compared with.
         #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub value: ::std::option::Option<::std::string::String>,
     }
@@ -11600,7 +11595,7 @@ Six fields are optional and fall back to server-side defaults when omitted:
             Default::default()
         }
     }
-    ///Response for DELETE /datasets/{dataset_id}/datapoints/{datapoint_id}
+    ///The answer of removeDatapoint and removeDatapointLegacy.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct RemoveDatapointResponse {
         pub dereferenced: bool,
@@ -11677,7 +11672,7 @@ Six fields are optional and fall back to server-side defaults when omitted:
             value.parse()
         }
     }
-    ///Request body for POST /metrics/run
+    ///The body of runMetric.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(deny_unknown_fields)]
     pub struct RunMetricRequest {
@@ -11702,7 +11697,7 @@ Six fields are optional and fall back to server-side defaults when omitted:
         pub inputs: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub outputs: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///Deprecated: ignored. The workspace whose provider credentials run the metric is derived from the caller’s authenticated scope.
+        ///Deprecated, and ignored: the key decides whose provider credentials run the metric.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub workspace_id: ::std::option::Option<::std::string::String>,
         #[serde(flatten)]
@@ -11734,7 +11729,7 @@ Six fields are optional and fall back to server-side defaults when omitted:
         pub categories: ::std::option::Option<
             ::std::vec::Vec<RunMetricRequestMetricCategoriesItem>,
         >,
-        ///Deprecated and ignored. Composite metrics are no longer supported.
+        ///Deprecated, and ignored: metrics made of other metrics are gone.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub child_metrics: ::std::option::Option<
             ::std::vec::Vec<RunMetricRequestMetricChildMetricsItem>,
@@ -12349,14 +12344,13 @@ Six fields are optional and fall back to server-side defaults when omitted:
             value.parse()
         }
     }
-    ///Response for POST /metrics/run
+    ///The answer of runMetric and runMetricLegacy.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct RunMetricResponse {
         #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub explanation: ::std::option::Option<::std::string::String>,
         pub loading: bool,
-        #[serde(deserialize_with = "::std::option::Option::deserialize")]
-        pub result: ::std::option::Option<RunMetricResponseResult>,
+        pub result: RunMetricResponseResult,
         pub success: bool,
     }
     impl RunMetricResponse {
@@ -12368,30 +12362,21 @@ Six fields are optional and fall back to server-side defaults when omitted:
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(untagged)]
     pub enum RunMetricResponseResult {
-        Boolean(bool),
-        Number(::serde_json::Number),
-        String(::std::string::String),
+        Variant0(::std::option::Option<bool>),
+        Variant1(::serde_json::Number),
+        Variant2(::std::string::String),
     }
-    impl ::std::fmt::Display for RunMetricResponseResult {
-        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            match self {
-                Self::Boolean(x) => x.fmt(f),
-                Self::Number(x) => x.fmt(f),
-                Self::String(x) => x.fmt(f),
-            }
-        }
-    }
-    impl ::std::convert::From<bool> for RunMetricResponseResult {
-        fn from(value: bool) -> Self {
-            Self::Boolean(value)
+    impl ::std::convert::From<::std::option::Option<bool>> for RunMetricResponseResult {
+        fn from(value: ::std::option::Option<bool>) -> Self {
+            Self::Variant0(value)
         }
     }
     impl ::std::convert::From<::serde_json::Number> for RunMetricResponseResult {
         fn from(value: ::serde_json::Number) -> Self {
-            Self::Number(value)
+            Self::Variant1(value)
         }
     }
-    ///Request body for POST /v1/events/search
+    ///The body of searchEvents.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     #[serde(deny_unknown_fields)]
     pub struct SearchEventsRequest {
@@ -12400,19 +12385,19 @@ Six fields are optional and fall back to server-side defaults when omitted:
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub date_range: ::std::option::Option<SearchEventsRequestDateRange>,
-        ///Filter by evaluation/experiment run ID
+        ///Only events of this evaluation (experiment run).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub evaluation_id: ::std::option::Option<::std::string::String>,
-        ///Array of filter criteria to apply
+        ///The filters an event must pass.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub filters: ::std::option::Option<EventSearchFiltersArray>,
-        ///Deprecated: accepted but ignored. Results are always ordered by start_time descending.
+        ///Deprecated, and ignored: events always come newest first (by `start_time`).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub ignore_order: ::std::option::Option<bool>,
-        ///Limit number of results (default 1000, max 1000)
+        ///At most this many events a page (1000 unless given; at most 1000).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub limit: ::std::option::Option<::std::num::NonZeroU64>,
-        ///Page number of results (default 1)
+        ///The page to return, counting from 1 (the default).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub page: ::std::option::Option<::std::num::NonZeroU64>,
     }
@@ -12425,9 +12410,9 @@ Six fields are optional and fall back to server-side defaults when omitted:
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(deny_unknown_fields)]
     pub struct SearchEventsRequestDateRange {
-        ///ISO 8601 timestamp for end of date range (inclusive)
+        ///The end of the range, an ISO 8601 time, itself included.
         pub end_time: ::chrono::DateTime<::chrono::offset::Utc>,
-        ///ISO 8601 timestamp for start of date range (inclusive)
+        ///The start of the range, an ISO 8601 time, itself included.
         pub start_time: ::chrono::DateTime<::chrono::offset::Utc>,
     }
     impl SearchEventsRequestDateRange {
@@ -12610,8 +12595,7 @@ Six fields are optional and fall back to server-side defaults when omitted:
         pub operator: SingleFilterOperator,
         #[serde(rename = "type")]
         pub type_: SingleFilterType,
-        #[serde(deserialize_with = "::std::option::Option::deserialize")]
-        pub value: ::std::option::Option<SingleFilterValue>,
+        pub value: SingleFilterValue,
     }
     impl SingleFilter {
         pub fn builder() -> builder::SingleFilter {
@@ -12772,27 +12756,24 @@ Six fields are optional and fall back to server-side defaults when omitted:
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(untagged)]
     pub enum SingleFilterValue {
-        String(::std::string::String),
-        Number(::serde_json::Number),
-        Boolean(bool),
+        Variant0(::std::option::Option<::std::string::String>),
+        Variant1(::serde_json::Number),
+        Variant2(bool),
     }
-    impl ::std::fmt::Display for SingleFilterValue {
-        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            match self {
-                Self::String(x) => x.fmt(f),
-                Self::Number(x) => x.fmt(f),
-                Self::Boolean(x) => x.fmt(f),
-            }
+    impl ::std::convert::From<::std::option::Option<::std::string::String>>
+    for SingleFilterValue {
+        fn from(value: ::std::option::Option<::std::string::String>) -> Self {
+            Self::Variant0(value)
         }
     }
     impl ::std::convert::From<::serde_json::Number> for SingleFilterValue {
         fn from(value: ::serde_json::Number) -> Self {
-            Self::Number(value)
+            Self::Variant1(value)
         }
     }
     impl ::std::convert::From<bool> for SingleFilterValue {
         fn from(value: bool) -> Self {
-            Self::Boolean(value)
+            Self::Variant2(value)
         }
     }
     ///The body of createSession.
@@ -13348,37 +13329,37 @@ Six fields are optional and fall back to server-side defaults when omitted:
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     #[serde(deny_unknown_fields)]
     pub struct UpdateChartRequest {
-        ///Time bucket granularity for aggregation
+        ///How long each time bucket is.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub bucketing: ::std::option::Option<UpdateChartRequestBucketing>,
-        ///Time range to query
+        ///The time range the chart shows.
         #[serde(
             rename = "dateRange",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub date_range: ::std::option::Option<UpdateChartRequestDateRange>,
-        ///Description of what the chart shows
+        ///What the chart shows, in words.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub description: ::std::option::Option<::std::string::String>,
-        ///Aggregation function to apply (e.g. sum, avg, median, min, max)
+        ///How values are aggregated, such as sum, avg, median, min or max.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub func: ::std::option::Option<::std::string::String>,
-        ///Field to group results by
+        ///The field the values are grouped by.
         #[serde(
             rename = "groupBy",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub group_by: ::std::option::Option<::std::string::String>,
-        ///Name of the metric to visualize
+        ///The metric the chart shows.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub metric: ::std::option::Option<::std::string::String>,
-        ///Display name for the chart
+        ///The chart's title.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub name: ::std::option::Option<UpdateChartRequestName>,
-        ///ID of the user who owns this chart
+        ///The user the chart belongs to.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub owner_id: ::std::option::Option<UpdateChartRequestOwnerId>,
-        ///Filters to apply to the chart data
+        ///Filters on the events the chart draws from.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub query: ::std::vec::Vec<QueryFilter>,
     }
@@ -13387,7 +13368,7 @@ Six fields are optional and fall back to server-side defaults when omitted:
             Default::default()
         }
     }
-    ///Time bucket granularity for aggregation
+    ///How long each time bucket is.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -13454,7 +13435,7 @@ Six fields are optional and fall back to server-side defaults when omitted:
             value.parse()
         }
     }
-    ///Time range to query
+    ///The time range the chart shows.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(untagged)]
     pub enum UpdateChartRequestDateRange {
@@ -13471,7 +13452,7 @@ Six fields are optional and fall back to server-side defaults when omitted:
             Self::AbsoluteDateRange(value)
         }
     }
-    ///Display name for the chart
+    ///The chart's title.
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     pub struct UpdateChartRequestName(::std::string::String);
@@ -13525,7 +13506,7 @@ Six fields are optional and fall back to server-side defaults when omitted:
                 })
         }
     }
-    ///ID of the user who owns this chart
+    ///The user the chart belongs to.
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     pub struct UpdateChartRequestOwnerId(::std::string::String);
@@ -13821,7 +13802,7 @@ Six fields are optional and fall back to server-side defaults when omitted:
             Default::default()
         }
     }
-    ///Request body for PUT /configurations
+    ///The body of updateConfiguration.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(deny_unknown_fields)]
     pub struct UpdateConfigurationRequest {
@@ -14081,7 +14062,7 @@ Six fields are optional and fall back to server-side defaults when omitted:
             UpdateConfigurationRequestType::Llm
         }
     }
-    ///Response for PUT /configurations
+    ///The answer of updateConfiguration.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct UpdateConfigurationResponse {
         pub acknowledged: bool,
@@ -14102,7 +14083,7 @@ Six fields are optional and fall back to server-side defaults when omitted:
             Default::default()
         }
     }
-    ///Request body for PUT /datapoints/{datapoint_id}
+    ///The body of updateDatapoint.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct UpdateDatapointRequest {
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
@@ -14181,7 +14162,7 @@ Six fields are optional and fall back to server-side defaults when omitted:
                 })
         }
     }
-    ///Response for PUT /datapoints/{datapoint_id}
+    ///The answer of updateDatapoint.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct UpdateDatapointResponse {
         pub result: UpdateDatapointResponseResult,
@@ -14203,17 +14184,17 @@ Six fields are optional and fall back to server-side defaults when omitted:
             Default::default()
         }
     }
-    ///Request body for PUT /datasets/{dataset_id}
+    ///The body of updateDataset.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     #[serde(deny_unknown_fields)]
     pub struct UpdateDatasetRequest {
-        ///Updated list of datapoint IDs
+        ///The dataset's datapoint ids, after the change.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub datapoints: ::std::vec::Vec<UpdateDatasetRequestDatapointsItem>,
-        ///New dataset description
+        ///The dataset's new description.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub description: ::std::option::Option<::std::string::String>,
-        ///New dataset name
+        ///The dataset's new name.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub name: ::std::option::Option<UpdateDatasetRequestName>,
     }
@@ -14278,7 +14259,7 @@ Six fields are optional and fall back to server-side defaults when omitted:
                 })
         }
     }
-    ///New dataset name
+    ///The dataset's new name.
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     pub struct UpdateDatasetRequestName(::std::string::String);
@@ -14332,7 +14313,7 @@ Six fields are optional and fall back to server-side defaults when omitted:
                 })
         }
     }
-    ///Response for PUT /datasets
+    ///The answer of updateDataset and updateDatasetLegacy.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct UpdateDatasetResponse {
         pub result: Dataset,
@@ -14383,13 +14364,13 @@ Six fields are optional and fall back to server-side defaults when omitted:
             Default::default()
         }
     }
-    ///Request body for PUT /metrics/{metric_id}
+    ///The body of updateMetric.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     #[serde(deny_unknown_fields)]
     pub struct UpdateMetricRequest {
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub categories: ::std::vec::Vec<UpdateMetricRequestCategoriesItem>,
-        ///Deprecated and ignored. Composite metrics are no longer supported.
+        ///Deprecated, and ignored: metrics made of other metrics are gone.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub child_metrics: ::std::option::Option<
             ::std::vec::Vec<UpdateMetricRequestChildMetricsItem>,
@@ -15005,7 +14986,7 @@ Six fields are optional and fall back to server-side defaults when omitted:
             value.parse()
         }
     }
-    ///Response for PUT /metrics
+    ///The answer of updateMetric and updateMetricLegacy.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct UpdateMetricResponse {
         pub updated: bool,
@@ -20506,7 +20487,7 @@ Six fields are optional and fall back to server-side defaults when omitted:
                 ::std::string::String,
             >,
             value: ::std::result::Result<
-                ::std::option::Option<super::EventSearchFilterValue>,
+                super::EventSearchFilterValue,
                 ::std::string::String,
             >,
         }
@@ -20561,9 +20542,7 @@ Six fields are optional and fall back to server-side defaults when omitted:
             }
             pub fn value<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::EventSearchFilterValue>,
-                >,
+                T: ::std::convert::TryInto<super::EventSearchFilterValue>,
                 T::Error: ::std::fmt::Display,
             {
                 self.value = value
@@ -35088,7 +35067,7 @@ Six fields are optional and fall back to server-side defaults when omitted:
             >,
             loading: ::std::result::Result<bool, ::std::string::String>,
             result: ::std::result::Result<
-                ::std::option::Option<super::RunMetricResponseResult>,
+                super::RunMetricResponseResult,
                 ::std::string::String,
             >,
             success: ::std::result::Result<bool, ::std::string::String>,
@@ -35130,9 +35109,7 @@ Six fields are optional and fall back to server-side defaults when omitted:
             }
             pub fn result<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::RunMetricResponseResult>,
-                >,
+                T: ::std::convert::TryInto<super::RunMetricResponseResult>,
                 T::Error: ::std::fmt::Display,
             {
                 self.result = value
@@ -35713,7 +35690,7 @@ Six fields are optional and fall back to server-side defaults when omitted:
             >,
             type_: ::std::result::Result<super::SingleFilterType, ::std::string::String>,
             value: ::std::result::Result<
-                ::std::option::Option<super::SingleFilterValue>,
+                super::SingleFilterValue,
                 ::std::string::String,
             >,
         }
@@ -35766,9 +35743,7 @@ Six fields are optional and fall back to server-side defaults when omitted:
             }
             pub fn value<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::SingleFilterValue>,
-                >,
+                T: ::std::convert::TryInto<super::SingleFilterValue>,
                 T::Error: ::std::fmt::Display,
             {
                 self.value = value
@@ -39122,11 +39097,11 @@ Six fields are optional and fall back to server-side defaults when omitted:
     }
 }
 #[derive(Clone, Debug)]
-/**Client for HoneyHive event logging API
+/**Client for HoneyHive API
 
-The part of the HoneyHive API that records events: the spans of an LLM application (model calls, tool calls, chains and sessions), grouped by session. logEvent is transcribed from the "Log an event" page of the HoneyHive API reference; the /v1 operations are adopted from HoneyHive's data-plane spec 1.9.0 (names, types and constraints as published, descriptions ours), which serves them from `https://api.dp1.us.honeyhive.ai`.
+The HoneyHive API as this crate speaks it: recording events (the spans of an LLM application, grouped by session), reading and searching them, and the resources evaluations use (datasets and datapoints, experiment runs, metrics and their versions, configurations, annotation queues, charts). logEvent is transcribed from the "Log an event" page of the HoneyHive API reference; every other operation is adopted from HoneyHive's data-plane spec 1.9.0 (names, types and constraints as published, descriptions ours), which serves them from `https://api.dp1.us.honeyhive.ai`.
 
-Version: 1.1.0*/
+Version: 1.2.0*/
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
@@ -39168,7 +39143,7 @@ impl Client {
 }
 impl ClientInfo<crate::Hooks> for Client {
     fn api_version() -> &'static str {
-        "1.1.0"
+        "1.2.0"
     }
     fn baseurl(&self) -> &str {
         self.baseurl.as_str()
@@ -39237,16 +39212,14 @@ let response = client.create_event_batch()
     pub fn create_event_batch(&self) -> builder::CreateEventBatch<'_> {
         builder::CreateEventBatch::new(self)
     }
-    /**Get an event by ID
+    /**Read an event
 
-Retrieve a single event by its unique identifier. The event is fetched
-directly from S3/MinIO storage.
-
+Reads one event by its id, from HoneyHive's event storage.
 
 Sends a `GET` request to `/v1/events/{event_id}`
 
 Arguments:
-- `event_id`: The unique identifier of the event to retrieve
+- `event_id`: The id of the event to read.
 ```ignore
 let response = client.get_event()
     .event_id(event_id)
@@ -39311,8 +39284,7 @@ let response = client.create_session_event_batch()
     }
     /**Update an event (deprecated)
 
-Deprecated. Use `PUT /v1/events/{event_id}` instead.
-
+Deprecated: use updateEvent (`PUT /v1/events/{event_id}`).
 
 Sends a `PUT` request to `/events`
 
@@ -39325,10 +39297,9 @@ let response = client.update_event_legacy()
     pub fn update_event_legacy(&self) -> builder::UpdateEventLegacy<'_> {
         builder::UpdateEventLegacy::new(self)
     }
-    /**Create a new event (deprecated)
+    /**Create an event (deprecated)
 
-Deprecated. Use `POST /v1/events` instead. The legacy route wraps the event object under an `event` key; the v1 route accepts a bare event object.
-
+Deprecated: use createEvent (`POST /v1/events`). This older route takes the event wrapped in an `event` key, where createEvent takes the event object itself.
 
 Sends a `POST` request to `/events`
 
@@ -39343,8 +39314,7 @@ let response = client.create_event_legacy()
     }
     /**Create a batch of events (deprecated)
 
-Deprecated. Use `POST /v1/events/batch` instead. The legacy route accepts the deprecated `is_single_session` and `session` aliases and lets per-event objects carry the deprecated `project` field; the v1 route rejects all three at the SDK boundary.
-
+Deprecated: use createEventBatch (`POST /v1/events/batch`). This older route also takes `is_single_session` and `session` (older names of `single_session` and `session_properties`) and a `project` on each event; createEventBatch refuses all three.
 
 Sends a `POST` request to `/events/batch`
 
@@ -39357,10 +39327,9 @@ let response = client.create_event_batch_legacy()
     pub fn create_event_batch_legacy(&self) -> builder::CreateEventBatchLegacy<'_> {
         builder::CreateEventBatchLegacy::new(self)
     }
-    /**Create a new model event (deprecated)
+    /**Create a model event (deprecated)
 
-Deprecated. Use `POST /v1/events` with `event_type="model"` instead. The `ModelEvent` schema carries 14 field-level deprecations covering the model-specific fields the generic event route now expresses (`model`, `messages`, `response`, `provider`, `usage`, `cost`, `hyperparameters`, `template`, `template_inputs`, `tools`, `tool_choice`, `response_format`, `duration`, `error`), plus `project` inherited from `LegacyEvent`. The legacy route continues to serve traffic and remaps these fields into `inputs.*` / `outputs.*` before storage.
-
+Deprecated: use createEvent (`POST /v1/events`) with `event_type` set to `model`. The model-specific fields of `ModelEvent` (`model`, `messages`, `response`, `provider`, `usage`, `cost`, `hyperparameters`, `template`, `template_inputs`, `tools`, `tool_choice`, `response_format`, `duration`, `error`), and the `project` it has from `LegacyEvent`, are each marked deprecated; the server still accepts them here and moves them into `inputs` or `outputs` when it stores the event.
 
 Sends a `POST` request to `/events/model`
 
@@ -39375,8 +39344,7 @@ let response = client.create_model_event_legacy()
     }
     /**Create a batch of model events (deprecated)
 
-Deprecated. Use `POST /v1/events/batch` with `event_type="model"` on each event instead. Migration notes: the top-level array `model_events` becomes `events`; each element must explicitly set `event_type: "model"` (the legacy route sets this server-side); the deprecated top-level aliases `is_single_session` and `session` are not accepted by the v1 route (`PostEventBatchRequest` is `.strict()`); use `single_session` and `session_properties` instead. The legacy route continues to serve traffic and remaps the model-specific fields on each event (`model`, `messages`, `response`, `provider`, `usage`, `cost`, `hyperparameters`, `template`, `template_inputs`, `tools`, `tool_choice`, `response_format`, `duration`, `error`) into `inputs.*` / `outputs.*` before storage.
-
+Deprecated: use createEventBatch (`POST /v1/events/batch`), with `event_type: model` set on each event (this route sets it for you). To move over: the `model_events` array is called `events` there; `is_single_session` and `session` are refused there (its request schema allows no unknown fields), so send `single_session` and `session_properties`. This route still works, and moves each event's model-specific fields (`model`, `messages`, `response`, `provider`, `usage`, `cost`, `hyperparameters`, `template`, `template_inputs`, `tools`, `tool_choice`, `response_format`, `duration`, `error`) into `inputs` or `outputs` before storing it.
 
 Sends a `POST` request to `/events/model/batch`
 
@@ -39391,10 +39359,9 @@ let response = client.create_model_event_batch_legacy()
     ) -> builder::CreateModelEventBatchLegacy<'_> {
         builder::CreateModelEventBatchLegacy::new(self)
     }
-    /**Start a new session (deprecated)
+    /**Start a session (deprecated)
 
-Deprecated. Use `POST /v1/sessions` instead. The legacy route wraps the session object under a `session` key; the v1 route accepts a bare session object.
-
+Deprecated: use createSession (`POST /v1/sessions`). This older route takes the session wrapped in a `session` key, where createSession takes the session object itself.
 
 Sends a `POST` request to `/session/start`
 
@@ -39407,15 +39374,14 @@ let response = client.start_session_legacy()
     pub fn start_session_legacy(&self) -> builder::StartSessionLegacy<'_> {
         builder::StartSessionLegacy::new(self)
     }
-    /**Add traces to a session (deprecated)
+    /**Add events to a session (deprecated)
 
-Deprecated. Use `POST /v1/sessions/{session_id}/events/batch` instead. This route accepts trace events under either `logs` (deprecated) or `events`. Exactly one of the two MUST be present in a request: neither → 400, both → 400.
-
+Deprecated: use createSessionEventBatch (`POST /v1/sessions/{session_id}/events/batch`). The events go in `events` or in the older `logs`, never both: a request with both, or with neither, is refused with 400.
 
 Sends a `POST` request to `/session/{session_id}/traces`
 
 Arguments:
-- `session_id`: Session ID to add traces to
+- `session_id`: The session that gets the events.
 - `body`
 ```ignore
 let response = client.add_session_traces_legacy()
@@ -39429,7 +39395,7 @@ let response = client.add_session_traces_legacy()
     }
     /**List charts
 
-Retrieve all charts in the current scope.
+Lists every chart the key can see.
 
 Sends a `GET` request to `/v1/charts`
 
@@ -39441,7 +39407,7 @@ let response = client.get_charts()
     pub fn get_charts(&self) -> builder::GetCharts<'_> {
         builder::GetCharts::new(self)
     }
-    /**Create a new chart
+    /**Create a chart
 
 Sends a `POST` request to `/v1/charts`
 
@@ -39454,14 +39420,14 @@ let response = client.create_chart()
     pub fn create_chart(&self) -> builder::CreateChart<'_> {
         builder::CreateChart::new(self)
     }
-    /**Get a chart
+    /**Read a chart
 
-Retrieve a single chart by id.
+Reads one chart by its id.
 
 Sends a `GET` request to `/v1/charts/{chart_id}`
 
 Arguments:
-- `chart_id`: The unique identifier of the chart to retrieve
+- `chart_id`: The id of the chart to read.
 ```ignore
 let response = client.get_chart()
     .chart_id(chart_id)
@@ -39473,12 +39439,12 @@ let response = client.get_chart()
     }
     /**Update a chart
 
-Update a chart's editable fields. Only fields included in the request body are modified.
+Changes a chart. Fields left out of the body keep their value.
 
 Sends a `PUT` request to `/v1/charts/{chart_id}`
 
 Arguments:
-- `chart_id`: The unique identifier of the chart to update
+- `chart_id`: The id of the chart to change.
 - `body`
 ```ignore
 let response = client.update_chart()
@@ -39495,7 +39461,7 @@ let response = client.update_chart()
 Sends a `DELETE` request to `/v1/charts/{chart_id}`
 
 Arguments:
-- `chart_id`: The unique identifier of the chart to delete
+- `chart_id`: The id of the chart to delete.
 ```ignore
 let response = client.delete_chart()
     .chart_id(chart_id)
@@ -39505,16 +39471,16 @@ let response = client.delete_chart()
     pub fn delete_chart(&self) -> builder::DeleteChart<'_> {
         builder::DeleteChart::new(self)
     }
-    /**Retrieve a list of configurations
+    /**List configurations
 
-List configurations with optional filtering by name, environment, and tags.
+Lists configurations; name, environment and tags narrow the list.
 
 Sends a `GET` request to `/v1/configurations`
 
 Arguments:
-- `env`: Environment - "dev", "staging" or "prod"
-- `name`: The name of the configuration like `v0`
-- `tags`: Tags to filter configurations
+- `env`: Only configurations of this environment: `dev`, `staging` or `prod`.
+- `name`: Only the configuration of this name, such as `v0`.
+- `tags`: Only configurations with these tags.
 ```ignore
 let response = client.get_configurations()
     .env(env)
@@ -39526,9 +39492,9 @@ let response = client.get_configurations()
     pub fn get_configurations(&self) -> builder::GetConfigurations<'_> {
         builder::GetConfigurations::new(self)
     }
-    /**Create a new configuration
+    /**Create a configuration
 
-Create a new LLM or pipeline configuration with provider, parameters, and environment settings.
+Creates a configuration of a model call or pipeline: provider, parameters and environments.
 
 Sends a `POST` request to `/v1/configurations`
 
@@ -39541,14 +39507,14 @@ let response = client.create_configuration()
     pub fn create_configuration(&self) -> builder::CreateConfiguration<'_> {
         builder::CreateConfiguration::new(self)
     }
-    /**Update an existing configuration
+    /**Update a configuration
 
-Update an existing configuration's name, provider, parameters, environment, or tags.
+Changes a configuration: its name, provider, parameters, environments or tags.
 
 Sends a `PUT` request to `/v1/configurations/{configId}`
 
 Arguments:
-- `config_id`: Configuration ID like `6638187d505c6812e4043f24`
+- `config_id`: The id of the configuration, such as `6638187d505c6812e4043f24`.
 - `body`
 ```ignore
 let response = client.update_configuration()
@@ -39562,12 +39528,12 @@ let response = client.update_configuration()
     }
     /**Delete a configuration
 
-Permanently delete a configuration by its unique identifier.
+Deletes a configuration for good.
 
 Sends a `DELETE` request to `/v1/configurations/{configId}`
 
 Arguments:
-- `config_id`: Configuration ID like `6638187d505c6812e4043f24`
+- `config_id`: The id of the configuration, such as `6638187d505c6812e4043f24`.
 ```ignore
 let response = client.delete_configuration()
     .config_id(config_id)
@@ -39577,16 +39543,15 @@ let response = client.delete_configuration()
     pub fn delete_configuration(&self) -> builder::DeleteConfiguration<'_> {
         builder::DeleteConfiguration::new(self)
     }
-    /**Retrieve a list of datapoints
+    /**List datapoints
 
-Retrieve datapoints, optionally filtered by a list of datapoint IDs or dataset name.
-
+Lists datapoints: those with the given ids, or those of a dataset named in the query.
 
 Sends a `GET` request to `/v1/datapoints`
 
 Arguments:
-- `datapoint_ids`: List of datapoint ids to fetch
-- `dataset_name`: Name of the dataset to get datapoints from
+- `datapoint_ids`: The ids of the datapoints to read.
+- `dataset_name`: The name of the dataset whose datapoints to read.
 ```ignore
 let response = client.get_datapoints()
     .datapoint_ids(datapoint_ids)
@@ -39597,9 +39562,9 @@ let response = client.get_datapoints()
     pub fn get_datapoints(&self) -> builder::GetDatapoints<'_> {
         builder::GetDatapoints::new(self)
     }
-    /**Create a new datapoint
+    /**Create a datapoint
 
-Create a single datapoint with inputs, history, ground truth, and metadata.
+Creates one datapoint: inputs, history, ground truth and metadata.
 
 Sends a `POST` request to `/v1/datapoints`
 
@@ -39612,9 +39577,9 @@ let response = client.create_datapoint()
     pub fn create_datapoint(&self) -> builder::CreateDatapoint<'_> {
         builder::CreateDatapoint::new(self)
     }
-    /**Create multiple datapoints in batch
+    /**Create datapoints in a batch
 
-Create multiple datapoints from events using field mappings and optional filters.
+Creates datapoints from recorded events, picked by filters, with a mapping saying which event fields become which datapoint fields.
 
 Sends a `POST` request to `/v1/datapoints/batch`
 
@@ -39627,14 +39592,14 @@ let response = client.batch_create_datapoints()
     pub fn batch_create_datapoints(&self) -> builder::BatchCreateDatapoints<'_> {
         builder::BatchCreateDatapoints::new(self)
     }
-    /**Retrieve a specific datapoint
+    /**Read a datapoint
 
-Get a single datapoint by its unique identifier.
+Reads one datapoint by its id.
 
 Sends a `GET` request to `/v1/datapoints/{datapoint_id}`
 
 Arguments:
-- `datapoint_id`: Datapoint ID like `65c13dbbd65fb876b7886cdb`
+- `datapoint_id`: The id of the datapoint, such as `65c13dbbd65fb876b7886cdb`.
 ```ignore
 let response = client.get_datapoint()
     .datapoint_id(datapoint_id)
@@ -39644,14 +39609,14 @@ let response = client.get_datapoint()
     pub fn get_datapoint(&self) -> builder::GetDatapoint<'_> {
         builder::GetDatapoint::new(self)
     }
-    /**Update a specific datapoint
+    /**Update a datapoint
 
-Update fields on an existing datapoint. Only the provided fields are modified.
+Changes a datapoint. Fields left out of the body keep their value.
 
 Sends a `PUT` request to `/v1/datapoints/{datapoint_id}`
 
 Arguments:
-- `datapoint_id`: ID of datapoint to update
+- `datapoint_id`: The id of the datapoint to change.
 - `body`
 ```ignore
 let response = client.update_datapoint()
@@ -39663,14 +39628,14 @@ let response = client.update_datapoint()
     pub fn update_datapoint(&self) -> builder::UpdateDatapoint<'_> {
         builder::UpdateDatapoint::new(self)
     }
-    /**Delete a specific datapoint
+    /**Delete a datapoint
 
-Permanently delete a datapoint by its unique identifier.
+Deletes a datapoint for good.
 
 Sends a `DELETE` request to `/v1/datapoints/{datapoint_id}`
 
 Arguments:
-- `datapoint_id`: Datapoint ID like `65c13dbbd65fb876b7886cdb`
+- `datapoint_id`: The id of the datapoint, such as `65c13dbbd65fb876b7886cdb`.
 ```ignore
 let response = client.delete_datapoint()
     .datapoint_id(datapoint_id)
@@ -39680,15 +39645,15 @@ let response = client.delete_datapoint()
     pub fn delete_datapoint(&self) -> builder::DeleteDatapoint<'_> {
         builder::DeleteDatapoint::new(self)
     }
-    /**Get datasets
+    /**List datasets
 
-Retrieve datasets, optionally filtered by dataset ID or name.
+Lists datasets; an id or a name narrows the list.
 
 Sends a `GET` request to `/v1/datasets`
 
 Arguments:
-- `dataset_id`: Unique dataset ID for filtering specific dataset
-- `name`: Dataset name to filter by
+- `dataset_id`: Only the dataset with this id.
+- `name`: Only datasets of this name.
 ```ignore
 let response = client.get_datasets()
     .dataset_id(dataset_id)
@@ -39701,7 +39666,7 @@ let response = client.get_datasets()
     }
     /**Update a dataset (deprecated)
 
-Deprecated. Use `PUT /v1/datasets/{dataset_id}` instead.
+Deprecated: use updateDataset (`PUT /v1/datasets/{dataset_id}`).
 
 Sends a `PUT` request to `/v1/datasets`
 
@@ -39716,7 +39681,7 @@ let response = client.update_dataset_legacy()
     }
     /**Create a dataset
 
-Create a new dataset with an optional name, description, and initial set of datapoint IDs.
+Creates a dataset; a name, a description and the ids of datapoints to start with may be given.
 
 Sends a `POST` request to `/v1/datasets`
 
@@ -39731,12 +39696,12 @@ let response = client.create_dataset()
     }
     /**Delete a dataset (deprecated)
 
-Deprecated. Use `DELETE /v1/datasets/{dataset_id}` instead.
+Deprecated: use deleteDataset (`DELETE /v1/datasets/{dataset_id}`).
 
 Sends a `DELETE` request to `/v1/datasets`
 
 Arguments:
-- `dataset_id`: The unique identifier of the dataset to be deleted like `663876ec4611c47f4970f0c3`
+- `dataset_id`: The id of the dataset to delete, such as `663876ec4611c47f4970f0c3`.
 ```ignore
 let response = client.delete_dataset_legacy()
     .dataset_id(dataset_id)
@@ -39748,12 +39713,12 @@ let response = client.delete_dataset_legacy()
     }
     /**Update a dataset
 
-Update a dataset's name, description, or list of datapoint IDs.
+Changes a dataset: its name, description or list of datapoint ids.
 
 Sends a `PUT` request to `/v1/datasets/{dataset_id}`
 
 Arguments:
-- `dataset_id`: The unique identifier of the dataset to update like `663876ec4611c47f4970f0c3`
+- `dataset_id`: The id of the dataset to change, such as `663876ec4611c47f4970f0c3`.
 - `body`
 ```ignore
 let response = client.update_dataset()
@@ -39767,12 +39732,12 @@ let response = client.update_dataset()
     }
     /**Delete a dataset
 
-Permanently delete a dataset by its unique identifier.
+Deletes a dataset for good.
 
 Sends a `DELETE` request to `/v1/datasets/{dataset_id}`
 
 Arguments:
-- `dataset_id`: The unique identifier of the dataset to be deleted like `663876ec4611c47f4970f0c3`
+- `dataset_id`: The id of the dataset to delete, such as `663876ec4611c47f4970f0c3`.
 ```ignore
 let response = client.delete_dataset()
     .dataset_id(dataset_id)
@@ -39784,13 +39749,12 @@ let response = client.delete_dataset()
     }
     /**Add datapoints to a dataset
 
-Add new datapoints to an existing dataset. Provide raw data objects and a field mapping that specifies which fields map to inputs, ground truth, and history.
-
+Adds datapoints to a dataset from rows of data, with a mapping saying which fields of a row become the datapoint's inputs, ground truth and history.
 
 Sends a `POST` request to `/v1/datasets/{dataset_id}/datapoints`
 
 Arguments:
-- `dataset_id`: The unique identifier of the dataset to add datapoints to like  `663876ec4611c47f4970f0c3`
+- `dataset_id`: The id of the dataset that gets the datapoints, such as `663876ec4611c47f4970f0c3`.
 - `body`
 ```ignore
 let response = client.add_datapoints()
@@ -39804,13 +39768,13 @@ let response = client.add_datapoints()
     }
     /**Remove a datapoint from a dataset
 
-Remove a specific datapoint from a dataset. The datapoint itself is not deleted, only dereferenced from the dataset.
+Takes a datapoint out of a dataset. The datapoint itself stays; only the dataset's reference to it goes.
 
 Sends a `DELETE` request to `/v1/datasets/{dataset_id}/datapoints/{datapoint_id}`
 
 Arguments:
-- `dataset_id`: The unique identifier of the dataset
-- `datapoint_id`: The unique identifier of the datapoint to remove
+- `dataset_id`: The id of the dataset.
+- `datapoint_id`: The id of the datapoint to take out of the dataset.
 ```ignore
 let response = client.remove_datapoint()
     .dataset_id(dataset_id)
@@ -39823,13 +39787,13 @@ let response = client.remove_datapoint()
     }
     /**Remove a datapoint from a dataset (deprecated)
 
-Deprecated. Use `DELETE /v1/datasets/{dataset_id}/datapoints/{datapoint_id}` instead.
+Deprecated: use removeDatapoint (`DELETE /v1/datasets/{dataset_id}/datapoints/{datapoint_id}`).
 
 Sends a `DELETE` request to `/v1/datasets/{dataset_id}/{datapoint_id}`
 
 Arguments:
-- `dataset_id`: The unique identifier of the dataset
-- `datapoint_id`: The unique identifier of the datapoint to remove
+- `dataset_id`: The id of the dataset.
+- `datapoint_id`: The id of the datapoint to take out of the dataset.
 ```ignore
 let response = client.remove_datapoint_legacy()
     .dataset_id(dataset_id)
@@ -39840,10 +39804,9 @@ let response = client.remove_datapoint_legacy()
     pub fn remove_datapoint_legacy(&self) -> builder::RemoveDatapointLegacy<'_> {
         builder::RemoveDatapointLegacy::new(self)
     }
-    /**Retrieve events based on filters (deprecated)
+    /**Find events by filters (deprecated)
 
-Deprecated. Use `POST /v1/events/search` instead.
-
+Deprecated: use searchEvents (`POST /v1/events/search`).
 
 Sends a `POST` request to `/v1/events/export`
 
@@ -39856,15 +39819,15 @@ let response = client.export_events_legacy()
     pub fn export_events_legacy(&self) -> builder::ExportEventsLegacy<'_> {
         builder::ExportEventsLegacy::new(self)
     }
-    /**Get events schema (deprecated)
+    /**Get the event schema (deprecated)
 
-Deprecated. Use `GET /v1/runs/{run_id}/schema` (single-run) or `GET /v1/runs/schema` (project-wide) instead.
+Deprecated: use getRunSchema (`GET /v1/runs/{run_id}/schema`) for one run, or getRunsSchema (`GET /v1/runs/schema`) for the whole project.
 
 Sends a `GET` request to `/v1/events/schema`
 
 Arguments:
-- `date_range`: Filter by date range
-- `evaluation_id`: Filter by evaluation/run ID
+- `date_range`: Only events in this date range.
+- `evaluation_id`: Only events of this evaluation (experiment run).
 ```ignore
 let response = client.get_events_schema_legacy()
     .date_range(date_range)
@@ -39875,10 +39838,9 @@ let response = client.get_events_schema_legacy()
     pub fn get_events_schema_legacy(&self) -> builder::GetEventsSchemaLegacy<'_> {
         builder::GetEventsSchemaLegacy::new(self)
     }
-    /**Retrieve events based on filters
+    /**Find events by filters
 
-Search events via POST with filtering and pagination. This is the primary method for retrieving events from HoneyHive.
-
+Finds events by filters, a page at a time. The usual way to read events back from HoneyHive.
 
 Sends a `POST` request to `/v1/events/search`
 
@@ -39891,13 +39853,13 @@ let response = client.search_events()
     pub fn search_events(&self) -> builder::SearchEvents<'_> {
         builder::SearchEvents::new(self)
     }
-    /**List all metrics
+    /**List metrics
 
 Sends a `GET` request to `/v1/metrics`
 
 Arguments:
-- `id`: Filter by specific metric ID
-- `type_`: Filter by metric type
+- `id`: Only the metric with this id.
+- `type_`: Only metrics of this type.
 ```ignore
 let response = client.get_metrics()
     .id(id)
@@ -39908,9 +39870,9 @@ let response = client.get_metrics()
     pub fn get_metrics(&self) -> builder::GetMetrics<'_> {
         builder::GetMetrics::new(self)
     }
-    /**Update an existing metric (deprecated)
+    /**Update a metric (deprecated)
 
-Deprecated. Use `PUT /v1/metrics/{metric_id}` instead.
+Deprecated: use updateMetric (`PUT /v1/metrics/{metric_id}`).
 
 Sends a `PUT` request to `/v1/metrics`
 
@@ -39923,7 +39885,7 @@ let response = client.update_metric_legacy()
     pub fn update_metric_legacy(&self) -> builder::UpdateMetricLegacy<'_> {
         builder::UpdateMetricLegacy::new(self)
     }
-    /**Create a new metric
+    /**Create a metric
 
 Sends a `POST` request to `/v1/metrics`
 
@@ -39938,7 +39900,7 @@ let response = client.create_metric()
     }
     /**Delete a metric (deprecated)
 
-Deprecated. Use `DELETE /v1/metrics/{metric_id}` instead.
+Deprecated: use deleteMetric (`DELETE /v1/metrics/{metric_id}`).
 
 Sends a `DELETE` request to `/v1/metrics`
 
@@ -39951,9 +39913,9 @@ let response = client.delete_metric_legacy()
     pub fn delete_metric_legacy(&self) -> builder::DeleteMetricLegacy<'_> {
         builder::DeleteMetricLegacy::new(self)
     }
-    /**Run a metric evaluation
+    /**Run a metric
 
-Execute a metric on a specific event
+Runs a metric on one event and returns its score.
 
 Sends a `POST` request to `/v1/metrics/run`
 
@@ -39966,9 +39928,9 @@ let response = client.run_metric()
     pub fn run_metric(&self) -> builder::RunMetric<'_> {
         builder::RunMetric::new(self)
     }
-    /**Run a metric evaluation (deprecated)
+    /**Run a metric (deprecated)
 
-Deprecated. Use `POST /v1/metrics/run` instead.
+Deprecated: use runMetric (`POST /v1/metrics/run`).
 
 Sends a `POST` request to `/v1/metrics/run_metric`
 
@@ -39981,14 +39943,14 @@ let response = client.run_metric_legacy()
     pub fn run_metric_legacy(&self) -> builder::RunMetricLegacy<'_> {
         builder::RunMetricLegacy::new(self)
     }
-    /**Update an existing metric
+    /**Update a metric
 
-Update a metric's editable fields. Only fields included in the request body are modified.
+Changes a metric. Fields left out of the body keep their value.
 
 Sends a `PUT` request to `/v1/metrics/{metric_id}`
 
 Arguments:
-- `metric_id`: The unique identifier of the metric to update
+- `metric_id`: The id of the metric to change.
 - `body`
 ```ignore
 let response = client.update_metric()
@@ -40005,7 +39967,7 @@ let response = client.update_metric()
 Sends a `DELETE` request to `/v1/metrics/{metric_id}`
 
 Arguments:
-- `metric_id`: The unique identifier of the metric to delete
+- `metric_id`: The id of the metric to delete.
 ```ignore
 let response = client.delete_metric()
     .metric_id(metric_id)
@@ -40015,14 +39977,14 @@ let response = client.delete_metric()
     pub fn delete_metric(&self) -> builder::DeleteMetric<'_> {
         builder::DeleteMetric::new(self)
     }
-    /**List versions for a metric
+    /**List a metric's versions
 
-Retrieve all snapshot versions of the metric's definition, ordered oldest-first. Returns the full version history unpaginated.
+Lists every saved version of a metric's definition, oldest first, in one answer (no pages).
 
 Sends a `GET` request to `/v1/metrics/{metric_id}/versions`
 
 Arguments:
-- `metric_id`: The unique identifier of the metric whose versions are being listed
+- `metric_id`: The id of the metric whose versions are listed.
 ```ignore
 let response = client.get_metric_versions()
     .metric_id(metric_id)
@@ -40032,14 +39994,14 @@ let response = client.get_metric_versions()
     pub fn get_metric_versions(&self) -> builder::GetMetricVersions<'_> {
         builder::GetMetricVersions::new(self)
     }
-    /**Create a new metric version
+    /**Create a metric version
 
-Snapshot the supplied metric definition as a new version. By default the version is created as a draft (`deployed: false`); set `deploy_immediately: true` to also make it the live version in the same transaction.
+Saves the given definition as a new version of the metric. The version is a draft (`deployed: false`) unless `deploy_immediately` is true, which also makes it the live version, in the same step.
 
 Sends a `POST` request to `/v1/metrics/{metric_id}/versions`
 
 Arguments:
-- `metric_id`: The unique identifier of the metric to version
+- `metric_id`: The id of the metric that gets a new version.
 - `body`
 ```ignore
 let response = client.create_metric_version()
@@ -40051,15 +40013,15 @@ let response = client.create_metric_version()
     pub fn create_metric_version(&self) -> builder::CreateMetricVersion<'_> {
         builder::CreateMetricVersion::new(self)
     }
-    /**Deploy a specific metric version
+    /**Deploy a metric version
 
-Mark the named version as the live version for the metric, unmarking any previously deployed version.
+Makes the named version the metric's live version; the one live before stops being live.
 
 Sends a `POST` request to `/v1/metrics/{metric_id}/versions/{version_name}/deploy`
 
 Arguments:
-- `metric_id`: The unique identifier of the metric
-- `version_name`: The name of the version to deploy
+- `metric_id`: The id of the metric.
+- `version_name`: The name of the version to make live.
 ```ignore
 let response = client.deploy_metric_version()
     .metric_id(metric_id)
@@ -40072,13 +40034,12 @@ let response = client.deploy_metric_version()
     }
     /**List annotation queues
 
-List annotation queues for the current project scope, optionally filtered by enabled status.
-
+Lists the annotation queues of the key's project; `enabled` narrows the list.
 
 Sends a `GET` request to `/v1/queues`
 
 Arguments:
-- `enabled`: Filter by enabled status
+- `enabled`: Only queues that are enabled (true) or not (false).
 ```ignore
 let response = client.get_queues()
     .enabled(enabled)
@@ -40090,8 +40051,7 @@ let response = client.get_queues()
     }
     /**Create an annotation queue
 
-Create a new annotation queue with a name, optional description, filters, and an initial set of event IDs to add.
-
+Creates an annotation queue: a name, and optionally a description, filters and the ids of events to start with.
 
 Sends a `POST` request to `/v1/queues`
 
@@ -40104,14 +40064,14 @@ let response = client.create_queue()
     pub fn create_queue(&self) -> builder::CreateQueue<'_> {
         builder::CreateQueue::new(self)
     }
-    /**Get an annotation queue
+    /**Read an annotation queue
 
-Retrieve a single annotation queue by its unique identifier.
+Reads one annotation queue by its id.
 
 Sends a `GET` request to `/v1/queues/{queue_id}`
 
 Arguments:
-- `queue_id`: Annotation queue ID
+- `queue_id`: The id of the annotation queue.
 ```ignore
 let response = client.get_queue()
     .queue_id(queue_id)
@@ -40123,13 +40083,12 @@ let response = client.get_queue()
     }
     /**Update an annotation queue
 
-Update fields on an existing annotation queue. Supports updating name, description, filters, enabled status, and adding/removing events.
-
+Changes an annotation queue: its name, description, filters or whether it is enabled; events can be added and removed.
 
 Sends a `PUT` request to `/v1/queues/{queue_id}`
 
 Arguments:
-- `queue_id`: Annotation queue ID
+- `queue_id`: The id of the annotation queue.
 - `body`
 ```ignore
 let response = client.update_queue()
@@ -40143,12 +40102,12 @@ let response = client.update_queue()
     }
     /**Delete an annotation queue
 
-Soft-delete an annotation queue by its unique identifier.
+Deletes an annotation queue (HoneyHive marks it deleted rather than erasing it).
 
 Sends a `DELETE` request to `/v1/queues/{queue_id}`
 
 Arguments:
-- `queue_id`: Annotation queue ID
+- `queue_id`: The id of the annotation queue.
 ```ignore
 let response = client.delete_queue()
     .queue_id(queue_id)
@@ -40158,23 +40117,22 @@ let response = client.delete_queue()
     pub fn delete_queue(&self) -> builder::DeleteQueue<'_> {
         builder::DeleteQueue::new(self)
     }
-    /**Get a list of evaluation runs
+    /**List experiment runs
 
-List experiment runs with optional filtering by dataset, status, name, date range, and specific run IDs. Results are paginated and sortable.
-
+Lists experiment runs, a page at a time, sorted as asked; dataset, status, name, a date range or run ids narrow the list.
 
 Sends a `GET` request to `/v1/runs`
 
 Arguments:
-- `dataset_id`: Filter by dataset ID
-- `date_range`: Filter by date range
-- `limit`: Number of results per page
-- `name`: Filter by run name
-- `page`: Page number for pagination
-- `run_ids`: List of specific run IDs to fetch
-- `sort_by`: Field to sort by
-- `sort_order`: Sort order
-- `status`: Filter by run status
+- `dataset_id`: Only runs against this dataset.
+- `date_range`: Only events in this date range.
+- `limit`: How many runs a page holds.
+- `name`: Only runs of this name.
+- `page`: The page to return, counting from 1.
+- `run_ids`: Only the runs with these ids.
+- `sort_by`: The field the runs are sorted by.
+- `sort_order`: Ascending or descending.
+- `status`: Only runs with this status.
 ```ignore
 let response = client.get_runs()
     .dataset_id(dataset_id)
@@ -40192,9 +40150,9 @@ let response = client.get_runs()
     pub fn get_runs(&self) -> builder::GetRuns<'_> {
         builder::GetRuns::new(self)
     }
-    /**Create a new evaluation run
+    /**Create an experiment run
 
-Create a new experiment run to track an evaluation against a dataset.
+Creates an experiment run, the record of one evaluation against a dataset.
 
 Sends a `POST` request to `/v1/runs`
 
@@ -40207,20 +40165,20 @@ let response = client.create_run()
     pub fn create_run(&self) -> builder::CreateRun<'_> {
         builder::CreateRun::new(self)
     }
-    /**Compare events between two experiment runs (deprecated)
+    /**Compare the events of two experiment runs (deprecated)
 
-Deprecated. Use `GET /v1/runs/{new_run_id}/compare/{old_run_id}/events` instead.
+Deprecated: use getExperimentCompareEvents (`GET /v1/runs/{new_run_id}/compare/{old_run_id}/events`).
 
 Sends a `GET` request to `/v1/runs/compare/events`
 
 Arguments:
-- `event_name`: Filter by event name
-- `event_type`: Filter by event type
-- `filter`: Additional filter criteria (JSON string or object)
-- `limit`: Maximum number of results
-- `page`: Page number for pagination
-- `run_id_1`: First experiment run ID (UUIDv4)
-- `run_id_2`: Second experiment run ID (UUIDv4)
+- `event_name`: Only events of this name.
+- `event_type`: Only events of this type.
+- `filter`: More filters: JSON text or an object.
+- `limit`: At most this many results.
+- `page`: The page to return, counting from 1.
+- `run_id_1`: The id of one run (a UUID v4).
+- `run_id_2`: The id of the other run (a UUID v4).
 ```ignore
 let response = client.get_experiment_compare_events_legacy()
     .event_name(event_name)
@@ -40238,14 +40196,14 @@ let response = client.get_experiment_compare_events_legacy()
     ) -> builder::GetExperimentCompareEventsLegacy<'_> {
         builder::GetExperimentCompareEventsLegacy::new(self)
     }
-    /**Get events schema across all experiment runs in a project
+    /**Get the event schema of the project's experiment runs
 
-Retrieve the aggregated events schema (fields, datasets, mappings) across all experiment runs in the project.
+Reads the shape of the events of every experiment run in the project: their fields, datasets and mappings.
 
 Sends a `GET` request to `/v1/runs/schema`
 
 Arguments:
-- `date_range`: Filter by date range
+- `date_range`: Only events in this date range.
 ```ignore
 let response = client.get_runs_schema()
     .date_range(date_range)
@@ -40255,17 +40213,17 @@ let response = client.get_runs_schema()
     pub fn get_runs_schema(&self) -> builder::GetRunsSchema<'_> {
         builder::GetRunsSchema::new(self)
     }
-    /**Retrieve experiment comparison (deprecated)
+    /**Compare two experiment runs (deprecated)
 
-Deprecated. Use `GET /v1/runs/{new_run_id}/compare/{old_run_id}` instead.
+Deprecated: use getExperimentComparison (`GET /v1/runs/{new_run_id}/compare/{old_run_id}`).
 
 Sends a `GET` request to `/v1/runs/{new_run_id}/compare-with/{old_run_id}`
 
 Arguments:
-- `new_run_id`: New experiment run ID to compare (UUIDv4)
-- `old_run_id`: Old experiment run ID to compare against (UUIDv4)
-- `aggregate_function`: Aggregation function to apply to metrics
-- `filters`: Optional filters to apply (JSON string or array of filter objects)
+- `new_run_id`: The id of the newer run (a UUID v4).
+- `old_run_id`: The id of the run it is compared with (a UUID v4).
+- `aggregate_function`: How each metric's values are aggregated.
+- `filters`: Filters to narrow the comparison: JSON text, or an array of filter objects.
 ```ignore
 let response = client.get_experiment_comparison_legacy()
     .new_run_id(new_run_id)
@@ -40280,17 +40238,17 @@ let response = client.get_experiment_comparison_legacy()
     ) -> builder::GetExperimentComparisonLegacy<'_> {
         builder::GetExperimentComparisonLegacy::new(self)
     }
-    /**Retrieve experiment comparison
+    /**Compare two experiment runs
 
-Compare metrics and results between two experiment runs
+Compares two experiment runs: their metrics and results.
 
 Sends a `GET` request to `/v1/runs/{new_run_id}/compare/{old_run_id}`
 
 Arguments:
-- `new_run_id`: New experiment run ID to compare (UUIDv4)
-- `old_run_id`: Old experiment run ID to compare against (UUIDv4)
-- `aggregate_function`: Aggregation function to apply to metrics
-- `filters`: Optional filters to apply (JSON string or array of filter objects)
+- `new_run_id`: The id of the newer run (a UUID v4).
+- `old_run_id`: The id of the run it is compared with (a UUID v4).
+- `aggregate_function`: How each metric's values are aggregated.
+- `filters`: Filters to narrow the comparison: JSON text, or an array of filter objects.
 ```ignore
 let response = client.get_experiment_comparison()
     .new_run_id(new_run_id)
@@ -40303,20 +40261,20 @@ let response = client.get_experiment_comparison()
     pub fn get_experiment_comparison(&self) -> builder::GetExperimentComparison<'_> {
         builder::GetExperimentComparison::new(self)
     }
-    /**Compare events between two experiment runs
+    /**Compare the events of two experiment runs
 
-Retrieve and compare events between two experiment runs for detailed analysis
+Lists the events of two experiment runs side by side, datapoint by datapoint.
 
 Sends a `GET` request to `/v1/runs/{new_run_id}/compare/{old_run_id}/events`
 
 Arguments:
-- `new_run_id`: New experiment run ID (UUIDv4)
-- `old_run_id`: Old experiment run ID to compare against (UUIDv4)
-- `event_name`: Filter by event name
-- `event_type`: Filter by event type
-- `filter`: Additional filter criteria (JSON string or object)
-- `limit`: Maximum number of results
-- `page`: Page number for pagination
+- `new_run_id`: The id of the newer run (a UUID v4).
+- `old_run_id`: The id of the run it is compared with (a UUID v4).
+- `event_name`: Only events of this name.
+- `event_type`: Only events of this type.
+- `filter`: More filters: JSON text or an object.
+- `limit`: At most this many results.
+- `page`: The page to return, counting from 1.
 ```ignore
 let response = client.get_experiment_compare_events()
     .new_run_id(new_run_id)
@@ -40334,9 +40292,9 @@ let response = client.get_experiment_compare_events()
     ) -> builder::GetExperimentCompareEvents<'_> {
         builder::GetExperimentCompareEvents::new(self)
     }
-    /**Get details of an evaluation run
+    /**Read an experiment run
 
-Retrieve the full details of a single experiment run by its run ID.
+Reads one experiment run, in full, by its run id.
 
 Sends a `GET` request to `/v1/runs/{run_id}`
 
@@ -40349,9 +40307,9 @@ let response = client.get_run()
     pub fn get_run(&self) -> builder::GetRun<'_> {
         builder::GetRun::new(self)
     }
-    /**Update an evaluation run
+    /**Update an experiment run
 
-Update fields on an existing experiment run such as name, status, metadata, or results.
+Changes an experiment run: such as its name, status, metadata or results.
 
 Sends a `PUT` request to `/v1/runs/{run_id}`
 
@@ -40365,9 +40323,9 @@ let response = client.update_run()
     pub fn update_run(&self) -> builder::UpdateRun<'_> {
         builder::UpdateRun::new(self)
     }
-    /**Delete an evaluation run
+    /**Delete an experiment run
 
-Permanently delete an experiment run by its run ID.
+Deletes an experiment run for good.
 
 Sends a `DELETE` request to `/v1/runs/{run_id}`
 
@@ -40380,16 +40338,16 @@ let response = client.delete_run()
     pub fn delete_run(&self) -> builder::DeleteRun<'_> {
         builder::DeleteRun::new(self)
     }
-    /**Get event metrics for an experiment run
+    /**Read the metrics of an experiment run's events
 
-Retrieve event metrics from ClickHouse for a specific experiment run
+Reads the metrics recorded on the events of one experiment run.
 
 Sends a `GET` request to `/v1/runs/{run_id}/metrics`
 
 Arguments:
-- `run_id`: Experiment run ID (UUIDv4)
-- `date_range`: Date range filter as JSON string
-- `filters`: Optional filters to apply (JSON string or array of filter objects)
+- `run_id`: The id of the run (a UUID v4).
+- `date_range`: Only events in this date range, as JSON text.
+- `filters`: Filters to narrow the comparison: JSON text, or an array of filter objects.
 ```ignore
 let response = client.get_experiment_run_metrics()
     .run_id(run_id)
@@ -40401,16 +40359,16 @@ let response = client.get_experiment_run_metrics()
     pub fn get_experiment_run_metrics(&self) -> builder::GetExperimentRunMetrics<'_> {
         builder::GetExperimentRunMetrics::new(self)
     }
-    /**Retrieve experiment result (deprecated)
+    /**Read the result of an experiment run (deprecated)
 
-Deprecated. Use `GET /v1/runs/{run_id}/summary` instead.
+Deprecated: use getExperimentSummary (`GET /v1/runs/{run_id}/summary`).
 
 Sends a `GET` request to `/v1/runs/{run_id}/result`
 
 Arguments:
-- `run_id`: Experiment run ID (UUIDv4)
-- `aggregate_function`: Aggregation function to apply to metrics
-- `filters`: Optional filters to apply (JSON string or array of filter objects)
+- `run_id`: The id of the run (a UUID v4).
+- `aggregate_function`: How each metric's values are aggregated.
+- `filters`: Filters to narrow the comparison: JSON text, or an array of filter objects.
 ```ignore
 let response = client.get_experiment_result_legacy()
     .run_id(run_id)
@@ -40424,15 +40382,15 @@ let response = client.get_experiment_result_legacy()
     ) -> builder::GetExperimentResultLegacy<'_> {
         builder::GetExperimentResultLegacy::new(self)
     }
-    /**Get events schema for a single experiment run
+    /**Get the event schema of one experiment run
 
-Retrieve the events schema (fields, datasets, mappings) for a single experiment run.
+Reads the shape of one experiment run's events: their fields, datasets and mappings.
 
 Sends a `GET` request to `/v1/runs/{run_id}/schema`
 
 Arguments:
-- `run_id`: Experiment run ID (UUIDv4)
-- `date_range`: Filter by date range
+- `run_id`: The id of the run (a UUID v4).
+- `date_range`: Only events in this date range.
 ```ignore
 let response = client.get_run_schema()
     .run_id(run_id)
@@ -40443,16 +40401,16 @@ let response = client.get_run_schema()
     pub fn get_run_schema(&self) -> builder::GetRunSchema<'_> {
         builder::GetRunSchema::new(self)
     }
-    /**Retrieve experiment summary
+    /**Summarise an experiment run
 
-Compute evaluation summary for an experiment run: pass/fail results, metric aggregations, per-datapoint results, event details, and the experiment run object.
+Summarises an experiment run: which datapoints passed or failed, metrics aggregated, results per datapoint, the events, and the run itself.
 
 Sends a `GET` request to `/v1/runs/{run_id}/summary`
 
 Arguments:
-- `run_id`: Experiment run ID (UUIDv4)
-- `aggregate_function`: Aggregation function to apply to metrics
-- `filters`: Optional filters to apply (JSON string or array of filter objects)
+- `run_id`: The id of the run (a UUID v4).
+- `aggregate_function`: How each metric's values are aggregated.
+- `filters`: Filters to narrow the comparison: JSON text, or an array of filter objects.
 ```ignore
 let response = client.get_experiment_summary()
     .run_id(run_id)
