@@ -30,8 +30,8 @@ fn show_diff(old: &str, new: &str, path: &str) {
 /// The spec as JSON, as `honeyhive_gen::OPENAPI_JSON` embeds it: for code
 /// that validates requests against the spec at run time without a YAML parser.
 pub fn spec_json(spec_text: &str) -> Result<String, String> {
-    let value: serde_json::Value = serde_yaml_ng::from_str(spec_text)
-        .map_err(|e| format!("{SPEC} is not valid YAML: {e}"))?;
+    let value: serde_json::Value =
+        serde_yaml_ng::from_str(spec_text).map_err(|e| format!("{SPEC} is not valid YAML: {e}"))?;
     let mut json = serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?;
     json.push('\n');
     Ok(json)
@@ -42,7 +42,10 @@ pub fn spec_json(spec_text: &str) -> Result<String, String> {
 fn refresh(root: &Path, path: &str, fresh_text: &str, check_only: bool) -> Result<bool, String> {
     let committed = std::fs::read_to_string(root.join(path)).unwrap_or_default();
     if committed == fresh_text {
-        outln!("{path} is up to date ({} lines)", fresh_text.lines().count());
+        outln!(
+            "{path} is up to date ({} lines)",
+            fresh_text.lines().count()
+        );
         return Ok(true);
     }
     show_diff(&committed, fresh_text, path);
@@ -259,10 +262,9 @@ mod tests {
         let client = std::fs::read_to_string(root.path().join(RENDERING)).unwrap();
         assert!(client.starts_with(generation::HEADER));
         assert!(client.contains("pub fn list_things"));
-        let json: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(root.path().join(SPEC_JSON)).unwrap(),
-        )
-        .unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(root.path().join(SPEC_JSON)).unwrap())
+                .unwrap();
         assert_eq!(json["paths"]["/things"]["get"]["operationId"], "listThings");
 
         for stale in [SPEC_COPY, RENDERING, SPEC_JSON] {
