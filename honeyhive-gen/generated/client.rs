@@ -39471,9 +39471,9 @@ let response = client.delete_chart()
     pub fn delete_chart(&self) -> builder::DeleteChart<'_> {
         builder::DeleteChart::new(self)
     }
-    /**List configurations
+    /**List configurations (deprecated)
 
-Lists configurations; name, environment and tags narrow the list.
+Deprecated, with no replacement named (HoneyHive's own SDKs leave it out). Lists configurations; name, environment and tags narrow the list.
 
 Sends a `GET` request to `/v1/configurations`
 
@@ -39492,9 +39492,9 @@ let response = client.get_configurations()
     pub fn get_configurations(&self) -> builder::GetConfigurations<'_> {
         builder::GetConfigurations::new(self)
     }
-    /**Create a configuration
+    /**Create a configuration (deprecated)
 
-Creates a configuration of a model call or pipeline: provider, parameters and environments.
+Deprecated, with no replacement named (HoneyHive's own SDKs leave it out). Creates a configuration of a model call or pipeline: provider, parameters and environments.
 
 Sends a `POST` request to `/v1/configurations`
 
@@ -39507,9 +39507,9 @@ let response = client.create_configuration()
     pub fn create_configuration(&self) -> builder::CreateConfiguration<'_> {
         builder::CreateConfiguration::new(self)
     }
-    /**Update a configuration
+    /**Update a configuration (deprecated)
 
-Changes a configuration: its name, provider, parameters, environments or tags.
+Deprecated, with no replacement named (HoneyHive's own SDKs leave it out). Changes a configuration: its name, provider, parameters, environments or tags.
 
 Sends a `PUT` request to `/v1/configurations/{configId}`
 
@@ -39526,9 +39526,9 @@ let response = client.update_configuration()
     pub fn update_configuration(&self) -> builder::UpdateConfiguration<'_> {
         builder::UpdateConfiguration::new(self)
     }
-    /**Delete a configuration
+    /**Delete a configuration (deprecated)
 
-Deletes a configuration for good.
+Deprecated, with no replacement named (HoneyHive's own SDKs leave it out). Deletes a configuration for good.
 
 Sends a `DELETE` request to `/v1/configurations/{configId}`
 
