@@ -48,14 +48,15 @@ RUST
   (cd "$app" && cargo fetch --quiet)
 
   load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-  start=$(date +%s.%N)
-  (cd "$app" && CARGO_TARGET_DIR="$target" cargo build --quiet)
-  end=$(date +%s.%N)
+  # Wall time, and the CPU time of cargo and every compiler it ran (user +
+  # system), which other work on a shared machine disturbs less.
+  (cd "$app" && CARGO_TARGET_DIR="$target" /usr/bin/time -f '%e %U %S' -o "$app/time" \
+    cargo build --quiet)
+  read -r wall user system <"$app/time"
   load_after=$(cut -d' ' -f1-3 /proc/loadavg)
   size=$(du -sh "$target" | cut -f1)
-  rev=$(git -C "$workspace" rev-parse --short HEAD 2>/dev/null || echo "?")
-  printf 'RESULT workspace=%s rev=%s build_s=%.1f target=%s load_before=%s load_after=%s\n' \
-    "$workspace" "$rev" "$(echo "$end - $start" | bc)" "$size" "$load_before" "$load_after"
+  printf 'RESULT workspace=%s build_s=%s cpu_s=%s target=%s load_before=%s load_after=%s\n' \
+    "$workspace" "$wall" "$(echo "$user + $system" | bc)" "$size" "$load_before" "$load_after"
 
   rm -rf "$app" "$target"
   trap - EXIT
