@@ -6,7 +6,12 @@
 //! `honeyhive` crate, which re-exports everything here as `honeyhive::api`
 //! and wraps it in a typed, checked, retrying client.
 
-#![allow(missing_docs, missing_debug_implementations, unused_qualifications, dead_code)]
+#![allow(
+    missing_docs,
+    missing_debug_implementations,
+    unused_qualifications,
+    dead_code
+)]
 #![allow(clippy::all)]
 
 mod hooks;
