@@ -580,9 +580,11 @@ async fn generated_v1_calls_are_retried_with_the_same_bytes_too() {
     })
     .await;
     let client = client(&server, fast_policy(), Duration::from_secs(5));
+    // Ids the client chose, event and session, make a repeat safe.
     let event = |id: &str| {
         types::PostEventRequest::builder()
             .event_id(id.to_owned())
+            .session_id("v1-session".to_owned())
             .event_type(types::PostEventRequestEventType::Tool)
             .inputs(serde_json::Map::new())
     };

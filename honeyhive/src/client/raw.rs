@@ -1,13 +1,16 @@
 //! The generated client's requests on the same retry loop as
 //! [`Client::log_event`](super::Client::log_event): installed through
 //! [`api::Hooks`](crate::api::Hooks), so an operation added to the spec
-//! gets retries, the deadline and key scrubbing without code here.
+//! gets the deadline and key scrubbing without code here, and retries where
+//! `repeat.rs`'s table says a repeat is safe (a POST it does not name is
+//! sent again only when it never left).
 
 use std::time::Duration;
 
 use reqwest::header;
 
 use super::body::Outgoing;
+use super::repeat::{Repeat, repeat};
 use super::scrub::Scrubber;
 use super::send::read_bounded;
 use crate::RetryPolicy;
@@ -34,6 +37,11 @@ impl Exec for Retrying {
             if request.try_clone().is_none() {
                 return http.execute(request).await;
             }
+            let repeat = repeat(
+                request.method(),
+                operation_id,
+                request.body().and_then(reqwest::Body::as_bytes),
+            );
             let (outcome, tally) = self
                 .retry
                 .run(self.timeout, |attempt| {
@@ -46,7 +54,7 @@ impl Exec for Retrying {
                             unreachable!("a request that cloned once clones again")
                         };
                         *copy.timeout_mut() = Some(attempt.timeout);
-                        self.attempt(http, copy, attempt).await
+                        self.attempt(http, copy, attempt, repeat).await
                     }
                 })
                 .await;
@@ -67,6 +75,7 @@ impl Retrying {
         http: &reqwest::Client,
         mut request: reqwest::Request,
         attempt: Attempt,
+        repeat: Repeat,
     ) -> Verdict<reqwest::Result<reqwest::Response>> {
         // A body in memory goes out as `log_event`'s does: tracked when
         // large, held back after a connection closed while writing it.
@@ -88,6 +97,11 @@ impl Retrying {
         });
         let response = match http.execute(request).await {
             Ok(response) => response,
+            // A call a repeat could harm ends here, unless the connection
+            // was never made (then the request never left).
+            Err(error) if repeat == Repeat::OnlyUnsent && !error.is_connect() => {
+                return Verdict::Final(Err(error));
+            }
             // No answer: refused, reset, timed out. Worth another attempt.
             Err(error) => {
                 let next = Next {
@@ -110,7 +124,7 @@ impl Retrying {
             ask_first: false,
         };
         let outcome = Ok(self.scrubbed(response).await);
-        if retryable(status.as_u16()) {
+        if retryable(status.as_u16()) && repeat == Repeat::Safe {
             Verdict::Retryable { outcome, next }
         } else {
             Verdict::Final(outcome)
