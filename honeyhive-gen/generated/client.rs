@@ -39294,6 +39294,7 @@ let response = client.update_event_legacy()
     .send()
     .await;
 ```*/
+    #[deprecated(note = "use update_event (`PUT /v1/events/{event_id}`)")]
     pub fn update_event_legacy(&self) -> builder::UpdateEventLegacy<'_> {
         builder::UpdateEventLegacy::new(self)
     }
@@ -39309,6 +39310,7 @@ let response = client.create_event_legacy()
     .send()
     .await;
 ```*/
+    #[deprecated(note = "use create_event (`POST /v1/events`)")]
     pub fn create_event_legacy(&self) -> builder::CreateEventLegacy<'_> {
         builder::CreateEventLegacy::new(self)
     }
@@ -39324,6 +39326,7 @@ let response = client.create_event_batch_legacy()
     .send()
     .await;
 ```*/
+    #[deprecated(note = "use create_event_batch (`POST /v1/events/batch`)")]
     pub fn create_event_batch_legacy(&self) -> builder::CreateEventBatchLegacy<'_> {
         builder::CreateEventBatchLegacy::new(self)
     }
@@ -39339,6 +39342,9 @@ let response = client.create_model_event_legacy()
     .send()
     .await;
 ```*/
+    #[deprecated(
+        note = "use create_event (`POST /v1/events`) with `event_type` set to `model`"
+    )]
     pub fn create_model_event_legacy(&self) -> builder::CreateModelEventLegacy<'_> {
         builder::CreateModelEventLegacy::new(self)
     }
@@ -39354,6 +39360,9 @@ let response = client.create_model_event_batch_legacy()
     .send()
     .await;
 ```*/
+    #[deprecated(
+        note = "use create_event_batch (`POST /v1/events/batch`), with `event_type: model` set on each event (this route sets it for you)"
+    )]
     pub fn create_model_event_batch_legacy(
         &self,
     ) -> builder::CreateModelEventBatchLegacy<'_> {
@@ -39371,6 +39380,7 @@ let response = client.start_session_legacy()
     .send()
     .await;
 ```*/
+    #[deprecated(note = "use create_session (`POST /v1/sessions`)")]
     pub fn start_session_legacy(&self) -> builder::StartSessionLegacy<'_> {
         builder::StartSessionLegacy::new(self)
     }
@@ -39390,6 +39400,9 @@ let response = client.add_session_traces_legacy()
     .send()
     .await;
 ```*/
+    #[deprecated(
+        note = "use create_session_event_batch (`POST /v1/sessions/{session_id}/events/batch`)"
+    )]
     pub fn add_session_traces_legacy(&self) -> builder::AddSessionTracesLegacy<'_> {
         builder::AddSessionTracesLegacy::new(self)
     }
@@ -39489,6 +39502,7 @@ let response = client.get_configurations()
     .send()
     .await;
 ```*/
+    #[deprecated(note = "with no replacement named (HoneyHive's own SDKs leave it out)")]
     pub fn get_configurations(&self) -> builder::GetConfigurations<'_> {
         builder::GetConfigurations::new(self)
     }
@@ -39504,6 +39518,7 @@ let response = client.create_configuration()
     .send()
     .await;
 ```*/
+    #[deprecated(note = "with no replacement named (HoneyHive's own SDKs leave it out)")]
     pub fn create_configuration(&self) -> builder::CreateConfiguration<'_> {
         builder::CreateConfiguration::new(self)
     }
@@ -39523,6 +39538,7 @@ let response = client.update_configuration()
     .send()
     .await;
 ```*/
+    #[deprecated(note = "with no replacement named (HoneyHive's own SDKs leave it out)")]
     pub fn update_configuration(&self) -> builder::UpdateConfiguration<'_> {
         builder::UpdateConfiguration::new(self)
     }
@@ -39540,6 +39556,7 @@ let response = client.delete_configuration()
     .send()
     .await;
 ```*/
+    #[deprecated(note = "with no replacement named (HoneyHive's own SDKs leave it out)")]
     pub fn delete_configuration(&self) -> builder::DeleteConfiguration<'_> {
         builder::DeleteConfiguration::new(self)
     }
@@ -39676,6 +39693,7 @@ let response = client.update_dataset_legacy()
     .send()
     .await;
 ```*/
+    #[deprecated(note = "use update_dataset (`PUT /v1/datasets/{dataset_id}`)")]
     pub fn update_dataset_legacy(&self) -> builder::UpdateDatasetLegacy<'_> {
         builder::UpdateDatasetLegacy::new(self)
     }
@@ -39708,6 +39726,7 @@ let response = client.delete_dataset_legacy()
     .send()
     .await;
 ```*/
+    #[deprecated(note = "use delete_dataset (`DELETE /v1/datasets/{dataset_id}`)")]
     pub fn delete_dataset_legacy(&self) -> builder::DeleteDatasetLegacy<'_> {
         builder::DeleteDatasetLegacy::new(self)
     }
@@ -39801,6 +39820,9 @@ let response = client.remove_datapoint_legacy()
     .send()
     .await;
 ```*/
+    #[deprecated(
+        note = "use remove_datapoint (`DELETE /v1/datasets/{dataset_id}/datapoints/{datapoint_id}`)"
+    )]
     pub fn remove_datapoint_legacy(&self) -> builder::RemoveDatapointLegacy<'_> {
         builder::RemoveDatapointLegacy::new(self)
     }
@@ -39816,6 +39838,7 @@ let response = client.export_events_legacy()
     .send()
     .await;
 ```*/
+    #[deprecated(note = "use search_events (`POST /v1/events/search`)")]
     pub fn export_events_legacy(&self) -> builder::ExportEventsLegacy<'_> {
         builder::ExportEventsLegacy::new(self)
     }
@@ -39835,6 +39858,9 @@ let response = client.get_events_schema_legacy()
     .send()
     .await;
 ```*/
+    #[deprecated(
+        note = "use get_run_schema (`GET /v1/runs/{run_id}/schema`) for one run, or get_runs_schema (`GET /v1/runs/schema`) for the whole project"
+    )]
     pub fn get_events_schema_legacy(&self) -> builder::GetEventsSchemaLegacy<'_> {
         builder::GetEventsSchemaLegacy::new(self)
     }
@@ -39882,6 +39908,7 @@ let response = client.update_metric_legacy()
     .send()
     .await;
 ```*/
+    #[deprecated(note = "use update_metric (`PUT /v1/metrics/{metric_id}`)")]
     pub fn update_metric_legacy(&self) -> builder::UpdateMetricLegacy<'_> {
         builder::UpdateMetricLegacy::new(self)
     }
@@ -39910,6 +39937,7 @@ let response = client.delete_metric_legacy()
     .send()
     .await;
 ```*/
+    #[deprecated(note = "use delete_metric (`DELETE /v1/metrics/{metric_id}`)")]
     pub fn delete_metric_legacy(&self) -> builder::DeleteMetricLegacy<'_> {
         builder::DeleteMetricLegacy::new(self)
     }
@@ -39940,6 +39968,7 @@ let response = client.run_metric_legacy()
     .send()
     .await;
 ```*/
+    #[deprecated(note = "use run_metric (`POST /v1/metrics/run`)")]
     pub fn run_metric_legacy(&self) -> builder::RunMetricLegacy<'_> {
         builder::RunMetricLegacy::new(self)
     }
@@ -40191,6 +40220,9 @@ let response = client.get_experiment_compare_events_legacy()
     .send()
     .await;
 ```*/
+    #[deprecated(
+        note = "use get_experiment_compare_events (`GET /v1/runs/{new_run_id}/compare/{old_run_id}/events`)"
+    )]
     pub fn get_experiment_compare_events_legacy(
         &self,
     ) -> builder::GetExperimentCompareEventsLegacy<'_> {
@@ -40233,6 +40265,9 @@ let response = client.get_experiment_comparison_legacy()
     .send()
     .await;
 ```*/
+    #[deprecated(
+        note = "use get_experiment_comparison (`GET /v1/runs/{new_run_id}/compare/{old_run_id}`)"
+    )]
     pub fn get_experiment_comparison_legacy(
         &self,
     ) -> builder::GetExperimentComparisonLegacy<'_> {
@@ -40377,6 +40412,7 @@ let response = client.get_experiment_result_legacy()
     .send()
     .await;
 ```*/
+    #[deprecated(note = "use get_experiment_summary (`GET /v1/runs/{run_id}/summary`)")]
     pub fn get_experiment_result_legacy(
         &self,
     ) -> builder::GetExperimentResultLegacy<'_> {

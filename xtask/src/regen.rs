@@ -248,6 +248,24 @@ mod tests {
     const TINY_SPEC: &str = "openapi: 3.0.3\ninfo:\n  title: t\n  version: 1.0.0\npaths:\n  /things:\n    get:\n      operationId: listThings\n      responses:\n        '200':\n          description: the things\n          content:\n            application/json:\n              schema:\n                type: array\n                items:\n                  type: string\n";
 
     #[test]
+    fn a_deprecated_operation_s_method_is_deprecated_naming_the_replacement_s_method() {
+        let spec = TINY_SPEC.replace(
+            "paths:\n",
+            "paths:\n  /old-things:\n    get:\n      operationId: listOldThings\n      deprecated: true\n      description: 'Deprecated: use listThings (`GET /things`). The old route.'\n      responses:\n        '200':\n          description: the things\n",
+        );
+        let client = generation::render(&generation::parse_spec(&spec).unwrap()).unwrap();
+        let marked = client
+            .find("#[deprecated(note = \"use list_things (`GET /things`)\")]\n    pub fn list_old_things")
+            .is_some();
+        assert!(marked, "{client}");
+        assert_eq!(
+            client.matches("#[deprecated").count(),
+            1,
+            "only the deprecated one"
+        );
+    }
+
+    #[test]
     fn regen_writes_what_honeyhive_gen_compiles_and_check_refuses_each_stale_file() {
         let root = tempfile::tempdir().unwrap();
         std::fs::write(root.path().join(SPEC), TINY_SPEC).unwrap();
