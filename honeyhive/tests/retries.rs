@@ -560,6 +560,11 @@ async fn generated_calls_get_error_bodies_without_the_key() {
         panic!("expected the answer back, got {err:?}")
     };
     assert_eq!(response.status().as_u16(), 400);
+    assert_eq!(
+        response.url().as_str(),
+        server.url("/session/raw-session/event"),
+        "the answer keeps the URL it came from"
+    );
     let body = response.text().await.unwrap();
     // Whole (up to 64 KiB is kept), with the key redacted.
     let detail = "d".repeat(3000);

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use reqwest::header;
+use reqwest::{ResponseBuilderExt, header};
 
 use super::body::Outgoing;
 use super::repeat::{Repeat, repeat};
@@ -131,19 +131,24 @@ impl Retrying {
         }
     }
 
-    /// The same answer with the key removed from its body (read up to
-    /// [`MAX_ANSWER_BYTES`]). The rebuilt response no longer knows its
-    /// URL: reqwest keeps that private.
+    /// The same answer, from the same URL, with the key removed from its
+    /// body (read up to [`MAX_ANSWER_BYTES`]).
     async fn scrubbed(&self, response: reqwest::Response) -> reqwest::Response {
         let status = response.status();
         let version = response.version();
+        let url = response.url().clone();
         let mut headers = response.headers().clone();
         // The status is the answer: a body cut off by a closed connection
         // (a server refusing early) is kept as far as it came.
         let (body, _ending) = read_bounded(response, MAX_ANSWER_BYTES).await;
         let body = self.scrubber.redact(&body).into_owned();
         headers.remove(header::CONTENT_LENGTH);
-        let mut rebuilt = http::Response::new(body);
+        let mut rebuilt = http::Response::builder()
+            .url(url)
+            .body(body)
+            .unwrap_or_else(|_| {
+                unreachable!("a builder given only a URL extension and a body cannot fail")
+            });
         *rebuilt.status_mut() = status;
         *rebuilt.version_mut() = version;
         *rebuilt.headers_mut() = headers;
