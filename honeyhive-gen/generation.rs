@@ -1,8 +1,11 @@
 // The one place where the progenitor settings live.
 //
-// `build.rs` compiles this file to generate the client the crate includes, and
-// `xtask` compiles the same file to render the committed, reviewable copy, so
-// the two can never disagree about how the code was produced.
+// `xtask` compiles this file to render `generated/client.rs`, the committed,
+// reviewed code this crate compiles (`cargo xtask regen` writes it, `cargo
+// xtask check` refuses it stale), and `xtask/import-check` compiles it to
+// check imported specs generate; so every rendering is made the same way. It
+// ships in the package beside the spec, as the record of how the code was
+// produced; the crate itself has no build script and needs no generator.
 
 use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TypeImpl};
 use schemars::schema::{InstanceType, SchemaObject};
@@ -54,7 +57,108 @@ pub fn render(spec: &openapiv3::OpenAPI) -> Result<String, String> {
     let tokens = generator
         .generate_tokens(spec)
         .map_err(|e| format!("progenitor could not generate the client: {e}"))?;
-    let file: syn::File = syn::parse2(tokens)
+    let mut file: syn::File = syn::parse2(tokens)
         .map_err(|e| format!("progenitor produced code that does not parse: {e}"))?;
+    mark_deprecated(spec, &mut file)?;
     Ok(format!("{HEADER}{}", prettyplease::unparse(&file)))
+}
+
+/// Puts `#[deprecated]` on the `Client` method of every operation the spec
+/// marks deprecated (progenitor only says so in the docs, if the
+/// description does), so calling one warns. The note is the description's
+/// first sentence, which names the replacement (by its method here).
+fn mark_deprecated(spec: &openapiv3::OpenAPI, file: &mut syn::File) -> Result<(), String> {
+    use syn::parse::Parser;
+
+    let mut notes = std::collections::BTreeMap::new();
+    for (_, item) in spec.paths.iter() {
+        let Some(item) = item.as_item() else { continue };
+        for (_, operation) in item.iter() {
+            let Some(id) = operation
+                .operation_id
+                .as_deref()
+                .filter(|_| operation.deprecated)
+            else {
+                continue;
+            };
+            let first = operation
+                .description
+                .as_deref()
+                .and_then(|d| d.split(". ").next())
+                .unwrap_or_default();
+            let note = match first.strip_prefix("Deprecated") {
+                Some(rest) => rest
+                    .trim_start_matches([':', ',', ' '])
+                    .trim_end_matches('.'),
+                None => "deprecated in openapi.yaml",
+            };
+            notes.insert(snake_case(id), (id.to_owned(), note.to_owned()));
+        }
+    }
+    // Replacements by the names of their methods here.
+    let ids: Vec<String> = spec
+        .paths
+        .iter()
+        .filter_map(|(_, item)| item.as_item())
+        .flat_map(|item| item.iter().filter_map(|(_, op)| op.operation_id.clone()))
+        .collect();
+    for (_, note) in notes.values_mut() {
+        let words: Vec<String> = note
+            .split(' ')
+            .map(|word| match ids.iter().find(|id| **id == word) {
+                Some(id) => snake_case(id),
+                None => word.to_owned(),
+            })
+            .collect();
+        *note = words.join(" ");
+    }
+    let mut marked = 0;
+    for item in &mut file.items {
+        let syn::Item::Impl(block) = item else {
+            continue;
+        };
+        let is_client = block.trait_.is_none()
+            && matches!(&*block.self_ty, syn::Type::Path(p) if p.path.is_ident("Client"));
+        if !is_client {
+            continue;
+        }
+        for member in &mut block.items {
+            let syn::ImplItem::Fn(method) = member else {
+                continue;
+            };
+            if let Some((_, note)) = notes.get(&method.sig.ident.to_string()) {
+                let attribute = format!("#[deprecated(note = {note:?})]");
+                let parsed = syn::Attribute::parse_outer
+                    .parse_str(&attribute)
+                    .map_err(|e| format!("cannot mark a deprecated method: {e}"))?;
+                method.attrs.extend(parsed);
+                marked += 1;
+            }
+        }
+    }
+    if marked != notes.len() {
+        let ids: Vec<&str> = notes.values().map(|(id, _)| id.as_str()).collect();
+        return Err(format!(
+            "found {marked} of the {} deprecated operations' methods on Client ({})",
+            notes.len(),
+            ids.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// `createEventLegacy` -> `create_event_legacy`, as progenitor names methods.
+fn snake_case(operation_id: &str) -> String {
+    let mut snake = String::with_capacity(operation_id.len() + 4);
+    for c in operation_id.chars() {
+        if c.is_ascii_uppercase() {
+            if !snake.is_empty() {
+                snake.push('_');
+            }
+            snake.push(c.to_ascii_lowercase());
+        } else {
+            snake.push(c);
+        }
+    }
+    snake
 }

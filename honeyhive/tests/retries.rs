@@ -560,6 +560,11 @@ async fn generated_calls_get_error_bodies_without_the_key() {
         panic!("expected the answer back, got {err:?}")
     };
     assert_eq!(response.status().as_u16(), 400);
+    assert_eq!(
+        response.url().as_str(),
+        server.url("/session/raw-session/event"),
+        "the answer keeps the URL it came from"
+    );
     let body = response.text().await.unwrap();
     // Whole (up to 64 KiB is kept), with the key redacted.
     let detail = "d".repeat(3000);
@@ -580,9 +585,11 @@ async fn generated_v1_calls_are_retried_with_the_same_bytes_too() {
     })
     .await;
     let client = client(&server, fast_policy(), Duration::from_secs(5));
+    // Ids the client chose, event and session, make a repeat safe.
     let event = |id: &str| {
         types::PostEventRequest::builder()
             .event_id(id.to_owned())
+            .session_id("v1-session".to_owned())
             .event_type(types::PostEventRequestEventType::Tool)
             .inputs(serde_json::Map::new())
     };

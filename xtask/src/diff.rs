@@ -546,8 +546,7 @@ impl Differ<'_> {
             );
         }
 
-        let nullable = |s: &Value| s.get("nullable").and_then(Value::as_bool).unwrap_or(false);
-        match (nullable(old), nullable(new)) {
+        match (accepts_null(old), accepts_null(new)) {
             (false, true) => self.note(widen, at, "became nullable"),
             (true, false) => self.note(narrow, at, "no longer nullable"),
             _ => {}
@@ -726,6 +725,20 @@ fn unwrap(doc: &Value, schema: &Value) -> Value {
         resolved = inner;
     }
     resolved
+}
+
+/// Whether a schema lets null through: `nullable` on it, or on a branch of
+/// its `anyOf`/`oneOf` (where 3.0.3 needs it when the branches differ in
+/// type, since `nullable` takes effect only beside a `type`).
+fn accepts_null(schema: &Value) -> bool {
+    let nullable = |s: &Value| s.get("nullable").and_then(Value::as_bool).unwrap_or(false);
+    nullable(schema)
+        || ["anyOf", "oneOf"].iter().any(|combinator| {
+            schema
+                .get(combinator)
+                .and_then(Value::as_array)
+                .is_some_and(|branches| branches.iter().any(nullable))
+        })
 }
 
 fn show(value: Option<&Value>) -> String {

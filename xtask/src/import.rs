@@ -6,6 +6,8 @@
 //! generates and compiles a client from the imported fixture, so it depends
 //! on serde_json only.
 
+use std::collections::BTreeSet;
+
 use serde_json::{Map, Value, json};
 
 /// The imported document and what was changed to get it.
@@ -412,11 +414,34 @@ fn convert_schema(schema: &mut Value, pointer: &str, ctx: &mut Ctx) {
                 }
             }
             _ => {
+                // 3.0.3 lets `nullable` allow null only beside a `type`:
+                // the branches' one type goes beside it, or, when they have
+                // several, the first typed branch allows null itself (which
+                // keeps a oneOf's "exactly one" true for null too).
+                let mut rest = rest;
+                let types: BTreeSet<Option<&str>> = rest
+                    .iter()
+                    .map(|b| b.get("type").and_then(Value::as_str))
+                    .collect();
+                let how = match types.into_iter().collect::<Vec<_>>()[..] {
+                    [Some(one)] => {
+                        map.insert("type".into(), json!(one));
+                        "null branch -> nullable beside the branches' one type"
+                    }
+                    _ => match rest
+                        .iter_mut()
+                        .find(|b| b.get("type").is_some_and(Value::is_string))
+                    {
+                        Some(Value::Object(branch)) => {
+                            map.remove("nullable");
+                            branch.insert("nullable".into(), json!(true));
+                            "null branch -> nullable on the first typed branch"
+                        }
+                        _ => "null branch -> nullable",
+                    },
+                };
                 map.insert(combinator.into(), Value::Array(rest));
-                ctx.rewrite(
-                    &format!("{pointer}/{combinator}"),
-                    "null branch -> nullable",
-                );
+                ctx.rewrite(&format!("{pointer}/{combinator}"), how);
             }
         }
     }

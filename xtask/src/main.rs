@@ -1,7 +1,8 @@
 //! `cargo xtask`: maintenance commands for honeyhive-rs.
 //!
 //! - `regen`: copy the spec into honeyhive-gen, render the generated client
-//!   into `honeyhive-gen/generated/client.rs` and show what changed.
+//!   into `honeyhive-gen/generated/client.rs` and the spec as JSON into
+//!   `honeyhive-gen/generated/openapi.json`, and show what changed.
 //! - `check`: for CI: lint, copies and rendering fresh, no unacknowledged
 //!   breaking spec change.
 //! - `diff OLD NEW`: semantic, breaking-change-aware diff of two specs.
@@ -48,8 +49,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Copy openapi.yaml into honeyhive-gen, render progenitor's output with the
-    /// build's settings into honeyhive-gen/generated/client.rs, and print a
+    /// Copy openapi.yaml into honeyhive-gen, render progenitor's output with
+    /// honeyhive-gen/generation.rs's settings into
+    /// honeyhive-gen/generated/client.rs and the spec as JSON into
+    /// generated/openapi.json (what honeyhive-gen compiles), and print a
     /// unified diff of what changed.
     Regen {
         /// Change nothing; exit 1 if anything would change.

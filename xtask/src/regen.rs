@@ -11,6 +11,7 @@ use crate::spec;
 pub const SPEC: &str = "openapi.yaml";
 const SPEC_COPY: &str = "honeyhive-gen/openapi.yaml";
 const RENDERING: &str = "honeyhive-gen/generated/client.rs";
+const SPEC_JSON: &str = "honeyhive-gen/generated/openapi.json";
 
 fn read(root: &Path, path: &str) -> Result<String, String> {
     std::fs::read_to_string(root.join(path)).map_err(|e| format!("cannot read {path}: {e}"))
@@ -26,8 +27,43 @@ fn show_diff(old: &str, new: &str, path: &str) {
     );
 }
 
-/// Brings the spec copy and the rendering up to date (or, with `check_only`,
-/// says whether they are). Ok(true) when nothing was or would be stale.
+/// The spec as JSON, as `honeyhive_gen::OPENAPI_JSON` embeds it: for code
+/// that validates requests against the spec at run time without a YAML parser.
+pub fn spec_json(spec_text: &str) -> Result<String, String> {
+    let value: serde_json::Value =
+        serde_yaml_ng::from_str(spec_text).map_err(|e| format!("{SPEC} is not valid YAML: {e}"))?;
+    let mut json = serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?;
+    json.push('\n');
+    Ok(json)
+}
+
+/// Brings one generated file up to date (or, with `check_only`, says with
+/// a diff whether it is). True when it was already fresh.
+fn refresh(root: &Path, path: &str, fresh_text: &str, check_only: bool) -> Result<bool, String> {
+    let committed = std::fs::read_to_string(root.join(path)).unwrap_or_default();
+    if committed == fresh_text {
+        outln!(
+            "{path} is up to date ({} lines)",
+            fresh_text.lines().count()
+        );
+        return Ok(true);
+    }
+    show_diff(&committed, fresh_text, path);
+    if !check_only {
+        if let Some(dir) = root.join(path).parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        std::fs::write(root.join(path), fresh_text)
+            .map_err(|e| format!("cannot write {path}: {e}"))?;
+        outln!("wrote {path}: review the diff above and commit it with the spec");
+    }
+    Ok(false)
+}
+
+/// Brings the spec copy and the renderings honeyhive-gen compiles (the
+/// client, the spec as JSON) up to date, or, with `check_only`, says whether
+/// they are. Ok(true) when nothing was or would be stale.
 pub fn regen(root: &Path, check_only: bool) -> Result<bool, String> {
     let spec_text = read(root, SPEC)?;
     let mut fresh = true;
@@ -47,25 +83,8 @@ pub fn regen(root: &Path, check_only: bool) -> Result<bool, String> {
 
     let parsed = generation::parse_spec(&spec_text)?;
     let rendered = generation::render(&parsed)?;
-    let committed = std::fs::read_to_string(root.join(RENDERING)).unwrap_or_default();
-    if committed == rendered {
-        outln!(
-            "{RENDERING} is up to date ({} lines)",
-            rendered.lines().count()
-        );
-    } else {
-        fresh = false;
-        show_diff(&committed, &rendered, RENDERING);
-        if !check_only {
-            if let Some(dir) = root.join(RENDERING).parent() {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-            }
-            std::fs::write(root.join(RENDERING), &rendered)
-                .map_err(|e| format!("cannot write {RENDERING}: {e}"))?;
-            outln!("wrote {RENDERING}: review the diff above and commit it with the spec");
-        }
-    }
+    fresh &= refresh(root, RENDERING, &rendered, check_only)?;
+    fresh &= refresh(root, SPEC_JSON, &spec_json(&spec_text)?, check_only)?;
     Ok(fresh || !check_only)
 }
 
@@ -224,5 +243,54 @@ mod tests {
         assert!(!major_bump((0, 3), (0, 3)));
         assert!(major_bump((1, 9), (2, 0)));
         assert!(!major_bump((1, 2), (1, 3)));
+    }
+
+    const TINY_SPEC: &str = "openapi: 3.0.3\ninfo:\n  title: t\n  version: 1.0.0\npaths:\n  /things:\n    get:\n      operationId: listThings\n      responses:\n        '200':\n          description: the things\n          content:\n            application/json:\n              schema:\n                type: array\n                items:\n                  type: string\n";
+
+    #[test]
+    fn a_deprecated_operation_s_method_is_deprecated_naming_the_replacement_s_method() {
+        let spec = TINY_SPEC.replace(
+            "paths:\n",
+            "paths:\n  /old-things:\n    get:\n      operationId: listOldThings\n      deprecated: true\n      description: 'Deprecated: use listThings (`GET /things`). The old route.'\n      responses:\n        '200':\n          description: the things\n",
+        );
+        let client = generation::render(&generation::parse_spec(&spec).unwrap()).unwrap();
+        let marked = client
+            .find("#[deprecated(note = \"use list_things (`GET /things`)\")]\n    pub fn list_old_things")
+            .is_some();
+        assert!(marked, "{client}");
+        assert_eq!(
+            client.matches("#[deprecated").count(),
+            1,
+            "only the deprecated one"
+        );
+    }
+
+    #[test]
+    fn regen_writes_what_honeyhive_gen_compiles_and_check_refuses_each_stale_file() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join(SPEC), TINY_SPEC).unwrap();
+        std::fs::create_dir(root.path().join("honeyhive-gen")).unwrap();
+
+        assert!(!regen(root.path(), true).unwrap(), "nothing written yet");
+        assert!(regen(root.path(), false).unwrap());
+        assert!(regen(root.path(), true).unwrap(), "fresh after regen");
+
+        let copy = std::fs::read_to_string(root.path().join(SPEC_COPY)).unwrap();
+        assert_eq!(copy, TINY_SPEC);
+        let client = std::fs::read_to_string(root.path().join(RENDERING)).unwrap();
+        assert!(client.starts_with(generation::HEADER));
+        assert!(client.contains("pub fn list_things"));
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(root.path().join(SPEC_JSON)).unwrap())
+                .unwrap();
+        assert_eq!(json["paths"]["/things"]["get"]["operationId"], "listThings");
+
+        for stale in [SPEC_COPY, RENDERING, SPEC_JSON] {
+            let path = root.path().join(stale);
+            let fresh = std::fs::read_to_string(&path).unwrap();
+            std::fs::write(&path, format!("{fresh} ")).unwrap();
+            assert!(!regen(root.path(), true).unwrap(), "{stale} edited by hand");
+            std::fs::write(&path, fresh).unwrap();
+        }
     }
 }

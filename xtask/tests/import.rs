@@ -50,7 +50,7 @@ fn every_31_construct_is_rewritten_and_listed() {
             .cloned()
             .unwrap()
     };
-    let expectations: [(&str, Value, &str); 11] = [
+    let expectations: [(&str, Value, &str); 13] = [
         ("/openapi", "3.0.3".into(), "/openapi: 3.1.0 -> 3.0.3"),
         (
             "name",
@@ -81,6 +81,16 @@ fn every_31_construct_is_rewritten_and_listed() {
             "note",
             serde_json::json!({"nullable": true, "type": "string", "maxLength": 200}),
             "note/oneOf: null branch -> nullable; merged",
+        ),
+        (
+            "stamp",
+            serde_json::json!({"nullable": true, "type": "string", "anyOf": [{"type": "string", "format": "date-time"}, {"type": "string"}]}),
+            "stamp/anyOf: null branch -> nullable beside the branches' one type",
+        ),
+        (
+            "reading",
+            serde_json::json!({"oneOf": [{"type": "number", "nullable": true}, {"type": "string"}]}),
+            "reading/oneOf: null branch -> nullable on the first typed branch",
         ),
         (
             "parent",

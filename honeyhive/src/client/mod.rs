@@ -7,6 +7,7 @@
 //! - `body.rs`: request bodies that tell how far they were sent, and can
 //!   wait for an early answer.
 //! - `raw.rs`: the generated client's calls on the same retry loop.
+//! - `repeat.rs`: which generated calls may be repeated, and why.
 //! - `scrub.rs`: the API key kept out of stored answers.
 //! - `spread.rs`: requests spread over more than one HTTP/2 connection.
 //! - `v1.rs`: HoneyHive's `/v1` routes: event batches, sessions, updates.
@@ -24,6 +25,7 @@ mod body;
 mod builder;
 mod outgoing;
 mod raw;
+mod repeat;
 mod scrub;
 mod send;
 mod session;

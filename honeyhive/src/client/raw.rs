@@ -1,13 +1,16 @@
 //! The generated client's requests on the same retry loop as
 //! [`Client::log_event`](super::Client::log_event): installed through
 //! [`api::Hooks`](crate::api::Hooks), so an operation added to the spec
-//! gets retries, the deadline and key scrubbing without code here.
+//! gets the deadline and key scrubbing without code here, and retries where
+//! `repeat.rs`'s table says a repeat is safe (a POST it does not name is
+//! sent again only when it never left).
 
 use std::time::Duration;
 
-use reqwest::header;
+use reqwest::{ResponseBuilderExt, header};
 
 use super::body::Outgoing;
+use super::repeat::{Repeat, repeat};
 use super::scrub::Scrubber;
 use super::send::read_bounded;
 use crate::RetryPolicy;
@@ -34,6 +37,11 @@ impl Exec for Retrying {
             if request.try_clone().is_none() {
                 return http.execute(request).await;
             }
+            let repeat = repeat(
+                request.method(),
+                operation_id,
+                request.body().and_then(reqwest::Body::as_bytes),
+            );
             let (outcome, tally) = self
                 .retry
                 .run(self.timeout, |attempt| {
@@ -46,7 +54,7 @@ impl Exec for Retrying {
                             unreachable!("a request that cloned once clones again")
                         };
                         *copy.timeout_mut() = Some(attempt.timeout);
-                        self.attempt(http, copy, attempt).await
+                        self.attempt(http, copy, attempt, repeat).await
                     }
                 })
                 .await;
@@ -67,6 +75,7 @@ impl Retrying {
         http: &reqwest::Client,
         mut request: reqwest::Request,
         attempt: Attempt,
+        repeat: Repeat,
     ) -> Verdict<reqwest::Result<reqwest::Response>> {
         // A body in memory goes out as `log_event`'s does: tracked when
         // large, held back after a connection closed while writing it.
@@ -89,8 +98,14 @@ impl Retrying {
         let response = match http.execute(request).await {
             Ok(response) => response,
             // A handshake the server failed for its certificate: the same
-            // again on every attempt.
+            // again on every attempt. (Checked first: such a failure also
+            // reads as a connection never made.)
             Err(error) if super::send::tls_refusal(&error).is_some() => {
+                return Verdict::Final(Err(error));
+            }
+            // A call a repeat could harm ends here, unless the connection
+            // was never made (then the request never left).
+            Err(error) if repeat == Repeat::OnlyUnsent && !error.is_connect() => {
                 return Verdict::Final(Err(error));
             }
             // No answer: refused, reset, timed out. Worth another attempt.
@@ -115,26 +130,31 @@ impl Retrying {
             ask_first: false,
         };
         let outcome = Ok(self.scrubbed(response).await);
-        if retryable(status.as_u16()) {
+        if retryable(status.as_u16()) && repeat == Repeat::Safe {
             Verdict::Retryable { outcome, next }
         } else {
             Verdict::Final(outcome)
         }
     }
 
-    /// The same answer with the key removed from its body (read up to
-    /// [`MAX_ANSWER_BYTES`]). The rebuilt response no longer knows its
-    /// URL: reqwest keeps that private.
+    /// The same answer, from the same URL, with the key removed from its
+    /// body (read up to [`MAX_ANSWER_BYTES`]).
     async fn scrubbed(&self, response: reqwest::Response) -> reqwest::Response {
         let status = response.status();
         let version = response.version();
+        let url = response.url().clone();
         let mut headers = response.headers().clone();
         // The status is the answer: a body cut off by a closed connection
         // (a server refusing early) is kept as far as it came.
         let (body, _ending) = read_bounded(response, MAX_ANSWER_BYTES).await;
         let body = self.scrubber.redact(&body).into_owned();
         headers.remove(header::CONTENT_LENGTH);
-        let mut rebuilt = http::Response::new(body);
+        let mut rebuilt = http::Response::builder()
+            .url(url)
+            .body(body)
+            .unwrap_or_else(|_| {
+                unreachable!("a builder given only a URL extension and a body cannot fail")
+            });
         *rebuilt.status_mut() = status;
         *rebuilt.version_mut() = version;
         *rebuilt.headers_mut() = headers;
