@@ -83,9 +83,9 @@ pub fn split(line: &str, session: Option<&str>) -> Result<(String, Map<String, V
     Ok((session_id, event))
 }
 
-/// The one checker of `send` and `validate`: line number `number` (from
-/// 1) of a file as the event `send` would log, or every reason it would
-/// not: not JSON, a key that is not a field of an event (serde would drop
+/// The one checker of `send` and `validate`: line number `number` (the
+/// first is 1) of a file as the event `send` would log, or every reason
+/// it would not: not JSON, a key that is not a field of an event (serde would drop
 /// it), a field of the wrong type, or what `route` refuses
 /// ([`Route::check`], which the Logger asks too). An event (or child)
 /// without an `event_id` gets one derived from the session, the line's
