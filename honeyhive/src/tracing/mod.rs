@@ -118,7 +118,12 @@
 //! - the scope itself is sent as the session's event when it closes (or
 //!   at shutdown, as it stands), with its own fields;
 //! - a span a framework starts as a root (`parent: None`) while a span is
-//!   current joins the session of the tree around it.
+//!   current joins the session of the tree around it; when that tree's
+//!   root has no session yet, it is decided then (its
+//!   `honeyhive.session_id`, else the layer's, else a new one), so a
+//!   `honeyhive.session_id` the root records after that is not read;
+//! - a span with `honeyhive.event_type = "session"` inside a tree is not
+//!   a scope: it is an ordinary child, of type `session`.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -489,8 +494,9 @@ where
         });
         // A span started as a root (`parent: None`) while a span is
         // current takes the session of the tree around it: its scope's,
-        // its root's `honeyhive.session_id`, or the one its root was
-        // given (by a scope, or the layer's).
+        // or its root's, decided now if it was not yet (the root's
+        // `honeyhive.session_id`, the one it was given, or a new one) so
+        // both trees go to one session.
         let parent = parent.or_else(|| {
             if !attrs.is_root() {
                 return None;
@@ -505,13 +511,14 @@ where
             if root.scope {
                 return root.session.get().cloned().map(Parent::Session);
             }
-            let session = root.session.get().cloned().or_else(|| {
+            let session = root.session.get_or_init(|| {
                 let node = root.node.lock();
-                node.as_ref()?.session_id.clone().map(SessionId::from)
+                let own = node.as_ref().and_then(|node| node.session_id.clone());
+                own.map(SessionId::from)
+                    .or_else(|| root.fallback.clone())
+                    .unwrap_or_else(SessionId::new)
             });
-            session
-                .or_else(|| root.fallback.clone())
-                .map(Parent::Session)
+            Some(Parent::Session(session.clone()))
         });
         let record = |tree, root| {
             let mut node = Node::new(span.name(), tree, root, attrs.fields().len());
