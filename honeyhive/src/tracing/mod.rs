@@ -91,11 +91,32 @@
 //! | `gen_ai.response.model` | `metadata.response_model` (and a model event's name, without a request model) |
 //! | `gen_ai.response.id` | `metadata.response_id` |
 //! | `gen_ai.response.finish_reasons` | `metadata.finish_reasons` |
-//! | `gen_ai.usage.input_tokens`; `llm.token_count.prompt`, `gen_ai.usage.prompt_tokens` | `metrics.prompt_tokens` |
-//! | `gen_ai.usage.output_tokens`; `llm.token_count.completion`, `gen_ai.usage.completion_tokens` | `metrics.completion_tokens` |
-//! | `gen_ai.usage.total_tokens`; `llm.token_count.total`, `llm.usage.total_tokens` | `metrics.total_tokens`; without it, the sum of the two above |
-//! | other `gen_ai.usage.*` (`cache_read.input_tokens`…) | `metrics.*`, dots as `_` (`cache_read_input_tokens`) |
+//! | `gen_ai.usage.input_tokens`; `llm.token_count.prompt`, `gen_ai.usage.prompt_tokens` | on a `model` event, `metrics.prompt_tokens` |
+//! | `gen_ai.usage.output_tokens`; `llm.token_count.completion`, `gen_ai.usage.completion_tokens` | on a `model` event, `metrics.completion_tokens` |
+//! | `gen_ai.usage.total_tokens`; `llm.token_count.total`, `llm.usage.total_tokens` | on a `model` event, `metrics.total_tokens`; without it, the sum of the two above |
+//! | other `gen_ai.usage.*` (`cache_read.input_tokens`…) | on a `model` event, `metrics.*`, dots as `_` (`cache_read_input_tokens`) |
 //! | `error.type`, `gen_ai.tool.error.type`; `exception.message` | `error` (unless set otherwise), and kept in `metadata` |
+//!
+//! Usage on any other event stays in `metadata` under its own name
+//! (`gen_ai.usage.input_tokens`…), not in `metrics`: HoneyHive sums the
+//! token metrics of a session's events, and an agent's span (rig's
+//! `invoke_agent`) records the usage of its whole run, which its model
+//! events already carry; metadata is not summed, so each token is counted
+//! once and the run's figure is still there to read.
+//!
+//! Nothing is overwritten or dropped. The app's own bucket keys
+//! (`inputs.city`) are placed first, then the mapped fields in the order
+//! recorded, then what is spread key by key or built from several fields
+//! (tool arguments, `llm.invocation_parameters`, an output message's keys,
+//! `inputs.chat_history`). A field whose place is taken (the app's
+//! `inputs.chat_history`, a second messages field such as `gen_ai.prompt`
+//! beside `gen_ai.input.messages`, `gen_ai.system` beside
+//! `gen_ai.provider.name`, two names of one token count) is kept in
+//! `metadata` under the name it was recorded under, as mapped (messages
+//! parsed); of an object spread key by key, the keys taken are kept
+//! there together. Within a message, a part's other keys go with the tool
+//! call or answer it becomes, and parts with no place in HoneyHive's shape
+//! stay under the message's `parts`.
 //!
 //! Everything else (`gen_ai.agent.name`, `gen_ai.tool.type`…) stays in
 //! `metadata` under its own name. Before this mapping a [`FieldMap`]
