@@ -871,6 +871,26 @@ mod tests {
         );
     }
 
+    /// The names the layer reads while recording are not read here: a
+    /// field renamed to one stays in metadata under it.
+    #[test]
+    fn a_rename_to_a_name_read_while_recording_lands_in_metadata() {
+        let renames = FieldMap::empty()
+            .rename("myfw.failure", "error")
+            .rename("myfw.kind", "honeyhive.event_type");
+        let fields = [
+            ("myfw.failure", "boom".into()),
+            ("myfw.kind", "model".into()),
+        ];
+        let mapped = map(fields.to_vec(), &renames, None, true);
+        assert_eq!(mapped.error, None);
+        assert_eq!(mapped.kind, EventType::Tool);
+        assert_eq!(
+            bucket(&mapped, METADATA),
+            json!({"error": "boom", "honeyhive.event_type": "model"})
+        );
+    }
+
     #[test]
     fn request_parameters_and_the_provider_are_config_and_the_response_metadata() {
         let mapped = mapped(&[

@@ -63,12 +63,16 @@
 //!
 //! # GenAI fields
 //! Frameworks (rig, for one) record OpenTelemetry's GenAI semantic
-//! conventions on their spans. The layer maps them as HoneyHive maps them
-//! when they arrive over OTLP: HoneyHive's *Framework Attribute Mapping*
-//! page (docs.honeyhive.ai, v2 SDK reference, `semconv-alignment`), which
-//! pins GenAI semantic conventions **v1.36**, with the key names of its
+//! conventions on their spans. The layer maps the names in the table
+//! below, following HoneyHive's *Framework Attribute Mapping* page
+//! (docs.honeyhive.ai, v2 SDK reference, `semconv-alignment`), which pins
+//! GenAI semantic conventions **v1.36**, with the key names of its
 //! *Semantic Convention Reference* and *Aggregation Logic* pages (the
-//! token metrics it sums into a session). Message and tool fields that
+//! token metrics it sums into a session). Of the OpenInference and
+//! Traceloop names that page lists, only those in the table are mapped;
+//! the others (OpenInference's `input.value`, `output.value`,
+//! `llm.input_messages.*`…) stay in `metadata` under their own names, or
+//! go where a [`FieldMap`] renames them. Message and tool fields that
 //! hold a JSON object, array or string as text become that JSON; other
 //! text (`42` and `true` included) stays text.
 //!
@@ -181,8 +185,10 @@
 //! A scope's session is decided when it starts: a `honeyhive.session_id`
 //! recorded on it later is not read. rig adopts the current span as its
 //! agent span: under a scope, rig records its agent's fields on the scope
-//! (those the scope declares, such as `gen_ai.prompt = Empty`) and its
-//! model and tool spans are the scope's direct children.
+//! (those the scope declares, such as `gen_ai.prompt = Empty`; the answer
+//! and the run's usage rig records only on an agent span it starts, so the
+//! app records the answer on the scope itself) and its model and tool
+//! spans are the scope's direct children.
 //!
 //! # Time
 //! `start_time` is taken from the system clock when the span is created,
