@@ -92,11 +92,17 @@ impl Mapping {
     }
 
     /// A field with no place of its own: `metadata`, under the name it was
-    /// recorded under.
+    /// recorded under, or `name#2` (`#3`…) when the app's own metadata key
+    /// has that name too.
     fn keep(&mut self, recorded: &str, value: Value) {
-        self.buckets[METADATA]
-            .entry(recorded.to_owned())
-            .or_insert(value);
+        let metadata = &mut self.buckets[METADATA];
+        let mut key = recorded.to_owned();
+        let mut n = 1u32;
+        while metadata.contains_key(&key) {
+            n = n.saturating_add(1);
+            key = format!("{recorded}#{n}");
+        }
+        metadata.insert(key, value);
     }
 
     /// An object's keys into `bucket`, each one that is free; the keys
@@ -838,6 +844,16 @@ mod tests {
         );
         assert_eq!(bucket(&model, METRICS)["prompt_tokens"], 10);
         assert_eq!(bucket(&model, METADATA)["gen_ai.usage.prompt_tokens"], 11);
+        // The app's metadata key has the loser's name too: a suffix.
+        let taken = mapped(&[
+            ("gen_ai.system", "openai".into()),
+            ("gen_ai.provider.name", "azure".into()),
+            ("metadata.gen_ai.provider.name", "the app's".into()),
+        ]);
+        assert_eq!(
+            bucket(&taken, METADATA),
+            json!({"gen_ai.provider.name": "the app's", "gen_ai.provider.name#2": "azure"})
+        );
     }
 
     /// Within a message, keys the shape has no place for go with what

@@ -116,9 +116,9 @@
 //! `inputs.chat_history`, a second messages field such as `gen_ai.prompt`
 //! beside `gen_ai.input.messages`, `gen_ai.system` beside
 //! `gen_ai.provider.name`, two names of one token count) is kept in
-//! `metadata` under the name it was recorded under, as mapped (messages
-//! parsed); of an object spread key by key, the keys taken are kept
-//! there together. Within a message, a part's other keys go with the tool
+//! `metadata` under the name it was recorded under (`name#2` if the app's
+//! own `metadata.name` holds it), as mapped (messages parsed); of an
+//! object spread key by key, the keys taken are kept there together. Within a message, a part's other keys go with the tool
 //! call or answer it becomes, and parts with no place in HoneyHive's shape
 //! stay under the message's `parts`.
 //!
