@@ -506,3 +506,32 @@ async fn a_session_scope_sends_each_span_under_it_as_a_root_in_its_session_and_i
         ]
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_framework_root_under_a_root_with_no_session_yet_shares_the_session_it_gets() {
+    let (mock, logger) = mock_logger().await;
+    let layer = HoneyHiveLayer::new(logger.clone());
+    let subscriber = tracing_subscriber::registry().with(layer);
+    tracing::subscriber::with_default(subscriber, || {
+        // No scope, no `honeyhive.session_id`, no layer session: the
+        // enclosing root's session is decided when the inner root starts.
+        tracing::info_span!("request").in_scope(|| {
+            tracing::info_span!(parent: None, "framework").in_scope(|| {});
+            // Inside a tree, a `session` span is an ordinary child.
+            tracing::info_span!("nested", honeyhive.event_type = "session").in_scope(|| {});
+        });
+    });
+    logger.shutdown(Duration::from_secs(5)).await;
+    let events = mock.events();
+    assert_eq!(root_names(&mock), ["framework", "request"]);
+    assert_eq!(
+        events[0].session_id, events[1].session_id,
+        "one session for both trees"
+    );
+    let request = events
+        .iter()
+        .find(|received| received.event["event_name"] == "request")
+        .expect("the request tree");
+    assert_eq!(request.event["children"][0]["event_name"], "nested");
+    assert_eq!(request.event["children"][0]["event_type"], "session");
+}

@@ -263,6 +263,33 @@ async fn run() {
         "{agent_event:#}"
     );
     assert_eq!(agent_event["outputs"]["content"], ANSWER, "{agent_event:#}");
+    // rig records the whole run's usage on the agent span: kept there in
+    // metadata under its own names, not as the metrics HoneyHive sums per
+    // session, so the session counts each token once (on the model events).
+    for metric in ["prompt_tokens", "completion_tokens", "total_tokens"] {
+        assert!(
+            agent_event["metrics"].get(metric).is_none(),
+            "{metric} on the chain: {agent_event:#}"
+        );
+    }
+    let models = of_type(&unscoped, "model");
+    let summed = |metric: &str| -> u64 {
+        models
+            .iter()
+            .map(|model| model["metrics"][metric].as_u64().expect("a token count"))
+            .sum()
+    };
+    assert_eq!(
+        (
+            &agent_event["metadata"]["gen_ai.usage.input_tokens"],
+            &agent_event["metadata"]["gen_ai.usage.output_tokens"],
+        ),
+        (
+            &json!(summed("prompt_tokens")),
+            &json!(summed("completion_tokens"))
+        ),
+        "the run's usage is its model calls' sum: {agent_event:#}"
+    );
     assert_run(&unscoped);
 
     // Second run: the scope is the session event, with what the app

@@ -115,6 +115,12 @@ impl FieldMap {
     /// bucket key (`inputs.query`, `metrics.score`), or any other name
     /// (kept in `metadata` under it). Replaces an earlier rule for `from`.
     ///
+    /// Not the four names the layer reads while the span records, before
+    /// the map applies: `error`, `honeyhive.event_type`,
+    /// `honeyhive.event_name` and `honeyhive.session_id`. A field renamed
+    /// to one of them is kept in `metadata` under that name and does not
+    /// set the error, type, name or session; the app records those itself.
+    ///
     /// ```
     /// use honeyhive::tracing::FieldMap;
     ///

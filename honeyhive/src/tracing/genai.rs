@@ -1,7 +1,8 @@
 //! The GenAI mapping: a span's fields, as recorded, into HoneyHive's event
-//! buckets. Runs when the Logger builds the event (on its runtime, not in
-//! a `tracing` callback), so parsing JSON text costs the application
-//! nothing. The table it follows is in the [module docs](super#genai-fields).
+//! buckets. Runs when the Logger builds the event, on the Logger's runtime
+//! rather than in a `tracing` callback, so the JSON parsing is not paid on
+//! the application's thread while its spans run. The table it follows is
+//! in the [module docs](super#genai-fields).
 
 use serde_json::{Map, Value};
 
@@ -27,12 +28,13 @@ pub(super) const METRICS: usize = 4;
 pub(super) type Buckets = [Map<String, Value>; 7];
 
 /// What a span's fields make of its event.
-#[derive(Default)]
 pub(super) struct Mapped {
     pub(super) buckets: Buckets,
-    /// From the span-kind fields (`gen_ai.operation.name`,
-    /// `openinference.span.kind`, `traceloop.span.kind`).
-    pub(super) kind: Option<EventType>,
+    /// The event type: the app's `honeyhive.event_type`, else from the
+    /// span-kind fields (`gen_ai.operation.name`,
+    /// `openinference.span.kind`, `traceloop.span.kind`), else `chain`
+    /// with children and `tool` without.
+    pub(super) kind: EventType,
     /// The model (`gen_ai.request.model`, else the response's): a model
     /// event's name.
     pub(super) model: Option<String>,
@@ -42,163 +44,328 @@ pub(super) struct Mapped {
     pub(super) error: Option<String>,
 }
 
-/// Messages, gathered from their fields and put together at the end (the
-/// system instructions come first, whichever field was recorded first).
+/// A field: the name it is mapped by (after the [`FieldMap`]) and the name
+/// it was recorded under (what it is kept under when it loses its place).
+#[derive(Clone, Copy)]
+struct Name<'a> {
+    mapped: &'a str,
+    recorded: &'static str,
+}
+
+/// What is placed after the other fields, so that it never takes a key a
+/// field of its own wanted: messages, and objects spread key by key.
 #[derive(Default)]
-struct Messages {
-    system: Vec<Value>,
-    input: Option<Vec<Value>>,
-    output: Option<Value>,
+struct Later {
+    /// `gen_ai.system_instructions`, each field's messages.
+    system: Vec<(&'static str, Vec<Value>)>,
+    /// The first input-messages field; a later one is kept in metadata.
+    input: Option<(&'static str, Vec<Value>)>,
+    /// The first output-messages field; likewise.
+    output: Option<(&'static str, Value)>,
+    /// Objects spread into a bucket (tool arguments, invocation
+    /// parameters): field, bucket, object.
+    spread: Vec<(&'static str, usize, Map<String, Value>)>,
+}
+
+/// The state of one span's mapping.
+struct Mapping {
+    buckets: Buckets,
+    kind: EventType,
+    request_model: Option<String>,
+    response_model: Option<String>,
+    tool: Option<String>,
+    error: Option<String>,
+    later: Later,
+}
+
+impl Mapping {
+    /// `value` into `bucket` under `key`, unless a field took that key
+    /// first: then it is kept in `metadata` under the name it was recorded
+    /// under.
+    fn put(&mut self, bucket: usize, key: &str, value: Value, name: Name<'_>) {
+        let target = &mut self.buckets[bucket];
+        if target.contains_key(key) {
+            self.keep(name.recorded, value);
+        } else {
+            target.insert(key.to_owned(), value);
+        }
+    }
+
+    /// A field with no place of its own: `metadata`, under the name it was
+    /// recorded under, or `name#2` (`#3`…) when the app's own metadata key
+    /// has that name too.
+    fn keep(&mut self, recorded: &str, value: Value) {
+        let metadata = &mut self.buckets[METADATA];
+        let mut key = recorded.to_owned();
+        let mut n = 1u32;
+        while metadata.contains_key(&key) {
+            n = n.saturating_add(1);
+            key = format!("{recorded}#{n}");
+        }
+        metadata.insert(key, value);
+    }
+
+    /// An object's keys into `bucket`, each one that is free; the keys
+    /// already taken are kept together in `metadata` under the field's
+    /// recorded name.
+    fn spread(&mut self, bucket: usize, object: Map<String, Value>, recorded: &str) {
+        let mut taken = Map::new();
+        for (key, value) in object {
+            if self.buckets[bucket].contains_key(&key) {
+                taken.insert(key, value);
+            } else {
+                self.buckets[bucket].insert(key, value);
+            }
+        }
+        if !taken.is_empty() {
+            self.keep(recorded, Value::Object(taken));
+        }
+    }
 }
 
 /// Maps `fields` (name as recorded, value) through `map` and the GenAI
-/// table. A field the table has no home for lands in `metadata` under its
-/// own name, so nothing is lost.
-pub(super) fn map(fields: Vec<(&'static str, Value)>, map: &FieldMap) -> Mapped {
-    let mut mapped = Mapped::default();
-    let mut messages = Messages::default();
-    for (name, value) in fields {
-        let name: &str = match map.target(name) {
-            Some(Target::Drop) => continue,
-            Some(Target::Rename(to)) => to,
-            None => name,
-        };
-        place(&mut mapped, &mut messages, name, value);
+/// table, for a span of type `explicit` (`honeyhive.event_type`), a leaf
+/// or not. A field the table has no home for, or whose place another field
+/// took, lands in `metadata` under its own name, so nothing is lost.
+pub(super) fn map(
+    fields: Vec<(&'static str, Value)>,
+    map: &FieldMap,
+    explicit: Option<EventType>,
+    leaf: bool,
+) -> Mapped {
+    let fields: Vec<(Name<'_>, Value)> = fields
+        .into_iter()
+        .filter_map(|(recorded, value)| {
+            let mapped = match map.target(recorded) {
+                Some(Target::Drop) => return None,
+                Some(Target::Rename(to)) => to.as_str(),
+                None => recorded,
+            };
+            Some((Name { mapped, recorded }, value))
+        })
+        .collect();
+    let kind = explicit
+        .or_else(|| {
+            fields.iter().find_map(|(name, value)| match name.mapped {
+                "gen_ai.operation.name" => text(value).and_then(operation_kind),
+                "openinference.span.kind" | "traceloop.span.kind" => {
+                    text(value).and_then(span_kind)
+                }
+                _ => None,
+            })
+        })
+        .unwrap_or(if leaf {
+            EventType::Tool
+        } else {
+            EventType::Chain
+        });
+    let mut mapping = Mapping {
+        buckets: Buckets::default(),
+        kind,
+        request_model: None,
+        response_model: None,
+        tool: None,
+        error: None,
+        later: Later::default(),
+    };
+    // The app's own bucket keys (`inputs.x`…) first: a mapped field never
+    // takes their place.
+    let (own, others): (Vec<_>, Vec<_>) = fields
+        .into_iter()
+        .partition(|(name, _)| bucket_key(name.mapped).is_some());
+    for (name, value) in own.into_iter().chain(others) {
+        place(&mut mapping, name, value);
     }
-    if let Some(history) = chat_history(messages.system, messages.input) {
-        mapped.buckets[INPUTS].insert("chat_history".to_owned(), Value::Array(history));
-    }
-    match messages.output {
-        Some(Value::Object(message)) => {
-            for (key, value) in message {
-                mapped.buckets[OUTPUTS].entry(key).or_insert(value);
-            }
+    let later = std::mem::take(&mut mapping.later);
+    let input = later.input;
+    if mapping.buckets[INPUTS].contains_key("chat_history") {
+        for (recorded, messages) in later.system {
+            mapping.keep(recorded, Value::Array(messages));
         }
-        Some(other) => {
-            mapped.buckets[OUTPUTS].insert("messages".to_owned(), other);
+        if let Some((recorded, messages)) = input {
+            mapping.keep(recorded, Value::Array(messages));
+        }
+    } else {
+        let system = later.system.into_iter().flat_map(|(_, messages)| messages);
+        let history = chat_history(system.collect(), input.map(|(_, messages)| messages));
+        if let Some(history) = history {
+            mapping.buckets[INPUTS].insert("chat_history".to_owned(), Value::Array(history));
+        }
+    }
+    match later.output {
+        Some((recorded, Value::Object(message))) => mapping.spread(OUTPUTS, message, recorded),
+        Some((recorded, other)) => {
+            let name = Name {
+                mapped: recorded,
+                recorded,
+            };
+            mapping.put(OUTPUTS, "messages", other, name);
         }
         None => {}
     }
-    total_tokens(&mut mapped.buckets[METRICS]);
-    mapped
+    for (recorded, bucket, object) in later.spread {
+        mapping.spread(bucket, object, recorded);
+    }
+    if kind == EventType::Model {
+        total_tokens(&mut mapping.buckets[METRICS]);
+    }
+    Mapped {
+        buckets: mapping.buckets,
+        kind,
+        model: mapping.request_model.or(mapping.response_model),
+        tool: mapping.tool,
+        error: mapping.error,
+    }
 }
 
 /// One field into its place.
-fn place(mapped: &mut Mapped, messages: &mut Messages, name: &str, value: Value) {
-    let buckets = &mut mapped.buckets;
-    let mut put = |bucket: usize, key: &str, value: Value| {
-        buckets[bucket].insert(key.to_owned(), value);
-    };
-    match name {
-        // Kinds.
-        "gen_ai.operation.name" => {
-            mapped.kind = mapped.kind.or(text(&value).and_then(operation_kind));
-            put(METADATA, name, value);
-        }
+fn place(mapping: &mut Mapping, name: Name<'_>, value: Value) {
+    match name.mapped {
+        // Kinds (read before, in `map`).
+        "gen_ai.operation.name" => mapping.put(METADATA, name.mapped, value, name),
         "openinference.span.kind" | "traceloop.span.kind" => {
-            mapped.kind = mapped.kind.or(text(&value).and_then(span_kind));
             let kind = text(&value).map(str::to_ascii_lowercase);
-            put(METADATA, "span_kind", kind.map_or(value, Value::String));
+            mapping.put(
+                METADATA,
+                "span_kind",
+                kind.map_or(value, Value::String),
+                name,
+            );
         }
-        // Messages.
-        "gen_ai.system_instructions" => messages.system.extend(system_messages(value)),
+        // Messages, placed after the rest.
+        "gen_ai.system_instructions" => {
+            let messages = system_messages(value);
+            mapping.later.system.push((name.recorded, messages));
+        }
         "gen_ai.input.messages" | "gen_ai.prompt" => {
-            messages.input = Some(input_messages(value));
+            let messages = input_messages(value);
+            if mapping.later.input.is_some() {
+                mapping.keep(name.recorded, Value::Array(messages));
+            } else {
+                mapping.later.input = Some((name.recorded, messages));
+            }
         }
         "gen_ai.output.messages" | "gen_ai.completion" => {
-            messages.output = Some(output_message(value));
+            let message = output_message(value);
+            if mapping.later.output.is_some() {
+                mapping.keep(name.recorded, message);
+            } else {
+                mapping.later.output = Some((name.recorded, message));
+            }
         }
         // Tool calls.
         "gen_ai.tool.name" => {
-            mapped.tool = text(&value).map(str::to_owned);
-            put(CONFIG, "tool_name", value);
+            if mapping.tool.is_none() {
+                mapping.tool = text(&value).map(str::to_owned);
+            }
+            mapping.put(CONFIG, "tool_name", value, name);
         }
-        "gen_ai.tool.description" => put(CONFIG, "tool_description", value),
-        "gen_ai.tool.call.id" => put(METADATA, "tool_call_id", value),
+        "gen_ai.tool.description" => mapping.put(CONFIG, "tool_description", value, name),
+        "gen_ai.tool.call.id" => mapping.put(METADATA, "tool_call_id", value, name),
         "gen_ai.tool.call.arguments" => match parsed(value) {
             Value::Object(arguments) => {
-                for (key, value) in arguments {
-                    buckets[INPUTS].insert(key, value);
-                }
+                mapping
+                    .later
+                    .spread
+                    .push((name.recorded, INPUTS, arguments));
             }
-            other => put(INPUTS, "arguments", other),
+            other => mapping.put(INPUTS, "arguments", other, name),
         },
-        "gen_ai.tool.call.result" => put(OUTPUTS, "result", parsed(value)),
+        "gen_ai.tool.call.result" => mapping.put(OUTPUTS, "result", parsed(value), name),
         // Model and request.
         "gen_ai.request.model" | "llm.model_name" => {
-            mapped.model = text(&value).map(str::to_owned);
-            put(CONFIG, "model", value);
+            if mapping.request_model.is_none() {
+                mapping.request_model = text(&value).map(str::to_owned);
+            }
+            mapping.put(CONFIG, "model", value, name);
         }
         "gen_ai.provider.name" | "gen_ai.system" | "llm.provider" | "llm.system" => {
-            put(CONFIG, "provider", value);
+            mapping.put(CONFIG, "provider", value, name);
         }
         "llm.invocation_parameters" => match parsed(value) {
             Value::Object(parameters) => {
-                for (key, value) in parameters {
-                    buckets[CONFIG].insert(key, value);
-                }
+                mapping
+                    .later
+                    .spread
+                    .push((name.recorded, CONFIG, parameters));
             }
-            other => put(CONFIG, "invocation_parameters", other),
+            other => mapping.put(CONFIG, "invocation_parameters", other, name),
         },
         // Response.
         "gen_ai.response.model" => {
-            if mapped.model.is_none() {
-                mapped.model = text(&value).map(str::to_owned);
+            if mapping.response_model.is_none() {
+                mapping.response_model = text(&value).map(str::to_owned);
             }
-            put(METADATA, "response_model", value);
+            mapping.put(METADATA, "response_model", value, name);
         }
-        "gen_ai.response.id" => put(METADATA, "response_id", value),
-        "gen_ai.response.finish_reasons" => put(METADATA, "finish_reasons", parsed(value)),
-        // Usage, under the names HoneyHive sums.
-        "gen_ai.usage.input_tokens"
-        | "gen_ai.usage.prompt_tokens"
-        | "llm.usage.prompt_tokens"
-        | "llm.token_count.prompt" => put(METRICS, "prompt_tokens", value),
-        "gen_ai.usage.output_tokens"
-        | "gen_ai.usage.completion_tokens"
-        | "llm.usage.completion_tokens"
-        | "llm.token_count.completion" => put(METRICS, "completion_tokens", value),
-        "gen_ai.usage.total_tokens" | "llm.usage.total_tokens" | "llm.token_count.total" => {
-            put(METRICS, "total_tokens", value);
+        "gen_ai.response.id" => mapping.put(METADATA, "response_id", value, name),
+        "gen_ai.response.finish_reasons" => {
+            mapping.put(METADATA, "finish_reasons", parsed(value), name);
         }
         // Errors: the text in `error`, the field kept too.
         "error.type" | "gen_ai.tool.error.type" | "exception.message" => {
-            if mapped.error.is_none() {
-                mapped.error = Some(match &value {
+            if mapping.error.is_none() {
+                mapping.error = Some(match &value {
                     Value::String(text) => text.clone(),
                     other => other.to_string(),
                 });
             }
-            put(METADATA, name, value);
+            mapping.put(METADATA, name.mapped, value, name);
         }
-        _ => {
-            if let Some(rest) = name.strip_prefix("gen_ai.request.") {
-                put(CONFIG, rest, value);
-            } else if let Some(rest) = name.strip_prefix("gen_ai.usage.") {
-                // `cache_read.input_tokens` → `cache_read_input_tokens`: a
-                // metric name without a dot, which HoneyHive's filters
-                // would read as a path.
-                put(METRICS, &rest.replace('.', "_"), value);
+        mapped => {
+            if let Some(key) = usage_metric(mapped) {
+                // The names HoneyHive sums into a session on model events
+                // only; elsewhere (an agent's run, which repeats its model
+                // calls' usage) the field stays in metadata.
+                if mapping.kind == EventType::Model {
+                    mapping.put(METRICS, &key, value, name);
+                } else {
+                    mapping.put(METADATA, name.recorded, value, name);
+                }
+            } else if let Some(rest) = mapped.strip_prefix("gen_ai.request.") {
+                mapping.put(CONFIG, rest, value, name);
             } else {
-                let (bucket, key) = bucket_of(name);
-                put(bucket, key, value);
+                let (bucket, key) = bucket_of(mapped);
+                mapping.put(bucket, key, value, name);
             }
         }
     }
+}
+
+/// A usage field's metric name: the three HoneyHive sums, and any other
+/// `gen_ai.usage.*` with its dots as `_` (`cache_read.input_tokens` →
+/// `cache_read_input_tokens`: a metric name without a dot, which
+/// HoneyHive's filters would read as a path).
+fn usage_metric(name: &str) -> Option<String> {
+    let key = match name {
+        "gen_ai.usage.input_tokens"
+        | "gen_ai.usage.prompt_tokens"
+        | "llm.usage.prompt_tokens"
+        | "llm.token_count.prompt" => "prompt_tokens",
+        "gen_ai.usage.output_tokens"
+        | "gen_ai.usage.completion_tokens"
+        | "llm.usage.completion_tokens"
+        | "llm.token_count.completion" => "completion_tokens",
+        "gen_ai.usage.total_tokens" | "llm.usage.total_tokens" | "llm.token_count.total" => {
+            "total_tokens"
+        }
+        _ => return Some(name.strip_prefix("gen_ai.usage.")?.replace('.', "_")),
+    };
+    Some(key.to_owned())
+}
+
+/// `inputs.x` and the other bucket prefixes: the bucket and the rest.
+fn bucket_key(name: &str) -> Option<(usize, &str)> {
+    BUCKETS.iter().enumerate().find_map(|(index, bucket)| {
+        let rest = name.strip_prefix(bucket)?.strip_prefix('.')?;
+        Some((index, rest))
+    })
 }
 
 /// `inputs.x` and the other bucket prefixes; anything else to `metadata`
 /// under its full name.
 pub(super) fn bucket_of(name: &str) -> (usize, &str) {
-    for (index, bucket) in BUCKETS.iter().enumerate() {
-        if let Some(rest) = name
-            .strip_prefix(bucket)
-            .and_then(|rest| rest.strip_prefix('.'))
-        {
-            return (index, rest);
-        }
-    }
-    (METADATA, name)
+    bucket_key(name).unwrap_or((METADATA, name))
 }
 
 /// `total_tokens` from its parts, when the span gave the parts only.
@@ -340,15 +507,25 @@ fn role_content(role: &str, content: Value) -> Value {
 /// `content`, `tool_calls`, `tool_call_id`), OpenAI's: each tool call's
 /// response becomes a `tool` message of its own (first, as they answer
 /// earlier calls), the rest one message with the original role. A message
-/// already in that shape is left as it is; parts with no place in it
-/// (media, reasoning, provider items) stay under `parts`.
+/// already in that shape is left as it is. Nothing is dropped: a part's
+/// other keys go with what it becomes; parts with no place in the shape
+/// (media, reasoning, provider items, a text part where the message has a
+/// `content` already, a part with a key the shape uses) stay under
+/// `parts`, and `parts` that is no list stays as it is.
 fn chat_messages(message: Value) -> Vec<Value> {
     let Value::Object(mut message) = message else {
         return vec![message];
     };
-    let Some(Value::Array(parts)) = message.remove("parts") else {
-        return vec![Value::Object(message)];
+    let parts = match message.remove("parts") {
+        Some(Value::Array(parts)) => parts,
+        Some(other) => {
+            message.insert("parts".to_owned(), other);
+            return vec![Value::Object(message)];
+        }
+        None => return vec![Value::Object(message)],
     };
+    let has_content = message.contains_key("content");
+    let has_calls = message.contains_key("tool_calls");
     let mut messages = Vec::new();
     let mut content: Vec<Value> = Vec::new();
     let mut tool_calls = Vec::new();
@@ -358,11 +535,17 @@ fn chat_messages(message: Value) -> Vec<Value> {
             kept.push(part);
             continue;
         };
+        let uses = |keys: &[&str]| keys.iter().any(|key| part.contains_key(*key));
         match part.get("type").and_then(Value::as_str) {
-            Some("text") if part.get("content").is_some_and(Value::is_string) => {
+            Some("text")
+                if !has_content
+                    && part.len() == 2
+                    && part.get("content").is_some_and(Value::is_string) =>
+            {
                 content.extend(part.remove("content"));
             }
-            Some("tool_call") => {
+            Some("tool_call") if !has_calls && !uses(&["function"]) => {
+                part.remove("type");
                 let mut function = Map::new();
                 function.extend(part.remove("name").map(|name| ("name".to_owned(), name)));
                 let arguments = part.remove("arguments").map(parsed);
@@ -371,17 +554,21 @@ fn chat_messages(message: Value) -> Vec<Value> {
                 call.extend(part.remove("id").map(|id| ("id".to_owned(), id)));
                 call.insert("type".to_owned(), "function".into());
                 call.insert("function".to_owned(), Value::Object(function));
+                call.extend(part);
                 tool_calls.push(Value::Object(call));
             }
-            Some("tool_call_response") => {
+            Some("tool_call_response") if !uses(&["role", "tool_call_id", "content"]) => {
+                part.remove("type");
                 let mut answer = Map::new();
                 answer.insert("role".to_owned(), "tool".into());
                 if let Some(id) = part.remove("id") {
                     answer.insert("tool_call_id".to_owned(), id);
                 }
-                // `response` in semconv's schema, `result` in its examples.
+                // `response` in semconv's schema, `result` in its examples;
+                // with both, `result` stays a key of the message.
                 let response = part.remove("response").or_else(|| part.remove("result"));
                 answer.insert("content".to_owned(), response.map_or(Value::Null, parsed));
+                answer.extend(part);
                 messages.push(Value::Object(answer));
             }
             _ => kept.push(Value::Object(part)),
@@ -399,8 +586,13 @@ fn chat_messages(message: Value) -> Vec<Value> {
         )),
         _ => Some(Value::Array(content)),
     };
-    let answers_only =
-        !messages.is_empty() && content.is_none() && tool_calls.is_empty() && kept.is_empty();
+    // A message of tool answers only is those answers, unless it has keys
+    // of its own (a `name`…) to keep.
+    let answers_only = !messages.is_empty()
+        && content.is_none()
+        && tool_calls.is_empty()
+        && kept.is_empty()
+        && message.keys().all(|key| key == "role");
     if answers_only {
         return messages;
     }
@@ -424,7 +616,7 @@ mod tests {
     use super::*;
 
     fn mapped(fields: &[(&'static str, Value)]) -> Mapped {
-        map(fields.to_vec(), &FieldMap::new())
+        map(fields.to_vec(), &FieldMap::new(), None, true)
     }
 
     fn bucket(mapped: &Mapped, index: usize) -> Value {
@@ -513,6 +705,8 @@ mod tests {
         let mapped = super::map(
             vec![("gen_ai.input.messages", messages.to_string().into())],
             &FieldMap::new(),
+            None,
+            true,
         );
         assert_eq!(
             bucket(&mapped, INPUTS)["chat_history"],
@@ -523,6 +717,7 @@ mod tests {
     #[test]
     fn usage_lands_on_the_metric_names_honeyhive_sums_with_a_total() {
         let mapped = mapped(&[
+            ("gen_ai.operation.name", "chat".into()),
             ("gen_ai.usage.input_tokens", 100.into()),
             ("gen_ai.usage.output_tokens", 180.into()),
             ("gen_ai.usage.cache_read.input_tokens", 50.into()),
@@ -534,11 +729,182 @@ mod tests {
         );
         // A total the span gives is kept as given.
         let given = self::mapped(&[
+            ("openinference.span.kind", "LLM".into()),
             ("llm.token_count.prompt", 1.into()),
             ("llm.token_count.completion", 2.into()),
             ("llm.token_count.total", 4.into()),
         ]);
         assert_eq!(bucket(&given, METRICS)["total_tokens"], 4);
+    }
+
+    /// An agent's run records its model calls' usage again: on any event
+    /// but a model event the usage stays in metadata under its own names,
+    /// so a session's sum counts each token once.
+    #[test]
+    fn usage_off_a_model_event_stays_in_metadata_under_its_own_names() {
+        let fields = [
+            ("gen_ai.operation.name", "invoke_agent".into()),
+            ("gen_ai.usage.input_tokens", 65.into()),
+            ("gen_ai.usage.output_tokens", 16.into()),
+            ("gen_ai.usage.cache_read.input_tokens", 5.into()),
+        ];
+        let agent = map(fields.to_vec(), &FieldMap::new(), None, false);
+        assert_eq!(agent.kind, EventType::Chain);
+        assert!(agent.buckets[METRICS].is_empty());
+        assert_eq!(
+            bucket(&agent, METADATA),
+            json!({"gen_ai.operation.name": "invoke_agent", "gen_ai.usage.input_tokens": 65,
+                "gen_ai.usage.output_tokens": 16, "gen_ai.usage.cache_read.input_tokens": 5})
+        );
+        // An explicit type decides too.
+        let fields = [("llm.token_count.prompt", 3.into())];
+        let model = map(
+            fields.to_vec(),
+            &FieldMap::new(),
+            Some(EventType::Model),
+            true,
+        );
+        assert_eq!(bucket(&model, METRICS), json!({"prompt_tokens": 3}));
+    }
+
+    /// When a field's place is taken, by the app's own key or by a field
+    /// placed first, the field is kept in metadata under its recorded
+    /// name: nothing is overwritten, nothing dropped.
+    #[test]
+    fn a_field_whose_place_is_taken_is_kept_in_metadata_under_its_name() {
+        let tool = mapped(&[
+            ("gen_ai.operation.name", "execute_tool".into()),
+            (
+                "gen_ai.tool.call.arguments",
+                r#"{"city": "Paris", "units": "C"}"#.into(),
+            ),
+            // Recorded after the arguments, still the app's.
+            ("inputs.city", "Lyon".into()),
+            ("inputs.chat_history", "the app's".into()),
+            ("gen_ai.prompt", "Weather?".into()),
+            (
+                "gen_ai.completion",
+                r#"{"role": "assistant", "content": "Sunny", "n": 1}"#.into(),
+            ),
+            ("outputs.content", "the app's answer".into()),
+            ("gen_ai.output.messages", "Later".into()),
+            ("gen_ai.system", "openai".into()),
+            ("gen_ai.provider.name", "azure".into()),
+            (
+                "llm.invocation_parameters",
+                r#"{"model": "x", "seed": 1}"#.into(),
+            ),
+            ("gen_ai.request.model", "gpt-4".into()),
+            ("config.provider", "the app's".into()),
+        ]);
+        assert_eq!(
+            bucket(&tool, INPUTS),
+            json!({"city": "Lyon", "units": "C", "chat_history": "the app's"})
+        );
+        assert_eq!(
+            bucket(&tool, OUTPUTS),
+            json!({"content": "the app's answer", "role": "assistant", "n": 1})
+        );
+        assert_eq!(
+            bucket(&tool, CONFIG),
+            json!({"provider": "the app's", "model": "gpt-4", "seed": 1})
+        );
+        assert_eq!(
+            bucket(&tool, METADATA),
+            json!({
+                "gen_ai.operation.name": "execute_tool",
+                "gen_ai.tool.call.arguments": {"city": "Paris"},
+                "gen_ai.prompt": [{"role": "user", "content": "Weather?"}],
+                "gen_ai.completion": {"content": "Sunny"},
+                "gen_ai.output.messages": {"role": "assistant", "content": "Later"},
+                "gen_ai.system": "openai",
+                "gen_ai.provider.name": "azure",
+                "llm.invocation_parameters": {"model": "x"},
+            })
+        );
+        // Two fields for one place: the first recorded wins, the second is
+        // kept; likewise for two names of one token count.
+        let model = mapped(&[
+            ("gen_ai.operation.name", "chat".into()),
+            ("gen_ai.prompt", "Old".into()),
+            (
+                "gen_ai.input.messages",
+                r#"[{"role": "user", "content": "New"}]"#.into(),
+            ),
+            ("gen_ai.usage.input_tokens", 10.into()),
+            ("gen_ai.usage.prompt_tokens", 11.into()),
+        ]);
+        assert_eq!(
+            bucket(&model, INPUTS),
+            json!({"chat_history": [{"role": "user", "content": "Old"}]})
+        );
+        assert_eq!(
+            bucket(&model, METADATA)["gen_ai.input.messages"],
+            json!([{"role": "user", "content": "New"}])
+        );
+        assert_eq!(bucket(&model, METRICS)["prompt_tokens"], 10);
+        assert_eq!(bucket(&model, METADATA)["gen_ai.usage.prompt_tokens"], 11);
+        // The app's metadata key has the loser's name too: a suffix.
+        let taken = mapped(&[
+            ("gen_ai.system", "openai".into()),
+            ("gen_ai.provider.name", "azure".into()),
+            ("metadata.gen_ai.provider.name", "the app's".into()),
+        ]);
+        assert_eq!(
+            bucket(&taken, METADATA),
+            json!({"gen_ai.provider.name": "the app's", "gen_ai.provider.name#2": "azure"})
+        );
+    }
+
+    /// Within a message, keys the shape has no place for go with what
+    /// their part becomes, or stay under `parts`.
+    #[test]
+    fn message_parts_keep_every_key() {
+        let messages = json!([
+            {"role": "user", "parts": "not a list"},
+            {"role": "assistant", "parts": [
+                {"type": "tool_call", "id": "c1", "name": "f", "arguments": "{}", "index": 0},
+                {"type": "tool_call", "function": "its own"},
+            ]},
+            {"role": "tool", "name": "f", "parts": [
+                {"type": "tool_call_response", "id": "c1", "response": "ok", "result": "raw"},
+            ]},
+            {"role": "user", "content": "Mine", "parts": [{"type": "text", "content": "Also"}]},
+        ]);
+        let mapped = mapped(&[("gen_ai.input.messages", messages.to_string().into())]);
+        assert_eq!(
+            bucket(&mapped, INPUTS)["chat_history"],
+            json!([
+                {"role": "user", "parts": "not a list"},
+                {"role": "assistant",
+                    "tool_calls": [{"id": "c1", "type": "function", "index": 0,
+                        "function": {"name": "f", "arguments": {}}}],
+                    "parts": [{"type": "tool_call", "function": "its own"}]},
+                {"role": "tool", "tool_call_id": "c1", "content": "ok", "result": "raw"},
+                {"role": "tool", "name": "f"},
+                {"role": "user", "content": "Mine", "parts": [{"type": "text", "content": "Also"}]},
+            ])
+        );
+    }
+
+    /// The names the layer reads while recording are not read here: a
+    /// field renamed to one stays in metadata under it.
+    #[test]
+    fn a_rename_to_a_name_read_while_recording_lands_in_metadata() {
+        let renames = FieldMap::empty()
+            .rename("myfw.failure", "error")
+            .rename("myfw.kind", "honeyhive.event_type");
+        let fields = [
+            ("myfw.failure", "boom".into()),
+            ("myfw.kind", "model".into()),
+        ];
+        let mapped = map(fields.to_vec(), &renames, None, true);
+        assert_eq!(mapped.error, None);
+        assert_eq!(mapped.kind, EventType::Tool);
+        assert_eq!(
+            bucket(&mapped, METADATA),
+            json!({"error": "boom", "honeyhive.event_type": "model"})
+        );
     }
 
     #[test]
@@ -554,7 +920,7 @@ mod tests {
             ("gen_ai.response.model", "gpt-4-0613".into()),
             ("gen_ai.response.finish_reasons", r#"["stop"]"#.into()),
         ]);
-        assert_eq!(mapped.kind, Some(EventType::Model));
+        assert_eq!(mapped.kind, EventType::Model);
         assert_eq!(mapped.model.as_deref(), Some("gpt-4"));
         assert_eq!(
             bucket(&mapped, CONFIG),
@@ -580,7 +946,7 @@ mod tests {
             ),
             ("gen_ai.tool.call.result", r#"{"forecast": "rainy"}"#.into()),
         ]);
-        assert_eq!(mapped.kind, Some(EventType::Tool));
+        assert_eq!(mapped.kind, EventType::Tool);
         assert_eq!(mapped.tool.as_deref(), Some("get_weather"));
         assert_eq!(bucket(&mapped, INPUTS), json!({"location": "Paris"}));
         assert_eq!(
@@ -614,7 +980,7 @@ mod tests {
                 r#"{"temperature": 0.1}"#.into(),
             ),
         ]);
-        assert_eq!(mapped.kind, Some(EventType::Model));
+        assert_eq!(mapped.kind, EventType::Model);
         assert_eq!(
             bucket(&mapped, CONFIG),
             json!({"model": "claude-3", "temperature": 0.1})
@@ -636,6 +1002,8 @@ mod tests {
                 ("request.path", "/chat".into()),
             ],
             &fields,
+            None,
+            true,
         );
         assert_eq!(
             bucket(&mapped, INPUTS),

@@ -63,12 +63,16 @@
 //!
 //! # GenAI fields
 //! Frameworks (rig, for one) record OpenTelemetry's GenAI semantic
-//! conventions on their spans. The layer maps them as HoneyHive maps them
-//! when they arrive over OTLP: HoneyHive's *Framework Attribute Mapping*
-//! page (docs.honeyhive.ai, v2 SDK reference, `semconv-alignment`), which
-//! pins GenAI semantic conventions **v1.36**, with the key names of its
+//! conventions on their spans. The layer maps the names in the table
+//! below, following HoneyHive's *Framework Attribute Mapping* page
+//! (docs.honeyhive.ai, v2 SDK reference, `semconv-alignment`), which pins
+//! GenAI semantic conventions **v1.36**, with the key names of its
 //! *Semantic Convention Reference* and *Aggregation Logic* pages (the
-//! token metrics it sums into a session). Message and tool fields that
+//! token metrics it sums into a session). Of the OpenInference and
+//! Traceloop names that page lists, only those in the table are mapped;
+//! the others (OpenInference's `input.value`, `output.value`,
+//! `llm.input_messages.*`…) stay in `metadata` under their own names, or
+//! go where a [`FieldMap`] renames them. Message and tool fields that
 //! hold a JSON object, array or string as text become that JSON; other
 //! text (`42` and `true` included) stays text.
 //!
@@ -91,11 +95,32 @@
 //! | `gen_ai.response.model` | `metadata.response_model` (and a model event's name, without a request model) |
 //! | `gen_ai.response.id` | `metadata.response_id` |
 //! | `gen_ai.response.finish_reasons` | `metadata.finish_reasons` |
-//! | `gen_ai.usage.input_tokens`; `llm.token_count.prompt`, `gen_ai.usage.prompt_tokens` | `metrics.prompt_tokens` |
-//! | `gen_ai.usage.output_tokens`; `llm.token_count.completion`, `gen_ai.usage.completion_tokens` | `metrics.completion_tokens` |
-//! | `gen_ai.usage.total_tokens`; `llm.token_count.total`, `llm.usage.total_tokens` | `metrics.total_tokens`; without it, the sum of the two above |
-//! | other `gen_ai.usage.*` (`cache_read.input_tokens`…) | `metrics.*`, dots as `_` (`cache_read_input_tokens`) |
+//! | `gen_ai.usage.input_tokens`; `llm.token_count.prompt`, `gen_ai.usage.prompt_tokens` | on a `model` event, `metrics.prompt_tokens` |
+//! | `gen_ai.usage.output_tokens`; `llm.token_count.completion`, `gen_ai.usage.completion_tokens` | on a `model` event, `metrics.completion_tokens` |
+//! | `gen_ai.usage.total_tokens`; `llm.token_count.total`, `llm.usage.total_tokens` | on a `model` event, `metrics.total_tokens`; without it, the sum of the two above |
+//! | other `gen_ai.usage.*` (`cache_read.input_tokens`…) | on a `model` event, `metrics.*`, dots as `_` (`cache_read_input_tokens`) |
 //! | `error.type`, `gen_ai.tool.error.type`; `exception.message` | `error` (unless set otherwise), and kept in `metadata` |
+//!
+//! Usage on any other event stays in `metadata` under its own name
+//! (`gen_ai.usage.input_tokens`…), not in `metrics`: HoneyHive sums the
+//! token metrics of a session's events, and an agent's span (rig's
+//! `invoke_agent`) records the usage of its whole run, which its model
+//! events already carry; metadata is not summed, so each token is counted
+//! once and the run's figure is still there to read.
+//!
+//! Nothing is overwritten or dropped. The app's own bucket keys
+//! (`inputs.city`) are placed first, then the mapped fields in the order
+//! recorded, then what is spread key by key or built from several fields
+//! (tool arguments, `llm.invocation_parameters`, an output message's keys,
+//! `inputs.chat_history`). A field whose place is taken (the app's
+//! `inputs.chat_history`, a second messages field such as `gen_ai.prompt`
+//! beside `gen_ai.input.messages`, `gen_ai.system` beside
+//! `gen_ai.provider.name`, two names of one token count) is kept in
+//! `metadata` under the name it was recorded under (`name#2` if the app's
+//! own `metadata.name` holds it), as mapped (messages parsed); of an
+//! object spread key by key, the keys taken are kept there together. Within a message, a part's other keys go with the tool
+//! call or answer it becomes, and parts with no place in HoneyHive's shape
+//! stay under the message's `parts`.
 //!
 //! Everything else (`gen_ai.agent.name`, `gen_ai.tool.type`…) stays in
 //! `metadata` under its own name. Before this mapping a [`FieldMap`]
@@ -118,7 +143,12 @@
 //! - the scope itself is sent as the session's event when it closes (or
 //!   at shutdown, as it stands), with its own fields;
 //! - a span a framework starts as a root (`parent: None`) while a span is
-//!   current joins the session of the tree around it.
+//!   current joins the session of the tree around it; when that tree's
+//!   root has no session yet, it is decided then (its
+//!   `honeyhive.session_id`, else the layer's, else a new one), so a
+//!   `honeyhive.session_id` the root records after that is not read;
+//! - a span with `honeyhive.event_type = "session"` inside a tree is not
+//!   a scope: it is an ordinary child, of type `session`.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -155,8 +185,10 @@
 //! A scope's session is decided when it starts: a `honeyhive.session_id`
 //! recorded on it later is not read. rig adopts the current span as its
 //! agent span: under a scope, rig records its agent's fields on the scope
-//! (those the scope declares, such as `gen_ai.prompt = Empty`) and its
-//! model and tool spans are the scope's direct children.
+//! (those the scope declares, such as `gen_ai.prompt = Empty`; the answer
+//! and the run's usage rig records only on an agent span it starts, so the
+//! app records the answer on the scope itself) and its model and tool
+//! spans are the scope's direct children.
 //!
 //! # Time
 //! `start_time` is taken from the system clock when the span is created,
@@ -489,8 +521,9 @@ where
         });
         // A span started as a root (`parent: None`) while a span is
         // current takes the session of the tree around it: its scope's,
-        // its root's `honeyhive.session_id`, or the one its root was
-        // given (by a scope, or the layer's).
+        // or its root's, decided now if it was not yet (the root's
+        // `honeyhive.session_id`, the one it was given, or a new one) so
+        // both trees go to one session.
         let parent = parent.or_else(|| {
             if !attrs.is_root() {
                 return None;
@@ -505,13 +538,14 @@ where
             if root.scope {
                 return root.session.get().cloned().map(Parent::Session);
             }
-            let session = root.session.get().cloned().or_else(|| {
+            let session = root.session.get_or_init(|| {
                 let node = root.node.lock();
-                node.as_ref()?.session_id.clone().map(SessionId::from)
+                let own = node.as_ref().and_then(|node| node.session_id.clone());
+                own.map(SessionId::from)
+                    .or_else(|| root.fallback.clone())
+                    .unwrap_or_else(SessionId::new)
             });
-            session
-                .or_else(|| root.fallback.clone())
-                .map(Parent::Session)
+            Some(Parent::Session(session.clone()))
         });
         let record = |tree, root| {
             let mut node = Node::new(span.name(), tree, root, attrs.fields().len());

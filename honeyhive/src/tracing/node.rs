@@ -168,7 +168,12 @@ impl Node {
             model,
             tool,
             error,
-        } = genai::map(self.fields, fields);
+        } = genai::map(
+            self.fields,
+            fields,
+            self.event_type,
+            self.children.is_empty(),
+        );
         let mut buckets = buckets;
         let metadata = &mut buckets[genai::METADATA];
         if mark.partial {
@@ -180,14 +185,6 @@ impl Node {
         if self.root && mark.omitted > 0 {
             metadata.insert("honeyhive.spans_omitted".to_owned(), mark.omitted.into());
         }
-        let kind = self
-            .event_type
-            .or(kind)
-            .unwrap_or(if self.children.is_empty() {
-                EventType::Tool
-            } else {
-                EventType::Chain
-            });
         // A model event is named after its model and a tool event after
         // its tool, as HoneyHive names them; a name the app set wins.
         let name = match kind {
