@@ -24,7 +24,7 @@ mod input;
 
 #[cfg(feature = "mock")]
 use commands::mock;
-use commands::{log, send, validate};
+use commands::{experiment, log, send, validate};
 use exit::Exit;
 
 #[derive(Parser, Debug)]
@@ -48,6 +48,7 @@ enum Command {
     #[cfg(feature = "mock")]
     Mock(mock::Args),
     Log(log::Args),
+    Experiment(experiment::Args),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +70,7 @@ fn main() -> ExitCode {
             #[cfg(feature = "mock")]
             Command::Mock(args) => mock::run(args).await,
             Command::Log(args) => log::run(args).await,
+            Command::Experiment(args) => experiment::run(args).await,
         }
     });
     // Do not wait for blocking tasks still holding a file: everything worth

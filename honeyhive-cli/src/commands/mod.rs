@@ -2,6 +2,7 @@
 //! share the modules above them (`config`, `input`, `event_line`,
 //! `exit`) and never each other.
 
+pub mod experiment;
 pub mod log;
 #[cfg(feature = "mock")]
 pub mod mock;
