@@ -93,6 +93,7 @@ mod cut;
 mod dead_letter;
 mod error;
 mod event;
+pub mod experiment;
 mod fields;
 mod flat;
 mod footprint;
