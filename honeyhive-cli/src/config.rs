@@ -104,6 +104,19 @@ pub fn config_error(error: Error) -> Fail {
     )
 }
 
+/// A call to the API that failed: exit 2 for an input refused before
+/// sending, 3 for a refused key, 4 when no answer came, 1 otherwise; the
+/// message in the shell's words.
+pub fn api_error(error: Error) -> Fail {
+    let exit = match &error {
+        Error::InvalidInput { .. } => Exit::Usage,
+        Error::Unauthorized { .. } => return config_error(error),
+        error if error.status().is_none() => Exit::Unreachable,
+        _ => Exit::Partial,
+    };
+    Fail::new(exit, for_the_shell(&error.to_string()))
+}
+
 /// The library's hints name its Rust API; at the shell the same fix is a
 /// flag or a variable. Every message the command prints from the library
 /// goes through here.

@@ -7,9 +7,12 @@
 //!   offline.
 //! - `honeyhive mock`: the spec-validating mock as a process on loopback.
 //! - `honeyhive log`: one event from flags.
+//! - `honeyhive experiment run`: a command run over a dataset, recorded as
+//!   a HoneyHive run.
 //!
-//! Exit codes (see [`exit::Exit`]): 0 done, 1 some lines rejected or failed, 2
-//! usage, 3 configuration, 4 the API could not be reached, 130 interrupted.
+//! Exit codes (see [`exit::Exit`]): 0 done, 1 some lines (or datapoints)
+//! failed, 2 usage, 3 configuration, 4 the API could not be reached, 5 an
+//! experiment's gate failed, 130 interrupted.
 
 use std::process::ExitCode;
 
@@ -21,6 +24,7 @@ mod event_line;
 mod exit;
 mod fields;
 mod input;
+mod progress;
 
 #[cfg(feature = "mock")]
 use commands::mock;
@@ -31,10 +35,11 @@ use exit::Exit;
 #[command(
     name = "honeyhive",
     version,
-    about = "The HoneyHive API from the shell: send JSONL, validate offline, run the spec-validating mock",
-    after_help = "Exit codes: 0 done; 1 some lines rejected or failed; 2 usage; \
+    about = "The HoneyHive API from the shell: send JSONL, validate offline, run the spec-validating mock, run experiments",
+    after_help = "Exit codes: 0 done; 1 some lines (or datapoints) rejected or failed; 2 usage; \
                   3 configuration (no key, bad URL, the API refused the key); \
-                  4 the API could not be reached; 130 interrupted."
+                  4 the API could not be reached; 5 an experiment's --fail-if gate failed; \
+                  130 interrupted."
 )]
 struct Cli {
     #[command(subcommand)]

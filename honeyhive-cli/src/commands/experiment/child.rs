@@ -7,7 +7,8 @@ use std::fmt;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use serde_json::{Map, Value};
+use honeyhive::experiment::TaskOutput;
+use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
@@ -62,7 +63,7 @@ pub enum Failure {
     /// What it printed is not JSON.
     NotJson { error: String, start: String },
     /// `{"outputs", "metrics"}` with metrics that are not an object.
-    Metrics(String),
+    Metrics(&'static str),
     /// Reading its stdout failed.
     Io(String),
 }
@@ -238,31 +239,23 @@ fn parse(out: &[u8], stderr: String) -> Result<Value, Failure> {
     })
 }
 
-/// A task's output: `{"outputs": ..., "metrics": {...}}` (no other key)
-/// split in two; anything else is the outputs whole.
-pub fn outputs_and_metrics(value: Value) -> Result<(Value, Map<String, Value>), Failure> {
-    match value {
-        Value::Object(mut object)
-            if object.contains_key("outputs")
-                && object.keys().all(|k| k == "outputs" || k == "metrics") =>
-        {
-            let outputs = object.remove("outputs").unwrap_or_default();
-            match object.remove("metrics") {
-                None | Some(Value::Null) => Ok((outputs, Map::new())),
-                Some(Value::Object(metrics)) => Ok((outputs, metrics)),
-                Some(other) => Err(Failure::Metrics(
-                    match other {
-                        Value::Array(_) => "an array",
-                        Value::String(_) => "a string",
-                        Value::Number(_) => "a number",
-                        _ => "a boolean",
-                    }
-                    .to_owned(),
-                )),
-            }
+/// A task's output as the library takes it apart
+/// (`TaskOutput::from_json`), but `{"outputs": ..., "metrics": X}` with X
+/// not an object is refused rather than taken whole as the outputs.
+pub fn task_output(value: Value) -> Result<TaskOutput, Failure> {
+    if let Value::Object(object) = &value
+        && object.contains_key("outputs")
+        && object.keys().all(|k| k == "outputs" || k == "metrics")
+    {
+        match object.get("metrics") {
+            None | Some(Value::Null | Value::Object(_)) => {}
+            Some(Value::Array(_)) => return Err(Failure::Metrics("an array")),
+            Some(Value::String(_)) => return Err(Failure::Metrics("a string")),
+            Some(Value::Number(_)) => return Err(Failure::Metrics("a number")),
+            Some(Value::Bool(_)) => return Err(Failure::Metrics("a boolean")),
         }
-        other => Ok((other, Map::new())),
     }
+    Ok(TaskOutput::from_json(value))
 }
 
 #[cfg(all(test, unix))]
@@ -377,20 +370,14 @@ mod tests {
     }
 
     #[test]
-    fn outputs_and_metrics_are_split_only_when_that_is_the_whole_shape() {
-        let (outputs, metrics) =
-            outputs_and_metrics(json!({"outputs": {"a": 1}, "metrics": {"len": 3}})).unwrap();
-        assert_eq!(
-            (outputs, Value::Object(metrics)),
-            (json!({"a": 1}), json!({"len": 3}))
-        );
-        let (outputs, metrics) = outputs_and_metrics(json!({"outputs": "x"})).unwrap();
-        assert_eq!((outputs, metrics.len()), (json!("x"), 0));
+    fn metrics_beside_outputs_must_be_an_object() {
+        let split = task_output(json!({"outputs": {"a": 1}, "metrics": {"len": 3}})).unwrap();
+        assert_eq!(split.outputs, json!({"a": 1}));
+        assert_eq!(split.metrics["len"], json!(3));
         // Another key beside: the object is the output.
         let whole = json!({"outputs": 1, "other": 2});
-        assert_eq!(outputs_and_metrics(whole.clone()).unwrap().0, whole);
-        assert_eq!(outputs_and_metrics(json!(4)).unwrap().0, json!(4));
-        let reason = outputs_and_metrics(json!({"outputs": 1, "metrics": [1]})).unwrap_err();
-        assert!(reason.to_string().starts_with("`metrics` is an array"));
+        assert_eq!(task_output(whole.clone()).unwrap().outputs, whole);
+        let refused = task_output(json!({"outputs": 1, "metrics": [1]})).unwrap_err();
+        assert!(refused.to_string().starts_with("`metrics` is an array"));
     }
 }

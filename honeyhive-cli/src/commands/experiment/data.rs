@@ -7,38 +7,28 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 
-use serde_json::{Map, Value};
+use honeyhive::experiment::Datapoint;
+use serde_json::Value;
 
 use crate::exit::{Exit, Fail};
 use crate::input;
 
-/// The keys a datapoint line may have.
-pub const KEYS: [&str; 3] = ["inputs", "ground_truth", "metadata"];
+/// The keys a datapoint line may have (those `Datapoint::from_json`
+/// reads: any other would be dropped, so it is refused).
+pub const KEYS: [&str; 4] = ["inputs", "ground_truth", "metadata", "id"];
 
 /// How many bad lines the error lists before it counts the rest.
 const LISTED: usize = 20;
 
-/// A datapoint as the file gave it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Datapoint {
-    /// The line it was read from, from 1.
-    pub line: u64,
-    pub inputs: Map<String, Value>,
-    pub ground_truth: Option<Value>,
-    pub metadata: Map<String, Value>,
-}
+/// A datapoint and the line it was read from (from 1).
+pub type Line = (u64, Datapoint);
 
 /// One line as a datapoint, or what makes it not one.
-pub fn parse_line(text: &str, line: u64) -> Result<Datapoint, String> {
+pub fn parse_line(text: &str) -> Result<Datapoint, String> {
     let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
-    let Value::Object(mut fields) = value else {
-        return Err(format!(
-            "a datapoint is a JSON object with {}, not {}",
-            keys_said(),
-            kind(&value)
-        ));
-    };
-    if let Some(key) = fields.keys().find(|k| !KEYS.contains(&k.as_str())) {
+    if let Value::Object(fields) = &value
+        && let Some(key) = fields.keys().find(|k| !KEYS.contains(&k.as_str()))
+    {
         let nearest = KEYS
             .iter()
             .map(|known| (strsim::levenshtein(key, known), *known))
@@ -46,57 +36,18 @@ pub fn parse_line(text: &str, line: u64) -> Result<Datapoint, String> {
             .filter(|(distance, _)| *distance <= 3)
             .map(|(_, known)| format!(" (did you mean `{known}`?)"))
             .unwrap_or_default();
+        let keys = KEYS.map(|k| format!("`{k}`")).join(", ");
         return Err(format!(
-            "`{key}` is not a key of a datapoint{nearest}: a datapoint has {}",
-            keys_said()
+            "`{key}` is not a key of a datapoint{nearest}: a datapoint has {keys}"
         ));
     }
-    let inputs = match fields.remove("inputs") {
-        Some(Value::Object(inputs)) => inputs,
-        Some(other) => {
-            return Err(format!(
-                "`inputs` is {}: make it an object, such as {{\"inputs\": {{\"question\": ...}}}}",
-                kind(&other)
-            ));
-        }
-        None => return Err("no `inputs`: a datapoint needs its inputs, an object".to_owned()),
-    };
-    let metadata = match fields.remove("metadata") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(metadata)) => metadata,
-        Some(other) => return Err(format!("`metadata` is {}: make it an object", kind(&other))),
-    };
-    let ground_truth = fields.remove("ground_truth").filter(|v| !v.is_null());
-    Ok(Datapoint {
-        line,
-        inputs,
-        ground_truth,
-        metadata,
-    })
-}
-
-fn keys_said() -> String {
-    KEYS.iter()
-        .map(|k| format!("`{k}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
+    Datapoint::from_json(value).map_err(|e| crate::config::for_the_shell(&e.to_string()))
 }
 
 /// Every datapoint of `path` (`-`: standard input), in line order; blank
 /// lines are skipped. Any bad line: exit 2, each listed as `FILE:LINE:
 /// reason`.
-pub fn load(path: &Path) -> Result<Vec<Datapoint>, Fail> {
+pub fn load(path: &Path) -> Result<Vec<Line>, Fail> {
     let name = path.display().to_string();
     let cannot = |e: std::io::Error| Fail::new(Exit::Usage, format!("reading {name}: {e}"));
     let mut reader: Box<dyn std::io::BufRead> = if name == "-" {
@@ -115,7 +66,7 @@ enum Problem {
     Lines(String),
 }
 
-fn read(reader: &mut dyn std::io::BufRead, name: &str) -> Result<Vec<Datapoint>, Problem> {
+fn read(reader: &mut dyn std::io::BufRead, name: &str) -> Result<Vec<Line>, Problem> {
     let mut bytes = Vec::new();
     let mut datapoints = Vec::new();
     let mut bad: Vec<String> = Vec::new();
@@ -134,7 +85,7 @@ fn read(reader: &mut dyn std::io::BufRead, name: &str) -> Result<Vec<Datapoint>,
             if text.trim().is_empty() {
                 Ok(None)
             } else {
-                parse_line(text, line).map(Some)
+                parse_line(text).map(|datapoint| Some((line, datapoint)))
             }
         });
         match parsed {
@@ -172,7 +123,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn lines(text: &[u8]) -> Result<Vec<Datapoint>, String> {
+    fn lines(text: &[u8]) -> Result<Vec<Line>, String> {
         read(&mut &text[..], "data.jsonl").map_err(|p| match p {
             Problem::Io(e) => e.to_string(),
             Problem::Lines(text) => text,
@@ -187,12 +138,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(read.len(), 2);
-        assert_eq!(read[0].line, 1);
-        assert_eq!(Value::Object(read[0].inputs.clone()), json!({"q": 1}));
-        assert_eq!(read[0].ground_truth, Some(json!("4")));
-        assert_eq!(read[1].line, 4);
-        assert_eq!(read[1].ground_truth, None);
-        assert_eq!(Value::Object(read[1].metadata.clone()), json!({"tag": "x"}));
+        assert_eq!(read[0].0, 1);
+        assert_eq!(Value::Object(read[0].1.inputs.clone()), json!({"q": 1}));
+        assert_eq!(read[0].1.ground_truth, Some(json!("4")));
+        assert_eq!(read[1].0, 4);
+        assert_eq!(read[1].1.ground_truth, None);
+        assert_eq!(
+            Value::Object(read[1].1.metadata.clone()),
+            json!({"tag": "x"})
+        );
     }
 
     #[test]
@@ -203,19 +157,21 @@ mod tests {
                     {\"input\": {\"q\": 1}}\n\
                     {\"inputs\": \"q\"}\n\
                     {\"metadata\": {}}\n\
-                    {\"inputs\": {}, \"metadata\": 3}\n";
+                    {\"inputs\": {}, \"metadata\": 3}\n\
+                    {\"inputs\": {}, \"ground_truths\": 3}\n";
         let said = lines(text.as_bytes()).unwrap_err();
         assert!(
-            said.starts_with("6 line(s) of data.jsonl are not datapoints; nothing was run:"),
+            said.starts_with("7 line(s) of data.jsonl are not datapoints; nothing was run:"),
             "{said}"
         );
         for expected in [
             "data.jsonl:2: not JSON: expected ident",
-            "data.jsonl:3: a datapoint is a JSON object with `inputs`, `ground_truth`, `metadata`, not an array",
+            "data.jsonl:3: invalid datapoint: is an array",
             "data.jsonl:4: `input` is not a key of a datapoint (did you mean `inputs`?)",
-            "data.jsonl:5: `inputs` is a string: make it an object",
-            "data.jsonl:6: no `inputs`",
-            "data.jsonl:7: `metadata` is a number: make it an object",
+            "data.jsonl:5: invalid inputs: is a string",
+            "data.jsonl:6: invalid inputs: is missing",
+            "data.jsonl:7: invalid metadata: is a number",
+            "data.jsonl:8: `ground_truths` is not a key of a datapoint (did you mean `ground_truth`?)",
         ] {
             assert!(said.contains(expected), "{expected} in {said}");
         }

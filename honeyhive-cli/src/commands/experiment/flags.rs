@@ -61,69 +61,11 @@ pub fn parse_shard(text: &str) -> Result<Shard, ShardError> {
     Ok(Shard { index, count })
 }
 
-/// `--fail-if 'METRIC drop > X'`: the run fails its gate when METRIC's
-/// aggregate is lower than the base run's (`--compare-to`) by more than X.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Gate {
-    pub metric: String,
-    pub max_drop: f64,
-}
-
-/// Why a `--fail-if` value was refused.
-#[derive(Debug, PartialEq, Eq)]
-pub enum GateError {
-    /// Not `METRIC drop > X`.
-    Shape,
-    /// No metric before `drop`.
-    NoMetric,
-    /// X is not a number.
-    NotANumber(String),
-    /// X is negative, NaN or infinite.
-    OutOfRange(String),
-}
-
-const GATE_EXAMPLE: &str = "expected 'METRIC drop > X', such as 'accuracy drop > 0.05'";
-
-impl fmt::Display for GateError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            GateError::Shape => write!(f, "{GATE_EXAMPLE}"),
-            GateError::NoMetric => write!(f, "no metric named before `drop`: {GATE_EXAMPLE}"),
-            GateError::NotANumber(x) => write!(f, "`{x}` is not a number: {GATE_EXAMPLE}"),
-            GateError::OutOfRange(x) => write!(
-                f,
-                "`{x}` cannot bound a drop: give a finite number, 0 or more (0: any drop fails)"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for GateError {}
-
-pub fn parse_gate(text: &str) -> Result<Gate, GateError> {
-    let (left, x) = text.rsplit_once('>').ok_or(GateError::Shape)?;
-    let left = left.trim_end();
-    let metric = left.strip_suffix("drop").ok_or(GateError::Shape)?;
-    // `drop` is a word of its own: `accuracydrop > 1` names no metric.
-    if !metric.is_empty() && !metric.ends_with(char::is_whitespace) {
-        return Err(GateError::Shape);
-    }
-    let metric = metric.trim();
-    if metric.is_empty() {
-        return Err(GateError::NoMetric);
-    }
-    let x = x.trim();
-    if x.is_empty() {
-        return Err(GateError::Shape);
-    }
-    let max_drop: f64 = x.parse().map_err(|_| GateError::NotANumber(x.to_owned()))?;
-    if !max_drop.is_finite() || max_drop < 0.0 {
-        return Err(GateError::OutOfRange(x.to_owned()));
-    }
-    Ok(Gate {
-        metric: metric.to_owned(),
-        max_drop,
-    })
+/// `--fail-if 'METRIC drop > X'` (or `X%`): the library's gate, its
+/// grammar and its refusal.
+pub fn parse_gate(text: &str) -> Result<honeyhive::experiment::Gate, String> {
+    text.parse()
+        .map_err(|e: honeyhive::Error| crate::config::for_the_shell(&e.to_string()))
 }
 
 /// `--evaluator NAME=CMD`: CMD (run by `sh -c`) scores each output; its
@@ -221,53 +163,14 @@ mod tests {
     }
 
     #[test]
-    fn a_gate_names_a_metric_and_the_drop_it_allows() {
-        let gate = |metric: &str, max_drop: f64| {
-            Ok(Gate {
-                metric: metric.to_owned(),
-                max_drop,
-            })
-        };
-        assert_eq!(parse_gate("accuracy drop > 0.05"), gate("accuracy", 0.05));
-        assert_eq!(parse_gate("  accuracy   drop>0 "), gate("accuracy", 0.0));
-        // A name with spaces, or with `>` in it: the last `>` is the one.
+    fn a_gate_is_the_library_s_and_its_refusal_shows_the_grammar() {
+        let gate = parse_gate("accuracy drop > 0.05").unwrap();
         assert_eq!(
-            parse_gate("exact match drop > 1e-2"),
-            gate("exact match", 0.01)
+            gate,
+            honeyhive::experiment::Gate::max_drop("accuracy", 0.05)
         );
-        assert_eq!(parse_gate("a>b drop > 2"), gate("a>b", 2.0));
-        assert_eq!(
-            parse_gate("accuracy drop > 0.05x"),
-            Err(GateError::NotANumber("0.05x".into()))
-        );
-        assert_eq!(
-            parse_gate("accuracy drop > -1"),
-            Err(GateError::OutOfRange("-1".into()))
-        );
-        assert_eq!(
-            parse_gate("accuracy drop > inf"),
-            Err(GateError::OutOfRange("inf".into()))
-        );
-        assert_eq!(
-            parse_gate("accuracy drop > NaN"),
-            Err(GateError::OutOfRange("NaN".into()))
-        );
-        assert_eq!(parse_gate("drop > 1"), Err(GateError::NoMetric));
-        for shape in [
-            "accuracy",
-            "accuracy > 1",
-            "accuracydrop > 1",
-            "accuracy drop >",
-            "accuracy drop < 1",
-            "accuracy rises > 1",
-        ] {
-            assert_eq!(parse_gate(shape), Err(GateError::Shape), "{shape}");
-        }
-        assert!(
-            GateError::Shape
-                .to_string()
-                .contains("'accuracy drop > 0.05'")
-        );
+        let refused = parse_gate("accuracy < 3").unwrap_err();
+        assert!(refused.contains("METRIC drop > X"), "{refused}");
     }
 
     #[test]
