@@ -233,17 +233,19 @@ async fn run_experiment(args: RunArgs) -> Result<Exit, Fail> {
         }
     });
     experiment = experiment.stop_when(async {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!(
-                "honeyhive experiment: stopping: no datapoint starts now, the run is closed \
-                 as cancelled (--resume finishes it; Ctrl-C again to quit now)"
-            );
-            tokio::spawn(async {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    std::process::exit(i32::from(Exit::Interrupted as u8));
-                }
-            });
+        if tokio::signal::ctrl_c().await.is_err() {
+            // No signal to wait for: the run is never stopped.
+            std::future::pending::<()>().await;
         }
+        eprintln!(
+            "honeyhive experiment: stopping: no datapoint starts now, the run is closed as \
+             cancelled (--resume finishes it; Ctrl-C again to quit now)"
+        );
+        tokio::spawn(async {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(i32::from(Exit::Interrupted as u8));
+            }
+        });
     });
 
     let ran = experiment.run(&client).await;
