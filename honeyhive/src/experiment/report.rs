@@ -201,6 +201,9 @@ pub struct ExperimentReport {
     pub summary_error: Option<String>,
     /// Against the base run, with [`Experiment::compare_to`](super::Experiment::compare_to).
     pub comparison: Option<Comparison>,
+    /// Why the comparison could not be read, when it could not (a gate
+    /// then fails: it cannot be checked).
+    pub comparison_error: Option<String>,
     /// How long the run took, from its creation to its close.
     pub wall_time: Duration,
 }
