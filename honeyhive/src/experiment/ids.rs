@@ -10,7 +10,10 @@ use super::Datapoint;
 
 /// The namespace of every id derived here (a UUIDv5 of a URL of ours).
 fn namespace() -> Uuid {
-    Uuid::new_v5(&Uuid::NAMESPACE_URL, b"https://honeyhive.ai/honeyhive-rs/experiment")
+    Uuid::new_v5(
+        &Uuid::NAMESPACE_URL,
+        b"https://honeyhive.ai/honeyhive-rs/experiment",
+    )
 }
 
 /// JSON with every object's keys sorted, whatever order the map keeps.
@@ -71,14 +74,17 @@ pub(super) fn derive(rows: &mut [Datapoint]) {
 
 /// The id of a local dataset: a UUIDv5 of its datapoints' ids, in order.
 pub(super) fn offline_dataset(rows: &[Datapoint]) -> String {
-    let joined = rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>().join("\n");
+    let joined = rows
+        .iter()
+        .map(|r| r.id.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
     Uuid::new_v5(&namespace(), format!("dataset\n{joined}").as_bytes()).to_string()
 }
 
 /// The shard (of `count`) a datapoint id belongs to.
 pub(super) fn shard_of(id: &str, count: u32) -> u32 {
-    u32::try_from(crate::sample::fixed_hash(id.as_bytes()) % u64::from(count))
-        .unwrap_or_default()
+    u32::try_from(crate::sample::fixed_hash(id.as_bytes()) % u64::from(count)).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -114,7 +120,10 @@ mod tests {
         for id in &ids {
             counts[shard_of(id, 4) as usize] += 1;
         }
-        assert!(counts.iter().all(|&c| (200..300).contains(&c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&c| (200..300).contains(&c)),
+            "{counts:?}"
+        );
         assert_eq!(shard_of("dp-0", 4), shard_of("dp-0", 4));
         assert_eq!(shard_of("anything", 1), 0);
     }

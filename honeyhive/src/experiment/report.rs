@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::Score;
-use crate::{LoggerReport, SessionId, api};
+use crate::{LoggerReport, SessionId};
 
 /// The status a run was closed with (`PUT /v1/runs/{id}`), or left in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -195,8 +195,10 @@ pub struct ExperimentReport {
     /// The Logger's report after the flush that preceded the run's close:
     /// sessions not delivered are its dead letters.
     pub recording: Option<LoggerReport>,
-    /// The run's summary, read back (`GET /v1/runs/{id}/summary`).
-    pub summary: Option<api::types::GetExperimentRunResultResponse>,
+    /// The run's summary, read back (`GET /v1/runs/{id}/summary`), as the
+    /// API answered it (JSON: `passed`, `failed`, `metrics`,
+    /// `datapoints`…).
+    pub summary: Option<Value>,
     /// Why the summary could not be read, when it could not.
     pub summary_error: Option<String>,
     /// Against the base run, with [`Experiment::compare_to`](super::Experiment::compare_to).

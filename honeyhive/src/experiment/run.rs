@@ -13,7 +13,7 @@ use tracing::Instrument;
 
 use super::report::{Aggregate, Comparison, MetricDelta};
 use super::{
-    DatapointResult, Datapoint, Evaluate, Experiment, ExperimentError, ExperimentReport, Outcome,
+    Datapoint, DatapointResult, Evaluate, Experiment, ExperimentError, ExperimentReport, Outcome,
     RunStart, RunStatus, Score, Source, TaskFailure, TaskFn, calls, ids,
 };
 use crate::fields::is_uuid;
@@ -58,7 +58,10 @@ struct Rows {
     dataset_id: String,
 }
 
-#[allow(clippy::too_many_lines, reason = "the run's steps, in order, each short")]
+#[allow(
+    clippy::too_many_lines,
+    reason = "the run's steps, in order, each short"
+)]
 pub(super) async fn run(
     mut exp: Experiment,
     client: &Client,
@@ -120,7 +123,10 @@ pub(super) async fn run(
         Source::Local(mut rows) => {
             for (i, row) in rows.iter().enumerate() {
                 if let Some((field, problem)) = &row.invalid {
-                    return Err(invalid(&format!("datapoints[{i}].{field}"), problem.clone()));
+                    return Err(invalid(
+                        &format!("datapoints[{i}].{field}"),
+                        problem.clone(),
+                    ));
                 }
             }
             if rows.is_empty() {
@@ -151,7 +157,10 @@ pub(super) async fn run(
 }
 
 /// The run, once the local rows (if any) are checked.
-#[allow(clippy::too_many_lines, reason = "the run's steps, in order, each short")]
+#[allow(
+    clippy::too_many_lines,
+    reason = "the run's steps, in order, each short"
+)]
 async fn run_rows(
     mut exp: Experiment,
     client: &Client,
@@ -277,8 +286,8 @@ async fn run_rows(
     let mut done: HashMap<String, u32> = HashMap::new();
     let mut prior_sessions: Vec<String> = Vec::new();
     if exp.record && !created {
-        let summary = calls::summary(client, &run_id).await?;
-        for datapoint in summary.datapoints {
+        let (_, recorded) = calls::summary(client, &run_id).await?;
+        for datapoint in recorded {
             if let Some(id) = datapoint.datapoint_id {
                 *done.entry(id).or_default() += 1;
             }
@@ -389,9 +398,9 @@ async fn run_rows(
             // The shard that finds every datapoint recorded completes the
             // run, with every shard's sessions.
             match calls::summary(client, &run_id).await {
-                Ok(read) => {
+                Ok((_, read)) => {
                     let mut counts: HashMap<&str, u32> = HashMap::new();
-                    for datapoint in &read.datapoints {
+                    for datapoint in &read {
                         if let Some(id) = &datapoint.datapoint_id {
                             *counts.entry(id.as_str()).or_default() += 1;
                         }
@@ -408,7 +417,7 @@ async fn run_rows(
                              open for the other shards (the last to finish completes it)"
                         ));
                     } else {
-                        session_ids = read.datapoints.iter().map(|d| d.session_id.clone()).collect();
+                        session_ids = read.iter().map(|d| d.session_id.clone()).collect();
                     }
                 }
                 Err(e) => {
@@ -439,7 +448,7 @@ async fn run_rows(
             .await?;
         }
         match calls::summary(client, &run_id).await {
-            Ok(read) => summary = Some(read),
+            Ok((read, recorded)) => summary = Some((read, recorded)),
             Err(e) => summary_error = Some(e.to_string()),
         }
     }
@@ -449,7 +458,8 @@ async fn run_rows(
     if let Some(base) = &exp.compare_to
         && exp.record
     {
-        match compare(client, &run_id, base, summary.as_ref()).await {
+        let ours = summary.as_ref().map(|(_, recorded)| recorded.as_slice());
+        match compare(client, &run_id, base, ours).await {
             Ok(c) => comparison = Some(c),
             Err(e) => comparison_error = Some(e.to_string()),
         }
@@ -463,7 +473,7 @@ async fn run_rows(
         skipped,
         aggregates,
         recording,
-        summary,
+        summary: summary.map(|(read, _)| read),
         summary_error,
         comparison,
         comparison_error,
@@ -711,7 +721,9 @@ async fn evaluate_one(
 ) -> Result<Score, String> {
     match evaluate {
         Evaluate::Sync(f) => std::panic::catch_unwind(AssertUnwindSafe(|| f(outputs, row)))
-            .unwrap_or_else(|payload| Err(format!("panicked: {}", payload_message(payload.as_ref())))),
+            .unwrap_or_else(|payload| {
+                Err(format!("panicked: {}", payload_message(payload.as_ref())))
+            }),
         Evaluate::Async(f) => {
             let handle = AbortOnDrop(tokio::spawn(f(outputs.clone(), row.clone())));
             match within(timeout, handle).await {
@@ -815,28 +827,21 @@ async fn compare(
     client: &Client,
     run_id: &str,
     base: &str,
-    ours: Option<&crate::api::types::GetExperimentRunResultResponse>,
+    ours: Option<&[calls::Recorded]>,
 ) -> Result<Comparison, Error> {
-    let answer = calls::compare(client, run_id, base).await?;
-    let number = |n: &Option<serde_json::Number>| n.as_ref().and_then(serde_json::Number::as_f64);
-    let metrics = answer
-        .metrics
-        .iter()
-        .map(|m| MetricDelta {
-            metric: m.metric_name.clone(),
-            old: number(&m.old_aggregate),
-            new: number(&m.new_aggregate),
-        })
+    let (metrics, common_datapoints) = calls::compare(client, run_id, base).await?;
+    let metrics = metrics
+        .into_iter()
+        .map(|(metric, old, new)| MetricDelta { metric, old, new })
         .collect();
     let mut changed = Vec::new();
     if let Some(ours) = ours {
-        let before = calls::summary(client, base).await?;
+        let (_, before) = calls::summary(client, base).await?;
         let passed: HashMap<&str, bool> = before
-            .datapoints
             .iter()
             .filter_map(|d| Some((d.datapoint_id.as_deref()?, d.passed)))
             .collect();
-        for d in &ours.datapoints {
+        for d in ours {
             if let Some(id) = d.datapoint_id.as_deref()
                 && let Some(&was) = passed.get(id)
                 && was != d.passed
@@ -848,7 +853,7 @@ async fn compare(
     Ok(Comparison {
         base_run_id: base.to_owned(),
         metrics,
-        common_datapoints: answer.common_datapoints,
+        common_datapoints,
         changed,
     })
 }

@@ -765,7 +765,13 @@ impl Shared {
             if root.scope && now.is_some() {
                 continue;
             }
-            if root.scope && root.node.lock().as_ref().is_some_and(|node| node.scope_only) {
+            if root.scope
+                && root
+                    .node
+                    .lock()
+                    .as_ref()
+                    .is_some_and(|node| node.scope_only)
+            {
                 continue;
             }
             let part = {

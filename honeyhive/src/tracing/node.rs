@@ -148,6 +148,7 @@ impl Node {
             event_type: self.event_type,
             named: self.named,
             session_id: self.session_id.clone(),
+            scope_only: self.scope_only,
             error: self.error.clone(),
             fields: self.fields.clone(),
             children,
