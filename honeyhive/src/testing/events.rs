@@ -2,6 +2,7 @@
 //! read back by id, searched, exported and updated.
 
 use std::cmp::Ordering;
+use std::collections::HashSet;
 
 use serde_json::{Map, Value, json};
 
@@ -319,15 +320,15 @@ pub(super) fn search(state: &mut State, call: &Call<'_>) -> Reply {
     let (start, end) = (millis(start), millis(end));
     let filters = body["filters"].as_array().cloned().unwrap_or_default();
     let run = body["evaluation_id"].as_str();
-    let events = &state.store.events;
-    let mut found: Vec<&Value> = events
-        .rows()
+    let rows = state.store.events.rows();
+    let sessions = run.map(|run| run_sessions(rows, run)).unwrap_or_default();
+    let mut found: Vec<&Value> = rows
         .iter()
         .filter(|event| {
             let at = event["start_time"].as_f64().unwrap_or(0.0);
             start.is_none_or(|s| at >= s)
                 && end.is_none_or(|e| at <= e)
-                && run.is_none_or(|run| in_run(events.rows(), event, run))
+                && run.is_none_or(|run| in_run(event, run, &sessions))
                 && filters.iter().all(|filter| passes(event, filter))
         })
         .collect();
@@ -358,16 +359,23 @@ pub(super) fn search(state: &mut State, call: &Call<'_>) -> Reply {
     Reply::ok(json!({ "events": events, "count": count }))
 }
 
-/// Whether `event` belongs to run `run`: its `metadata.run_id`, or its
-/// session's.
-pub(super) fn in_run(events: &[Value], event: &Value, run: &str) -> bool {
-    if event["metadata"]["run_id"] == run {
-        return true;
-    }
-    let session = event["session_id"].as_str().unwrap_or_default();
-    events.iter().any(|e| {
-        e["event_type"] == "session" && e["session_id"] == session && e["metadata"]["run_id"] == run
-    })
+/// Whether `event` belongs to the run whose sessions are `sessions`
+/// ([`run_sessions`]): its own `metadata.run_id`, or its session's.
+fn in_run(event: &Value, run: &str, sessions: &HashSet<&str>) -> bool {
+    event["metadata"]["run_id"] == run
+        || event["session_id"]
+            .as_str()
+            .is_some_and(|s| sessions.contains(s))
+}
+
+/// The ids of the sessions whose session event has `metadata.run_id` =
+/// `run`.
+fn run_sessions<'a>(events: &'a [Value], run: &str) -> HashSet<&'a str> {
+    events
+        .iter()
+        .filter(|e| e["event_type"] == "session" && e["metadata"]["run_id"] == run)
+        .filter_map(|e| e["session_id"].as_str())
+        .collect()
 }
 
 /// The value at a dotted path (`metadata.run_id`).
@@ -434,9 +442,16 @@ pub(super) fn schema(state: &mut State, call: &Call<'_>) -> Reply {
         _ => call.query.get("evaluation_id").map(text),
     };
     let rows = state.store.events.rows();
+    let sessions = run
+        .as_deref()
+        .map(|run| run_sessions(rows, run))
+        .unwrap_or_default();
     let mut fields: Vec<Value> = Vec::new();
     for event in rows {
-        if run.as_deref().is_some_and(|run| !in_run(rows, event, run)) {
+        if run
+            .as_deref()
+            .is_some_and(|run| !in_run(event, run, &sessions))
+        {
             continue;
         }
         let kind = event["event_type"].as_str().unwrap_or("tool");

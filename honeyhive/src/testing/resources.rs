@@ -199,15 +199,16 @@ fn update(row: &mut Value, body: &Value) {
     let add = fields.remove("add_event_ids");
     let remove = fields.remove("remove_event_ids");
     merge_all(row, &changes);
-    let events = &mut row["event_ids"];
-    if let Some(Value::Array(add)) = add {
-        for id in add {
-            if let Some(list) = events.as_array_mut().filter(|l| !l.contains(&id)) {
-                list.push(id);
-            }
+    // Only a queue's body has these, and every queue has `event_ids`.
+    let Some(list) = row.get_mut("event_ids").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for id in add.as_ref().and_then(Value::as_array).into_iter().flatten() {
+        if !list.contains(id) {
+            list.push(id.clone());
         }
     }
-    if let (Some(Value::Array(remove)), Some(list)) = (remove, events.as_array_mut()) {
+    if let Some(Value::Array(remove)) = remove {
         list.retain(|id| !remove.contains(id));
     }
 }
@@ -227,14 +228,21 @@ pub(super) fn versions(state: &mut State, call: &Call<'_>) -> Reply {
     Reply::ok(json!({ "success": true, "data": versions }))
 }
 
-/// `createMetricVersion`: a version `v1`, `v2`... of the content given,
-/// deployed at once with `deploy_immediately`.
+/// `createMetricVersion`: a version `v1`, `v2`... whose content is the
+/// metric as it stands with the body's `content` laid over it, deployed
+/// at once with `deploy_immediately`.
 pub(super) fn create_version(state: &mut State, call: &Call<'_>) -> Reply {
     let metric = call.param(0);
-    if state.store.table(Metric).get(&metric).is_none() {
+    let Some(row) = state.store.table(Metric).get(&metric) else {
         return not_found("metric", &metric);
+    };
+    let mut content = row.clone();
+    if let Some(fields) = content.as_object_mut() {
+        // The content's schema has the definition only.
+        for field in ["id", "created_at", "updated_at"] {
+            fields.remove(field);
+        }
     }
-    let mut content = metric_defaults();
     merge_all(&mut content, &call.body["content"]);
     let list = state.store.versions.entry(metric.clone()).or_default();
     let name = format!("v{}", list.len() + 1);

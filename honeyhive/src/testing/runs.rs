@@ -3,6 +3,7 @@
 //! metrics, paired events).
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
@@ -176,6 +177,12 @@ fn outcomes(state: &State, run: &Value, filters: &[Value]) -> Vec<Outcome> {
     let run_id = run["run_id"].as_str().unwrap_or_default();
     let listed = ids(&run["session_ids"]);
     let events = state.store.events.rows();
+    let mut by_session: HashMap<&str, Vec<&Value>> = HashMap::new();
+    for event in events {
+        if let Some(session) = event["session_id"].as_str() {
+            by_session.entry(session).or_default().push(event);
+        }
+    }
     let ranges = &run["passing_ranges"];
     events
         .iter()
@@ -189,10 +196,7 @@ fn outcomes(state: &State, run: &Value, filters: &[Value]) -> Vec<Outcome> {
             let datapoint_id = session["metadata"]["datapoint_id"]
                 .as_str()
                 .map(str::to_owned);
-            let mine: Vec<&Value> = events
-                .iter()
-                .filter(|e| e["session_id"] == session_id)
-                .collect();
+            let mine = by_session.get(session_id).cloned().unwrap_or_default();
             let mut samples = Vec::new();
             for event in &mine {
                 let name = |field: &str, or: &str| event[field].as_str().unwrap_or(or).to_owned();
@@ -542,11 +546,12 @@ pub(super) fn compare_events(state: &mut State, call: &Call<'_>) -> Reply {
         Err(reply) => return reply,
     };
     let events = state.store.events.rows();
-    let session_of = |run: &Value, datapoint: &str| -> Option<String> {
-        outcomes(state, run, &[])
-            .into_iter()
+    let (new_outcomes, old_outcomes) = (outcomes(state, new, &[]), outcomes(state, old, &[]));
+    let session_of = |outcomes: &[Outcome], datapoint: &str| -> Option<String> {
+        outcomes
+            .iter()
             .find(|o| o.datapoint_id.as_deref() == Some(datapoint))
-            .map(|o| o.session_id)
+            .map(|o| o.session_id.clone())
     };
     let name = call.query.get("event_name");
     let kind = call.query.get("event_type");
@@ -558,8 +563,12 @@ pub(super) fn compare_events(state: &mut State, call: &Call<'_>) -> Reply {
         }
     } && filter.iter().all(|f| passes(e, f));
     let mut pairs = Vec::new();
-    for datapoint in datapoints_of(state, new) {
-        let (Some(a), Some(b)) = (session_of(new, &datapoint), session_of(old, &datapoint)) else {
+    let datapoints = new_outcomes.iter().filter_map(|o| o.datapoint_id.clone());
+    for datapoint in datapoints {
+        let (Some(a), Some(b)) = (
+            session_of(&new_outcomes, &datapoint),
+            session_of(&old_outcomes, &datapoint),
+        ) else {
             continue;
         };
         for first in events
