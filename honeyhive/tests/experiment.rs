@@ -649,3 +649,111 @@ async fn concurrency_bounds_the_tasks_in_flight_and_outputs_carry_metrics() {
     assert_eq!(report.aggregates["tokens"].mean, 7.0);
     assert_eq!(server.sessions()[0]["metrics"], json!({"tokens": 7.0}));
 }
+
+#[cfg(feature = "tracing")]
+#[tokio::test]
+async fn the_tasks_own_spans_land_in_the_datapoints_session() {
+    use honeyhive::tracing::HoneyHiveLayer;
+    use honeyhive::{Logger, LoggerConfig, Route};
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let server = RunsServer::start().await;
+    let client = client(&server);
+    let logger = Logger::new(
+        &client,
+        LoggerConfig::default().with_route(Route::EventBatch),
+    )
+    .unwrap();
+    let subscriber = tracing_subscriber::registry().with(HoneyHiveLayer::new(logger.clone()));
+    // A current-thread runtime: every task sees this thread's subscriber.
+    let _default = tracing::subscriber::set_default(subscriber);
+    let report = Experiment::new("traced")
+        .datapoints(rows(3))
+        .task(|row: Datapoint| async move {
+            let n = row.inputs["n"].as_u64().unwrap();
+            tracing::info_span!("model call", honeyhive.event_type = "model", inputs.n = n)
+                .in_scope(|| {});
+            Ok::<_, String>(json!({"double": n * 2}))
+        })
+        .logger(logger.clone())
+        .run(&client)
+        .await
+        .unwrap();
+    assert_eq!(report.status, RunStatus::Completed);
+    let events: Vec<Value> =
+        server.with(|s| s.order.iter().map(|id| s.events[id].clone()).collect());
+    for result in &report.results {
+        let of_session: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["session_id"] == result.session_id.as_str())
+            .collect();
+        let kinds: Vec<&str> = of_session
+            .iter()
+            .map(|e| e["event_type"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            kinds.iter().filter(|k| **k == "session").count(),
+            1,
+            "one session event: {kinds:?}"
+        );
+        let model = of_session
+            .iter()
+            .find(|e| e["event_type"] == "model")
+            .expect("the task's span in the session");
+        let row = report
+            .results
+            .iter()
+            .position(|r| r.session_id == result.session_id)
+            .unwrap();
+        assert_eq!(
+            model["inputs"]["n"], row,
+            "the span of this datapoint's task"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_the_mock_every_request_keeps_to_the_spec_and_the_summary_and_comparison_come_back() {
+    let mock = honeyhive::testing::MockHoneyHive::start_async().await;
+    let client = mock.client().unwrap();
+    let base = doubling(Experiment::new("v1"))
+        .datapoints(rows(6))
+        .run(&client)
+        .await
+        .unwrap();
+    let report = doubling(Experiment::new("v2"))
+        .datapoints(rows(6))
+        .evaluator("half", |_: &Value, row: &Datapoint| {
+            row.inputs["n"].as_u64().unwrap() % 2 == 0
+        })
+        .compare_to(base.run_id.clone())
+        .gate(Gate::max_drop("exact", 0.0))
+        .run(&client)
+        .await
+        .unwrap();
+    assert_eq!(mock.violations(), vec![], "every request as the spec says");
+    assert_eq!(
+        (report.passed(), report.failed()),
+        (3, 3),
+        "a false score fails its datapoint"
+    );
+    let summary = report.summary.as_ref().unwrap();
+    assert_eq!(
+        summary["datapoints"].as_array().unwrap().len(),
+        6,
+        "{summary}"
+    );
+    assert_eq!(summary["failed"].as_array().unwrap().len(), 3, "{summary}");
+    let comparison = report.comparison.as_ref().unwrap();
+    assert_eq!(comparison.delta("exact"), Some(0.0), "{comparison:?}");
+    assert_eq!(comparison.changed.len(), 3, "{comparison:?}");
+    // Resume on the mock: nothing left to run, the run closed again.
+    let again = doubling(Experiment::new("v1"))
+        .datapoints(rows(6))
+        .resume(base.run_id)
+        .run(&client)
+        .await
+        .unwrap();
+    assert_eq!((again.results.len(), again.skipped), (0, 6));
+    assert_eq!(mock.violations(), vec![]);
+}

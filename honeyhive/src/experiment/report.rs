@@ -77,10 +77,12 @@ impl fmt::Display for TaskFailure {
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Outcome {
-    /// The task returned outputs and every evaluator gave a score.
+    /// The task returned outputs, every evaluator gave a score, and no
+    /// score is `false`.
     Passed,
-    /// The task returned outputs, but at least one evaluator gave no score
-    /// (see [`DatapointResult::evaluator_errors`]).
+    /// The task returned outputs, but a score is `false` (a pass/fail
+    /// evaluator said fail), or an evaluator gave no score (see
+    /// [`DatapointResult::evaluator_errors`]).
     Failed,
     /// The task gave no outputs: it failed, panicked, timed out, or the run
     /// was stopped.
@@ -216,7 +218,8 @@ impl ExperimentReport {
         self.count(|o| matches!(o, Outcome::Passed))
     }
 
-    /// Results that [`Failed`](Outcome::Failed) (an evaluator gave no score).
+    /// Results that [`Failed`](Outcome::Failed) (a score `false`, or an
+    /// evaluator gave no score).
     pub fn failed(&self) -> usize {
         self.count(|o| matches!(o, Outcome::Failed))
     }
@@ -233,9 +236,15 @@ impl ExperimentReport {
             Outcome::Errored(why) => Some((r, why.to_string())),
             Outcome::Failed => Some((
                 r,
-                r.evaluator_errors
+                r.scores
                     .iter()
-                    .map(|(name, why)| format!("evaluator {name}: {why}"))
+                    .filter(|(_, score)| **score == Score::Bool(false))
+                    .map(|(name, _)| format!("{name} is false"))
+                    .chain(
+                        r.evaluator_errors
+                            .iter()
+                            .map(|(name, why)| format!("evaluator {name} gave no score: {why}")),
+                    )
                     .collect::<Vec<_>>()
                     .join("; "),
             )),

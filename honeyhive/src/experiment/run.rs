@@ -680,7 +680,8 @@ async fn job(ctx: Arc<Ctx>, row: Datapoint, session_id: SessionId) -> DatapointR
                     }
                 }
             }
-            let outcome = if evaluator_errors.is_empty() {
+            let said_no = scores.values().any(|s| *s == Score::Bool(false));
+            let outcome = if evaluator_errors.is_empty() && !said_no {
                 Outcome::Passed
             } else {
                 Outcome::Failed
