@@ -68,10 +68,13 @@
 //! `honeyhive.scope_only = true`). The layer's Logger is the app's: give it
 //! to [`logger`](Experiment::logger) so the run waits for its spans too.
 
+mod calls;
 mod datapoint;
 mod error;
 mod gate;
+mod ids;
 mod report;
+mod run;
 mod score;
 
 use std::fmt;
@@ -429,11 +432,7 @@ impl Experiment {
     /// with gates, [`ExperimentError::Gate`] holds the report when one is
     /// broken.
     pub async fn run(self, client: &Client) -> Result<ExperimentReport, ExperimentError> {
-        let _ = client;
-        Err(ExperimentError::Api(crate::Error::invalid(
-            "experiment",
-            "runs are not implemented yet on this branch",
-        )))
+        run::run(self, client).await
     }
 
     fn remember(&mut self, field: &str, problem: impl Into<String>) {

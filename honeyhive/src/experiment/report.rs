@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::Score;
-use crate::{LoggerReport, SessionId, api};
+use crate::{LoggerReport, SessionId};
 
 /// The status a run was closed with (`PUT /v1/runs/{id}`), or left in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -77,10 +77,12 @@ impl fmt::Display for TaskFailure {
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Outcome {
-    /// The task returned outputs and every evaluator gave a score.
+    /// The task returned outputs, every evaluator gave a score, and no
+    /// score is `false`.
     Passed,
-    /// The task returned outputs, but at least one evaluator gave no score
-    /// (see [`DatapointResult::evaluator_errors`]).
+    /// The task returned outputs, but a score is `false` (a pass/fail
+    /// evaluator said fail), or an evaluator gave no score (see
+    /// [`DatapointResult::evaluator_errors`]).
     Failed,
     /// The task gave no outputs: it failed, panicked, timed out, or the run
     /// was stopped.
@@ -195,12 +197,17 @@ pub struct ExperimentReport {
     /// The Logger's report after the flush that preceded the run's close:
     /// sessions not delivered are its dead letters.
     pub recording: Option<LoggerReport>,
-    /// The run's summary, read back (`GET /v1/runs/{id}/summary`).
-    pub summary: Option<api::types::GetExperimentRunResultResponse>,
+    /// The run's summary, read back (`GET /v1/runs/{id}/summary`), as the
+    /// API answered it (JSON: `passed`, `failed`, `metrics`,
+    /// `datapoints`…).
+    pub summary: Option<Value>,
     /// Why the summary could not be read, when it could not.
     pub summary_error: Option<String>,
     /// Against the base run, with [`Experiment::compare_to`](super::Experiment::compare_to).
     pub comparison: Option<Comparison>,
+    /// Why the comparison could not be read, when it could not (a gate
+    /// then fails: it cannot be checked).
+    pub comparison_error: Option<String>,
     /// How long the run took, from its creation to its close.
     pub wall_time: Duration,
 }
@@ -211,7 +218,8 @@ impl ExperimentReport {
         self.count(|o| matches!(o, Outcome::Passed))
     }
 
-    /// Results that [`Failed`](Outcome::Failed) (an evaluator gave no score).
+    /// Results that [`Failed`](Outcome::Failed) (a score `false`, or an
+    /// evaluator gave no score).
     pub fn failed(&self) -> usize {
         self.count(|o| matches!(o, Outcome::Failed))
     }
@@ -228,9 +236,15 @@ impl ExperimentReport {
             Outcome::Errored(why) => Some((r, why.to_string())),
             Outcome::Failed => Some((
                 r,
-                r.evaluator_errors
+                r.scores
                     .iter()
-                    .map(|(name, why)| format!("evaluator {name}: {why}"))
+                    .filter(|(_, score)| **score == Score::Bool(false))
+                    .map(|(name, _)| format!("{name} is false"))
+                    .chain(
+                        r.evaluator_errors
+                            .iter()
+                            .map(|(name, why)| format!("evaluator {name} gave no score: {why}")),
+                    )
                     .collect::<Vec<_>>()
                     .join("; "),
             )),

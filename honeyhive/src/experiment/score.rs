@@ -166,7 +166,7 @@ impl<T: Into<Score>, E: fmt::Display> IntoScore for Result<T, E> {
 /// // The command line's form: {"outputs": …, "metrics": {…}}.
 /// let split = TaskOutput::from_json(json!({"outputs": {"a": 1}, "metrics": {"ok": true}}));
 /// assert_eq!(split.outputs, json!({"a": 1}));
-/// assert_eq!(split.metrics["ok"].as_f64(), Some(1.0));
+/// assert_eq!(split.metrics["ok"], true);
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]

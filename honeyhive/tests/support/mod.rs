@@ -11,6 +11,7 @@ pub mod fault_server;
 pub mod h2c;
 pub mod http;
 pub mod limiters;
+pub mod runs_server;
 
 /// A plain reqwest client for requests the crate's client would not send
 /// (rustls with ring, as the crate's).

@@ -54,6 +54,15 @@ use serde_json::{Map, Value, json};
 use crate::validate::{Accepted, Refusal, Request, Spec};
 use crate::{Client, ClientBuilder, Error};
 
+mod datasets;
+mod events;
+mod resources;
+mod routes;
+mod runs;
+mod store;
+
+use routes::Call;
+
 /// An event the mock accepted.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
@@ -119,6 +128,17 @@ struct Recorded {
     stats: MockStats,
 }
 
+/// All a mock holds, behind one lock: what it recorded for the test to
+/// read, and what it remembers to answer with.
+#[derive(Default)]
+struct State {
+    recorded: Recorded,
+    store: store::Store,
+    /// Updates of events not logged yet, by event id, applied when the
+    /// event comes.
+    early_updates: std::collections::HashMap<String, Vec<Value>>,
+}
+
 /// What a [`MockHoneyHive`] has seen since it started: from
 /// [`MockHoneyHive::stats`], or as JSON from `GET /_mock/stats`
 /// ([`MockHoneyHive::STATS_PATH`]) for tests in any language.
@@ -161,7 +181,7 @@ impl MockStats {
 /// the 401 the real API would give.
 pub struct MockHoneyHive {
     server: MockServer,
-    recorded: Arc<Mutex<Recorded>>,
+    state: Arc<Mutex<State>>,
 }
 
 impl fmt::Debug for MockHoneyHive {
@@ -198,12 +218,12 @@ impl MockHoneyHive {
 
     fn serve(server: MockServer) -> Self {
         let spec = Spec::embedded();
-        let recorded = Arc::new(Mutex::new(Recorded::default()));
-        let sink = Arc::clone(&recorded);
+        let state = Arc::new(Mutex::new(State::default()));
+        let shared = Arc::clone(&state);
         server.mock(move |_when, then| {
-            then.respond_with(move |request| answer(spec, &sink, request));
+            then.respond_with(move |request| answer(spec, &shared, request));
         });
-        MockHoneyHive { server, recorded }
+        MockHoneyHive { server, state }
     }
 
     /// The mock's base URL, such as `http://127.0.0.1:41234`.
@@ -228,23 +248,24 @@ impl MockHoneyHive {
 
     /// The events accepted so far, in the order they arrived.
     pub fn events(&self) -> Vec<ReceivedEvent> {
-        self.recorded.lock().events.clone()
+        self.state.lock().recorded.events.clone()
     }
 
     /// The sessions started so far, in the order they arrived.
     pub fn sessions(&self) -> Vec<ReceivedSession> {
-        self.recorded.lock().sessions.clone()
+        self.state.lock().recorded.sessions.clone()
     }
 
     /// The updates accepted so far, in the order they arrived.
     pub fn updates(&self) -> Vec<ReceivedUpdate> {
-        self.recorded.lock().updates.clone()
+        self.state.lock().recorded.updates.clone()
     }
 
     /// The sessions and updates accepted since the last call, moved out
     /// of the mock (as [`take_events`](Self::take_events) does for events).
     pub fn take_sessions_and_updates(&self) -> (Vec<ReceivedSession>, Vec<ReceivedUpdate>) {
-        let mut recorded = self.recorded.lock();
+        let mut state = self.state.lock();
+        let recorded = &mut state.recorded;
         (
             std::mem::take(&mut recorded.sessions),
             std::mem::take(&mut recorded.updates),
@@ -253,7 +274,7 @@ impl MockHoneyHive {
 
     /// The requests refused so far, in the order they arrived.
     pub fn violations(&self) -> Vec<Violation> {
-        self.recorded.lock().violations.clone()
+        self.state.lock().recorded.violations.clone()
     }
 
     /// The events accepted since the last call, in the order they arrived,
@@ -272,42 +293,43 @@ impl MockHoneyHive {
     /// # Ok(()) }
     /// ```
     pub fn take_events(&self) -> Vec<ReceivedEvent> {
-        std::mem::take(&mut self.recorded.lock().events)
+        std::mem::take(&mut self.state.lock().recorded.events)
     }
 
     /// How many requests, events and violations the mock has seen.
     pub fn stats(&self) -> MockStats {
-        self.recorded.lock().stats
+        self.state.lock().recorded.stats
     }
 }
 
 fn answer(
     spec: &'static Spec,
-    recorded: &Mutex<Recorded>,
+    state: &Mutex<State>,
     request: &HttpMockRequest,
 ) -> HttpMockResponse {
     if request.method() == "GET" && request.uri().path() == MockHoneyHive::STATS_PATH {
-        return respond(200, recorded.lock().stats.to_json());
+        return respond(200, state.lock().recorded.stats.to_json());
     }
+    let method = request.method().to_string();
+    let path = request.uri().path().to_owned();
     let refused = |violation: Violation| {
         let response = respond(
             violation.status,
             json!({ "error": "request does not match the OpenAPI spec", "violation": violation.message }),
         );
-        let mut recorded = recorded.lock();
-        recorded.stats.requests += 1;
-        recorded.stats.violations += 1;
-        recorded.violations.push(violation);
+        let mut state = state.lock();
+        state.recorded.stats.requests += 1;
+        state.recorded.stats.violations += 1;
+        state.recorded.violations.push(violation);
         response
     };
-    let method = request.method().to_string();
-    let path = request.uri().path().to_owned();
     let headers = request.headers();
     let raw = Bytes::copy_from_slice(request.body_ref());
     let checked = spec.check(
         &Request {
             method: &method,
             path: &path,
+            query: request.uri().query().unwrap_or(""),
             authorization: headers
                 .get_all("authorization")
                 .iter()
@@ -320,8 +342,9 @@ fn answer(
     );
     let Accepted {
         operation,
-        mut params,
+        params,
         body,
+        query,
     } = match checked {
         Ok(accepted) => accepted,
         Err(Refusal { status, message }) => {
@@ -332,123 +355,54 @@ fn answer(
             });
         }
     };
-    let path_param = |params: &mut Vec<String>| {
-        if params.is_empty() {
-            String::new()
-        } else {
-            params.remove(0)
-        }
-    };
-    let event = |session_id: String, event: Value| ReceivedEvent {
+    let call = Call {
         operation,
-        session_id,
-        event,
-        body: raw.clone(),
+        params,
+        query,
+        body,
+        raw: &raw,
     };
-    let (events, sessions, updates, answer) = match operation {
-        "logEvent" => {
-            let event_id = id_in(&body, "event_id");
-            let received = event(path_param(&mut params), body);
-            (
-                vec![received],
-                vec![],
-                vec![],
-                Some(json!({ "event_id": event_id, "success": true })),
-            )
-        }
-        "createEvent" => {
-            let event_id = id_in(&body, "event_id");
-            let received = event(id_in(&body, "session_id"), body);
-            (
-                vec![received],
-                vec![],
-                vec![],
-                Some(json!({ "event_id": event_id, "success": true })),
-            )
-        }
-        "createEventBatch" => {
-            let single = body["single_session"] == Value::Bool(true);
-            let shared_session = single.then(|| uuid::Uuid::new_v4().to_string());
-            let mut ids = Vec::new();
-            let mut received = Vec::new();
-            for item in events_of(&body) {
-                ids.push(id_in(&item, "event_id"));
-                let session = shared_session
-                    .clone()
-                    .unwrap_or_else(|| id_in(&item, "session_id"));
-                received.push(event(session, item));
-            }
-            let mut answer = json!({ "event_ids": ids, "success": true });
-            if let Some(session) = shared_session {
-                answer["session_id"] = Value::String(session);
-            }
-            (received, vec![], vec![], Some(answer))
-        }
-        "createSessionEventBatch" => {
-            let session = path_param(&mut params);
-            let received = events_of(&body)
-                .map(|item| event(session.clone(), item))
-                .collect();
-            (received, vec![], vec![], Some(json!({ "success": true })))
-        }
-        "createSession" => {
-            let session_id = id_in(&body, "session_id");
-            let answer = session_event(&session_id, &body);
-            let session = ReceivedSession {
-                session_id,
-                session: body,
-            };
-            (vec![], vec![session], vec![], Some(answer))
-        }
-        "updateEvent" => {
-            let update = ReceivedUpdate {
-                event_id: path_param(&mut params),
-                update: body,
-            };
-            (vec![], vec![], vec![update], None)
-        }
-        other => {
-            return refused(Violation {
-                status: 501,
-                request: format!("{} {}", request.method(), request.uri().path()),
-                message: format!(
-                    "the mock does not answer {other} yet, though the spec has it; \
-                     teach testing::answer how"
-                ),
-            });
-        }
+    let mut locked = state.lock();
+    let Some(reply) = routes::answer(&mut locked, &call) else {
+        drop(locked);
+        return refused(Violation {
+            status: 501,
+            request: format!("{method} {path}"),
+            message: format!(
+                "the mock does not answer {operation} yet, though the spec has it; \
+                 teach testing::routes how"
+            ),
+        });
     };
-    let mut recorded = recorded.lock();
-    recorded.stats.requests += 1;
-    recorded.stats.events += events.len() as u64;
-    recorded.stats.sessions += sessions.len() as u64;
-    recorded.stats.updates += updates.len() as u64;
-    recorded.events.extend(events);
-    recorded.sessions.extend(sessions);
-    recorded.updates.extend(updates);
-    drop(recorded);
-    match answer {
-        Some(answer) => respond(200, answer),
-        None => HttpMockResponse::builder().status(200).build(),
+    locked.recorded.stats.requests += 1;
+    drop(locked);
+    // The mock holds its own answers to the spec: one that breaks it is a
+    // bug of the mock, answered 500 and listed with the violations.
+    let (status, body) = reply.parts();
+    if (200..300).contains(&status)
+        && let Err(message) = spec.check_answer_of(operation, status, body)
+    {
+        let mut state = state.lock();
+        state.recorded.stats.violations += 1;
+        state.recorded.violations.push(Violation {
+            status: 500,
+            request: format!("{method} {path}"),
+            message: format!("the mock's own answer breaks the spec: {message}"),
+        });
+        return respond(
+            500,
+            json!({ "error": "the mock's answer does not match the OpenAPI spec", "violation": message }),
+        );
     }
-}
-
-/// `body[field]` when it is a string; a new UUIDv4 otherwise, as HoneyHive
-/// gives an event or session without an id one.
-fn id_in(body: &Value, field: &str) -> String {
-    body[field]
-        .as_str()
-        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
-}
-
-/// The `events` of a batch body (the schema checked it is a list).
-fn events_of(body: &Value) -> impl Iterator<Item = Value> + '_ {
-    body["events"].as_array().into_iter().flatten().cloned()
+    match body {
+        Some(body) => respond(status, body.clone()),
+        None => HttpMockResponse::builder().status(status).build(),
+    }
 }
 
 /// The session event `createSession` answers: the body's fields, with the
 /// ids HoneyHive adds.
-fn session_event(session_id: &str, body: &Value) -> Value {
+pub(super) fn session_event(session_id: &str, body: &Value) -> Value {
     let mut event: Map<String, Value> = body.as_object().cloned().unwrap_or_default();
     let name = event
         .get("event_name")
