@@ -3,8 +3,11 @@
 # local datapoints at CONCURRENCY, recorded on `honeyhive mock` (loopback):
 # datapoints per second, from the command's start to its exit (run created,
 # every `cat` spawned, sessions delivered, run closed, summary read).
+# The reference, interleaved in each round: `xargs -P CONCURRENCY` spawning
+# `cat` as many times, recording nothing (the machine's spawn floor).
 #
 #   honeyhive-cli/benches/experiment.sh      # DATAPOINTS=1000 CONCURRENCY=16 ROUNDS=3
+#   CLI=/path/to/honeyhive honeyhive-cli/benches/experiment.sh   # that binary, no build
 #
 # Every server this starts is stopped on exit.
 set -euo pipefail
@@ -15,9 +18,11 @@ DATAPOINTS=${DATAPOINTS:-1000}
 CONCURRENCY=${CONCURRENCY:-16}
 ROUNDS=${ROUNDS:-3}
 
-cargo build -q --release -p honeyhive-cli
-cli=target/release/honeyhive
-[ -n "${CARGO_TARGET_DIR:-}" ] && cli="$CARGO_TARGET_DIR/release/honeyhive"
+cli=${CLI:-}
+if [ -z "$cli" ]; then
+  cargo build -q --release -p honeyhive-cli
+  cli=${CARGO_TARGET_DIR:-target}/release/honeyhive
+fi
 
 work=$(mktemp -d)
 mock_pid=""
@@ -53,4 +58,9 @@ for round in $(seq 1 "$ROUNDS"); do
   python3 -c 'import sys; n, s, e, p, c = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5]; print("round %s: %d datapoints, %s passed, exit %s, %.3f s, %.0f datapoints/s" % (sys.argv[6], n, p, c, e - s, n / (e - s)))' \
     "$DATAPOINTS" "$start" "$end" "${passed:-?}" "$code" "$round"
   [ "$code" -eq 0 ] || { cat "$work/stderr.txt" "$work/summary.txt" >&2; exit 1; }
+  start=$(date +%s.%N)
+  seq 1 "$DATAPOINTS" | xargs -P "$CONCURRENCY" -I{} cat /dev/null
+  end=$(date +%s.%N)
+  python3 -c 'import sys; n, s, e = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]); print("round %s reference (xargs -P %s cat): %.3f s, %.0f spawns/s" % (sys.argv[4], sys.argv[5], e - s, n / (e - s)))' \
+    "$DATAPOINTS" "$start" "$end" "$round" "$CONCURRENCY"
 done
