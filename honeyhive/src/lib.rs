@@ -145,7 +145,10 @@ pub use mask::{FreeForm, Mask, Redactor};
 /// An HTTP status code, as [`Error::status`] gives it (the `http` crate's, which
 /// reqwest and hyper use).
 pub use reqwest::StatusCode;
-pub use resources::{Aggregate, NewRun, Paged, RunQuery, RunStatus, RunUpdate, Runs};
+pub use resources::{
+    Aggregate, DatapointBatch, DatapointUpdate, Datapoints, DatasetUpdate, Datasets, EventSearch,
+    Events, NewDatapoint, NewRun, Paged, RunQuery, RunStatus, RunUpdate, Runs,
+};
 pub use retry::RetryPolicy;
 pub use session::SessionId;
 pub use session_start::SessionStart;

@@ -41,8 +41,14 @@ use futures_core::Stream;
 
 use crate::Error;
 
+mod datapoints;
+mod datasets;
+mod events;
 mod runs;
 
+pub use datapoints::{DatapointBatch, DatapointUpdate, Datapoints, NewDatapoint};
+pub use datasets::{DatasetUpdate, Datasets};
+pub use events::{EventSearch, Events};
 pub use runs::{Aggregate, NewRun, RunQuery, RunStatus, RunUpdate, Runs};
 
 /// Every item of a paged list, page by page: a [`Stream`] of
