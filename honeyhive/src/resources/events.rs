@@ -157,7 +157,7 @@ impl EventSearch {
         };
         let body = types::SearchEventsRequest {
             filters: (!self.filters.is_empty())
-                .then(|| types::EventSearchFiltersArray(self.filters)),
+                .then_some(types::EventSearchFiltersArray(self.filters)),
             date_range,
             evaluation_id: self.evaluation_id,
             limit: NonZeroU64::new(size),
