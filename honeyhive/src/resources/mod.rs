@@ -26,7 +26,8 @@
 //! use futures_util::StreamExt;
 //!
 //! let dataset = client.datasets().create("qa-golden", Some("questions with answers")).await?;
-//! let mut runs = client.runs().list(honeyhive::RunQuery::new().dataset_id(&dataset.id));
+//! let dataset_id = dataset.result.inserted_id.as_str();
+//! let mut runs = client.runs().list(honeyhive::RunQuery::new().dataset_id(dataset_id));
 //! while let Some(run) = runs.next().await {
 //!     println!("{}", run?.run_id);
 //! }
