@@ -973,3 +973,107 @@ async fn a_raw_call_that_never_reaches_a_server_says_the_host_and_its_attempts()
     }
 }
 
+/// A whole workflow against the mock that remembers: a dataset, its
+/// datapoints, a run over them, the events of a session found by search,
+/// the run's summary; every request valid for the spec.
+#[tokio::test]
+async fn a_dataset_its_datapoints_a_run_and_its_events_round_trip_through_the_mock() {
+    let mock = honeyhive::testing::MockHoneyHive::start_async().await;
+    let client = mock.client().expect("the mock's client");
+
+    let created = client
+        .datasets()
+        .create("qa-golden", Some("questions"))
+        .await
+        .expect("dataset");
+    let dataset_id = created.result.inserted_id.to_string();
+    let mapping = DatapointMapping {
+        inputs: vec!["q".into()],
+        ground_truth: vec!["a".into()],
+        history: vec![],
+    };
+    let added = client
+        .datasets()
+        .add_datapoints(
+            &dataset_id,
+            [
+                json!({"q": "2 + 2?", "a": "4"}),
+                json!({"q": "3 + 3?", "a": "6"}),
+            ],
+            mapping,
+        )
+        .await
+        .expect("datapoints");
+    assert_eq!(added.datapoint_ids.len(), 2);
+    let listed = client
+        .datapoints()
+        .list_in_dataset("qa-golden")
+        .await
+        .expect("listed");
+    assert_eq!(listed.len(), 2);
+    let first = client
+        .datapoints()
+        .get(&added.datapoint_ids[0])
+        .await
+        .expect("one datapoint");
+    assert_eq!(first.inputs["q"], "2 + 2?");
+
+    let session = honeyhive::SessionId::new();
+    let run = client
+        .runs()
+        .create(
+            NewRun::new("nightly")
+                .dataset_id(&dataset_id)
+                .session_ids([session.as_str()]),
+        )
+        .await
+        .expect("run");
+    client
+        .log_batch([
+            (
+                &session,
+                honeyhive::Event::session("eval")
+                    .inputs(json!({}))
+                    .metadata(json!({
+                        "run_id": run.run_id, "datapoint_id": added.datapoint_ids[0]
+                    })),
+            ),
+            (
+                &session,
+                honeyhive::Event::tool("answer").inputs(json!({"q": 1})),
+            ),
+        ])
+        .await
+        .expect("events");
+    let found: Vec<_> = client
+        .events()
+        .search(EventSearch::new().session_id(session.as_str()).page_size(1))
+        .try_collect()
+        .await
+        .expect("search");
+    assert_eq!(found.len(), 2, "two pages of one event each");
+    client
+        .runs()
+        .update(&run.run_id, RunUpdate::new().status(RunStatus::Completed))
+        .await
+        .expect("update");
+    let got = client.runs().get(&run.run_id).await.expect("the run");
+    assert_eq!(got.status.as_deref(), Some("completed"));
+    let summary = client
+        .runs()
+        .summary(&run.run_id, Aggregate::Average)
+        .await
+        .expect("summary");
+    assert_eq!(summary.run_object.run_id, run.run_id);
+
+    let missing = client
+        .datasets()
+        .get("no-such-dataset")
+        .await
+        .expect_err("not there");
+    assert!(
+        matches!(&missing, Error::NotFound { resource: "dataset", id, .. } if id == "no-such-dataset"),
+        "{missing:?}"
+    );
+    assert!(mock.violations().is_empty(), "{:?}", mock.violations());
+}
