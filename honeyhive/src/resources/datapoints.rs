@@ -248,6 +248,23 @@ pub(super) fn iso(at: SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(at).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// The body of createDatapoint or updateDatapoint (the same fields, two
+/// generated types) from checked [`DatapointFields`], or the first problem.
+macro_rules! datapoint_body {
+    ($body:path, $fields:expr) => {{
+        let f: DatapointFields = $fields;
+        f.invalid.check()?;
+        $body {
+            inputs: f.inputs,
+            ground_truth: f.ground_truth,
+            history: f.history,
+            metadata: f.metadata,
+            linked_datasets: linked(f.linked_datasets)?,
+            linked_event: f.linked_event,
+        }
+    }};
+}
+
 /// Each id as the generated newtype, the first refused named `field[i]`.
 fn linked<T>(ids: Vec<String>) -> Result<Vec<T>, Error>
 where
@@ -346,9 +363,8 @@ impl Datapoints {
             .send();
         let answer = self
             .client
-            .call(call)
-            .await
-            .map_err(|e| e.not_found_as("datapoint", datapoint_id))?;
+            .call_for("datapoint", datapoint_id, call)
+            .await?;
         answer
             .datapoint
             .into_iter()
@@ -378,16 +394,7 @@ impl Datapoints {
         &self,
         datapoint: NewDatapoint,
     ) -> Result<types::CreateDatapointResponse, Error> {
-        let f = datapoint.fields;
-        f.invalid.check()?;
-        let body = types::CreateDatapointRequest {
-            inputs: f.inputs,
-            ground_truth: f.ground_truth,
-            history: f.history,
-            metadata: f.metadata,
-            linked_datasets: linked(f.linked_datasets)?,
-            linked_event: f.linked_event,
-        };
+        let body = datapoint_body!(types::CreateDatapointRequest, datapoint.fields);
         self.client
             .call(self.client.raw().create_datapoint().body(body).send())
             .await
@@ -449,16 +456,7 @@ impl Datapoints {
         update: DatapointUpdate,
     ) -> Result<types::UpdateDatapointResponse, Error> {
         let id = path_id("datapoint_id", datapoint_id)?;
-        let f = update.fields;
-        f.invalid.check()?;
-        let body = types::UpdateDatapointRequest {
-            inputs: f.inputs,
-            ground_truth: f.ground_truth,
-            history: f.history,
-            metadata: f.metadata,
-            linked_datasets: linked(f.linked_datasets)?,
-            linked_event: f.linked_event,
-        };
+        let body = datapoint_body!(types::UpdateDatapointRequest, update.fields);
         let call = self
             .client
             .raw()
@@ -466,10 +464,7 @@ impl Datapoints {
             .datapoint_id(id.to_owned())
             .body(body)
             .send();
-        self.client
-            .call(call)
-            .await
-            .map_err(|e| e.not_found_as("datapoint", datapoint_id))
+        self.client.call_for("datapoint", datapoint_id, call).await
     }
 
     /// Deletes the datapoint `datapoint_id`
@@ -495,9 +490,6 @@ impl Datapoints {
             .delete_datapoint()
             .datapoint_id(id.to_owned())
             .send();
-        self.client
-            .call(call)
-            .await
-            .map_err(|e| e.not_found_as("datapoint", datapoint_id))
+        self.client.call_for("datapoint", datapoint_id, call).await
     }
 }

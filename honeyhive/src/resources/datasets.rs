@@ -199,11 +199,7 @@ impl Datasets {
             .get_datasets()
             .dataset_id(id.to_owned())
             .send();
-        let answer = self
-            .client
-            .call(call)
-            .await
-            .map_err(|e| e.not_found_as("dataset", dataset_id))?;
+        let answer = self.client.call_for("dataset", dataset_id, call).await?;
         answer
             .datasets
             .into_iter()
@@ -269,11 +265,7 @@ impl Datasets {
             .dataset_id(id.to_owned())
             .body(body)
             .send();
-        let answer = self
-            .client
-            .call(call)
-            .await
-            .map_err(|e| e.not_found_as("dataset", dataset_id))?;
+        let answer = self.client.call_for("dataset", dataset_id, call).await?;
         Ok(answer.result)
     }
 
@@ -296,10 +288,7 @@ impl Datasets {
             .delete_dataset()
             .dataset_id(id.to_owned())
             .send();
-        self.client
-            .call(call)
-            .await
-            .map_err(|e| e.not_found_as("dataset", dataset_id))
+        self.client.call_for("dataset", dataset_id, call).await
     }
 
     /// Adds one datapoint per row to the dataset `dataset_id`
@@ -362,10 +351,7 @@ impl Datasets {
             .dataset_id(id.to_owned())
             .body(body)
             .send();
-        self.client
-            .call(call)
-            .await
-            .map_err(|e| e.not_found_as("dataset", dataset_id))
+        self.client.call_for("dataset", dataset_id, call).await
     }
 
     /// Takes the datapoint `datapoint_id` out of the dataset `dataset_id`
@@ -395,9 +381,6 @@ impl Datasets {
             .dataset_id(dataset.to_owned())
             .datapoint_id(datapoint.to_owned())
             .send();
-        self.client
-            .call(call)
-            .await
-            .map_err(|e| e.not_found_as("datapoint", datapoint_id))
+        self.client.call_for("datapoint", datapoint_id, call).await
     }
 }

@@ -186,9 +186,12 @@ impl Events {
         let id = uuid("event_id", event_id)?;
         let answer = self
             .client
-            .call(self.client.raw().get_event().event_id(id).send())
-            .await
-            .map_err(|e| e.not_found_as("event", event_id))?;
+            .call_for(
+                "event",
+                event_id,
+                self.client.raw().get_event().event_id(id).send(),
+            )
+            .await?;
         Ok(answer.event)
     }
 

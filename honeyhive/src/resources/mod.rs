@@ -40,7 +40,7 @@ use std::task::{Context, Poll};
 
 use futures_core::Stream;
 
-use crate::Error;
+use crate::{Client, Error, api};
 
 mod datapoints;
 mod datasets;
@@ -192,10 +192,25 @@ pub(crate) fn page_size(field: &str, size: u64, max: u64) -> Result<u64, Error> 
     }
 }
 
+impl Client {
+    /// [`Client::call`] of a call about the `resource` `id`: its 404 is
+    /// [`Error::NotFound`].
+    pub(crate) async fn call_for<T, E>(
+        &self,
+        resource: &'static str,
+        id: &str,
+        call: impl Future<Output = Result<api::ResponseValue<T>, api::Error<E>>>,
+    ) -> Result<T, Error> {
+        self.call(call)
+            .await
+            .map_err(|e| e.not_found_as(resource, id))
+    }
+}
+
 impl Error {
-    /// A 404 (the resource handles' calls) as [`Error::NotFound`] of
-    /// `resource` `id`; any other error as it is.
-    pub(crate) fn not_found_as(self, resource: &'static str, id: &str) -> Self {
+    /// A 404 as [`Error::NotFound`] of `resource` `id`; any other error as
+    /// it is.
+    fn not_found_as(self, resource: &'static str, id: &str) -> Self {
         match self {
             Error::Api {
                 status: 404,
