@@ -45,6 +45,11 @@
 //! - [`Mask`], [`Redactor`], [`FreeForm`]: what of an event leaves the
 //!   process ([`ClientBuilder::mask`]); with
 //!   [`ClientBuilder::sample_rate`] and [`ClientBuilder::cut_oversize`].
+//! - [`Client::runs`] ([`Runs`]), [`Client::datasets`] ([`Datasets`]),
+//!   [`Client::datapoints`] ([`Datapoints`]), [`Client::events`]
+//!   ([`Events`]): handles for the resources, with input checked, typed
+//!   answers and paged lists as [`Paged`] streams (the `resources` module's
+//!   docs, below each handle, say how they behave).
 //! - [`Error`]: every failure, typed.
 //! - [`RetryPolicy`]: what is retried and how long to wait.
 //! - [`api`]: the client and types generated from the OpenAPI spec, for
@@ -100,6 +105,7 @@ mod footprint;
 mod logger;
 mod mask;
 mod millis;
+mod resources;
 mod retry;
 mod sample;
 mod session;
@@ -140,6 +146,10 @@ pub use mask::{FreeForm, Mask, Redactor};
 /// An HTTP status code, as [`Error::status`] gives it (the `http` crate's, which
 /// reqwest and hyper use).
 pub use reqwest::StatusCode;
+pub use resources::{
+    Aggregate, DatapointBatch, DatapointUpdate, Datapoints, DatasetUpdate, Datasets, EventSearch,
+    Events, NewDatapoint, NewRun, Paged, RunQuery, RunStatus, RunUpdate, Runs,
+};
 pub use retry::RetryPolicy;
 pub use session::SessionId;
 pub use session_start::SessionStart;
