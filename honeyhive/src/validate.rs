@@ -87,6 +87,37 @@ pub fn request_body(operation_id: &str, body: &Value) -> Result<(), Vec<String>>
     schema_problems(validator, body)
 }
 
+/// Checks a JSON value against the schema of the answer the spec's
+/// operation `operation_id` documents for `status` (such as
+/// `getEvent`, 200), and lists every problem with its JSON pointer: for
+/// tests of servers, mocks and recorded answers.
+///
+/// ```
+/// use honeyhive::validate;
+/// use serde_json::json;
+///
+/// assert!(validate::response_body("getEvent", 200, &json!({"event": {"event_id": "e-1"}})).is_ok());
+/// let problems = validate::response_body("getEvent", 200, &json!({"event": {}})).unwrap_err();
+/// assert!(problems[0].contains("event_id"), "{problems:?}");
+/// ```
+///
+/// # Errors
+/// Every problem found, each as `"<JSON pointer>: <what is wrong>"`; a
+/// single problem when the operation documents no JSON answer for `status`.
+///
+/// # Panics
+/// When the spec has no operation `operation_id`: the caller's mistake.
+pub fn response_body(operation_id: &str, status: u16, body: &Value) -> Result<(), Vec<String>> {
+    let spec = Spec::embedded();
+    let operation = spec
+        .operations
+        .iter()
+        .find(|op| op.id == operation_id)
+        .unwrap_or_else(|| panic!("the embedded spec has no operation {operation_id:?}"));
+    spec.check_answer(operation, status, Some(body))
+        .map_err(|problem| vec![problem])
+}
+
 /// What sending `event` (an event's JSON, children nested) would cut so
 /// that its JSON fits `max_body_bytes`, as the client cuts an oversize
 /// event ([`ClientBuilder::cut_oversize`](crate::ClientBuilder::cut_oversize)):
@@ -141,6 +172,40 @@ pub(crate) fn schema_problems(
 /// The operations of the embedded spec, ready to match requests against.
 pub(crate) struct Spec {
     operations: Vec<Operation>,
+    /// The document with its schemas rewritten into JSON Schema: the root
+    /// every schema compiled later (answers, query parameters) resolves
+    /// its `$ref`s in.
+    schema_root: Value,
+}
+
+/// A schema compiled the first time it is needed: the spec's answers and
+/// query parameters are many and most tests use few of them.
+struct Lazy {
+    schema: Value,
+    what: String,
+    compiled: OnceLock<jsonschema::Validator>,
+}
+
+impl Lazy {
+    fn new(schema: Value, what: String) -> Self {
+        Lazy {
+            schema,
+            what,
+            compiled: OnceLock::new(),
+        }
+    }
+
+    fn get(&self, root: &Value) -> &jsonschema::Validator {
+        self.compiled
+            .get_or_init(|| compile(root, &self.schema, &self.what))
+    }
+}
+
+/// A query parameter of an operation.
+struct QueryParam {
+    name: String,
+    required: bool,
+    schema: Lazy,
 }
 
 struct Operation {
@@ -153,12 +218,18 @@ struct Operation {
     params: Vec<(String, jsonschema::Validator)>,
     bearer: bool,
     body: Option<jsonschema::Validator>,
+    query: Vec<QueryParam>,
+    /// Each documented status with the schema of its JSON answer (`None`
+    /// for an answer without a body).
+    answers: Vec<(u16, Option<Lazy>)>,
 }
 
 /// A request as the validator sees it.
 pub(crate) struct Request<'a> {
     pub(crate) method: &'a str,
     pub(crate) path: &'a str,
+    /// The query string, without the `?` (empty when there is none).
+    pub(crate) query: &'a str,
     /// Each `Authorization` header; `None` for one that is not UTF-8.
     pub(crate) authorization: Vec<Option<&'a str>>,
     pub(crate) content_type: Option<&'a str>,
@@ -172,6 +243,10 @@ pub(crate) struct Accepted {
     pub(crate) params: Vec<String>,
     /// The body as JSON (`Null` for an operation without one).
     pub(crate) body: Value,
+    /// The query parameters the spec names, as the types their schemas
+    /// give (an integer as a JSON number, an array from repeated or
+    /// comma-separated values, an object from JSON text).
+    pub(crate) query: serde_json::Map<String, Value>,
 }
 
 /// Why a request does not hold to the spec: the HTTP status a server
@@ -201,19 +276,9 @@ impl Spec {
         let mut operations = Vec::new();
         for (path, item) in document["paths"].as_object().into_iter().flatten() {
             for (method, operation) in item.as_object().into_iter().flatten() {
-                let compile = |schema: &Value, what: &str| {
-                    let mut root = schema_root.clone();
-                    root["allOf"] = json!([to_json_schema(schema.clone())]);
-                    jsonschema::draft4::options()
-                        .should_validate_formats(true)
-                        .with_format("uuid", is_uuid)
-                        .build(&root)
-                        .unwrap_or_else(|e| {
-                            panic!(
-                                "the spec's {what} schema for {method} {path} does not compile: {e}"
-                            )
-                        })
-                };
+                let what = |part: &str| format!("{part} schema for {method} {path}");
+                let compile =
+                    |schema: &Value, part: &str| compile(&schema_root, schema, &what(part));
                 let body = operation
                     .pointer("/requestBody/content/application~1json/schema")
                     .map(|schema| compile(schema, "body"));
@@ -232,6 +297,38 @@ impl Spec {
                     Some(security) => requires_bearer(document, Some(security)),
                     None => global_bearer,
                 };
+                let query = operation["parameters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| p["in"] == "query")
+                    .map(|p| {
+                        let name = p["name"].as_str().unwrap_or_default().to_owned();
+                        QueryParam {
+                            required: p["required"] == Value::Bool(true),
+                            schema: Lazy::new(
+                                p["schema"].clone(),
+                                what(&format!("query parameter {name}")),
+                            ),
+                            name,
+                        }
+                    })
+                    .collect();
+                let answers = operation["responses"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(status, answer)| {
+                        let status: u16 = status.parse().ok()?;
+                        let schema =
+                            answer
+                                .pointer("/content/application~1json/schema")
+                                .map(|schema| {
+                                    Lazy::new(schema.clone(), what(&format!("{status} answer")))
+                                });
+                        Some((status, schema))
+                    })
+                    .collect();
                 operations.push(Operation {
                     id: operation["operationId"]
                         .as_str()
@@ -242,10 +339,98 @@ impl Spec {
                     params,
                     bearer,
                     body,
+                    query,
+                    answers,
                 });
             }
         }
-        Spec { operations }
+        Spec {
+            operations,
+            schema_root,
+        }
+    }
+
+    /// Whether `body` (`None`: no body) is an answer the spec documents for
+    /// `operation` with `status`.
+    fn check_answer(
+        &self,
+        operation: &Operation,
+        status: u16,
+        body: Option<&Value>,
+    ) -> Result<(), String> {
+        let id = &operation.id;
+        let Some((_, schema)) = operation.answers.iter().find(|(s, _)| *s == status) else {
+            return Err(format!("{id} documents no {status} answer"));
+        };
+        match (schema, body) {
+            (None, None) => Ok(()),
+            (None, Some(_)) => Err(format!("{id}'s {status} answer has no body in the spec")),
+            (Some(_), None) => Err(format!(
+                "{id}'s {status} answer has a JSON body in the spec"
+            )),
+            (Some(schema), Some(body)) => schema_problems(schema.get(&self.schema_root), body)
+                .map_err(|problems| {
+                    format!(
+                        "{id}'s {status} answer does not match its schema: {}",
+                        problems.join("; ")
+                    )
+                }),
+        }
+    }
+
+    /// [`check_answer`](Self::check_answer) by operation id.
+    pub(crate) fn check_answer_of(
+        &self,
+        operation_id: &str,
+        status: u16,
+        body: Option<&Value>,
+    ) -> Result<(), String> {
+        match self.operations.iter().find(|op| op.id == operation_id) {
+            Some(operation) => self.check_answer(operation, status, body),
+            None => Err(format!("the spec has no operation {operation_id}")),
+        }
+    }
+
+    /// The operation ids, in the spec's order.
+    #[cfg(test)]
+    pub(crate) fn operation_ids(&self) -> impl Iterator<Item = &str> {
+        self.operations.iter().map(|op| op.id.as_str())
+    }
+
+    /// The query parameters of `request` that `operation` names, as the
+    /// types their schemas give, each checked against its schema.
+    fn query(
+        &self,
+        operation: &Operation,
+        query: &str,
+    ) -> Result<serde_json::Map<String, Value>, String> {
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let mut found = serde_json::Map::new();
+        for param in &operation.query {
+            let values: Vec<&str> = pairs
+                .iter()
+                .filter(|(k, _)| *k == param.name || *k == format!("{}[]", param.name))
+                .map(|(_, v)| v.as_str())
+                .collect();
+            if values.is_empty() {
+                if param.required {
+                    return Err(format!("query parameter {} is required", param.name));
+                }
+                continue;
+            }
+            let value = typed(&param.schema.schema, &values);
+            if let Err(problems) = schema_problems(param.schema.get(&self.schema_root), &value) {
+                return Err(format!(
+                    "query parameter {} = {value} does not match its schema: {}",
+                    param.name,
+                    problems.join("; ")
+                ));
+            }
+            found.insert(param.name.clone(), value);
+        }
+        Ok(found)
     }
 
     /// The operation `request` is for, when it holds to the spec: path,
@@ -349,10 +534,14 @@ impl Spec {
                 value
             }
         };
+        let query = self
+            .query(operation, request.query)
+            .map_err(|message| refuse(400, message))?;
         Ok(Accepted {
             operation: &operation.id,
             params,
             body: value,
+            query,
         })
     }
 }
@@ -378,6 +567,45 @@ impl Operation {
         }
         Some(params)
     }
+}
+
+/// Compiles `schema` (an OpenAPI schema of the spec) with the document's
+/// schemas for its `$ref`s.
+fn compile(schema_root: &Value, schema: &Value, what: &str) -> jsonschema::Validator {
+    let mut root = schema_root.clone();
+    root["allOf"] = json!([to_json_schema(schema.clone())]);
+    jsonschema::draft4::options()
+        .should_validate_formats(true)
+        .with_format("uuid", is_uuid)
+        .build(&root)
+        .unwrap_or_else(|e| panic!("the spec's {what} does not compile: {e}"))
+}
+
+/// A query parameter's values as the JSON its schema types: a number, a
+/// boolean, an array (of repeated or comma-separated values), an object
+/// from JSON text; a string otherwise, or when the text is not of the type
+/// (the schema check then says so).
+fn typed(schema: &Value, values: &[&str]) -> Value {
+    let one = |text: &str, schema: &Value| -> Value {
+        let parsed = match schema["type"].as_str() {
+            Some("integer" | "number" | "boolean") => serde_json::from_str(text).ok(),
+            Some("object") => serde_json::from_str(text).ok(),
+            None if text.starts_with(['{', '[']) => serde_json::from_str(text).ok(),
+            _ => None,
+        };
+        parsed.unwrap_or_else(|| Value::String(text.to_owned()))
+    };
+    if schema["type"] == "array" {
+        let items = &schema["items"];
+        let list = values
+            .iter()
+            .flat_map(|v| v.split(','))
+            .filter(|v| !v.is_empty())
+            .map(|v| one(v, items))
+            .collect();
+        return Value::Array(list);
+    }
+    one(values[values.len() - 1], schema)
 }
 
 fn requires_bearer(document: &Value, security: Option<&Value>) -> bool {
