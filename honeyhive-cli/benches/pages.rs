@@ -10,6 +10,9 @@
 //!   of raw calls (`client.raw().search_events()`) paging the same server
 //!   and writing each event as a JSON line on stdout, as `honeyhive events
 //!   search` does.
+//! - `pages pull-loop --url U --records N`: the same for a dataset: the
+//!   dataset's ids (`get_datasets`), then `get_datapoints` 200 ids at a
+//!   time, each datapoint a line, as `honeyhive datasets pull` does.
 
 use std::convert::Infallible;
 use std::io::Write;
@@ -39,6 +42,7 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("serve") => runtime.block_on(serve(value("--port").parse().expect("--port"), records)),
         Some("loop") => runtime.block_on(raw_loop(&value("--url"), records)),
+        Some("pull-loop") => runtime.block_on(raw_pull_loop(&value("--url"))),
         _ => panic!("usage: pages serve --port P --records N | pages loop --url U --records N"),
     }
 }
@@ -153,14 +157,58 @@ async fn answer(
         .expect("a response"))
 }
 
-/// The reference: page after page of raw calls, each event a line on
-/// stdout.
-async fn raw_loop(url: &str, records: u64) {
-    let client = honeyhive::Client::builder()
+fn client(url: &str) -> honeyhive::Client {
+    honeyhive::Client::builder()
         .api_key("bench-key")
         .base_url(url)
         .build()
-        .expect("a loopback URL");
+        .expect("a loopback URL")
+}
+
+/// The reference for a dataset: its ids, then their datapoints 200 at a
+/// time, each a line on stdout.
+async fn raw_pull_loop(url: &str) {
+    let client = client(url);
+    let started = Instant::now();
+    let dataset = client
+        .raw()
+        .get_datasets()
+        .dataset_id("bench-dataset".to_owned())
+        .send()
+        .await
+        .expect("the dataset")
+        .into_inner()
+        .datasets
+        .remove(0);
+    let ids: Vec<String> = dataset.datapoints.iter().map(|d| d.to_string()).collect();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut seen = 0u64;
+    for chunk in ids.chunks(200) {
+        let answer = client
+            .raw()
+            .get_datapoints()
+            .datapoint_ids(chunk.to_vec())
+            .send()
+            .await
+            .expect("a chunk");
+        for datapoint in answer.into_inner().datapoints {
+            serde_json::to_writer(&mut out, &datapoint).expect("stdout");
+            out.write_all(b"\n").expect("stdout");
+            seen += 1;
+        }
+    }
+    out.flush().expect("stdout");
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "raw pull loop: {seen} datapoints in {seconds:.2} s: {:.0} datapoints/s",
+        seen as f64 / seconds
+    );
+}
+
+/// The reference: page after page of raw calls, each event a line on
+/// stdout.
+async fn raw_loop(url: &str, records: u64) {
+    let client = client(url);
     let started = Instant::now();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut seen = 0u64;

@@ -48,7 +48,10 @@ impl Lines {
                 self.gone = true;
                 Ok(false)
             }
-            Err(e) => Err(Fail::new(Exit::Usage, format!("cannot write to stdout: {e}"))),
+            Err(e) => Err(Fail::new(
+                Exit::Usage,
+                format!("cannot write to stdout: {e}"),
+            )),
         }
     }
 }
@@ -77,7 +80,10 @@ impl Count {
 
     pub fn one(&mut self) {
         self.n += 1;
-        if self.live && self.n.is_multiple_of(256) && self.shown.elapsed() > Duration::from_millis(500) {
+        if self.live
+            && self.n.is_multiple_of(256)
+            && self.shown.elapsed() > Duration::from_millis(500)
+        {
             self.shown = Instant::now();
             eprint!("\r{} {}", self.n, self.what);
         }
@@ -101,7 +107,12 @@ impl Count {
             eprintln!();
         }
         let mut fail = api_error(error);
-        fail.message = format!("after {} {} (all printed): {}", self.n, self.what, fail.message);
+        if self.n > 0 {
+            fail.message = format!(
+                "after {} {} (all printed): {}",
+                self.n, self.what, fail.message
+            );
+        }
         fail
     }
 }

@@ -163,10 +163,16 @@ mod tests {
 
     #[test]
     fn times_are_milliseconds_or_ages() {
-        assert_eq!(time("1700000000000").unwrap(), UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+        assert_eq!(
+            time("1700000000000").unwrap(),
+            UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+        );
         let hour_ago = time("1h").unwrap();
         let age = SystemTime::now().duration_since(hour_ago).unwrap();
-        assert!(age >= Duration::from_secs(3600) && age < Duration::from_secs(3660), "{age:?}");
+        assert!(
+            age >= Duration::from_secs(3600) && age < Duration::from_secs(3660),
+            "{age:?}"
+        );
         assert!(time("yesterday").unwrap_err().contains("such as 90s"));
         assert!(time("5w").is_err());
     }

@@ -88,7 +88,10 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
     for (index, text) in reader.split(b'\n').enumerate() {
         let number = index as u64 + 1;
         let bytes = text.map_err(|e| {
-            Fail::new(Exit::Usage, format!("{file_name}: cannot read line {number}: {e}"))
+            Fail::new(
+                Exit::Usage,
+                format!("{file_name}: cannot read line {number}: {e}"),
+            )
         })?;
         let text = String::from_utf8_lossy(&bytes);
         let text = text.trim_end_matches('\r');
@@ -180,7 +183,11 @@ async fn dataset(client: &Client, name: &str) -> Result<(String, HashSet<[u8; 16
                 format!(
                     "{} datasets are named {name} ({}): rename all but one, so push knows which to add to",
                     several.len(),
-                    several.iter().map(|d| d.id.to_string()).collect::<Vec<_>>().join(", ")
+                    several
+                        .iter()
+                        .map(|d| d.id.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ));
         }
@@ -212,11 +219,13 @@ async fn dataset(client: &Client, name: &str) -> Result<(String, HashSet<[u8; 16
 
 /// The line's datapoint (its four fields), or why it is not one.
 fn parse(text: &str) -> Result<Map<String, Value>, (String, Result<Value, String>)> {
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| (format!("not JSON: {e}"), Err(text.to_owned())))?;
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| (format!("not JSON: {e}"), Err(text.to_owned())))?;
     let refuse = |reason: String| (reason, Ok(value.clone()));
     let Value::Object(mut line) = value.clone() else {
-        return Err(refuse("not a JSON object: a datapoint is {\"inputs\": {...}, ...}".into()));
+        return Err(refuse(
+            "not a JSON object: a datapoint is {\"inputs\": {...}, ...}".into(),
+        ));
     };
     // A rejects-file record: the datapoint inside.
     if let Some(inner) = line.remove("datapoint") {
@@ -242,7 +251,11 @@ fn parse(text: &str) -> Result<Map<String, Value>, (String, Result<Value, String
     match line.get("inputs") {
         Some(Value::Object(_)) => {}
         Some(_) => return Err(refuse("inputs: not a JSON object".into())),
-        None => return Err(refuse("inputs: missing; a datapoint needs its inputs".into())),
+        None => {
+            return Err(refuse(
+                "inputs: missing; a datapoint needs its inputs".into(),
+            ));
+        }
     }
     for field in ["ground_truth", "metadata"] {
         match line.get(field) {
@@ -257,7 +270,9 @@ fn parse(text: &str) -> Result<Map<String, Value>, (String, Result<Value, String
         None => {}
         Some(Value::Array(items)) if items.iter().all(Value::is_object) => {}
         Some(_) => {
-            return Err(refuse("history: not an array of JSON objects (messages)".into()));
+            return Err(refuse(
+                "history: not an array of JSON objects (messages)".into(),
+            ));
         }
     }
     Ok(line)
@@ -409,7 +424,8 @@ mod tests {
 
     #[test]
     fn a_line_is_a_datapoint_or_refused_by_name() {
-        let ok = parse(r#"{"inputs": {"q": "2+2"}, "ground_truth": {"a": "4"}, "id": "x"}"#).unwrap();
+        let ok =
+            parse(r#"{"inputs": {"q": "2+2"}, "ground_truth": {"a": "4"}, "id": "x"}"#).unwrap();
         assert_eq!(ok.keys().collect::<Vec<_>>(), ["ground_truth", "inputs"]);
         let wrapped = parse(r#"{"file": "f", "line": 3, "reason": "r", "status": null, "datapoint": {"inputs": {}}}"#)
             .unwrap();
@@ -419,9 +435,18 @@ mod tests {
             ("[1]", "not a JSON object"),
             (r#"{"ground_truth": {}}"#, "inputs: missing"),
             (r#"{"inputs": "q"}"#, "inputs: not a JSON object"),
-            (r#"{"inputs": {}, "ground_truht": {}}"#, "did you mean ground_truth?"),
-            (r#"{"inputs": {}, "history": [1]}"#, "history: not an array of JSON objects"),
-            (r#"{"datapoint": {"inputs": {}}, "extra": 1}"#, "extra: not a key of a rejects-file record"),
+            (
+                r#"{"inputs": {}, "ground_truht": {}}"#,
+                "did you mean ground_truth?",
+            ),
+            (
+                r#"{"inputs": {}, "history": [1]}"#,
+                "history: not an array of JSON objects",
+            ),
+            (
+                r#"{"datapoint": {"inputs": {}}, "extra": 1}"#,
+                "extra: not a key of a rejects-file record",
+            ),
         ] {
             let (reason, _) = parse(line).unwrap_err();
             assert!(reason.contains(said), "{line}: {reason}");
@@ -430,8 +455,10 @@ mod tests {
 
     #[test]
     fn the_key_ignores_key_order_and_empty_fields_but_not_content() {
-        let a = parse(r#"{"inputs": {"q": 1, "r": [1, {"x": 2, "y": 3}]}, "metadata": {}}"#).unwrap();
-        let b = parse(r#"{"history": [], "inputs": {"r": [1, {"y": 3, "x": 2}], "q": 1}}"#).unwrap();
+        let a =
+            parse(r#"{"inputs": {"q": 1, "r": [1, {"x": 2, "y": 3}]}, "metadata": {}}"#).unwrap();
+        let b =
+            parse(r#"{"history": [], "inputs": {"r": [1, {"y": 3, "x": 2}], "q": 1}}"#).unwrap();
         let c = parse(r#"{"inputs": {"q": 1, "r": [{"x": 2, "y": 3}, 1]}}"#).unwrap();
         assert_eq!(key_of(&a), key_of(&b));
         assert_ne!(key_of(&a), key_of(&c));
