@@ -7,6 +7,8 @@
 //!   offline.
 //! - `honeyhive mock`: the spec-validating mock as a process on loopback.
 //! - `honeyhive log`: one event from flags.
+//! - `honeyhive datasets list | push NAME FILE | pull ID`: datasets as JSONL.
+//! - `honeyhive events get ID | search [...]`: events read back as JSONL.
 //!
 //! Exit codes (see [`exit::Exit`]): 0 done, 1 some lines rejected or failed, 2
 //! usage, 3 configuration, 4 the API could not be reached, 130 interrupted.
@@ -21,10 +23,11 @@ mod event_line;
 mod exit;
 mod fields;
 mod input;
+mod jsonl;
 
 #[cfg(feature = "mock")]
 use commands::mock;
-use commands::{log, send, validate};
+use commands::{datasets, events, log, send, validate};
 use exit::Exit;
 
 #[derive(Parser, Debug)]
@@ -48,6 +51,8 @@ enum Command {
     #[cfg(feature = "mock")]
     Mock(mock::Args),
     Log(log::Args),
+    Datasets(datasets::Args),
+    Events(events::Args),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +74,8 @@ fn main() -> ExitCode {
             #[cfg(feature = "mock")]
             Command::Mock(args) => mock::run(args).await,
             Command::Log(args) => log::run(args).await,
+            Command::Datasets(args) => datasets::run(args).await,
+            Command::Events(args) => events::run(args).await,
         }
     });
     // Do not wait for blocking tasks still holding a file: everything worth
