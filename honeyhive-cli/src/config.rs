@@ -104,9 +104,8 @@ pub fn config_error(error: Error) -> Fail {
     )
 }
 
-/// A call to the API that failed: exit 2 for an input refused before
-/// sending, 3 for a refused key, 4 when no answer came, 1 otherwise; the
-/// message in the shell's words.
+/// A failed call's exit code and message: bad input 2, the key refused 3,
+/// no answer 4, any other answer 1.
 pub fn api_error(error: Error) -> Fail {
     let exit = match &error {
         Error::InvalidInput { .. } => Exit::Usage,

@@ -9,6 +9,8 @@
 //! - `honeyhive log`: one event from flags.
 //! - `honeyhive experiment run`: a command run over a dataset, recorded as
 //!   a HoneyHive run.
+//! - `honeyhive datasets list | push NAME FILE | pull ID`: datasets as JSONL.
+//! - `honeyhive events get ID | search [...]`: events read back as JSONL.
 //!
 //! Exit codes (see [`exit::Exit`]): 0 done, 1 some lines (or datapoints)
 //! failed, 2 usage, 3 configuration, 4 the API could not be reached, 5 an
@@ -24,11 +26,12 @@ mod event_line;
 mod exit;
 mod fields;
 mod input;
+mod jsonl;
 mod progress;
 
 #[cfg(feature = "mock")]
 use commands::mock;
-use commands::{experiment, log, send, validate};
+use commands::{datasets, events, experiment, log, send, validate};
 use exit::Exit;
 
 #[derive(Parser, Debug)]
@@ -54,6 +57,8 @@ enum Command {
     Mock(mock::Args),
     Log(log::Args),
     Experiment(experiment::Args),
+    Datasets(datasets::Args),
+    Events(events::Args),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +81,8 @@ fn main() -> ExitCode {
             Command::Mock(args) => mock::run(args).await,
             Command::Log(args) => log::run(args).await,
             Command::Experiment(args) => experiment::run(args).await,
+            Command::Datasets(args) => datasets::run(args).await,
+            Command::Events(args) => events::run(args).await,
         }
     });
     // Do not wait for blocking tasks still holding a file: everything worth

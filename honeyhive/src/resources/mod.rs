@@ -26,7 +26,8 @@
 //! use futures_util::StreamExt;
 //!
 //! let dataset = client.datasets().create("qa-golden", Some("questions with answers")).await?;
-//! let mut runs = client.runs().list(honeyhive::RunQuery::new().dataset_id(&dataset.id));
+//! let dataset_id = dataset.result.inserted_id.as_str();
+//! let mut runs = client.runs().list(honeyhive::RunQuery::new().dataset_id(dataset_id));
 //! while let Some(run) = runs.next().await {
 //!     println!("{}", run?.run_id);
 //! }
@@ -39,10 +40,16 @@ use std::task::{Context, Poll};
 
 use futures_core::Stream;
 
-use crate::Error;
+use crate::{Client, Error, api};
 
+mod datapoints;
+mod datasets;
+mod events;
 mod runs;
 
+pub use datapoints::{DatapointBatch, DatapointUpdate, Datapoints, NewDatapoint};
+pub use datasets::{DatasetUpdate, Datasets};
+pub use events::{EventSearch, Events};
 pub use runs::{Aggregate, NewRun, RunQuery, RunStatus, RunUpdate, Runs};
 
 /// Every item of a paged list, page by page: a [`Stream`] of
@@ -185,10 +192,25 @@ pub(crate) fn page_size(field: &str, size: u64, max: u64) -> Result<u64, Error> 
     }
 }
 
+impl Client {
+    /// [`Client::call`] of a call about the `resource` `id`: its 404 is
+    /// [`Error::NotFound`].
+    pub(crate) async fn call_for<T, E>(
+        &self,
+        resource: &'static str,
+        id: &str,
+        call: impl Future<Output = Result<api::ResponseValue<T>, api::Error<E>>>,
+    ) -> Result<T, Error> {
+        self.call(call)
+            .await
+            .map_err(|e| e.not_found_as(resource, id))
+    }
+}
+
 impl Error {
-    /// A 404 (the resource handles' calls) as [`Error::NotFound`] of
-    /// `resource` `id`; any other error as it is.
-    pub(crate) fn not_found_as(self, resource: &'static str, id: &str) -> Self {
+    /// A 404 as [`Error::NotFound`] of `resource` `id`; any other error as
+    /// it is.
+    fn not_found_as(self, resource: &'static str, id: &str) -> Self {
         match self {
             Error::Api {
                 status: 404,

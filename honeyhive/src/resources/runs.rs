@@ -56,22 +56,23 @@ pub enum RunStatus {
     Cancelled,
 }
 
-macro_rules! status_into {
-    ($($target:ty),*) => {$(
-        impl From<RunStatus> for $target {
-            fn from(status: RunStatus) -> Self {
-                match status {
-                    RunStatus::Pending => Self::Pending,
-                    RunStatus::Running => Self::Running,
-                    RunStatus::Completed => Self::Completed,
-                    RunStatus::Failed => Self::Failed,
-                    RunStatus::Cancelled => Self::Cancelled,
+/// `From<$from>` for a generated enum of the same variants.
+macro_rules! same_variants {
+    ($from:ident $variants:tt => $($target:ty),+) => {
+        $(same_variants!(@one $from $variants $target);)+
+    };
+    (@one $from:ident [$($variant:ident),+] $target:ty) => {
+        impl From<$from> for $target {
+            fn from(value: $from) -> Self {
+                match value {
+                    $($from::$variant => Self::$variant,)+
                 }
             }
         }
-    )*};
+    };
 }
-status_into!(
+same_variants!(
+    RunStatus [Pending, Running, Completed, Failed, Cancelled] =>
     types::PostExperimentRunRequestStatus,
     types::PutExperimentRunRequestStatus,
     types::GetRunsStatus
@@ -103,26 +104,8 @@ pub enum Aggregate {
     Count,
 }
 
-macro_rules! aggregate_into {
-    ($($target:ty),*) => {$(
-        impl From<Aggregate> for $target {
-            fn from(aggregate: Aggregate) -> Self {
-                match aggregate {
-                    Aggregate::Average => Self::Average,
-                    Aggregate::Min => Self::Min,
-                    Aggregate::Max => Self::Max,
-                    Aggregate::Median => Self::Median,
-                    Aggregate::P90 => Self::P90,
-                    Aggregate::P95 => Self::P95,
-                    Aggregate::P99 => Self::P99,
-                    Aggregate::Sum => Self::Sum,
-                    Aggregate::Count => Self::Count,
-                }
-            }
-        }
-    )*};
-}
-aggregate_into!(
+same_variants!(
+    Aggregate [Average, Min, Max, Median, P90, P95, P99, Sum, Count] =>
     types::GetExperimentSummaryAggregateFunction,
     types::GetExperimentComparisonAggregateFunction
 );
@@ -450,9 +433,8 @@ impl Runs {
         let id = uuid("run_id", run_id)?;
         let answer = self
             .client
-            .call(self.client.raw().get_run().run_id(id).send())
-            .await
-            .map_err(|e| e.not_found_as("run", run_id))?;
+            .call_for("run", run_id, self.client.raw().get_run().run_id(id).send())
+            .await?;
         Ok(answer.evaluation)
     }
 
@@ -532,9 +514,12 @@ impl Runs {
         let id = uuid("run_id", run_id)?;
         let body = update.into_body()?;
         self.client
-            .call(self.client.raw().update_run().run_id(id).body(body).send())
+            .call_for(
+                "run",
+                run_id,
+                self.client.raw().update_run().run_id(id).body(body).send(),
+            )
             .await
-            .map_err(|e| e.not_found_as("run", run_id))
     }
 
     /// Deletes the run `run_id` (`DELETE /v1/runs/{run_id}`, deleteRun).
@@ -551,9 +536,12 @@ impl Runs {
     pub async fn delete(&self, run_id: &str) -> Result<types::DeleteExperimentRunResponse, Error> {
         let id = uuid("run_id", run_id)?;
         self.client
-            .call(self.client.raw().delete_run().run_id(id).send())
+            .call_for(
+                "run",
+                run_id,
+                self.client.raw().delete_run().run_id(id).send(),
+            )
             .await
-            .map_err(|e| e.not_found_as("run", run_id))
     }
 
     /// The run's summary (`GET /v1/runs/{run_id}/summary`,
@@ -588,10 +576,7 @@ impl Runs {
                 aggregate,
             ))
             .send();
-        self.client
-            .call(call)
-            .await
-            .map_err(|e| e.not_found_as("run", run_id))
+        self.client.call_for("run", run_id, call).await
     }
 
     /// The run `new_run_id` compared with `old_run_id`
@@ -635,9 +620,7 @@ impl Runs {
                 aggregate,
             ))
             .send();
-        self.client
-            .call(call)
-            .await
-            .map_err(|e| e.not_found_as("run", &format!("{new_run_id} or {old_run_id}")))
+        let either = format!("{new_run_id} or {old_run_id}");
+        self.client.call_for("run", &either, call).await
     }
 }
