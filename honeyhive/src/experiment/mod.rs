@@ -100,6 +100,8 @@ use crate::{Client, Logger};
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 type TaskFn = Arc<dyn Fn(Datapoint) -> BoxFuture<Result<TaskOutput, String>> + Send + Sync>;
 type SyncEvaluator = Arc<dyn Fn(&Value, &Datapoint) -> Result<Score, String> + Send + Sync>;
+type OnStart = Box<dyn Fn(&RunStart) + Send + Sync>;
+type OnResult = Arc<dyn Fn(&DatapointResult) + Send + Sync>;
 type AsyncEvaluator =
     Arc<dyn Fn(Value, Datapoint) -> BoxFuture<Result<Score, String>> + Send + Sync>;
 
@@ -151,8 +153,8 @@ pub struct Experiment {
     flush_timeout: Duration,
     record: bool,
     stop: Option<BoxFuture<()>>,
-    on_start: Option<Box<dyn Fn(&RunStart) + Send + Sync>>,
-    on_result: Option<Arc<dyn Fn(&DatapointResult) + Send + Sync>>,
+    on_start: Option<OnStart>,
+    on_result: Option<OnResult>,
     /// The first problem a setter met: reported by `run` before any request.
     invalid: Option<(String, String)>,
 }

@@ -28,7 +28,7 @@ struct Ctx {
     run_id: String,
     dataset_id: String,
     logger: Option<Logger>,
-    on_result: Option<Arc<dyn Fn(&DatapointResult) + Send + Sync>>,
+    on_result: Option<super::OnResult>,
     /// Sessions handed to the Logger.
     logged: Mutex<Vec<SessionId>>,
     /// Sessions the Logger refused, with why.
