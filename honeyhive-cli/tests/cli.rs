@@ -711,18 +711,71 @@ fn log_sends_one_event_and_prints_its_id() {
     assert!(stderr.contains("--inputs"), "{stderr}");
 }
 
-#[test]
-fn mock_runs_as_a_process_prints_what_it_accepts_and_counts_violations() {
+/// `honeyhive mock` with `args` started: the process, its stdout after the
+/// first line, and that line (the mock's URL).
+fn spawn_mock(
+    args: &[&str],
+    stderr: Stdio,
+) -> (
+    std::process::Child,
+    BufReader<std::process::ChildStdout>,
+    String,
+) {
     let mut mock = Command::new(BIN)
-        .args(["mock", "--print"])
+        .arg("mock")
+        .args(args)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let mut out = BufReader::new(mock.stdout.take().unwrap());
     let mut url = String::new();
     out.read_line(&mut url).unwrap();
     let url = url.trim().to_owned();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    (mock, out, url)
+}
+
+#[test]
+fn the_mock_process_remembers_a_dataset_it_created() {
+    let (mut mock, _out, url) = spawn_mock(&[], Stdio::null());
+    let key = Some(MockHoneyHive::API_KEY);
+    let body = json!({"name": "qa", "description": "questions"});
+    let (status, created) = http(&format!("{url}/v1/datasets"), "POST", key, Some(&body));
+    assert_eq!(status, 200, "{created}");
+    let id = created["result"]["insertedId"].as_str().unwrap().to_owned();
+    let (status, listed) = http(
+        &format!("{url}/v1/datasets?dataset_id={id}"),
+        "GET",
+        key,
+        None,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(listed["datasets"][0]["name"], "qa");
+    assert_eq!(listed["datasets"][0]["description"], "questions");
+    assert_eq!(listed["datasets"][0]["datapoints"], json!([]));
+    // A dataset it never made: none listed, and a 404 to delete.
+    let (_, none) = http(
+        &format!("{url}/v1/datasets?dataset_id=other"),
+        "GET",
+        key,
+        None,
+    );
+    assert_eq!(none["datasets"], json!([]));
+    let (status, gone) = http(&format!("{url}/v1/datasets/other"), "DELETE", key, None);
+    assert_eq!((status, gone["resource"].as_str()), (404, Some("dataset")));
+    let stats = http_get(&format!("{url}{}", MockHoneyHive::STATS_PATH));
+    assert_eq!(
+        (stats["requests"].as_u64(), stats["violations"].as_u64()),
+        (Some(4), Some(0))
+    );
+    mock.kill().unwrap();
+    mock.wait().unwrap();
+}
+
+#[test]
+fn mock_runs_as_a_process_prints_what_it_accepts_and_counts_violations() {
+    let (mut mock, mut out, url) = spawn_mock(&["--print"], Stdio::null());
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
 
     let dir = tempfile::tempdir().unwrap();
@@ -775,19 +828,41 @@ fn mock_runs_as_a_process_prints_what_it_accepts_and_counts_violations() {
 
 /// A GET on loopback with the standard library (the test needs no client).
 fn http_get(url: &str) -> Value {
+    http(url, "GET", None, None).1
+}
+
+/// A request on loopback with the standard library: the status and the
+/// JSON answer (`Null` for none).
+fn http(url: &str, method: &str, key: Option<&str>, body: Option<&Value>) -> (u16, Value) {
     use std::io::Read;
     let address = url.trim_start_matches("http://");
     let (host, path) = address.split_once('/').unwrap();
     let mut stream = std::net::TcpStream::connect(host).unwrap();
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let auth = key
+        .map(|k| format!("Authorization: Bearer {k}\r\n"))
+        .unwrap_or_default();
+    let json = if body.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/json\r\n"
+    };
     write!(
         stream,
-        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        "{method} /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{auth}{json}Content-Length: {}\r\n\r\n{body}",
+        body.len()
     )
     .unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
+    let status = answer.split(' ').nth(1).unwrap().parse().unwrap();
     let body = answer.split("\r\n\r\n").nth(1).unwrap();
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"))
+    let value = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"))
+    };
+    (status, value)
 }
 
 #[test]
@@ -1046,16 +1121,7 @@ fn messages_name_flags_not_rust_and_say_each_thing_once() {
 
 #[test]
 fn the_mock_says_every_violation_it_counted_before_it_exits() {
-    let mut mock = Command::new(BIN)
-        .args(["mock"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(mock.stdout.take().unwrap());
-    let mut url = String::new();
-    out.read_line(&mut url).unwrap();
-    let url = url.trim().to_owned();
+    let (mock, _out, url) = spawn_mock(&[], Stdio::piped());
     // A violation, then Ctrl-C at once: within the mock's 50 ms tick.
     let (code, _, _) =
         run(honeyhive(&url, "wrong-key").args(["log", "--type", "tool", "--name", "t"]));

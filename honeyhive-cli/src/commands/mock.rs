@@ -13,10 +13,14 @@ use crate::exit::{Exit, Fail};
 
 /// Runs the spec-validating mock of the API on 127.0.0.1 until Ctrl-C.
 ///
-/// Prints its URL and the key it accepts (a fixed test key, not a secret),
-/// then, with --print, what it accepts as JSON lines on stdout: each event
-/// (of every route), session started and update. `GET /_mock/stats`
-/// answers {"requests", "events", "sessions", "updates", "violations"}.
+/// It answers every operation of the spec and remembers what it is given
+/// until it stops: datasets, datapoints, runs (with their summary) and
+/// events (found by id and by search) come back as the API would give
+/// them; an unknown id gets a 404. Prints its URL and the key it accepts
+/// (a fixed test key, not a secret), then, with --print, what it accepts
+/// as JSON lines on stdout: each event (of every route), session started
+/// and update. `GET /_mock/stats` answers {"requests", "events",
+/// "sessions", "updates", "violations"}.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Port to listen on (0: any free port).

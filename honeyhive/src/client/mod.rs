@@ -118,7 +118,7 @@ impl Client {
     /// | variable | meaning | default |
     /// |---|---|---|
     /// | `HH_API_KEY` | API key (required) | |
-    /// | `HH_API_URL` | base URL | [`ClientBuilder::DEFAULT_BASE_URL`] |
+    /// | `HH_API_URL` | one base URL for every operation ([`ClientBuilder::base_url`]) | each operation's documented host: [`ClientBuilder::DEFAULT_BASE_URL`] for `log_event`, [`ClientBuilder::DEFAULT_DATA_PLANE_URL`] for the rest |
     /// | `HH_PROJECT` | default project of events | none |
     /// | `HH_SOURCE` | default source of events | none |
     /// | `HH_API_TIMEOUT` | per-attempt timeout in seconds | [`ClientBuilder::DEFAULT_TIMEOUT`] |
@@ -208,7 +208,10 @@ impl Client {
     /// generated types hold), fill ids or defaults, or refuse a `.` or `..`
     /// session id, which progenitor's path encoding leaves for the URL parser
     /// to read as a step in the path. A success answer cut short is reported
-    /// by the generated code as a body error, not retried.
+    /// by the generated code as a body error, not retried. Each operation
+    /// goes to its documented host (see [`ClientBuilder::base_url`]). A
+    /// failure becomes an [`Error`] with `?` (`From<api::Error<E>>`), or
+    /// with the requests made counted through [`call`](Self::call).
     ///
     /// ```no_run
     /// # async fn run(client: honeyhive::Client) -> Result<(), Box<dyn std::error::Error>> {

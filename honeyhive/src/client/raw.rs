@@ -26,7 +26,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{ResponseBuilderExt, header};
 
 use super::body::Outgoing;
-use super::repeat::{Repeat, repeat};
+use super::repeat::{Repeat, is, repeat};
 use super::scrub::Scrubber;
 use super::send::read_bounded;
 use crate::retry::{Attempt, Next, Tally, Verdict};
@@ -47,13 +47,13 @@ pub(crate) const ATTEMPTS_HEADER: &str = "x-honeyhive-rs-attempts";
 const NOT_IN_HEADERS: &AsciiSet = &CONTROLS.add(b'%');
 
 /// The operations documented on [`ClientBuilder::DEFAULT_BASE_URL`]
-/// (the seed page's), by the generated method's name; every other
+/// (the seed page's), by the spec's operationId; every other
 /// operation is the published data-plane spec's, served from
 /// [`ClientBuilder::DEFAULT_DATA_PLANE_URL`].
 ///
 /// [`ClientBuilder::DEFAULT_BASE_URL`]: crate::ClientBuilder::DEFAULT_BASE_URL
 /// [`ClientBuilder::DEFAULT_DATA_PLANE_URL`]: crate::ClientBuilder::DEFAULT_DATA_PLANE_URL
-pub(crate) const CLASSIC_OPERATIONS: &[&str] = &["log_event"];
+pub(crate) const CLASSIC_OPERATIONS: &[&str] = &["logEvent"];
 
 /// Sends each generated request under the client's [`RetryPolicy`].
 pub(super) struct Retrying {
@@ -91,10 +91,10 @@ impl Exec for Retrying {
     ) -> ExecFuture<'a> {
         Box::pin(async move {
             let mut request = request;
-            if let Some((data_plane, classic)) = &self.hosts {
-                if CLASSIC_OPERATIONS.contains(&operation_id) {
-                    moved(&mut request, data_plane, classic);
-                }
+            if let Some((data_plane, classic)) = &self.hosts
+                && CLASSIC_OPERATIONS.iter().any(|name| is(name, operation_id))
+            {
+                moved(&mut request, data_plane, classic);
             }
             // A streamed body cannot be sent twice: send it once.
             if request.try_clone().is_none() {
@@ -252,11 +252,16 @@ fn moved(request: &mut reqwest::Request, from: &str, to: &str) {
     }
 }
 
-/// A failed call of the generated client as an [`Error`]: the status, the
-/// URL and the start of the answer's body (the key removed) from the
-/// headers [`Retrying`] put on it. A transport failure says the host; how
-/// many requests it took is known only through [`Client::call`](super::Client::call)
-/// (here it counts as one).
+/// A failed call of [`Client::raw`](super::Client::raw) as an [`Error`]:
+/// the status, the URL the answer came from and the start of its body
+/// with the API key removed (the client's retry loop puts them on every
+/// error answer, in the headers `x-honeyhive-rs-url`,
+/// `x-honeyhive-rs-body` and `x-honeyhive-rs-attempts`, since progenitor
+/// keeps no body of an error the spec documents). A transport failure names
+/// the host; how many requests it took, and a timeout as
+/// [`Error::Timeout`], are known only through
+/// [`Client::call`](super::Client::call) (here such a failure is a
+/// [`Error::Transport`] of one attempt).
 ///
 /// ```no_run
 /// # async fn run(client: honeyhive::Client) -> Result<(), honeyhive::Error> {
@@ -381,5 +386,113 @@ fn answered(status: reqwest::StatusCode, headers: &HeaderMap) -> Error {
             attempts,
             url,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use httpmock::MockServer;
+    use serde_json::json;
+
+    use crate::{Client, ClientBuilder, Event, RetryPolicy, SessionId};
+
+    /// Answers every request with what log_event, log_batch and getDatasets
+    /// accept, and counts them.
+    async fn sink(server: &MockServer) -> httpmock::Mock<'_> {
+        server
+            .mock_async(|when, then| {
+                when.any_request();
+                then.status(200)
+                    .header("content-type", "application/json")
+                    .json_body(json!({
+                        "event_id": "e", "event_ids": ["e"], "success": true, "datasets": []
+                    }));
+            })
+            .await
+    }
+
+    fn builder() -> ClientBuilder {
+        Client::builder()
+            .api_key("hh-hosts-key")
+            .retry_policy(RetryPolicy::none())
+    }
+
+    /// Sends log_event (the seed page's), log_batch (a /v1 route), a raw
+    /// getDatasets, a raw logEvent and a handle's call.
+    async fn every_kind(client: &Client) {
+        client
+            .log_event(SessionId::new(), Event::tool("t"))
+            .await
+            .expect("log_event");
+        client
+            .raw()
+            .log_event()
+            .session_id("s-1")
+            .body(crate::api::types::Event::builder().event_id("e-1".to_owned()))
+            .send()
+            .await
+            .expect("raw log_event");
+        client
+            .log_batch([(SessionId::new(), Event::tool("t").inputs(json!({})))])
+            .await
+            .expect("log_batch");
+        client.raw().get_datasets().send().await.expect("raw");
+        client.datasets().list().await.expect("handle");
+    }
+
+    #[tokio::test]
+    async fn each_operation_goes_to_its_documented_host_unless_one_url_is_set() {
+        let classic = MockServer::start_async().await;
+        let data_plane = MockServer::start_async().await;
+        let to_classic = sink(&classic).await;
+        let to_data_plane = sink(&data_plane).await;
+        let mut defaults = builder();
+        defaults.default_hosts = Some((classic.base_url(), data_plane.base_url()));
+        let client = defaults.build().expect("loopback hosts");
+        assert_eq!(client.base_url(), classic.base_url());
+        assert_eq!(client.data_plane_url(), data_plane.base_url());
+        every_kind(&client).await;
+        assert_eq!(
+            to_classic.calls_async().await,
+            2,
+            "log_event, raw log_event"
+        );
+        assert_eq!(
+            to_data_plane.calls_async().await,
+            3,
+            "log_batch, raw getDatasets, datasets().list()"
+        );
+
+        // One base URL (HH_API_URL, a self-hosted deployment) takes all.
+        let one = MockServer::start_async().await;
+        let to_one = sink(&one).await;
+        let mut overridden = builder().base_url(one.base_url());
+        overridden.default_hosts = Some((classic.base_url(), data_plane.base_url()));
+        let client = overridden.build().expect("loopback host");
+        assert_eq!(client.data_plane_url(), one.base_url());
+        every_kind(&client).await;
+        assert_eq!(to_one.calls_async().await, 5);
+        assert_eq!(to_classic.calls_async().await, 2, "no more");
+        assert_eq!(to_data_plane.calls_async().await, 3, "no more");
+    }
+
+    #[test]
+    fn the_published_hosts_are_the_defaults() {
+        let client = builder().build().expect("a key is enough");
+        assert_eq!(client.base_url(), "https://api.honeyhive.ai");
+        assert_eq!(client.data_plane_url(), "https://api.dp1.us.honeyhive.ai");
+        let spec: serde_json::Value =
+            serde_json::from_str(honeyhive_gen::OPENAPI_JSON).expect("the spec is JSON");
+        // Every operation named as the seed page's is one of the spec.
+        for name in super::CLASSIC_OPERATIONS {
+            let found = spec["paths"]
+                .as_object()
+                .expect("paths")
+                .values()
+                .filter_map(|item| item.as_object())
+                .flat_map(|item| item.values())
+                .any(|op| op["operationId"].as_str() == Some(*name));
+            assert!(found, "{name} is not an operation of openapi.yaml");
+        }
     }
 }

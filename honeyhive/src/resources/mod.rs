@@ -26,7 +26,8 @@
 //! use futures_util::StreamExt;
 //!
 //! let dataset = client.datasets().create("qa-golden", Some("questions with answers")).await?;
-//! let mut runs = client.runs().list(honeyhive::RunQuery::new().dataset_id(&dataset.id));
+//! let dataset_id = dataset.result.inserted_id.as_str();
+//! let mut runs = client.runs().list(honeyhive::RunQuery::new().dataset_id(dataset_id));
 //! while let Some(run) = runs.next().await {
 //!     println!("{}", run?.run_id);
 //! }
@@ -41,8 +42,14 @@ use futures_core::Stream;
 
 use crate::Error;
 
+mod datapoints;
+mod datasets;
+mod events;
 mod runs;
 
+pub use datapoints::{DatapointBatch, DatapointUpdate, Datapoints, NewDatapoint};
+pub use datasets::{DatasetUpdate, Datasets};
+pub use events::{EventSearch, Events};
 pub use runs::{Aggregate, NewRun, RunQuery, RunStatus, RunUpdate, Runs};
 
 /// Every item of a paged list, page by page: a [`Stream`] of

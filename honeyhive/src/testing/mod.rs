@@ -1,47 +1,148 @@
 //! A mock of the HoneyHive API for tests, built on
 //! [httpmock](https://docs.rs/httpmock), that holds every request to the
 //! OpenAPI spec this crate was generated from (through
-//! [`validate`](crate::validate)).
+//! [`validate`](crate::validate)) and remembers what it was given.
 //!
 //! [`MockHoneyHive`] listens on loopback (127.0.0.1). For each request it
 //! finds the spec operation by method and path, checks the bearer token,
-//! the path parameters, the `Content-Type` and the JSON body against the
-//! operation's schemas (an unknown field is refused where the spec sets
-//! `additionalProperties: false`), and either records what came and
-//! answers the documented 200, or answers a 4xx whose JSON body names the
-//! violation. Tests read back what it recorded.
+//! the path and query parameters, the `Content-Type` and the JSON body
+//! against the operation's schemas (an unknown field is refused where the
+//! spec sets `additionalProperties: false`); a request that breaks the spec
+//! is answered a 4xx whose JSON body names the violation, and listed in
+//! [`MockHoneyHive::violations`]. A request that holds to it is answered
+//! from the mock's state, which it changes as the API would: a dataset
+//! created is listed, a run updated shows the update, an event logged
+//! through any route is found by `getEvent` and `searchEvents`. Each mock
+//! has a state of its own, empty at the start.
 //!
-//! | operation | recorded as | answer |
-//! |---|---|---|
-//! | `logEvent` `POST /session/{session_id}/event` | one [`ReceivedEvent`] (children nested) | `{event_id, success}` |
-//! | `createEvent` `POST /v1/events` | one [`ReceivedEvent`] | `{event_id, success}` |
-//! | `createEventBatch` `POST /v1/events/batch` | a [`ReceivedEvent`] per event | `{event_ids, success}` (and `session_id` with `single_session`) |
-//! | `createSessionEventBatch` `POST /v1/sessions/{session_id}/events/batch` | a [`ReceivedEvent`] per event, in the path's session | `{success}` |
-//! | `createSession` `POST /v1/sessions` | a [`ReceivedSession`] | the session event |
-//! | `updateEvent` `PUT /v1/events/{event_id}` | a [`ReceivedUpdate`] | 200, no body |
-//!
-//! An event, session or update without an id is given a new UUIDv4, as
-//! HoneyHive gives one.
+//! Every 2xx answer is itself checked against the spec's response schema
+//! before it leaves: one that does not hold is a bug of the mock, answered
+//! 500 and listed with the violations. An id the mock does not have is
+//! answered 404 (the spec gives that answer no body; the mock's is
+//! `{"error": "run 42 not found", "resource": "run", "id": "42"}`), and is
+//! no violation. Ids the mock makes are UUIDv4s; times are now, in
+//! milliseconds (`start_time`) or RFC 3339 (`created_at`).
 //!
 //! ```
-//! use honeyhive::{Event, testing::MockHoneyHive};
+//! use honeyhive::{api::types, testing::MockHoneyHive};
 //! use serde_json::json;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), honeyhive::Error> {
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let mock = MockHoneyHive::start_async().await;
 //! let client = mock.client()?;
-//! let logged = client
-//!     .log_event("session-1", Event::tool("search").inputs(json!({"q": "rust"})))
-//!     .await?;
+//! let raw = client.raw();
+//! let body: types::CreateDatasetRequest = serde_json::from_value(json!({"name": "qa"}))?;
+//! let created = raw.create_dataset().body(body).send().await?;
+//! let id = created.result.inserted_id.to_string();
+//! let rows: types::AddDatapointsToDatasetRequest = serde_json::from_value(json!({
+//!     "data": [{"question": "2+2?", "answer": "4"}],
+//!     "mapping": {"inputs": ["question"], "ground_truth": ["answer"]},
+//! }))?;
+//! raw.add_datapoints().dataset_id(&id).body(rows).send().await?;
 //!
-//! let events = mock.events();
-//! assert_eq!(events.len(), 1);
-//! assert_eq!(events[0].session_id, "session-1");
-//! assert_eq!(events[0].event["event_id"], logged.event_id.as_str());
+//! let listed = raw.get_datapoints().dataset_name("qa").send().await?;
+//! assert_eq!(listed.datapoints[0].inputs["question"], "2+2?");
 //! assert!(mock.violations().is_empty());
 //! # Ok(()) }
 //! ```
+//!
+//! # What each operation does
+//!
+//! "Kept" events are flat (a `logEvent` tree becomes one event per node,
+//! with `parent_id` and `children_ids`), hold the known event fields of
+//! the right type, and get a `start_time` of now when they have none. A
+//! repeated id replaces the event (a retried batch is not doubled). Tests
+//! read the events, sessions and updates as they came through
+//! [`MockHoneyHive::events`], [`sessions`](MockHoneyHive::sessions) and
+//! [`updates`](MockHoneyHive::updates) (the operations that record them
+//! say so below).
+//!
+//! | operation | what the mock does | answer |
+//! |---|---|---|
+//! | `logEvent` `POST /session/{session_id}/event` | keeps the event and its children in the path's session; records a [`ReceivedEvent`] (children nested) | `{event_id, success}` |
+//! | `createEvent` `POST /v1/events` | keeps the event (session: the body's, or a new one); records it | `{event_id, success}` |
+//! | `createEventBatch` `POST /v1/events/batch` | keeps each event; with `single_session`, all in a new session kept from `session_properties`; records each | `{event_ids, success}` (and `session_id` with `single_session`) |
+//! | `createSessionEventBatch` `POST /v1/sessions/{session_id}/events/batch` | keeps each event in the path's session; records each | `{success}` |
+//! | `createSession` `POST /v1/sessions` | keeps a `session` event whose `event_id` is the session id; records a [`ReceivedSession`] | the session event |
+//! | `updateEvent` `PUT /v1/events/{event_id}` | `outputs`, `config`, `duration`, `end_time`, `children_ids` replaced, `metadata`, `metrics`, `feedback`, `user_properties` merged by key; an update of an event not kept yet is applied when it comes; records a [`ReceivedUpdate`] | 200, no body |
+//! | `getEvent` `GET /v1/events/{event_id}` | | `{event}`, or 404 |
+//! | `searchEvents` `POST /v1/events/search` | the kept events passing every filter (below), `dateRange` (`start_time` within it) and `evaluation_id` (the event's or its session's `metadata.run_id`), newest `start_time` first | one page (`page`, `limit`: default 1, 1000) as `{events, count}`, `count` every match |
+//! | `exportEventsLegacy` `POST /v1/events/export` | as `searchEvents`, `dateRange` as `{$gte, $lte}`; `projections` keeps only those fields | as `searchEvents` |
+//! | `createEventLegacy` `POST /events`, `createModelEventLegacy` `POST /events/model` | as `createEvent` (`{event}`; `{model_event}`, of type `model`) | `{event_id, success}` |
+//! | `createEventBatchLegacy` `POST /events/batch`, `createModelEventBatchLegacy` `POST /events/model/batch` | as `createEventBatch` (`events`; `model_events`, of type `model`; `is_single_session` and `session` too) | as `createEventBatch` |
+//! | `updateEventLegacy` `PUT /events` | as `updateEvent`, the id in the body | 200, no body |
+//! | `startSessionLegacy` `POST /session/start` | as `createSession` (`{session}`) | the session event |
+//! | `addSessionTracesLegacy` `POST /session/{session_id}/traces` | as `createSessionEventBatch` (`events` and `logs`) | `{success}` |
+//! | `getEventsSchemaLegacy` `GET /v1/events/schema`, `getRunsSchema` `GET /v1/runs/schema`, `getRunSchema` `GET /v1/runs/{run_id}/schema` | the keys of the kept events' `inputs`, `outputs`, `metadata`, `metrics`, `feedback` (of the run's events for `getRunSchema`, of `evaluation_id`'s for the first) | `{fields: [{name: "metrics.score", event_type}], datasets: the runs' dataset ids, mappings: {}}` (`mappings` a placeholder) |
+//! | `createDataset` `POST /v1/datasets` | keeps `{id, name, description, datapoints, created_at, updated_at}` | `{inserted, result: {insertedId}}` |
+//! | `getDatasets` `GET /v1/datasets` | every dataset, or those of `dataset_id` and `name` | `{datasets}` |
+//! | `updateDataset` `PUT /v1/datasets/{dataset_id}`, `updateDatasetLegacy` `PUT /v1/datasets` | `name`, `description`, `datapoints` replaced (the datapoints' `linked_datasets` follow) | `{result: dataset}`, or 404 |
+//! | `deleteDataset` `DELETE /v1/datasets/{dataset_id}`, `deleteDatasetLegacy` `DELETE /v1/datasets?dataset_id=` | removes it, and from its datapoints' `linked_datasets` | `{result: {id}}`, or 404 |
+//! | `addDatapoints` `POST /v1/datasets/{dataset_id}/datapoints` | a datapoint per row of `data` in the dataset: the row's fields `mapping.inputs` names as `inputs`, `mapping.ground_truth`'s as `ground_truth`, `mapping.history`'s (objects, or lists of them) as `history`, the rest as `metadata` | `{inserted, datapoint_ids}`, or 404 |
+//! | `removeDatapoint` `DELETE /v1/datasets/{dataset_id}/datapoints/{datapoint_id}`, `removeDatapointLegacy` `DELETE /v1/datasets/{dataset_id}/{datapoint_id}` | takes the datapoint out of the dataset (it stays) | `{dereferenced, message}`, or 404 |
+//! | `createDatapoint` `POST /v1/datapoints` | keeps it, in its `linked_datasets` | `{inserted, result: {insertedIds}}` |
+//! | `batchCreateDatapoints` `POST /v1/datapoints/batch` | a datapoint from each kept event named in `events` (none named: each passing `filters`) in `dataset_id`: the event's `inputs` (only `mapping.inputs`' fields, when it names any), its `outputs` as `ground_truth`, `linked_event` its id; `checkState`, `selectAll` and `dateRange` are not read | `{inserted, insertedIds}` |
+//! | `getDatapoints` `GET /v1/datapoints` | those of `datapoint_ids`, or in the datasets named `dataset_name`, or every one | `{datapoints}` |
+//! | `getDatapoint` `GET /v1/datapoints/{datapoint_id}` | | `{datapoint: [it]}`, or 404 |
+//! | `updateDatapoint` `PUT /v1/datapoints/{datapoint_id}` | the fields given replaced (`linked_datasets` followed by the datasets) | `{updated, result: {modifiedCount: 1}}`, or 404 |
+//! | `deleteDatapoint` `DELETE /v1/datapoints/{datapoint_id}` | removes it, and from every dataset | `{deleted}`, or 404 |
+//! | `createRun` `POST /v1/runs` | keeps the run under the body's `run_id` (a new one without; `id` is the same), `status` `pending` unless given; a create with the id of a kept run changes nothing | `{run_id, evaluation}` |
+//! | `getRuns` `GET /v1/runs` | filtered by `dataset_id`, `run_ids`, `name`, `status`, `dateRange` (`{$gte, $lte}` on `created_at`), sorted by `sort_by`, `sort_order` | one page (`page`, `limit`: default 1, 20) as `{evaluations, pagination, metrics}` |
+//! | `getRun` `GET /v1/runs/{run_id}` | | `{evaluation}`, or 404 |
+//! | `updateRun` `PUT /v1/runs/{run_id}` | the fields given replaced | `{evaluation}`, or 404 |
+//! | `deleteRun` `DELETE /v1/runs/{run_id}` | removes it | `{id, deleted}`, or 404 |
+//! | `getExperimentSummary` `GET /v1/runs/{run_id}/summary`, `getExperimentResultLegacy` `GET /v1/runs/{run_id}/result` | computed (see [The summary](#the-summary)) | `{status, success, passed, failed, metrics, datapoints, event_details, run_object}`, or 404 |
+//! | `getExperimentComparison` `GET /v1/runs/{new_run_id}/compare/{old_run_id}`, `getExperimentComparisonLegacy` `.../compare-with/...` | both summaries side by side | `{metrics, commonDatapoints, event_details, new_run, old_run}`, or 404 |
+//! | `getExperimentCompareEvents` `GET /v1/runs/{new_run_id}/compare/{old_run_id}/events`, `getExperimentCompareEventsLegacy` `GET /v1/runs/compare/events` | for each datapoint of both runs, the new run's event of `event_name` and `event_type` (the session event when neither is given) passing `filter`, paired with the old run's of the same name and type | one page (`page`, `limit`) as `{events: [{datapoint_id, event_1, event_2}], totalEvents}` |
+//! | `getExperimentRunMetrics` `GET /v1/runs/{run_id}/metrics` | each event of the run's sessions with number or boolean metrics, passing `filters` (`dateRange` is not read) | `{events: [{event_name, event_type, session_id, metadata: {datapoint_id}, metrics}], totalEvents}` |
+//! | `getMetrics`, `createMetric`, `updateMetric`, `updateMetricLegacy`, `deleteMetric`, `deleteMetricLegacy` (`/v1/metrics`) | a generic table: create (the spec's defaults filled, `id`, `created_at`, `updated_at` given), list (filtered by `type`, `id`), update (fields replaced), delete | `{metrics}`, `{inserted, metric_id}`, `{updated}`, `{deleted}`; 404 for an unknown id |
+//! | `getMetricVersions`, `createMetricVersion`, `deployMetricVersion` (`/v1/metrics/{metric_id}/versions`) | versions `v1`, `v2`...: the metric as it stands with the body's `content` over it; deploying one makes its content the metric's (`deploy_immediately` at once) | `{success, data}`; 404 for an unknown metric or version |
+//! | `runMetric` `POST /v1/metrics/run`, `runMetricLegacy` `POST /v1/metrics/run_metric` | nothing: a placeholder, the mock runs no metric | `{success: true, loading: false, result: null, explanation}` |
+//! | `getConfigurations`, `createConfiguration`, `updateConfiguration`, `deleteConfiguration` (`/v1/configurations`) | a generic table (list filtered by `name`, `env`, `tags`) | `{configurations}`, `{acknowledged, insertedId}`, `{acknowledged, modifiedCount, ...}`, `{acknowledged, deletedCount}`; 404 for an unknown id |
+//! | `getQueues`, `createQueue`, `getQueue`, `updateQueue`, `deleteQueue` (`/v1/queues`) | a generic table (list filtered by `enabled`; `add_event_ids` and `remove_event_ids` change `event_ids`) | `{queues}`, 201 `{queue, message}`, the queue, `{queue, message}`, `{message}`; 404 for an unknown id |
+//! | `getCharts`, `createChart`, `getChart`, `updateChart`, `deleteChart` (`/v1/charts`) | a generic table | `{success, data}`, `{success, message}` for delete; 404 for an unknown id |
+//!
+//! Filters (`searchEvents`' `filters`, and the runs' `filters` and
+//! `filter`) name a field by its dotted path (`event_name`,
+//! `metadata.run_id`) and compare with `exists`, `not exists`, `is`, `is
+//! not` (as numbers when both sides are, else as text), `contains`, `not
+//! contains` (a substring, or an item of a list), `greater than`, `less
+//! than`, `after`, `before` (as numbers, RFC 3339 text read as
+//! milliseconds).
+//!
+//! # The summary
+//!
+//! A run's sessions are the kept events of type `session` whose
+//! `metadata.run_id` is the run's id, or whose session id is in the run's
+//! `session_ids` (the summary's `filters` apply to them). A session's
+//! datapoint is its `metadata.datapoint_id`. Its samples are the number
+//! and boolean `metrics` of every event in the session, its own included
+//! (a boolean counts as 1 or 0). Computed:
+//!
+//! - a sample **passes** when its metric has no range in the run's
+//!   `passing_ranges` or is inside it (`min` and `max` inclusive, each
+//!   optional); a boolean passes when true. A session passes when every
+//!   sample passes and none of its events has an `error`;
+//! - `passed` and `failed`: the datapoint ids of the sessions (the session
+//!   id for one without);
+//! - `metrics.details`: one per metric name, event name and event type,
+//!   with every `values`, their `aggregate` by `aggregate_function`
+//!   (`average` by default, `sum`, `min`, `max`, `count`, `median`, and
+//!   `p90`, `p95`, `p99` by nearest rank; no `aggregate` without values),
+//!   the datapoints that passed and failed, the run's `passing_range`;
+//! - `datapoints`: per session, `{session_id, datapoint_id, passed,
+//!   metrics: [{name, event_name, event_type, value, passed}]}`;
+//! - `event_details`: each event name and type seen;
+//! - the comparison: `commonDatapoints` the datapoints of both runs; per
+//!   metric name (all event types together), `old_aggregate`,
+//!   `new_aggregate`, `difference` (new - old), `percentage_change`
+//!   (difference over old, in %, not given when old is 0); `event_details`
+//!   with `presence` `old`, `new` or `both`.
+//!
+//! Placeholders: `success` is always true and `error` never given;
+//! `status` is the run's (`pending` without one); `metric_type` is given
+//! only for a metric created in the mock under that name.
 
 use parking_lot::Mutex;
 use std::fmt;
@@ -68,20 +169,22 @@ use routes::Call;
 #[non_exhaustive]
 pub struct ReceivedEvent {
     /// The operation that carried it: `logEvent`, `createEvent`,
-    /// `createEventBatch` or `createSessionEventBatch`.
+    /// `createEventBatch`, `createSessionEventBatch`, or a deprecated
+    /// route's (`createEventLegacy`, ...).
     pub operation: &'static str,
     /// The session it was logged in: the path's (percent-decoded) for
-    /// `logEvent` and `createSessionEventBatch`, the event's `session_id`
-    /// for the others (a new one when it has none).
+    /// `logEvent`, `createSessionEventBatch` and `addSessionTracesLegacy`,
+    /// the batch's new session with `single_session`, the event's
+    /// `session_id` for the others (a new one when it has none).
     pub session_id: String,
-    /// The event as JSON: the body of `logEvent` and `createEvent`, one of
-    /// the `events` of a batch.
+    /// The event as JSON, as it came: the body of `logEvent` and
+    /// `createEvent`, one of the `events` of a batch.
     pub event: Value,
     /// The body of the request that carried it, as it came over the wire.
     pub body: Bytes,
 }
 
-/// A session the mock started (`createSession`).
+/// A session the mock started (`createSession`, `startSessionLegacy`).
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct ReceivedSession {
@@ -154,7 +257,8 @@ pub struct MockStats {
     pub sessions: u64,
     /// Updates accepted.
     pub updates: u64,
-    /// Requests refused for breaking the spec.
+    /// Requests refused for breaking the spec, and answers of the mock's
+    /// own that would have (answered 500).
     pub violations: u64,
 }
 
@@ -278,9 +382,11 @@ impl MockHoneyHive {
     }
 
     /// The events accepted since the last call, in the order they arrived,
-    /// moved out of the mock: a mock that runs for long holds only what
-    /// has not been taken yet. [`events`](Self::events) then starts again
-    /// from the next one; [`stats`](Self::stats) still counts them all.
+    /// moved out of the record: [`events`](Self::events) then starts again
+    /// from the next one; [`stats`](Self::stats) still counts them all, and
+    /// the mock's state still holds each (flat, as `getEvent` and
+    /// `searchEvents` find it), so a mock that runs for long grows with
+    /// what it is sent.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
