@@ -13,16 +13,14 @@ use support::bare_client;
 /// the generated type of its `created_at` (`anyOf` two strings) does not
 /// decode a string, so the generated client cannot read them yet.
 async fn call(mock: &MockHoneyHive, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let method: reqwest::Method = method.parse().unwrap();
-    let mut request = bare_client()
-        .request(method, format!("{}{path}", mock.base_url()))
-        .bearer_auth(MockHoneyHive::API_KEY);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let answer = request.send().await.unwrap();
-    let status = answer.status().as_u16();
-    (status, answer.json().await.unwrap_or(Value::Null))
+    support::call_mock(mock, method.parse().unwrap(), path, body.as_ref()).await
+}
+
+/// A mock, and a client aimed at it.
+async fn started() -> (MockHoneyHive, honeyhive::Client) {
+    let mock = MockHoneyHive::start_async().await;
+    let client = mock.client().unwrap();
+    (mock, client)
 }
 
 /// A generated body type from JSON (the test's bodies are valid).
@@ -66,8 +64,7 @@ fn session_events(run: &str, datapoint: &str, accuracy: f64, start: u64) -> Vec<
 
 #[tokio::test]
 async fn a_whole_experiment_runs_offline_dataset_datapoints_run_events_summary() {
-    let mock = MockHoneyHive::start_async().await;
-    let client = mock.client().unwrap();
+    let (mock, client) = started().await;
     let raw = client.raw();
 
     // A dataset, and datapoints added with a mapping and one by one.
@@ -131,13 +128,11 @@ async fn a_whole_experiment_runs_offline_dataset_datapoints_run_events_summary()
     assert_eq!(listed["datasets"][0]["id"], dataset.as_str());
     assert_eq!(listed["datasets"][0]["description"], "questions");
     assert_eq!(listed["datasets"][0]["datapoints"], json!(datapoints));
-    let by_name = raw
-        .get_datapoints()
-        .dataset_name("qa")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(by_name.datapoints.len(), 3);
+    let in_qa = || async {
+        let listed = raw.get_datapoints().dataset_name("qa").send().await;
+        listed.unwrap().into_inner().datapoints.len()
+    };
+    assert_eq!(in_qa().await, 3);
     let by_id = of(raw
         .get_datapoints()
         .datapoint_ids(vec![datapoints[1].clone()])
@@ -305,13 +300,7 @@ async fn a_whole_experiment_runs_offline_dataset_datapoints_run_events_summary()
         .send()
         .await
         .unwrap();
-    let by_name = raw
-        .get_datapoints()
-        .dataset_name("qa")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(by_name.datapoints.len(), 2);
+    assert_eq!(in_qa().await, 2);
     raw.delete_run().run_id(uuid(&run)).send().await.unwrap();
     assert_eq!(status(raw.get_run().run_id(uuid(&run)).send().await), 404);
 
@@ -320,8 +309,7 @@ async fn a_whole_experiment_runs_offline_dataset_datapoints_run_events_summary()
 
 #[tokio::test]
 async fn a_second_run_compares_with_the_first_on_common_datapoints() {
-    let mock = MockHoneyHive::start_async().await;
-    let client = mock.client().unwrap();
+    let (mock, client) = started().await;
     let raw = client.raw();
     let (old, new) = (
         uuid::Uuid::new_v4().to_string(),
@@ -373,8 +361,7 @@ async fn a_second_run_compares_with_the_first_on_common_datapoints() {
 
 #[tokio::test]
 async fn unknown_ids_answer_404_naming_the_resource() {
-    let mock = MockHoneyHive::start_async().await;
-    let client = mock.client().unwrap();
+    let (mock, client) = started().await;
     let raw = client.raw();
     let nobody = uuid::Uuid::new_v4();
     assert_eq!(status(raw.get_event().event_id(nobody).send().await), 404);
@@ -409,8 +396,7 @@ async fn unknown_ids_answer_404_naming_the_resource() {
 
 #[tokio::test]
 async fn searches_page_through_every_match_once_newest_first() {
-    let mock = MockHoneyHive::start_async().await;
-    let client = mock.client().unwrap();
+    let (mock, client) = started().await;
     let raw = client.raw();
     let session = uuid::Uuid::new_v4().to_string();
     let events: Vec<Value> = (0..25)
@@ -490,8 +476,7 @@ async fn two_mocks_share_nothing() {
 
 #[tokio::test]
 async fn events_of_every_route_are_found_and_an_update_changes_the_stored_event() {
-    let mock = MockHoneyHive::start_async().await;
-    let client = mock.client().unwrap();
+    let (mock, client) = started().await;
     let (url, key) = (mock.base_url(), MockHoneyHive::API_KEY);
     let http = bare_client();
     let id = || uuid::Uuid::new_v4().to_string();
