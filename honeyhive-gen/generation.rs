@@ -45,10 +45,48 @@ pub fn settings() -> GenerationSettings {
     settings
 }
 
-/// Parses the spec (YAML or JSON text).
+/// Parses the spec (YAML or JSON text), with its `anyOf`s as the generator
+/// can render them (see [`any_of_for_typify`]).
 pub fn parse_spec(text: &str) -> Result<openapiv3::OpenAPI, String> {
-    serde_yaml_ng::from_str(text)
+    let mut document: serde_json::Value = serde_yaml_ng::from_str(text)
+        .map_err(|e| format!("openapi.yaml is not a valid OpenAPI 3.0 document: {e}"))?;
+    any_of_for_typify(&mut document);
+    serde_json::from_value(document)
         .map_err(|e| format!("openapi.yaml is not a valid OpenAPI 3.0 document: {e}"))
+}
+
+/// typify renders `anyOf` as a struct of flattened optional parts, which
+/// cannot decode a plain string or number (`anyOf: [{type: string},
+/// {type: string, format: date-time}]`, HoneyHive's `created_at`, failed on
+/// every run). For generation only (the spec and the validators keep
+/// `anyOf`), each `anyOf` becomes what it means for decoding:
+/// - alternatives that are all strings (formats aside): one string;
+/// - otherwise a `oneOf`, which typify renders as an untagged enum that
+///   takes the first alternative a value fits: a value fitting more than
+///   one of an `anyOf` still decodes.
+fn any_of_for_typify(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::Array(alternatives)) = map.get("anyOf") {
+                let all_strings = alternatives.iter().all(|a| {
+                    a.as_object().is_some_and(|a| {
+                        a.get("type").and_then(Value::as_str) == Some("string")
+                            && a.keys().all(|k| k == "type" || k == "format")
+                    })
+                });
+                let alternatives = map.remove("anyOf").unwrap_or_default();
+                if all_strings {
+                    map.insert("type".to_owned(), Value::from("string"));
+                } else {
+                    map.insert("oneOf".to_owned(), alternatives);
+                }
+            }
+            map.values_mut().for_each(any_of_for_typify);
+        }
+        Value::Array(items) => items.iter_mut().for_each(any_of_for_typify),
+        _ => {}
+    }
 }
 
 /// Renders the client for `spec` as formatted Rust source, header included.

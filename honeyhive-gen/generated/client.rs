@@ -1614,7 +1614,7 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct CreateChartResponseData {
         pub bucketing: ::std::string::String,
-        pub created_at: CreateChartResponseDataCreatedAt,
+        pub created_at: ::std::string::String,
         #[serde(
             rename = "dateRange",
             deserialize_with = "::std::option::Option::deserialize"
@@ -1644,23 +1644,10 @@ pub mod types {
         #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub query: ::std::option::Option<::std::vec::Vec<QueryFilter>>,
         #[serde(deserialize_with = "::std::option::Option::deserialize")]
-        pub updated_at: ::std::option::Option<CreateChartResponseDataUpdatedAt>,
+        pub updated_at: ::std::option::Option<::std::string::String>,
     }
     impl CreateChartResponseData {
         pub fn builder() -> builder::CreateChartResponseData {
-            Default::default()
-        }
-    }
-    ///`CreateChartResponseDataCreatedAt`
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
-    pub struct CreateChartResponseDataCreatedAt {
-        #[serde(flatten, skip_serializing_if = "::std::option::Option::is_none")]
-        pub subtype_0: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-        #[serde(flatten, skip_serializing_if = "::std::option::Option::is_none")]
-        pub subtype_1: ::std::option::Option<::std::string::String>,
-    }
-    impl CreateChartResponseDataCreatedAt {
-        pub fn builder() -> builder::CreateChartResponseDataCreatedAt {
             Default::default()
         }
     }
@@ -1825,19 +1812,6 @@ pub mod types {
                 .map_err(|e: self::error::ConversionError| {
                     <D::Error as ::serde::de::Error>::custom(e.to_string())
                 })
-        }
-    }
-    ///`CreateChartResponseDataUpdatedAt`
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
-    pub struct CreateChartResponseDataUpdatedAt {
-        #[serde(flatten, skip_serializing_if = "::std::option::Option::is_none")]
-        pub subtype_0: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-        #[serde(flatten, skip_serializing_if = "::std::option::Option::is_none")]
-        pub subtype_1: ::std::option::Option<::std::string::String>,
-    }
-    impl CreateChartResponseDataUpdatedAt {
-        pub fn builder() -> builder::CreateChartResponseDataUpdatedAt {
-            Default::default()
         }
     }
     ///The body of createConfiguration.
@@ -4088,7 +4062,7 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ExperimentRunObject {
         pub configuration: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        pub created_at: ExperimentRunObjectCreatedAt,
+        pub created_at: ::std::string::String,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub dataset_id: ::std::option::Option<::std::string::String>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4116,36 +4090,10 @@ pub mod types {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub status: ::std::option::Option<::std::string::String>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub updated_at: ::std::option::Option<ExperimentRunObjectUpdatedAt>,
+        pub updated_at: ::std::option::Option<::std::string::String>,
     }
     impl ExperimentRunObject {
         pub fn builder() -> builder::ExperimentRunObject {
-            Default::default()
-        }
-    }
-    ///`ExperimentRunObjectCreatedAt`
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
-    pub struct ExperimentRunObjectCreatedAt {
-        #[serde(flatten, skip_serializing_if = "::std::option::Option::is_none")]
-        pub subtype_0: ::std::option::Option<::std::string::String>,
-        #[serde(flatten, skip_serializing_if = "::std::option::Option::is_none")]
-        pub subtype_1: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-    }
-    impl ExperimentRunObjectCreatedAt {
-        pub fn builder() -> builder::ExperimentRunObjectCreatedAt {
-            Default::default()
-        }
-    }
-    ///`ExperimentRunObjectUpdatedAt`
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
-    pub struct ExperimentRunObjectUpdatedAt {
-        #[serde(flatten, skip_serializing_if = "::std::option::Option::is_none")]
-        pub subtype_0: ::std::option::Option<::std::string::String>,
-        #[serde(flatten, skip_serializing_if = "::std::option::Option::is_none")]
-        pub subtype_1: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-    }
-    impl ExperimentRunObjectUpdatedAt {
-        pub fn builder() -> builder::ExperimentRunObjectUpdatedAt {
             Default::default()
         }
     }
@@ -4775,7 +4723,7 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct GetChartResponseData {
         pub bucketing: ::std::string::String,
-        pub created_at: GetChartResponseDataCreatedAt,
+        pub created_at: ::std::string::String,
         #[serde(
             rename = "dateRange",
             deserialize_with = "::std::option::Option::deserialize"
@@ -4805,23 +4753,10 @@ pub mod types {
         #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub query: ::std::option::Option<::std::vec::Vec<QueryFilter>>,
         #[serde(deserialize_with = "::std::option::Option::deserialize")]
-        pub updated_at: ::std::option::Option<GetChartResponseDataUpdatedAt>,
+        pub updated_at: ::std::option::Option<::std::string::String>,
     }
     impl GetChartResponseData {
         pub fn builder() -> builder::GetChartResponseData {
-            Default::default()
-        }
-    }
-    ///`GetChartResponseDataCreatedAt`
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
-    pub struct GetChartResponseDataCreatedAt {
-        #[serde(flatten, skip_serializing_if = "::std::option::Option::is_none")]
-        pub subtype_0: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-        #[serde(flatten, skip_serializing_if = "::std::option::Option::is_none")]
-        pub subtype_1: ::std::option::Option<::std::string::String>,
-    }
-    impl GetChartResponseDataCreatedAt {
-        pub fn builder() -> builder::GetChartResponseDataCreatedAt {
             Default::default()
         }
     }
@@ -4987,19 +4922,6 @@ pub mod types {
                 })
         }
     }
-    ///`GetChartResponseDataUpdatedAt`
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
-    pub struct GetChartResponseDataUpdatedAt {
-        #[serde(flatten, skip_serializing_if = "::std::option::Option::is_none")]
-        pub subtype_0: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-        #[serde(flatten, skip_serializing_if = "::std::option::Option::is_none")]
-        pub subtype_1: ::std::option::Option<::std::string::String>,
-    }
-    impl GetChartResponseDataUpdatedAt {
-        pub fn builder() -> builder::GetChartResponseDataUpdatedAt {
-            Default::default()
-        }
-    }
     ///`GetChartsResponse`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(deny_unknown_fields)]
@@ -5016,7 +4938,7 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct GetChartsResponseDataItem {
         pub bucketing: ::std::string::String,
-        pub created_at: GetChartsResponseDataItemCreatedAt,
+        pub created_at: ::std::string::String,
         #[serde(
             rename = "dateRange",
             deserialize_with = "::std::option::Option::deserialize"
@@ -5046,23 +4968,10 @@ pub mod types {
         #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub query: ::std::option::Option<::std::vec::Vec<QueryFilter>>,
         #[serde(deserialize_with = "::std::option::Option::deserialize")]
-        pub updated_at: ::std::option::Option<GetChartsResponseDataItemUpdatedAt>,
+        pub updated_at: ::std::option::Option<::std::string::String>,
     }
     impl GetChartsResponseDataItem {
         pub fn builder() -> builder::GetChartsResponseDataItem {
-            Default::default()
-        }
-    }
-    ///`GetChartsResponseDataItemCreatedAt`
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
-    pub struct GetChartsResponseDataItemCreatedAt {
-        #[serde(flatten, skip_serializing_if = "::std::option::Option::is_none")]
-        pub subtype_0: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-        #[serde(flatten, skip_serializing_if = "::std::option::Option::is_none")]
-        pub subtype_1: ::std::option::Option<::std::string::String>,
-    }
-    impl GetChartsResponseDataItemCreatedAt {
-        pub fn builder() -> builder::GetChartsResponseDataItemCreatedAt {
             Default::default()
         }
     }
@@ -5229,19 +5138,6 @@ pub mod types {
                 .map_err(|e: self::error::ConversionError| {
                     <D::Error as ::serde::de::Error>::custom(e.to_string())
                 })
-        }
-    }
-    ///`GetChartsResponseDataItemUpdatedAt`
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
-    pub struct GetChartsResponseDataItemUpdatedAt {
-        #[serde(flatten, skip_serializing_if = "::std::option::Option::is_none")]
-        pub subtype_0: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-        #[serde(flatten, skip_serializing_if = "::std::option::Option::is_none")]
-        pub subtype_1: ::std::option::Option<::std::string::String>,
-    }
-    impl GetChartsResponseDataItemUpdatedAt {
-        pub fn builder() -> builder::GetChartsResponseDataItemUpdatedAt {
-            Default::default()
         }
     }
     ///The answer of getConfigurations.
@@ -13576,7 +13472,7 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct UpdateChartResponseData {
         pub bucketing: ::std::string::String,
-        pub created_at: UpdateChartResponseDataCreatedAt,
+        pub created_at: ::std::string::String,
         #[serde(
             rename = "dateRange",
             deserialize_with = "::std::option::Option::deserialize"
@@ -13606,23 +13502,10 @@ pub mod types {
         #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub query: ::std::option::Option<::std::vec::Vec<QueryFilter>>,
         #[serde(deserialize_with = "::std::option::Option::deserialize")]
-        pub updated_at: ::std::option::Option<UpdateChartResponseDataUpdatedAt>,
+        pub updated_at: ::std::option::Option<::std::string::String>,
     }
     impl UpdateChartResponseData {
         pub fn builder() -> builder::UpdateChartResponseData {
-            Default::default()
-        }
-    }
-    ///`UpdateChartResponseDataCreatedAt`
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
-    pub struct UpdateChartResponseDataCreatedAt {
-        #[serde(flatten, skip_serializing_if = "::std::option::Option::is_none")]
-        pub subtype_0: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-        #[serde(flatten, skip_serializing_if = "::std::option::Option::is_none")]
-        pub subtype_1: ::std::option::Option<::std::string::String>,
-    }
-    impl UpdateChartResponseDataCreatedAt {
-        pub fn builder() -> builder::UpdateChartResponseDataCreatedAt {
             Default::default()
         }
     }
@@ -13787,19 +13670,6 @@ pub mod types {
                 .map_err(|e: self::error::ConversionError| {
                     <D::Error as ::serde::de::Error>::custom(e.to_string())
                 })
-        }
-    }
-    ///`UpdateChartResponseDataUpdatedAt`
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
-    pub struct UpdateChartResponseDataUpdatedAt {
-        #[serde(flatten, skip_serializing_if = "::std::option::Option::is_none")]
-        pub subtype_0: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-        #[serde(flatten, skip_serializing_if = "::std::option::Option::is_none")]
-        pub subtype_1: ::std::option::Option<::std::string::String>,
-    }
-    impl UpdateChartResponseDataUpdatedAt {
-        pub fn builder() -> builder::UpdateChartResponseDataUpdatedAt {
-            Default::default()
         }
     }
     ///The body of updateConfiguration.
@@ -16845,7 +16715,7 @@ pub mod types {
                 ::std::string::String,
             >,
             created_at: ::std::result::Result<
-                super::CreateChartResponseDataCreatedAt,
+                ::std::string::String,
                 ::std::string::String,
             >,
             date_range: ::std::result::Result<
@@ -16891,7 +16761,7 @@ pub mod types {
                 ::std::string::String,
             >,
             updated_at: ::std::result::Result<
-                ::std::option::Option<super::CreateChartResponseDataUpdatedAt>,
+                ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
         }
@@ -16930,7 +16800,7 @@ pub mod types {
             }
             pub fn created_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::CreateChartResponseDataCreatedAt>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.created_at = value
@@ -17084,9 +16954,7 @@ pub mod types {
             }
             pub fn updated_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::CreateChartResponseDataUpdatedAt>,
-                >,
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.updated_at = value
@@ -17139,142 +17007,6 @@ pub mod types {
                     owner_profile: Ok(value.owner_profile),
                     query: Ok(value.query),
                     updated_at: Ok(value.updated_at),
-                }
-            }
-        }
-        #[derive(Clone, Debug)]
-        pub struct CreateChartResponseDataCreatedAt {
-            subtype_0: ::std::result::Result<
-                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                ::std::string::String,
-            >,
-            subtype_1: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-        }
-        impl ::std::default::Default for CreateChartResponseDataCreatedAt {
-            fn default() -> Self {
-                Self {
-                    subtype_0: Ok(Default::default()),
-                    subtype_1: Ok(Default::default()),
-                }
-            }
-        }
-        impl CreateChartResponseDataCreatedAt {
-            pub fn subtype_0<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.subtype_0 = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for subtype_0: {e}")
-                    });
-                self
-            }
-            pub fn subtype_1<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.subtype_1 = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for subtype_1: {e}")
-                    });
-                self
-            }
-        }
-        impl ::std::convert::TryFrom<CreateChartResponseDataCreatedAt>
-        for super::CreateChartResponseDataCreatedAt {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: CreateChartResponseDataCreatedAt,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    subtype_0: value.subtype_0?,
-                    subtype_1: value.subtype_1?,
-                })
-            }
-        }
-        impl ::std::convert::From<super::CreateChartResponseDataCreatedAt>
-        for CreateChartResponseDataCreatedAt {
-            fn from(value: super::CreateChartResponseDataCreatedAt) -> Self {
-                Self {
-                    subtype_0: Ok(value.subtype_0),
-                    subtype_1: Ok(value.subtype_1),
-                }
-            }
-        }
-        #[derive(Clone, Debug)]
-        pub struct CreateChartResponseDataUpdatedAt {
-            subtype_0: ::std::result::Result<
-                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                ::std::string::String,
-            >,
-            subtype_1: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-        }
-        impl ::std::default::Default for CreateChartResponseDataUpdatedAt {
-            fn default() -> Self {
-                Self {
-                    subtype_0: Ok(Default::default()),
-                    subtype_1: Ok(Default::default()),
-                }
-            }
-        }
-        impl CreateChartResponseDataUpdatedAt {
-            pub fn subtype_0<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.subtype_0 = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for subtype_0: {e}")
-                    });
-                self
-            }
-            pub fn subtype_1<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.subtype_1 = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for subtype_1: {e}")
-                    });
-                self
-            }
-        }
-        impl ::std::convert::TryFrom<CreateChartResponseDataUpdatedAt>
-        for super::CreateChartResponseDataUpdatedAt {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: CreateChartResponseDataUpdatedAt,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    subtype_0: value.subtype_0?,
-                    subtype_1: value.subtype_1?,
-                })
-            }
-        }
-        impl ::std::convert::From<super::CreateChartResponseDataUpdatedAt>
-        for CreateChartResponseDataUpdatedAt {
-            fn from(value: super::CreateChartResponseDataUpdatedAt) -> Self {
-                Self {
-                    subtype_0: Ok(value.subtype_0),
-                    subtype_1: Ok(value.subtype_1),
                 }
             }
         }
@@ -20583,7 +20315,7 @@ pub mod types {
                 ::std::string::String,
             >,
             created_at: ::std::result::Result<
-                super::ExperimentRunObjectCreatedAt,
+                ::std::string::String,
                 ::std::string::String,
             >,
             dataset_id: ::std::result::Result<
@@ -20634,7 +20366,7 @@ pub mod types {
                 ::std::string::String,
             >,
             updated_at: ::std::result::Result<
-                ::std::option::Option<super::ExperimentRunObjectUpdatedAt>,
+                ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
         }
@@ -20680,7 +20412,7 @@ pub mod types {
             }
             pub fn created_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::ExperimentRunObjectCreatedAt>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.created_at = value
@@ -20867,9 +20599,7 @@ pub mod types {
             }
             pub fn updated_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ExperimentRunObjectUpdatedAt>,
-                >,
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.updated_at = value
@@ -20927,142 +20657,6 @@ pub mod types {
                     scope_type: Ok(value.scope_type),
                     status: Ok(value.status),
                     updated_at: Ok(value.updated_at),
-                }
-            }
-        }
-        #[derive(Clone, Debug)]
-        pub struct ExperimentRunObjectCreatedAt {
-            subtype_0: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-            subtype_1: ::std::result::Result<
-                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                ::std::string::String,
-            >,
-        }
-        impl ::std::default::Default for ExperimentRunObjectCreatedAt {
-            fn default() -> Self {
-                Self {
-                    subtype_0: Ok(Default::default()),
-                    subtype_1: Ok(Default::default()),
-                }
-            }
-        }
-        impl ExperimentRunObjectCreatedAt {
-            pub fn subtype_0<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.subtype_0 = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for subtype_0: {e}")
-                    });
-                self
-            }
-            pub fn subtype_1<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.subtype_1 = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for subtype_1: {e}")
-                    });
-                self
-            }
-        }
-        impl ::std::convert::TryFrom<ExperimentRunObjectCreatedAt>
-        for super::ExperimentRunObjectCreatedAt {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: ExperimentRunObjectCreatedAt,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    subtype_0: value.subtype_0?,
-                    subtype_1: value.subtype_1?,
-                })
-            }
-        }
-        impl ::std::convert::From<super::ExperimentRunObjectCreatedAt>
-        for ExperimentRunObjectCreatedAt {
-            fn from(value: super::ExperimentRunObjectCreatedAt) -> Self {
-                Self {
-                    subtype_0: Ok(value.subtype_0),
-                    subtype_1: Ok(value.subtype_1),
-                }
-            }
-        }
-        #[derive(Clone, Debug)]
-        pub struct ExperimentRunObjectUpdatedAt {
-            subtype_0: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-            subtype_1: ::std::result::Result<
-                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                ::std::string::String,
-            >,
-        }
-        impl ::std::default::Default for ExperimentRunObjectUpdatedAt {
-            fn default() -> Self {
-                Self {
-                    subtype_0: Ok(Default::default()),
-                    subtype_1: Ok(Default::default()),
-                }
-            }
-        }
-        impl ExperimentRunObjectUpdatedAt {
-            pub fn subtype_0<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.subtype_0 = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for subtype_0: {e}")
-                    });
-                self
-            }
-            pub fn subtype_1<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.subtype_1 = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for subtype_1: {e}")
-                    });
-                self
-            }
-        }
-        impl ::std::convert::TryFrom<ExperimentRunObjectUpdatedAt>
-        for super::ExperimentRunObjectUpdatedAt {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: ExperimentRunObjectUpdatedAt,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    subtype_0: value.subtype_0?,
-                    subtype_1: value.subtype_1?,
-                })
-            }
-        }
-        impl ::std::convert::From<super::ExperimentRunObjectUpdatedAt>
-        for ExperimentRunObjectUpdatedAt {
-            fn from(value: super::ExperimentRunObjectUpdatedAt) -> Self {
-                Self {
-                    subtype_0: Ok(value.subtype_0),
-                    subtype_1: Ok(value.subtype_1),
                 }
             }
         }
@@ -21902,7 +21496,7 @@ pub mod types {
                 ::std::string::String,
             >,
             created_at: ::std::result::Result<
-                super::GetChartResponseDataCreatedAt,
+                ::std::string::String,
                 ::std::string::String,
             >,
             date_range: ::std::result::Result<
@@ -21948,7 +21542,7 @@ pub mod types {
                 ::std::string::String,
             >,
             updated_at: ::std::result::Result<
-                ::std::option::Option<super::GetChartResponseDataUpdatedAt>,
+                ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
         }
@@ -21987,7 +21581,7 @@ pub mod types {
             }
             pub fn created_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::GetChartResponseDataCreatedAt>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.created_at = value
@@ -22141,9 +21735,7 @@ pub mod types {
             }
             pub fn updated_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::GetChartResponseDataUpdatedAt>,
-                >,
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.updated_at = value
@@ -22195,142 +21787,6 @@ pub mod types {
                     owner_profile: Ok(value.owner_profile),
                     query: Ok(value.query),
                     updated_at: Ok(value.updated_at),
-                }
-            }
-        }
-        #[derive(Clone, Debug)]
-        pub struct GetChartResponseDataCreatedAt {
-            subtype_0: ::std::result::Result<
-                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                ::std::string::String,
-            >,
-            subtype_1: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-        }
-        impl ::std::default::Default for GetChartResponseDataCreatedAt {
-            fn default() -> Self {
-                Self {
-                    subtype_0: Ok(Default::default()),
-                    subtype_1: Ok(Default::default()),
-                }
-            }
-        }
-        impl GetChartResponseDataCreatedAt {
-            pub fn subtype_0<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.subtype_0 = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for subtype_0: {e}")
-                    });
-                self
-            }
-            pub fn subtype_1<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.subtype_1 = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for subtype_1: {e}")
-                    });
-                self
-            }
-        }
-        impl ::std::convert::TryFrom<GetChartResponseDataCreatedAt>
-        for super::GetChartResponseDataCreatedAt {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: GetChartResponseDataCreatedAt,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    subtype_0: value.subtype_0?,
-                    subtype_1: value.subtype_1?,
-                })
-            }
-        }
-        impl ::std::convert::From<super::GetChartResponseDataCreatedAt>
-        for GetChartResponseDataCreatedAt {
-            fn from(value: super::GetChartResponseDataCreatedAt) -> Self {
-                Self {
-                    subtype_0: Ok(value.subtype_0),
-                    subtype_1: Ok(value.subtype_1),
-                }
-            }
-        }
-        #[derive(Clone, Debug)]
-        pub struct GetChartResponseDataUpdatedAt {
-            subtype_0: ::std::result::Result<
-                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                ::std::string::String,
-            >,
-            subtype_1: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-        }
-        impl ::std::default::Default for GetChartResponseDataUpdatedAt {
-            fn default() -> Self {
-                Self {
-                    subtype_0: Ok(Default::default()),
-                    subtype_1: Ok(Default::default()),
-                }
-            }
-        }
-        impl GetChartResponseDataUpdatedAt {
-            pub fn subtype_0<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.subtype_0 = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for subtype_0: {e}")
-                    });
-                self
-            }
-            pub fn subtype_1<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.subtype_1 = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for subtype_1: {e}")
-                    });
-                self
-            }
-        }
-        impl ::std::convert::TryFrom<GetChartResponseDataUpdatedAt>
-        for super::GetChartResponseDataUpdatedAt {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: GetChartResponseDataUpdatedAt,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    subtype_0: value.subtype_0?,
-                    subtype_1: value.subtype_1?,
-                })
-            }
-        }
-        impl ::std::convert::From<super::GetChartResponseDataUpdatedAt>
-        for GetChartResponseDataUpdatedAt {
-            fn from(value: super::GetChartResponseDataUpdatedAt) -> Self {
-                Self {
-                    subtype_0: Ok(value.subtype_0),
-                    subtype_1: Ok(value.subtype_1),
                 }
             }
         }
@@ -22404,7 +21860,7 @@ pub mod types {
                 ::std::string::String,
             >,
             created_at: ::std::result::Result<
-                super::GetChartsResponseDataItemCreatedAt,
+                ::std::string::String,
                 ::std::string::String,
             >,
             date_range: ::std::result::Result<
@@ -22450,7 +21906,7 @@ pub mod types {
                 ::std::string::String,
             >,
             updated_at: ::std::result::Result<
-                ::std::option::Option<super::GetChartsResponseDataItemUpdatedAt>,
+                ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
         }
@@ -22489,7 +21945,7 @@ pub mod types {
             }
             pub fn created_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::GetChartsResponseDataItemCreatedAt>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.created_at = value
@@ -22643,9 +22099,7 @@ pub mod types {
             }
             pub fn updated_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::GetChartsResponseDataItemUpdatedAt>,
-                >,
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.updated_at = value
@@ -22698,142 +22152,6 @@ pub mod types {
                     owner_profile: Ok(value.owner_profile),
                     query: Ok(value.query),
                     updated_at: Ok(value.updated_at),
-                }
-            }
-        }
-        #[derive(Clone, Debug)]
-        pub struct GetChartsResponseDataItemCreatedAt {
-            subtype_0: ::std::result::Result<
-                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                ::std::string::String,
-            >,
-            subtype_1: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-        }
-        impl ::std::default::Default for GetChartsResponseDataItemCreatedAt {
-            fn default() -> Self {
-                Self {
-                    subtype_0: Ok(Default::default()),
-                    subtype_1: Ok(Default::default()),
-                }
-            }
-        }
-        impl GetChartsResponseDataItemCreatedAt {
-            pub fn subtype_0<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.subtype_0 = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for subtype_0: {e}")
-                    });
-                self
-            }
-            pub fn subtype_1<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.subtype_1 = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for subtype_1: {e}")
-                    });
-                self
-            }
-        }
-        impl ::std::convert::TryFrom<GetChartsResponseDataItemCreatedAt>
-        for super::GetChartsResponseDataItemCreatedAt {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: GetChartsResponseDataItemCreatedAt,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    subtype_0: value.subtype_0?,
-                    subtype_1: value.subtype_1?,
-                })
-            }
-        }
-        impl ::std::convert::From<super::GetChartsResponseDataItemCreatedAt>
-        for GetChartsResponseDataItemCreatedAt {
-            fn from(value: super::GetChartsResponseDataItemCreatedAt) -> Self {
-                Self {
-                    subtype_0: Ok(value.subtype_0),
-                    subtype_1: Ok(value.subtype_1),
-                }
-            }
-        }
-        #[derive(Clone, Debug)]
-        pub struct GetChartsResponseDataItemUpdatedAt {
-            subtype_0: ::std::result::Result<
-                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                ::std::string::String,
-            >,
-            subtype_1: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-        }
-        impl ::std::default::Default for GetChartsResponseDataItemUpdatedAt {
-            fn default() -> Self {
-                Self {
-                    subtype_0: Ok(Default::default()),
-                    subtype_1: Ok(Default::default()),
-                }
-            }
-        }
-        impl GetChartsResponseDataItemUpdatedAt {
-            pub fn subtype_0<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.subtype_0 = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for subtype_0: {e}")
-                    });
-                self
-            }
-            pub fn subtype_1<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.subtype_1 = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for subtype_1: {e}")
-                    });
-                self
-            }
-        }
-        impl ::std::convert::TryFrom<GetChartsResponseDataItemUpdatedAt>
-        for super::GetChartsResponseDataItemUpdatedAt {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: GetChartsResponseDataItemUpdatedAt,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    subtype_0: value.subtype_0?,
-                    subtype_1: value.subtype_1?,
-                })
-            }
-        }
-        impl ::std::convert::From<super::GetChartsResponseDataItemUpdatedAt>
-        for GetChartsResponseDataItemUpdatedAt {
-            fn from(value: super::GetChartsResponseDataItemUpdatedAt) -> Self {
-                Self {
-                    subtype_0: Ok(value.subtype_0),
-                    subtype_1: Ok(value.subtype_1),
                 }
             }
         }
@@ -36939,7 +36257,7 @@ pub mod types {
                 ::std::string::String,
             >,
             created_at: ::std::result::Result<
-                super::UpdateChartResponseDataCreatedAt,
+                ::std::string::String,
                 ::std::string::String,
             >,
             date_range: ::std::result::Result<
@@ -36985,7 +36303,7 @@ pub mod types {
                 ::std::string::String,
             >,
             updated_at: ::std::result::Result<
-                ::std::option::Option<super::UpdateChartResponseDataUpdatedAt>,
+                ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
         }
@@ -37024,7 +36342,7 @@ pub mod types {
             }
             pub fn created_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::UpdateChartResponseDataCreatedAt>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.created_at = value
@@ -37178,9 +36496,7 @@ pub mod types {
             }
             pub fn updated_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::UpdateChartResponseDataUpdatedAt>,
-                >,
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.updated_at = value
@@ -37233,142 +36549,6 @@ pub mod types {
                     owner_profile: Ok(value.owner_profile),
                     query: Ok(value.query),
                     updated_at: Ok(value.updated_at),
-                }
-            }
-        }
-        #[derive(Clone, Debug)]
-        pub struct UpdateChartResponseDataCreatedAt {
-            subtype_0: ::std::result::Result<
-                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                ::std::string::String,
-            >,
-            subtype_1: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-        }
-        impl ::std::default::Default for UpdateChartResponseDataCreatedAt {
-            fn default() -> Self {
-                Self {
-                    subtype_0: Ok(Default::default()),
-                    subtype_1: Ok(Default::default()),
-                }
-            }
-        }
-        impl UpdateChartResponseDataCreatedAt {
-            pub fn subtype_0<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.subtype_0 = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for subtype_0: {e}")
-                    });
-                self
-            }
-            pub fn subtype_1<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.subtype_1 = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for subtype_1: {e}")
-                    });
-                self
-            }
-        }
-        impl ::std::convert::TryFrom<UpdateChartResponseDataCreatedAt>
-        for super::UpdateChartResponseDataCreatedAt {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: UpdateChartResponseDataCreatedAt,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    subtype_0: value.subtype_0?,
-                    subtype_1: value.subtype_1?,
-                })
-            }
-        }
-        impl ::std::convert::From<super::UpdateChartResponseDataCreatedAt>
-        for UpdateChartResponseDataCreatedAt {
-            fn from(value: super::UpdateChartResponseDataCreatedAt) -> Self {
-                Self {
-                    subtype_0: Ok(value.subtype_0),
-                    subtype_1: Ok(value.subtype_1),
-                }
-            }
-        }
-        #[derive(Clone, Debug)]
-        pub struct UpdateChartResponseDataUpdatedAt {
-            subtype_0: ::std::result::Result<
-                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                ::std::string::String,
-            >,
-            subtype_1: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-        }
-        impl ::std::default::Default for UpdateChartResponseDataUpdatedAt {
-            fn default() -> Self {
-                Self {
-                    subtype_0: Ok(Default::default()),
-                    subtype_1: Ok(Default::default()),
-                }
-            }
-        }
-        impl UpdateChartResponseDataUpdatedAt {
-            pub fn subtype_0<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.subtype_0 = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for subtype_0: {e}")
-                    });
-                self
-            }
-            pub fn subtype_1<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.subtype_1 = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for subtype_1: {e}")
-                    });
-                self
-            }
-        }
-        impl ::std::convert::TryFrom<UpdateChartResponseDataUpdatedAt>
-        for super::UpdateChartResponseDataUpdatedAt {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: UpdateChartResponseDataUpdatedAt,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    subtype_0: value.subtype_0?,
-                    subtype_1: value.subtype_1?,
-                })
-            }
-        }
-        impl ::std::convert::From<super::UpdateChartResponseDataUpdatedAt>
-        for UpdateChartResponseDataUpdatedAt {
-            fn from(value: super::UpdateChartResponseDataUpdatedAt) -> Self {
-                Self {
-                    subtype_0: Ok(value.subtype_0),
-                    subtype_1: Ok(value.subtype_1),
                 }
             }
         }
@@ -39163,125 +38343,6 @@ const _: () = {
     {}
 };
 impl Client {
-    /**Log an event
-
-Records one event, with any child events nested inside it, in the given session.
-
-Sends a `POST` request to `/session/{session_id}/event`
-
-Arguments:
-- `session_id`: The session the event is recorded in.
-- `body`
-```ignore
-let response = client.log_event()
-    .session_id(session_id)
-    .body(body)
-    .send()
-    .await;
-```*/
-    pub fn log_event(&self) -> builder::LogEvent<'_> {
-        builder::LogEvent::new(self)
-    }
-    /**Create an event
-
-Records one event, sent as a bare event object. `event_type` and `inputs` are required; the server fills what is left out: `event_id` and `session_id` (UUIDs), `parent_id` (the session), `event_name` and `source` ("unknown"). Times and durations are milliseconds since the Unix epoch. Fields the schema does not list are refused.
-
-Sends a `POST` request to `/v1/events`
-
-```ignore
-let response = client.create_event()
-    .body(body)
-    .send()
-    .await;
-```*/
-    pub fn create_event(&self) -> builder::CreateEvent<'_> {
-        builder::CreateEvent::new(self)
-    }
-    /**Create a batch of events
-
-Records many events, of any sessions, in one request. Each event follows the rules of createEvent. With `single_session: true`, the events are put in one session created from `session_properties`. Unknown fields, at the top and in each event, are refused (the older `is_single_session`, `session` and per-event `project` among them).
-
-Sends a `POST` request to `/v1/events/batch`
-
-```ignore
-let response = client.create_event_batch()
-    .body(body)
-    .send()
-    .await;
-```*/
-    pub fn create_event_batch(&self) -> builder::CreateEventBatch<'_> {
-        builder::CreateEventBatch::new(self)
-    }
-    /**Read an event
-
-Reads one event by its id, from HoneyHive's event storage.
-
-Sends a `GET` request to `/v1/events/{event_id}`
-
-Arguments:
-- `event_id`: The id of the event to read.
-```ignore
-let response = client.get_event()
-    .event_id(event_id)
-    .send()
-    .await;
-```*/
-    pub fn get_event(&self) -> builder::GetEvent<'_> {
-        builder::GetEvent::new(self)
-    }
-    /**Update an event
-
-Changes fields of an event recorded earlier, such as feedback or metrics that arrive after it ended. Only the fields sent change. Fields the schema does not list are accepted and ignored.
-
-Sends a `PUT` request to `/v1/events/{event_id}`
-
-Arguments:
-- `event_id`: The id of the event to change.
-- `body`
-```ignore
-let response = client.update_event()
-    .event_id(event_id)
-    .body(body)
-    .send()
-    .await;
-```*/
-    pub fn update_event(&self) -> builder::UpdateEvent<'_> {
-        builder::UpdateEvent::new(self)
-    }
-    /**Start a session
-
-Starts a session, sent as a bare session object, and returns the session event the server created. No field is required. When `session_id` is left out, or is not a UUID, the server generates one. Posting the same `session_id` again merges `metadata` and `user_properties` into the session already there and returns it, so a retry is safe. `start_time` and `end_time` must be numbers (milliseconds since the Unix epoch); the server takes the current time for a string.
-
-Sends a `POST` request to `/v1/sessions`
-
-```ignore
-let response = client.create_session()
-    .body(body)
-    .send()
-    .await;
-```*/
-    pub fn create_session(&self) -> builder::CreateSession<'_> {
-        builder::CreateSession::new(self)
-    }
-    /**Add a batch of events to a session
-
-Records many events in one session, one after the other. Each event is stored with the `session_id` of the path, whatever its body says, and follows the rules of createEvent. Unknown fields are refused. `POST /v1/events/batch` takes events of any sessions and is the faster route.
-
-Sends a `POST` request to `/v1/sessions/{session_id}/events/batch`
-
-Arguments:
-- `session_id`: The session the events are added to.
-- `body`
-```ignore
-let response = client.create_session_event_batch()
-    .session_id(session_id)
-    .body(body)
-    .send()
-    .await;
-```*/
-    pub fn create_session_event_batch(&self) -> builder::CreateSessionEventBatch<'_> {
-        builder::CreateSessionEventBatch::new(self)
-    }
     /**Update an event (deprecated)
 
 Deprecated: use updateEvent (`PUT /v1/events/{event_id}`).
@@ -39383,6 +38444,25 @@ let response = client.start_session_legacy()
     #[deprecated(note = "use create_session (`POST /v1/sessions`)")]
     pub fn start_session_legacy(&self) -> builder::StartSessionLegacy<'_> {
         builder::StartSessionLegacy::new(self)
+    }
+    /**Log an event
+
+Records one event, with any child events nested inside it, in the given session.
+
+Sends a `POST` request to `/session/{session_id}/event`
+
+Arguments:
+- `session_id`: The session the event is recorded in.
+- `body`
+```ignore
+let response = client.log_event()
+    .session_id(session_id)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn log_event(&self) -> builder::LogEvent<'_> {
+        builder::LogEvent::new(self)
     }
     /**Add events to a session (deprecated)
 
@@ -39826,6 +38906,36 @@ let response = client.remove_datapoint_legacy()
     pub fn remove_datapoint_legacy(&self) -> builder::RemoveDatapointLegacy<'_> {
         builder::RemoveDatapointLegacy::new(self)
     }
+    /**Create an event
+
+Records one event, sent as a bare event object. `event_type` and `inputs` are required; the server fills what is left out: `event_id` and `session_id` (UUIDs), `parent_id` (the session), `event_name` and `source` ("unknown"). Times and durations are milliseconds since the Unix epoch. Fields the schema does not list are refused.
+
+Sends a `POST` request to `/v1/events`
+
+```ignore
+let response = client.create_event()
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn create_event(&self) -> builder::CreateEvent<'_> {
+        builder::CreateEvent::new(self)
+    }
+    /**Create a batch of events
+
+Records many events, of any sessions, in one request. Each event follows the rules of createEvent. With `single_session: true`, the events are put in one session created from `session_properties`. Unknown fields, at the top and in each event, are refused (the older `is_single_session`, `session` and per-event `project` among them).
+
+Sends a `POST` request to `/v1/events/batch`
+
+```ignore
+let response = client.create_event_batch()
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn create_event_batch(&self) -> builder::CreateEventBatch<'_> {
+        builder::CreateEventBatch::new(self)
+    }
     /**Find events by filters (deprecated)
 
 Deprecated: use searchEvents (`POST /v1/events/search`).
@@ -39878,6 +38988,42 @@ let response = client.search_events()
 ```*/
     pub fn search_events(&self) -> builder::SearchEvents<'_> {
         builder::SearchEvents::new(self)
+    }
+    /**Read an event
+
+Reads one event by its id, from HoneyHive's event storage.
+
+Sends a `GET` request to `/v1/events/{event_id}`
+
+Arguments:
+- `event_id`: The id of the event to read.
+```ignore
+let response = client.get_event()
+    .event_id(event_id)
+    .send()
+    .await;
+```*/
+    pub fn get_event(&self) -> builder::GetEvent<'_> {
+        builder::GetEvent::new(self)
+    }
+    /**Update an event
+
+Changes fields of an event recorded earlier, such as feedback or metrics that arrive after it ended. Only the fields sent change. Fields the schema does not list are accepted and ignored.
+
+Sends a `PUT` request to `/v1/events/{event_id}`
+
+Arguments:
+- `event_id`: The id of the event to change.
+- `body`
+```ignore
+let response = client.update_event()
+    .event_id(event_id)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn update_event(&self) -> builder::UpdateEvent<'_> {
+        builder::UpdateEvent::new(self)
     }
     /**List metrics
 
@@ -40458,6 +39604,40 @@ let response = client.get_experiment_summary()
     pub fn get_experiment_summary(&self) -> builder::GetExperimentSummary<'_> {
         builder::GetExperimentSummary::new(self)
     }
+    /**Start a session
+
+Starts a session, sent as a bare session object, and returns the session event the server created. No field is required. When `session_id` is left out, or is not a UUID, the server generates one. Posting the same `session_id` again merges `metadata` and `user_properties` into the session already there and returns it, so a retry is safe. `start_time` and `end_time` must be numbers (milliseconds since the Unix epoch); the server takes the current time for a string.
+
+Sends a `POST` request to `/v1/sessions`
+
+```ignore
+let response = client.create_session()
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn create_session(&self) -> builder::CreateSession<'_> {
+        builder::CreateSession::new(self)
+    }
+    /**Add a batch of events to a session
+
+Records many events in one session, one after the other. Each event is stored with the `session_id` of the path, whatever its body says, and follows the rules of createEvent. Unknown fields are refused. `POST /v1/events/batch` takes events of any sessions and is the faster route.
+
+Sends a `POST` request to `/v1/sessions/{session_id}/events/batch`
+
+Arguments:
+- `session_id`: The session the events are added to.
+- `body`
+```ignore
+let response = client.create_session_event_batch()
+    .session_id(session_id)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn create_session_event_batch(&self) -> builder::CreateSessionEventBatch<'_> {
+        builder::CreateSessionEventBatch::new(self)
+    }
 }
 /// Types for composing operation parameters.
 #[allow(clippy::all)]
@@ -40468,615 +39648,6 @@ pub mod builder {
         encode_path, ByteStream, ClientInfo, ClientHooks, Error, OperationInfo,
         RequestBuilderExt, ResponseValue,
     };
-    /**Builder for [`Client::log_event`]
-
-[`Client::log_event`]: super::Client::log_event*/
-    #[derive(Debug, Clone)]
-    pub struct LogEvent<'a> {
-        client: &'a super::Client,
-        session_id: Result<::std::string::String, String>,
-        body: Result<types::builder::Event, String>,
-    }
-    impl<'a> LogEvent<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                session_id: Err("session_id was not initialized".to_string()),
-                body: Ok(::std::default::Default::default()),
-            }
-        }
-        pub fn session_id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::std::string::String>,
-        {
-            self.session_id = value
-                .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for session_id failed"
-                        .to_string()
-                });
-            self
-        }
-        pub fn body<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<types::Event>,
-            <V as std::convert::TryInto<types::Event>>::Error: std::fmt::Display,
-        {
-            self.body = value
-                .try_into()
-                .map(From::from)
-                .map_err(|s| format!("conversion to `Event` for body failed: {}", s));
-            self
-        }
-        pub fn body_map<F>(mut self, f: F) -> Self
-        where
-            F: std::ops::FnOnce(types::builder::Event) -> types::builder::Event,
-        {
-            self.body = self.body.map(f);
-            self
-        }
-        ///Sends a `POST` request to `/session/{session_id}/event`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::LogEventResponse>, Error<()>> {
-            let Self { client, session_id, body } = self;
-            let session_id = session_id.map_err(Error::InvalidRequest)?;
-            let body = body
-                .and_then(|v| types::Event::try_from(v).map_err(|e| e.to_string()))
-                .map_err(Error::InvalidRequest)?;
-            let url = format!(
-                "{}/session/{}/event", client.baseurl, encode_path(& session_id
-                .to_string()),
-            );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .post(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .json(&body)
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "log_event",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
-    /**Builder for [`Client::create_event`]
-
-[`Client::create_event`]: super::Client::create_event*/
-    #[derive(Debug, Clone)]
-    pub struct CreateEvent<'a> {
-        client: &'a super::Client,
-        body: Result<types::builder::PostEventRequest, String>,
-    }
-    impl<'a> CreateEvent<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                body: Ok(::std::default::Default::default()),
-            }
-        }
-        pub fn body<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<types::PostEventRequest>,
-            <V as std::convert::TryInto<
-                types::PostEventRequest,
-            >>::Error: std::fmt::Display,
-        {
-            self.body = value
-                .try_into()
-                .map(From::from)
-                .map_err(|s| {
-                    format!("conversion to `PostEventRequest` for body failed: {}", s)
-                });
-            self
-        }
-        pub fn body_map<F>(mut self, f: F) -> Self
-        where
-            F: std::ops::FnOnce(
-                types::builder::PostEventRequest,
-            ) -> types::builder::PostEventRequest,
-        {
-            self.body = self.body.map(f);
-            self
-        }
-        ///Sends a `POST` request to `/v1/events`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::PostEventResponse>, Error<()>> {
-            let Self { client, body } = self;
-            let body = body
-                .and_then(|v| {
-                    types::PostEventRequest::try_from(v).map_err(|e| e.to_string())
-                })
-                .map_err(Error::InvalidRequest)?;
-            let url = format!("{}/v1/events", client.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .post(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .json(&body)
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "create_event",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
-    /**Builder for [`Client::create_event_batch`]
-
-[`Client::create_event_batch`]: super::Client::create_event_batch*/
-    #[derive(Debug, Clone)]
-    pub struct CreateEventBatch<'a> {
-        client: &'a super::Client,
-        body: Result<types::builder::PostEventBatchRequest, String>,
-    }
-    impl<'a> CreateEventBatch<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                body: Ok(::std::default::Default::default()),
-            }
-        }
-        pub fn body<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<types::PostEventBatchRequest>,
-            <V as std::convert::TryInto<
-                types::PostEventBatchRequest,
-            >>::Error: std::fmt::Display,
-        {
-            self.body = value
-                .try_into()
-                .map(From::from)
-                .map_err(|s| {
-                    format!(
-                        "conversion to `PostEventBatchRequest` for body failed: {}", s
-                    )
-                });
-            self
-        }
-        pub fn body_map<F>(mut self, f: F) -> Self
-        where
-            F: std::ops::FnOnce(
-                types::builder::PostEventBatchRequest,
-            ) -> types::builder::PostEventBatchRequest,
-        {
-            self.body = self.body.map(f);
-            self
-        }
-        ///Sends a `POST` request to `/v1/events/batch`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::PostEventBatchResponse>, Error<()>> {
-            let Self { client, body } = self;
-            let body = body
-                .and_then(|v| {
-                    types::PostEventBatchRequest::try_from(v).map_err(|e| e.to_string())
-                })
-                .map_err(Error::InvalidRequest)?;
-            let url = format!("{}/v1/events/batch", client.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .post(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .json(&body)
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "create_event_batch",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
-                500u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
-    /**Builder for [`Client::get_event`]
-
-[`Client::get_event`]: super::Client::get_event*/
-    #[derive(Debug, Clone)]
-    pub struct GetEvent<'a> {
-        client: &'a super::Client,
-        event_id: Result<::uuid::Uuid, String>,
-    }
-    impl<'a> GetEvent<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                event_id: Err("event_id was not initialized".to_string()),
-            }
-        }
-        pub fn event_id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::uuid::Uuid>,
-        {
-            self.event_id = value
-                .try_into()
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for event_id failed".to_string()
-                });
-            self
-        }
-        ///Sends a `GET` request to `/v1/events/{event_id}`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::GetEventResponse>, Error<()>> {
-            let Self { client, event_id } = self;
-            let event_id = event_id.map_err(Error::InvalidRequest)?;
-            let url = format!(
-                "{}/v1/events/{}", client.baseurl, encode_path(& event_id.to_string()),
-            );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .get(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "get_event",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
-                404u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
-    /**Builder for [`Client::update_event`]
-
-[`Client::update_event`]: super::Client::update_event*/
-    #[derive(Debug, Clone)]
-    pub struct UpdateEvent<'a> {
-        client: &'a super::Client,
-        event_id: Result<::uuid::Uuid, String>,
-        body: Result<types::builder::UpdateEventRequest, String>,
-    }
-    impl<'a> UpdateEvent<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                event_id: Err("event_id was not initialized".to_string()),
-                body: Ok(::std::default::Default::default()),
-            }
-        }
-        pub fn event_id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::uuid::Uuid>,
-        {
-            self.event_id = value
-                .try_into()
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for event_id failed".to_string()
-                });
-            self
-        }
-        pub fn body<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<types::UpdateEventRequest>,
-            <V as std::convert::TryInto<
-                types::UpdateEventRequest,
-            >>::Error: std::fmt::Display,
-        {
-            self.body = value
-                .try_into()
-                .map(From::from)
-                .map_err(|s| {
-                    format!("conversion to `UpdateEventRequest` for body failed: {}", s)
-                });
-            self
-        }
-        pub fn body_map<F>(mut self, f: F) -> Self
-        where
-            F: std::ops::FnOnce(
-                types::builder::UpdateEventRequest,
-            ) -> types::builder::UpdateEventRequest,
-        {
-            self.body = self.body.map(f);
-            self
-        }
-        ///Sends a `PUT` request to `/v1/events/{event_id}`
-        pub async fn send(self) -> Result<ResponseValue<()>, Error<()>> {
-            let Self { client, event_id, body } = self;
-            let event_id = event_id.map_err(Error::InvalidRequest)?;
-            let body = body
-                .and_then(|v| {
-                    types::UpdateEventRequest::try_from(v).map_err(|e| e.to_string())
-                })
-                .map_err(Error::InvalidRequest)?;
-            let url = format!(
-                "{}/v1/events/{}", client.baseurl, encode_path(& event_id.to_string()),
-            );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .put(url)
-                .json(&body)
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "update_event",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                200u16 => Ok(ResponseValue::empty(response)),
-                400u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
-    /**Builder for [`Client::create_session`]
-
-[`Client::create_session`]: super::Client::create_session*/
-    #[derive(Debug, Clone)]
-    pub struct CreateSession<'a> {
-        client: &'a super::Client,
-        body: Result<types::builder::StartSessionRequest, String>,
-    }
-    impl<'a> CreateSession<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                body: Ok(::std::default::Default::default()),
-            }
-        }
-        pub fn body<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<types::StartSessionRequest>,
-            <V as std::convert::TryInto<
-                types::StartSessionRequest,
-            >>::Error: std::fmt::Display,
-        {
-            self.body = value
-                .try_into()
-                .map(From::from)
-                .map_err(|s| {
-                    format!("conversion to `StartSessionRequest` for body failed: {}", s)
-                });
-            self
-        }
-        pub fn body_map<F>(mut self, f: F) -> Self
-        where
-            F: std::ops::FnOnce(
-                types::builder::StartSessionRequest,
-            ) -> types::builder::StartSessionRequest,
-        {
-            self.body = self.body.map(f);
-            self
-        }
-        ///Sends a `POST` request to `/v1/sessions`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::PostSessionStartResponse>, Error<()>> {
-            let Self { client, body } = self;
-            let body = body
-                .and_then(|v| {
-                    types::StartSessionRequest::try_from(v).map_err(|e| e.to_string())
-                })
-                .map_err(Error::InvalidRequest)?;
-            let url = format!("{}/v1/sessions", client.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .post(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .json(&body)
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "create_session",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
-    /**Builder for [`Client::create_session_event_batch`]
-
-[`Client::create_session_event_batch`]: super::Client::create_session_event_batch*/
-    #[derive(Debug, Clone)]
-    pub struct CreateSessionEventBatch<'a> {
-        client: &'a super::Client,
-        session_id: Result<::uuid::Uuid, String>,
-        body: Result<types::builder::SessionEventBatchRequest, String>,
-    }
-    impl<'a> CreateSessionEventBatch<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                session_id: Err("session_id was not initialized".to_string()),
-                body: Ok(::std::default::Default::default()),
-            }
-        }
-        pub fn session_id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::uuid::Uuid>,
-        {
-            self.session_id = value
-                .try_into()
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for session_id failed".to_string()
-                });
-            self
-        }
-        pub fn body<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<types::SessionEventBatchRequest>,
-            <V as std::convert::TryInto<
-                types::SessionEventBatchRequest,
-            >>::Error: std::fmt::Display,
-        {
-            self.body = value
-                .try_into()
-                .map(From::from)
-                .map_err(|s| {
-                    format!(
-                        "conversion to `SessionEventBatchRequest` for body failed: {}", s
-                    )
-                });
-            self
-        }
-        pub fn body_map<F>(mut self, f: F) -> Self
-        where
-            F: std::ops::FnOnce(
-                types::builder::SessionEventBatchRequest,
-            ) -> types::builder::SessionEventBatchRequest,
-        {
-            self.body = self.body.map(f);
-            self
-        }
-        ///Sends a `POST` request to `/v1/sessions/{session_id}/events/batch`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::SessionTracesResponse>, Error<()>> {
-            let Self { client, session_id, body } = self;
-            let session_id = session_id.map_err(Error::InvalidRequest)?;
-            let body = body
-                .and_then(|v| {
-                    types::SessionEventBatchRequest::try_from(v)
-                        .map_err(|e| e.to_string())
-                })
-                .map_err(Error::InvalidRequest)?;
-            let url = format!(
-                "{}/v1/sessions/{}/events/batch", client.baseurl, encode_path(&
-                session_id.to_string()),
-            );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .post(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .json(&body)
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "create_session_event_batch",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
-                500u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
     /**Builder for [`Client::update_event_legacy`]
 
 [`Client::update_event_legacy`]: super::Client::update_event_legacy*/
@@ -41575,6 +40146,98 @@ pub mod builder {
                 .build()?;
             let info = OperationInfo {
                 operation_id: "start_session_legacy",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::log_event`]
+
+[`Client::log_event`]: super::Client::log_event*/
+    #[derive(Debug, Clone)]
+    pub struct LogEvent<'a> {
+        client: &'a super::Client,
+        session_id: Result<::std::string::String, String>,
+        body: Result<types::builder::Event, String>,
+    }
+    impl<'a> LogEvent<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                session_id: Err("session_id was not initialized".to_string()),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn session_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.session_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for session_id failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::Event>,
+            <V as std::convert::TryInto<types::Event>>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| format!("conversion to `Event` for body failed: {}", s));
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(types::builder::Event) -> types::builder::Event,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/session/{session_id}/event`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::LogEventResponse>, Error<()>> {
+            let Self { client, session_id, body } = self;
+            let session_id = session_id.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| types::Event::try_from(v).map_err(|e| e.to_string()))
+                .map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/session/{}/event", client.baseurl, encode_path(& session_id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "log_event",
             };
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
@@ -43669,6 +42332,175 @@ pub mod builder {
             }
         }
     }
+    /**Builder for [`Client::create_event`]
+
+[`Client::create_event`]: super::Client::create_event*/
+    #[derive(Debug, Clone)]
+    pub struct CreateEvent<'a> {
+        client: &'a super::Client,
+        body: Result<types::builder::PostEventRequest, String>,
+    }
+    impl<'a> CreateEvent<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::PostEventRequest>,
+            <V as std::convert::TryInto<
+                types::PostEventRequest,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `PostEventRequest` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::PostEventRequest,
+            ) -> types::builder::PostEventRequest,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/v1/events`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::PostEventResponse>, Error<()>> {
+            let Self { client, body } = self;
+            let body = body
+                .and_then(|v| {
+                    types::PostEventRequest::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/events", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "create_event",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::create_event_batch`]
+
+[`Client::create_event_batch`]: super::Client::create_event_batch*/
+    #[derive(Debug, Clone)]
+    pub struct CreateEventBatch<'a> {
+        client: &'a super::Client,
+        body: Result<types::builder::PostEventBatchRequest, String>,
+    }
+    impl<'a> CreateEventBatch<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::PostEventBatchRequest>,
+            <V as std::convert::TryInto<
+                types::PostEventBatchRequest,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!(
+                        "conversion to `PostEventBatchRequest` for body failed: {}", s
+                    )
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::PostEventBatchRequest,
+            ) -> types::builder::PostEventBatchRequest,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/v1/events/batch`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::PostEventBatchResponse>, Error<()>> {
+            let Self { client, body } = self;
+            let body = body
+                .and_then(|v| {
+                    types::PostEventBatchRequest::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/events/batch", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "create_event_batch",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                500u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
     /**Builder for [`Client::export_events_legacy`]
 
 [`Client::export_events_legacy`]: super::Client::export_events_legacy*/
@@ -43919,6 +42751,167 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 200u16 => ResponseValue::from_response(response).await,
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::get_event`]
+
+[`Client::get_event`]: super::Client::get_event*/
+    #[derive(Debug, Clone)]
+    pub struct GetEvent<'a> {
+        client: &'a super::Client,
+        event_id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> GetEvent<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                event_id: Err("event_id was not initialized".to_string()),
+            }
+        }
+        pub fn event_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.event_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for event_id failed".to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/events/{event_id}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::GetEventResponse>, Error<()>> {
+            let Self { client, event_id } = self;
+            let event_id = event_id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/events/{}", client.baseurl, encode_path(& event_id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "get_event",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                404u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::update_event`]
+
+[`Client::update_event`]: super::Client::update_event*/
+    #[derive(Debug, Clone)]
+    pub struct UpdateEvent<'a> {
+        client: &'a super::Client,
+        event_id: Result<::uuid::Uuid, String>,
+        body: Result<types::builder::UpdateEventRequest, String>,
+    }
+    impl<'a> UpdateEvent<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                event_id: Err("event_id was not initialized".to_string()),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn event_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.event_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for event_id failed".to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::UpdateEventRequest>,
+            <V as std::convert::TryInto<
+                types::UpdateEventRequest,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `UpdateEventRequest` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::UpdateEventRequest,
+            ) -> types::builder::UpdateEventRequest,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `PUT` request to `/v1/events/{event_id}`
+        pub async fn send(self) -> Result<ResponseValue<()>, Error<()>> {
+            let Self { client, event_id, body } = self;
+            let event_id = event_id.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::UpdateEventRequest::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/events/{}", client.baseurl, encode_path(& event_id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .put(url)
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "update_event",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => Ok(ResponseValue::empty(response)),
+                400u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -46835,6 +45828,193 @@ pub mod builder {
             match response.status().as_u16() {
                 200u16 => ResponseValue::from_response(response).await,
                 400u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::create_session`]
+
+[`Client::create_session`]: super::Client::create_session*/
+    #[derive(Debug, Clone)]
+    pub struct CreateSession<'a> {
+        client: &'a super::Client,
+        body: Result<types::builder::StartSessionRequest, String>,
+    }
+    impl<'a> CreateSession<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::StartSessionRequest>,
+            <V as std::convert::TryInto<
+                types::StartSessionRequest,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `StartSessionRequest` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::StartSessionRequest,
+            ) -> types::builder::StartSessionRequest,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/v1/sessions`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::PostSessionStartResponse>, Error<()>> {
+            let Self { client, body } = self;
+            let body = body
+                .and_then(|v| {
+                    types::StartSessionRequest::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/sessions", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "create_session",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::create_session_event_batch`]
+
+[`Client::create_session_event_batch`]: super::Client::create_session_event_batch*/
+    #[derive(Debug, Clone)]
+    pub struct CreateSessionEventBatch<'a> {
+        client: &'a super::Client,
+        session_id: Result<::uuid::Uuid, String>,
+        body: Result<types::builder::SessionEventBatchRequest, String>,
+    }
+    impl<'a> CreateSessionEventBatch<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                session_id: Err("session_id was not initialized".to_string()),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn session_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.session_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for session_id failed".to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::SessionEventBatchRequest>,
+            <V as std::convert::TryInto<
+                types::SessionEventBatchRequest,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!(
+                        "conversion to `SessionEventBatchRequest` for body failed: {}", s
+                    )
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::SessionEventBatchRequest,
+            ) -> types::builder::SessionEventBatchRequest,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/v1/sessions/{session_id}/events/batch`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::SessionTracesResponse>, Error<()>> {
+            let Self { client, session_id, body } = self;
+            let session_id = session_id.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::SessionEventBatchRequest::try_from(v)
+                        .map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/sessions/{}/events/batch", client.baseurl, encode_path(&
+                session_id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "create_session_event_batch",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
+                500u16 => Err(Error::ErrorResponse(ResponseValue::empty(response))),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }

@@ -64,11 +64,12 @@
 //! - `testing` (off by default; turns on `validate`): the `testing` module,
 //!   with `testing::MockHoneyHive`, a loopback mock of the API that
 //!   validates every request against the embedded OpenAPI spec. Pulls in
-//!   httpmock; turn it on in `[dev-dependencies]`:
+//!   httpmock; turn it on in `[dev-dependencies]` (the crate is not on
+//!   crates.io yet):
 //!
 //!   ```toml
 //!   [dev-dependencies]
-//!   honeyhive = { version = "0.2", features = ["testing"] }
+//!   honeyhive = { git = "https://github.com/honeyhive-rs/honeyhive-rs", features = ["testing"] }
 //!   ```
 //!
 //! - `tracing` (off by default): the `tracing` module, with

@@ -259,11 +259,12 @@ const SHUT_DOWN: &str = "the logger was shut down before the event was delivered
 /// limit in many shapes (token buckets, fixed or sliding windows) whose
 /// `Retry-After` is often longer than their window. So a 429 does not
 /// pause the logger: the throttled event is retried after its backoff
-/// without using up one of its attempts, and the logger starts holding
-/// every request to a send rate that answers the `Retry-After`, as the AWS
-/// SDKs' adaptive retry mode does: cut to 0.7× what the server admitted at a throttle (once per
-/// throttling episode), then grown back along a cubic curve (CUBIC) that
-/// is flat near the rate last throttled and probes beyond it. An event's
+/// without using up one of its attempts (its own `Retry-After` is not
+/// waited out), and the logger starts holding every request to a send
+/// rate, as the AWS SDKs' adaptive retry mode does: cut at a throttle, then
+/// grown back along a cubic curve (CUBIC) that is flat near the rate last
+/// throttled and probes beyond it (the algorithm and its constants are in
+/// `logger/rate.rs`'s module docs). An event's
 /// first wait for the rate comes before its retry deadline starts; a
 /// retry's wait counts against it. The rate now is in
 /// [`LoggerStats::send_rate_limit`].

@@ -9,8 +9,10 @@
 //! than the window (a fixed window of 100 ms answering `Retry-After: 1`).
 //! Pausing every request for the `Retry-After` holds the client to one
 //! window per pause; sending at a rate just under what the server admits
-//! fits every shape. The throttled request itself still waits its
-//! `Retry-After` before it is retried (the retry loop does that).
+//! fits every shape. So the throttled request itself does not wait out its
+//! `Retry-After` either: it is retried after its backoff, at this rate
+//! (`worker.rs` drops the `Retry-After` of a 429; other retryable answers
+//! keep theirs).
 //!
 //! - Until the first cut there is no limit. Then requests start at most
 //!   one per `1 / rate` (a generic cell rate algorithm, with a burst of

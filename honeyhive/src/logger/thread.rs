@@ -64,9 +64,8 @@ impl Logger {
     /// else — bounds, outcomes, reports — is as with [`Logger::new`].
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] for a configuration [`Logger::new`] would
-    /// refuse; [`Error::LoggerThread`] when the thread or its runtime
-    /// cannot be started.
+    /// [`Error::LoggerThread`] when the thread or its runtime cannot be
+    /// started.
     ///
     /// ```
     /// use std::time::Duration;
