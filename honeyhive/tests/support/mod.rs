@@ -21,6 +21,28 @@ pub fn bare_client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+/// A request to the mock with its key, sent by hand (`body` as JSON when
+/// given): the status and the JSON answer (`Null` for none).
+pub async fn call_mock(
+    mock: &honeyhive::testing::MockHoneyHive,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut request = bare_client()
+        .request(method, format!("{}{path}", mock.base_url()))
+        .bearer_auth(honeyhive::testing::MockHoneyHive::API_KEY);
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let answer = request.send().await.unwrap();
+    let status = answer.status().as_u16();
+    (
+        status,
+        answer.json().await.unwrap_or(serde_json::Value::Null),
+    )
+}
+
 /// A loopback port nothing listens on: bound, then freed at once.
 pub fn closed_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
