@@ -46,7 +46,7 @@
 //! 3. when every datapoint is done, the Logger flushed (within
 //!    [`flush_timeout`](Experiment::flush_timeout)), the run closed:
 //!    `PUT /v1/runs/{id}` with the sessions' ids and a status that says
-//!    what happened ([`RunStatus`]);
+//!    what happened ([`RunStatus`](crate::RunStatus));
 //! 4. the summary read back (`GET /v1/runs/{id}/summary`), and with
 //!    [`compare_to`](Experiment::compare_to) the comparison
 //!    (`GET /v1/runs/{id}/compare/{base}`).
@@ -90,8 +90,7 @@ pub use datapoint::Datapoint;
 pub use error::ExperimentError;
 pub use gate::{Gate, GateFailure};
 pub use report::{
-    Aggregate, Comparison, DatapointResult, ExperimentReport, MetricDelta, Outcome, RunStatus,
-    TaskFailure,
+    Comparison, DatapointResult, ExperimentReport, MetricDelta, MetricStats, Outcome, TaskFailure,
 };
 pub use score::{IntoScore, Score, TaskOutput};
 
@@ -379,7 +378,7 @@ impl Experiment {
     /// How long the run waits for its sessions to be delivered before it
     /// closes (default [`DEFAULT_FLUSH_TIMEOUT`](Self::DEFAULT_FLUSH_TIMEOUT)).
     /// Sessions still undelivered then make the run
-    /// [`Failed`](RunStatus::Failed), and are in the report's
+    /// [`Failed`](crate::RunStatus::Failed), and are in the report's
     /// [`recording`](ExperimentReport::recording) as dead letters.
     pub fn flush_timeout(mut self, timeout: Duration) -> Self {
         self.flush_timeout = timeout;
@@ -398,7 +397,7 @@ impl Experiment {
     /// `tokio::signal::ctrl_c()`): no datapoint starts after it, the ones
     /// running are stopped and marked [`TaskFailure::Cancelled`], what was
     /// recorded is flushed, and the run is closed
-    /// [`Cancelled`](RunStatus::Cancelled). [`resume`](Self::resume)
+    /// [`Cancelled`](crate::RunStatus::Cancelled). [`resume`](Self::resume)
     /// finishes it later.
     pub fn stop_when(mut self, signal: impl Future<Output = ()> + Send + 'static) -> Self {
         self.stop = Some(Box::pin(signal));

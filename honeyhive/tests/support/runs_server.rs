@@ -244,8 +244,14 @@ async fn answer(shared: &Shared, request: Request<hyper::body::Incoming>) -> Res
             if state.runs.contains_key(&id) {
                 return reply(409, json!({"error": "a run with this id exists"}));
             }
-            let mut run = body.clone();
-            run["id"] = json!(id);
+            let mut run = json!({"id": id, "run_id": id, "name": null, "status": "pending",
+                "dataset_id": null, "dataset_name": null, "description": null, "configuration": {},
+                "created_at": "2026-01-01T00:00:00Z", "updated_at": null, "event_ids": [],
+                "session_ids": [], "datapoint_ids": [], "is_active": true, "metadata": {},
+                "metrics": {}, "results": {}, "scope_id": "project-1", "scope_type": "project"});
+            for (key, value) in body.as_object().into_iter().flatten() {
+                run[key] = value.clone();
+            }
             state.runs.insert(id.clone(), run.clone());
             reply(200, json!({"run_id": id, "evaluation": run}))
         }
@@ -299,7 +305,8 @@ async fn answer(shared: &Shared, request: Request<hyper::body::Incoming>) -> Res
             let metrics: Vec<Value> = names
                 .iter()
                 .map(|name| {
-                    json!({"metric_name": name, "old_aggregate": o.get(*name),
+                    json!({"metric_name": name, "metric_type": null, "difference": null,
+                           "percentage_change": null, "old_aggregate": o.get(*name),
                                    "new_aggregate": n.get(*name)})
                 })
                 .collect();
@@ -317,7 +324,8 @@ async fn answer(shared: &Shared, request: Request<hyper::body::Incoming>) -> Res
                 .filter(|(id, _)| wanted.first().is_none_or(|w| w == *id))
                 .map(|(id, points)| {
                     let ids: Vec<&Value> = points.iter().map(|p| &p["id"]).collect();
-                    json!({"id": id, "name": format!("set-{id}"), "datapoints": ids})
+                    json!({"id": id, "name": format!("set-{id}"), "datapoints": ids,
+                           "created_at": null, "description": null, "updated_at": null})
                 })
                 .collect();
             reply(200, json!({"datasets": datasets}))
@@ -331,7 +339,8 @@ async fn answer(shared: &Shared, request: Request<hyper::body::Incoming>) -> Res
                 .filter(|p| wanted.iter().any(|w| p["id"] == w.as_str()))
                 .map(|p| {
                     let mut full = json!({"created_at": "2026-01-01T00:00:00Z", "ground_truth": null,
-                        "history": [], "linked_datasets": [], "linked_event": null, "metadata": null});
+                        "history": [], "linked_datasets": [], "linked_event": null, "metadata": null,
+                        "updated_at": null});
                     for (k, v) in p.as_object().into_iter().flatten() {
                         full[k] = v.clone();
                     }
