@@ -465,7 +465,7 @@ async fn a_regression_against_the_base_run_breaks_the_gate() {
         .datapoints(rows(10))
         .task(|row: Datapoint| async move {
             let n = row.inputs["n"].as_u64().unwrap();
-            Ok::<_, String>(json!({"double": if n % 2 == 0 { n * 2 } else { n }}))
+            Ok::<_, String>(json!({"double": if n.is_multiple_of(2) { n * 2 } else { n }}))
         })
         .evaluator("exact", |outputs: &Value, row: &Datapoint| {
             row.ground_truth.as_ref() == Some(outputs)
@@ -726,7 +726,7 @@ async fn on_the_mock_every_request_keeps_to_the_spec_and_the_summary_and_compari
     let report = doubling(Experiment::new("v2"))
         .datapoints(rows(6))
         .evaluator("half", |_: &Value, row: &Datapoint| {
-            row.inputs["n"].as_u64().unwrap() % 2 == 0
+            row.inputs["n"].as_u64().unwrap().is_multiple_of(2)
         })
         .compare_to(base.run_id.clone())
         .gate(Gate::max_drop("exact", 0.0))

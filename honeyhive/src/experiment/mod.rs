@@ -40,7 +40,7 @@
 //!    whose `event_id` is the session id, with the inputs, the outputs, the
 //!    scores as `metrics`, the task's error, and `metadata` `run_id`,
 //!    `dataset_id`, `datapoint_id`, `repetition`; logged through a
-//!    [`Logger`](crate::Logger) on [`Route::EventBatch`](crate::Route::EventBatch)
+//!    [`Logger`] on [`Route::EventBatch`](crate::Route::EventBatch)
 //!    (`POST /v1/events/batch`), so recording never waits on the network
 //!    and a hundred sessions share a request;
 //! 3. when every datapoint is done, the Logger flushed (within
