@@ -139,27 +139,24 @@ async fn a_local_run_is_created_first_recorded_as_sessions_and_closed_with_their
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_ids_are_stable_so_two_runs_name_the_same_datapoints() {
     let server = RunsServer::start().await;
-    let first = Experiment::new("a")
-        .datapoints(rows(3))
-        .task(|_: Datapoint| async { Ok::<_, String>(json!({})) })
-        .record(false)
-        .run(&client(&server))
-        .await
-        .unwrap();
-    let second = Experiment::new("b")
-        .datapoints(rows(3))
-        .task(|_: Datapoint| async { Ok::<_, String>(json!({})) })
-        .record(false)
-        .run(&client(&server))
-        .await
-        .unwrap();
-    let ids = |r: &honeyhive::experiment::ExperimentReport| {
-        r.results
-            .iter()
-            .map(|d| d.datapoint_id.clone())
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(ids(&first), ids(&second));
+    let mut ids = Vec::new();
+    for name in ["a", "b"] {
+        let report = Experiment::new(name)
+            .datapoints(rows(3))
+            .task(|_: Datapoint| async { Ok::<_, String>(json!({})) })
+            .record(false)
+            .run(&client(&server))
+            .await
+            .unwrap();
+        ids.push(
+            report
+                .results
+                .into_iter()
+                .map(|d| d.datapoint_id)
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(ids[0], ids[1]);
     assert_eq!(server.requests().len(), 0, "record(false) sends nothing");
 }
 

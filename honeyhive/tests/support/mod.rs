@@ -89,3 +89,12 @@ pub fn full_event() -> Event {
                 ),
         )
 }
+
+/// A task aborted when this is dropped: a test server's accept loop.
+pub struct Aborting(pub tokio::task::JoinHandle<()>);
+
+impl Drop for Aborting {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

@@ -16,7 +16,6 @@ use hyper::{Method, Request, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 
 /// One request as it arrived.
 #[derive(Clone, Debug)]
@@ -51,17 +50,11 @@ struct Shared {
     fail: Plan,
 }
 
-/// The running server; stops when dropped.
+/// The running server; stops when dropped (its accept task with it).
 pub struct RunsServer {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    accept: JoinHandle<()>,
-}
-
-impl Drop for RunsServer {
-    fn drop(&mut self) {
-        self.accept.abort();
-    }
+    _accept: super::Aborting,
 }
 
 impl RunsServer {
@@ -111,7 +104,7 @@ impl RunsServer {
         RunsServer {
             addr,
             shared,
-            accept,
+            _accept: super::Aborting(accept),
         }
     }
 
