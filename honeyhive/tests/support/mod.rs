@@ -98,3 +98,32 @@ impl Drop for Aborting {
         self.0.abort();
     }
 }
+
+/// Binds 127.0.0.1 on a free port and serves each connection with `serve`,
+/// in a task of its own. The connection tasks live in the accept task's
+/// set, so dropping the returned [`Aborting`] stops them all.
+pub async fn serve_loopback<F, Fut>(serve: F) -> (std::net::SocketAddr, Aborting)
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("bound address");
+    let accept = tokio::spawn(async move {
+        let mut connections = tokio::task::JoinSet::new();
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        connections.spawn(serve(stream));
+                    }
+                    Err(_) => break,
+                },
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            }
+        }
+    });
+    (addr, Aborting(accept))
+}

@@ -15,7 +15,6 @@ use hyper::body::Bytes;
 use hyper::{Method, Request, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 
 /// One request as it arrived.
 #[derive(Clone, Debug)]
@@ -68,43 +67,29 @@ impl RunsServer {
     pub async fn failing(
         fail: impl Fn(&Method, &str, usize) -> bool + Send + Sync + 'static,
     ) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
-        let addr = listener.local_addr().expect("bound address");
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             requests: AtomicUsize::new(0),
             fail: Box::new(fail),
         });
         let for_accept = Arc::clone(&shared);
-        let accept = tokio::spawn(async move {
-            let mut connections = tokio::task::JoinSet::new();
-            loop {
-                tokio::select! {
-                    accepted = listener.accept() => match accepted {
-                        Ok((stream, _)) => {
-                            let shared = Arc::clone(&for_accept);
-                            connections.spawn(async move {
-                                let service = hyper::service::service_fn(move |request| {
-                                    let shared = Arc::clone(&shared);
-                                    async move { Ok::<_, Infallible>(answer(&shared, request).await) }
-                                });
-                                let _ = hyper::server::conn::http1::Builder::new()
-                                    .serve_connection(TokioIo::new(stream), service)
-                                    .await;
-                            });
-                        }
-                        Err(_) => break,
-                    },
-                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
-                }
+        let (addr, accept) = super::serve_loopback(move |stream| {
+            let shared = Arc::clone(&for_accept);
+            async move {
+                let service = hyper::service::service_fn(move |request| {
+                    let shared = Arc::clone(&shared);
+                    async move { Ok::<_, Infallible>(answer(&shared, request).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
             }
-        });
+        })
+        .await;
         RunsServer {
             addr,
             shared,
-            _accept: super::Aborting(accept),
+            _accept: accept,
         }
     }
 
