@@ -569,18 +569,6 @@ async fn send(
     (status, text)
 }
 
-/// A GET of the mock's answer as JSON, with its status.
-async fn get(http: &reqwest::Client, mock: &MockHoneyHive, path: String) -> (u16, Value) {
-    let answer = http
-        .get(format!("{}{path}", mock.base_url()))
-        .bearer_auth(MockHoneyHive::API_KEY)
-        .send()
-        .await
-        .unwrap();
-    let status = answer.status().as_u16();
-    (status, answer.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test]
 async fn every_operation_is_answered_as_the_spec_says() {
     let mock = MockHoneyHive::start_async().await;
@@ -625,7 +613,10 @@ async fn the_steps_leave_state_that_later_reads_find() {
     let mock = MockHoneyHive::start_async().await;
     let http = bare_client();
     let mut ids = start_ids();
-    let get = |path: String| get(&http, &mock, path);
+    let get = |path: String| {
+        let mock = &mock;
+        async move { support::call_mock(mock, reqwest::Method::GET, &path, None).await }
+    };
     for step in steps() {
         match step.0 {
             "getExperimentSummary" => {

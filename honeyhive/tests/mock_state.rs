@@ -9,20 +9,11 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use support::bare_client;
 
-/// A request by hand, for the answers holding an `ExperimentRunObject`:
-/// the generated type of its `created_at` (`anyOf` two strings) does not
-/// decode a string, so the generated client cannot read them yet.
-async fn call(mock: &MockHoneyHive, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let method: reqwest::Method = method.parse().unwrap();
-    let mut request = bare_client()
-        .request(method, format!("{}{path}", mock.base_url()))
-        .bearer_auth(MockHoneyHive::API_KEY);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let answer = request.send().await.unwrap();
-    let status = answer.status().as_u16();
-    (status, answer.json().await.unwrap_or(Value::Null))
+/// A mock, and a client aimed at it.
+async fn started() -> (MockHoneyHive, honeyhive::Client) {
+    let mock = MockHoneyHive::start_async().await;
+    let client = mock.client().unwrap();
+    (mock, client)
 }
 
 /// A generated body type from JSON (the test's bodies are valid).
@@ -66,8 +57,7 @@ fn session_events(run: &str, datapoint: &str, accuracy: f64, start: u64) -> Vec<
 
 #[tokio::test]
 async fn a_whole_experiment_runs_offline_dataset_datapoints_run_events_summary() {
-    let mock = MockHoneyHive::start_async().await;
-    let client = mock.client().unwrap();
+    let (mock, client) = started().await;
     let raw = client.raw();
 
     // A dataset, and datapoints added with a mapping and one by one.
@@ -131,13 +121,11 @@ async fn a_whole_experiment_runs_offline_dataset_datapoints_run_events_summary()
     assert_eq!(listed["datasets"][0]["id"], dataset.as_str());
     assert_eq!(listed["datasets"][0]["description"], "questions");
     assert_eq!(listed["datasets"][0]["datapoints"], json!(datapoints));
-    let by_name = raw
-        .get_datapoints()
-        .dataset_name("qa")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(by_name.datapoints.len(), 3);
+    let in_qa = || async {
+        let listed = raw.get_datapoints().dataset_name("qa").send().await;
+        listed.unwrap().into_inner().datapoints.len()
+    };
+    assert_eq!(in_qa().await, 3);
     let by_id = of(raw
         .get_datapoints()
         .datapoint_ids(vec![datapoints[1].clone()])
@@ -170,22 +158,37 @@ async fn a_whole_experiment_runs_offline_dataset_datapoints_run_events_summary()
         "run_id": run, "name": "first try", "dataset_id": dataset,
         "passing_ranges": {"accuracy": {"min": 0.5}}, "status": "running",
     });
-    let (code, answer) = call(&mock, "POST", "/v1/runs", Some(created)).await;
-    assert_eq!((code, answer["run_id"].as_str()), (200, Some(run.as_str())));
+    let answer = raw
+        .create_run()
+        .body(body::<types::PostExperimentRunRequest>(created))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.run_id, run);
     let update = json!({"status": "completed", "name": "renamed"});
-    let (code, _) = call(&mock, "PUT", &format!("/v1/runs/{run}"), Some(update)).await;
-    assert_eq!(code, 200);
-    let (_, got) = call(&mock, "GET", &format!("/v1/runs/{run}"), None).await;
+    raw.update_run()
+        .run_id(uuid(&run))
+        .body(body::<types::PutExperimentRunRequest>(update))
+        .send()
+        .await
+        .unwrap();
+    let got = of(raw
+        .get_run()
+        .run_id(uuid(&run))
+        .send()
+        .await
+        .unwrap()
+        .into_inner());
     assert_eq!(got["evaluation"]["name"], "renamed");
     assert_eq!(got["evaluation"]["status"], "completed");
     assert_eq!(got["evaluation"]["dataset_id"], dataset.as_str());
-    let (_, runs) = call(
-        &mock,
-        "GET",
-        &format!("/v1/runs?dataset_id={dataset}"),
-        None,
-    )
-    .await;
+    let runs = of(raw
+        .get_runs()
+        .dataset_id(&dataset)
+        .send()
+        .await
+        .unwrap()
+        .into_inner());
     assert_eq!(runs["evaluations"][0]["name"], "renamed");
     assert_eq!(runs["pagination"]["total"], 1);
 
@@ -268,7 +271,8 @@ async fn a_whole_experiment_runs_offline_dataset_datapoints_run_events_summary()
     assert_eq!(found["count"], 2, "{found}");
 
     // The run's summary, computed from its sessions.
-    let (_, summary) = call(&mock, "GET", &format!("/v1/runs/{run}/summary"), None).await;
+    let summary = raw.get_experiment_summary().run_id(uuid(&run)).send().await;
+    let summary = of(summary.unwrap().into_inner());
     assert_eq!(summary["passed"], json!([datapoints[0], datapoints[2]]));
     assert_eq!(summary["failed"], json!([datapoints[1]]));
     assert_eq!(summary["status"], "completed");
@@ -286,8 +290,13 @@ async fn a_whole_experiment_runs_offline_dataset_datapoints_run_events_summary()
         .find(|d| d["metric_name"] == "latency")
         .unwrap();
     assert_eq!(latency["event_name"], "answer");
-    let path = format!("/v1/runs/{run}/summary?aggregate_function=max");
-    let (_, max) = call(&mock, "GET", &path, None).await;
+    let max = raw
+        .get_experiment_summary()
+        .run_id(uuid(&run))
+        .aggregate_function(types::GetExperimentSummaryAggregateFunction::Max)
+        .send()
+        .await;
+    let max = of(max.unwrap().into_inner());
     let accuracy = &max["metrics"]["details"].as_array().unwrap()[0];
     assert_eq!(
         (
@@ -305,13 +314,7 @@ async fn a_whole_experiment_runs_offline_dataset_datapoints_run_events_summary()
         .send()
         .await
         .unwrap();
-    let by_name = raw
-        .get_datapoints()
-        .dataset_name("qa")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(by_name.datapoints.len(), 2);
+    assert_eq!(in_qa().await, 2);
     raw.delete_run().run_id(uuid(&run)).send().await.unwrap();
     assert_eq!(status(raw.get_run().run_id(uuid(&run)).send().await), 404);
 
@@ -320,8 +323,7 @@ async fn a_whole_experiment_runs_offline_dataset_datapoints_run_events_summary()
 
 #[tokio::test]
 async fn a_second_run_compares_with_the_first_on_common_datapoints() {
-    let mock = MockHoneyHive::start_async().await;
-    let client = mock.client().unwrap();
+    let (mock, client) = started().await;
     let raw = client.raw();
     let (old, new) = (
         uuid::Uuid::new_v4().to_string(),
@@ -329,8 +331,13 @@ async fn a_second_run_compares_with_the_first_on_common_datapoints() {
     );
     let mut events = Vec::new();
     for (run, accuracies) in [(&old, [0.4, 0.6]), (&new, [0.8, 1.0])] {
-        let (code, _) = call(&mock, "POST", "/v1/runs", Some(json!({"run_id": run}))).await;
-        assert_eq!(code, 200);
+        raw.create_run()
+            .body(body::<types::PostExperimentRunRequest>(
+                json!({"run_id": run}),
+            ))
+            .send()
+            .await
+            .unwrap();
         for (datapoint, accuracy) in ["d1", "d2"].iter().zip(accuracies) {
             events.extend(session_events(run, datapoint, accuracy, 1));
         }
@@ -342,7 +349,13 @@ async fn a_second_run_compares_with_the_first_on_common_datapoints() {
         .send()
         .await
         .unwrap();
-    let (_, compared) = call(&mock, "GET", &format!("/v1/runs/{new}/compare/{old}"), None).await;
+    let compared = raw
+        .get_experiment_comparison()
+        .new_run_id(uuid(&new))
+        .old_run_id(uuid(&old))
+        .send()
+        .await;
+    let compared = of(compared.unwrap().into_inner());
     assert_eq!(compared["commonDatapoints"], json!(["d1", "d2"]));
     let accuracy = compared["metrics"]
         .as_array()
@@ -373,8 +386,7 @@ async fn a_second_run_compares_with_the_first_on_common_datapoints() {
 
 #[tokio::test]
 async fn unknown_ids_answer_404_naming_the_resource() {
-    let mock = MockHoneyHive::start_async().await;
-    let client = mock.client().unwrap();
+    let (mock, client) = started().await;
     let raw = client.raw();
     let nobody = uuid::Uuid::new_v4();
     assert_eq!(status(raw.get_event().event_id(nobody).send().await), 404);
@@ -398,7 +410,8 @@ async fn unknown_ids_answer_404_naming_the_resource() {
         404
     );
     // The answer names what was not found.
-    let (code, answer) = call(&mock, "GET", &format!("/v1/runs/{nobody}"), None).await;
+    let path = format!("/v1/runs/{nobody}");
+    let (code, answer) = support::call_mock(&mock, reqwest::Method::GET, &path, None).await;
     assert_eq!(code, 404);
     assert_eq!(answer["resource"], "run");
     assert_eq!(answer["id"], nobody.to_string());
@@ -409,8 +422,7 @@ async fn unknown_ids_answer_404_naming_the_resource() {
 
 #[tokio::test]
 async fn searches_page_through_every_match_once_newest_first() {
-    let mock = MockHoneyHive::start_async().await;
-    let client = mock.client().unwrap();
+    let (mock, client) = started().await;
     let raw = client.raw();
     let session = uuid::Uuid::new_v4().to_string();
     let events: Vec<Value> = (0..25)
@@ -490,8 +502,7 @@ async fn two_mocks_share_nothing() {
 
 #[tokio::test]
 async fn events_of_every_route_are_found_and_an_update_changes_the_stored_event() {
-    let mock = MockHoneyHive::start_async().await;
-    let client = mock.client().unwrap();
+    let (mock, client) = started().await;
     let (url, key) = (mock.base_url(), MockHoneyHive::API_KEY);
     let http = bare_client();
     let id = || uuid::Uuid::new_v4().to_string();

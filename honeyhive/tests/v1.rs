@@ -354,15 +354,7 @@ async fn post(
     path: &str,
     body: Value,
 ) -> (u16, Value) {
-    let answer = support::bare_client()
-        .request(method, format!("{}{path}", mock.base_url()))
-        .bearer_auth(MockHoneyHive::API_KEY)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = answer.status().as_u16();
-    (status, answer.json().await.unwrap_or(Value::Null))
+    support::call_mock(mock, method, path, Some(&body)).await
 }
 
 #[tokio::test]

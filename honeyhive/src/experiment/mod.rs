@@ -40,13 +40,13 @@
 //!    whose `event_id` is the session id, with the inputs, the outputs, the
 //!    scores as `metrics`, the task's error, and `metadata` `run_id`,
 //!    `dataset_id`, `datapoint_id`, `repetition`; logged through a
-//!    [`Logger`](crate::Logger) on [`Route::EventBatch`](crate::Route::EventBatch)
+//!    [`Logger`] on [`Route::EventBatch`](crate::Route::EventBatch)
 //!    (`POST /v1/events/batch`), so recording never waits on the network
 //!    and a hundred sessions share a request;
 //! 3. when every datapoint is done, the Logger flushed (within
 //!    [`flush_timeout`](Experiment::flush_timeout)), the run closed:
 //!    `PUT /v1/runs/{id}` with the sessions' ids and a status that says
-//!    what happened ([`RunStatus`]);
+//!    what happened ([`RunStatus`](crate::RunStatus));
 //! 4. the summary read back (`GET /v1/runs/{id}/summary`), and with
 //!    [`compare_to`](Experiment::compare_to) the comparison
 //!    (`GET /v1/runs/{id}/compare/{base}`).
@@ -90,8 +90,7 @@ pub use datapoint::Datapoint;
 pub use error::ExperimentError;
 pub use gate::{Gate, GateFailure};
 pub use report::{
-    Aggregate, Comparison, DatapointResult, ExperimentReport, MetricDelta, Outcome, RunStatus,
-    TaskFailure,
+    Comparison, DatapointResult, ExperimentReport, MetricDelta, MetricStats, Outcome, TaskFailure,
 };
 pub use score::{IntoScore, Score, TaskOutput};
 
@@ -100,6 +99,8 @@ use crate::{Client, Logger};
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 type TaskFn = Arc<dyn Fn(Datapoint) -> BoxFuture<Result<TaskOutput, String>> + Send + Sync>;
 type SyncEvaluator = Arc<dyn Fn(&Value, &Datapoint) -> Result<Score, String> + Send + Sync>;
+type OnStart = Box<dyn Fn(&RunStart) + Send + Sync>;
+type OnResult = Arc<dyn Fn(&DatapointResult) + Send + Sync>;
 type AsyncEvaluator =
     Arc<dyn Fn(Value, Datapoint) -> BoxFuture<Result<Score, String>> + Send + Sync>;
 
@@ -151,8 +152,8 @@ pub struct Experiment {
     flush_timeout: Duration,
     record: bool,
     stop: Option<BoxFuture<()>>,
-    on_start: Option<Box<dyn Fn(&RunStart) + Send + Sync>>,
-    on_result: Option<Arc<dyn Fn(&DatapointResult) + Send + Sync>>,
+    on_start: Option<OnStart>,
+    on_result: Option<OnResult>,
     /// The first problem a setter met: reported by `run` before any request.
     invalid: Option<(String, String)>,
 }
@@ -377,7 +378,7 @@ impl Experiment {
     /// How long the run waits for its sessions to be delivered before it
     /// closes (default [`DEFAULT_FLUSH_TIMEOUT`](Self::DEFAULT_FLUSH_TIMEOUT)).
     /// Sessions still undelivered then make the run
-    /// [`Failed`](RunStatus::Failed), and are in the report's
+    /// [`Failed`](crate::RunStatus::Failed), and are in the report's
     /// [`recording`](ExperimentReport::recording) as dead letters.
     pub fn flush_timeout(mut self, timeout: Duration) -> Self {
         self.flush_timeout = timeout;
@@ -396,7 +397,7 @@ impl Experiment {
     /// `tokio::signal::ctrl_c()`): no datapoint starts after it, the ones
     /// running are stopped and marked [`TaskFailure::Cancelled`], what was
     /// recorded is flushed, and the run is closed
-    /// [`Cancelled`](RunStatus::Cancelled). [`resume`](Self::resume)
+    /// [`Cancelled`](crate::RunStatus::Cancelled). [`resume`](Self::resume)
     /// finishes it later.
     pub fn stop_when(mut self, signal: impl Future<Output = ()> + Send + 'static) -> Self {
         self.stop = Some(Box::pin(signal));

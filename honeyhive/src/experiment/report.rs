@@ -7,39 +7,17 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::Score;
-use crate::{LoggerReport, SessionId};
+use crate::api::types::GetExperimentRunResultResponse;
+use crate::{LoggerReport, RunStatus, SessionId};
 
-/// The status a run was closed with (`PUT /v1/runs/{id}`), or left in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum RunStatus {
-    /// Every datapoint of the run has its session, delivered.
-    Completed,
-    /// Sessions of the run could not be delivered within the flush budget
-    /// (see [`ExperimentReport::status_reason`]).
-    Failed,
-    /// The run was stopped ([`Experiment::stop_when`](super::Experiment::stop_when)).
-    Cancelled,
-    /// A shard finished while other shards still have datapoints to run:
-    /// the run stays open for them (the last one completes it).
-    Running,
-}
-
-impl RunStatus {
-    /// The status as the API spells it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Completed => "completed",
-            RunStatus::Failed => "failed",
-            RunStatus::Cancelled => "cancelled",
-            RunStatus::Running => "running",
-        }
-    }
-}
-
-impl fmt::Display for RunStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+/// The status as the API spells it.
+pub(super) fn status_name(status: RunStatus) -> &'static str {
+    match status {
+        RunStatus::Pending => "pending",
+        RunStatus::Running => "running",
+        RunStatus::Completed => "completed",
+        RunStatus::Failed => "failed",
+        RunStatus::Cancelled => "cancelled",
     }
 }
 
@@ -114,7 +92,7 @@ pub struct DatapointResult {
 /// A metric over the run's datapoints (numbers, and bools as 1 or 0).
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
-pub struct Aggregate {
+pub struct MetricStats {
     /// Datapoints with a numeric score for it.
     pub count: usize,
     /// Their mean.
@@ -180,7 +158,13 @@ impl Comparison {
 pub struct ExperimentReport {
     /// The run's id.
     pub run_id: String,
-    /// The status the run was closed with.
+    /// The status the run was closed with: [`Completed`](RunStatus::Completed)
+    /// (every datapoint's session delivered), [`Failed`](RunStatus::Failed)
+    /// (sessions not delivered within the flush budget),
+    /// [`Cancelled`](RunStatus::Cancelled) (stopped,
+    /// [`Experiment::stop_when`](super::Experiment::stop_when)), or
+    /// [`Running`](RunStatus::Running) (a shard finished while others have
+    /// datapoints left: the run stays open, and the last completes it).
     pub status: RunStatus,
     /// Why the status is not [`Completed`](RunStatus::Completed), in a
     /// sentence.
@@ -193,14 +177,12 @@ pub struct ExperimentReport {
     /// shards ([`Experiment::shard`](super::Experiment::shard)).
     pub skipped: usize,
     /// Per metric, over [`results`](Self::results).
-    pub aggregates: BTreeMap<String, Aggregate>,
+    pub aggregates: BTreeMap<String, MetricStats>,
     /// The Logger's report after the flush that preceded the run's close:
     /// sessions not delivered are its dead letters.
     pub recording: Option<LoggerReport>,
-    /// The run's summary, read back (`GET /v1/runs/{id}/summary`), as the
-    /// API answered it (JSON: `passed`, `failed`, `metrics`,
-    /// `datapoints`…).
-    pub summary: Option<Value>,
+    /// The run's summary, read back (`GET /v1/runs/{id}/summary`).
+    pub summary: Option<GetExperimentRunResultResponse>,
     /// Why the summary could not be read, when it could not.
     pub summary_error: Option<String>,
     /// Against the base run, with [`Experiment::compare_to`](super::Experiment::compare_to).
@@ -260,7 +242,7 @@ impl fmt::Display for ExperimentReport {
     /// A summary table: the run, the counts, each metric's aggregate (and
     /// delta against the base run), and the failures (at most 10).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "run {} {}", self.run_id, self.status)?;
+        writeln!(f, "run {} {}", self.run_id, status_name(self.status))?;
         if let Some(reason) = &self.status_reason {
             writeln!(f, "  {reason}")?;
         }

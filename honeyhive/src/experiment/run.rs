@@ -11,13 +11,17 @@ use serde_json::{Map, Value, json};
 use tokio::task::{JoinError, JoinHandle, JoinSet};
 use tracing::Instrument;
 
-use super::report::{Aggregate, Comparison, MetricDelta};
+use super::report::{Comparison, MetricDelta, MetricStats};
 use super::{
     Datapoint, DatapointResult, Evaluate, Experiment, ExperimentError, ExperimentReport, Outcome,
-    RunStart, RunStatus, Score, Source, TaskFailure, TaskFn, calls, ids,
+    RunStart, Score, Source, TaskFailure, TaskFn, calls, ids,
 };
+use crate::api::types::DatapointResult as Recorded;
 use crate::fields::is_uuid;
-use crate::{Client, Error, Event, Logger, LoggerConfig, LoggerReport, Route, SessionId};
+use crate::{
+    Client, Error, Event, Logger, LoggerConfig, LoggerReport, NewRun, Route, RunStatus, RunUpdate,
+    SessionId,
+};
 
 /// What every datapoint's job shares.
 struct Ctx {
@@ -28,7 +32,7 @@ struct Ctx {
     run_id: String,
     dataset_id: String,
     logger: Option<Logger>,
-    on_result: Option<Arc<dyn Fn(&DatapointResult) + Send + Sync>>,
+    on_result: Option<super::OnResult>,
     /// Sessions handed to the Logger.
     logged: Mutex<Vec<SessionId>>,
     /// Sessions the Logger refused, with why.
@@ -264,30 +268,25 @@ async fn run_rows(
         metadata.insert("offline_dataset_id".into(), dataset_id.clone().into());
     }
     let k = exp.repetitions;
-    let created = if exp.record && existing.is_none() {
-        let datapoint_ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-        calls::create_run(
-            client,
-            json!({
-                "run_id": run_id,
-                "name": exp.name,
-                "status": "running",
-                "dataset_id": hosted,
-                "datapoint_ids": datapoint_ids,
-                "metadata": metadata,
-                "configuration": {"repetitions": k},
-            }),
-        )
-        .await?
-    } else {
-        false
-    };
+    let created = exp.record && existing.is_none();
+    if created {
+        let mut run = NewRun::new(exp.name.clone())
+            .run_id(run_id.clone())
+            .status(RunStatus::Running)
+            .datapoint_ids(rows.iter().map(|r| r.id.clone()))
+            .metadata(&metadata)
+            .configuration(json!({ "repetitions": k }));
+        if let Some(hosted) = &hosted {
+            run = run.dataset_id(hosted.clone());
+        }
+        calls::create_run(client, run).await?;
+    }
     // What the run has already: resumed, or joined (another shard's).
     let mut done: HashMap<String, u32> = HashMap::new();
     let mut prior_sessions: Vec<String> = Vec::new();
     if exp.record && !created {
-        let (_, recorded) = calls::summary(client, &run_id).await?;
-        for datapoint in recorded {
+        let summary = calls::summary(client, &run_id).await?;
+        for datapoint in summary.datapoints {
             if let Some(id) = datapoint.datapoint_id {
                 *done.entry(id).or_default() += 1;
             }
@@ -398,9 +397,9 @@ async fn run_rows(
             // The shard that finds every datapoint recorded completes the
             // run, with every shard's sessions.
             match calls::summary(client, &run_id).await {
-                Ok((_, read)) => {
+                Ok(read) => {
                     let mut counts: HashMap<&str, u32> = HashMap::new();
-                    for datapoint in &read {
+                    for datapoint in &read.datapoints {
                         if let Some(id) = &datapoint.datapoint_id {
                             *counts.entry(id.as_str()).or_default() += 1;
                         }
@@ -417,7 +416,11 @@ async fn run_rows(
                              open for the other shards (the last to finish completes it)"
                         ));
                     } else {
-                        session_ids = read.iter().map(|d| d.session_id.clone()).collect();
+                        session_ids = read
+                            .datapoints
+                            .iter()
+                            .map(|d| d.session_id.clone())
+                            .collect();
                     }
                 }
                 Err(e) => {
@@ -435,20 +438,15 @@ async fn run_rows(
             if let Some(reason) = &status_reason {
                 closing.insert("status_reason".into(), reason.clone().into());
             }
-            calls::update_run(
-                client,
-                &run_id,
-                json!({
-                    "status": status.as_str(),
-                    "session_ids": session_ids,
-                    "event_ids": session_ids,
-                    "metadata": closing,
-                }),
-            )
-            .await?;
+            let update = RunUpdate::new()
+                .status(status)
+                .session_ids(session_ids.iter().cloned())
+                .event_ids(session_ids)
+                .metadata(closing);
+            calls::update_run(client, &run_id, update).await?;
         }
         match calls::summary(client, &run_id).await {
-            Ok((read, recorded)) => summary = Some((read, recorded)),
+            Ok(read) => summary = Some(read),
             Err(e) => summary_error = Some(e.to_string()),
         }
     }
@@ -458,7 +456,7 @@ async fn run_rows(
     if let Some(base) = &exp.compare_to
         && exp.record
     {
-        let ours = summary.as_ref().map(|(_, recorded)| recorded.as_slice());
+        let ours = summary.as_ref().map(|read| read.datapoints.as_slice());
         match compare(client, &run_id, base, ours).await {
             Ok(c) => comparison = Some(c),
             Err(e) => comparison_error = Some(e.to_string()),
@@ -473,7 +471,7 @@ async fn run_rows(
         skipped,
         aggregates,
         recording,
-        summary: summary.map(|(read, _)| read),
+        summary,
         summary_error,
         comparison,
         comparison_error,
@@ -785,9 +783,9 @@ fn session_event(
 }
 
 /// Each metric over the results.
-fn aggregate(results: &[DatapointResult]) -> BTreeMap<String, Aggregate> {
-    let mut out: BTreeMap<String, Aggregate> = BTreeMap::new();
-    let empty = || Aggregate {
+fn aggregate(results: &[DatapointResult]) -> BTreeMap<String, MetricStats> {
+    let mut out: BTreeMap<String, MetricStats> = BTreeMap::new();
+    let empty = || MetricStats {
         count: 0,
         mean: 0.0,
         min: f64::INFINITY,
@@ -828,17 +826,24 @@ async fn compare(
     client: &Client,
     run_id: &str,
     base: &str,
-    ours: Option<&[calls::Recorded]>,
+    ours: Option<&[Recorded]>,
 ) -> Result<Comparison, Error> {
-    let (metrics, common_datapoints) = calls::compare(client, run_id, base).await?;
-    let metrics = metrics
-        .into_iter()
-        .map(|(metric, old, new)| MetricDelta { metric, old, new })
+    let answer = calls::compare(client, run_id, base).await?;
+    let number = |n: &Option<serde_json::Number>| n.as_ref().and_then(serde_json::Number::as_f64);
+    let metrics = answer
+        .metrics
+        .iter()
+        .map(|m| MetricDelta {
+            metric: m.metric_name.clone(),
+            old: number(&m.old_aggregate),
+            new: number(&m.new_aggregate),
+        })
         .collect();
     let mut changed = Vec::new();
     if let Some(ours) = ours {
-        let (_, before) = calls::summary(client, base).await?;
+        let before = calls::summary(client, base).await?;
         let passed: HashMap<&str, bool> = before
+            .datapoints
             .iter()
             .filter_map(|d| Some((d.datapoint_id.as_deref()?, d.passed)))
             .collect();
@@ -854,7 +859,7 @@ async fn compare(
     Ok(Comparison {
         base_run_id: base.to_owned(),
         metrics,
-        common_datapoints,
+        common_datapoints: answer.common_datapoints,
         changed,
     })
 }

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value, json};
 
-use super::routes::{Call, Reply, not_found};
+use super::routes::{Call, Reply, found, one_page, paging};
 use super::store::{merge, merge_all, millis, new_id, now_ms};
 use super::{ReceivedEvent, ReceivedSession, ReceivedUpdate, State};
 
@@ -299,10 +299,7 @@ fn apply(event: &mut Value, update: &Value) {
 /// `getEvent`.
 pub(super) fn get_event(state: &mut State, call: &Call<'_>) -> Reply {
     let id = call.param(0);
-    match state.store.events.get(&id) {
-        Some(event) => Reply::ok(json!({ "event": event })),
-        None => not_found("event", &id),
-    }
+    found(state.store.events.get(&id), "event", "event", &id)
 }
 
 /// `searchEvents` and `exportEventsLegacy`: the stored events that pass
@@ -338,15 +335,12 @@ pub(super) fn search(state: &mut State, call: &Call<'_>) -> Reply {
         time(b).partial_cmp(&time(a)).unwrap_or(Ordering::Equal)
     });
     let count = found.len();
-    let limit = body["limit"].as_u64().unwrap_or(1000).max(1) as usize;
-    let page = body["page"].as_u64().unwrap_or(1).max(1) as usize;
     let projections: Option<Vec<&str>> = body["projections"]
         .as_array()
         .map(|p| p.iter().filter_map(Value::as_str).collect());
-    let events: Vec<Value> = found
+    let page = paging(body.get("page"), body.get("limit"), 1000);
+    let events: Vec<Value> = one_page(found, page)
         .into_iter()
-        .skip((page - 1).saturating_mul(limit))
-        .take(limit)
         .map(|event| match &projections {
             Some(fields) => {
                 let mut projected = json!({});

@@ -68,6 +68,37 @@ pub(super) fn not_found(resource: &str, id: &str) -> Reply {
     )
 }
 
+/// `{field: row}` for a row found, the 404 for `resource` `id` otherwise.
+pub(super) fn found(row: Option<&Value>, field: &str, resource: &str, id: &str) -> Reply {
+    match row {
+        Some(row) => Reply::ok(json!({ field: row })),
+        None => not_found(resource, id),
+    }
+}
+
+/// The page asked for and its size: the spec's `page` (from 1) and
+/// `limit`, 1 and `default_limit` when absent.
+pub(super) fn paging(
+    page: Option<&Value>,
+    limit: Option<&Value>,
+    default_limit: u64,
+) -> (u64, u64) {
+    let number = |value: Option<&Value>, default: u64| {
+        value.and_then(Value::as_u64).unwrap_or(default).max(1)
+    };
+    (number(page, 1), number(limit, default_limit))
+}
+
+/// Page `page` of `items`, `limit` to a page.
+pub(super) fn one_page<T>(items: impl IntoIterator<Item = T>, (page, limit): (u64, u64)) -> Vec<T> {
+    let skip = (page - 1).saturating_mul(limit);
+    items
+        .into_iter()
+        .skip(usize::try_from(skip).unwrap_or(usize::MAX))
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .collect()
+}
+
 type Answer = fn(&mut State, &Call<'_>) -> Reply;
 
 /// Every operation but the generic ones (`resources::generic`), with the

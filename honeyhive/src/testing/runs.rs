@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::State;
 use super::datasets::ids;
 use super::events::passes;
-use super::routes::{Call, Reply, not_found};
+use super::routes::{Call, Reply, found, not_found, one_page, paging};
 use super::store::{Kind, merge, millis, now_iso};
 
 /// The fields of a run that `createRun` and `updateRun` set.
@@ -51,10 +51,7 @@ pub(super) fn create_run(state: &mut State, call: &Call<'_>) -> Reply {
 /// `getRun`.
 pub(super) fn get_run(state: &mut State, call: &Call<'_>) -> Reply {
     let id = call.param(0);
-    match state.store.runs.get(&id) {
-        Some(run) => Reply::ok(json!({ "evaluation": run })),
-        None => not_found("run", &id),
-    }
+    found(state.store.runs.get(&id), "evaluation", "run", &id)
 }
 
 /// `updateRun`: the fields given replaced.
@@ -109,8 +106,7 @@ pub(super) fn get_runs(state: &mut State, call: &Call<'_>) -> Reply {
     if q.get("sort_order").and_then(Value::as_str) != Some("asc") {
         runs.reverse();
     }
-    let limit = q.get("limit").and_then(Value::as_u64).unwrap_or(20).max(1);
-    let page = q.get("page").and_then(Value::as_u64).unwrap_or(1).max(1);
+    let (page, limit) = paging(q.get("page"), q.get("limit"), 20);
     let total = runs.len() as u64;
     let pages = total.div_ceil(limit);
     let mut metrics: Vec<String> = Vec::new();
@@ -126,11 +122,7 @@ pub(super) fn get_runs(state: &mut State, call: &Call<'_>) -> Reply {
             }
         }
     }
-    let evaluations: Vec<&Value> = runs
-        .into_iter()
-        .skip(((page - 1) * limit) as usize)
-        .take(limit as usize)
-        .collect();
+    let evaluations = one_page(runs, (page, limit));
     Reply::ok(json!({
         "evaluations": evaluations,
         "metrics": metrics,
@@ -589,23 +581,8 @@ pub(super) fn compare_events(state: &mut State, call: &Call<'_>) -> Reply {
         }
     }
     let total = pairs.len();
-    let limit = call
-        .query
-        .get("limit")
-        .and_then(Value::as_u64)
-        .unwrap_or(1000)
-        .max(1) as usize;
-    let page = call
-        .query
-        .get("page")
-        .and_then(Value::as_u64)
-        .unwrap_or(1)
-        .max(1) as usize;
-    let page: Vec<Value> = pairs
-        .into_iter()
-        .skip((page - 1).saturating_mul(limit))
-        .take(limit)
-        .collect();
+    let q = &call.query;
+    let page = one_page(pairs, paging(q.get("page"), q.get("limit"), 1000));
     Reply::ok(json!({ "events": page, "totalEvents": total }))
 }
 

@@ -21,6 +21,28 @@ pub fn bare_client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+/// A request to the mock with its key, sent by hand (`body` as JSON when
+/// given): the status and the JSON answer (`Null` for none).
+pub async fn call_mock(
+    mock: &honeyhive::testing::MockHoneyHive,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut request = bare_client()
+        .request(method, format!("{}{path}", mock.base_url()))
+        .bearer_auth(honeyhive::testing::MockHoneyHive::API_KEY);
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let answer = request.send().await.unwrap();
+    let status = answer.status().as_u16();
+    (
+        status,
+        answer.json().await.unwrap_or(serde_json::Value::Null),
+    )
+}
+
 /// A loopback port nothing listens on: bound, then freed at once.
 pub fn closed_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -66,4 +88,42 @@ pub fn full_event() -> Event {
                         .outputs(json!({"status": "shipped"})),
                 ),
         )
+}
+
+/// A task aborted when this is dropped: a test server's accept loop.
+pub struct Aborting(pub tokio::task::JoinHandle<()>);
+
+impl Drop for Aborting {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Binds 127.0.0.1 on a free port and serves each connection with `serve`,
+/// in a task of its own. The connection tasks live in the accept task's
+/// set, so dropping the returned [`Aborting`] stops them all.
+pub async fn serve_loopback<F, Fut>(serve: F) -> (std::net::SocketAddr, Aborting)
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("bound address");
+    let accept = tokio::spawn(async move {
+        let mut connections = tokio::task::JoinSet::new();
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        connections.spawn(serve(stream));
+                    }
+                    Err(_) => break,
+                },
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            }
+        }
+    });
+    (addr, Aborting(accept))
 }

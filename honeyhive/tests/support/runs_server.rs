@@ -15,8 +15,6 @@ use hyper::body::Bytes;
 use hyper::{Method, Request, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 
 /// One request as it arrived.
 #[derive(Clone, Debug)]
@@ -51,17 +49,11 @@ struct Shared {
     fail: Plan,
 }
 
-/// The running server; stops when dropped.
+/// The running server; stops when dropped (its accept task with it).
 pub struct RunsServer {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    accept: JoinHandle<()>,
-}
-
-impl Drop for RunsServer {
-    fn drop(&mut self) {
-        self.accept.abort();
-    }
+    _accept: super::Aborting,
 }
 
 impl RunsServer {
@@ -75,43 +67,29 @@ impl RunsServer {
     pub async fn failing(
         fail: impl Fn(&Method, &str, usize) -> bool + Send + Sync + 'static,
     ) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
-        let addr = listener.local_addr().expect("bound address");
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             requests: AtomicUsize::new(0),
             fail: Box::new(fail),
         });
         let for_accept = Arc::clone(&shared);
-        let accept = tokio::spawn(async move {
-            let mut connections = tokio::task::JoinSet::new();
-            loop {
-                tokio::select! {
-                    accepted = listener.accept() => match accepted {
-                        Ok((stream, _)) => {
-                            let shared = Arc::clone(&for_accept);
-                            connections.spawn(async move {
-                                let service = hyper::service::service_fn(move |request| {
-                                    let shared = Arc::clone(&shared);
-                                    async move { Ok::<_, Infallible>(answer(&shared, request).await) }
-                                });
-                                let _ = hyper::server::conn::http1::Builder::new()
-                                    .serve_connection(TokioIo::new(stream), service)
-                                    .await;
-                            });
-                        }
-                        Err(_) => break,
-                    },
-                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
-                }
+        let (addr, accept) = super::serve_loopback(move |stream| {
+            let shared = Arc::clone(&for_accept);
+            async move {
+                let service = hyper::service::service_fn(move |request| {
+                    let shared = Arc::clone(&shared);
+                    async move { Ok::<_, Infallible>(answer(&shared, request).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
             }
-        });
+        })
+        .await;
         RunsServer {
             addr,
             shared,
-            accept,
+            _accept: accept,
         }
     }
 
@@ -244,8 +222,14 @@ async fn answer(shared: &Shared, request: Request<hyper::body::Incoming>) -> Res
             if state.runs.contains_key(&id) {
                 return reply(409, json!({"error": "a run with this id exists"}));
             }
-            let mut run = body.clone();
-            run["id"] = json!(id);
+            let mut run = json!({"id": id, "run_id": id, "name": null, "status": "pending",
+                "dataset_id": null, "dataset_name": null, "description": null, "configuration": {},
+                "created_at": "2026-01-01T00:00:00Z", "updated_at": null, "event_ids": [],
+                "session_ids": [], "datapoint_ids": [], "is_active": true, "metadata": {},
+                "metrics": {}, "results": {}, "scope_id": "project-1", "scope_type": "project"});
+            for (key, value) in body.as_object().into_iter().flatten() {
+                run[key] = value.clone();
+            }
             state.runs.insert(id.clone(), run.clone());
             reply(200, json!({"run_id": id, "evaluation": run}))
         }
@@ -299,7 +283,8 @@ async fn answer(shared: &Shared, request: Request<hyper::body::Incoming>) -> Res
             let metrics: Vec<Value> = names
                 .iter()
                 .map(|name| {
-                    json!({"metric_name": name, "old_aggregate": o.get(*name),
+                    json!({"metric_name": name, "metric_type": null, "difference": null,
+                           "percentage_change": null, "old_aggregate": o.get(*name),
                                    "new_aggregate": n.get(*name)})
                 })
                 .collect();
@@ -317,7 +302,8 @@ async fn answer(shared: &Shared, request: Request<hyper::body::Incoming>) -> Res
                 .filter(|(id, _)| wanted.first().is_none_or(|w| w == *id))
                 .map(|(id, points)| {
                     let ids: Vec<&Value> = points.iter().map(|p| &p["id"]).collect();
-                    json!({"id": id, "name": format!("set-{id}"), "datapoints": ids})
+                    json!({"id": id, "name": format!("set-{id}"), "datapoints": ids,
+                           "created_at": null, "description": null, "updated_at": null})
                 })
                 .collect();
             reply(200, json!({"datasets": datasets}))
@@ -331,7 +317,8 @@ async fn answer(shared: &Shared, request: Request<hyper::body::Incoming>) -> Res
                 .filter(|p| wanted.iter().any(|w| p["id"] == w.as_str()))
                 .map(|p| {
                     let mut full = json!({"created_at": "2026-01-01T00:00:00Z", "ground_truth": null,
-                        "history": [], "linked_datasets": [], "linked_event": null, "metadata": null});
+                        "history": [], "linked_datasets": [], "linked_event": null, "metadata": null,
+                        "updated_at": null});
                     for (k, v) in p.as_object().into_iter().flatten() {
                         full[k] = v.clone();
                     }
