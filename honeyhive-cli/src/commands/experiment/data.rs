@@ -25,7 +25,21 @@ pub type Line = (u64, Datapoint);
 
 /// One line as a datapoint, or what makes it not one.
 pub fn parse_line(text: &str) -> Result<Datapoint, String> {
-    let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let mut value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    // `honeyhive datasets pull` writes a `history`: an empty one is no
+    // data, so such a file reads as it is; a chat history would be lost.
+    if let Value::Object(fields) = &mut value {
+        match fields.get("history") {
+            Some(Value::Null) => drop(fields.remove("history")),
+            Some(Value::Array(turns)) if turns.is_empty() => drop(fields.remove("history")),
+            Some(_) => {
+                return Err("`history` is not given to CMD, so it would be lost: \
+                            run the hosted dataset with --dataset ID, or drop the key"
+                    .to_owned());
+            }
+            None => {}
+        }
+    }
     if let Value::Object(fields) = &value
         && let Some(key) = fields.keys().find(|k| !KEYS.contains(&k.as_str()))
     {
@@ -158,10 +172,12 @@ mod tests {
                     {\"inputs\": \"q\"}\n\
                     {\"metadata\": {}}\n\
                     {\"inputs\": {}, \"metadata\": 3}\n\
-                    {\"inputs\": {}, \"ground_truths\": 3}\n";
+                    {\"inputs\": {}, \"ground_truths\": 3}\n\
+                    {\"inputs\": {}, \"history\": [{\"role\": \"user\"}]}\n\
+                    {\"id\": \"d1\", \"inputs\": {}, \"history\": [], \"ground_truth\": null}\n";
         let said = lines(text.as_bytes()).unwrap_err();
         assert!(
-            said.starts_with("7 line(s) of data.jsonl are not datapoints; nothing was run:"),
+            said.starts_with("8 line(s) of data.jsonl are not datapoints; nothing was run:"),
             "{said}"
         );
         for expected in [
@@ -172,10 +188,12 @@ mod tests {
             "data.jsonl:6: invalid inputs: is missing",
             "data.jsonl:7: invalid metadata: is a number",
             "data.jsonl:8: `ground_truths` is not a key of a datapoint (did you mean `ground_truth`?)",
+            "data.jsonl:9: `history` is not given to CMD",
         ] {
             assert!(said.contains(expected), "{expected} in {said}");
         }
-        assert!(!said.contains("data.jsonl:1:"));
+        // What `datasets pull` writes, with an empty history, is a datapoint.
+        assert!(!said.contains("data.jsonl:1:") && !said.contains("data.jsonl:10:"));
     }
 
     #[test]

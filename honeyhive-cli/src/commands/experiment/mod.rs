@@ -9,8 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Subcommand;
+use honeyhive::RunStatus;
 use honeyhive::experiment::{
-    Datapoint, DatapointResult, Experiment, ExperimentError, Gate, Outcome, RunStatus,
+    Datapoint, DatapointResult, Experiment, ExperimentError, Gate, Outcome,
 };
 use parking_lot::Mutex;
 use serde_json::{Value, json};

@@ -72,7 +72,8 @@ impl Summary {
         Summary {
             name: name.to_owned(),
             run_id: report.run_id.clone(),
-            status: report.status.to_string(),
+            // The API's name (`RunStatus` has no `Display`): `Completed` as `completed`.
+            status: format!("{:?}", report.status).to_lowercase(),
             status_reason: report.status_reason.clone(),
             passed: report.passed(),
             failed: report.failed(),
