@@ -427,3 +427,32 @@ fn killed_mid_run_then_resumed_every_datapoint_is_recorded_exactly_once() {
         "{stdout}"
     );
 }
+
+#[test]
+fn two_shards_with_one_run_id_fill_the_run_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write_data(dir.path(), 12, &[]);
+    let mock = MockHoneyHive::start();
+    let id = "0f9e8d7c-6b5a-4c3d-8e2f-1a0b9c8d7e6f";
+    let shard = |which: &str| {
+        run(experiment(&mock, "sharded", &data)
+            .args(["--run-id", id, "--shard", which, "--", "cat"]))
+    };
+    let (code, first, stderr) = shard("1/2");
+    assert_eq!(code, 0, "{first}{stderr}");
+    let after_first = sessions_of(&mock, id).len();
+    assert!(
+        0 < after_first && after_first < 12,
+        "{after_first}: {first}"
+    );
+    assert!(
+        first.contains(&format!("skipped {}", 12 - after_first)),
+        "{first}"
+    );
+    let (code, second, stderr) = shard("2/2");
+    assert_eq!(code, 0, "{second}{stderr}");
+    assert!(second.contains(&format!("run {id}  completed")), "{second}");
+    let sessions = sessions_of(&mock, id);
+    assert_eq!(sessions.len(), 12);
+    assert!(sessions.values().all(|events| events.len() == 1));
+}
