@@ -3,14 +3,15 @@
 //! the mock, and their exit codes.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use honeyhive::testing::MockHoneyHive;
 use honeyhive::{Event, SessionId};
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_honeyhive");
+mod support;
+use support::{BIN, run};
 
 /// The binary with a clean environment, pointed at the mock.
 fn honeyhive(mock: &MockHoneyHive) -> Command {
@@ -25,19 +26,6 @@ fn honeyhive(mock: &MockHoneyHive) -> Command {
         .env("HH_API_KEY", "hh-mock-key")
         .stdin(Stdio::null());
     command
-}
-
-fn run(command: &mut Command) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = command.output().expect("the binary runs");
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
 }
 
 fn lines(text: &str) -> Vec<Value> {
