@@ -38,7 +38,7 @@ use exit::Exit;
 #[command(
     name = "honeyhive",
     version,
-    about = "The HoneyHive API from the shell: send JSONL, validate offline, run the spec-validating mock, run experiments",
+    about = "The HoneyHive API from the shell: send JSONL, validate offline, run the spec-validating mock, push and pull datasets, read events back, run experiments",
     after_help = "Exit codes: 0 done; 1 some lines (or datapoints) rejected or failed; 2 usage; \
                   3 configuration (no key, bad URL, the API refused the key); \
                   4 the API could not be reached; 5 an experiment's --fail-if gate failed; \

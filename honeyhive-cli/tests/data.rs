@@ -140,12 +140,12 @@ fn a_push_cut_short_and_run_again_adds_each_datapoint_once() {
             }
         });
         if held >= 20 || Instant::now() > deadline {
-            child.kill().unwrap();
-            child.wait().unwrap();
             break held;
         }
         std::thread::sleep(Duration::from_millis(5));
     };
+    child.kill().unwrap();
+    child.wait().unwrap();
     assert!((20..400).contains(&held_at_kill), "{held_at_kill}");
 
     let (code, out, err) = run(honeyhive(&mock)
