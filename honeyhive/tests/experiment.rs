@@ -104,9 +104,13 @@ async fn a_local_run_is_created_first_recorded_as_sessions_and_closed_with_their
     // Each datapoint a session linked to the run, its outputs and scores on it.
     let sessions = server.sessions();
     assert_eq!(sessions.len(), 5);
-    for (session, result) in sessions.iter().zip(&report.results) {
+    for result in &report.results {
+        // In the order they finished, not the dataset's.
+        let session = sessions
+            .iter()
+            .find(|s| s["session_id"] == result.session_id.as_str())
+            .expect("the datapoint's session");
         assert_eq!(session["event_id"], session["session_id"]);
-        assert_eq!(session["session_id"], result.session_id.as_str());
         assert_eq!(session["metadata"]["run_id"], report.run_id.as_str());
         assert_eq!(
             session["metadata"]["datapoint_id"],
@@ -619,6 +623,14 @@ async fn bad_input_is_refused_before_any_request() {
     for (exp, expected) in cases {
         assert_eq!(field(exp.run(&client).await.unwrap_err()), expected);
     }
+    let per_event = honeyhive::Logger::new(&client, honeyhive::LoggerConfig::default()).unwrap();
+    let refused = doubling(Experiment::new("x"))
+        .datapoints(rows(1))
+        .logger(per_event)
+        .run(&client)
+        .await
+        .unwrap_err();
+    assert_eq!(field(refused), "logger");
     assert_eq!(server.requests().len(), 0);
 }
 

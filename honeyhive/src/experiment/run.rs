@@ -116,6 +116,15 @@ pub(super) async fn run(
             "needs a base run to compare with: set Experiment::compare_to",
         ));
     }
+    if let Some(logger) = &exp.logger
+        && logger.route() != Route::EventBatch
+    {
+        return Err(invalid(
+            "logger",
+            "sends on Route::Event, and an experiment records on HoneyHive's /v1 routes; give \
+             a Logger made with LoggerConfig::default().with_route(Route::EventBatch)",
+        ));
+    }
     if !exp.record && exp.resume.is_some() {
         return Err(invalid(
             "record",
