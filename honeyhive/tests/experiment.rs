@@ -764,3 +764,35 @@ async fn on_the_mock_every_request_keeps_to_the_spec_and_the_summary_and_compari
     assert_eq!((again.results.len(), again.skipped), (0, 6));
     assert_eq!(mock.violations(), vec![]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_not_delivered_within_the_budget_close_the_run_failed_with_the_reason() {
+    // Every batch of events fails; the run's own calls go through.
+    let server = RunsServer::failing(|_, path, _| path == "/v1/events/batch").await;
+    let report = doubling(Experiment::new("undelivered"))
+        .datapoints(rows(3))
+        .flush_timeout(Duration::from_millis(300))
+        .run(&client(&server))
+        .await
+        .unwrap();
+    assert_eq!(report.passed(), 3, "the datapoints themselves went fine");
+    assert_eq!(report.status, RunStatus::Failed);
+    let reason = report.status_reason.clone().unwrap();
+    assert!(
+        reason.contains("of 3 sessions were not delivered within 300 ms"),
+        "{reason}"
+    );
+    let recording = report.recording.as_ref().unwrap();
+    assert!(
+        !recording.complete || !recording.dead_letters.is_empty(),
+        "{recording:?}"
+    );
+    let run = server.with(|s| s.runs[&report.run_id].clone());
+    assert_eq!(run["status"], "failed");
+    assert_eq!(run["metadata"]["status_reason"], reason.as_str());
+    assert_eq!(
+        run["session_ids"],
+        json!([]),
+        "only delivered sessions are listed"
+    );
+}
