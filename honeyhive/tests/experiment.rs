@@ -623,6 +623,14 @@ async fn bad_input_is_refused_before_any_request() {
     for (exp, expected) in cases {
         assert_eq!(field(exp.run(&client).await.unwrap_err()), expected);
     }
+    let unrecorded = doubling(Experiment::new("x"))
+        .datapoints(rows(1))
+        .record(false)
+        .compare_to("0c9a8b7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d")
+        .run(&client)
+        .await
+        .unwrap_err();
+    assert_eq!(field(unrecorded), "record");
     let per_event = honeyhive::Logger::new(&client, honeyhive::LoggerConfig::default()).unwrap();
     let refused = doubling(Experiment::new("x"))
         .datapoints(rows(1))

@@ -125,10 +125,17 @@ pub(super) async fn run(
              a Logger made with LoggerConfig::default().with_route(Route::EventBatch)",
         ));
     }
-    if !exp.record && exp.resume.is_some() {
+    let needs_record = [
+        (exp.resume.is_some(), "resume"),
+        (exp.shard.is_some(), "shard"),
+        (exp.compare_to.is_some(), "compare_to"),
+    ];
+    if let Some((_, setting)) = needs_record.iter().find(|(set, _)| *set && !exp.record) {
         return Err(invalid(
             "record",
-            "is false, but resume needs to read and close a recorded run; record, or drop resume",
+            format!(
+                "is false, but {setting} needs a recorded run to read; record, or drop {setting}"
+            ),
         ));
     }
     let source = std::mem::replace(&mut exp.source, Source::None);
