@@ -104,9 +104,13 @@ async fn a_local_run_is_created_first_recorded_as_sessions_and_closed_with_their
     // Each datapoint a session linked to the run, its outputs and scores on it.
     let sessions = server.sessions();
     assert_eq!(sessions.len(), 5);
-    for (session, result) in sessions.iter().zip(&report.results) {
+    for result in &report.results {
+        // In the order they finished, not the dataset's.
+        let session = sessions
+            .iter()
+            .find(|s| s["session_id"] == result.session_id.as_str())
+            .expect("the datapoint's session");
         assert_eq!(session["event_id"], session["session_id"]);
-        assert_eq!(session["session_id"], result.session_id.as_str());
         assert_eq!(session["metadata"]["run_id"], report.run_id.as_str());
         assert_eq!(
             session["metadata"]["datapoint_id"],
@@ -619,6 +623,22 @@ async fn bad_input_is_refused_before_any_request() {
     for (exp, expected) in cases {
         assert_eq!(field(exp.run(&client).await.unwrap_err()), expected);
     }
+    let unrecorded = doubling(Experiment::new("x"))
+        .datapoints(rows(1))
+        .record(false)
+        .compare_to("0c9a8b7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d")
+        .run(&client)
+        .await
+        .unwrap_err();
+    assert_eq!(field(unrecorded), "record");
+    let per_event = honeyhive::Logger::new(&client, honeyhive::LoggerConfig::default()).unwrap();
+    let refused = doubling(Experiment::new("x"))
+        .datapoints(rows(1))
+        .logger(per_event)
+        .run(&client)
+        .await
+        .unwrap_err();
+    assert_eq!(field(refused), "logger");
     assert_eq!(server.requests().len(), 0);
 }
 
@@ -751,4 +771,36 @@ async fn on_the_mock_every_request_keeps_to_the_spec_and_the_summary_and_compari
         .unwrap();
     assert_eq!((again.results.len(), again.skipped), (0, 6));
     assert_eq!(mock.violations(), vec![]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_not_delivered_within_the_budget_close_the_run_failed_with_the_reason() {
+    // Every batch of events fails; the run's own calls go through.
+    let server = RunsServer::failing(|_, path, _| path == "/v1/events/batch").await;
+    let report = doubling(Experiment::new("undelivered"))
+        .datapoints(rows(3))
+        .flush_timeout(Duration::from_millis(300))
+        .run(&client(&server))
+        .await
+        .unwrap();
+    assert_eq!(report.passed(), 3, "the datapoints themselves went fine");
+    assert_eq!(report.status, RunStatus::Failed);
+    let reason = report.status_reason.clone().unwrap();
+    assert!(
+        reason.contains("of 3 sessions were not delivered within 300 ms"),
+        "{reason}"
+    );
+    let recording = report.recording.as_ref().unwrap();
+    assert!(
+        !recording.complete || !recording.dead_letters.is_empty(),
+        "{recording:?}"
+    );
+    let run = server.with(|s| s.runs[&report.run_id].clone());
+    assert_eq!(run["status"], "failed");
+    assert_eq!(run["metadata"]["status_reason"], reason.as_str());
+    assert_eq!(
+        run["session_ids"],
+        json!([]),
+        "only delivered sessions are listed"
+    );
 }

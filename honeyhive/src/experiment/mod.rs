@@ -60,13 +60,15 @@
 //! zero). The report counts every datapoint once.
 //!
 //! # Tracing
-//! The task runs inside a span named `honeyhive.experiment` with
+//! The task runs inside an `INFO` span named `honeyhive.experiment` with
 //! `honeyhive.event_type = "session"` and the datapoint's
 //! `honeyhive.session_id`: with [`tracing::HoneyHiveLayer`](crate#feature-flags)
 //! installed, the task's own spans are logged into the datapoint's session
 //! (the span is a session scope that sends no event of its own:
 //! `honeyhive.scope_only = true`). The layer's Logger is the app's: give it
 //! to [`logger`](Experiment::logger) so the run waits for its spans too.
+//! A subscriber filter that drops the span (above `INFO`) leaves the
+//! task's spans outside the datapoint's session.
 
 mod calls;
 mod datapoint;

@@ -116,10 +116,26 @@ pub(super) async fn run(
             "needs a base run to compare with: set Experiment::compare_to",
         ));
     }
-    if !exp.record && exp.resume.is_some() {
+    if let Some(logger) = &exp.logger
+        && logger.route() != Route::EventBatch
+    {
+        return Err(invalid(
+            "logger",
+            "sends on Route::Event, and an experiment records on HoneyHive's /v1 routes; give \
+             a Logger made with LoggerConfig::default().with_route(Route::EventBatch)",
+        ));
+    }
+    let needs_record = [
+        (exp.resume.is_some(), "resume"),
+        (exp.shard.is_some(), "shard"),
+        (exp.compare_to.is_some(), "compare_to"),
+    ];
+    if let Some((_, setting)) = needs_record.iter().find(|(set, _)| *set && !exp.record) {
         return Err(invalid(
             "record",
-            "is false, but resume needs to read and close a recorded run; record, or drop resume",
+            format!(
+                "is false, but {setting} needs a recorded run to read; record, or drop {setting}"
+            ),
         ));
     }
     let source = std::mem::replace(&mut exp.source, Source::None);
