@@ -191,6 +191,21 @@ async fn a_whole_experiment_runs_offline_dataset_datapoints_run_events_summary()
         .into_inner());
     assert_eq!(runs["evaluations"][0]["name"], "renamed");
     assert_eq!(runs["pagination"]["total"], 1);
+    let by_id = raw
+        .get_runs()
+        .run_ids(vec![run.clone()])
+        .limit(5)
+        .send()
+        .await;
+    let by_id = of(by_id.unwrap().into_inner());
+    assert_eq!(by_id["evaluations"][0]["run_id"], run.as_str());
+    assert_eq!(by_id["pagination"]["limit"], 5);
+    let other = raw
+        .get_runs()
+        .run_ids(vec!["other".to_owned()])
+        .send()
+        .await;
+    assert_eq!(other.unwrap().into_inner().evaluations.len(), 0);
 
     // The sessions and their events, through the v1 batch route.
     let accuracies = [0.9, 0.2, 0.7];
@@ -418,6 +433,35 @@ async fn unknown_ids_answer_404_naming_the_resource() {
     // A 404 is not a violation: the request held to the spec.
     assert!(mock.violations().is_empty(), "{:?}", mock.violations());
     assert_eq!(mock.stats().requests, 9);
+}
+
+#[tokio::test]
+async fn a_query_parameter_off_its_schema_is_refused_naming_it() {
+    let (mock, _) = started().await;
+    let get = reqwest::Method::GET;
+    let (status, answer) = support::call_mock(&mock, get.clone(), "/v1/runs?limit=500", None).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["violation"]
+            .as_str()
+            .unwrap()
+            .contains("query parameter limit"),
+        "{answer}"
+    );
+    let path = "/v1/runs?sort_order=sideways";
+    let (status, _) = support::call_mock(&mock, get.clone(), path, None).await;
+    assert_eq!(status, 400);
+    // A required one missing.
+    let (status, answer) =
+        support::call_mock(&mock, reqwest::Method::DELETE, "/v1/datasets", None).await;
+    assert_eq!(status, 400);
+    assert!(
+        answer["violation"].as_str().unwrap().contains("dataset_id"),
+        "{answer}"
+    );
+    let (status, _) = support::call_mock(&mock, get, "/v1/runs?limit=100&page=2", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(mock.violations().len(), 3);
 }
 
 #[tokio::test]
