@@ -400,6 +400,59 @@ async fn a_second_run_compares_with_the_first_on_common_datapoints() {
 }
 
 #[tokio::test]
+async fn a_run_finds_sessions_it_lists_and_a_false_metric_or_an_error_fails_one() {
+    let (mock, client) = started().await;
+    let raw = client.raw();
+    let id = || uuid::Uuid::new_v4().to_string();
+    let (run, by_event, by_session, errored) = (id(), id(), id(), id());
+    let session = |sid: &str, metrics: Value| json!({"event_type": "session", "event_id": sid, "session_id": sid, "inputs": {}, "metrics": metrics});
+    let mut events = vec![
+        session(&by_event, json!({"ok": false})),
+        session(&by_session, json!({"ok": true})),
+        session(&errored, json!({"ok": true})),
+    ];
+    // An error on an event inside the session fails it.
+    events.push(
+        json!({"event_type": "tool", "inputs": {}, "session_id": errored, "error": "timeout"}),
+    );
+    raw.create_event_batch()
+        .body(body::<types::PostEventBatchRequest>(
+            json!({"events": events}),
+        ))
+        .send()
+        .await
+        .unwrap();
+    let listed =
+        json!({"run_id": run, "event_ids": [by_event], "session_ids": [by_session, errored]});
+    raw.create_run()
+        .body(body::<types::PostExperimentRunRequest>(listed))
+        .send()
+        .await
+        .unwrap();
+    let summary = raw.get_experiment_summary().run_id(uuid(&run)).send().await;
+    let summary = of(summary.unwrap().into_inner());
+    // No datapoint ids: the sessions' ids stand for them.
+    assert_eq!(summary["passed"], json!([by_session]));
+    assert_eq!(summary["failed"], json!([by_event, errored]));
+    let ok = &summary["metrics"]["details"][0];
+    assert_eq!(
+        (ok["metric_name"].as_str(), ok["values"].clone()),
+        (Some("ok"), json!([0.0, 1.0, 1.0]))
+    );
+    let count = raw
+        .get_experiment_summary()
+        .run_id(uuid(&run))
+        .aggregate_function(types::GetExperimentSummaryAggregateFunction::Count)
+        .send()
+        .await;
+    assert_eq!(
+        of(count.unwrap().into_inner())["metrics"]["details"][0]["aggregate"],
+        3.0
+    );
+    assert!(mock.violations().is_empty(), "{:?}", mock.violations());
+}
+
+#[tokio::test]
 async fn unknown_ids_answer_404_naming_the_resource() {
     let (mock, client) = started().await;
     let raw = client.raw();
