@@ -742,4 +742,38 @@ mod tests {
         assert!(op.bearer);
         assert!(op.body.is_some());
     }
+
+    #[test]
+    fn query_values_take_the_type_their_schema_gives() {
+        let strings = json!({"type": "array", "items": {"type": "string"}});
+        assert_eq!(typed(&strings, &["a", "b,c"]), json!(["a", "b", "c"]));
+        assert_eq!(typed(&json!({"type": "integer"}), &["20"]), json!(20));
+        assert_eq!(typed(&json!({"type": "integer"}), &["ten"]), json!("ten"));
+        assert_eq!(typed(&json!({"type": "boolean"}), &["true"]), json!(true));
+        // No single type (oneOf string or object): JSON text is read as JSON.
+        let either = json!({"oneOf": [{"type": "string"}, {"type": "object"}]});
+        assert_eq!(typed(&either, &[r#"{"$gte": 1}"#]), json!({"$gte": 1}));
+        assert_eq!(typed(&either, &["last week"]), json!("last week"));
+        // The last of repeated values.
+        assert_eq!(typed(&json!({"type": "string"}), &["a", "b"]), json!("b"));
+    }
+
+    #[test]
+    fn an_answer_is_checked_against_its_status_schema_and_body() {
+        let spec = Spec::embedded();
+        let ok = json!({"event_id": "e", "success": true});
+        assert!(spec.check_answer_of("logEvent", 200, Some(&ok)).is_ok());
+        let missing = spec.check_answer_of("logEvent", 200, Some(&json!({"success": true})));
+        assert!(missing.unwrap_err().contains("event_id"));
+        // A status the operation does not document, a body where the spec
+        // has none, none where it has one, an operation it does not have.
+        let problem = |op: &str, status: u16, body: Option<&Value>| {
+            spec.check_answer_of(op, status, body).unwrap_err()
+        };
+        assert!(problem("logEvent", 201, Some(&ok)).contains("no 201 answer"));
+        assert!(problem("updateEvent", 200, Some(&ok)).contains("has no body"));
+        assert!(problem("getEvent", 200, None).contains("has a JSON body"));
+        assert!(problem("noSuchThing", 200, None).contains("no operation noSuchThing"));
+        assert!(spec.check_answer_of("updateEvent", 200, None).is_ok());
+    }
 }

@@ -191,6 +191,21 @@ async fn a_whole_experiment_runs_offline_dataset_datapoints_run_events_summary()
         .into_inner());
     assert_eq!(runs["evaluations"][0]["name"], "renamed");
     assert_eq!(runs["pagination"]["total"], 1);
+    let by_id = raw
+        .get_runs()
+        .run_ids(vec![run.clone()])
+        .limit(5)
+        .send()
+        .await;
+    let by_id = of(by_id.unwrap().into_inner());
+    assert_eq!(by_id["evaluations"][0]["run_id"], run.as_str());
+    assert_eq!(by_id["pagination"]["limit"], 5);
+    let other = raw
+        .get_runs()
+        .run_ids(vec!["other".to_owned()])
+        .send()
+        .await;
+    assert_eq!(other.unwrap().into_inner().evaluations.len(), 0);
 
     // The sessions and their events, through the v1 batch route.
     let accuracies = [0.9, 0.2, 0.7];
@@ -385,6 +400,59 @@ async fn a_second_run_compares_with_the_first_on_common_datapoints() {
 }
 
 #[tokio::test]
+async fn a_run_finds_sessions_it_lists_and_a_false_metric_or_an_error_fails_one() {
+    let (mock, client) = started().await;
+    let raw = client.raw();
+    let id = || uuid::Uuid::new_v4().to_string();
+    let (run, by_event, by_session, errored) = (id(), id(), id(), id());
+    let session = |sid: &str, metrics: Value| json!({"event_type": "session", "event_id": sid, "session_id": sid, "inputs": {}, "metrics": metrics});
+    let mut events = vec![
+        session(&by_event, json!({"ok": false})),
+        session(&by_session, json!({"ok": true})),
+        session(&errored, json!({"ok": true})),
+    ];
+    // An error on an event inside the session fails it.
+    events.push(
+        json!({"event_type": "tool", "inputs": {}, "session_id": errored, "error": "timeout"}),
+    );
+    raw.create_event_batch()
+        .body(body::<types::PostEventBatchRequest>(
+            json!({"events": events}),
+        ))
+        .send()
+        .await
+        .unwrap();
+    let listed =
+        json!({"run_id": run, "event_ids": [by_event], "session_ids": [by_session, errored]});
+    raw.create_run()
+        .body(body::<types::PostExperimentRunRequest>(listed))
+        .send()
+        .await
+        .unwrap();
+    let summary = raw.get_experiment_summary().run_id(uuid(&run)).send().await;
+    let summary = of(summary.unwrap().into_inner());
+    // No datapoint ids: the sessions' ids stand for them.
+    assert_eq!(summary["passed"], json!([by_session]));
+    assert_eq!(summary["failed"], json!([by_event, errored]));
+    let ok = &summary["metrics"]["details"][0];
+    assert_eq!(
+        (ok["metric_name"].as_str(), ok["values"].clone()),
+        (Some("ok"), json!([0.0, 1.0, 1.0]))
+    );
+    let count = raw
+        .get_experiment_summary()
+        .run_id(uuid(&run))
+        .aggregate_function(types::GetExperimentSummaryAggregateFunction::Count)
+        .send()
+        .await;
+    assert_eq!(
+        of(count.unwrap().into_inner())["metrics"]["details"][0]["aggregate"],
+        3.0
+    );
+    assert!(mock.violations().is_empty(), "{:?}", mock.violations());
+}
+
+#[tokio::test]
 async fn unknown_ids_answer_404_naming_the_resource() {
     let (mock, client) = started().await;
     let raw = client.raw();
@@ -418,6 +486,35 @@ async fn unknown_ids_answer_404_naming_the_resource() {
     // A 404 is not a violation: the request held to the spec.
     assert!(mock.violations().is_empty(), "{:?}", mock.violations());
     assert_eq!(mock.stats().requests, 9);
+}
+
+#[tokio::test]
+async fn a_query_parameter_off_its_schema_is_refused_naming_it() {
+    let (mock, _) = started().await;
+    let get = reqwest::Method::GET;
+    let (status, answer) = support::call_mock(&mock, get.clone(), "/v1/runs?limit=500", None).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["violation"]
+            .as_str()
+            .unwrap()
+            .contains("query parameter limit"),
+        "{answer}"
+    );
+    let path = "/v1/runs?sort_order=sideways";
+    let (status, _) = support::call_mock(&mock, get.clone(), path, None).await;
+    assert_eq!(status, 400);
+    // A required one missing.
+    let (status, answer) =
+        support::call_mock(&mock, reqwest::Method::DELETE, "/v1/datasets", None).await;
+    assert_eq!(status, 400);
+    assert!(
+        answer["violation"].as_str().unwrap().contains("dataset_id"),
+        "{answer}"
+    );
+    let (status, _) = support::call_mock(&mock, get, "/v1/runs?limit=100&page=2", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(mock.violations().len(), 3);
 }
 
 #[tokio::test]

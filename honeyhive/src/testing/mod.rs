@@ -114,8 +114,9 @@
 //! # The summary
 //!
 //! A run's sessions are the kept events of type `session` whose
-//! `metadata.run_id` is the run's id, or whose session id is in the run's
-//! `session_ids` (the summary's `filters` apply to them). A session's
+//! `metadata.run_id` is the run's id, whose session id is in the run's
+//! `session_ids`, or whose event id is in its `event_ids` (the summary's
+//! `filters` apply to them). A session's
 //! datapoint is its `metadata.datapoint_id`. Its samples are the number
 //! and boolean `metrics` of every event in the session, its own included
 //! (a boolean counts as 1 or 0). Computed:

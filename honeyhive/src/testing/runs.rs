@@ -162,12 +162,14 @@ struct Outcome {
 }
 
 /// The sessions linked to `run`: events of type `session` whose
-/// `metadata.run_id` is the run's, or listed in its `session_ids`, that
+/// `metadata.run_id` is the run's, or listed in its `session_ids` (by
+/// session id) or `event_ids` (by event id), that
 /// pass `filters`; each with the metrics of its events (the session's
 /// own included) judged against the run's `passing_ranges`.
 fn outcomes(state: &State, run: &Value, filters: &[Value]) -> Vec<Outcome> {
     let run_id = run["run_id"].as_str().unwrap_or_default();
     let listed = ids(&run["session_ids"]);
+    let events_listed = ids(&run["event_ids"]);
     let events = state.store.events.rows();
     let mut by_session: HashMap<&str, Vec<&Value>> = HashMap::new();
     for event in events {
@@ -180,7 +182,9 @@ fn outcomes(state: &State, run: &Value, filters: &[Value]) -> Vec<Outcome> {
         .iter()
         .filter(|e| e["event_type"] == "session")
         .filter(|e| {
-            e["metadata"]["run_id"] == run_id || listed.iter().any(|s| e["session_id"] == **s)
+            e["metadata"]["run_id"] == run_id
+                || listed.iter().any(|s| e["session_id"] == **s)
+                || events_listed.iter().any(|id| e["event_id"] == **id)
         })
         .filter(|e| filters.iter().all(|f| passes(e, f)))
         .map(|session| {
