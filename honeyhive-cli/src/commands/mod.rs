@@ -1,6 +1,6 @@
 //! One module per subcommand, each with the helpers only it uses. They
 //! share the modules above them (`config`, `input`, `event_line`,
-//! `exit`, `jsonl`) and never each other.
+//! `exit`, `jsonl`, `progress`) and never each other.
 
 pub mod datasets;
 pub mod events;
