@@ -82,7 +82,7 @@ async fn pull(id: &str, quiet: bool, api: &Api) -> Result<Exit, Fail> {
             .map_err(|e| count.failed(e))?;
         missing += chunk.len().saturating_sub(found.len());
         for datapoint in found {
-            if !out.write(&line_of(datapoint))? {
+            if !out.write(&line_of(&datapoint))? {
                 return Ok(Exit::Ok);
             }
             count.one();
@@ -102,20 +102,29 @@ async fn pull(id: &str, quiet: bool, api: &Api) -> Result<Exit, Fail> {
 }
 
 /// A datapoint as `push` reads it back: its id, and the four fields a
-/// datapoint is made of (empty ones left out).
-fn line_of(datapoint: types::Datapoint) -> Map<String, Value> {
-    let mut line = Map::new();
-    line.insert("id".into(), Value::String(datapoint.id.to_string()));
-    line.insert("inputs".into(), Value::Object(datapoint.inputs));
-    if let Some(truth) = datapoint.ground_truth.filter(|t| !t.is_empty()) {
-        line.insert("ground_truth".into(), Value::Object(truth));
+/// datapoint is made of (empty ones left out). Borrowed from the answer, so
+/// printing copies nothing.
+#[derive(serde::Serialize)]
+struct Line<'a> {
+    id: &'a str,
+    inputs: &'a Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ground_truth: Option<&'a Map<String, Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<&'a Map<String, Value>>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    history: &'a [Map<String, Value>],
+}
+
+fn line_of(datapoint: &types::Datapoint) -> Line<'_> {
+    fn present(field: &Option<Map<String, Value>>) -> Option<&Map<String, Value>> {
+        field.as_ref().filter(|m| !m.is_empty())
     }
-    if let Some(metadata) = datapoint.metadata.filter(|m| !m.is_empty()) {
-        line.insert("metadata".into(), Value::Object(metadata));
+    Line {
+        id: datapoint.id.as_str(),
+        inputs: &datapoint.inputs,
+        ground_truth: present(&datapoint.ground_truth),
+        metadata: present(&datapoint.metadata),
+        history: &datapoint.history,
     }
-    if !datapoint.history.is_empty() {
-        let history = datapoint.history.into_iter().map(Value::Object).collect();
-        line.insert("history".into(), Value::Array(history));
-    }
-    line
 }
