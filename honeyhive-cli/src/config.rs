@@ -104,6 +104,18 @@ pub fn config_error(error: Error) -> Fail {
     )
 }
 
+/// A failed call's exit code and message: bad input 2, the key refused 3,
+/// no answer 4, any other answer 1.
+pub fn api_error(error: Error) -> Fail {
+    let exit = match &error {
+        Error::InvalidInput { .. } => Exit::Usage,
+        Error::Unauthorized { .. } => return config_error(error),
+        error if error.status().is_none() => Exit::Unreachable,
+        _ => Exit::Partial,
+    };
+    Fail::new(exit, for_the_shell(&error.to_string()))
+}
+
 /// The library's hints name its Rust API; at the shell the same fix is a
 /// flag or a variable. Every message the command prints from the library
 /// goes through here.

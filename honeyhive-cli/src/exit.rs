@@ -4,10 +4,11 @@
 /// The command's exit codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
-    /// Every line sent (or skipped by the checkpoint); the event logged.
+    /// Every line sent (or skipped by the checkpoint); the event logged;
+    /// every datapoint of the experiment passed.
     Ok = 0,
-    /// Some lines were rejected or failed (see the rejects file), or a line
-    /// did not validate.
+    /// Some lines were rejected or failed (see the rejects file), a line
+    /// did not validate, or datapoints of the experiment failed.
     Partial = 1,
     /// The command line is wrong, or an input file cannot be read.
     Usage = 2,
@@ -16,6 +17,8 @@ pub enum Exit {
     Config = 3,
     /// The API could not be reached at all: nothing was sent.
     Unreachable = 4,
+    /// The experiment broke a `--fail-if` gate against its base run.
+    GateFailed = 5,
     /// Stopped by Ctrl-C (after saving the checkpoint and the rejects).
     Interrupted = 130,
 }

@@ -7,9 +7,14 @@
 //!   offline.
 //! - `honeyhive mock`: the spec-validating mock as a process on loopback.
 //! - `honeyhive log`: one event from flags.
+//! - `honeyhive experiment run`: a command run over a dataset, recorded as
+//!   a HoneyHive run.
+//! - `honeyhive datasets list | push NAME FILE | pull ID`: datasets as JSONL.
+//! - `honeyhive events get ID | search [...]`: events read back as JSONL.
 //!
-//! Exit codes (see [`exit::Exit`]): 0 done, 1 some lines rejected or failed, 2
-//! usage, 3 configuration, 4 the API could not be reached, 130 interrupted.
+//! Exit codes (see [`exit::Exit`]): 0 done, 1 some lines (or datapoints)
+//! failed, 2 usage, 3 configuration, 4 the API could not be reached, 5 an
+//! experiment's gate failed, 130 interrupted.
 
 use std::process::ExitCode;
 
@@ -21,20 +26,23 @@ mod event_line;
 mod exit;
 mod fields;
 mod input;
+mod jsonl;
+mod progress;
 
 #[cfg(feature = "mock")]
 use commands::mock;
-use commands::{log, send, validate};
+use commands::{datasets, events, experiment, log, send, validate};
 use exit::Exit;
 
 #[derive(Parser, Debug)]
 #[command(
     name = "honeyhive",
     version,
-    about = "The HoneyHive API from the shell: send JSONL, validate offline, run the spec-validating mock",
-    after_help = "Exit codes: 0 done; 1 some lines rejected or failed; 2 usage; \
+    about = "The HoneyHive API from the shell: send JSONL, validate offline, run the spec-validating mock, push and pull datasets, read events back, run experiments",
+    after_help = "Exit codes: 0 done; 1 some lines (or datapoints) rejected or failed; 2 usage; \
                   3 configuration (no key, bad URL, the API refused the key); \
-                  4 the API could not be reached; 130 interrupted."
+                  4 the API could not be reached; 5 an experiment's --fail-if gate failed; \
+                  130 interrupted."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -48,6 +56,9 @@ enum Command {
     #[cfg(feature = "mock")]
     Mock(mock::Args),
     Log(log::Args),
+    Experiment(experiment::Args),
+    Datasets(datasets::Args),
+    Events(events::Args),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +80,9 @@ fn main() -> ExitCode {
             #[cfg(feature = "mock")]
             Command::Mock(args) => mock::run(args).await,
             Command::Log(args) => log::run(args).await,
+            Command::Experiment(args) => experiment::run(args).await,
+            Command::Datasets(args) => datasets::run(args).await,
+            Command::Events(args) => events::run(args).await,
         }
     });
     // Do not wait for blocking tasks still holding a file: everything worth

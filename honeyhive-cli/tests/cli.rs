@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,37 +18,8 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_honeyhive");
-const KEY: &str = "hh-cli-suite-secret-key";
-
-/// The binary with a clean environment: no HH_* from the machine.
-fn honeyhive(url: &str, key: &str) -> Command {
-    let mut command = Command::new(BIN);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("HH_") {
-            command.env_remove(name);
-        }
-    }
-    command
-        .env("HH_API_URL", url)
-        .env("HH_API_KEY", key)
-        .env("HH_MAX_RETRIES", "2")
-        .stdin(Stdio::null());
-    command
-}
-
-fn run(command: &mut Command) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = command.output().expect("the binary runs");
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
-}
+mod support;
+use support::{BIN, KEY, honeyhive, run};
 
 /// `n` wrapped lines named `e0`, `e1`, ... in sessions `s0`..`s4`.
 fn write_events(path: &Path, n: usize, extra: &[&str]) {

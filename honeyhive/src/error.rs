@@ -59,13 +59,16 @@ pub enum Error {
         body: String,
         /// Requests the call made.
         attempts: u32,
+        /// The URL the answer came from, for calls of [`Client::raw`](crate::Client::raw)
+        /// and the resource handles ([`Client::runs`](crate::Client::runs)…).
+        url: Option<String>,
     },
 
     /// The API answered with a status this client does not treat as success:
     /// a 4xx other than 401, 403 and 429 (sent once), or a 408 or 5xx that
     /// was still failing when the retries ran out.
     #[non_exhaustive]
-    #[error("the API answered HTTP {status}{}: {body}", tries(*attempts))]
+    #[error("the API answered HTTP {status}{}{}: {body}", at(url), tries(*attempts))]
     Api {
         /// The HTTP status code.
         status: u16,
@@ -73,6 +76,34 @@ pub enum Error {
         body: String,
         /// Requests the call made.
         attempts: u32,
+        /// The URL the answer came from, for calls of [`Client::raw`](crate::Client::raw)
+        /// and the resource handles.
+        url: Option<String>,
+    },
+
+    /// The API has no such resource (HTTP 404, or an empty answer where the
+    /// call asked for one id): a resource handle asked for `resource` by
+    /// `id`. Not retried.
+    ///
+    /// `resource` and `id` are the caller's words, for a message printed as
+    /// it is: `the API has no dataset with id 6a1f…`.
+    #[non_exhaustive]
+    #[error(
+        "the API has no {resource} with id {id}{}: check the id, and that it belongs to the \
+         API key's project",
+        at(url)
+    )]
+    NotFound {
+        /// What was looked for: `dataset`, `datapoint`, `run`, `event`.
+        resource: &'static str,
+        /// The id it was looked for by.
+        id: String,
+        /// The start of the answer's body.
+        body: String,
+        /// Requests the call made.
+        attempts: u32,
+        /// The URL the answer came from.
+        url: Option<String>,
     },
 
     /// The API answered 200 but said it did not record the event, or the
@@ -101,6 +132,9 @@ pub enum Error {
         retry_after: Option<Duration>,
         /// Requests the call made.
         attempts: u32,
+        /// The URL the answer came from, for calls of [`Client::raw`](crate::Client::raw)
+        /// and the resource handles.
+        url: Option<String>,
     },
 
     /// The API's answer could not be read as the documented response. Not
@@ -116,6 +150,9 @@ pub enum Error {
         body: String,
         /// Requests the call made.
         attempts: u32,
+        /// The URL the answer came from, for calls of [`Client::raw`](crate::Client::raw)
+        /// and the resource handles.
+        url: Option<String>,
         /// The JSON error, when the body was not the documented JSON.
         #[source]
         source: Option<serde_json::Error>,
@@ -243,21 +280,39 @@ impl Error {
                 status,
                 body,
                 attempts,
+                url,
             } => f
                 .debug_struct("Unauthorized")
                 .field("status", status)
                 .field("body", body)
                 .field("attempts", attempts)
+                .field("url", url)
                 .finish(),
             Error::Api {
                 status,
                 body,
                 attempts,
+                url,
             } => f
                 .debug_struct("Api")
                 .field("status", status)
                 .field("body", body)
                 .field("attempts", attempts)
+                .field("url", url)
+                .finish(),
+            Error::NotFound {
+                resource,
+                id,
+                body,
+                attempts,
+                url,
+            } => f
+                .debug_struct("NotFound")
+                .field("resource", resource)
+                .field("id", id)
+                .field("body", body)
+                .field("attempts", attempts)
+                .field("url", url)
                 .finish(),
             Error::NotRecorded {
                 event_ids,
@@ -271,17 +326,20 @@ impl Error {
                 body,
                 retry_after,
                 attempts,
+                url,
             } => f
                 .debug_struct("RateLimited")
                 .field("body", body)
                 .field("retry_after", retry_after)
                 .field("attempts", attempts)
+                .field("url", url)
                 .finish(),
             Error::Decode {
                 status,
                 problem,
                 body,
                 attempts,
+                url,
                 source,
             } => f
                 .debug_struct("Decode")
@@ -289,6 +347,7 @@ impl Error {
                 .field("problem", problem)
                 .field("body", body)
                 .field("attempts", attempts)
+                .field("url", url)
                 .field("source", source)
                 .finish(),
             Error::Timeout {
@@ -351,6 +410,13 @@ fn events(ids: &[String]) -> String {
     }
 }
 
+/// " from URL" when the URL is known.
+fn at(url: &Option<String>) -> String {
+    url.as_ref()
+        .map(|url| format!(" from {url}"))
+        .unwrap_or_default()
+}
+
 /// " after N attempts" when a call made more than one.
 fn tries(attempts: u32) -> String {
     if attempts > 1 {
@@ -398,9 +464,28 @@ impl Error {
             | Error::Decode { status, .. } => *status,
             Error::NotRecorded { .. } => 200,
             Error::RateLimited { .. } => 429,
+            Error::NotFound { .. } => 404,
             _ => return None,
         };
         StatusCode::from_u16(status).ok()
+    }
+
+    /// The URL the API's answer came from, when the error is an answer to
+    /// a call of [`Client::raw`](crate::Client::raw) or a resource handle.
+    ///
+    /// ```
+    /// let err = honeyhive::Client::builder().build().unwrap_err();
+    /// assert_eq!(err.url(), None);
+    /// ```
+    pub fn url(&self) -> Option<&str> {
+        match self {
+            Error::Unauthorized { url, .. }
+            | Error::Api { url, .. }
+            | Error::NotFound { url, .. }
+            | Error::RateLimited { url, .. }
+            | Error::Decode { url, .. } => url.as_deref(),
+            _ => None,
+        }
     }
 
     /// How many requests the call made before this error, retries included;
@@ -409,6 +494,7 @@ impl Error {
         match self {
             Error::Unauthorized { attempts, .. }
             | Error::Api { attempts, .. }
+            | Error::NotFound { attempts, .. }
             | Error::NotRecorded { attempts, .. }
             | Error::RateLimited { attempts, .. }
             | Error::Decode { attempts, .. }
@@ -440,6 +526,7 @@ impl Error {
             Error::RateLimited { .. } | Error::Timeout { .. } | Error::Transport { .. } => true,
             Error::InvalidInput { .. }
             | Error::Unauthorized { .. }
+            | Error::NotFound { .. }
             | Error::Tls { .. }
             | Error::NotRecorded { .. }
             | Error::Decode { .. }
@@ -453,6 +540,7 @@ impl Error {
         match self {
             Error::Unauthorized { attempts, .. }
             | Error::Api { attempts, .. }
+            | Error::NotFound { attempts, .. }
             | Error::NotRecorded { attempts, .. }
             | Error::RateLimited { attempts, .. }
             | Error::Decode { attempts, .. }
@@ -474,12 +562,14 @@ mod tests {
             status: 503,
             body: String::new(),
             attempts: 5,
+            url: None,
         };
         assert_eq!(api.status(), Some(StatusCode::SERVICE_UNAVAILABLE));
         let limited = Error::RateLimited {
             body: String::new(),
             retry_after: None,
             attempts: 2,
+            url: None,
         };
         assert_eq!(limited.status(), Some(StatusCode::TOO_MANY_REQUESTS));
         let not_recorded = Error::NotRecorded {
@@ -496,12 +586,14 @@ mod tests {
             status: 400,
             body: "bad".into(),
             attempts: 1,
+            url: None,
         };
         assert_eq!(once.to_string(), "the API answered HTTP 400: bad");
         let retried = Error::Api {
             status: 503,
             body: "busy".into(),
             attempts: 5,
+            url: None,
         };
         assert_eq!(
             retried.to_string(),
@@ -519,6 +611,7 @@ mod tests {
             problem: "expected JSON".into(),
             body: "{".into(),
             attempts: 1,
+            url: None,
             source: Some(json),
         };
         let shown = format!("{err:?}");

@@ -45,6 +45,13 @@
 //! - [`Mask`], [`Redactor`], [`FreeForm`]: what of an event leaves the
 //!   process ([`ClientBuilder::mask`]); with
 //!   [`ClientBuilder::sample_rate`] and [`ClientBuilder::cut_oversize`].
+//! - [`Client::runs`] ([`Runs`]), [`Client::datasets`] ([`Datasets`]),
+//!   [`Client::datapoints`] ([`Datapoints`]), [`Client::events`]
+//!   ([`Events`]): handles for the resources, with input checked before
+//!   sending, the generated types as answers, [`Error::NotFound`] naming
+//!   what is missing, and paged lists as [`Paged`] streams. Each method
+//!   says what it sends and whether it is retried (by the table in the
+//!   README's [raw API section](https://github.com/honeyhive-rs/honeyhive-rs#the-raw-api)).
 //! - [`Error`]: every failure, typed.
 //! - [`RetryPolicy`]: what is retried and how long to wait.
 //! - [`api`]: the client and types generated from the OpenAPI spec, for
@@ -94,12 +101,14 @@ mod cut;
 mod dead_letter;
 mod error;
 mod event;
+pub mod experiment;
 mod fields;
 mod flat;
 mod footprint;
 mod logger;
 mod mask;
 mod millis;
+mod resources;
 mod retry;
 mod sample;
 mod session;
@@ -140,6 +149,10 @@ pub use mask::{FreeForm, Mask, Redactor};
 /// An HTTP status code, as [`Error::status`] gives it (the `http` crate's, which
 /// reqwest and hyper use).
 pub use reqwest::StatusCode;
+pub use resources::{
+    Aggregate, DatapointBatch, DatapointUpdate, Datapoints, DatasetUpdate, Datasets, EventSearch,
+    Events, NewDatapoint, NewRun, Paged, RunQuery, RunStatus, RunUpdate, Runs,
+};
 pub use retry::RetryPolicy;
 pub use session::SessionId;
 pub use session_start::SessionStart;

@@ -66,9 +66,16 @@ impl SampleRate {
     pub(crate) fn keeps(self, session_id: &str) -> bool {
         match self.below {
             None => true,
-            Some(below) => fmix64(fnv1a(session_id.as_bytes())) < below,
+            Some(below) => fixed_hash(session_id.as_bytes()) < below,
         }
     }
+}
+
+/// The fixed 64-bit hash of `bytes` that sampling uses (FNV-1a, then
+/// MurmurHash3's finalizer): the same on every machine and in every
+/// language that implements both.
+pub(crate) fn fixed_hash(bytes: &[u8]) -> u64 {
+    fmix64(fnv1a(bytes))
 }
 
 /// 64-bit FNV-1a.

@@ -39,3 +39,27 @@ fn the_quickstart_counts_the_events_it_sent_children_included() {
     );
     assert!(stdout.contains("No request broke the spec."), "{stdout}");
 }
+
+#[test]
+fn the_experiment_example_prints_its_table_and_keeps_to_the_spec() {
+    let output = Command::new(example("experiment"))
+        .env_remove("HH_API_URL")
+        .env("EXP_TASK_MS", "1")
+        .output()
+        .expect("the experiment example runs");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(" completed\n12 datapoints: 11 passed, 1 failed, 0 errored"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("exact                         12     0.9167"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("No request broke the spec."), "{stdout}");
+    assert!(
+        stdout.trim_end().ends_with("record=1 passed=11"),
+        "{stdout}"
+    );
+}

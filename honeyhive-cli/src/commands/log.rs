@@ -1,9 +1,9 @@
 //! `honeyhive log`: one event from the shell.
 
-use honeyhive::{Error, Event, EventType, SessionId};
+use honeyhive::{Event, EventType, SessionId};
 use serde_json::{Map, Value};
 
-use crate::config::{Api, config_error, for_the_shell};
+use crate::config::{Api, api_error};
 use crate::exit::{Exit, Fail};
 
 /// Logs one event and prints its id on stdout.
@@ -82,15 +82,7 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
             crate::exit::out(&logged.event_id);
             Ok(Exit::Ok)
         }
-        Err(error @ Error::InvalidInput { .. }) => {
-            Err(Fail::new(Exit::Usage, for_the_shell(&error.to_string())))
-        }
-        Err(error @ Error::Unauthorized { .. }) => Err(config_error(error)),
-        Err(error) if error.status().is_none() => Err(Fail::new(
-            Exit::Unreachable,
-            for_the_shell(&error.to_string()),
-        )),
-        Err(error) => Err(Fail::new(Exit::Partial, for_the_shell(&error.to_string()))),
+        Err(error) => Err(api_error(error)),
     }
 }
 

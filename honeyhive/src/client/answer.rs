@@ -84,6 +84,7 @@ pub(super) fn decode_answer(
                 problem,
                 body: scrub(body),
                 attempts,
+                url: None,
                 source,
             };
             if cut {
@@ -160,16 +161,19 @@ pub(super) fn decode_answer(
             status,
             body: scrub(body),
             attempts,
+            url: None,
         }),
         429 => Err(Error::RateLimited {
             body: scrub(body),
             retry_after,
             attempts,
+            url: None,
         }),
         _ => Err(Error::Api {
             status,
             body: scrub(body),
             attempts,
+            url: None,
         }),
     }
 }

@@ -29,6 +29,7 @@ use crate::{Error, RetryPolicy, api};
 ///     .timeout(Duration::from_secs(10))
 ///     .build()?;
 /// assert_eq!(client.base_url(), "https://api.honeyhive.ai");
+/// assert_eq!(client.data_plane_url(), "https://api.dp1.us.honeyhive.ai");
 /// # Ok::<(), honeyhive::Error>(())
 /// ```
 #[must_use = "a ClientBuilder does nothing until `build` is called"]
@@ -53,11 +54,23 @@ pub struct ClientBuilder {
     keep_oversize_whole: bool,
     /// PEM text of certificate authorities trusted beside the platform's.
     roots: Vec<Vec<u8>>,
+    /// The two default hosts, `(classic, data plane)`, in the crate's own
+    /// tests: loopback servers stand in for HoneyHive's.
+    #[cfg(test)]
+    pub(super) default_hosts: Option<(String, String)>,
 }
 
 impl ClientBuilder {
-    /// The API the client talks to unless told otherwise.
+    /// Where [`Client::log_event`] (`POST /session/{session_id}/event`, the
+    /// operation HoneyHive documents on this host) goes unless
+    /// [`base_url`](Self::base_url) says otherwise.
     pub const DEFAULT_BASE_URL: &'static str = "https://api.honeyhive.ai";
+    /// Where every other operation goes unless [`base_url`](Self::base_url)
+    /// says otherwise: the host of HoneyHive's published data-plane spec
+    /// (and of its Python SDK): the `/v1` routes, the resource handles
+    /// ([`Client::datasets`] and the others) and every call of
+    /// [`Client::raw`] but `log_event`.
+    pub const DEFAULT_DATA_PLANE_URL: &'static str = "https://api.dp1.us.honeyhive.ai";
     /// How long one attempt may take, from sending to the end of the answer.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
     /// How long opening a connection may take.
@@ -176,8 +189,13 @@ impl ClientBuilder {
         self
     }
 
-    /// Where the API is: [`DEFAULT_BASE_URL`](Self::DEFAULT_BASE_URL) unless set. A trailing slash is
-    /// fine. Plain `http://` is refused unless the host is loopback or
+    /// Where the API is, for every operation at once (`HH_API_URL` in
+    /// [`from_env`](Self::from_env)): a self-hosted or dedicated deployment
+    /// serves everything from one host. Unset, each operation goes to the
+    /// host HoneyHive documents it on: [`log_event`](Client::log_event) to
+    /// [`DEFAULT_BASE_URL`](Self::DEFAULT_BASE_URL), everything else to
+    /// [`DEFAULT_DATA_PLANE_URL`](Self::DEFAULT_DATA_PLANE_URL). A trailing
+    /// slash is fine. Plain `http://` is refused unless the host is loopback or
     /// [`allow_insecure_http`](Self::allow_insecure_http) is set, because
     /// the API key would cross the network in clear text.
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
@@ -401,10 +419,24 @@ impl ClientBuilder {
         })?;
         auth.set_sensitive(true);
 
-        let base = checked_base_url(
-            self.base_url.as_deref().unwrap_or(Self::DEFAULT_BASE_URL),
-            self.allow_insecure_http,
-        )?;
+        #[cfg(not(test))]
+        let defaults = (Self::DEFAULT_BASE_URL, Self::DEFAULT_DATA_PLANE_URL);
+        #[cfg(test)]
+        let defaults = match &self.default_hosts {
+            Some((classic, data_plane)) => (classic.as_str(), data_plane.as_str()),
+            None => (Self::DEFAULT_BASE_URL, Self::DEFAULT_DATA_PLANE_URL),
+        };
+        let (base, data_plane) = match self.base_url.as_deref() {
+            Some(url) => {
+                let base = checked_base_url(url, self.allow_insecure_http)?;
+                let data_plane = checked_base_url(url, self.allow_insecure_http)?;
+                (base, data_plane)
+            }
+            None => (
+                checked_base_url(defaults.0, self.allow_insecure_http)?,
+                checked_base_url(defaults.1, self.allow_insecure_http)?,
+            ),
+        };
         let timeout = self.timeout.unwrap_or(Self::DEFAULT_TIMEOUT);
         for (field, value) in [
             ("timeout", Some(timeout)),
@@ -476,8 +508,9 @@ impl ClientBuilder {
             retry: retry.clone(),
             timeout,
             scrubber: scrubber.clone(),
+            hosts: (data_plane.url != base.url).then(|| (data_plane.url.clone(), base.url.clone())),
         });
-        let raw = api::Client::new_with_client(&base.url, http.clone(), hooks);
+        let raw = api::Client::new_with_client(&data_plane.url, http.clone(), hooks);
 
         Ok(Client {
             inner: Arc::new(Inner {
@@ -485,7 +518,8 @@ impl ClientBuilder {
                 raw,
                 base_url: base.url,
                 base: base.parsed,
-                host: base.host,
+                data_plane_url: data_plane.url,
+                data_plane: data_plane.parsed,
                 scrubber,
                 project: self.project,
                 source: self.source,

@@ -14,6 +14,7 @@
 //! - `session.rs`: [`Session`], a client bound to one session.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,8 +71,11 @@ struct Inner {
     base_url: String,
     /// The base URL, parsed once.
     base: reqwest::Url,
-    /// The base URL's host and port, for transport errors.
-    host: String,
+    /// The data plane's base URL (every operation but `logEvent`), without
+    /// a trailing slash.
+    data_plane_url: String,
+    /// The same, parsed once.
+    data_plane: reqwest::Url,
     scrubber: scrub::Scrubber,
     project: Option<String>,
     source: Option<String>,
@@ -114,7 +118,7 @@ impl Client {
     /// | variable | meaning | default |
     /// |---|---|---|
     /// | `HH_API_KEY` | API key (required) | |
-    /// | `HH_API_URL` | base URL | [`ClientBuilder::DEFAULT_BASE_URL`] |
+    /// | `HH_API_URL` | one base URL for every operation ([`ClientBuilder::base_url`]) | each operation's documented host: [`ClientBuilder::DEFAULT_BASE_URL`] for `log_event`, [`ClientBuilder::DEFAULT_DATA_PLANE_URL`] for the rest |
     /// | `HH_PROJECT` | default project of events | none |
     /// | `HH_SOURCE` | default source of events | none |
     /// | `HH_API_TIMEOUT` | per-attempt timeout in seconds | [`ClientBuilder::DEFAULT_TIMEOUT`] |
@@ -204,7 +208,10 @@ impl Client {
     /// generated types hold), fill ids or defaults, or refuse a `.` or `..`
     /// session id, which progenitor's path encoding leaves for the URL parser
     /// to read as a step in the path. A success answer cut short is reported
-    /// by the generated code as a body error, not retried.
+    /// by the generated code as a body error, not retried. Each operation
+    /// goes to its documented host (see [`ClientBuilder::base_url`]). A
+    /// failure becomes an [`Error`] with `?` (`From<api::Error<E>>`), or
+    /// with the requests made counted through [`call`](Self::call).
     ///
     /// ```no_run
     /// # async fn run(client: honeyhive::Client) -> Result<(), Box<dyn std::error::Error>> {
@@ -223,6 +230,37 @@ impl Client {
         &self.inner.raw
     }
 
+    /// Awaits a call of [`raw`](Self::raw) and returns the answer's value;
+    /// a failure is an [`Error`] like any other call's: the status, the
+    /// start of the answer's body (the key removed), the URL it came from,
+    /// and the requests made (which `Error::from` cannot know for a
+    /// transport failure).
+    ///
+    /// # Errors
+    /// As the call's: [`Error::Api`], [`Error::Unauthorized`],
+    /// [`Error::RateLimited`], [`Error::Decode`], [`Error::Timeout`],
+    /// [`Error::Transport`]; [`Error::InvalidInput`] when the generated
+    /// builder refused a value (nothing was sent).
+    ///
+    /// ```no_run
+    /// # async fn run(client: honeyhive::Client) -> Result<(), honeyhive::Error> {
+    /// let metrics = client.call(client.raw().get_metrics().send()).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn call<T, E>(
+        &self,
+        call: impl Future<Output = Result<api::ResponseValue<T>, api::Error<E>>>,
+    ) -> Result<T, Error> {
+        let (result, tally) = raw::tallied(call).await;
+        result.map(api::ResponseValue::into_inner).map_err(|error| {
+            raw::from_raw(
+                error,
+                tally.map(|t| (t, self.attempt_timeout())),
+                Some(&self.inner.scrubber),
+            )
+        })
+    }
+
     /// How this client retries.
     pub(crate) fn retry_policy(&self) -> &RetryPolicy {
         &self.inner.retry
@@ -238,9 +276,18 @@ impl Client {
         self.inner.max_body_bytes
     }
 
-    /// The base URL requests go to, without a trailing slash.
+    /// The base URL [`log_event`](Self::log_event) goes to, without a
+    /// trailing slash (see [`ClientBuilder::base_url`]).
     pub fn base_url(&self) -> &str {
         &self.inner.base_url
+    }
+
+    /// The base URL every other operation goes to (the `/v1` routes, the
+    /// resource handles, [`raw`](Self::raw)), without a trailing slash:
+    /// [`ClientBuilder::DEFAULT_DATA_PLANE_URL`] unless
+    /// [`ClientBuilder::base_url`] set one URL for all.
+    pub fn data_plane_url(&self) -> &str {
+        &self.inner.data_plane_url
     }
 }
 
@@ -248,6 +295,7 @@ impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
             .field("base_url", &self.inner.base_url)
+            .field("data_plane_url", &self.inner.data_plane_url)
             .field("api_key", &"[redacted]")
             .field("project", &self.inner.project)
             .field("source", &self.inner.source)

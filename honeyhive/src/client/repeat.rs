@@ -55,17 +55,21 @@ pub(crate) enum Repeat {
 
 /// Whether `name` (the spec's operationId, as the table says it) is
 /// `operation_id`, as the spec or the generated code (snake case) says it.
-fn is(name: &str, operation_id: &str) -> bool {
-    name == operation_id || {
-        let mut snake = String::with_capacity(name.len() + 4);
-        for c in name.chars() {
-            if c.is_ascii_uppercase() {
-                snake.push('_');
-            }
-            snake.push(c.to_ascii_lowercase());
+pub(super) fn is(name: &str, operation_id: &str) -> bool {
+    name == operation_id || snake(name) == operation_id
+}
+
+/// `name` (camel case, as the spec says it) in snake case, as the
+/// generated code says it.
+fn snake(name: &str) -> String {
+    let mut snake = String::with_capacity(name.len() + 4);
+    for c in name.chars() {
+        if c.is_ascii_uppercase() {
+            snake.push('_');
         }
-        snake == operation_id
+        snake.push(c.to_ascii_lowercase());
     }
+    snake
 }
 
 /// What the table says of `operation_id` (the spec's, or the generated

@@ -93,7 +93,7 @@ impl Client {
             drop(body);
         };
         Ok(Prepared::post(
-            self.url(&format!("/session/{segment}/event")),
+            self.classic_url(&format!("/session/{segment}/event")),
             Bytes::from(body),
             Expect::Event {
                 event_id: wire.event_id.unwrap_or_default(),
@@ -101,16 +101,17 @@ impl Client {
         ))
     }
 
-    /// The URL of `path` (which starts with `/`) under the base URL. The
-    /// base URL was parsed once; only the path is set per request, so the
-    /// host is not parsed (and IDNA-checked) again.
+    /// The URL of `path` (which starts with `/`) under the data plane's
+    /// base URL: every operation but `logEvent`. The base URL was parsed
+    /// once; only the path is set per request, so the host is not parsed
+    /// (and IDNA-checked) again.
     pub(crate) fn url(&self, path: &str) -> reqwest::Url {
-        let mut url = self.inner.base.clone();
-        url.set_path(&format!(
-            "{}{path}",
-            self.inner.base.path().trim_end_matches('/')
-        ));
-        url
+        under(&self.inner.data_plane, path)
+    }
+
+    /// The URL of `logEvent`'s `path` under its own base URL.
+    fn classic_url(&self, path: &str) -> reqwest::Url {
+        under(&self.inner.base, path)
     }
 
     /// Refuses a body over the configured limit.
@@ -214,7 +215,10 @@ impl Client {
                     ask_first: progress.body_started() && !e.is_timeout(),
                     ..Next::default()
                 };
-                return (Err(self.transport_error(e, attempt.timeout)), next);
+                return (
+                    Err(transport_or_timeout(&prepared.url, e, attempt.timeout)),
+                    next,
+                );
             }
         };
         let retry_after = retry_after(response.headers());
@@ -237,7 +241,10 @@ impl Client {
             // attempt (the same event id makes that safe). Any other
             // status is the answer, whatever became of its body.
             Ending::Broken(e) if status == 200 => {
-                return (Err(self.transport_error(e, attempt.timeout)), next);
+                return (
+                    Err(transport_or_timeout(&prepared.url, e, attempt.timeout)),
+                    next,
+                );
             }
             Ending::Broken(_) => false,
         };
@@ -252,18 +259,27 @@ impl Client {
         );
         (decoded, next)
     }
+}
 
-    fn transport_error(&self, error: reqwest::Error, timeout: Duration) -> Error {
-        if error.is_timeout() {
-            // `finish` puts in the call's totals.
-            return Error::Timeout {
-                elapsed: timeout,
-                attempts: 1,
-                attempt_timeout: timeout,
-            };
-        }
-        transport_error(&self.inner.host, error)
+/// `path` under `base`.
+fn under(base: &reqwest::Url, path: &str) -> reqwest::Url {
+    let mut url = base.clone();
+    url.set_path(&format!("{}{path}", base.path().trim_end_matches('/')));
+    url
+}
+
+/// One attempt's failure to get an answer from `url`: a timeout, or a
+/// transport error naming the host.
+fn transport_or_timeout(url: &reqwest::Url, error: reqwest::Error, timeout: Duration) -> Error {
+    if error.is_timeout() {
+        // `finish` puts in the call's totals.
+        return Error::Timeout {
+            elapsed: timeout,
+            attempts: 1,
+            attempt_timeout: timeout,
+        };
     }
+    transport_error(&super::raw::host_of(url), error)
 }
 
 /// How reading an answer's body ended.

@@ -554,6 +554,11 @@ impl Logger {
         self.handle.shared.last_retried.lock().clone()
     }
 
+    /// The route this Logger sends through (an experiment checks it).
+    pub(crate) fn route(&self) -> Route {
+        self.handle.shared.config.route
+    }
+
     /// Counters since the logger started.
     pub fn stats(&self) -> LoggerStats {
         self.handle.shared.stats()

@@ -50,6 +50,7 @@
 //! |---|---|
 //! | `honeyhive.session_id` (on the root) | the session the tree is logged into |
 //! | `honeyhive.event_type` | `event_type` (`model`, `tool`, `chain`, `session`); `session` makes the span a [session scope](#sessions) |
+//! | `honeyhive.scope_only` | on a session scope, `true`: the scope sends no event of its own |
 //! | `honeyhive.event_name` | `event_name` (else as below, else the span's name) |
 //! | `inputs.*`, `outputs.*`, `config.*`, `metadata.*`, `metrics.*`, `feedback.*`, `user_properties.*` | that object, under the rest of the key |
 //! | `error` | `error` |
@@ -148,7 +149,10 @@
 //!   `honeyhive.session_id`, else the layer's, else a new one), so a
 //!   `honeyhive.session_id` the root records after that is not read;
 //! - a span with `honeyhive.event_type = "session"` inside a tree is not
-//!   a scope: it is an ordinary child, of type `session`.
+//!   a scope: it is an ordinary child, of type `session`;
+//! - a scope with `honeyhive.scope_only = true` sends no event of its own:
+//!   the session's event is logged by someone else (an
+//!   [experiment](crate::experiment) logs each datapoint's).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -662,7 +666,9 @@ where
             let taken = root.node.lock().take();
             if let Some(mut node) = taken {
                 node.took = Some(node.clock.elapsed());
-                self.shared.send(&root, node, false);
+                if !(root.scope && node.scope_only) {
+                    self.shared.send(&root, node, false);
+                }
                 self.shared
                     .counters
                     .open_roots
@@ -757,6 +763,15 @@ impl Shared {
             // A scope's event goes out when it closes, or as it stands at
             // shutdown; its spans went out as roots of their own.
             if root.scope && now.is_some() {
+                continue;
+            }
+            if root.scope
+                && root
+                    .node
+                    .lock()
+                    .as_ref()
+                    .is_some_and(|node| node.scope_only)
+            {
                 continue;
             }
             let part = {

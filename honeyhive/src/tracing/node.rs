@@ -47,6 +47,9 @@ pub(super) struct Node {
     /// `honeyhive.event_name` was recorded: the name is the app's.
     named: bool,
     pub(super) session_id: Option<String>,
+    /// `honeyhive.scope_only = true`: a session scope that sends no event
+    /// of its own (someone else logs the session's event).
+    pub(super) scope_only: bool,
     pub(super) error: Option<String>,
     /// Every other field, by its full name, in the order recorded.
     fields: Vec<(&'static str, Value)>,
@@ -71,6 +74,7 @@ impl Node {
             event_type: None,
             named: false,
             session_id: None,
+            scope_only: false,
             error: None,
             fields: Vec::with_capacity(fields),
             children: Vec::new(),
@@ -88,6 +92,7 @@ impl Node {
         match key {
             "honeyhive.session_id" => self.session_id = Some(text()),
             "honeyhive.event_type" => self.event_type = event_type(&text()),
+            "honeyhive.scope_only" => self.scope_only = value == Value::Bool(true),
             "honeyhive.event_name" => {
                 self.name = Cow::Owned(text());
                 self.named = true;
@@ -143,6 +148,7 @@ impl Node {
             event_type: self.event_type,
             named: self.named,
             session_id: self.session_id.clone(),
+            scope_only: self.scope_only,
             error: self.error.clone(),
             fields: self.fields.clone(),
             children,

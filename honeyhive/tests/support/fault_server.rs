@@ -13,10 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 use super::http::{read_request, write};
-use tokio::task::JoinHandle;
 
 /// How to answer one request.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -92,48 +91,24 @@ struct Shared {
 pub struct FaultServer {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    accept: JoinHandle<()>,
-}
-
-impl Drop for FaultServer {
-    fn drop(&mut self) {
-        self.accept.abort();
-    }
+    _accept: super::Aborting,
 }
 
 impl FaultServer {
     /// Starts on 127.0.0.1 with the given plan.
     pub async fn start(plan: impl Fn(&Arrival<'_>) -> Fault + Send + Sync + 'static) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
-        let addr = listener.local_addr().expect("bound address");
         let shared = Arc::new(Shared {
             plan: Box::new(plan),
             requests: AtomicUsize::new(0),
             log: Mutex::new(Log::default()),
         });
         let for_accept = Arc::clone(&shared);
-        let accept = tokio::spawn(async move {
-            // Connection tasks live in this set, so aborting the accept task
-            // stops them all.
-            let mut connections = tokio::task::JoinSet::new();
-            loop {
-                tokio::select! {
-                    accepted = listener.accept() => match accepted {
-                        Ok((stream, _)) => {
-                            connections.spawn(serve(stream, Arc::clone(&for_accept)));
-                        }
-                        Err(_) => break,
-                    },
-                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
-                }
-            }
-        });
+        let (addr, accept) =
+            super::serve_loopback(move |stream| serve(stream, Arc::clone(&for_accept))).await;
         FaultServer {
             addr,
             shared,
-            accept,
+            _accept: accept,
         }
     }
 

@@ -11,6 +11,7 @@ pub mod fault_server;
 pub mod h2c;
 pub mod http;
 pub mod limiters;
+pub mod runs_server;
 
 /// A plain reqwest client for requests the crate's client would not send
 /// (rustls with ring, as the crate's).
@@ -87,4 +88,42 @@ pub fn full_event() -> Event {
                         .outputs(json!({"status": "shipped"})),
                 ),
         )
+}
+
+/// A task aborted when this is dropped: a test server's accept loop.
+pub struct Aborting(pub tokio::task::JoinHandle<()>);
+
+impl Drop for Aborting {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Binds 127.0.0.1 on a free port and serves each connection with `serve`,
+/// in a task of its own. The connection tasks live in the accept task's
+/// set, so dropping the returned [`Aborting`] stops them all.
+pub async fn serve_loopback<F, Fut>(serve: F) -> (std::net::SocketAddr, Aborting)
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("bound address");
+    let accept = tokio::spawn(async move {
+        let mut connections = tokio::task::JoinSet::new();
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        connections.spawn(serve(stream));
+                    }
+                    Err(_) => break,
+                },
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            }
+        }
+    });
+    (addr, Aborting(accept))
 }

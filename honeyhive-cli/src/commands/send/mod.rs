@@ -23,8 +23,9 @@ use crate::config::{Api, config_error, for_the_shell};
 use crate::event_line::{self, ParsedLine};
 use crate::exit::{Exit, Fail};
 use crate::input;
+use crate::progress::per_second;
 use checkpoint::{Checkpoint, Position};
-use progress::{Progress, per_second};
+use progress::Progress;
 use stop::{Stop, StopReason};
 use tracker::{LineCounts, Tracker};
 

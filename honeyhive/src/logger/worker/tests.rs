@@ -86,6 +86,7 @@ fn unavailable() -> Verdict<Result<Answer, Error>> {
             status: 503,
             body: String::new(),
             attempts: 1,
+            url: None,
         }),
         next: Next::default(),
     }
@@ -99,6 +100,7 @@ fn unavailable_for(after: Duration) -> Verdict<Result<Answer, Error>> {
             status: 503,
             body: String::new(),
             attempts: 1,
+            url: None,
         }),
         next: Next {
             retry_after: Some(after),
@@ -113,6 +115,7 @@ fn rate_limited(after: Duration) -> Verdict<Result<Answer, Error>> {
             body: String::new(),
             retry_after: Some(after),
             attempts: 1,
+            url: None,
         }),
         next: Next {
             retry_after: Some(after),
@@ -429,6 +432,7 @@ async fn a_final_failure_is_a_dead_letter_with_the_sent_body_and_the_reason() {
             status: 422,
             body: "no".into(),
             attempts: 1,
+            url: None,
         })))
     });
     logger.log("s", Event::tool("t").event_id("e-1")).unwrap();
@@ -656,6 +660,7 @@ async fn a_batch_refused_400_is_split_until_the_one_bad_event_is_a_dead_letter()
                 status: 400,
                 body: "event e37 is malformed".into(),
                 attempts: 1,
+                url: None,
             }))
         } else {
             recorded(ids)
@@ -697,6 +702,7 @@ async fn a_batch_answered_500_is_retried_whole_with_the_same_bytes() {
                     status: 500,
                     body: "events partially created".into(),
                     attempts: 1,
+                    url: None,
                 }),
                 next: Next::default(),
             }

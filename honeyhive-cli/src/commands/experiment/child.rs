@@ -1,0 +1,383 @@
+//! A command run for one datapoint: JSON in on stdin, JSON out on stdout.
+//! Its stdout is read up to a bound, its stderr's tail kept for the reason
+//! of a failure; past the timeout the child is killed. Every way it can
+//! fail comes back as a [`Failure`] that says what happened.
+
+use std::fmt;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use honeyhive::experiment::TaskOutput;
+use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::process::Command;
+
+/// The most of stdout read: more is a failure, not memory used.
+pub const MAX_STDOUT: usize = 16 << 20;
+/// How much of the end of stderr a failure quotes.
+const STDERR_TAIL: usize = 500;
+/// How much of a stdout that is not JSON a failure quotes.
+const QUOTED: usize = 200;
+
+/// What to run: a program and its arguments.
+#[derive(Clone, Debug)]
+pub struct Program {
+    argv: Vec<String>,
+}
+
+impl Program {
+    /// `argv[0]` found on `PATH`, with the rest as its arguments.
+    ///
+    /// # Panics
+    ///
+    /// If `argv` is empty (clap requires CMD).
+    pub fn new(argv: Vec<String>) -> Program {
+        assert!(!argv.is_empty(), "a command has a program");
+        Program { argv }
+    }
+
+    /// `sh -c SCRIPT`.
+    pub fn shell(script: &str) -> Program {
+        Program::new(vec!["sh".into(), "-c".into(), script.into()])
+    }
+
+    /// How the command is named in messages.
+    pub fn name(&self) -> &str {
+        &self.argv[0]
+    }
+}
+
+/// Why a run gave no output.
+#[derive(Debug)]
+pub enum Failure {
+    /// The program could not be started.
+    Spawn { program: String, error: String },
+    /// It ended with a failure status (or a signal).
+    Status { status: ExitStatus, stderr: String },
+    /// It was still running at the timeout, and was killed.
+    Timeout(Duration),
+    /// It printed more than [`MAX_STDOUT`] bytes.
+    TooLong,
+    /// It printed nothing on stdout.
+    Nothing { stderr: String },
+    /// What it printed is not JSON.
+    NotJson { error: String, start: String },
+    /// `{"outputs", "metrics"}` with metrics that are not an object.
+    Metrics(&'static str),
+    /// Reading its stdout failed.
+    Io(String),
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tail = |f: &mut fmt::Formatter<'_>, stderr: &str| {
+            if stderr.is_empty() {
+                Ok(())
+            } else {
+                write!(f, "; stderr ends: {stderr}")
+            }
+        };
+        match self {
+            Failure::Spawn { program, error } => {
+                write!(f, "could not start `{program}`: {error}")
+            }
+            Failure::Status { status, stderr } => {
+                match (status.code(), signal(status)) {
+                    (Some(code), _) => write!(f, "exited with status {code}")?,
+                    (None, Some(signal)) => write!(f, "killed by signal {signal}")?,
+                    (None, None) => write!(f, "ended with {status}")?,
+                }
+                tail(f, stderr)
+            }
+            Failure::Timeout(after) => write!(
+                f,
+                "still running after {:.3} s (--timeout): killed",
+                after.as_secs_f64()
+            ),
+            Failure::TooLong => write!(
+                f,
+                "printed more than {} MiB on stdout: killed",
+                MAX_STDOUT >> 20
+            ),
+            Failure::Nothing { stderr } => {
+                write!(f, "printed nothing on stdout; print the output as JSON")?;
+                tail(f, stderr)
+            }
+            Failure::NotJson { error, start } => {
+                write!(f, "stdout is not JSON ({error}); it begins: {start}")
+            }
+            Failure::Metrics(kind) => write!(
+                f,
+                "`metrics` is {kind}: make it an object of scores, such as {{\"accuracy\": 1}}"
+            ),
+            Failure::Io(error) => write!(f, "reading its stdout: {error}"),
+        }
+    }
+}
+
+#[cfg(unix)]
+fn signal(status: &ExitStatus) -> Option<i32> {
+    std::os::unix::process::ExitStatusExt::signal(status)
+}
+
+#[cfg(not(unix))]
+fn signal(_: &ExitStatus) -> Option<i32> {
+    None
+}
+
+/// Runs `program` with `input` on stdin; its stdout parsed as JSON.
+/// `timeout`: killed past it.
+pub async fn run(
+    program: &Program,
+    input: &[u8],
+    timeout: Option<Duration>,
+) -> Result<Value, Failure> {
+    let mut child = Command::new(&program.argv[0])
+        .args(&program.argv[1..])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| Failure::Spawn {
+            program: program.name().to_owned(),
+            error: e.to_string(),
+        })?;
+    let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+    let talk = async {
+        let write = async {
+            if let Some(mut stdin) = stdin {
+                // A command that does not read its input closes the pipe
+                // early: that is its business, not a failure.
+                let _ignored = stdin.write_all(input).await;
+                let _ignored = stdin.shutdown().await;
+            }
+        };
+        let (_, out, err) = tokio::join!(write, read_bounded(stdout), read_tail(stderr));
+        (out, err)
+    };
+    let ran = async {
+        let (out, err) = talk.await;
+        if matches!(out, Err(Failure::TooLong)) {
+            return (out, err, None);
+        }
+        let status = child.wait().await;
+        (out, err, Some(status))
+    };
+    let ended = match timeout {
+        Some(after) => tokio::time::timeout(after, ran).await.ok(),
+        None => Some(ran.await),
+    };
+    let Some((out, err, status)) = ended else {
+        kill(&mut child).await;
+        return Err(Failure::Timeout(timeout.unwrap_or_default()));
+    };
+    let Some(status) = status else {
+        kill(&mut child).await;
+        return Err(Failure::TooLong);
+    };
+    let status = status.map_err(|e| Failure::Io(e.to_string()))?;
+    if !status.success() {
+        return Err(Failure::Status {
+            status,
+            stderr: err,
+        });
+    }
+    let out = out?;
+    parse(&out, err)
+}
+
+async fn kill(child: &mut tokio::process::Child) {
+    let _already_gone = child.kill().await;
+}
+
+async fn read_bounded(stdout: Option<impl AsyncRead + Unpin>) -> Result<Vec<u8>, Failure> {
+    let mut out = Vec::new();
+    if let Some(stdout) = stdout {
+        stdout
+            .take(MAX_STDOUT as u64 + 1)
+            .read_to_end(&mut out)
+            .await
+            .map_err(|e| Failure::Io(e.to_string()))?;
+    }
+    if out.len() > MAX_STDOUT {
+        return Err(Failure::TooLong);
+    }
+    Ok(out)
+}
+
+/// All of stderr read (so the child never blocks on it), its end kept.
+async fn read_tail(stderr: Option<impl AsyncRead + Unpin>) -> String {
+    let Some(mut stderr) = stderr else {
+        return String::new();
+    };
+    let mut kept: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; 8192];
+    while let Ok(n) = stderr.read(&mut chunk).await {
+        if n == 0 {
+            break;
+        }
+        kept.extend_from_slice(&chunk[..n]);
+        if kept.len() > 2 * STDERR_TAIL {
+            kept.drain(..kept.len() - STDERR_TAIL);
+        }
+    }
+    let start = kept.len().saturating_sub(STDERR_TAIL);
+    let text = String::from_utf8_lossy(&kept[start..]);
+    text.trim().replace('\n', " | ")
+}
+
+fn parse(out: &[u8], stderr: String) -> Result<Value, Failure> {
+    let text = String::from_utf8_lossy(out);
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(Failure::Nothing { stderr });
+    }
+    serde_json::from_str(text).map_err(|e| Failure::NotJson {
+        error: e.to_string(),
+        start: text.chars().take(QUOTED).collect(),
+    })
+}
+
+/// A task's output as the library takes it apart
+/// (`TaskOutput::from_json`), but `{"outputs": ..., "metrics": X}` with X
+/// not an object is refused rather than taken whole as the outputs.
+pub fn task_output(value: Value) -> Result<TaskOutput, Failure> {
+    if let Value::Object(object) = &value
+        && object.contains_key("outputs")
+        && object.keys().all(|k| k == "outputs" || k == "metrics")
+    {
+        match object.get("metrics") {
+            None | Some(Value::Null | Value::Object(_)) => {}
+            Some(Value::Array(_)) => return Err(Failure::Metrics("an array")),
+            Some(Value::String(_)) => return Err(Failure::Metrics("a string")),
+            Some(Value::Number(_)) => return Err(Failure::Metrics("a number")),
+            Some(Value::Bool(_)) => return Err(Failure::Metrics("a boolean")),
+        }
+    }
+    Ok(TaskOutput::from_json(value))
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::time::Instant;
+
+    fn sh(script: &str) -> Program {
+        Program::shell(script)
+    }
+
+    async fn said(program: &Program, input: &str) -> String {
+        run(program, input.as_bytes(), Some(Duration::from_secs(10)))
+            .await
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn cat_gives_back_its_input_as_json() {
+        let cat = Program::new(vec!["cat".into()]);
+        let got = run(&cat, br#"{"inputs": {"q": 1}}"#, None).await.unwrap();
+        assert_eq!(got, json!({"inputs": {"q": 1}}));
+        // A large input is written while the output is read: no deadlock.
+        let big = json!({"text": "x".repeat(1 << 20)}).to_string();
+        let got = run(&cat, big.as_bytes(), Some(Duration::from_secs(10)))
+            .await
+            .unwrap();
+        assert_eq!(got["text"].as_str().map(str::len), Some(1 << 20));
+    }
+
+    #[tokio::test]
+    async fn a_command_that_does_not_read_stdin_is_fine() {
+        let got = run(&sh("echo '[1, 2]'"), &vec![b'x'; 1 << 20], None)
+            .await
+            .unwrap();
+        assert_eq!(got, json!([1, 2]));
+    }
+
+    #[tokio::test]
+    async fn a_failure_status_says_its_code_and_the_end_of_stderr() {
+        let reason = said(
+            &sh("echo '{}'; echo 'first' >&2; echo 'no model key' >&2; exit 3"),
+            "{}",
+        )
+        .await;
+        assert_eq!(
+            reason,
+            "exited with status 3; stderr ends: first | no model key"
+        );
+        let reason = said(&sh("kill -9 $$"), "{}").await;
+        assert_eq!(reason, "killed by signal 9");
+        let long = said(
+            &sh("head -c 10000 /dev/zero | tr '\\0' a >&2; echo END >&2; exit 1"),
+            "",
+        )
+        .await;
+        assert!(long.ends_with("aaaaEND"), "{long}");
+        assert!(long.len() < STDERR_TAIL + 100, "{}", long.len());
+    }
+
+    #[tokio::test]
+    async fn what_is_not_json_is_quoted_and_nothing_is_said() {
+        let reason = said(&sh("echo 'The answer is 4'"), "{}").await;
+        assert!(
+            reason.starts_with(
+                "stdout is not JSON (expected value at line 1 column 1); it begins: The answer is 4"
+            ),
+            "{reason}"
+        );
+        let reason = said(&sh("echo oops >&2"), "{}").await;
+        assert_eq!(
+            reason,
+            "printed nothing on stdout; print the output as JSON; stderr ends: oops"
+        );
+        let reason = said(&sh("head -c 100000 /dev/zero | tr '\\0' a"), "{}").await;
+        assert!(reason.len() < QUOTED + 100, "{reason}");
+    }
+
+    #[tokio::test]
+    async fn past_the_timeout_the_child_is_killed() {
+        let started = Instant::now();
+        let reason = run(
+            &sh("exec sleep 30"),
+            b"{}",
+            Some(Duration::from_millis(200)),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(reason, Failure::Timeout(_)));
+        assert_eq!(
+            reason.to_string(),
+            "still running after 0.200 s (--timeout): killed"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn stdout_past_the_bound_is_a_failure_not_memory() {
+        let reason = said(&sh("exec cat /dev/zero"), "").await;
+        assert_eq!(reason, "printed more than 16 MiB on stdout: killed");
+    }
+
+    #[tokio::test]
+    async fn a_program_that_does_not_exist_is_named() {
+        let reason = said(&Program::new(vec!["no-such-program-hh".into()]), "{}").await;
+        assert!(
+            reason.starts_with("could not start `no-such-program-hh`: "),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn metrics_beside_outputs_must_be_an_object() {
+        let split = task_output(json!({"outputs": {"a": 1}, "metrics": {"len": 3}})).unwrap();
+        assert_eq!(split.outputs, json!({"a": 1}));
+        assert_eq!(split.metrics["len"], json!(3));
+        // Another key beside: the object is the output.
+        let whole = json!({"outputs": 1, "other": 2});
+        assert_eq!(task_output(whole.clone()).unwrap().outputs, whole);
+        let refused = task_output(json!({"outputs": 1, "metrics": [1]})).unwrap_err();
+        assert!(refused.to_string().starts_with("`metrics` is an array"));
+    }
+}

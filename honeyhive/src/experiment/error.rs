@@ -1,0 +1,40 @@
+//! [`ExperimentError`]: how a run ends without a report, or with a broken
+//! gate.
+
+use super::{ExperimentReport, GateFailure};
+use crate::Error;
+
+/// Why [`Experiment::run`](super::Experiment::run) returned no report, or
+/// a report with a gate broken.
+///
+/// A failing datapoint is not an error: it is in the report. An error is
+/// what stops the run as a whole.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExperimentError {
+    /// A request the run needed failed, or an input was refused before any
+    /// request ([`Error::InvalidInput`] naming the setting or
+    /// `datapoints[i]` field): no run was created, or (for the close and
+    /// the reads after it) the run stands as the error says.
+    #[error(transparent)]
+    Api(#[from] Error),
+    /// The run went through, and broke gates: each failure says how.
+    #[error("{} gate{} broken: {}", failures.len(), if failures.len() == 1 { "" } else { "s" },
+        failures.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Gate {
+        /// The run, as it ended.
+        report: Box<ExperimentReport>,
+        /// The gates it broke.
+        failures: Vec<GateFailure>,
+    },
+}
+
+impl ExperimentError {
+    /// The report, when the run went through (a broken gate).
+    pub fn report(&self) -> Option<&ExperimentReport> {
+        match self {
+            ExperimentError::Gate { report, .. } => Some(report),
+            ExperimentError::Api(_) => None,
+        }
+    }
+}

@@ -1,0 +1,881 @@
+//! The run: checked, planned, created or joined, executed datapoint by
+//! datapoint, flushed, closed, and read back.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use parking_lot::Mutex;
+use serde_json::{Map, Value, json};
+use tokio::task::{JoinError, JoinHandle, JoinSet};
+use tracing::Instrument;
+
+use super::report::{Comparison, MetricDelta, MetricStats};
+use super::{
+    Datapoint, DatapointResult, Evaluate, Experiment, ExperimentError, ExperimentReport, Outcome,
+    RunStart, Score, Source, TaskFailure, TaskFn, calls, ids,
+};
+use crate::api::types::DatapointResult as Recorded;
+use crate::fields::is_uuid;
+use crate::{
+    Client, Error, Event, Logger, LoggerConfig, LoggerReport, NewRun, Route, RunStatus, RunUpdate,
+    SessionId,
+};
+
+/// What every datapoint's job shares.
+struct Ctx {
+    task: TaskFn,
+    evaluators: Vec<(String, Evaluate)>,
+    timeout: Option<Duration>,
+    name: String,
+    run_id: String,
+    dataset_id: String,
+    logger: Option<Logger>,
+    on_result: Option<super::OnResult>,
+    /// Sessions handed to the Logger.
+    logged: Mutex<Vec<SessionId>>,
+    /// Sessions the Logger refused, with why.
+    refused: Mutex<Vec<(SessionId, String)>>,
+}
+
+/// A spawned task stopped when its handle is dropped: a datapoint's job
+/// that is stopped (timeout, run stopped) stops the task it spawned.
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn invalid(field: &str, problem: impl Into<String>) -> ExperimentError {
+    ExperimentError::Api(Error::invalid(field, problem))
+}
+
+/// The datapoints, from where the experiment says, and the dataset's id.
+struct Rows {
+    rows: Vec<Datapoint>,
+    /// The hosted dataset's id, or `None` for local rows.
+    hosted: Option<String>,
+    /// The id the run records: hosted, or derived from the local rows.
+    dataset_id: String,
+}
+
+#[allow(
+    clippy::too_many_lines,
+    reason = "the run's steps, in order, each short"
+)]
+pub(super) async fn run(
+    mut exp: Experiment,
+    client: &Client,
+) -> Result<ExperimentReport, ExperimentError> {
+    let clock = Instant::now();
+    // Checked before any request.
+    if let Some((field, problem)) = exp.invalid.take() {
+        return Err(invalid(&field, problem));
+    }
+    let Some(task) = exp.task.take() else {
+        return Err(invalid(
+            "task",
+            "is not set; call Experiment::task with the function to evaluate",
+        ));
+    };
+    for (field, id) in [
+        ("run_id", &exp.run_id),
+        ("resume", &exp.resume),
+        ("compare_to", &exp.compare_to),
+    ] {
+        if let Some(id) = id
+            && !is_uuid(id)
+        {
+            return Err(invalid(
+                field,
+                format!("is {id:?}, not a UUID; HoneyHive's run ids are UUIDs"),
+            ));
+        }
+    }
+    if let (Some(resume), Some(given)) = (&exp.resume, &exp.run_id)
+        && resume != given
+    {
+        return Err(invalid(
+            "run_id",
+            format!("is {given}, but resume names {resume}; set one of them"),
+        ));
+    }
+    if exp.shard.is_some() && exp.run_id.is_none() && exp.resume.is_none() {
+        return Err(invalid(
+            "shard",
+            "needs the run's id that every shard shares: set Experiment::run_id (such as a \
+             UUIDv5 of the CI pipeline's id)",
+        ));
+    }
+    if !exp.gates.is_empty() && exp.compare_to.is_none() {
+        return Err(invalid(
+            "gate",
+            "needs a base run to compare with: set Experiment::compare_to",
+        ));
+    }
+    if let Some(logger) = &exp.logger
+        && logger.route() != Route::EventBatch
+    {
+        return Err(invalid(
+            "logger",
+            "sends on Route::Event, and an experiment records on HoneyHive's /v1 routes; give \
+             a Logger made with LoggerConfig::default().with_route(Route::EventBatch)",
+        ));
+    }
+    let needs_record = [
+        (exp.resume.is_some(), "resume"),
+        (exp.shard.is_some(), "shard"),
+        (exp.compare_to.is_some(), "compare_to"),
+    ];
+    if let Some((_, setting)) = needs_record.iter().find(|(set, _)| *set && !exp.record) {
+        return Err(invalid(
+            "record",
+            format!(
+                "is false, but {setting} needs a recorded run to read; record, or drop {setting}"
+            ),
+        ));
+    }
+    let source = std::mem::replace(&mut exp.source, Source::None);
+    let local = match source {
+        Source::Local(mut rows) => {
+            for (i, row) in rows.iter().enumerate() {
+                if let Some((field, problem)) = &row.invalid {
+                    return Err(invalid(
+                        &format!("datapoints[{i}].{field}"),
+                        problem.clone(),
+                    ));
+                }
+            }
+            if rows.is_empty() {
+                return Err(invalid(
+                    "datapoints",
+                    "is empty; give at least one datapoint",
+                ));
+            }
+            ids::derive(&mut rows);
+            Some(rows)
+        }
+        Source::Hosted(id) if id.trim().is_empty() => {
+            return Err(invalid("dataset", "is empty; give a HoneyHive dataset id"));
+        }
+        Source::Hosted(id) => {
+            return run_rows(exp, client, task, clock, None, Some(id)).await;
+        }
+        Source::None => None,
+    };
+    if local.is_none() && exp.resume.is_none() {
+        return Err(invalid(
+            "dataset",
+            "is not set; call Experiment::dataset with a HoneyHive dataset id, or \
+             Experiment::datapoints with local rows",
+        ));
+    }
+    run_rows(exp, client, task, clock, local, None).await
+}
+
+/// The run, once the local rows (if any) are checked.
+#[allow(
+    clippy::too_many_lines,
+    reason = "the run's steps, in order, each short"
+)]
+async fn run_rows(
+    mut exp: Experiment,
+    client: &Client,
+    task: TaskFn,
+    clock: Instant,
+    local: Option<Vec<Datapoint>>,
+    hosted: Option<String>,
+) -> Result<ExperimentReport, ExperimentError> {
+    let run_id = exp
+        .resume
+        .clone()
+        .or_else(|| exp.run_id.clone())
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    // An existing run: resumed, or a shard's to join.
+    let existing = if exp.record && (exp.resume.is_some() || exp.shard.is_some()) {
+        calls::get_run(client, &run_id).await?
+    } else {
+        None
+    };
+    if exp.resume.is_some() && existing.is_none() {
+        return Err(invalid(
+            "resume",
+            format!(
+                "{run_id} names no run (the API answered 404); check the id, or drop resume to \
+                 start a new run"
+            ),
+        ));
+    }
+    let hosted = hosted.or_else(|| {
+        if local.is_some() {
+            return None;
+        }
+        existing.as_ref().and_then(|run| run.dataset_id.clone())
+    });
+    let Rows {
+        rows,
+        hosted,
+        dataset_id,
+    } = match (local, hosted) {
+        (Some(rows), _) => {
+            let dataset_id = ids::offline_dataset(&rows);
+            if let Some(recorded) = existing
+                .as_ref()
+                .and_then(|run| run.metadata.get("offline_dataset_id"))
+                .and_then(Value::as_str)
+                && recorded != dataset_id
+            {
+                return Err(invalid(
+                    "datapoints",
+                    format!(
+                        "are not the ones run {run_id} ran over (their content-derived dataset \
+                         id is {dataset_id}, the run's {recorded}); give the same rows, in the \
+                         same order"
+                    ),
+                ));
+            }
+            Rows {
+                rows,
+                hosted: None,
+                dataset_id,
+            }
+        }
+        (None, Some(id)) => {
+            let rows: Vec<Datapoint> = calls::dataset(client, &id)
+                .await?
+                .into_iter()
+                .map(|d| {
+                    let mut row = Datapoint::new(Map::new());
+                    row.id = d.id.to_string();
+                    row.inputs = d.inputs;
+                    row.ground_truth = d.ground_truth.map(Value::Object);
+                    row.metadata = d.metadata.unwrap_or_default();
+                    row
+                })
+                .collect();
+            if rows.is_empty() {
+                return Err(invalid(
+                    "dataset",
+                    format!("{id} has no datapoints; add some, or run over another dataset"),
+                ));
+            }
+            Rows {
+                rows,
+                hosted: Some(id.clone()),
+                dataset_id: id,
+            }
+        }
+        (None, None) => {
+            return Err(invalid(
+                "datapoints",
+                format!(
+                    "are needed: run {run_id} ran over local datapoints; give them again with \
+                     Experiment::datapoints"
+                ),
+            ));
+        }
+    };
+
+    let mut metadata = exp.metadata.clone();
+    if hosted.is_none() {
+        metadata.insert("offline_dataset_id".into(), dataset_id.clone().into());
+    }
+    let k = exp.repetitions;
+    let created = exp.record && existing.is_none();
+    if created {
+        let mut run = NewRun::new(exp.name.clone())
+            .run_id(run_id.clone())
+            .status(RunStatus::Running)
+            .datapoint_ids(rows.iter().map(|r| r.id.clone()))
+            .metadata(&metadata)
+            .configuration(json!({ "repetitions": k }));
+        if let Some(hosted) = &hosted {
+            run = run.dataset_id(hosted.clone());
+        }
+        calls::create_run(client, run).await?;
+    }
+    // What the run has already: resumed, or joined (another shard's).
+    let mut done: HashMap<String, u32> = HashMap::new();
+    let mut prior_sessions: Vec<String> = Vec::new();
+    if exp.record && !created {
+        let summary = calls::summary(client, &run_id).await?;
+        for datapoint in summary.datapoints {
+            if let Some(id) = datapoint.datapoint_id {
+                *done.entry(id).or_default() += 1;
+            }
+            prior_sessions.push(datapoint.session_id);
+        }
+    }
+    // The plan: every (datapoint, repetition) of this shard not done yet.
+    let mut plan = Vec::new();
+    let mut skipped = 0;
+    for row in &rows {
+        let ours = exp
+            .shard
+            .is_none_or(|(index, count)| ids::shard_of(&row.id, count) == index);
+        let had = done.get(&row.id).copied().unwrap_or(0);
+        for repetition in 0..k {
+            if ours && repetition >= had {
+                let mut row = row.clone();
+                row.repetition = repetition;
+                plan.push((row, SessionId::new()));
+            } else {
+                skipped += 1;
+            }
+        }
+    }
+    if let Some(on_start) = &exp.on_start {
+        on_start(&RunStart {
+            run_id: run_id.clone(),
+            to_run: plan.len(),
+            skipped,
+        });
+    }
+
+    let (logger, own_logger) = match (exp.record, exp.logger.take()) {
+        (false, _) => (None, false),
+        (true, Some(logger)) => (Some(logger), false),
+        (true, None) => (
+            Some(Logger::new(
+                client,
+                LoggerConfig::default().with_route(Route::EventBatch),
+            )?),
+            true,
+        ),
+    };
+    let ctx = Arc::new(Ctx {
+        task,
+        evaluators: std::mem::take(&mut exp.evaluators),
+        timeout: exp.timeout,
+        name: exp.name.clone(),
+        run_id: run_id.clone(),
+        dataset_id: dataset_id.clone(),
+        logger: logger.clone(),
+        on_result: exp.on_result.take(),
+        logged: Mutex::new(Vec::new()),
+        refused: Mutex::new(Vec::new()),
+    });
+    let (results, stopped) = execute(&ctx, plan, exp.concurrency, exp.stop.take()).await;
+
+    // Flushed before the run closes.
+    let recording = match &logger {
+        Some(logger) if own_logger => Some(logger.shutdown(exp.flush_timeout).await),
+        Some(logger) => Some(logger.flush(exp.flush_timeout).await),
+        None => None,
+    };
+    let logged: Vec<SessionId> = std::mem::take(&mut *ctx.logged.lock());
+    let refused = std::mem::take(&mut *ctx.refused.lock());
+    let undelivered = undelivered(recording.as_ref(), &logged, &refused);
+
+    let ran = results.len();
+    let mut status = RunStatus::Completed;
+    let mut status_reason = None;
+    if stopped {
+        status = RunStatus::Cancelled;
+        let finished = results
+            .iter()
+            .filter(|r| r.outcome != Outcome::Errored(TaskFailure::Cancelled))
+            .count();
+        status_reason = Some(format!(
+            "stopped with {finished} of {ran} datapoints done; resume the run to finish it"
+        ));
+    } else if let Some(report) = &recording
+        && (!report.complete || !undelivered.is_empty())
+    {
+        status = RunStatus::Failed;
+        status_reason = Some(format!(
+            "{} of {} sessions were not delivered within {} ms ({}); they are the recording's \
+             dead letters",
+            undelivered.len().max(usize::from(!report.complete)),
+            logged.len() + refused.len(),
+            crate::millis::rounded(exp.flush_timeout),
+            report
+                .dead_letters
+                .first()
+                .map_or_else(|| "the flush timed out".to_owned(), |l| l.reason.clone()),
+        ));
+    }
+    let delivered: Vec<String> = logged
+        .iter()
+        .map(ToString::to_string)
+        .filter(|id| !undelivered.contains(id))
+        .collect();
+
+    let mut summary = None;
+    let mut summary_error = None;
+    if exp.record {
+        let mut session_ids = prior_sessions;
+        session_ids.extend(delivered);
+        if status == RunStatus::Completed && exp.shard.is_some() {
+            // The shard that finds every datapoint recorded completes the
+            // run, with every shard's sessions.
+            match calls::summary(client, &run_id).await {
+                Ok(read) => {
+                    let mut counts: HashMap<&str, u32> = HashMap::new();
+                    for datapoint in &read.datapoints {
+                        if let Some(id) = &datapoint.datapoint_id {
+                            *counts.entry(id.as_str()).or_default() += 1;
+                        }
+                    }
+                    let recorded: usize = rows
+                        .iter()
+                        .map(|r| counts.get(r.id.as_str()).copied().unwrap_or(0).min(k) as usize)
+                        .sum();
+                    let expected = rows.len() * k as usize;
+                    if recorded < expected {
+                        status = RunStatus::Running;
+                        status_reason = Some(format!(
+                            "{recorded} of {expected} datapoints are recorded; the run stays \
+                             open for the other shards (the last to finish completes it)"
+                        ));
+                    } else {
+                        session_ids = read
+                            .datapoints
+                            .iter()
+                            .map(|d| d.session_id.clone())
+                            .collect();
+                    }
+                }
+                Err(e) => {
+                    status = RunStatus::Running;
+                    status_reason = Some(format!(
+                        "could not tell whether the other shards are done, so the run stays \
+                         open: {e}"
+                    ));
+                }
+            }
+        }
+        if status != RunStatus::Running {
+            dedup(&mut session_ids);
+            let mut closing = metadata.clone();
+            if let Some(reason) = &status_reason {
+                closing.insert("status_reason".into(), reason.clone().into());
+            }
+            let update = RunUpdate::new()
+                .status(status)
+                .session_ids(session_ids.iter().cloned())
+                .event_ids(session_ids)
+                .metadata(closing);
+            calls::update_run(client, &run_id, update).await?;
+        }
+        match calls::summary(client, &run_id).await {
+            Ok(read) => summary = Some(read),
+            Err(e) => summary_error = Some(e.to_string()),
+        }
+    }
+
+    let mut comparison = None;
+    let mut comparison_error = None;
+    if let Some(base) = &exp.compare_to
+        && exp.record
+    {
+        let ours = summary.as_ref().map(|read| read.datapoints.as_slice());
+        match compare(client, &run_id, base, ours).await {
+            Ok(c) => comparison = Some(c),
+            Err(e) => comparison_error = Some(e.to_string()),
+        }
+    }
+    let aggregates = aggregate(&results);
+    let report = ExperimentReport {
+        run_id,
+        status,
+        status_reason,
+        results,
+        skipped,
+        aggregates,
+        recording,
+        summary,
+        summary_error,
+        comparison,
+        comparison_error,
+        wall_time: clock.elapsed(),
+    };
+    let failures: Vec<_> = match &report.comparison {
+        Some(c) => exp.gates.iter().filter_map(|g| g.check(c)).collect(),
+        None => exp
+            .gates
+            .iter()
+            .map(|g| super::GateFailure {
+                gate: g.clone(),
+                old: None,
+                new: None,
+            })
+            .collect(),
+    };
+    if failures.is_empty() {
+        Ok(report)
+    } else {
+        Err(ExperimentError::Gate {
+            report: Box::new(report),
+            failures,
+        })
+    }
+}
+
+fn dedup(ids: &mut Vec<String>) {
+    let mut seen = HashSet::new();
+    ids.retain(|id| seen.insert(id.clone()));
+}
+
+/// Sessions of this run that did not reach HoneyHive: refused by the
+/// Logger, or its dead letters.
+fn undelivered(
+    recording: Option<&LoggerReport>,
+    logged: &[SessionId],
+    refused: &[(SessionId, String)],
+) -> HashSet<String> {
+    let ours: HashSet<&str> = logged.iter().map(SessionId::as_str).collect();
+    let mut out: HashSet<String> = refused.iter().map(|(id, _)| id.to_string()).collect();
+    if let Some(report) = recording {
+        out.extend(
+            report
+                .dead_letters
+                .iter()
+                .filter(|l| ours.contains(l.session_id.as_str()))
+                .map(|l| l.session_id.clone()),
+        );
+    }
+    out
+}
+
+/// Runs the plan, at most `concurrency` at once, until done or stopped.
+/// Every planned datapoint gets exactly one result, in the plan's order.
+async fn execute(
+    ctx: &Arc<Ctx>,
+    plan: Vec<(Datapoint, SessionId)>,
+    concurrency: usize,
+    mut stop: Option<super::BoxFuture<()>>,
+) -> (Vec<DatapointResult>, bool) {
+    let mut results: Vec<Option<DatapointResult>> = vec![None; plan.len()];
+    let mut set = JoinSet::new();
+    let mut by_task = HashMap::new();
+    let mut next = 0;
+    let mut stopped = false;
+    loop {
+        while !stopped && next < plan.len() && set.len() < concurrency.max(1) {
+            let (row, session_id) = plan[next].clone();
+            let handle = set.spawn(job(Arc::clone(ctx), row, session_id));
+            by_task.insert(handle.id(), next);
+            next += 1;
+        }
+        if set.is_empty() {
+            break;
+        }
+        let joined = match stop.as_mut() {
+            Some(signal) => tokio::select! {
+                joined = set.join_next_with_id() => joined,
+                () = signal.as_mut() => {
+                    stopped = true;
+                    stop = None;
+                    set.abort_all();
+                    continue;
+                }
+            },
+            None => set.join_next_with_id().await,
+        };
+        let Some(joined) = joined else { break };
+        match joined {
+            Ok((id, result)) => {
+                if let Some(index) = by_task.remove(&id) {
+                    results[index] = Some(result);
+                }
+            }
+            Err(e) => {
+                if let Some(index) = by_task.remove(&e.id()) {
+                    let (row, session_id) = &plan[index];
+                    let failure = if e.is_cancelled() {
+                        TaskFailure::Cancelled
+                    } else {
+                        TaskFailure::Panic(panic_message(e))
+                    };
+                    let result = unrecorded(row, session_id, failure);
+                    if let Some(on_result) = &ctx.on_result {
+                        on_result(&result);
+                    }
+                    results[index] = Some(result);
+                }
+            }
+        }
+    }
+    let results = results
+        .into_iter()
+        .zip(plan)
+        .map(|(result, (row, session_id))| {
+            result.unwrap_or_else(|| unrecorded(&row, &session_id, TaskFailure::Cancelled))
+        })
+        .collect();
+    (results, stopped)
+}
+
+/// The result of a datapoint whose job never finished: not recorded, so a
+/// resume runs it.
+fn unrecorded(row: &Datapoint, session_id: &SessionId, failure: TaskFailure) -> DatapointResult {
+    DatapointResult {
+        datapoint_id: row.id.clone(),
+        repetition: row.repetition,
+        session_id: session_id.clone(),
+        outcome: Outcome::Errored(failure),
+        outputs: None,
+        scores: BTreeMap::new(),
+        evaluator_errors: BTreeMap::new(),
+        duration: Duration::ZERO,
+    }
+}
+
+fn panic_message(e: JoinError) -> String {
+    match e.try_into_panic() {
+        Ok(payload) => payload_message(payload.as_ref()),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn payload_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
+/// Waits for a spawned task, at most `timeout`.
+async fn within<T>(
+    timeout: Option<Duration>,
+    mut handle: AbortOnDrop<T>,
+) -> Result<T, TaskFailure> {
+    let joined = match timeout {
+        Some(limit) => match tokio::time::timeout(limit, &mut handle.0).await {
+            Ok(joined) => joined,
+            Err(_) => return Err(TaskFailure::Timeout(limit)),
+        },
+        None => (&mut handle.0).await,
+    };
+    joined.map_err(|e| {
+        if e.is_panic() {
+            TaskFailure::Panic(panic_message(e))
+        } else {
+            TaskFailure::Cancelled
+        }
+    })
+}
+
+/// One datapoint: the task in a tokio task of its own (inside the
+/// session's span), the evaluators, the session logged.
+async fn job(ctx: Arc<Ctx>, row: Datapoint, session_id: SessionId) -> DatapointResult {
+    let started = SystemTime::now();
+    let clock = Instant::now();
+    let span = tracing::info_span!(
+        "honeyhive.experiment",
+        honeyhive.event_type = "session",
+        honeyhive.session_id = %session_id,
+        honeyhive.scope_only = true,
+    );
+    let task = AbortOnDrop(tokio::spawn((ctx.task)(row.clone()).instrument(span)));
+    let ran = within(ctx.timeout, task)
+        .await
+        .and_then(|out| out.map_err(TaskFailure::Error));
+    let duration = clock.elapsed();
+    let mut scores = BTreeMap::new();
+    let mut evaluator_errors = BTreeMap::new();
+    let (outcome, outputs) = match ran {
+        Ok(out) => {
+            for (name, value) in out.metrics {
+                scores.insert(name, Score::from(value));
+            }
+            for (name, evaluate) in &ctx.evaluators {
+                match evaluate_one(evaluate, &out.outputs, &row, ctx.timeout).await {
+                    Ok(score) => {
+                        scores.insert(name.clone(), score);
+                    }
+                    Err(why) => {
+                        evaluator_errors.insert(name.clone(), why);
+                    }
+                }
+            }
+            let said_no = scores.values().any(|s| *s == Score::Bool(false));
+            let outcome = if evaluator_errors.is_empty() && !said_no {
+                Outcome::Passed
+            } else {
+                Outcome::Failed
+            };
+            (outcome, Some(out.outputs))
+        }
+        Err(failure) => (Outcome::Errored(failure), None),
+    };
+    let result = DatapointResult {
+        datapoint_id: row.id.clone(),
+        repetition: row.repetition,
+        session_id: session_id.clone(),
+        outcome,
+        outputs,
+        scores,
+        evaluator_errors,
+        duration,
+    };
+    if let Some(logger) = &ctx.logger {
+        let event = session_event(&ctx, &row, &result, started);
+        match logger.log_wait(&session_id, event).await {
+            Ok(()) => ctx.logged.lock().push(session_id),
+            Err(e) => ctx.refused.lock().push((session_id, e.to_string())),
+        }
+    }
+    if let Some(on_result) = &ctx.on_result {
+        on_result(&result);
+    }
+    result
+}
+
+/// One evaluator's score, or why there is none.
+async fn evaluate_one(
+    evaluate: &Evaluate,
+    outputs: &Value,
+    row: &Datapoint,
+    timeout: Option<Duration>,
+) -> Result<Score, String> {
+    match evaluate {
+        Evaluate::Sync(f) => std::panic::catch_unwind(AssertUnwindSafe(|| f(outputs, row)))
+            .unwrap_or_else(|payload| {
+                Err(format!("panicked: {}", payload_message(payload.as_ref())))
+            }),
+        Evaluate::Async(f) => {
+            let handle = AbortOnDrop(tokio::spawn(f(outputs.clone(), row.clone())));
+            match within(timeout, handle).await {
+                Ok(score) => score,
+                Err(TaskFailure::Panic(p)) => Err(format!("panicked: {p}")),
+                Err(TaskFailure::Timeout(limit)) => Err(format!(
+                    "did not finish within {} ms",
+                    crate::millis::rounded(limit)
+                )),
+                Err(other) => Err(other.to_string()),
+            }
+        }
+    }
+}
+
+/// The session event of one datapoint: its id is the session's.
+fn session_event(
+    ctx: &Ctx,
+    row: &Datapoint,
+    result: &DatapointResult,
+    started: SystemTime,
+) -> Event {
+    let mut metadata = json!({
+        "run_id": ctx.run_id,
+        "dataset_id": ctx.dataset_id,
+        "datapoint_id": row.id,
+        "repetition": row.repetition,
+        "source": "evaluation",
+    });
+    if !result.evaluator_errors.is_empty() {
+        metadata["evaluator_errors"] = json!(result.evaluator_errors);
+    }
+    let mut event = Event::session(ctx.name.clone())
+        .event_id(result.session_id.as_str())
+        .source("evaluation")
+        .inputs(&row.inputs)
+        .metadata(metadata)
+        .start_time(started)
+        .duration(result.duration);
+    if let Some(outputs) = &result.outputs {
+        event = event.outputs(outputs);
+    }
+    if !result.scores.is_empty() {
+        let metrics: Map<String, Value> = result
+            .scores
+            .iter()
+            .map(|(name, score)| (name.clone(), score.to_json()))
+            .collect();
+        event = event.metrics(metrics);
+    }
+    if let Some(truth) = &row.ground_truth {
+        event = event.feedback(json!({ "ground_truth": truth }));
+    }
+    if let Outcome::Errored(failure) = &result.outcome {
+        event = event.error(failure.to_string());
+    }
+    event
+}
+
+/// Each metric over the results.
+fn aggregate(results: &[DatapointResult]) -> BTreeMap<String, MetricStats> {
+    let mut out: BTreeMap<String, MetricStats> = BTreeMap::new();
+    let empty = || MetricStats {
+        count: 0,
+        mean: 0.0,
+        min: f64::INFINITY,
+        max: f64::NEG_INFINITY,
+        missing: 0,
+    };
+    for result in results {
+        for (name, score) in &result.scores {
+            if let Some(value) = score.as_f64() {
+                let a = out.entry(name.clone()).or_insert_with(empty);
+                a.count += 1;
+                a.mean += value;
+                a.min = a.min.min(value);
+                a.max = a.max.max(value);
+            }
+        }
+        for name in result.evaluator_errors.keys() {
+            out.entry(name.clone()).or_insert_with(empty).missing += 1;
+        }
+    }
+    for a in out.values_mut() {
+        if a.count > 0 {
+            #[allow(clippy::cast_precision_loss, reason = "a count of datapoints")]
+            let n = a.count as f64;
+            a.mean /= n;
+        } else {
+            a.min = f64::NAN;
+            a.max = f64::NAN;
+            a.mean = f64::NAN;
+        }
+    }
+    out
+}
+
+/// This run against `base`: the API's per-metric comparison, and the
+/// datapoints whose pass/fail changed between the two summaries.
+async fn compare(
+    client: &Client,
+    run_id: &str,
+    base: &str,
+    ours: Option<&[Recorded]>,
+) -> Result<Comparison, Error> {
+    let answer = calls::compare(client, run_id, base).await?;
+    let number = |n: &Option<serde_json::Number>| n.as_ref().and_then(serde_json::Number::as_f64);
+    let metrics = answer
+        .metrics
+        .iter()
+        .map(|m| MetricDelta {
+            metric: m.metric_name.clone(),
+            old: number(&m.old_aggregate),
+            new: number(&m.new_aggregate),
+        })
+        .collect();
+    let mut changed = Vec::new();
+    if let Some(ours) = ours {
+        let before = calls::summary(client, base).await?;
+        let passed: HashMap<&str, bool> = before
+            .datapoints
+            .iter()
+            .filter_map(|d| Some((d.datapoint_id.as_deref()?, d.passed)))
+            .collect();
+        for d in ours {
+            if let Some(id) = d.datapoint_id.as_deref()
+                && let Some(&was) = passed.get(id)
+                && was != d.passed
+            {
+                changed.push((id.to_owned(), was, d.passed));
+            }
+        }
+    }
+    Ok(Comparison {
+        base_run_id: base.to_owned(),
+        metrics,
+        common_datapoints: answer.common_datapoints,
+        changed,
+    })
+}
