@@ -4,7 +4,7 @@
 use serde_json::{Map, Value, json};
 
 use super::State;
-use super::events::passes;
+use super::events::Filter;
 use super::routes::{Call, Reply, not_found};
 use super::store::{merge, new_id, now_iso};
 
@@ -199,11 +199,7 @@ fn put_datapoint(state: &mut State, fields: &Value) -> String {
 pub(super) fn batch_create(state: &mut State, call: &Call<'_>) -> Reply {
     let body = &call.body;
     let named = ids(&body["events"]);
-    let filters: Vec<Value> = match &body["filters"] {
-        Value::Array(list) => list.clone(),
-        Value::Object(_) => vec![body["filters"].clone()],
-        _ => Vec::new(),
-    };
+    let filters = Filter::all(body.get("filters"));
     let chosen: Vec<Value> = state
         .store
         .events
@@ -211,7 +207,7 @@ pub(super) fn batch_create(state: &mut State, call: &Call<'_>) -> Reply {
         .iter()
         .filter(|e| {
             if named.is_empty() {
-                filters.iter().all(|f| passes(e, f))
+                Filter::pass_all(&filters, e)
             } else {
                 named.iter().any(|id| e["event_id"] == **id)
             }

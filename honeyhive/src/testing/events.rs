@@ -315,25 +315,25 @@ pub(super) fn search(state: &mut State, call: &Call<'_>) -> Reply {
         ),
     };
     let (start, end) = (millis(start), millis(end));
-    let filters = body["filters"].as_array().cloned().unwrap_or_default();
+    let filters = Filter::all(body.get("filters"));
     let run = body["evaluation_id"].as_str();
     let rows = state.store.events.rows();
     let sessions = run.map(|run| run_sessions(rows, run)).unwrap_or_default();
-    let mut found: Vec<&Value> = rows
+    // Each match with its start time, read once.
+    let mut found: Vec<(f64, &Value)> = rows
         .iter()
-        .filter(|event| {
-            let at = event["start_time"].as_f64().unwrap_or(0.0);
-            start.is_none_or(|s| at >= s)
-                && end.is_none_or(|e| at <= e)
+        .map(|event| (event["start_time"].as_f64().unwrap_or(0.0), event))
+        .filter(|(at, event)| {
+            start.is_none_or(|s| *at >= s)
+                && end.is_none_or(|e| *at <= e)
                 && run.is_none_or(|run| in_run(event, run, &sessions))
-                && filters.iter().all(|filter| passes(event, filter))
+                && Filter::pass_all(&filters, event)
         })
         .collect();
+    // Newest first; of the same time, the last to arrive first.
     found.reverse();
-    found.sort_by(|a, b| {
-        let time = |e: &Value| e["start_time"].as_f64().unwrap_or(0.0);
-        time(b).partial_cmp(&time(a)).unwrap_or(Ordering::Equal)
-    });
+    found.sort_by(|(a, _), (b, _)| b.partial_cmp(a).unwrap_or(Ordering::Equal));
+    let found = found.into_iter().map(|(_, event)| event);
     let count = found.len();
     let projections: Option<Vec<&str>> = body["projections"]
         .as_array()
@@ -372,13 +372,6 @@ fn run_sessions<'a>(events: &'a [Value], run: &str) -> HashSet<&'a str> {
         .collect()
 }
 
-/// The value at a dotted path (`metadata.run_id`).
-fn at<'a>(event: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.')
-        .try_fold(event, |value, part| value.get(part))
-        .filter(|v| !v.is_null())
-}
-
 /// Text to compare: a string as it is, anything else as JSON.
 fn text(value: &Value) -> String {
     value
@@ -389,39 +382,96 @@ fn text(value: &Value) -> String {
 /// A number to compare: a number, or text that is one (or a time).
 fn number(value: &Value) -> Option<f64> {
     match value {
-        Value::String(t) => t.parse().ok().or_else(|| millis(value)),
+        // Only text that may be a time is parsed as one (it is slow).
+        Value::String(t) if t.contains('T') => t.parse().ok().or_else(|| millis(value)),
+        Value::String(t) => t.parse().ok(),
         other => other.as_f64(),
     }
 }
 
-/// Whether `event` passes one filter (`{field, operator, value}`).
-pub(super) fn passes(event: &Value, filter: &Value) -> bool {
-    let field = filter["field"].as_str().unwrap_or_default();
-    let wanted = &filter["value"];
-    let found = at(event, field);
-    let equal = |found: &Value| match (number(found), number(wanted), found, wanted) {
-        (_, _, Value::String(a), Value::String(b)) => a == b,
-        (Some(a), Some(b), _, _) => a == b,
-        _ => text(found) == text(wanted),
-    };
-    let contains = |found: &Value| match found {
-        Value::Array(items) => items.iter().any(equal),
-        other => text(other).contains(&text(wanted)),
-    };
-    let compare = |found: &Value| match (number(found), number(wanted)) {
-        (Some(a), Some(b)) => a.partial_cmp(&b),
-        _ => None,
-    };
-    match filter["operator"].as_str().unwrap_or_default() {
-        "exists" => found.is_some(),
-        "not exists" => found.is_none(),
-        "is" => found.is_some_and(equal),
-        "is not" => !found.is_some_and(equal),
-        "contains" => found.is_some_and(contains),
-        "not contains" => !found.is_some_and(contains),
-        "greater than" | "after" => found.and_then(compare) == Some(Ordering::Greater),
-        "less than" | "before" => found.and_then(compare) == Some(Ordering::Less),
-        _ => false,
+/// A filter (`{field, operator, value}`), read once to test many events.
+pub(super) struct Filter {
+    /// The field's dotted path (`metadata.run_id`), split.
+    path: Vec<String>,
+    operator: String,
+    wanted: Value,
+    wanted_text: String,
+    wanted_number: Option<f64>,
+}
+
+impl Filter {
+    pub(super) fn new(filter: &Value) -> Self {
+        let wanted = filter["value"].clone();
+        Filter {
+            path: filter["field"]
+                .as_str()
+                .unwrap_or_default()
+                .split('.')
+                .map(str::to_owned)
+                .collect(),
+            operator: filter["operator"].as_str().unwrap_or_default().to_owned(),
+            wanted_text: text(&wanted),
+            wanted_number: number(&wanted),
+            wanted,
+        }
+    }
+
+    /// The filters of a list, or the one filter an object is (none
+    /// otherwise).
+    pub(super) fn all(filters: Option<&Value>) -> Vec<Filter> {
+        match filters {
+            Some(Value::Array(list)) => list.iter().map(Filter::new).collect(),
+            Some(one @ Value::Object(_)) => vec![Filter::new(one)],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether `event` passes every filter of `filters`.
+    pub(super) fn pass_all(filters: &[Filter], event: &Value) -> bool {
+        filters.iter().all(|filter| filter.passes(event))
+    }
+
+    fn equal(&self, found: &Value) -> bool {
+        match (found, &self.wanted) {
+            (Value::String(a), Value::String(b)) => a == b,
+            _ => match (number(found), self.wanted_number) {
+                (Some(a), Some(b)) => a == b,
+                _ => text(found) == self.wanted_text,
+            },
+        }
+    }
+
+    fn contains(&self, found: &Value) -> bool {
+        match found {
+            Value::Array(items) => items.iter().any(|item| self.equal(item)),
+            other => text(other).contains(&self.wanted_text),
+        }
+    }
+
+    fn compare(&self, found: &Value) -> Option<Ordering> {
+        number(found)?.partial_cmp(&self.wanted_number?)
+    }
+
+    /// Whether `event` passes.
+    pub(super) fn passes(&self, event: &Value) -> bool {
+        let found = self
+            .path
+            .iter()
+            .try_fold(event, |value, part| value.get(part))
+            .filter(|v| !v.is_null());
+        match self.operator.as_str() {
+            "exists" => found.is_some(),
+            "not exists" => found.is_none(),
+            "is" => found.is_some_and(|f| self.equal(f)),
+            "is not" => !found.is_some_and(|f| self.equal(f)),
+            "contains" => found.is_some_and(|f| self.contains(f)),
+            "not contains" => !found.is_some_and(|f| self.contains(f)),
+            "greater than" | "after" => {
+                found.and_then(|f| self.compare(f)) == Some(Ordering::Greater)
+            }
+            "less than" | "before" => found.and_then(|f| self.compare(f)) == Some(Ordering::Less),
+            _ => false,
+        }
     }
 }
 
@@ -484,10 +534,8 @@ mod tests {
             "start_time": 1000.0
         });
         let f = |field: &str, operator: &str, value: Value| {
-            passes(
-                &event,
-                &json!({"field": field, "operator": operator, "value": value}),
-            )
+            Filter::new(&json!({"field": field, "operator": operator, "value": value}))
+                .passes(&event)
         };
         assert!(f("metadata.run_id", "is", json!("r")));
         assert!(!f("metadata.run_id", "is", json!("s")));

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::State;
 use super::datasets::ids;
-use super::events::passes;
+use super::events::Filter;
 use super::routes::{Call, Reply, found, not_found, one_page, paging};
 use super::store::{Kind, merge, millis, now_iso};
 
@@ -166,7 +166,7 @@ struct Outcome {
 /// session id) or `event_ids` (by event id), that
 /// pass `filters`; each with the metrics of its events (the session's
 /// own included) judged against the run's `passing_ranges`.
-fn outcomes(state: &State, run: &Value, filters: &[Value]) -> Vec<Outcome> {
+fn outcomes(state: &State, run: &Value, filters: &[Filter]) -> Vec<Outcome> {
     let run_id = run["run_id"].as_str().unwrap_or_default();
     let listed = ids(&run["session_ids"]);
     let events_listed = ids(&run["event_ids"]);
@@ -186,7 +186,7 @@ fn outcomes(state: &State, run: &Value, filters: &[Value]) -> Vec<Outcome> {
                 || listed.iter().any(|s| e["session_id"] == **s)
                 || events_listed.iter().any(|id| e["event_id"] == **id)
         })
-        .filter(|e| filters.iter().all(|f| passes(e, f)))
+        .filter(|e| Filter::pass_all(filters, e))
         .map(|session| {
             let session_id = session["session_id"].as_str().unwrap_or_default();
             let datapoint_id = session["metadata"]["datapoint_id"]
@@ -288,12 +288,8 @@ fn function(call: &Call<'_>) -> String {
 }
 
 /// The `filters` of a call's query: a list of filters, or one.
-fn filters(call: &Call<'_>, name: &str) -> Vec<Value> {
-    match call.query.get(name) {
-        Some(Value::Array(list)) => list.clone(),
-        Some(one @ Value::Object(_)) => vec![one.clone()],
-        _ => Vec::new(),
-    }
+fn filters(call: &Call<'_>, name: &str) -> Vec<Filter> {
+    Filter::all(call.query.get(name))
 }
 
 /// The type of the stored metric named `name`, when it is one the
@@ -310,7 +306,7 @@ fn metric_type(state: &State, name: &str) -> Option<Value> {
 }
 
 /// The summary of `run`, as `getExperimentSummary` answers it.
-fn summary(state: &State, run: &Value, function: &str, filters: &[Value]) -> Value {
+fn summary(state: &State, run: &Value, function: &str, filters: &[Filter]) -> Value {
     let outcomes = outcomes(state, run, filters);
     let list = |passed: bool| -> Vec<&str> {
         outcomes
@@ -557,7 +553,7 @@ pub(super) fn compare_events(state: &mut State, call: &Call<'_>) -> Reply {
         _ => {
             name.is_none_or(|n| e["event_name"] == *n) && kind.is_none_or(|k| e["event_type"] == *k)
         }
-    } && filter.iter().all(|f| passes(e, f));
+    } && Filter::pass_all(&filter, e);
     let mut pairs = Vec::new();
     let datapoints = new_outcomes.iter().filter_map(|o| o.datapoint_id.clone());
     for datapoint in datapoints {
@@ -612,7 +608,7 @@ pub(super) fn run_metrics(state: &mut State, call: &Call<'_>) -> Reply {
                 .filter(|(_, v)| v.is_number() || v.is_boolean())
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
-            if metrics.is_empty() || !filters.iter().all(|f| passes(e, f)) {
+            if metrics.is_empty() || !Filter::pass_all(&filters, e) {
                 return None;
             }
             let mut metadata = json!({});
