@@ -56,6 +56,18 @@ pub enum RunStatus {
     Cancelled,
 }
 
+/// The API's name: `pending`, `running`, `completed`, `failed`,
+/// `cancelled`.
+///
+/// ```
+/// assert_eq!(honeyhive::RunStatus::Completed.to_string(), "completed");
+/// ```
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        types::GetRunsStatus::from(*self).fmt(f)
+    }
+}
+
 /// `From<$from>` for a generated enum of the same variants.
 macro_rules! same_variants {
     ($from:ident $variants:tt => $($target:ty),+) => {

@@ -72,8 +72,7 @@ impl Summary {
         Summary {
             name: name.to_owned(),
             run_id: report.run_id.clone(),
-            // The API's name (`RunStatus` has no `Display`): `Completed` as `completed`.
-            status: format!("{:?}", report.status).to_lowercase(),
+            status: report.status.to_string(),
             status_reason: report.status_reason.clone(),
             passed: report.passed(),
             failed: report.failed(),
