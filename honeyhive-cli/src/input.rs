@@ -149,3 +149,10 @@ mod tests {
         );
     }
 }
+
+/// An event type from a flag (`--type model`), parsed as the library
+/// parses it, so the CLI knows the types the library knows.
+pub fn event_type(text: &str) -> Result<honeyhive::EventType, String> {
+    text.parse::<honeyhive::EventType>()
+        .map_err(|e| e.to_string())
+}

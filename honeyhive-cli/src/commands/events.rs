@@ -37,8 +37,8 @@ struct Search {
     /// Only events of this session.
     #[arg(long, value_name = "ID")]
     session: Option<String>,
-    /// Only events of this type.
-    #[arg(long = "type", value_name = "TYPE", value_parser = event_type)]
+    /// Only events of this type: model, tool, chain or session.
+    #[arg(long = "type", value_name = "TYPE", value_parser = crate::input::event_type)]
     event_type: Option<EventType>,
     /// Only events with this name.
     #[arg(long, value_name = "NAME")]
@@ -117,10 +117,6 @@ async fn run_search(args: Search) -> Result<Exit, Fail> {
     out.finish()?;
     count.done();
     Ok(Exit::Ok)
-}
-
-fn event_type(text: &str) -> Result<EventType, String> {
-    text.parse::<EventType>().map_err(|e| e.to_string())
 }
 
 fn field_is(text: &str) -> Result<(String, String), String> {

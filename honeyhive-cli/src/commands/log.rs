@@ -9,9 +9,9 @@ use crate::exit::{Exit, Fail};
 /// Logs one event and prints its id on stdout.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The event's type.
-    #[arg(long = "type", value_enum)]
-    event_type: Kind,
+    /// The event's type: model, tool, chain or session.
+    #[arg(long = "type", value_name = "TYPE", value_parser = crate::input::event_type)]
+    event_type: EventType,
     /// The event's name, such as the model or tool.
     #[arg(long)]
     name: String,
@@ -55,14 +55,6 @@ pub struct Args {
     api: Api,
 }
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-enum Kind {
-    Model,
-    Tool,
-    Chain,
-    Session,
-}
-
 pub async fn run(args: Args) -> Result<Exit, Fail> {
     let event = event(&args)?;
     let client = args.api.client()?;
@@ -87,13 +79,7 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
 }
 
 fn event(args: &Args) -> Result<Event, Fail> {
-    let kind = match args.event_type {
-        Kind::Model => EventType::Model,
-        Kind::Tool => EventType::Tool,
-        Kind::Chain => EventType::Chain,
-        Kind::Session => EventType::Session,
-    };
-    let mut event = Event::new(kind, &args.name);
+    let mut event = Event::new(args.event_type, &args.name);
     if let Some(id) = &args.event_id {
         event = event.event_id(id);
     }
