@@ -114,6 +114,13 @@ pub fn text(bytes: &[u8]) -> Result<&str, String> {
     })
 }
 
+/// An event type from a flag (`--type model`), parsed as the library
+/// parses it, so the CLI knows the types the library knows.
+pub fn event_type(text: &str) -> Result<honeyhive::EventType, String> {
+    text.parse::<honeyhive::EventType>()
+        .map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,11 +155,4 @@ mod tests {
             "{problem}"
         );
     }
-}
-
-/// An event type from a flag (`--type model`), parsed as the library
-/// parses it, so the CLI knows the types the library knows.
-pub fn event_type(text: &str) -> Result<honeyhive::EventType, String> {
-    text.parse::<honeyhive::EventType>()
-        .map_err(|e| e.to_string())
 }
