@@ -49,9 +49,12 @@ impl fmt::Display for GateFailure {
         match (self.old, self.new) {
             (Some(old), Some(new)) => write!(
                 f,
-                "{} went from {old} to {new} ({:+}), which breaks \"{}\"",
+                "{} went from {} to {} ({}{}): the gate \"{}\" fails",
                 self.gate.metric,
-                new - old,
+                short(old),
+                short(new),
+                if new >= old { "+" } else { "" },
+                short(new - old),
                 self.gate
             ),
             (None, _) => write!(
@@ -160,5 +163,16 @@ impl FromStr for Gate {
             bound,
             percent,
         })
+    }
+}
+
+/// A figure to four decimals, trailing zeros dropped: `0.6667`, `0.5`, `1`.
+fn short(x: f64) -> String {
+    let text = format!("{x:.4}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text == "-0" {
+        "0".to_owned()
+    } else {
+        text.to_owned()
     }
 }

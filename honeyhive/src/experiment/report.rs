@@ -248,8 +248,9 @@ impl fmt::Display for ExperimentReport {
         }
         writeln!(
             f,
-            "{} datapoints: {} passed, {} failed, {} errored{} in {} ms",
+            "{} datapoint{}: {} passed, {} failed, {} errored{} in {} ms",
             self.results.len(),
+            if self.results.len() == 1 { "" } else { "s" },
             self.passed(),
             self.failed(),
             self.errored(),
@@ -272,10 +273,21 @@ impl fmt::Display for ExperimentReport {
                     .as_ref()
                     .and_then(|c| c.delta(name))
                     .map_or_else(|| "-".to_owned(), |d| format!("{d:+.4}"));
+                // A metric no datapoint was scored on has no figures.
+                let figure = |x: f64| {
+                    if a.count == 0 || !x.is_finite() {
+                        "-".to_owned()
+                    } else {
+                        format!("{x:.4}")
+                    }
+                };
                 writeln!(
                     f,
-                    "{name:<24} {:>7} {:>10.4} {:>10.4} {:>10.4} {delta:>10}",
-                    a.count, a.mean, a.min, a.max
+                    "{name:<24} {:>7} {:>10} {:>10} {:>10} {delta:>10}",
+                    a.count,
+                    figure(a.mean),
+                    figure(a.min),
+                    figure(a.max)
                 )?;
             }
         }
