@@ -6,7 +6,7 @@ use honeyhive::{Client, ClientBuilder, Error, Redactor};
 use crate::exit::{Exit, Fail};
 
 /// API settings: each flag falls back to the variable the library reads.
-#[derive(clap::Args, Debug, Clone)]
+#[derive(clap::Args, Clone)]
 pub struct Api {
     /// API key (Settings > API keys). Never printed.
     #[arg(long, env = "HH_API_KEY", hide_env_values = true)]
@@ -51,6 +51,20 @@ pub struct Api {
     /// given. Comma-separated: --redact-keys password,api_key
     #[arg(long, value_name = "KEYS", value_delimiter = ',')]
     redact_keys: Vec<String>,
+}
+
+/// The key is never shown, not even by `{:?}`.
+impl std::fmt::Debug for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Api")
+            .field("api_key", &self.api_key.as_ref().map(|_| "<hidden>"))
+            .field("url", &self.url)
+            .field("project", &self.project)
+            .field("source", &self.source)
+            .field("timeout", &self.timeout)
+            .field("max_retries", &self.max_retries)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Api {
@@ -173,5 +187,31 @@ mod tests {
         let refused = "the API refused the API key (HTTP 401): check HH_API_KEY or \
                        ClientBuilder::api_key";
         assert!(!for_the_shell(refused).contains("::"));
+    }
+
+    use clap::Parser;
+
+    #[derive(clap::Parser, Debug)]
+    struct Command {
+        #[command(flatten)]
+        api: Api,
+    }
+
+    #[test]
+    fn debug_never_shows_the_key() {
+        let parsed = Command::try_parse_from([
+            "x",
+            "--api-key",
+            "hh-secret-123",
+            "--url",
+            "http://127.0.0.1:9",
+        ])
+        .unwrap();
+        let shown = format!("{parsed:?}");
+        assert!(!shown.contains("hh-secret-123"), "{shown}");
+        assert!(
+            shown.contains("<hidden>") && shown.contains("127.0.0.1:9"),
+            "{shown}"
+        );
     }
 }

@@ -107,6 +107,10 @@ impl Count {
             eprintln!();
         }
         let mut fail = api_error(error);
+        if self.n > 0 && fail.exit == Exit::Unreachable {
+            // Something was read: not "could not be reached at all".
+            fail.exit = Exit::Partial;
+        }
         if self.n > 0 {
             fail.message = format!(
                 "after {} {} (all printed): {}",

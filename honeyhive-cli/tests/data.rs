@@ -177,6 +177,69 @@ fn a_push_cut_short_and_run_again_adds_each_datapoint_once() {
 }
 
 #[test]
+fn a_push_interrupted_by_ctrl_c_exits_130_saying_where_and_a_rerun_adds_the_rest() {
+    let mock = MockHoneyHive::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.jsonl");
+    let rows: Vec<Value> = (0..3000).map(datapoint).collect();
+    write(&file, &rows);
+    let child = honeyhive(&mock)
+        .args(["datasets", "push", "big", "--concurrency", "2", "--json"])
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let client = mock.client().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let held = runtime.block_on(async {
+            client
+                .datasets()
+                .find("big")
+                .await
+                .unwrap()
+                .first()
+                .map_or(0, |d| d.datapoints.len())
+        });
+        if held >= 20 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let output = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted after line"), "{err}");
+    let counts: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let accounted: u64 = ["added", "already_there", "rejected", "failed"]
+        .iter()
+        .map(|k| counts[k].as_u64().unwrap())
+        .sum();
+    assert!(accounted < 3000, "{counts}");
+
+    let (code, out, err) = run(honeyhive(&mock)
+        .args(["datasets", "push", "big", "--json"])
+        .arg(&file));
+    assert_eq!(code, 0, "{err}");
+    let again: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        again["added"].as_u64().unwrap() + again["already_there"].as_u64().unwrap(),
+        3000
+    );
+    assert_eq!(dataset(&mock, "big").1.len(), 3000);
+}
+
+#[test]
 fn lines_that_are_not_datapoints_go_to_the_rejects_file_with_their_line_and_exit_1() {
     let mock = MockHoneyHive::start();
     let dir = tempfile::tempdir().unwrap();

@@ -585,6 +585,38 @@ async fn a_search_over_many_pages_is_streamed_one_page_at_a_time() {
 }
 
 #[tokio::test]
+async fn a_search_reads_to_the_answer_s_count_whatever_the_server_s_page_size() {
+    // The server pages by 2 although 5 were asked for: the stream reads on
+    // to the total (5), not stopping at the first short page.
+    let server = MockServer::start_async().await;
+    let mut short_pages = Vec::new();
+    for (page, ids) in [(1, vec!["a", "b"]), (2, vec!["c", "d"]), (3, vec!["e"])] {
+        let events: Vec<Value> = ids.iter().map(|id| json!({"event_id": id})).collect();
+        short_pages.push(
+            exact(
+                &server,
+                "POST",
+                "/v1/events/search",
+                Some(&format!(r#"{{"limit":5,"page":{page}}}"#)),
+                json!({"events": events, "count": 5}),
+            )
+            .await,
+        );
+    }
+    let unasked = anything_else(&server).await;
+    let found: Vec<_> = client(&server)
+        .events()
+        .search(EventSearch::new().page_size(5))
+        .try_collect()
+        .await
+        .expect("every page");
+    let ids: Vec<_> = found.iter().filter_map(|e| e.event_id.as_deref()).collect();
+    assert_eq!(ids, ["a", "b", "c", "d", "e"]);
+    // A total that fills the last page costs no empty page after it.
+    assert_eq!(unasked.calls_async().await, 0);
+}
+
+#[tokio::test]
 async fn bad_input_is_refused_naming_the_field_before_any_request() {
     let server = MockServer::start_async().await;
     let anything = anything_else(&server).await;

@@ -133,6 +133,14 @@ fn field_is(text: &str) -> Result<(String, String), String> {
 fn time(text: &str) -> Result<SystemTime, String> {
     let text = text.trim();
     if let Ok(ms) = text.parse::<u64>() {
+        // 10^11 ms is March 1973: a smaller number is seconds, most likely.
+        if ms < 100_000_000_000 {
+            return Err(format!(
+                "{ms} milliseconds is before 1973: give milliseconds since the Unix epoch \
+                 (seconds x 1000, such as {}000), or an age such as 24h",
+                ms
+            ));
+        }
         return Ok(UNIX_EPOCH + Duration::from_millis(ms));
     }
     let unit = |suffix: char, seconds: u64| {
@@ -170,6 +178,7 @@ mod tests {
             "{age:?}"
         );
         assert!(time("yesterday").unwrap_err().contains("such as 90s"));
+        assert!(time("1700000000").unwrap_err().contains("1700000000000"));
         assert!(time("5w").is_err());
     }
 

@@ -153,7 +153,8 @@ impl Datasets {
         Ok(answer.datasets)
     }
 
-    /// The datasets named `name` (`GET /v1/datasets?name=`, getDatasets).
+    /// The datasets named exactly `name` (`GET /v1/datasets?name=`,
+    /// getDatasets; an answer's datasets of other names are left out).
     /// Retried: a GET.
     ///
     /// # Errors
@@ -174,7 +175,11 @@ impl Datasets {
             .get_datasets()
             .name(name.to_owned())
             .send();
-        Ok(self.client.call(call).await?.datasets)
+        // Only those of exactly that name, whatever the server's filter
+        // matched.
+        let mut found = self.client.call(call).await?.datasets;
+        found.retain(|d| d.name.as_str() == name);
+        Ok(found)
     }
 
     /// The dataset `dataset_id` (`GET /v1/datasets?dataset_id=`,
@@ -381,6 +386,10 @@ impl Datasets {
             .dataset_id(dataset.to_owned())
             .datapoint_id(datapoint.to_owned())
             .send();
-        self.client.call_for("datapoint", datapoint_id, call).await
+        // A 404 does not say which of the two is missing.
+        let both = format!("{datapoint_id} in dataset {dataset_id}");
+        self.client
+            .call_for("datapoint (or its dataset)", &both, call)
+            .await
     }
 }

@@ -198,8 +198,9 @@ impl Events {
     /// Every event `search` selects, newest first (`POST /v1/events/search`,
     /// searchEvents), page by page as a [`Paged`] stream: one page in
     /// memory whatever the number of events. Each page is retried: the
-    /// search only reads. The stream ends after a page shorter than the
-    /// page size.
+    /// search only reads. The stream ends when it has given as many events
+    /// as the answers' `count` (every event the search selects) says, or
+    /// at an empty page.
     ///
     /// A search refused before sending (a page size outside 1 to
     /// [`EventSearch::MAX_PAGE_SIZE`], an empty filter field, a date range
@@ -221,15 +222,35 @@ impl Events {
             Err(error) => return Paged::refused(error),
         };
         let client = self.client.clone();
+        // Events received so far, against the total each answer gives.
+        let received = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         Paged::new(move |page| {
             let client = client.clone();
+            let received = std::sync::Arc::clone(&received);
             let mut body = body.clone();
             body.page = NonZeroU64::new(page);
             async move {
                 let answer = client
                     .call(client.raw().search_events().body(body).send())
                     .await?;
-                let more = answer.events.len() as u64 >= size;
+                let got = answer.events.len() as u64;
+                let so_far = received.fetch_add(got, std::sync::atomic::Ordering::Relaxed) + got;
+                // The answer's `count` is every event the search selects: a
+                // server that pages shorter than asked is read to the end,
+                // and a total that fills the last page costs no empty page.
+                // Without a usable count, a short page is the last.
+                let total = answer.count.as_u64().or_else(|| {
+                    // A whole number written as a float (`250.0`).
+                    answer
+                        .count
+                        .as_f64()
+                        .filter(|c| c.fract() == 0.0 && *c >= 0.0)
+                        .map(|c| c as u64)
+                });
+                let more = match total {
+                    Some(total) => so_far < total,
+                    None => got >= size,
+                };
                 Ok(Page {
                     items: answer.events,
                     more,

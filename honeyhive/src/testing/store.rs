@@ -117,10 +117,12 @@ pub(super) fn new_id() -> String {
 }
 
 /// Milliseconds since the Unix epoch, now.
-pub(super) fn now_ms() -> f64 {
+/// Now in whole milliseconds since the epoch (as a JSON integer, as
+/// HoneyHive writes times).
+pub(super) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_millis() as f64)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Now as RFC 3339 in UTC with milliseconds, as HoneyHive writes

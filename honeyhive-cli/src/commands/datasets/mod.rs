@@ -29,11 +29,14 @@ enum Command {
     /// Adds each line of FILE (`{"inputs": {...}, "ground_truth": {...},
     /// "metadata": {...}, "history": [...]}`, inputs required) to the
     /// dataset NAME, made if there is none; a datapoint the dataset already
-    /// holds (same inputs, ground truth, metadata and history) is not added
-    /// again, so a re-run after an interruption adds no duplicate.
+    /// holds, or an earlier line of the file (same inputs, ground truth,
+    /// metadata and history), is not added again, so a re-run after an
+    /// interruption adds no duplicate. Lines are added side by side, so the
+    /// dataset's order need not be the file's.
     Push(push::Args),
-    /// Prints every datapoint of dataset ID as a JSON line (id, inputs,
-    /// ground_truth, metadata, history), fetched a chunk of ids at a time.
+    /// Prints every datapoint of dataset ID as a JSON line (id, inputs, and
+    /// ground_truth, metadata, history when not empty), in the dataset's
+    /// order, fetched 100 ids at a time.
     Pull {
         /// The dataset's id.
         id: String,
@@ -64,12 +67,28 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
 }
 
 /// Datapoints asked for per request: their ids go in the query string
-/// (about 25 bytes each), kept well under the 8 KiB many servers take.
-const PULL_CHUNK: usize = 200;
+/// (`datapoint_ids=<id>&`, 51 bytes for a UUID), so 100 take about 5 KiB,
+/// under the 8 KiB request line many servers take.
+const PULL_CHUNK: usize = 100;
 
 async fn pull(id: &str, quiet: bool, api: &Api) -> Result<Exit, Fail> {
     let client = api.client()?;
-    let dataset = client.datasets().get(id).await.map_err(api_error)?;
+    let dataset = match client.datasets().get(id).await {
+        Ok(dataset) => dataset,
+        Err(error @ honeyhive::Error::NotFound { .. }) => {
+            // A name where the id goes: say which id it is.
+            let named = client.datasets().find(id).await.unwrap_or_default();
+            let mut fail = api_error(error);
+            if let [one, ..] = named.as_slice() {
+                fail.message = format!(
+                    "{id} is a dataset's name, not its id: honeyhive datasets pull {}",
+                    one.id.as_str()
+                );
+            }
+            return Err(fail);
+        }
+        Err(error) => return Err(api_error(error)),
+    };
     let ids: Vec<String> = dataset.datapoints.iter().map(|d| d.to_string()).collect();
     let mut out = Lines::stdout();
     let mut count = Count::new("datapoints", quiet);

@@ -84,9 +84,31 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
     let dataset_id: Arc<str> = dataset_id.into();
     let mut stop: Option<Fail> = None;
 
+    // Ctrl-C: read no further, let what is in flight end (5 s at most),
+    // then account for every line read and say where it stopped.
+    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let on_signal = Arc::clone(&interrupted);
+    let watcher = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.store(true, std::sync::atomic::Ordering::SeqCst);
+            eprintln!(
+                "honeyhive datasets push: interrupted: finishing what is in flight (Ctrl-C again quits at once)"
+            );
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(Exit::Interrupted as u8 as i32);
+            }
+        }
+    });
+    let mut read_to: u64 = 0;
+    // Lines sent and not yet answered: handed back if the push stops first.
+    let mut in_flight: std::collections::BTreeMap<u64, Value> = std::collections::BTreeMap::new();
     let reader = BufReader::new(file);
     for (index, text) in reader.split(b'\n').enumerate() {
         let number = index as u64 + 1;
+        if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+            break;
+        }
+        read_to = number;
         let bytes = text.map_err(|e| {
             Fail::new(
                 Exit::Usage,
@@ -116,11 +138,14 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
             continue;
         }
         while running.len() >= args.concurrency {
-            settle(&mut running, &mut counts, &mut rejects, &mut stop).await;
+            if let Some(line) = settle(&mut running, &mut counts, &mut rejects, &mut stop).await {
+                in_flight.remove(&line);
+            }
         }
         if stop.is_some() {
             break;
         }
+        in_flight.insert(number, Value::Object(datapoint.clone()));
         let client = client.clone();
         let dataset_id = Arc::clone(&dataset_id);
         running.spawn(async move {
@@ -129,9 +154,44 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
             (number, Value::Object(datapoint), created)
         });
     }
+    let was_interrupted = interrupted.load(std::sync::atomic::Ordering::SeqCst);
+    let grace = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
     while !running.is_empty() {
-        settle(&mut running, &mut counts, &mut rejects, &mut stop).await;
+        let settled = if was_interrupted {
+            tokio::time::timeout_at(
+                grace,
+                settle(&mut running, &mut counts, &mut rejects, &mut stop),
+            )
+            .await
+        } else {
+            Ok(settle(&mut running, &mut counts, &mut rejects, &mut stop).await)
+        };
+        match settled {
+            Ok(line) => {
+                if let Some(line) = line {
+                    in_flight.remove(&line);
+                }
+            }
+            Err(_past_grace) => {
+                // What is still in flight may or may not have been added: a
+                // re-run finds out (it skips what the dataset holds).
+                running.abort_all();
+                for (line, datapoint) in std::mem::take(&mut in_flight) {
+                    counts.failed += 1;
+                    rejects.push(Reject {
+                        line,
+                        reason: "interrupted before the API answered (it may have been added: \
+                                 a re-run skips it if so)"
+                            .into(),
+                        status: None,
+                        content: Ok(datapoint),
+                    });
+                }
+                break;
+            }
+        }
     }
+    watcher.abort();
     let rejects_path = args.rejects.clone().unwrap_or_else(|| {
         let mut path = args.file.clone().into_os_string();
         path.push(".rejects.jsonl");
@@ -154,6 +214,13 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
     }
     if let Some(fail) = stop {
         return Err(fail);
+    }
+    if was_interrupted {
+        eprintln!(
+            "honeyhive datasets push: interrupted after line {read_to}: the rest of {file_name} \
+             was not read; run the same command again to push it (nothing is added twice)"
+        );
+        return Ok(Exit::Interrupted);
     }
     Ok(if counts.rejected + counts.failed > 0 {
         Exit::Partial
@@ -350,10 +417,8 @@ async fn settle(
     counts: &mut Counts,
     rejects: &mut Vec<Reject>,
     stop: &mut Option<Fail>,
-) {
-    let Some(joined) = running.join_next().await else {
-        return;
-    };
+) -> Option<u64> {
+    let joined = running.join_next().await?;
     let (line, datapoint, created) = match joined {
         Ok(done) => done,
         Err(panicked) => std::panic::resume_unwind(panicked.into_panic()),
@@ -381,6 +446,7 @@ async fn settle(
             });
         }
     }
+    Some(line)
 }
 
 /// Writes the rejects in line order (replacing the file of an earlier
