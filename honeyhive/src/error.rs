@@ -87,6 +87,10 @@ pub enum Error {
     ///
     /// `resource` and `id` are the caller's words, for a message printed as
     /// it is: `the API has no dataset with id 6a1f…`.
+    ///
+    /// After a delete that was sent more than once (`attempts > 1`: an
+    /// earlier attempt's answer was lost), a 404 may mean that attempt
+    /// deleted it.
     #[non_exhaustive]
     #[error(
         "the API has no {resource} with id {id}{}: check the id, and that it belongs to the \
