@@ -804,3 +804,65 @@ async fn sessions_not_delivered_within_the_budget_close_the_run_failed_with_the_
         "only delivered sessions are listed"
     );
 }
+
+/// The field an experiment's refusal names.
+fn refused_field(err: &ExperimentError) -> &str {
+    match err {
+        ExperimentError::Api(Error::InvalidInput { field, .. }) => field,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_and_shards_refuse_a_dataset_other_than_the_runs() {
+    let server = RunsServer::start().await;
+    for id in ["ds-1", "ds-2"] {
+        server.add_dataset(
+            id,
+            vec![json!({"id": "dp-a", "inputs": {"n": 1}, "ground_truth": {"double": 2}})],
+        );
+    }
+    let client = client(&server);
+    let hosted = doubling(Experiment::new("h"))
+        .dataset("ds-1")
+        .run(&client)
+        .await
+        .unwrap();
+    let local = doubling(Experiment::new("l"))
+        .datapoints(rows(2))
+        .run(&client)
+        .await
+        .unwrap();
+    let before = server.sessions().len();
+    let other_hosted = doubling(Experiment::new("h"))
+        .dataset("ds-2")
+        .resume(hosted.run_id.clone())
+        .run(&client)
+        .await
+        .unwrap_err();
+    assert_eq!(refused_field(&other_hosted), "dataset", "{other_hosted}");
+    assert!(other_hosted.to_string().contains("ds-1"), "{other_hosted}");
+    let joined = doubling(Experiment::new("h"))
+        .dataset("ds-2")
+        .run_id(hosted.run_id.clone())
+        .shard(0, 2)
+        .run(&client)
+        .await
+        .unwrap_err();
+    assert_eq!(refused_field(&joined), "dataset", "{joined}");
+    let local_for_hosted = doubling(Experiment::new("h"))
+        .datapoints(rows(2))
+        .resume(hosted.run_id)
+        .run(&client)
+        .await
+        .unwrap_err();
+    assert_eq!(refused_field(&local_for_hosted), "datapoints");
+    let hosted_for_local = doubling(Experiment::new("l"))
+        .dataset("ds-1")
+        .resume(local.run_id)
+        .run(&client)
+        .await
+        .unwrap_err();
+    assert_eq!(refused_field(&hosted_for_local), "dataset");
+    assert_eq!(server.sessions().len(), before, "nothing ran");
+}

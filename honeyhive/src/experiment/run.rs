@@ -209,6 +209,9 @@ async fn run_rows(
             ),
         ));
     }
+    if let Some(run) = &existing {
+        same_dataset(run, &run_id, local.is_some(), hosted.as_deref())?;
+    }
     let hosted = hosted.or_else(|| {
         if local.is_some() {
             return None;
@@ -512,6 +515,44 @@ async fn run_rows(
             report: Box::new(report),
             failures,
         })
+    }
+}
+
+/// Refuses a dataset other than the one the existing run (resumed, or a
+/// shard's to join) ran over: hosted against hosted, local against hosted,
+/// and hosted against local. Local rows against local rows are checked by
+/// their content-derived id.
+fn same_dataset(
+    run: &crate::api::types::ExperimentRunObject,
+    run_id: &str,
+    local: bool,
+    hosted: Option<&str>,
+) -> Result<(), ExperimentError> {
+    let recorded = run.dataset_id.as_deref().filter(|id| !id.is_empty());
+    let offline = run.metadata.contains_key("offline_dataset_id");
+    match (recorded, local, hosted) {
+        (Some(ran), true, _) => Err(invalid(
+            "datapoints",
+            format!(
+                "are local, but run {run_id} ran over the hosted dataset {ran}; give \
+                 Experiment::dataset({ran:?}) instead"
+            ),
+        )),
+        (Some(ran), false, Some(given)) if ran != given => Err(invalid(
+            "dataset",
+            format!(
+                "is {given}, but run {run_id} ran over the dataset {ran}; give {ran}, or \
+                 start a new run"
+            ),
+        )),
+        (None, false, Some(given)) if offline => Err(invalid(
+            "dataset",
+            format!(
+                "is {given}, but run {run_id} ran over local datapoints; give them again \
+                 with Experiment::datapoints"
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 
