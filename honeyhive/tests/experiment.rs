@@ -866,3 +866,28 @@ async fn resume_and_shards_refuse_a_dataset_other_than_the_runs() {
     assert_eq!(refused_field(&hosted_for_local), "dataset");
     assert_eq!(server.sessions().len(), before, "nothing ran");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_id_given_again_without_resume_is_refused_not_run_twice() {
+    let server = RunsServer::start().await;
+    let client = client(&server);
+    let run_id = "1d2e3f4a-5b6c-4d7e-8f9a-0b1c2d3e4f5a";
+    let first = doubling(Experiment::new("once"))
+        .datapoints(rows(3))
+        .run_id(run_id)
+        .run(&client)
+        .await
+        .unwrap();
+    assert_eq!(first.status, RunStatus::Completed);
+    let again = doubling(Experiment::new("once"))
+        .datapoints(rows(3))
+        .run_id(run_id)
+        .run(&client)
+        .await
+        .unwrap_err();
+    assert_eq!(refused_field(&again), "run_id");
+    assert!(again.to_string().contains("resume"), "{again}");
+    assert_eq!(server.sessions().len(), 3, "no datapoint ran twice");
+    let run = server.with(|s| s.runs[run_id].clone());
+    assert_eq!(run["session_ids"].as_array().unwrap().len(), 3);
+}

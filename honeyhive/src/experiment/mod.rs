@@ -320,7 +320,9 @@ impl Experiment {
     }
 
     /// The run's id (a UUID), instead of a new one: what shards of one run
-    /// share (such as the CI pipeline's id mapped to a UUIDv5).
+    /// share (such as the CI pipeline's id mapped to a UUIDv5). Without
+    /// [`shard`](Self::shard) or [`resume`](Self::resume), an id that names
+    /// a run already is refused (the datapoints would run twice).
     pub fn run_id(mut self, run_id: impl Into<String>) -> Self {
         self.run_id = Some(run_id.into());
         self

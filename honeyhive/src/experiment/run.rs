@@ -194,12 +194,24 @@ async fn run_rows(
         .clone()
         .or_else(|| exp.run_id.clone())
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    // An existing run: resumed, or a shard's to join.
-    let existing = if exp.record && (exp.resume.is_some() || exp.shard.is_some()) {
+    // An existing run: resumed, a shard's to join, or (a run id given
+    // again) one not to run over a second time.
+    let joins = exp.resume.is_some() || exp.shard.is_some();
+    let existing = if exp.record && (joins || exp.run_id.is_some()) {
         calls::get_run(client, &run_id).await?
     } else {
         None
     };
+    if existing.is_some() && !joins {
+        return Err(invalid(
+            "run_id",
+            format!(
+                "{run_id} names a run that exists already; to run what it is missing, call \
+                 Experiment::resume({run_id:?}) (--resume on the command line), or give a new \
+                 run id"
+            ),
+        ));
+    }
     if exp.resume.is_some() && existing.is_none() {
         return Err(invalid(
             "resume",
