@@ -456,3 +456,37 @@ fn two_shards_with_one_run_id_fill_the_run_once() {
     assert_eq!(sessions.len(), 12);
     assert!(sessions.values().all(|events| events.len() == 1));
 }
+
+#[test]
+fn commands_do_not_get_the_api_key_and_what_they_print_never_shows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write_data(dir.path(), 2, &[]);
+    let mock = MockHoneyHive::start();
+    let key = MockHoneyHive::API_KEY;
+    // The task says whether it got the key, and prints the key it found
+    // elsewhere; the evaluator too.
+    let task = script(
+        dir.path(),
+        "task.sh",
+        &format!(
+            r#"case "$(cat)" in *'"i":1'*) echo '{{}}'; exit 0 ;; esac
+echo "got ${{HH_API_KEY:-no key}}; found {key}" >&2; exit 1"#
+        ),
+    );
+    let evaluator = format!(r#"echo "eval got ${{HH_API_KEY:-no key}}; found {key}" >&2; exit 1"#);
+    let (_, stdout, stderr) = run(experiment(&mock, "key", &data)
+        .args(["--evaluator", &format!("e={evaluator}"), "--"])
+        .arg(&task));
+    assert!(stdout.contains("got no key; found [redacted]"), "{stdout}");
+    assert!(
+        stdout.contains("eval got no key; found [redacted]"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains(key) && !stderr.contains(key),
+        "{stdout}{stderr}"
+    );
+    for events in sessions_of(&mock, &run_id(&stderr)).values() {
+        assert!(!events[0].to_string().contains(key), "{}", events[0]);
+    }
+}

@@ -47,6 +47,27 @@ impl Program {
     }
 }
 
+/// Replaces the API key in what a command said, so that a child that
+/// found the key elsewhere does not put it in the output. Never printed.
+#[derive(Clone, Default)]
+pub struct Scrub(Option<std::sync::Arc<str>>);
+
+impl Scrub {
+    /// Scrubs `key` (none: nothing to scrub).
+    pub fn new(key: Option<&str>) -> Scrub {
+        Scrub(key.map(std::sync::Arc::from))
+    }
+
+    /// `failure`, said, with the key replaced by `[redacted]`.
+    pub fn said(&self, failure: &Failure) -> String {
+        let text = failure.to_string();
+        match &self.0 {
+            Some(key) if text.contains(&**key) => text.replace(&**key, "[redacted]"),
+            _ => text,
+        }
+    }
+}
+
 /// Why a run gave no output.
 #[derive(Debug)]
 pub enum Failure {
@@ -125,8 +146,11 @@ fn signal(_: &ExitStatus) -> Option<i32> {
     None
 }
 
+/// The variable that carries the API key: not passed on to commands.
+const KEY_VARIABLE: &str = "HH_API_KEY";
+
 /// Runs `program` with `input` on stdin; its stdout parsed as JSON.
-/// `timeout`: killed past it.
+/// `timeout`: killed past it. The program does not get `HH_API_KEY`.
 pub async fn run(
     program: &Program,
     input: &[u8],
@@ -134,6 +158,7 @@ pub async fn run(
 ) -> Result<Value, Failure> {
     let mut child = Command::new(&program.argv[0])
         .args(&program.argv[1..])
+        .env_remove(KEY_VARIABLE)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

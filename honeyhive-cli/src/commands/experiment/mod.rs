@@ -47,7 +47,8 @@ enum Command {
 /// the outputs, or `{"outputs": ..., "metrics": {...}}` with metrics it
 /// measured itself. A CMD that exits non-zero, prints something that is
 /// not JSON or outlives --timeout fails that datapoint, with the reason;
-/// the others go on.
+/// the others go on. CMD and the evaluators do not get `HH_API_KEY`; the
+/// key is scrubbed from what they print.
 #[derive(clap::Args, Debug)]
 #[command(
     group(clap::ArgGroup::new("datapoints").required(true).args(["dataset", "data"])),
@@ -169,29 +170,32 @@ async fn run_experiment(args: RunArgs) -> Result<Exit, Fail> {
     // command starts (the library gives local datapoints their ids).
     let lines_of = Arc::new(Lines::new(&lines));
     let task = child::Program::new(args.command.clone());
+    let scrub = child::Scrub::new(args.api.key());
     let seen = Arc::clone(&lines_of);
+    let scrubbed = scrub.clone();
     experiment = experiment.task(move |datapoint: Datapoint| {
-        let task = task.clone();
+        let (task, scrub) = (task.clone(), scrubbed.clone());
         seen.note(&datapoint);
         async move {
             let input = serde_json::to_vec(&datapoint).map_err(|e| e.to_string())?;
             let value = child::run(&task, &input, Some(limit))
                 .await
-                .map_err(|failure| failure.to_string())?;
-            child::task_output(value).map_err(|failure| failure.to_string())
+                .map_err(|failure| scrub.said(&failure))?;
+            child::task_output(value).map_err(|failure| scrub.said(&failure))
         }
     });
     for evaluator in &args.evaluator {
         let program = child::Program::shell(&evaluator.command);
+        let scrub = scrub.clone();
         experiment = experiment.evaluator_async(
             &evaluator.name,
             move |outputs: Value, datapoint: Datapoint| {
-                let program = program.clone();
+                let (program, scrub) = (program.clone(), scrub.clone());
                 async move {
                     let input = json!({"outputs": outputs, "datapoint": datapoint});
                     child::run(&program, input.to_string().as_bytes(), Some(limit))
                         .await
-                        .map_err(|failure| failure.to_string())
+                        .map_err(|failure| scrub.said(&failure))
                 }
             },
         );
