@@ -5,10 +5,13 @@
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
     /// Every line sent (or skipped by the checkpoint); the event logged;
-    /// every datapoint of the experiment passed.
+    /// every datapoint of the experiment ran and was scored (a score that
+    /// says no is a result, not an error).
     Ok = 0,
     /// Some lines were rejected or failed (see the rejects file), a line
-    /// did not validate, or datapoints of the experiment failed.
+    /// did not validate, or datapoints of the experiment errored (the
+    /// command failed, timed out or printed what is not JSON; an evaluator
+    /// gave no score) or were not recorded.
     Partial = 1,
     /// The command line is wrong, or an input file cannot be read.
     Usage = 2,

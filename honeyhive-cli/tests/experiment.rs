@@ -490,3 +490,28 @@ echo "got ${{HH_API_KEY:-no key}}; found {key}" >&2; exit 1"#
         assert!(!events[0].to_string().contains(key), "{}", events[0]);
     }
 }
+
+#[test]
+fn a_false_score_is_a_measurement_exit_0_and_a_score_not_had_is_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write_data(dir.path(), 4, &[]);
+    let mock = MockHoneyHive::start();
+    // Right for even i only.
+    let judge = r#"e=case "$(cat)" in *'"i":1'*|*'"i":3'*) echo false ;; *) echo true ;; esac"#;
+    let (code, stdout, stderr) =
+        run(experiment(&mock, "judged", &data).args(["--evaluator", judge, "--", "cat"]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("datapoints 4  passed 2  failed 2  errored 0"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("not passed:"), "{stdout}");
+    // An evaluator that gives no score is an error.
+    let (code, stdout, stderr) = run(experiment(&mock, "broken judge", &data).args([
+        "--evaluator",
+        "e=exit 2",
+        "--",
+        "cat",
+    ]));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+}

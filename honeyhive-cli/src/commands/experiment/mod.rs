@@ -269,7 +269,15 @@ async fn run_experiment(args: RunArgs) -> Result<Exit, Fail> {
         Exit::GateFailed
     } else if report.status == RunStatus::Cancelled {
         Exit::Interrupted
-    } else if !summary.problems.is_empty() || report.status == RunStatus::Failed {
+    } else if report.errored() > 0
+        || report
+            .results
+            .iter()
+            .any(|r| !r.evaluator_errors.is_empty())
+        || report.status == RunStatus::Failed
+    {
+        // A score that says no is a measurement; a datapoint (or a score)
+        // that could not be had is an error.
         Exit::Partial
     } else {
         Exit::Ok
