@@ -515,3 +515,17 @@ fn a_false_score_is_a_measurement_exit_0_and_a_score_not_had_is_exit_1() {
     ]));
     assert_eq!(code, 1, "{stdout}{stderr}");
 }
+
+#[test]
+fn a_base_run_that_does_not_exist_is_refused_before_any_datapoint_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write_data(dir.path(), 2, &[]);
+    let ran = dir.path().join("ran");
+    let mock = MockHoneyHive::start();
+    let (code, stdout, stderr) = run(experiment(&mock, "v2", &data)
+        .args(["--compare-to", "3f4a5b6c-7d8e-4f9a-8b1c-2d3e4f5a6b7c", "--"])
+        .args(["sh", "-c", &format!("touch {}; cat", ran.display())]));
+    assert_ne!(code, 0, "{stdout}{stderr}");
+    assert!(stderr.contains("compare_to"), "{stderr}");
+    assert!(!ran.exists(), "a datapoint ran");
+}

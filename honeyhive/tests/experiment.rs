@@ -891,3 +891,40 @@ async fn a_run_id_given_again_without_resume_is_refused_not_run_twice() {
     let run = server.with(|s| s.runs[run_id].clone());
     assert_eq!(run["session_ids"].as_array().unwrap().len(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_base_run_is_refused_first_and_a_failed_comparison_is_shown() {
+    // Every comparison read fails.
+    let server = RunsServer::failing(|_, path, _| path.contains("/compare/")).await;
+    let client = client(&server);
+    let missing = doubling(Experiment::new("v2"))
+        .datapoints(rows(2))
+        .compare_to("2e3f4a5b-6c7d-4e8f-9a0b-1c2d3e4f5a6b")
+        .run(&client)
+        .await
+        .unwrap_err();
+    assert_eq!(refused_field(&missing), "compare_to");
+    assert!(server.with(|s| s.runs.is_empty()) && server.sessions().is_empty());
+    let base = doubling(Experiment::new("v1"))
+        .datapoints(rows(2))
+        .run(&client)
+        .await
+        .unwrap();
+    let report = doubling(Experiment::new("v2"))
+        .datapoints(rows(2))
+        .compare_to(base.run_id)
+        .run(&client)
+        .await
+        .unwrap();
+    assert!(report.comparison.is_none());
+    let error = report
+        .comparison_error
+        .as_ref()
+        .expect("the comparison's error");
+    assert!(
+        report
+            .to_string()
+            .contains(&format!("the comparison with the base run failed: {error}")),
+        "{report}"
+    );
+}

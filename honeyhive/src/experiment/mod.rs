@@ -356,7 +356,8 @@ impl Experiment {
 
     /// Compares the run with the run `base_run_id` when it is done: per
     /// metric deltas, and datapoints whose pass/fail changed, in
-    /// [`ExperimentReport::comparison`].
+    /// [`ExperimentReport::comparison`]. A base run that does not exist is
+    /// refused before any task runs.
     pub fn compare_to(mut self, base_run_id: impl Into<String>) -> Self {
         self.compare_to = Some(base_run_id.into());
         self

@@ -194,6 +194,16 @@ async fn run_rows(
         .clone()
         .or_else(|| exp.run_id.clone())
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    // The base run, before any task runs.
+    if let Some(base) = &exp.compare_to
+        && exp.record
+        && calls::get_run(client, base).await?.is_none()
+    {
+        return Err(invalid(
+            "compare_to",
+            format!("{base} names no run (the API answered 404); check the id, or drop compare_to"),
+        ));
+    }
     // An existing run: resumed, a shard's to join, or (a run id given
     // again) one not to run over a second time.
     let joins = exp.resume.is_some() || exp.shard.is_some();
