@@ -529,3 +529,87 @@ fn a_base_run_that_does_not_exist_is_refused_before_any_datapoint_runs() {
     assert!(stderr.contains("compare_to"), "{stderr}");
     assert!(!ran.exists(), "a datapoint ran");
 }
+
+/// A proxy on loopback in front of `upstream` that answers 404 to every
+/// `PUT /v1/runs/...` (closing a run) and passes the rest on.
+fn refusing_close(upstream: String) -> String {
+    use std::io::{BufRead, BufReader, Read};
+    use std::net::TcpStream;
+    fn message(reader: &mut BufReader<TcpStream>) -> Option<Vec<u8>> {
+        let mut raw = Vec::new();
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).ok()? == 0 {
+                return None;
+            }
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().ok()?;
+            }
+            raw.extend_from_slice(line.as_bytes());
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).ok()?;
+        raw.extend(body);
+        Some(raw)
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let upstream = upstream.trim_start_matches("http://").to_owned();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let upstream = upstream.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut writer = stream;
+                while let Some(request) = message(&mut reader) {
+                    let answer = if request.starts_with(b"PUT /v1/runs/") {
+                        let body = r#"{"error": "no closing today"}"#;
+                        format!(
+                            "HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                            body.len()
+                        )
+                        .into_bytes()
+                    } else {
+                        let mut to = TcpStream::connect(&upstream).unwrap();
+                        to.write_all(&request).unwrap();
+                        message(&mut BufReader::new(to)).unwrap()
+                    };
+                    if writer.write_all(&answer).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+#[test]
+fn a_run_that_cannot_be_closed_still_prints_its_table_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write_data(dir.path(), 2, &[]);
+    let mock = MockHoneyHive::start();
+    let proxy = refusing_close(mock.base_url());
+    let (code, stdout, stderr) = run(honeyhive(&proxy, MockHoneyHive::API_KEY)
+        .args(["experiment", "run", "--name", "unclosed", "--data"])
+        .arg(&data)
+        .args(["--", "cat"]));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("datapoints 2  passed 2  failed 0  errored 0"),
+        "{stdout}"
+    );
+    let run = run_id(&stderr);
+    assert!(
+        stderr.contains(&format!(
+            "run {run} ran, but closing it failed (--resume {run} closes it)"
+        )),
+        "{stderr}"
+    );
+}

@@ -928,3 +928,45 @@ async fn a_missing_base_run_is_refused_first_and_a_failed_comparison_is_shown() 
         "{report}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_close_keeps_the_report_and_resume_closes_the_run() {
+    use std::sync::atomic::AtomicBool;
+    let closing_fails = Arc::new(AtomicBool::new(true));
+    let fails = Arc::clone(&closing_fails);
+    let server = RunsServer::failing(move |method, path, _| {
+        method == hyper::Method::PUT
+            && path.starts_with("/v1/runs/")
+            && fails.load(Ordering::SeqCst)
+    })
+    .await;
+    let client = client(&server);
+    let err = doubling(Experiment::new("unclosed"))
+        .datapoints(rows(3))
+        .run(&client)
+        .await
+        .unwrap_err();
+    let ExperimentError::Close { report, error } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(report.passed(), 3, "the report is kept");
+    assert!(error.status().is_some(), "{error:?}");
+    assert!(err.to_string().contains("resume it to close it"), "{err}");
+    assert_eq!(err.report().map(|r| r.results.len()), Some(3));
+    let run_id = report.run_id.clone();
+    assert_eq!(
+        server.with(|s| s.runs[&run_id]["status"].clone()),
+        "running"
+    );
+    closing_fails.store(false, Ordering::SeqCst);
+    let resumed = doubling(Experiment::new("unclosed"))
+        .datapoints(rows(3))
+        .resume(run_id.clone())
+        .run(&client)
+        .await
+        .unwrap();
+    assert!(resumed.results.is_empty(), "nothing ran again");
+    let run = server.with(|s| s.runs[&run_id].clone());
+    assert_eq!(run["status"], "completed");
+    assert_eq!(run["session_ids"].as_array().unwrap().len(), 3);
+}

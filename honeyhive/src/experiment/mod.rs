@@ -436,7 +436,8 @@ impl Experiment {
     /// reading the run, or reading the dataset, fails (nothing ran). A run
     /// that went through returns its report, whatever its datapoints did;
     /// with gates, [`ExperimentError::Gate`] holds the report when one is
-    /// broken.
+    /// broken, and [`ExperimentError::Close`] holds it when the run could
+    /// not be closed.
     pub async fn run(self, client: &Client) -> Result<ExperimentReport, ExperimentError> {
         run::run(self, client).await
     }

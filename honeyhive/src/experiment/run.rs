@@ -431,6 +431,7 @@ async fn run_rows(
 
     let mut summary = None;
     let mut summary_error = None;
+    let mut close_error = None;
     if exp.record {
         let mut session_ids = prior_sessions;
         session_ids.extend(delivered);
@@ -484,7 +485,7 @@ async fn run_rows(
                 .session_ids(session_ids.iter().cloned())
                 .event_ids(session_ids)
                 .metadata(closing);
-            calls::update_run(client, &run_id, update).await?;
+            close_error = calls::update_run(client, &run_id, update).await.err();
         }
         match calls::summary(client, &run_id).await {
             Ok(read) => summary = Some(read),
@@ -518,6 +519,12 @@ async fn run_rows(
         comparison_error,
         wall_time: clock.elapsed(),
     };
+    if let Some(error) = close_error {
+        return Err(ExperimentError::Close {
+            report: Box::new(report),
+            error,
+        });
+    }
     let failures: Vec<_> = match &report.comparison {
         Some(c) => exp.gates.iter().filter_map(|g| g.check(c)).collect(),
         None => exp

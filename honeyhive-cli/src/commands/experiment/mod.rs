@@ -255,9 +255,10 @@ async fn run_experiment(args: RunArgs) -> Result<Exit, Fail> {
 
     let ran = experiment.run(&client).await;
     progress.lock().finish();
-    let (report, broken) = match ran {
-        Ok(report) => (report, Vec::new()),
-        Err(ExperimentError::Gate { report, failures }) => (*report, failures),
+    let (report, broken, unclosed) = match ran {
+        Ok(report) => (report, Vec::new(), None),
+        Err(ExperimentError::Gate { report, failures }) => (*report, failures, None),
+        Err(ExperimentError::Close { report, error }) => (*report, Vec::new(), Some(error)),
         Err(ExperimentError::Api(error)) => return Err(api_error(error)),
         Err(other) => return Err(Fail::new(Exit::Partial, for_the_shell(&other.to_string()))),
     };
@@ -265,6 +266,14 @@ async fn run_experiment(args: RunArgs) -> Result<Exit, Fail> {
         lines_of.name(result, args.repeat > 1)
     });
     exit::out(summary.render().trim_end());
+    if let Some(error) = unclosed {
+        let mut fail = api_error(error);
+        fail.message = format!(
+            "run {} ran, but closing it failed (--resume {} closes it): {}",
+            report.run_id, report.run_id, fail.message
+        );
+        return Err(fail);
+    }
     Ok(if !broken.is_empty() {
         Exit::GateFailed
     } else if report.status == RunStatus::Cancelled {
