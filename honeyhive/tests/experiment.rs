@@ -370,6 +370,10 @@ async fn a_stopped_run_is_cancelled_and_resume_runs_only_what_is_missing() {
     let run = server.with(|s| s.runs[&first.run_id].clone());
     assert_eq!(run["status"], "completed");
     assert_eq!(run["session_ids"].as_array().unwrap().len(), 20);
+    assert!(
+        run["metadata"].get("status_reason").is_none(),
+        "the stop's reason no longer holds: {run}"
+    );
     let datapoints: HashSet<String> = server
         .sessions()
         .iter()
@@ -969,4 +973,37 @@ async fn a_failed_close_keeps_the_report_and_resume_closes_the_run() {
     let run = server.with(|s| s.runs[&run_id].clone());
     assert_eq!(run["status"], "completed");
     assert_eq!(run["session_ids"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shard_that_closes_the_run_keeps_the_runs_metadata() {
+    let server = RunsServer::start().await;
+    let client = client(&server);
+    let run_id = "4a5b6c7d-8e9f-4a0b-9c1d-2e3f4a5b6c7d";
+    let first = doubling(Experiment::new("sharded"))
+        .datapoints(rows(10))
+        .run_id(run_id)
+        .shard(0, 2)
+        .metadata(json!({"model": "m-1", "commit": "abc"}))
+        .run(&client)
+        .await
+        .unwrap();
+    assert_eq!(first.status, RunStatus::Running);
+    let last = doubling(Experiment::new("sharded"))
+        .datapoints(rows(10))
+        .run_id(run_id)
+        .shard(1, 2)
+        .metadata(json!({"commit": "def"}))
+        .run(&client)
+        .await
+        .unwrap();
+    assert_eq!(last.status, RunStatus::Completed);
+    let run = server.with(|s| s.runs[run_id].clone());
+    assert_eq!(run["status"], "completed");
+    assert_eq!(run["metadata"]["model"], "m-1", "{run}");
+    assert_eq!(
+        run["metadata"]["commit"], "def",
+        "the closing shard's on top"
+    );
+    assert!(run["metadata"]["offline_dataset_id"].is_string(), "{run}");
 }

@@ -476,7 +476,14 @@ async fn run_rows(
         }
         if status != RunStatus::Running {
             dedup(&mut session_ids);
-            let mut closing = metadata.clone();
+            // The run's metadata as it stands (a resume or a shard may
+            // give none), this process's on top, the old reason dropped.
+            let mut closing = existing
+                .as_ref()
+                .map(|run| run.metadata.clone())
+                .unwrap_or_default();
+            closing.extend(metadata.clone());
+            closing.remove("status_reason");
             if let Some(reason) = &status_reason {
                 closing.insert("status_reason".into(), reason.clone().into());
             }
