@@ -72,7 +72,8 @@ pub struct RunArgs {
           value_parser = clap::value_parser!(u64).range(1..=1024))]
     concurrency: u64,
     /// Seconds CMD (and each evaluator) may take for one datapoint; past
-    /// them it is killed and the datapoint fails.
+    /// them it is killed, with every process it started, and the
+    /// datapoint fails.
     #[arg(long = "timeout", value_name = "SECONDS", default_value_t = 300.0,
           value_parser = seconds)]
     datapoint_timeout: f64,
