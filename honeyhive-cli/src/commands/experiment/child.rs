@@ -178,31 +178,28 @@ pub async fn run(
         program: program.name().to_owned(),
         error: e.to_string(),
     })?;
-    let group = child.id();
+    let mut group = Group(child.id());
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let talked = talk(&mut child, input, &mut out, &mut err);
     let ended = match timeout {
         Some(after) => tokio::time::timeout(after, talked).await.ok(),
         None => Some(talked.await),
     };
+    // Returning early drops `group`: killed, the command with it.
     let Some(ended) = ended else {
-        kill(&mut child, group);
         return Err(Failure::Timeout(timeout.unwrap_or_default()));
     };
     let status = match ended {
         Ended::Exited {
             status,
-            left_running,
+            left_running: false,
         } => {
-            if left_running {
-                kill(&mut child, group);
-            }
+            group.disarm();
             status
         }
-        Ended::Failed(failure) => {
-            kill(&mut child, group);
-            return Err(failure);
-        }
+        // What it left running goes when `group` is dropped.
+        Ended::Exited { status, .. } => status,
+        Ended::Failed(failure) => return Err(failure),
     };
     let stderr = tail_text(&err);
     if !status.success() {
@@ -288,18 +285,33 @@ async fn talk(
     }
 }
 
-/// Kills the command and every process in its group.
-fn kill(child: &mut tokio::process::Child, group: Option<u32>) {
-    #[cfg(unix)]
-    if let Some(pid) = group
-        .and_then(|id| i32::try_from(id).ok())
-        .and_then(rustix::process::Pid::from_raw)
-    {
-        let _already_gone = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+/// A command's process group (its id is the command's pid), killed when
+/// dropped unless disarmed: at the timeout, on a failure, when the
+/// datapoint's job is stopped, and when the command exited leaving
+/// processes that hold its pipes. Elsewhere the command itself is killed
+/// on drop (`kill_on_drop`).
+struct Group(Option<u32>);
+
+impl Group {
+    /// The command exited and left nothing holding its pipes: its id may
+    /// be reused, so it is not signalled.
+    fn disarm(&mut self) {
+        self.0 = None;
     }
-    #[cfg(not(unix))]
-    let _ = group;
-    let _already_gone = child.start_kill();
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(pid) = self
+            .0
+            .and_then(|id| i32::try_from(id).ok())
+            .and_then(rustix::process::Pid::from_raw)
+        {
+            let _already_gone =
+                rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+    }
 }
 
 /// Reads stdout into `out`, up to [`MAX_STDOUT`]: more is a failure.
