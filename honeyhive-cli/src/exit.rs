@@ -22,7 +22,8 @@ pub enum Exit {
     Unreachable = 4,
     /// The experiment broke a `--fail-if` gate against its base run.
     GateFailed = 5,
-    /// Stopped by Ctrl-C (after saving the checkpoint and the rejects).
+    /// Stopped by Ctrl-C (after saving the checkpoint and the rejects), or
+    /// an experiment by Ctrl-C or SIGTERM (the run closed as cancelled).
     Interrupted = 130,
 }
 

@@ -613,3 +613,49 @@ fn a_run_that_cannot_be_closed_still_prints_its_table_and_says_so() {
         "{stderr}"
     );
 }
+
+#[test]
+fn sigterm_stops_the_run_as_ctrl_c_does_closed_as_cancelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write_data(dir.path(), 50, &[]);
+    let started = dir.path().join("started");
+    let mock = MockHoneyHive::start();
+    let mut child = experiment(&mock, "terminated", &data)
+        .args(["--concurrency", "2", "--quiet", "--"])
+        .args([
+            "sh",
+            "-c",
+            &format!("touch {}; sleep 0.3; cat", started.display()),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !started.exists() {
+        assert!(Instant::now() < deadline, "no datapoint started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "still running after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert_eq!(output.status.code(), Some(130), "{stdout}{stderr}");
+    let run = run_id(&stderr);
+    assert!(
+        stdout.contains(&format!("run {run}  cancelled")),
+        "{stdout}"
+    );
+    assert!(stderr.contains("stopping:"), "{stderr}");
+}

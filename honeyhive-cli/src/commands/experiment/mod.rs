@@ -238,19 +238,16 @@ async fn run_experiment(args: RunArgs) -> Result<Exit, Fail> {
             );
         }
     });
-    experiment = experiment.stop_when(async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            // No signal to wait for: the run is never stopped.
-            std::future::pending::<()>().await;
-        }
+    let mut stop = Stop::listen();
+    experiment = experiment.stop_when(async move {
+        stop.next().await;
         eprintln!(
             "honeyhive experiment: stopping: no datapoint starts now, the run is closed as \
              cancelled (--resume finishes it; Ctrl-C again to quit now)"
         );
-        tokio::spawn(async {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(i32::from(Exit::Interrupted as u8));
-            }
+        tokio::spawn(async move {
+            stop.next().await;
+            std::process::exit(i32::from(Exit::Interrupted as u8));
         });
     });
 
@@ -292,6 +289,47 @@ async fn run_experiment(args: RunArgs) -> Result<Exit, Fail> {
     } else {
         Exit::Ok
     })
+}
+
+/// Ctrl-C, or SIGTERM (what CI runners and `kill` send): both stop the
+/// run the same way. SIGTERM is listened to from the start, so one sent
+/// while the run is being created is not the default (death).
+struct Stop {
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Stop {
+    fn listen() -> Stop {
+        Stop {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok(),
+        }
+    }
+
+    /// The next signal; never, when none can be listened to.
+    async fn next(&mut self) {
+        let interrupt = async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        #[cfg(unix)]
+        let terminate = async {
+            match &mut self.term {
+                Some(term) => {
+                    term.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            () = interrupt => {}
+            () = terminate => {}
+        }
+    }
 }
 
 /// Datapoints done and not passed, for the progress.
