@@ -104,6 +104,12 @@ impl Api {
         self.max_retries.is_some()
     }
 
+    /// The API key given (flag or `HH_API_KEY`), to scrub from text that
+    /// other programs wrote.
+    pub fn key(&self) -> Option<&str> {
+        self.api_key.as_deref().filter(|k| !k.is_empty())
+    }
+
     pub fn client(&self) -> Result<Client, Fail> {
         self.builder()?.build().map_err(config_error)
     }

@@ -5,10 +5,13 @@
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
     /// Every line sent (or skipped by the checkpoint); the event logged;
-    /// every datapoint of the experiment passed.
+    /// every datapoint of the experiment ran and was scored (a score that
+    /// says no is a result, not an error).
     Ok = 0,
     /// Some lines were rejected or failed (see the rejects file), a line
-    /// did not validate, or datapoints of the experiment failed.
+    /// did not validate, or datapoints of the experiment errored (the
+    /// command failed, timed out or printed what is not JSON; an evaluator
+    /// gave no score) or were not recorded.
     Partial = 1,
     /// The command line is wrong, or an input file cannot be read.
     Usage = 2,
@@ -19,7 +22,8 @@ pub enum Exit {
     Unreachable = 4,
     /// The experiment broke a `--fail-if` gate against its base run.
     GateFailed = 5,
-    /// Stopped by Ctrl-C (after saving the checkpoint and the rejects).
+    /// Stopped by Ctrl-C (after saving the checkpoint and the rejects), or
+    /// an experiment by Ctrl-C or SIGTERM (the run closed as cancelled).
     Interrupted = 130,
 }
 

@@ -12,8 +12,8 @@
 //! - `honeyhive datasets list | push NAME FILE | pull ID`: datasets as JSONL.
 //! - `honeyhive events get ID | search [...]`: events read back as JSONL.
 //!
-//! Exit codes (see [`exit::Exit`]): 0 done, 1 some lines (or datapoints)
-//! failed, 2 usage, 3 configuration, 4 the API could not be reached, 5 an
+//! Exit codes (see [`exit::Exit`]): 0 done, 1 some lines failed (or
+//! datapoints errored), 2 usage, 3 configuration, 4 the API could not be reached, 5 an
 //! experiment's gate failed, 130 interrupted.
 
 use std::process::ExitCode;
@@ -39,7 +39,8 @@ use exit::Exit;
     name = "honeyhive",
     version,
     about = "The HoneyHive API from the shell: send JSONL, validate offline, run the spec-validating mock, push and pull datasets, read events back, run experiments",
-    after_help = "Exit codes: 0 done; 1 some lines (or datapoints) rejected or failed; 2 usage; \
+    after_help = "Exit codes: 0 done (an experiment's datapoints that scored badly included); \
+                  1 some lines rejected or failed, or datapoints errored; 2 usage; \
                   3 configuration (no key, bad URL, the API refused the key); \
                   4 the API could not be reached; 5 an experiment's --fail-if gate failed; \
                   130 interrupted."

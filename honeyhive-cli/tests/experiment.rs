@@ -456,3 +456,206 @@ fn two_shards_with_one_run_id_fill_the_run_once() {
     assert_eq!(sessions.len(), 12);
     assert!(sessions.values().all(|events| events.len() == 1));
 }
+
+#[test]
+fn commands_do_not_get_the_api_key_and_what_they_print_never_shows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write_data(dir.path(), 2, &[]);
+    let mock = MockHoneyHive::start();
+    let key = MockHoneyHive::API_KEY;
+    // The task says whether it got the key, and prints the key it found
+    // elsewhere; the evaluator too.
+    let task = script(
+        dir.path(),
+        "task.sh",
+        &format!(
+            r#"case "$(cat)" in *'"i":1'*) echo '{{}}'; exit 0 ;; esac
+echo "got ${{HH_API_KEY:-no key}}; found {key}" >&2; exit 1"#
+        ),
+    );
+    let evaluator = format!(r#"echo "eval got ${{HH_API_KEY:-no key}}; found {key}" >&2; exit 1"#);
+    let (_, stdout, stderr) = run(experiment(&mock, "key", &data)
+        .args(["--evaluator", &format!("e={evaluator}"), "--"])
+        .arg(&task));
+    assert!(stdout.contains("got no key; found [redacted]"), "{stdout}");
+    assert!(
+        stdout.contains("eval got no key; found [redacted]"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains(key) && !stderr.contains(key),
+        "{stdout}{stderr}"
+    );
+    for events in sessions_of(&mock, &run_id(&stderr)).values() {
+        assert!(!events[0].to_string().contains(key), "{}", events[0]);
+    }
+}
+
+#[test]
+fn a_false_score_is_a_measurement_exit_0_and_a_score_not_had_is_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write_data(dir.path(), 4, &[]);
+    let mock = MockHoneyHive::start();
+    // Right for even i only.
+    let judge = r#"e=case "$(cat)" in *'"i":1'*|*'"i":3'*) echo false ;; *) echo true ;; esac"#;
+    let (code, stdout, stderr) =
+        run(experiment(&mock, "judged", &data).args(["--evaluator", judge, "--", "cat"]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("datapoints 4  passed 2  failed 2  errored 0"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("not passed:"), "{stdout}");
+    // An evaluator that gives no score is an error.
+    let (code, stdout, stderr) = run(experiment(&mock, "broken judge", &data).args([
+        "--evaluator",
+        "e=exit 2",
+        "--",
+        "cat",
+    ]));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+}
+
+#[test]
+fn a_base_run_that_does_not_exist_is_refused_before_any_datapoint_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write_data(dir.path(), 2, &[]);
+    let ran = dir.path().join("ran");
+    let mock = MockHoneyHive::start();
+    let (code, stdout, stderr) = run(experiment(&mock, "v2", &data)
+        .args(["--compare-to", "3f4a5b6c-7d8e-4f9a-8b1c-2d3e4f5a6b7c", "--"])
+        .args(["sh", "-c", &format!("touch {}; cat", ran.display())]));
+    assert_ne!(code, 0, "{stdout}{stderr}");
+    assert!(stderr.contains("compare_to"), "{stderr}");
+    assert!(!ran.exists(), "a datapoint ran");
+}
+
+/// A proxy on loopback in front of `upstream` that answers 404 to every
+/// `PUT /v1/runs/...` (closing a run) and passes the rest on.
+fn refusing_close(upstream: String) -> String {
+    use std::io::{BufRead, BufReader, Read};
+    use std::net::TcpStream;
+    fn message(reader: &mut BufReader<TcpStream>) -> Option<Vec<u8>> {
+        let mut raw = Vec::new();
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).ok()? == 0 {
+                return None;
+            }
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().ok()?;
+            }
+            raw.extend_from_slice(line.as_bytes());
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).ok()?;
+        raw.extend(body);
+        Some(raw)
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let upstream = upstream.trim_start_matches("http://").to_owned();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let upstream = upstream.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut writer = stream;
+                while let Some(request) = message(&mut reader) {
+                    let answer = if request.starts_with(b"PUT /v1/runs/") {
+                        let body = r#"{"error": "no closing today"}"#;
+                        format!(
+                            "HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                            body.len()
+                        )
+                        .into_bytes()
+                    } else {
+                        let mut to = TcpStream::connect(&upstream).unwrap();
+                        to.write_all(&request).unwrap();
+                        message(&mut BufReader::new(to)).unwrap()
+                    };
+                    if writer.write_all(&answer).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+#[test]
+fn a_run_that_cannot_be_closed_still_prints_its_table_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write_data(dir.path(), 2, &[]);
+    let mock = MockHoneyHive::start();
+    let proxy = refusing_close(mock.base_url());
+    let (code, stdout, stderr) = run(honeyhive(&proxy, MockHoneyHive::API_KEY)
+        .args(["experiment", "run", "--name", "unclosed", "--data"])
+        .arg(&data)
+        .args(["--", "cat"]));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("datapoints 2  passed 2  failed 0  errored 0"),
+        "{stdout}"
+    );
+    let run = run_id(&stderr);
+    assert!(
+        stderr.contains(&format!(
+            "run {run} ran, but closing it failed (--resume {run} closes it)"
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn sigterm_stops_the_run_as_ctrl_c_does_closed_as_cancelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write_data(dir.path(), 50, &[]);
+    let started = dir.path().join("started");
+    let mock = MockHoneyHive::start();
+    let mut child = experiment(&mock, "terminated", &data)
+        .args(["--concurrency", "2", "--quiet", "--"])
+        .args([
+            "sh",
+            "-c",
+            &format!("touch {}; sleep 0.3; cat", started.display()),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !started.exists() {
+        assert!(Instant::now() < deadline, "no datapoint started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "still running after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert_eq!(output.status.code(), Some(130), "{stdout}{stderr}");
+    let run = run_id(&stderr);
+    assert!(
+        stdout.contains(&format!("run {run}  cancelled")),
+        "{stdout}"
+    );
+    assert!(stderr.contains("stopping:"), "{stderr}");
+}

@@ -371,6 +371,10 @@ async fn a_stopped_run_is_cancelled_and_resume_runs_only_what_is_missing() {
     let run = server.with(|s| s.runs[&first.run_id].clone());
     assert_eq!(run["status"], "completed");
     assert_eq!(run["session_ids"].as_array().unwrap().len(), 20);
+    assert!(
+        run["metadata"].get("status_reason").is_none(),
+        "the stop's reason no longer holds: {run}"
+    );
     let datapoints: HashSet<String> = server
         .sessions()
         .iter()
@@ -804,4 +808,203 @@ async fn sessions_not_delivered_within_the_budget_close_the_run_failed_with_the_
         json!([]),
         "only delivered sessions are listed"
     );
+}
+
+/// The field an experiment's refusal names.
+fn refused_field(err: &ExperimentError) -> &str {
+    match err {
+        ExperimentError::Api(Error::InvalidInput { field, .. }) => field,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_and_shards_refuse_a_dataset_other_than_the_runs() {
+    let server = RunsServer::start().await;
+    for id in ["ds-1", "ds-2"] {
+        server.add_dataset(
+            id,
+            vec![json!({"id": "dp-a", "inputs": {"n": 1}, "ground_truth": {"double": 2}})],
+        );
+    }
+    let client = client(&server);
+    let hosted = doubling(Experiment::new("h"))
+        .dataset("ds-1")
+        .run(&client)
+        .await
+        .unwrap();
+    let local = doubling(Experiment::new("l"))
+        .datapoints(rows(2))
+        .run(&client)
+        .await
+        .unwrap();
+    let before = server.sessions().len();
+    let other_hosted = doubling(Experiment::new("h"))
+        .dataset("ds-2")
+        .resume(hosted.run_id.clone())
+        .run(&client)
+        .await
+        .unwrap_err();
+    assert_eq!(refused_field(&other_hosted), "dataset", "{other_hosted}");
+    assert!(other_hosted.to_string().contains("ds-1"), "{other_hosted}");
+    let joined = doubling(Experiment::new("h"))
+        .dataset("ds-2")
+        .run_id(hosted.run_id.clone())
+        .shard(0, 2)
+        .run(&client)
+        .await
+        .unwrap_err();
+    assert_eq!(refused_field(&joined), "dataset", "{joined}");
+    let local_for_hosted = doubling(Experiment::new("h"))
+        .datapoints(rows(2))
+        .resume(hosted.run_id)
+        .run(&client)
+        .await
+        .unwrap_err();
+    assert_eq!(refused_field(&local_for_hosted), "datapoints");
+    let hosted_for_local = doubling(Experiment::new("l"))
+        .dataset("ds-1")
+        .resume(local.run_id)
+        .run(&client)
+        .await
+        .unwrap_err();
+    assert_eq!(refused_field(&hosted_for_local), "dataset");
+    assert_eq!(server.sessions().len(), before, "nothing ran");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_id_given_again_without_resume_is_refused_not_run_twice() {
+    let server = RunsServer::start().await;
+    let client = client(&server);
+    let run_id = "1d2e3f4a-5b6c-4d7e-8f9a-0b1c2d3e4f5a";
+    let first = doubling(Experiment::new("once"))
+        .datapoints(rows(3))
+        .run_id(run_id)
+        .run(&client)
+        .await
+        .unwrap();
+    assert_eq!(first.status, RunStatus::Completed);
+    let again = doubling(Experiment::new("once"))
+        .datapoints(rows(3))
+        .run_id(run_id)
+        .run(&client)
+        .await
+        .unwrap_err();
+    assert_eq!(refused_field(&again), "run_id");
+    assert!(again.to_string().contains("resume"), "{again}");
+    assert_eq!(server.sessions().len(), 3, "no datapoint ran twice");
+    let run = server.with(|s| s.runs[run_id].clone());
+    assert_eq!(run["session_ids"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_base_run_is_refused_first_and_a_failed_comparison_is_shown() {
+    // Every comparison read fails.
+    let server = RunsServer::failing(|_, path, _| path.contains("/compare/")).await;
+    let client = client(&server);
+    let missing = doubling(Experiment::new("v2"))
+        .datapoints(rows(2))
+        .compare_to("2e3f4a5b-6c7d-4e8f-9a0b-1c2d3e4f5a6b")
+        .run(&client)
+        .await
+        .unwrap_err();
+    assert_eq!(refused_field(&missing), "compare_to");
+    assert!(server.with(|s| s.runs.is_empty()) && server.sessions().is_empty());
+    let base = doubling(Experiment::new("v1"))
+        .datapoints(rows(2))
+        .run(&client)
+        .await
+        .unwrap();
+    let report = doubling(Experiment::new("v2"))
+        .datapoints(rows(2))
+        .compare_to(base.run_id)
+        .run(&client)
+        .await
+        .unwrap();
+    assert!(report.comparison.is_none());
+    let error = report
+        .comparison_error
+        .as_ref()
+        .expect("the comparison's error");
+    assert!(
+        report
+            .to_string()
+            .contains(&format!("the comparison with the base run failed: {error}")),
+        "{report}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_close_keeps_the_report_and_resume_closes_the_run() {
+    use std::sync::atomic::AtomicBool;
+    let closing_fails = Arc::new(AtomicBool::new(true));
+    let fails = Arc::clone(&closing_fails);
+    let server = RunsServer::failing(move |method, path, _| {
+        method == hyper::Method::PUT
+            && path.starts_with("/v1/runs/")
+            && fails.load(Ordering::SeqCst)
+    })
+    .await;
+    let client = client(&server);
+    let err = doubling(Experiment::new("unclosed"))
+        .datapoints(rows(3))
+        .run(&client)
+        .await
+        .unwrap_err();
+    let ExperimentError::Close { report, error } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(report.passed(), 3, "the report is kept");
+    assert!(error.status().is_some(), "{error:?}");
+    assert!(err.to_string().contains("resume it to close it"), "{err}");
+    assert_eq!(err.report().map(|r| r.results.len()), Some(3));
+    let run_id = report.run_id.clone();
+    assert_eq!(
+        server.with(|s| s.runs[&run_id]["status"].clone()),
+        "running"
+    );
+    closing_fails.store(false, Ordering::SeqCst);
+    let resumed = doubling(Experiment::new("unclosed"))
+        .datapoints(rows(3))
+        .resume(run_id.clone())
+        .run(&client)
+        .await
+        .unwrap();
+    assert!(resumed.results.is_empty(), "nothing ran again");
+    let run = server.with(|s| s.runs[&run_id].clone());
+    assert_eq!(run["status"], "completed");
+    assert_eq!(run["session_ids"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shard_that_closes_the_run_keeps_the_runs_metadata() {
+    let server = RunsServer::start().await;
+    let client = client(&server);
+    let run_id = "4a5b6c7d-8e9f-4a0b-9c1d-2e3f4a5b6c7d";
+    let first = doubling(Experiment::new("sharded"))
+        .datapoints(rows(10))
+        .run_id(run_id)
+        .shard(0, 2)
+        .metadata(json!({"model": "m-1", "commit": "abc"}))
+        .run(&client)
+        .await
+        .unwrap();
+    assert_eq!(first.status, RunStatus::Running);
+    let last = doubling(Experiment::new("sharded"))
+        .datapoints(rows(10))
+        .run_id(run_id)
+        .shard(1, 2)
+        .metadata(json!({"commit": "def"}))
+        .run(&client)
+        .await
+        .unwrap();
+    assert_eq!(last.status, RunStatus::Completed);
+    let run = server.with(|s| s.runs[run_id].clone());
+    assert_eq!(run["status"], "completed");
+    assert_eq!(run["metadata"]["model"], "m-1", "{run}");
+    assert_eq!(
+        run["metadata"]["commit"], "def",
+        "the closing shard's on top"
+    );
+    assert!(run["metadata"]["offline_dataset_id"].is_string(), "{run}");
 }

@@ -27,13 +27,27 @@ pub enum ExperimentError {
         /// The gates it broke.
         failures: Vec<GateFailure>,
     },
+    /// The datapoints ran and were recorded, but closing the run
+    /// (`PUT /v1/runs/{id}`) failed: the run stays open until a
+    /// [`resume`](super::Experiment::resume) of it closes it. Gates are not
+    /// checked.
+    #[error("run {} ran, but closing it failed (resume it to close it): {error}", report.run_id)]
+    Close {
+        /// The run, as it ended here.
+        report: Box<ExperimentReport>,
+        /// Why the close failed.
+        error: Error,
+    },
 }
 
 impl ExperimentError {
-    /// The report, when the run went through (a broken gate).
+    /// The report, when the run went through (a broken gate, a failed
+    /// close).
     pub fn report(&self) -> Option<&ExperimentReport> {
         match self {
-            ExperimentError::Gate { report, .. } => Some(report),
+            ExperimentError::Gate { report, .. } | ExperimentError::Close { report, .. } => {
+                Some(report)
+            }
             ExperimentError::Api(_) => None,
         }
     }

@@ -320,7 +320,9 @@ impl Experiment {
     }
 
     /// The run's id (a UUID), instead of a new one: what shards of one run
-    /// share (such as the CI pipeline's id mapped to a UUIDv5).
+    /// share (such as the CI pipeline's id mapped to a UUIDv5). Without
+    /// [`shard`](Self::shard) or [`resume`](Self::resume), an id that names
+    /// a run already is refused (the datapoints would run twice).
     pub fn run_id(mut self, run_id: impl Into<String>) -> Self {
         self.run_id = Some(run_id.into());
         self
@@ -354,7 +356,8 @@ impl Experiment {
 
     /// Compares the run with the run `base_run_id` when it is done: per
     /// metric deltas, and datapoints whose pass/fail changed, in
-    /// [`ExperimentReport::comparison`].
+    /// [`ExperimentReport::comparison`]. A base run that does not exist is
+    /// refused before any task runs.
     pub fn compare_to(mut self, base_run_id: impl Into<String>) -> Self {
         self.compare_to = Some(base_run_id.into());
         self
@@ -433,7 +436,8 @@ impl Experiment {
     /// reading the run, or reading the dataset, fails (nothing ran). A run
     /// that went through returns its report, whatever its datapoints did;
     /// with gates, [`ExperimentError::Gate`] holds the report when one is
-    /// broken.
+    /// broken, and [`ExperimentError::Close`] holds it when the run could
+    /// not be closed.
     pub async fn run(self, client: &Client) -> Result<ExperimentReport, ExperimentError> {
         run::run(self, client).await
     }

@@ -246,6 +246,12 @@ impl fmt::Display for ExperimentReport {
         if let Some(reason) = &self.status_reason {
             writeln!(f, "  {reason}")?;
         }
+        if let Some(error) = &self.summary_error {
+            writeln!(f, "  the run's summary could not be read: {error}")?;
+        }
+        if let Some(error) = &self.comparison_error {
+            writeln!(f, "  the comparison with the base run failed: {error}")?;
+        }
         writeln!(
             f,
             "{} datapoint{}: {} passed, {} failed, {} errored{} in {} ms",

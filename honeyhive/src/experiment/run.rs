@@ -194,12 +194,34 @@ async fn run_rows(
         .clone()
         .or_else(|| exp.run_id.clone())
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    // An existing run: resumed, or a shard's to join.
-    let existing = if exp.record && (exp.resume.is_some() || exp.shard.is_some()) {
+    // The base run, before any task runs.
+    if let Some(base) = &exp.compare_to
+        && exp.record
+        && calls::get_run(client, base).await?.is_none()
+    {
+        return Err(invalid(
+            "compare_to",
+            format!("{base} names no run (the API answered 404); check the id, or drop compare_to"),
+        ));
+    }
+    // An existing run: resumed, a shard's to join, or (a run id given
+    // again) one not to run over a second time.
+    let joins = exp.resume.is_some() || exp.shard.is_some();
+    let existing = if exp.record && (joins || exp.run_id.is_some()) {
         calls::get_run(client, &run_id).await?
     } else {
         None
     };
+    if existing.is_some() && !joins {
+        return Err(invalid(
+            "run_id",
+            format!(
+                "{run_id} names a run that exists already; to run what it is missing, call \
+                 Experiment::resume({run_id:?}) (--resume on the command line), or give a new \
+                 run id"
+            ),
+        ));
+    }
     if exp.resume.is_some() && existing.is_none() {
         return Err(invalid(
             "resume",
@@ -208,6 +230,9 @@ async fn run_rows(
                  start a new run"
             ),
         ));
+    }
+    if let Some(run) = &existing {
+        same_dataset(run, &run_id, local.is_some(), hosted.as_deref())?;
     }
     let hosted = hosted.or_else(|| {
         if local.is_some() {
@@ -406,6 +431,7 @@ async fn run_rows(
 
     let mut summary = None;
     let mut summary_error = None;
+    let mut close_error = None;
     if exp.record {
         let mut session_ids = prior_sessions;
         session_ids.extend(delivered);
@@ -450,7 +476,14 @@ async fn run_rows(
         }
         if status != RunStatus::Running {
             dedup(&mut session_ids);
-            let mut closing = metadata.clone();
+            // The run's metadata as it stands (a resume or a shard may
+            // give none), this process's on top, the old reason dropped.
+            let mut closing = existing
+                .as_ref()
+                .map(|run| run.metadata.clone())
+                .unwrap_or_default();
+            closing.extend(metadata.clone());
+            closing.remove("status_reason");
             if let Some(reason) = &status_reason {
                 closing.insert("status_reason".into(), reason.clone().into());
             }
@@ -459,7 +492,7 @@ async fn run_rows(
                 .session_ids(session_ids.iter().cloned())
                 .event_ids(session_ids)
                 .metadata(closing);
-            calls::update_run(client, &run_id, update).await?;
+            close_error = calls::update_run(client, &run_id, update).await.err();
         }
         match calls::summary(client, &run_id).await {
             Ok(read) => summary = Some(read),
@@ -493,6 +526,12 @@ async fn run_rows(
         comparison_error,
         wall_time: clock.elapsed(),
     };
+    if let Some(error) = close_error {
+        return Err(ExperimentError::Close {
+            report: Box::new(report),
+            error,
+        });
+    }
     let failures: Vec<_> = match &report.comparison {
         Some(c) => exp.gates.iter().filter_map(|g| g.check(c)).collect(),
         None => exp
@@ -512,6 +551,44 @@ async fn run_rows(
             report: Box::new(report),
             failures,
         })
+    }
+}
+
+/// Refuses a dataset other than the one the existing run (resumed, or a
+/// shard's to join) ran over: hosted against hosted, local against hosted,
+/// and hosted against local. Local rows against local rows are checked by
+/// their content-derived id.
+fn same_dataset(
+    run: &crate::api::types::ExperimentRunObject,
+    run_id: &str,
+    local: bool,
+    hosted: Option<&str>,
+) -> Result<(), ExperimentError> {
+    let recorded = run.dataset_id.as_deref().filter(|id| !id.is_empty());
+    let offline = run.metadata.contains_key("offline_dataset_id");
+    match (recorded, local, hosted) {
+        (Some(ran), true, _) => Err(invalid(
+            "datapoints",
+            format!(
+                "are local, but run {run_id} ran over the hosted dataset {ran}; give \
+                 Experiment::dataset({ran:?}) instead"
+            ),
+        )),
+        (Some(ran), false, Some(given)) if ran != given => Err(invalid(
+            "dataset",
+            format!(
+                "is {given}, but run {run_id} ran over the dataset {ran}; give {ran}, or \
+                 start a new run"
+            ),
+        )),
+        (None, false, Some(given)) if offline => Err(invalid(
+            "dataset",
+            format!(
+                "is {given}, but run {run_id} ran over local datapoints; give them again \
+                 with Experiment::datapoints"
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 

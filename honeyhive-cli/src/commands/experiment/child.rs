@@ -1,6 +1,8 @@
 //! A command run for one datapoint: JSON in on stdin, JSON out on stdout.
 //! Its stdout is read up to a bound, its stderr's tail kept for the reason
-//! of a failure; past the timeout the child is killed. Every way it can
+//! of a failure; past the timeout the child is killed with its process
+//! group. Once it exits, what its pipes hold is read, and a process it
+//! left running that keeps them open is not waited for. Every way it can
 //! fail comes back as a [`Failure`] that says what happened.
 
 use std::fmt;
@@ -44,6 +46,27 @@ impl Program {
     /// How the command is named in messages.
     pub fn name(&self) -> &str {
         &self.argv[0]
+    }
+}
+
+/// Replaces the API key in what a command said, so that a child that
+/// found the key elsewhere does not put it in the output. Never printed.
+#[derive(Clone, Default)]
+pub struct Scrub(Option<std::sync::Arc<str>>);
+
+impl Scrub {
+    /// Scrubs `key` (none: nothing to scrub).
+    pub fn new(key: Option<&str>) -> Scrub {
+        Scrub(key.map(std::sync::Arc::from))
+    }
+
+    /// `failure`, said, with the key replaced by `[redacted]`.
+    pub fn said(&self, failure: &Failure) -> String {
+        let text = failure.to_string();
+        match &self.0 {
+            Some(key) if text.contains(&**key) => text.replace(&**key, "[redacted]"),
+            _ => text,
+        }
     }
 }
 
@@ -125,93 +148,199 @@ fn signal(_: &ExitStatus) -> Option<i32> {
     None
 }
 
+/// The variable that carries the API key: not passed on to commands.
+const KEY_VARIABLE: &str = "HH_API_KEY";
+
+/// How long the pipes are read after the command exited: what it wrote is
+/// in them already, and a process it left running that holds them open
+/// is not waited for (it is killed with the command's process group).
+const GRACE: Duration = Duration::from_millis(100);
+
 /// Runs `program` with `input` on stdin; its stdout parsed as JSON.
-/// `timeout`: killed past it.
+/// `timeout`: killed past it, with every process it started (it runs in a
+/// process group of its own). The program does not get `HH_API_KEY`.
 pub async fn run(
     program: &Program,
     input: &[u8],
     timeout: Option<Duration>,
 ) -> Result<Value, Failure> {
-    let mut child = Command::new(&program.argv[0])
+    let mut command = Command::new(&program.argv[0]);
+    command
         .args(&program.argv[1..])
+        .env_remove(KEY_VARIABLE)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| Failure::Spawn {
-            program: program.name().to_owned(),
-            error: e.to_string(),
-        })?;
-    let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
-    let talk = async {
-        let write = async {
-            if let Some(mut stdin) = stdin {
-                // A command that does not read its input closes the pipe
-                // early: that is its business, not a failure.
-                let _ignored = stdin.write_all(input).await;
-                let _ignored = stdin.shutdown().await;
-            }
-        };
-        let (_, out, err) = tokio::join!(write, read_bounded(stdout), read_tail(stderr));
-        (out, err)
-    };
-    let ran = async {
-        let (out, err) = talk.await;
-        if matches!(out, Err(Failure::TooLong)) {
-            return (out, err, None);
-        }
-        let status = child.wait().await;
-        (out, err, Some(status))
-    };
+        .kill_on_drop(true);
+    #[cfg(unix)]
+    command.process_group(0);
+    let mut child = command.spawn().map_err(|e| Failure::Spawn {
+        program: program.name().to_owned(),
+        error: e.to_string(),
+    })?;
+    let mut group = Group(child.id());
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let talked = talk(&mut child, input, &mut out, &mut err);
     let ended = match timeout {
-        Some(after) => tokio::time::timeout(after, ran).await.ok(),
-        None => Some(ran.await),
+        Some(after) => tokio::time::timeout(after, talked).await.ok(),
+        None => Some(talked.await),
     };
-    let Some((out, err, status)) = ended else {
-        kill(&mut child).await;
+    // Returning early drops `group`: killed, the command with it.
+    let Some(ended) = ended else {
         return Err(Failure::Timeout(timeout.unwrap_or_default()));
     };
-    let Some(status) = status else {
-        kill(&mut child).await;
-        return Err(Failure::TooLong);
-    };
-    let status = status.map_err(|e| Failure::Io(e.to_string()))?;
-    if !status.success() {
-        return Err(Failure::Status {
+    let status = match ended {
+        Ended::Exited {
             status,
-            stderr: err,
-        });
-    }
-    let out = out?;
-    parse(&out, err)
-}
-
-async fn kill(child: &mut tokio::process::Child) {
-    let _already_gone = child.kill().await;
-}
-
-async fn read_bounded(stdout: Option<impl AsyncRead + Unpin>) -> Result<Vec<u8>, Failure> {
-    let mut out = Vec::new();
-    if let Some(stdout) = stdout {
-        stdout
-            .take(MAX_STDOUT as u64 + 1)
-            .read_to_end(&mut out)
-            .await
-            .map_err(|e| Failure::Io(e.to_string()))?;
-    }
-    if out.len() > MAX_STDOUT {
-        return Err(Failure::TooLong);
-    }
-    Ok(out)
-}
-
-/// All of stderr read (so the child never blocks on it), its end kept.
-async fn read_tail(stderr: Option<impl AsyncRead + Unpin>) -> String {
-    let Some(mut stderr) = stderr else {
-        return String::new();
+            left_running: false,
+        } => {
+            group.disarm();
+            status
+        }
+        // What it left running goes when `group` is dropped.
+        Ended::Exited { status, .. } => status,
+        Ended::Failed(failure) => return Err(failure),
     };
-    let mut kept: Vec<u8> = Vec::new();
+    let stderr = tail_text(&err);
+    if !status.success() {
+        return Err(Failure::Status { status, stderr });
+    }
+    parse(&out, stderr)
+}
+
+/// How the talk with a command ended.
+enum Ended {
+    /// It exited; `left_running`: its pipes were still open past
+    /// [`GRACE`] (a process it started holds them).
+    Exited {
+        status: ExitStatus,
+        left_running: bool,
+    },
+    /// Its stdout went past the bound, or could not be read.
+    Failed(Failure),
+}
+
+/// Writes `input`, reads stdout into `out` and stderr's tail into `err`
+/// until the command exits, then what is left in the pipes for at most
+/// [`GRACE`].
+async fn talk(
+    child: &mut tokio::process::Child,
+    input: &[u8],
+    out: &mut Vec<u8>,
+    err: &mut Vec<u8>,
+) -> Ended {
+    let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+    let write = async {
+        if let Some(mut stdin) = stdin {
+            // A command that does not read its input closes the pipe
+            // early: that is its business, not a failure.
+            let _ignored = stdin.write_all(input).await;
+            let _ignored = stdin.shutdown().await;
+        }
+    };
+    let read_out = read_bounded(stdout, out);
+    let read_err = read_tail(stderr, err);
+    tokio::pin!(write, read_out, read_err);
+    let (mut wrote, mut read_all_out, mut read_all_err) = (false, false, false);
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status,
+            () = &mut write, if !wrote => wrote = true,
+            read = &mut read_out, if !read_all_out => match read {
+                Ok(()) => read_all_out = true,
+                Err(failure) => return Ended::Failed(failure),
+            },
+            () = &mut read_err, if !read_all_err => read_all_err = true,
+        }
+    };
+    let status = match status {
+        Ok(status) => status,
+        Err(e) => return Ended::Failed(Failure::Io(e.to_string())),
+    };
+    let rest = async {
+        let out = async {
+            if read_all_out {
+                Ok(())
+            } else {
+                (&mut read_out).await
+            }
+        };
+        let err = async {
+            if !read_all_err {
+                (&mut read_err).await;
+            }
+        };
+        tokio::join!(out, err).0
+    };
+    match tokio::time::timeout(GRACE, rest).await {
+        Ok(Ok(())) => Ended::Exited {
+            status,
+            left_running: false,
+        },
+        Ok(Err(failure)) => Ended::Failed(failure),
+        Err(_) => Ended::Exited {
+            status,
+            left_running: true,
+        },
+    }
+}
+
+/// A command's process group (its id is the command's pid), killed when
+/// dropped unless disarmed: at the timeout, on a failure, when the
+/// datapoint's job is stopped, and when the command exited leaving
+/// processes that hold its pipes. Elsewhere the command itself is killed
+/// on drop (`kill_on_drop`).
+struct Group(Option<u32>);
+
+impl Group {
+    /// The command exited and left nothing holding its pipes: its id may
+    /// be reused, so it is not signalled.
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(pid) = self
+            .0
+            .and_then(|id| i32::try_from(id).ok())
+            .and_then(rustix::process::Pid::from_raw)
+        {
+            let _already_gone =
+                rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+/// Reads stdout into `out`, up to [`MAX_STDOUT`]: more is a failure.
+async fn read_bounded(
+    stdout: Option<impl AsyncRead + Unpin>,
+    out: &mut Vec<u8>,
+) -> Result<(), Failure> {
+    let Some(mut stdout) = stdout else {
+        return Ok(());
+    };
+    let mut chunk = [0u8; 8192];
+    loop {
+        match stdout.read(&mut chunk).await {
+            Ok(0) => return Ok(()),
+            Ok(n) => out.extend_from_slice(&chunk[..n]),
+            Err(e) => return Err(Failure::Io(e.to_string())),
+        }
+        if out.len() > MAX_STDOUT {
+            return Err(Failure::TooLong);
+        }
+    }
+}
+
+/// All of stderr read (so the child never blocks on it), its end kept in
+/// `kept`.
+async fn read_tail(stderr: Option<impl AsyncRead + Unpin>, kept: &mut Vec<u8>) {
+    let Some(mut stderr) = stderr else {
+        return;
+    };
     let mut chunk = [0u8; 8192];
     while let Ok(n) = stderr.read(&mut chunk).await {
         if n == 0 {
@@ -222,6 +351,10 @@ async fn read_tail(stderr: Option<impl AsyncRead + Unpin>) -> String {
             kept.drain(..kept.len() - STDERR_TAIL);
         }
     }
+}
+
+/// The end of stderr, as one line.
+fn tail_text(kept: &[u8]) -> String {
     let start = kept.len().saturating_sub(STDERR_TAIL);
     let text = String::from_utf8_lossy(&kept[start..]);
     text.trim().replace('\n', " | ")
@@ -352,6 +485,52 @@ mod tests {
             "still running after 0.200 s (--timeout): killed"
         );
         assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn what_the_command_left_running_is_not_waited_for_and_dies_with_it() {
+        let started = Instant::now();
+        let got = run(
+            &sh("sleep 30 & echo '{\"done\": true}'"),
+            b"{}",
+            Some(Duration::from_secs(20)),
+        )
+        .await
+        .unwrap();
+        assert_eq!(got, json!({"done": true}));
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        // At the timeout the whole group goes, grandchildren too: the pid
+        // file's process is gone.
+        let dir = tempfile::tempdir().unwrap();
+        let pid = dir.path().join("pid");
+        let reason = run(
+            &sh(&format!("sleep 30 & echo $! > {}; wait", pid.display())),
+            b"{}",
+            Some(Duration::from_millis(300)),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(reason, Failure::Timeout(_)), "{reason}");
+        let pid = std::fs::read_to_string(&pid).unwrap();
+        let started = Instant::now();
+        while std::path::Path::new(&format!("/proc/{}", pid.trim())).exists() {
+            // A killed process stays a zombie until its parent (here
+            // init, once the shell is gone) reaps it.
+            let state =
+                std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
+            if state.contains(") Z ") {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "sleep {pid} lives"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     #[tokio::test]

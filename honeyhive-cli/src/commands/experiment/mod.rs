@@ -47,7 +47,8 @@ enum Command {
 /// the outputs, or `{"outputs": ..., "metrics": {...}}` with metrics it
 /// measured itself. A CMD that exits non-zero, prints something that is
 /// not JSON or outlives --timeout fails that datapoint, with the reason;
-/// the others go on.
+/// the others go on. CMD and the evaluators do not get `HH_API_KEY`; the
+/// key is scrubbed from what they print.
 #[derive(clap::Args, Debug)]
 #[command(
     group(clap::ArgGroup::new("datapoints").required(true).args(["dataset", "data"])),
@@ -71,7 +72,8 @@ pub struct RunArgs {
           value_parser = clap::value_parser!(u64).range(1..=1024))]
     concurrency: u64,
     /// Seconds CMD (and each evaluator) may take for one datapoint; past
-    /// them it is killed and the datapoint fails.
+    /// them it is killed, with every process it started, and the
+    /// datapoint fails.
     #[arg(long = "timeout", value_name = "SECONDS", default_value_t = 300.0,
           value_parser = seconds)]
     datapoint_timeout: f64,
@@ -169,29 +171,32 @@ async fn run_experiment(args: RunArgs) -> Result<Exit, Fail> {
     // command starts (the library gives local datapoints their ids).
     let lines_of = Arc::new(Lines::new(&lines));
     let task = child::Program::new(args.command.clone());
+    let scrub = child::Scrub::new(args.api.key());
     let seen = Arc::clone(&lines_of);
+    let scrubbed = scrub.clone();
     experiment = experiment.task(move |datapoint: Datapoint| {
-        let task = task.clone();
+        let (task, scrub) = (task.clone(), scrubbed.clone());
         seen.note(&datapoint);
         async move {
             let input = serde_json::to_vec(&datapoint).map_err(|e| e.to_string())?;
             let value = child::run(&task, &input, Some(limit))
                 .await
-                .map_err(|failure| failure.to_string())?;
-            child::task_output(value).map_err(|failure| failure.to_string())
+                .map_err(|failure| scrub.said(&failure))?;
+            child::task_output(value).map_err(|failure| scrub.said(&failure))
         }
     });
     for evaluator in &args.evaluator {
         let program = child::Program::shell(&evaluator.command);
+        let scrub = scrub.clone();
         experiment = experiment.evaluator_async(
             &evaluator.name,
             move |outputs: Value, datapoint: Datapoint| {
-                let program = program.clone();
+                let (program, scrub) = (program.clone(), scrub.clone());
                 async move {
                     let input = json!({"outputs": outputs, "datapoint": datapoint});
                     child::run(&program, input.to_string().as_bytes(), Some(limit))
                         .await
-                        .map_err(|failure| failure.to_string())
+                        .map_err(|failure| scrub.said(&failure))
                 }
             },
         );
@@ -233,27 +238,25 @@ async fn run_experiment(args: RunArgs) -> Result<Exit, Fail> {
             );
         }
     });
-    experiment = experiment.stop_when(async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            // No signal to wait for: the run is never stopped.
-            std::future::pending::<()>().await;
-        }
+    let mut stop = Stop::listen();
+    experiment = experiment.stop_when(async move {
+        stop.next().await;
         eprintln!(
             "honeyhive experiment: stopping: no datapoint starts now, the run is closed as \
              cancelled (--resume finishes it; Ctrl-C again to quit now)"
         );
-        tokio::spawn(async {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(i32::from(Exit::Interrupted as u8));
-            }
+        tokio::spawn(async move {
+            stop.next().await;
+            std::process::exit(i32::from(Exit::Interrupted as u8));
         });
     });
 
     let ran = experiment.run(&client).await;
     progress.lock().finish();
-    let (report, broken) = match ran {
-        Ok(report) => (report, Vec::new()),
-        Err(ExperimentError::Gate { report, failures }) => (*report, failures),
+    let (report, broken, unclosed) = match ran {
+        Ok(report) => (report, Vec::new(), None),
+        Err(ExperimentError::Gate { report, failures }) => (*report, failures, None),
+        Err(ExperimentError::Close { report, error }) => (*report, Vec::new(), Some(error)),
         Err(ExperimentError::Api(error)) => return Err(api_error(error)),
         Err(other) => return Err(Fail::new(Exit::Partial, for_the_shell(&other.to_string()))),
     };
@@ -261,15 +264,72 @@ async fn run_experiment(args: RunArgs) -> Result<Exit, Fail> {
         lines_of.name(result, args.repeat > 1)
     });
     exit::out(summary.render().trim_end());
+    if let Some(error) = unclosed {
+        let mut fail = api_error(error);
+        fail.message = format!(
+            "run {} ran, but closing it failed (--resume {} closes it): {}",
+            report.run_id, report.run_id, fail.message
+        );
+        return Err(fail);
+    }
     Ok(if !broken.is_empty() {
         Exit::GateFailed
     } else if report.status == RunStatus::Cancelled {
         Exit::Interrupted
-    } else if !summary.problems.is_empty() || report.status == RunStatus::Failed {
+    } else if report.errored() > 0
+        || report
+            .results
+            .iter()
+            .any(|r| !r.evaluator_errors.is_empty())
+        || report.status == RunStatus::Failed
+    {
+        // A score that says no is a measurement; a datapoint (or a score)
+        // that could not be had is an error.
         Exit::Partial
     } else {
         Exit::Ok
     })
+}
+
+/// Ctrl-C, or SIGTERM (what CI runners and `kill` send): both stop the
+/// run the same way. SIGTERM is listened to from the start, so one sent
+/// while the run is being created is not the default (death).
+struct Stop {
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Stop {
+    fn listen() -> Stop {
+        Stop {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok(),
+        }
+    }
+
+    /// The next signal; never, when none can be listened to.
+    async fn next(&mut self) {
+        let interrupt = async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        #[cfg(unix)]
+        let terminate = async {
+            match &mut self.term {
+                Some(term) => {
+                    term.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            () = interrupt => {}
+            () = terminate => {}
+        }
+    }
 }
 
 /// Datapoints done and not passed, for the progress.

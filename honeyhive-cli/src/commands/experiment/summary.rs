@@ -14,6 +14,8 @@ pub struct Summary {
     /// The status the run was closed with, and why when not completed.
     pub status: String,
     pub status_reason: Option<String>,
+    /// What could not be read back: the run's summary, the comparison.
+    pub unread: Vec<String>,
     pub passed: usize,
     /// An evaluator gave no score.
     pub failed: usize,
@@ -74,6 +76,16 @@ impl Summary {
             run_id: report.run_id.clone(),
             status: report.status.to_string(),
             status_reason: report.status_reason.clone(),
+            unread: [
+                ("the run's summary could not be read", &report.summary_error),
+                (
+                    "the comparison with the base run failed",
+                    &report.comparison_error,
+                ),
+            ]
+            .into_iter()
+            .filter_map(|(what, error)| Some(format!("{what}: {}", error.as_ref()?)))
+            .collect(),
             passed: report.passed(),
             failed: report.failed(),
             errored: report.errored(),
@@ -109,8 +121,8 @@ impl Summary {
             "experiment {}  run {}  {}",
             self.name, self.run_id, self.status
         );
-        if let Some(reason) = &self.status_reason {
-            let _ = writeln!(out, "  {reason}");
+        for line in self.status_reason.iter().chain(&self.unread) {
+            let _ = writeln!(out, "  {line}");
         }
         let _ = write!(
             out,
@@ -285,6 +297,7 @@ mod tests {
             run_id: "r".into(),
             status: "cancelled".into(),
             status_reason: Some("stopped by Ctrl-C".into()),
+            unread: vec!["the run's summary could not be read: HTTP 500".into()],
             passed: 1,
             skipped: 4,
             metrics: vec![MetricRow {
@@ -296,6 +309,7 @@ mod tests {
         assert_eq!(
             summary.render(),
             "experiment n  run r  cancelled\n  stopped by Ctrl-C\n\
+             \x20 the run's summary could not be read: HTTP 500\n\
              datapoints 1  passed 1  failed 0  errored 0  skipped 4\n\
              \nmetric  mean  scored\nok      -     0/1\n"
         );
