@@ -11,7 +11,7 @@
 //!   and writing each event as a JSON line on stdout, as `honeyhive events
 //!   search` does.
 //! - `pages pull-loop --url U --records N`: the same for a dataset: the
-//!   dataset's ids (`get_datasets`), then `get_datapoints` 200 ids at a
+//!   dataset's ids (`get_datasets`), then `get_datapoints` 100 ids at a
 //!   time, each datapoint a line, as `honeyhive datasets pull` does.
 
 use std::convert::Infallible;
@@ -165,7 +165,7 @@ fn client(url: &str) -> honeyhive::Client {
         .expect("a loopback URL")
 }
 
-/// The reference for a dataset: its ids, then their datapoints 200 at a
+/// The reference for a dataset: its ids, then their datapoints 100 at a
 /// time, each a line on stdout.
 async fn raw_pull_loop(url: &str) {
     let client = client(url);
@@ -183,7 +183,7 @@ async fn raw_pull_loop(url: &str) {
     let ids: Vec<String> = dataset.datapoints.iter().map(|d| d.to_string()).collect();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut seen = 0u64;
-    for chunk in ids.chunks(200) {
+    for chunk in ids.chunks(100) {
         let answer = client
             .raw()
             .get_datapoints()
