@@ -243,6 +243,55 @@ async fn a_task_that_errors_panics_or_never_returns_fails_only_its_datapoint() {
     assert_eq!(error_of(3), Value::Null);
 }
 
+#[tokio::test(flavor = "current_thread")]
+async fn a_sync_evaluator_runs_off_the_runtime_thread_within_the_timeout() {
+    let server = RunsServer::start().await;
+    let runtime_thread = std::thread::current().id();
+    let started = std::time::Instant::now();
+    let report = Experiment::new("slow sync judge")
+        .datapoints(rows(2))
+        .task(|_: Datapoint| async { Ok::<_, String>(json!({"acc": 1.0})) })
+        .timeout(Duration::from_millis(300))
+        .evaluator("elsewhere", move |_: &Value, _: &Datapoint| {
+            std::thread::current().id() != runtime_thread
+        })
+        .evaluator("slow", |_: &Value, row: &Datapoint| {
+            if row.inputs["n"] == 1 {
+                std::thread::sleep(Duration::from_secs(3));
+            }
+            1.0
+        })
+        .record(false)
+        .run(&client(&server))
+        .await
+        .unwrap();
+    // Off the one runtime thread: the runtime stayed free meanwhile.
+    assert!(
+        report
+            .results
+            .iter()
+            .all(|r| r.scores["elsewhere"] == json!(true).into())
+    );
+    // The sleeping one gave up at the timeout, not after its 3 s, and left
+    // no score.
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let slow = report
+        .results
+        .iter()
+        .find(|r| r.evaluator_errors.contains_key("slow"))
+        .unwrap();
+    assert!(
+        slow.evaluator_errors["slow"].contains("did not finish within 300 ms"),
+        "{:?}",
+        slow.evaluator_errors
+    );
+    assert!(!slow.scores.contains_key("slow"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_evaluator_that_fails_or_panics_gives_no_score_not_a_zero() {
     let server = RunsServer::start().await;

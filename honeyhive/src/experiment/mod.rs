@@ -227,8 +227,9 @@ impl Experiment {
 
     /// Adds an evaluator `name`: a function of the task's outputs and the
     /// datapoint that returns a score (a number, a bool, JSON), or a
-    /// `Result` of one (see [`IntoScore`]). It runs on the datapoint's
-    /// task, after the task; a panic is caught and gives no score.
+    /// `Result` of one (see [`IntoScore`]). It runs after the task, on
+    /// tokio's blocking pool (so it may block), within the datapoint's
+    /// [`timeout`](Self::timeout); a panic is caught and gives no score.
     pub fn evaluator<F, S>(mut self, name: impl Into<String>, evaluator: F) -> Self
     where
         F: Fn(&Value, &Datapoint) -> S + Send + Sync + 'static,

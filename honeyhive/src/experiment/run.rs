@@ -767,6 +767,8 @@ async fn job(ctx: Arc<Ctx>, row: Datapoint, session_id: SessionId) -> DatapointR
                         scores.insert(name.clone(), score);
                     }
                     Err(why) => {
+                        // No score of that name, not even one the task gave.
+                        scores.remove(name);
                         evaluator_errors.insert(name.clone(), why);
                     }
                 }
@@ -812,22 +814,39 @@ async fn evaluate_one(
     timeout: Option<Duration>,
 ) -> Result<Score, String> {
     match evaluate {
-        Evaluate::Sync(f) => std::panic::catch_unwind(AssertUnwindSafe(|| f(outputs, row)))
-            .unwrap_or_else(|payload| {
-                Err(format!("panicked: {}", payload_message(payload.as_ref())))
-            }),
+        Evaluate::Sync(f) => {
+            // On the blocking pool, not the runtime's workers: a sync
+            // evaluator may take its time (a model call, a file) without
+            // holding up the tasks. A blocking call cannot be stopped: at
+            // the timeout the datapoint stops waiting for it.
+            let (f, outputs, row) = (Arc::clone(f), outputs.clone(), row.clone());
+            let handle = AbortOnDrop(tokio::task::spawn_blocking(move || {
+                std::panic::catch_unwind(AssertUnwindSafe(|| f(&outputs, &row))).unwrap_or_else(
+                    |payload| Err(format!("panicked: {}", payload_message(payload.as_ref()))),
+                )
+            }));
+            settle_evaluation(within(timeout, handle).await)
+        }
         Evaluate::Async(f) => {
             let handle = AbortOnDrop(tokio::spawn(f(outputs.clone(), row.clone())));
-            match within(timeout, handle).await {
-                Ok(score) => score,
-                Err(TaskFailure::Panic(p)) => Err(format!("panicked: {p}")),
-                Err(TaskFailure::Timeout(limit)) => Err(format!(
-                    "did not finish within {} ms",
-                    crate::millis::rounded(limit)
-                )),
-                Err(other) => Err(other.to_string()),
-            }
+            settle_evaluation(within(timeout, handle).await)
         }
+    }
+}
+
+/// An evaluator's score, or why there is none (its error, a panic, the
+/// timeout).
+fn settle_evaluation(
+    finished: Result<Result<Score, String>, TaskFailure>,
+) -> Result<Score, String> {
+    match finished {
+        Ok(score) => score,
+        Err(TaskFailure::Panic(p)) => Err(format!("panicked: {p}")),
+        Err(TaskFailure::Timeout(limit)) => Err(format!(
+            "did not finish within {} ms",
+            crate::millis::rounded(limit)
+        )),
+        Err(other) => Err(other.to_string()),
     }
 }
 
