@@ -57,6 +57,32 @@ fn dataset(mock: &MockHoneyHive, name: &str) -> (String, Vec<String>) {
     (found[0]["id"].as_str().unwrap().to_owned(), ids)
 }
 
+/// Waits (60 s at most) until the dataset `name` holds at least `n`
+/// datapoints, and says how many it held then.
+fn wait_until_held(mock: &MockHoneyHive, name: &str, n: usize) -> usize {
+    let client = mock.client().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let held = runtime.block_on(async {
+            client
+                .datasets()
+                .find(name)
+                .await
+                .unwrap()
+                .first()
+                .map_or(0, |d| d.datapoints.len())
+        });
+        if held >= n || Instant::now() > deadline {
+            return held;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn datapoint(i: usize) -> Value {
     json!({"inputs": {"q": format!("{i} + {i}")}, "ground_truth": {"a": i * 2}, "metadata": {"i": i}})
 }
@@ -126,24 +152,7 @@ fn a_push_cut_short_and_run_again_adds_each_datapoint_once() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let client = mock.client().unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let held_at_kill = loop {
-        let held = runtime.block_on(async {
-            match client.datasets().find("big").await.unwrap().first() {
-                Some(d) => d.datapoints.len(),
-                None => 0,
-            }
-        });
-        if held >= 20 || Instant::now() > deadline {
-            break held;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let held_at_kill = wait_until_held(&mock, "big", 20);
     child.kill().unwrap();
     child.wait().unwrap();
     assert!((20..400).contains(&held_at_kill), "{held_at_kill}");
@@ -190,27 +199,7 @@ fn a_push_interrupted_by_ctrl_c_exits_130_saying_where_and_a_rerun_adds_the_rest
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let client = mock.client().unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        let held = runtime.block_on(async {
-            client
-                .datasets()
-                .find("big")
-                .await
-                .unwrap()
-                .first()
-                .map_or(0, |d| d.datapoints.len())
-        });
-        if held >= 20 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_until_held(&mock, "big", 20);
     let interrupted = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
