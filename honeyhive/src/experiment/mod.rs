@@ -75,6 +75,7 @@ mod datapoint;
 mod error;
 mod gate;
 mod ids;
+mod job;
 mod report;
 mod run;
 mod score;
