@@ -458,6 +458,36 @@ fn two_shards_with_one_run_id_fill_the_run_once() {
 }
 
 #[test]
+fn close_ends_a_run_whose_last_shard_never_came() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write_data(dir.path(), 12, &[]);
+    let mock = MockHoneyHive::start();
+    let id = "1a0b9c8d-7e6f-4c3d-8e2f-0f9e8d7c6b5a";
+    let (code, first, stderr) =
+        run(experiment(&mock, "sharded", &data)
+            .args(["--run-id", id, "--shard", "1/2", "--", "cat"]));
+    assert_eq!(code, 0, "{first}{stderr}");
+    let recorded = sessions_of(&mock, id).len();
+    let close = |args: &[&str]| {
+        run(honeyhive(&mock.base_url(), MockHoneyHive::API_KEY)
+            .args(["experiment", "close"])
+            .args(args))
+    };
+    let (code, out, err) = close(&[id, "--status", "failed"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with(&format!("run {id} failed: ")), "{out}");
+    let (code, _, err) = close(&["not-a-run"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("run_id"), "{err}");
+    let (code, _, err) = close(&["00000000-0000-4000-8000-000000000000"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no run with id"), "{err}");
+    // Closing recorded nothing more.
+    assert_eq!(sessions_of(&mock, id).len(), recorded);
+    assert!(mock.violations().is_empty(), "{:?}", mock.violations());
+}
+
+#[test]
 fn commands_do_not_get_the_api_key_and_what_they_print_never_shows_it() {
     let dir = tempfile::tempdir().unwrap();
     let data = write_data(dir.path(), 2, &[]);

@@ -507,6 +507,48 @@ async fn three_shards_fill_one_run_and_the_last_completes_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_last_shard_never_comes_is_closed_explicitly_with_the_sessions_it_has() {
+    let server = RunsServer::start().await;
+    let client = client(&server);
+    let run_id = "7d0c9a8b-6e5f-4a3b-9c2d-1e0f9a8b7c6d";
+    let first = doubling(Experiment::new("sharded"))
+        .datapoints(rows(20))
+        .run_id(run_id)
+        .shard(0, 2)
+        .run(&client)
+        .await
+        .unwrap();
+    assert_eq!(first.status, RunStatus::Running, "shard 1 never comes");
+    let summary = honeyhive::experiment::close_run(&client, run_id, RunStatus::Failed)
+        .await
+        .unwrap();
+    let run = server.with(|s| s.runs[run_id].clone());
+    assert_eq!(run["status"], "failed");
+    assert_eq!(
+        run["session_ids"].as_array().unwrap().len(),
+        first.results.len(),
+        "every session the shard recorded"
+    );
+    assert!(run["metadata"].get("status_reason").is_none(), "{run}");
+    assert_eq!(summary.datapoints.len(), first.results.len());
+
+    for (id, status, field) in [
+        ("not-a-run", RunStatus::Completed, "run_id"),
+        (run_id, RunStatus::Running, "status"),
+    ] {
+        match honeyhive::experiment::close_run(&client, id, status).await {
+            Err(Error::InvalidInput { field: named, .. }) => assert_eq!(named, field),
+            other => panic!("{id} {status}: {other:?}"),
+        }
+    }
+    let missing = "00000000-0000-4000-8000-000000000000";
+    assert!(matches!(
+        honeyhive::experiment::close_run(&client, missing, RunStatus::Completed).await,
+        Err(Error::NotFound { .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_regression_against_the_base_run_breaks_the_gate() {
     let server = RunsServer::start().await;
     let client = client(&server);

@@ -99,6 +99,40 @@ pub use score::{IntoScore, Score, TaskOutput};
 
 use crate::{Client, Logger};
 
+/// Closes the run `run_id` as it stands: reads its summary, and marks it
+/// `status` with every session the summary links to it (its other
+/// metadata kept). The explicit close of a sharded run whose last shard
+/// will not come (or whose summary a shard could not read), or of any run
+/// left `running`; a resume closes a run too, after running what is
+/// missing. Returns the summary after the close.
+///
+/// # Errors
+/// [`Error::InvalidInput`](crate::Error::InvalidInput) naming `run_id` when
+/// it is not a UUID, or `status` when it is not an ending
+/// (`Completed`, `Failed`, `Cancelled`); [`Error::NotFound`](crate::Error::NotFound)
+/// when there is no such run; any call's.
+///
+/// ```
+/// use honeyhive::{NewRun, RunStatus, testing::MockHoneyHive};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), honeyhive::Error> {
+/// let mock = MockHoneyHive::start_async().await;
+/// let client = mock.client()?;
+/// let run_id = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
+/// client.runs().create(NewRun::new("sharded").run_id(run_id).status(RunStatus::Running)).await?;
+/// honeyhive::experiment::close_run(&client, run_id, RunStatus::Completed).await?;
+/// assert_eq!(client.runs().get(run_id).await?.status.as_deref(), Some("completed"));
+/// # Ok(()) }
+/// ```
+pub async fn close_run(
+    client: &Client,
+    run_id: &str,
+    status: crate::RunStatus,
+) -> Result<crate::api::types::GetExperimentRunResultResponse, crate::Error> {
+    run::close(client, run_id, status).await
+}
+
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 type TaskFn = Arc<dyn Fn(Datapoint) -> BoxFuture<Result<TaskOutput, String>> + Send + Sync>;
 type SyncEvaluator = Arc<dyn Fn(&Value, &Datapoint) -> Result<Score, String> + Send + Sync>;

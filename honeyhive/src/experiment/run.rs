@@ -671,3 +671,43 @@ async fn compare(
         changed,
     })
 }
+
+/// [`super::close_run`].
+pub(super) async fn close(
+    client: &Client,
+    run_id: &str,
+    status: RunStatus,
+) -> Result<crate::api::types::GetExperimentRunResultResponse, Error> {
+    if !is_uuid(run_id) {
+        return Err(Error::invalid(
+            "run_id",
+            format!("is {run_id:?}, not a UUID; pass the run's id (printed when the run started)"),
+        ));
+    }
+    if !matches!(
+        status,
+        RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled
+    ) {
+        return Err(Error::invalid(
+            "status",
+            "closes nothing: give Completed, Failed or Cancelled",
+        ));
+    }
+    let run = client.runs().get(run_id).await?;
+    let read = calls::summary(client, run_id).await?;
+    let mut session_ids: Vec<String> = read
+        .datapoints
+        .iter()
+        .map(|d| d.session_id.clone())
+        .collect();
+    dedup(&mut session_ids);
+    let mut metadata = run.metadata.clone();
+    metadata.remove("status_reason");
+    let update = RunUpdate::new()
+        .status(status)
+        .session_ids(session_ids.iter().cloned())
+        .event_ids(session_ids)
+        .metadata(metadata);
+    calls::update_run(client, run_id, update).await?;
+    calls::summary(client, run_id).await
+}

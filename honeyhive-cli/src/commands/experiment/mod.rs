@@ -36,7 +36,23 @@ pub struct Args {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    Run(RunArgs),
+    // Boxed: their sizes differ much (clippy's large_enum_variant).
+    Run(Box<RunArgs>),
+    Close(Box<CloseArgs>),
+}
+
+/// Closes a run as it stands, with every session its summary links to it:
+/// for a sharded run whose last shard will not come, or any run left
+/// running. Prints the run's summary table.
+#[derive(clap::Args, Debug)]
+pub struct CloseArgs {
+    /// The run's id (printed when it started).
+    run_id: String,
+    /// How the run ended: completed, failed or cancelled.
+    #[arg(long, default_value = "completed", value_parser = ["completed", "failed", "cancelled"])]
+    status: String,
+    #[command(flatten)]
+    api: Api,
 }
 
 /// Runs CMD once per datapoint, records each as a session of one run, and
@@ -128,8 +144,28 @@ fn seconds(text: &str) -> Result<f64, String> {
 
 pub async fn run(args: Args) -> Result<Exit, Fail> {
     match args.command {
-        Command::Run(args) => run_experiment(args).await,
+        Command::Run(args) => run_experiment(*args).await,
+        Command::Close(args) => close(*args).await,
     }
+}
+
+async fn close(args: CloseArgs) -> Result<Exit, Fail> {
+    let client = args.api.client()?;
+    let status = match args.status.as_str() {
+        "failed" => RunStatus::Failed,
+        "cancelled" => RunStatus::Cancelled,
+        _ => RunStatus::Completed,
+    };
+    let summary = honeyhive::experiment::close_run(&client, &args.run_id, status)
+        .await
+        .map_err(crate::config::api_error)?;
+    crate::exit::out(&format!(
+        "run {} {status}: {} datapoints passed, {} failed",
+        args.run_id,
+        summary.passed.len(),
+        summary.failed.len()
+    ));
+    Ok(Exit::Ok)
 }
 
 /// What `run_experiment` waits on past the commands' own timeout, so that
