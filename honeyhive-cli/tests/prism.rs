@@ -1,4 +1,4 @@
-//! What the `datasets` and `events` commands send, checked by Prism (run
+//! What the `datasets`, `events` and `experiment` commands send, checked by Prism (run
 //! by `.ci/run` against our spec and HoneyHive's published one, with
 //! `HONEYHIVE_PRISM_URL` set; see honeyhive/tests/prism.rs). A request off
 //! the spec is answered 4xx (the command then exits 1 naming the status)
@@ -76,5 +76,35 @@ fn prism_accepts_what_the_events_commands_send() {
         "metadata.customer=acme",
         "--page-size",
         "10",
+    ]);
+}
+
+#[test]
+#[ignore = "needs Prism; .ci/run starts it"]
+fn prism_accepts_what_the_experiment_commands_send() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data.jsonl");
+    std::fs::write(
+        &data,
+        "{\"inputs\": {\"q\": 1}, \"ground_truth\": {\"a\": 1}}\n{\"inputs\": {\"q\": 2}}\n",
+    )
+    .unwrap();
+    // The run created, two sessions in a batch, the run closed, its summary
+    // read; then an explicit close (summary, run read, run updated).
+    accepted(&[
+        "experiment",
+        "run",
+        "--name",
+        "prism",
+        "--data",
+        data.to_str().unwrap(),
+        "--quiet",
+        "--",
+        "cat",
+    ]);
+    accepted(&[
+        "experiment",
+        "close",
+        "3fa85f64-5717-4562-b3fc-2c963f66afa6",
     ]);
 }
