@@ -57,6 +57,17 @@ fn dataset(mock: &MockHoneyHive, name: &str) -> (String, Vec<String>) {
     (found[0]["id"].as_str().unwrap().to_owned(), ids)
 }
 
+/// `honeyhive datasets push NAME FILE --json`: its exit code, the counts it
+/// printed, and its stderr.
+fn push(mock: &MockHoneyHive, name: &str, file: &Path) -> (i32, Value, String) {
+    let (code, out, err) = run(honeyhive(mock)
+        .args(["datasets", "push", name, "--json"])
+        .arg(file));
+    let counts =
+        serde_json::from_str(&out).unwrap_or_else(|_| panic!("counts, not {out:?}: {err}"));
+    (code, counts, err)
+}
+
 /// Waits (60 s at most) until the dataset `name` holds at least `n`
 /// datapoints, and says how many it held then.
 fn wait_until_held(mock: &MockHoneyHive, name: &str, n: usize) -> usize {
@@ -96,13 +107,10 @@ fn push_then_pull_gives_every_datapoint_back_and_a_rerun_adds_none() {
     rows.push(json!({"inputs": {"q": "history"}, "history": [{"role": "user", "content": "hi"}]}));
     write(&file, &rows);
 
-    let (code, out, err) = run(honeyhive(&mock)
-        .args(["datasets", "push", "qa"])
-        .arg(&file)
-        .arg("--json"));
+    let (code, counts, err) = push(&mock, "qa", &file);
     assert_eq!(code, 0, "{err}");
     assert_eq!(
-        serde_json::from_str::<Value>(&out).unwrap(),
+        counts,
         json!({"added": 26, "already_there": 0, "rejected": 0, "failed": 0})
     );
     assert!(err.contains("made dataset qa"), "{err}");
@@ -125,13 +133,10 @@ fn push_then_pull_gives_every_datapoint_back_and_a_rerun_adds_none() {
     assert_eq!(pulled, rows);
 
     // The same file again: nothing added, every line accounted for.
-    let (code, out, err) = run(honeyhive(&mock)
-        .args(["datasets", "push", "qa"])
-        .arg(&file)
-        .arg("--json"));
+    let (code, counts, err) = push(&mock, "qa", &file);
     assert_eq!(code, 0, "{err}");
     assert_eq!(
-        serde_json::from_str::<Value>(&out).unwrap(),
+        counts,
         json!({"added": 0, "already_there": 26, "rejected": 0, "failed": 0})
     );
     assert_eq!(dataset(&mock, "qa").1.len(), 26);
@@ -157,11 +162,8 @@ fn a_push_cut_short_and_run_again_adds_each_datapoint_once() {
     child.wait().unwrap();
     assert!((20..400).contains(&held_at_kill), "{held_at_kill}");
 
-    let (code, out, err) = run(honeyhive(&mock)
-        .args(["datasets", "push", "big", "--json"])
-        .arg(&file));
+    let (code, counts, err) = push(&mock, "big", &file);
     assert_eq!(code, 0, "{err}");
-    let counts: Value = serde_json::from_str(&out).unwrap();
     let (added, there) = (
         counts["added"].as_u64().unwrap(),
         counts["already_there"].as_u64().unwrap(),
@@ -216,11 +218,8 @@ fn a_push_interrupted_by_ctrl_c_exits_130_saying_where_and_a_rerun_adds_the_rest
         .sum();
     assert!(accounted < 3000, "{counts}");
 
-    let (code, out, err) = run(honeyhive(&mock)
-        .args(["datasets", "push", "big", "--json"])
-        .arg(&file));
+    let (code, again, err) = push(&mock, "big", &file);
     assert_eq!(code, 0, "{err}");
-    let again: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         again["added"].as_u64().unwrap() + again["already_there"].as_u64().unwrap(),
         3000
@@ -238,12 +237,10 @@ fn lines_that_are_not_datapoints_go_to_the_rejects_file_with_their_line_and_exit
         "{\"inputs\": {\"q\": 1}}\nnot json\n\n{\"input\": {\"q\": 2}}\n{\"inputs\": {\"q\": 1}}\n",
     )
     .unwrap();
-    let (code, out, err) = run(honeyhive(&mock)
-        .args(["datasets", "push", "mixed", "--json"])
-        .arg(&file));
+    let (code, counts, err) = push(&mock, "mixed", &file);
     assert_eq!(code, 1, "{err}");
     assert_eq!(
-        serde_json::from_str::<Value>(&out).unwrap(),
+        counts,
         json!({"added": 1, "already_there": 1, "rejected": 2, "failed": 0})
     );
     let rejects_path = dir.path().join("mixed.jsonl.rejects.jsonl");
@@ -273,11 +270,9 @@ fn lines_that_are_not_datapoints_go_to_the_rejects_file_with_their_line_and_exit
         .map(|l| format!("{l}\n"))
         .collect::<String>();
     std::fs::write(&rejects_path, fixed).unwrap();
-    let (code, out, err) = run(honeyhive(&mock)
-        .args(["datasets", "push", "mixed", "--json"])
-        .arg(&rejects_path));
+    let (code, counts, err) = push(&mock, "mixed", &rejects_path);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["added"], 1);
+    assert_eq!(counts["added"], 1);
     assert_eq!(dataset(&mock, "mixed").1.len(), 2);
 }
 
