@@ -94,7 +94,7 @@ impl Api {
             .filter(|k| !k.is_empty())
             .collect();
         if !keys.is_empty() {
-            builder = builder.mask(Redactor::new().with_keys(keys));
+            builder = builder.mask(Redactor::new().keys(keys));
         }
         Ok(builder)
     }

@@ -112,7 +112,7 @@ fn client(url: &str) -> Client {
     let builder = Client::builder()
         .api_key("bench-key")
         .base_url(url)
-        .retry_policy(RetryPolicy::default().with_max_attempts(3));
+        .retry_policy(RetryPolicy::default().max_attempts(3));
     // `e2e --h2c`: cleartext HTTP/2 to a `sink --h2c`.
     let h2c = std::env::args().any(|a| a == "--h2c");
     let builder = if h2c {
@@ -372,9 +372,9 @@ fn enqueue(calls: usize, cold: bool) {
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     rt.spawn(serve_sink(listener, Duration::ZERO, None, Arc::default()));
     let config = LoggerConfig::default()
-        .with_max_queue_events(usize::MAX)
-        .with_max_queue_bytes(usize::MAX / 2)
-        .with_max_in_flight(8);
+        .max_queue_events(usize::MAX)
+        .max_queue_bytes(usize::MAX / 2)
+        .max_in_flight(8);
     let logger = Logger::new(&client(&url), config).expect("in a runtime");
 
     // Warm up: connections, allocator, and the queue's blocks at the size
@@ -432,15 +432,15 @@ fn e2e(
     let rt = runtime_for(threads);
     rt.block_on(async {
         let mut config = LoggerConfig::default()
-            .with_max_queue_events(if queue > 0 { queue } else { events + 1 })
-            .with_max_queue_bytes(usize::MAX / 2);
+            .max_queue_events(if queue > 0 { queue } else { events + 1 })
+            .max_queue_bytes(usize::MAX / 2);
         if in_flight > 0 {
-            config = config.with_max_in_flight(in_flight);
+            config = config.max_in_flight(in_flight);
         }
         if batch > 0 {
             config = config
-                .with_route(honeyhive::Route::EventBatch)
-                .with_max_batch_events(batch);
+                .route(honeyhive::Route::EventBatch)
+                .max_batch_events(batch);
         }
         let logger = Logger::new(&client(url), config).expect("in a runtime");
         let session = SessionId::new();
@@ -841,7 +841,7 @@ fn memory(events: usize, cap_mb: usize) {
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let sink = tokio::spawn(serve_sink(listener, Duration::from_secs(3600), None, Arc::default()));
         let cap = cap_mb * 1000 * 1000;
-        let logger = Logger::new(&client(&url), LoggerConfig::default().with_max_queue_events(usize::MAX).with_max_queue_bytes(cap).with_max_in_flight(1))
+        let logger = Logger::new(&client(&url), LoggerConfig::default().max_queue_events(usize::MAX).max_queue_bytes(cap).max_in_flight(1))
             .expect("in a runtime");
         let session = SessionId::new();
         let before = peak_rss_kib();

@@ -48,7 +48,7 @@ fn main() {
 }
 
 fn redactor() -> Redactor {
-    Redactor::new().with_keys(["password", "api_key", "authorization", "cookie", "ssn"])
+    Redactor::new().keys(["password", "api_key", "authorization", "cookie", "ssn"])
 }
 
 fn median(samples: &mut [f64]) -> f64 {
@@ -144,8 +144,8 @@ fn mask() {
     let url = rt.block_on(discard_server());
     let config = || {
         LoggerConfig::default()
-            .with_max_queue_events(1 << 20)
-            .with_max_queue_bytes(1 << 30)
+            .max_queue_events(1 << 20)
+            .max_queue_bytes(1 << 30)
     };
     let plain = Logger::new(&client(&url, false, 5 << 20), config()).expect("logger");
     let masked = Logger::new(&client(&url, true, 5 << 20), config()).expect("logger");

@@ -141,8 +141,8 @@ fn gated_logger(rt: &tokio::runtime::Runtime, trees: usize) -> (Logger, watch::S
             .build()
             .expect("client");
         let config = LoggerConfig::default()
-            .with_max_queue_events(trees + 1)
-            .with_max_queue_bytes(usize::MAX / 2);
+            .max_queue_events(trees + 1)
+            .max_queue_bytes(usize::MAX / 2);
         Logger::new(&client, config).expect("runtime")
     });
     (logger, open)

@@ -221,10 +221,10 @@ pub(crate) fn each_event(event: &mut Wire, f: &mut impl FnMut(&mut Wire)) {
 
 /// A ready-made [`Mask`]: values under chosen keys, at any depth (inside
 /// arrays too), and text matching patterns are replaced by a marker
-/// (`[redacted]` unless [`with_marker`](Self::with_marker) says otherwise).
+/// (`[redacted]` unless [`marker`](Self::marker) says otherwise).
 ///
 /// - **Keys** match ignoring ASCII case and treating `-` as `_`:
-///   `with_keys(["api_key"])` redacts `API_KEY`, `Api-Key` and `api_key`,
+///   `keys(["api_key"])` redacts `API_KEY`, `Api-Key` and `api_key`,
 ///   and the whole value under it, whatever its type.
 /// - **Patterns** are regular expressions ([`regex`](https://docs.rs/regex)
 ///   syntax) matched in every string value; each match is replaced.
@@ -234,7 +234,7 @@ pub(crate) fn each_event(event: &mut Wire, f: &mut impl FnMut(&mut Wire)) {
 /// ```
 /// use honeyhive::{Client, Redactor};
 ///
-/// let redactor = Redactor::new().with_keys(["password", "api_key", "authorization"]);
+/// let redactor = Redactor::new().keys(["password", "api_key", "authorization"]);
 /// let client = Client::builder().api_key("hh-...").mask(redactor).build()?;
 /// # Ok::<(), honeyhive::Error>(())
 /// ```
@@ -252,7 +252,7 @@ pub struct Redactor {
 
 impl Redactor {
     /// The text that replaces what is redacted, unless
-    /// [`with_marker`](Self::with_marker) says otherwise.
+    /// [`marker`](Self::marker) says otherwise.
     pub const DEFAULT_MARKER: &'static str = "[redacted]";
 
     /// Bearer tokens as an `Authorization` header carries them.
@@ -277,7 +277,7 @@ impl Redactor {
             Self::EMAIL_PATTERN,
         ]
         .into_iter()
-        .try_fold(redactor, |r, pattern| r.with_pattern(pattern))
+        .try_fold(redactor, |r, pattern| r.pattern(pattern))
         .unwrap_or_else(|e| unreachable!("the default patterns compile: {e}"))
     }
 
@@ -292,7 +292,7 @@ impl Redactor {
     }
 
     /// Adds keys whose values are redacted, at any depth.
-    pub fn with_keys<I, K>(mut self, keys: I) -> Self
+    pub fn keys<I, K>(mut self, keys: I) -> Self
     where
         I: IntoIterator<Item = K>,
         K: AsRef<str>,
@@ -308,7 +308,7 @@ impl Redactor {
     /// # Errors
     /// [`Error::InvalidInput`] on `pattern` when it does not compile, with
     /// the regex crate's reason.
-    pub fn with_pattern(mut self, pattern: &str) -> Result<Self, Error> {
+    pub fn pattern(mut self, pattern: &str) -> Result<Self, Error> {
         self.sources.push(pattern.to_owned());
         let joined = self
             .sources
@@ -327,19 +327,9 @@ impl Redactor {
     }
 
     /// Sets the text that replaces what is redacted.
-    pub fn with_marker(mut self, marker: impl Into<String>) -> Self {
+    pub fn marker(mut self, marker: impl Into<String>) -> Self {
         self.marker = Arc::from(marker.into());
         self
-    }
-
-    /// The keys, normalized (lower case, `_` for `-`).
-    pub fn keys(&self) -> &[String] {
-        &self.keys
-    }
-
-    /// The patterns, as given.
-    pub fn patterns(&self) -> &[String] {
-        &self.sources
     }
 
     fn value(&self, value: &mut Value) {
@@ -433,7 +423,7 @@ mod tests {
 
     #[test]
     fn keys_match_ignoring_case_and_dashes_at_any_depth_and_inside_arrays() {
-        let redactor = Redactor::empty().with_keys(["api_key", "Password"]);
+        let redactor = Redactor::empty().keys(["api_key", "Password"]);
         let out = redacted(
             &redactor,
             json!({
@@ -478,14 +468,14 @@ mod tests {
 
     #[test]
     fn the_marker_is_text_even_with_dollar_signs() {
-        let redactor = Redactor::new().with_marker("$0-gone").with_keys(["k"]);
+        let redactor = Redactor::new().marker("$0-gone").keys(["k"]);
         let out = redacted(&redactor, json!({"k": 1, "t": "to x@y.org"}));
         assert_eq!(out, json!({"k": "$0-gone", "t": "to $0-gone"}));
     }
 
     #[test]
     fn a_pattern_that_does_not_compile_is_refused_naming_it() {
-        let err = Redactor::new().with_pattern("([a-z]").unwrap_err();
+        let err = Redactor::new().pattern("([a-z]").unwrap_err();
         assert!(
             err.to_string().starts_with("invalid pattern: \"([a-z]\""),
             "{err}"

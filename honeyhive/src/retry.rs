@@ -50,22 +50,21 @@ use tokio::time::Instant;
 /// use honeyhive::RetryPolicy;
 ///
 /// let policy = RetryPolicy::default()
-///     .with_max_attempts(3)
-///     .with_initial_backoff(Duration::from_millis(50))
-///     .with_deadline(Duration::from_secs(10));
-/// assert_eq!(policy.max_attempts(), 3);
-/// assert_eq!(policy.deadline(), Duration::from_secs(10));
-/// assert_eq!(RetryPolicy::none().max_attempts(), 1);
+///     .max_attempts(3)
+///     .initial_backoff(Duration::from_millis(50))
+///     .deadline(Duration::from_secs(10));
+/// let client = honeyhive::Client::builder().api_key("hh-...").retry_policy(policy).build()?;
+/// # Ok::<(), honeyhive::Error>(())
 /// ```
 #[must_use = "a RetryPolicy does nothing until it is given to a ClientBuilder"]
 #[derive(Clone, Debug, PartialEq)]
 pub struct RetryPolicy {
-    max_attempts: u32,
-    initial_backoff: Duration,
-    multiplier: f64,
-    max_backoff: Duration,
-    deadline: Duration,
-    max_retry_after: Duration,
+    pub(crate) max_attempts: u32,
+    pub(crate) initial_backoff: Duration,
+    pub(crate) multiplier: f64,
+    pub(crate) max_backoff: Duration,
+    pub(crate) deadline: Duration,
+    pub(crate) max_retry_after: Duration,
 }
 
 /// The least time worth starting a retry with, before the call's deadline.
@@ -87,24 +86,24 @@ impl RetryPolicy {
 
     /// No retries: one attempt per call (still bounded by the deadline).
     pub fn none() -> Self {
-        Self::default().with_max_attempts(1)
+        Self::default().max_attempts(1)
     }
 
     /// Sets the attempts per call, the first included; at least 1.
-    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
         self.max_attempts = attempts.max(1);
         self
     }
 
     /// Sets the largest wait before the first retry.
-    pub fn with_initial_backoff(mut self, backoff: Duration) -> Self {
+    pub fn initial_backoff(mut self, backoff: Duration) -> Self {
         self.initial_backoff = backoff;
         self
     }
 
     /// Sets how much the largest wait grows per retry; values below 1 (or
     /// not finite) count as 1.
-    pub fn with_multiplier(mut self, multiplier: f64) -> Self {
+    pub fn multiplier(mut self, multiplier: f64) -> Self {
         self.multiplier = if multiplier.is_finite() && multiplier >= 1.0 {
             multiplier
         } else {
@@ -114,53 +113,23 @@ impl RetryPolicy {
     }
 
     /// Sets the cap on any one backoff wait.
-    pub fn with_max_backoff(mut self, cap: Duration) -> Self {
+    pub fn max_backoff(mut self, cap: Duration) -> Self {
         self.max_backoff = cap;
         self
     }
 
     /// Sets how long one call may take in all, attempts and waits included;
     /// [`Duration::MAX`] for no limit.
-    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+    pub fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = deadline;
         self
     }
 
     /// Sets the longest `Retry-After` the client honours; a longer one is
     /// cut to this.
-    pub fn with_max_retry_after(mut self, cap: Duration) -> Self {
+    pub fn max_retry_after(mut self, cap: Duration) -> Self {
         self.max_retry_after = cap;
         self
-    }
-
-    /// Attempts per call, the first included.
-    pub fn max_attempts(&self) -> u32 {
-        self.max_attempts
-    }
-
-    /// The largest wait before the first retry.
-    pub fn initial_backoff(&self) -> Duration {
-        self.initial_backoff
-    }
-
-    /// How much the largest wait grows per retry.
-    pub fn multiplier(&self) -> f64 {
-        self.multiplier
-    }
-
-    /// The cap on any one backoff wait.
-    pub fn max_backoff(&self) -> Duration {
-        self.max_backoff
-    }
-
-    /// How long one call may take in all.
-    pub fn deadline(&self) -> Duration {
-        self.deadline
-    }
-
-    /// The longest `Retry-After` the client honours.
-    pub fn max_retry_after(&self) -> Duration {
-        self.max_retry_after
     }
 
     /// The most the client waits before retry number `retry` (0 for the
@@ -378,36 +347,36 @@ mod tests {
     #[test]
     fn getters_give_back_the_defaults_and_what_the_setters_set() {
         let default = RetryPolicy::default();
-        assert_eq!(default.max_attempts(), RetryPolicy::DEFAULT_MAX_ATTEMPTS);
+        assert_eq!(default.max_attempts, RetryPolicy::DEFAULT_MAX_ATTEMPTS);
         assert_eq!(
-            default.initial_backoff(),
+            default.initial_backoff,
             RetryPolicy::DEFAULT_INITIAL_BACKOFF
         );
-        assert_eq!(default.multiplier(), RetryPolicy::DEFAULT_MULTIPLIER);
-        assert_eq!(default.max_backoff(), RetryPolicy::DEFAULT_MAX_BACKOFF);
-        assert_eq!(default.deadline(), RetryPolicy::DEFAULT_DEADLINE);
+        assert_eq!(default.multiplier, RetryPolicy::DEFAULT_MULTIPLIER);
+        assert_eq!(default.max_backoff, RetryPolicy::DEFAULT_MAX_BACKOFF);
+        assert_eq!(default.deadline, RetryPolicy::DEFAULT_DEADLINE);
         assert_eq!(
-            default.max_retry_after(),
+            default.max_retry_after,
             RetryPolicy::DEFAULT_MAX_RETRY_AFTER
         );
         let set = RetryPolicy::default()
-            .with_max_attempts(7)
-            .with_initial_backoff(Duration::from_millis(3))
-            .with_multiplier(1.5)
-            .with_max_backoff(Duration::from_millis(40))
-            .with_deadline(Duration::from_secs(9))
-            .with_max_retry_after(Duration::from_secs(4));
-        assert_eq!(set.max_attempts(), 7);
-        assert_eq!(set.initial_backoff(), Duration::from_millis(3));
-        assert_eq!(set.multiplier(), 1.5);
-        assert_eq!(set.max_backoff(), Duration::from_millis(40));
-        assert_eq!(set.deadline(), Duration::from_secs(9));
-        assert_eq!(set.max_retry_after(), Duration::from_secs(4));
+            .max_attempts(7)
+            .initial_backoff(Duration::from_millis(3))
+            .multiplier(1.5)
+            .max_backoff(Duration::from_millis(40))
+            .deadline(Duration::from_secs(9))
+            .max_retry_after(Duration::from_secs(4));
+        assert_eq!(set.max_attempts, 7);
+        assert_eq!(set.initial_backoff, Duration::from_millis(3));
+        assert_eq!(set.multiplier, 1.5);
+        assert_eq!(set.max_backoff, Duration::from_millis(40));
+        assert_eq!(set.deadline, Duration::from_secs(9));
+        assert_eq!(set.max_retry_after, Duration::from_secs(4));
     }
 
     #[test]
     fn a_multiplier_of_one_or_more_is_kept_and_anything_else_counts_as_one() {
-        let with = |m: f64| RetryPolicy::default().with_multiplier(m).multiplier();
+        let with = |m: f64| RetryPolicy::default().multiplier(m).multiplier;
         assert_eq!(with(2.0), 2.0);
         assert_eq!(with(1.0), 1.0);
         assert_eq!(with(0.5), 1.0);
@@ -470,7 +439,7 @@ mod tests {
 
     #[test]
     fn throttled_attempts_use_time_not_attempts_and_none_still_sends_once() {
-        let policy = RetryPolicy::default().with_max_attempts(3);
+        let policy = RetryPolicy::default().max_attempts(3);
         let (seen, tally) = run_bounded(policy.clone(), |n| {
             if n <= 10 {
                 throttled()
@@ -492,8 +461,8 @@ mod tests {
         // Only the deadline bounds a server that throttles for ever; its
         // 500 ms is waited (the backoff, at most 100 ms, is shorter).
         let bounded = RetryPolicy::default()
-            .with_deadline(Duration::from_secs(5))
-            .with_max_backoff(Duration::from_millis(100));
+            .deadline(Duration::from_secs(5))
+            .max_backoff(Duration::from_millis(100));
         let (seen, tally) = run_bounded(bounded, |_| Verdict::Retryable {
             outcome: (),
             next: Next {
@@ -505,16 +474,16 @@ mod tests {
         assert_eq!(seen.len(), 10, "{:?}", tally);
         // Retry-After: 0 over and over: the backoff grows all the same.
         let policy = RetryPolicy::default()
-            .with_initial_backoff(Duration::from_millis(100))
-            .with_multiplier(2.0)
-            .with_deadline(Duration::from_secs(10));
+            .initial_backoff(Duration::from_millis(100))
+            .multiplier(2.0)
+            .deadline(Duration::from_secs(10));
         let (seen, _) = run_bounded(policy, |_| throttled());
         assert!(seen.len() < 30, "{} requests in 10 s", seen.len());
     }
 
     #[test]
     fn attempts_are_numbered_from_one_and_the_tally_counts_them() {
-        let policy = RetryPolicy::default().with_initial_backoff(Duration::from_millis(1));
+        let policy = RetryPolicy::default().initial_backoff(Duration::from_millis(1));
         let (seen, tally) = run_bounded(policy, |n| {
             if n < 3 {
                 failed(None)
@@ -530,8 +499,8 @@ mod tests {
     #[test]
     fn a_wait_longer_than_the_deadline_ends_the_call_at_once() {
         let policy = RetryPolicy::default()
-            .with_deadline(Duration::from_millis(500))
-            .with_max_retry_after(Duration::from_secs(60));
+            .deadline(Duration::from_millis(500))
+            .max_retry_after(Duration::from_secs(60));
         let (seen, tally) = run_bounded(policy, |_| failed(Some(Duration::from_secs(10))));
         assert_eq!(seen.len(), 1, "no second attempt after the deadline");
         assert_eq!(tally.attempts, 1);
@@ -548,10 +517,10 @@ mod tests {
         // One step later it would be in [0, 10 × initial): 40 waits all under
         // `initial` would then happen with odds 10^-40.
         let policy = RetryPolicy::default()
-            .with_max_attempts(2)
-            .with_initial_backoff(Duration::from_millis(100))
-            .with_multiplier(10.0)
-            .with_max_backoff(Duration::from_secs(100));
+            .max_attempts(2)
+            .initial_backoff(Duration::from_millis(100))
+            .multiplier(10.0)
+            .max_backoff(Duration::from_secs(100));
         let mut longest = Duration::ZERO;
         for _ in 0..40 {
             let (seen, _) = run_bounded(policy.clone(), |_| failed(None));
@@ -564,9 +533,9 @@ mod tests {
     #[test]
     fn waits_stay_under_the_ceiling_and_retry_after_is_capped() {
         let policy = RetryPolicy::default()
-            .with_initial_backoff(Duration::from_millis(100))
-            .with_max_backoff(Duration::from_millis(300))
-            .with_max_retry_after(Duration::from_secs(2));
+            .initial_backoff(Duration::from_millis(100))
+            .max_backoff(Duration::from_millis(300))
+            .max_retry_after(Duration::from_secs(2));
         for retry in 0..10 {
             for _ in 0..200 {
                 assert!(policy.wait_before(retry, None) <= policy.backoff_ceiling(retry));
@@ -599,9 +568,9 @@ mod tests {
     #[test]
     fn settings_are_clamped_to_sense() {
         let policy = RetryPolicy::default()
-            .with_max_attempts(0)
-            .with_multiplier(f64::NAN);
-        assert_eq!(policy.max_attempts(), 1);
+            .max_attempts(0)
+            .multiplier(f64::NAN);
+        assert_eq!(policy.max_attempts, 1);
         assert_eq!(policy.backoff_ceiling(5), policy.backoff_ceiling(0));
     }
 }

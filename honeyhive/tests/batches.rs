@@ -24,9 +24,9 @@ fn client(server: &FaultServer, retry: RetryPolicy) -> Client {
 
 fn fast_retries() -> RetryPolicy {
     RetryPolicy::default()
-        .with_max_attempts(8)
-        .with_initial_backoff(Duration::from_millis(2))
-        .with_max_backoff(Duration::from_millis(20))
+        .max_attempts(8)
+        .initial_backoff(Duration::from_millis(2))
+        .max_backoff(Duration::from_millis(20))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,9 +53,9 @@ async fn under_30_percent_faults_and_half_recorded_batches_no_event_is_lost_or_r
     let logger = Logger::new(
         &client(&server, fast_retries()),
         LoggerConfig::default()
-            .with_route(Route::EventBatch)
-            .with_max_in_flight(8)
-            .with_adaptive_concurrency(false),
+            .route(Route::EventBatch)
+            .max_in_flight(8)
+            .adaptive_concurrency(false),
     )
     .unwrap();
     let tasks: Vec<_> = (0..4)
@@ -143,7 +143,7 @@ async fn one_event_the_server_refuses_costs_only_itself_in_at_most_15_requests()
     .await;
     let logger = Logger::new(
         &client(&server, fast_retries()),
-        LoggerConfig::default().with_route(Route::EventBatch),
+        LoggerConfig::default().route(Route::EventBatch),
     )
     .unwrap();
     for i in 0..100 {

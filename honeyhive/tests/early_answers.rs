@@ -129,8 +129,8 @@ fn client(url: &str) -> Client {
         .max_body_bytes(16 * 1024 * 1024)
         .retry_policy(
             RetryPolicy::default()
-                .with_initial_backoff(Duration::from_millis(1))
-                .with_max_backoff(Duration::from_millis(2)),
+                .initial_backoff(Duration::from_millis(1))
+                .max_backoff(Duration::from_millis(2)),
         )
         .build()
         .unwrap()

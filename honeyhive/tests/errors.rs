@@ -552,9 +552,9 @@ async fn a_timeout_says_how_long_the_whole_call_took_and_how_many_attempts() {
         .timeout(Duration::from_millis(200))
         .retry_policy(
             RetryPolicy::default()
-                .with_max_attempts(3)
-                .with_initial_backoff(Duration::from_millis(10))
-                .with_max_backoff(Duration::from_millis(10)),
+                .max_attempts(3)
+                .initial_backoff(Duration::from_millis(10))
+                .max_backoff(Duration::from_millis(10)),
         )
         .build()
         .unwrap();

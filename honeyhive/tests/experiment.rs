@@ -22,9 +22,9 @@ fn client(server: &RunsServer) -> Client {
         .timeout(Duration::from_secs(2))
         .retry_policy(
             RetryPolicy::default()
-                .with_max_attempts(12)
-                .with_initial_backoff(Duration::from_millis(2))
-                .with_max_backoff(Duration::from_millis(20)),
+                .max_attempts(12)
+                .initial_backoff(Duration::from_millis(2))
+                .max_backoff(Duration::from_millis(20)),
         )
         .build()
         .unwrap()
@@ -776,7 +776,7 @@ async fn the_tasks_own_spans_land_in_the_datapoints_session() {
     let client = client(&server);
     let logger = Logger::new(
         &client,
-        LoggerConfig::default().with_route(Route::EventBatch),
+        LoggerConfig::default().route(Route::EventBatch),
     )
     .unwrap();
     let subscriber = tracing_subscriber::registry().with(HoneyHiveLayer::new(logger.clone()));

@@ -47,8 +47,8 @@ async fn connections_for_64_in_flight(builder: honeyhive::ClientBuilder) -> (u64
     let logger = Logger::new(
         &client,
         LoggerConfig::default()
-            .with_adaptive_concurrency(false)
-            .with_max_in_flight(64),
+            .adaptive_concurrency(false)
+            .max_in_flight(64),
     )
     .unwrap();
     for i in 0..300 {

@@ -34,7 +34,7 @@ fn orphaned_logger() -> (Logger, Arc<Mutex<Vec<DeadLetter>>>) {
             .unwrap();
         let logger = Logger::new(
             &client,
-            LoggerConfig::default().with_outcomes(move |outcome: Outcome<'_>| {
+            LoggerConfig::default().outcomes(move |outcome: Outcome<'_>| {
                 if let Outcome::DeadLetter(letter) = outcome {
                     sink.lock().unwrap().push(letter.clone());
                 }
@@ -126,7 +126,7 @@ fn slow_sink(
             .unwrap();
         let logger = Logger::new(
             &client,
-            LoggerConfig::default().with_outcomes(move |outcome: Outcome<'_>| {
+            LoggerConfig::default().outcomes(move |outcome: Outcome<'_>| {
                 if let Outcome::DeadLetter(_) = outcome {
                     std::thread::sleep(per_letter);
                     count.fetch_add(1, Ordering::SeqCst);
@@ -198,7 +198,7 @@ fn the_dead_letter_sink_runs_on_the_loggers_own_thread_whoever_hands_letters_bac
             .base_url(server.base_url())
             .build()
             .unwrap();
-        let logger = Logger::new(&client, LoggerConfig::default().with_outcomes(sink)).unwrap();
+        let logger = Logger::new(&client, LoggerConfig::default().outcomes(sink)).unwrap();
         // Refused by the API: handed back by a delivery.
         logger.log("s", Event::tool("refused")).unwrap();
         let report = logger.flush(Duration::from_secs(10)).await;
@@ -216,7 +216,7 @@ fn the_dead_letter_sink_runs_on_the_loggers_own_thread_whoever_hands_letters_bac
         let seen = Arc::clone(&threads);
         let logger = Logger::new(
             &client,
-            LoggerConfig::default().with_max_in_flight(1).with_outcomes(
+            LoggerConfig::default().max_in_flight(1).outcomes(
                 move |outcome: Outcome<'_>| {
                     if let Outcome::DeadLetter(_) = outcome {
                         let name = std::thread::current().name().map(str::to_owned);

@@ -31,9 +31,9 @@ fn client_for(url: String, policy: RetryPolicy) -> Client {
 
 fn fast_retries() -> RetryPolicy {
     RetryPolicy::default()
-        .with_max_attempts(6)
-        .with_initial_backoff(Duration::from_millis(2))
-        .with_max_backoff(Duration::from_millis(20))
+        .max_attempts(6)
+        .initial_backoff(Duration::from_millis(2))
+        .max_backoff(Duration::from_millis(20))
 }
 
 /// A mock of the API and a default logger aimed at it.
@@ -160,7 +160,7 @@ async fn log_works_from_plain_threads_outside_the_runtime() {
 async fn flush_racing_concurrent_logs_misses_nothing_enqueued_before_it() {
     let server = FaultServer::always(Fault::None).await;
     let client = client_for(server.base_url(), fast_retries());
-    let logger = Logger::new(&client, LoggerConfig::default().with_max_in_flight(4)).unwrap();
+    let logger = Logger::new(&client, LoggerConfig::default().max_in_flight(4)).unwrap();
 
     // Loggers on plain threads number each event after `log` returned.
     let tickets = Arc::new(AtomicU64::new(0));
@@ -239,8 +239,8 @@ async fn a_burst_fills_the_queue_and_the_exact_drop_count_is_reported() {
     // The server never answers in time, so nothing leaves the queue.
     let (_server, logger) = stalled_logger(
         LoggerConfig::default()
-            .with_max_queue_events(100)
-            .with_max_in_flight(1),
+            .max_queue_events(100)
+            .max_in_flight(1),
     )
     .await;
 
@@ -293,9 +293,9 @@ async fn the_bound_counts_events_the_workers_have_not_taken_yet() {
     // Events moved to the workers' half still count against the bound.
     let (server, logger) = stalled_logger(
         LoggerConfig::default()
-            .with_max_queue_events(100)
-            .with_max_in_flight(1)
-            .with_linger(Duration::from_millis(1)),
+            .max_queue_events(100)
+            .max_in_flight(1)
+            .linger(Duration::from_millis(1)),
     )
     .await;
     for i in 0..100 {
@@ -335,9 +335,9 @@ async fn the_bounds_hold_for_the_queue_as_a_whole_across_threads() {
     // make the queue refuse another thread's events.
     let (server, logger) = stalled_logger(
         LoggerConfig::default()
-            .with_max_queue_events(10)
-            .with_max_in_flight(1)
-            .with_linger(Duration::from_millis(1)),
+            .max_queue_events(10)
+            .max_in_flight(1)
+            .linger(Duration::from_millis(1)),
     )
     .await;
     let first = logger.clone();
@@ -405,13 +405,13 @@ async fn a_worker_stuck_in_retries_does_not_hold_up_the_events_behind_it() {
     })
     .await;
     let patient = RetryPolicy::default()
-        .with_max_attempts(1000)
-        .with_initial_backoff(Duration::from_millis(20))
-        .with_max_backoff(Duration::from_millis(20))
-        .with_deadline(Duration::from_secs(20));
+        .max_attempts(1000)
+        .initial_backoff(Duration::from_millis(20))
+        .max_backoff(Duration::from_millis(20))
+        .deadline(Duration::from_secs(20));
     let logger = Logger::new(
         &client_for(server.base_url(), patient),
-        LoggerConfig::default().with_max_in_flight(2),
+        LoggerConfig::default().max_in_flight(2),
     )
     .unwrap();
     logger
@@ -442,8 +442,8 @@ async fn a_worker_stuck_in_retries_does_not_hold_up_the_events_behind_it() {
 async fn the_byte_bound_holds_too() {
     let (_server, logger) = stalled_logger(
         LoggerConfig::default()
-            .with_max_queue_bytes(64 * 1024)
-            .with_max_in_flight(1),
+            .max_queue_bytes(64 * 1024)
+            .max_in_flight(1),
     )
     .await;
     let big = serde_json::json!({"text": "x".repeat(8 * 1024)});
@@ -465,15 +465,15 @@ async fn a_server_down_for_the_whole_shutdown_deadline_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("dead.jsonl");
     let retry_for_long = RetryPolicy::default()
-        .with_max_attempts(1000)
-        .with_initial_backoff(Duration::from_millis(20))
-        .with_max_backoff(Duration::from_millis(50))
-        .with_deadline(Duration::from_secs(60));
+        .max_attempts(1000)
+        .initial_backoff(Duration::from_millis(20))
+        .max_backoff(Duration::from_millis(50))
+        .deadline(Duration::from_secs(60));
     let logger = Logger::new(
         &client_for(format!("http://127.0.0.1:{port}"), retry_for_long),
         LoggerConfig::default()
-            .with_max_in_flight(4)
-            .with_outcomes(JsonlDeadLetters::append(&path).unwrap()),
+            .max_in_flight(4)
+            .outcomes(JsonlDeadLetters::append(&path).unwrap()),
     )
     .unwrap();
     let mut ids = HashSet::new();
@@ -529,7 +529,7 @@ async fn permanent_failures_are_handed_back_as_they_happen() {
     let sink = Arc::clone(&letters);
     let logger = Logger::new(
         &client_for(server.base_url(), fast_retries()),
-        LoggerConfig::default().with_outcomes(move |outcome: Outcome<'_>| {
+        LoggerConfig::default().outcomes(move |outcome: Outcome<'_>| {
             if let Outcome::DeadLetter(l) = outcome {
                 sink.lock().unwrap().push(l.clone());
             }
@@ -566,7 +566,7 @@ async fn a_logger_dropped_without_shutdown_warns_and_hands_back() {
     let sink = Arc::clone(&letters);
     let logger = Logger::new(
         &client_for(server.base_url(), RetryPolicy::none()),
-        LoggerConfig::default().with_outcomes(move |outcome: Outcome<'_>| {
+        LoggerConfig::default().outcomes(move |outcome: Outcome<'_>| {
             if let Outcome::DeadLetter(l) = outcome {
                 sink.lock().unwrap().push(l.clone());
             }
@@ -594,8 +594,8 @@ async fn log_wait_waits_for_room_instead_of_dropping() {
     let logger = Logger::new(
         &client_for(server.base_url(), fast_retries()),
         LoggerConfig::default()
-            .with_max_queue_events(5)
-            .with_max_in_flight(2),
+            .max_queue_events(5)
+            .max_in_flight(2),
     )
     .unwrap();
     for i in 0..60 {
@@ -669,8 +669,8 @@ async fn ten_thousand_events_from_8_tasks_under_30_percent_faults_arrive_exactly
     let logger = Logger::new(
         &client,
         LoggerConfig::default()
-            .with_max_in_flight(16)
-            .with_adaptive_concurrency(false),
+            .max_in_flight(16)
+            .adaptive_concurrency(false),
     )
     .unwrap();
 
@@ -807,8 +807,8 @@ fn log_wait_from_many_threads_on_a_tiny_queue_never_sleeps_forever() {
         Logger::new(
             &client_for(server.base_url(), fast_retries()),
             LoggerConfig::default()
-                .with_max_queue_events(2)
-                .with_max_in_flight(1),
+                .max_queue_events(2)
+                .max_in_flight(1),
         )
         .unwrap()
     };
@@ -864,7 +864,7 @@ async fn dead_letters_of_a_dropped_logger_carry_the_exact_body_with_ids() {
             .project("letters-project")
             .build()
             .unwrap(),
-        LoggerConfig::default().with_outcomes(move |outcome: Outcome<'_>| {
+        LoggerConfig::default().outcomes(move |outcome: Outcome<'_>| {
             if let Outcome::DeadLetter(l) = outcome {
                 sink.lock().unwrap().push(l.clone());
             }
@@ -893,7 +893,7 @@ async fn dead_letters_left_at_the_shutdown_deadline_carry_the_exact_body_with_id
             .retry_policy(RetryPolicy::none())
             .build()
             .unwrap(),
-        LoggerConfig::default().with_max_in_flight(1),
+        LoggerConfig::default().max_in_flight(1),
     )
     .unwrap();
     for _ in 0..20 {
@@ -996,9 +996,9 @@ fn log_wait_gets_room_that_exists_while_another_thread_is_refused() {
             .unwrap();
         let (server, logger) = runtime.block_on(stalled_logger(
             LoggerConfig::default()
-                .with_max_queue_events(64)
-                .with_max_queue_bytes(1_000_000)
-                .with_max_in_flight(1),
+                .max_queue_events(64)
+                .max_queue_bytes(1_000_000)
+                .max_in_flight(1),
         ));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (first, stopped) = (logger.clone(), Arc::clone(&stop));
@@ -1081,7 +1081,7 @@ async fn on_sent_reports_each_accepted_event_before_flush_returns() {
     let sink = Arc::clone(&seen);
     let logger = Logger::new(
         &mock.client().unwrap(),
-        LoggerConfig::default().with_outcomes(move |outcome: Outcome<'_>| {
+        LoggerConfig::default().outcomes(move |outcome: Outcome<'_>| {
             if let Outcome::Sent(sent) = outcome {
                 sink.lock().unwrap().push((
                     sent.session_id.to_owned(),
@@ -1121,7 +1121,7 @@ async fn a_panicking_on_sent_does_not_hold_up_flush_or_the_counts() {
     let mock = MockHoneyHive::start_async().await;
     let logger = Logger::new(
         &mock.client().unwrap(),
-        LoggerConfig::default().with_outcomes(|outcome: Outcome<'_>| {
+        LoggerConfig::default().outcomes(|outcome: Outcome<'_>| {
             if let Outcome::Sent(_) = outcome {
                 panic!("a callback with a bug")
             }

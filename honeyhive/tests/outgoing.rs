@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 const FIVE_SECONDS: Duration = Duration::from_secs(5);
 
 fn redactor() -> Redactor {
-    Redactor::new().with_keys(["password", "api_key", "authorization", "cookie", "ssn"])
+    Redactor::new().keys(["password", "api_key", "authorization", "cookie", "ssn"])
 }
 
 #[tokio::test]
@@ -76,7 +76,7 @@ async fn the_api_key_never_leaves_in_an_event_whatever_the_mask_does() {
         .unwrap();
     let logger = Logger::new(
         &client,
-        LoggerConfig::default().with_route(Route::EventBatch),
+        LoggerConfig::default().route(Route::EventBatch),
     )
     .unwrap();
     logger
@@ -290,7 +290,7 @@ async fn an_oversize_event_is_cut_to_fit_and_says_what_was_cut() {
     for route in [Route::Event, Route::EventBatch] {
         let mock = MockHoneyHive::start_async().await;
         let client = mock.client_builder().max_body_bytes(limit).build().unwrap();
-        let logger = Logger::new(&client, LoggerConfig::default().with_route(route)).unwrap();
+        let logger = Logger::new(&client, LoggerConfig::default().route(route)).unwrap();
         logger
             .log(
                 "s-1",
@@ -341,7 +341,7 @@ async fn a_batch_never_carries_an_event_that_alone_exceeds_the_limit() {
     let client = mock.client_builder().max_body_bytes(limit).build().unwrap();
     let logger = Logger::new(
         &client,
-        LoggerConfig::default().with_route(Route::EventBatch),
+        LoggerConfig::default().route(Route::EventBatch),
     )
     .unwrap();
     for i in 0..3 {
@@ -531,7 +531,7 @@ async fn in_batches_a_panicking_mask_and_an_uncuttable_event_cost_only_themselve
         .unwrap();
     let logger = Logger::new(
         &client,
-        LoggerConfig::default().with_route(Route::EventBatch),
+        LoggerConfig::default().route(Route::EventBatch),
     )
     .unwrap();
     let numbers: Vec<u64> = (0..10_000).collect();
@@ -623,7 +623,7 @@ async fn the_mask_runs_off_the_runtime_s_threads_and_only_for_fields_an_event_ha
     client.log_event("s-1", event()).await.unwrap();
     client.log_batch([("s-1", event())]).await.unwrap();
     for route in [Route::Event, Route::EventBatch] {
-        let logger = Logger::new(&client, LoggerConfig::default().with_route(route)).unwrap();
+        let logger = Logger::new(&client, LoggerConfig::default().route(route)).unwrap();
         logger.log("s-1", event()).unwrap();
         assert!(logger.shutdown(FIVE_SECONDS).await.complete);
     }

@@ -76,7 +76,7 @@ fn the_tracing_layer_sends_span_trees_from_a_synchronous_program() {
     let mock = MockHoneyHive::start();
     let logger = Logger::on_own_thread(&mock.client().unwrap(), LoggerConfig::default()).unwrap();
     let subscriber = tracing_subscriber::registry()
-        .with(HoneyHiveLayer::new(logger.clone()).with_session_id("sync-app"));
+        .with(HoneyHiveLayer::new(logger.clone()).session_id("sync-app"));
     tracing::subscriber::with_default(subscriber, || {
         let root = tracing::info_span!("handle_request", honeyhive.event_type = "chain");
         let _entered = root.enter();
@@ -112,7 +112,7 @@ fn the_thread_ends_when_the_last_handle_is_dropped_and_hands_back_what_was_queue
     let counted = std::sync::Arc::clone(&letters);
     let logger = Logger::on_own_thread(
         &client,
-        LoggerConfig::default().with_outcomes(move |outcome: honeyhive::Outcome<'_>| {
+        LoggerConfig::default().outcomes(move |outcome: honeyhive::Outcome<'_>| {
             if let honeyhive::Outcome::DeadLetter(_) = outcome {
                 counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }

@@ -164,7 +164,7 @@ async fn prism_accepts_the_raw_create_event_and_session_batch_calls() {
 async fn prism_accepts_what_a_batching_logger_sends() {
     let logger = Logger::new(
         &prism_client(),
-        LoggerConfig::default().with_route(Route::EventBatch),
+        LoggerConfig::default().route(Route::EventBatch),
     )
     .unwrap();
     let session = SessionId::new();

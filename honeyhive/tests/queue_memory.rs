@@ -94,8 +94,8 @@ async fn queued_events_with_every_field_stay_within_the_byte_bound() {
         let logger = Logger::new(
             &client,
             LoggerConfig::default()
-                .with_max_queue_bytes(BOUND)
-                .with_max_queue_events(1_000_000),
+                .max_queue_bytes(BOUND)
+                .max_queue_events(1_000_000),
         )
         .unwrap();
         // Events are made and logged inside the region, so what it keeps

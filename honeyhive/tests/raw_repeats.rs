@@ -17,9 +17,9 @@ fn client(server: &MockServer) -> Client {
         .base_url(server.base_url())
         .retry_policy(
             RetryPolicy::default()
-                .with_max_attempts(ATTEMPTS)
-                .with_initial_backoff(Duration::from_millis(1))
-                .with_max_backoff(Duration::from_millis(5)),
+                .max_attempts(ATTEMPTS)
+                .initial_backoff(Duration::from_millis(1))
+                .max_backoff(Duration::from_millis(5)),
         )
         .build()
         .expect("a loopback URL and a key make a valid client")

@@ -27,9 +27,9 @@ fn client(server: &MockServer) -> Client {
         .base_url(server.base_url())
         .retry_policy(
             RetryPolicy::default()
-                .with_max_attempts(ATTEMPTS)
-                .with_initial_backoff(Duration::from_millis(1))
-                .with_max_backoff(Duration::from_millis(5)),
+                .max_attempts(ATTEMPTS)
+                .initial_backoff(Duration::from_millis(1))
+                .max_backoff(Duration::from_millis(5)),
         )
         .build()
         .expect("a loopback URL and a key make a valid client")
@@ -991,8 +991,8 @@ async fn a_raw_call_that_never_reaches_a_server_says_the_host_and_its_attempts()
         .base_url(format!("http://127.0.0.1:{port}"))
         .retry_policy(
             RetryPolicy::default()
-                .with_max_attempts(2)
-                .with_initial_backoff(Duration::from_millis(1)),
+                .max_attempts(2)
+                .initial_backoff(Duration::from_millis(1)),
         )
         .build()
         .unwrap();

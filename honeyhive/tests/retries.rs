@@ -26,8 +26,8 @@ fn client(server: &FaultServer, policy: RetryPolicy, timeout: Duration) -> Clien
 /// Quick backoff, so that the suite spends its time on faults, not sleeps.
 fn fast_policy() -> RetryPolicy {
     RetryPolicy::default()
-        .with_initial_backoff(Duration::from_millis(2))
-        .with_max_backoff(Duration::from_millis(20))
+        .initial_backoff(Duration::from_millis(2))
+        .max_backoff(Duration::from_millis(20))
 }
 
 fn assert_no_key(err: &Error) {
@@ -62,7 +62,7 @@ async fn transient_faults_on_30_percent_of_requests_lose_and_duplicate_nothing()
     .await;
     let client = client(
         &server,
-        fast_policy().with_max_attempts(6),
+        fast_policy().max_attempts(6),
         Duration::from_millis(150),
     );
 
@@ -161,7 +161,7 @@ async fn permanent_faults_end_in_the_right_error_within_the_deadline() {
         let server = FaultServer::always(fault.clone()).await;
         let client = client(
             &server,
-            fast_policy().with_max_attempts(3).with_deadline(deadline),
+            fast_policy().max_attempts(3).deadline(deadline),
             Duration::from_millis(200),
         );
         let started = Instant::now();
@@ -188,7 +188,7 @@ async fn a_server_that_throttles_is_retried_until_the_deadline_not_for_max_attem
     let server = FaultServer::always(Fault::TooManyRequests("0".into())).await;
     let throttled = client(
         &server,
-        fast_policy().with_max_attempts(3).with_deadline(deadline),
+        fast_policy().max_attempts(3).deadline(deadline),
         Duration::from_millis(200),
     );
     let started = Instant::now();
@@ -221,11 +221,11 @@ async fn a_server_that_throttles_is_retried_until_the_deadline_not_for_max_attem
 async fn the_deadline_cuts_retries_short() {
     let server = FaultServer::always(Fault::Unavailable).await;
     let policy = RetryPolicy::default()
-        .with_max_attempts(1000)
-        .with_initial_backoff(Duration::from_millis(40))
-        .with_max_backoff(Duration::from_millis(40))
-        .with_multiplier(1.0)
-        .with_deadline(Duration::from_millis(500));
+        .max_attempts(1000)
+        .initial_backoff(Duration::from_millis(40))
+        .max_backoff(Duration::from_millis(40))
+        .multiplier(1.0)
+        .deadline(Duration::from_millis(500));
     let client = client(&server, policy, Duration::from_secs(5));
     let started = Instant::now();
     let err = client.log_event("s", Event::model("m")).await.unwrap_err();
@@ -244,7 +244,7 @@ async fn the_deadline_bounds_a_slow_attempt_too() {
     let server = FaultServer::always(Fault::Slow(Duration::from_secs(5))).await;
     let client = client(
         &server,
-        RetryPolicy::default().with_deadline(Duration::from_millis(300)),
+        RetryPolicy::default().deadline(Duration::from_millis(300)),
         Duration::from_secs(30),
     );
     let started = Instant::now();
@@ -302,7 +302,7 @@ async fn retry_after_as_an_http_date_is_waited() {
 #[tokio::test]
 async fn retry_after_is_capped() {
     let server = retry_after_once("3600".into()).await;
-    let policy = fast_policy().with_max_retry_after(Duration::from_millis(300));
+    let policy = fast_policy().max_retry_after(Duration::from_millis(300));
     let client = client(&server, policy, Duration::from_secs(5));
     let started = Instant::now();
     let logged = client.log_event("s", Event::model("m")).await.unwrap();
@@ -318,7 +318,7 @@ async fn retry_after_is_capped() {
 #[tokio::test]
 async fn a_retry_after_past_the_deadline_is_not_waited_for() {
     let server = retry_after_once("30".into()).await;
-    let policy = fast_policy().with_deadline(Duration::from_millis(500));
+    let policy = fast_policy().deadline(Duration::from_millis(500));
     let client = client(&server, policy, Duration::from_secs(5));
     let started = Instant::now();
     let err = client.log_event("s", Event::model("m")).await.unwrap_err();
@@ -435,7 +435,7 @@ async fn durations_too_long_to_add_mean_no_limit_instead_of_a_panic() {
     let server = retry_after_once("0".into()).await;
     let unlimited = client(
         &server,
-        fast_policy().with_deadline(Duration::MAX),
+        fast_policy().deadline(Duration::MAX),
         Duration::MAX,
     );
     let logged = unlimited.log_event("s", Event::model("m")).await.unwrap();
@@ -447,7 +447,7 @@ async fn durations_too_long_to_add_mean_no_limit_instead_of_a_panic() {
     let server = FaultServer::always(Fault::TooManyRequests(forever)).await;
     let capless = client(
         &server,
-        fast_policy().with_max_retry_after(Duration::MAX),
+        fast_policy().max_retry_after(Duration::MAX),
         Duration::from_secs(5),
     );
     let started = Instant::now();
@@ -502,8 +502,8 @@ async fn generated_calls_are_retried_with_the_same_bytes() {
 async fn generated_calls_keep_the_deadline_and_are_not_retried_on_other_4xx() {
     let server = FaultServer::always(Fault::Unavailable).await;
     let policy = fast_policy()
-        .with_max_attempts(1000)
-        .with_deadline(Duration::from_millis(300));
+        .max_attempts(1000)
+        .deadline(Duration::from_millis(300));
     let started = Instant::now();
     let err = client(&server, policy, Duration::from_secs(5))
         .raw()

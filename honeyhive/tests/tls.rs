@@ -113,7 +113,7 @@ async fn the_logger_hands_back_an_event_the_certificate_stops_after_one_attempt(
     let seen = Arc::clone(&reasons);
     let logger = Logger::new(
         &client,
-        LoggerConfig::default().with_outcomes(move |outcome: Outcome<'_>| {
+        LoggerConfig::default().outcomes(move |outcome: Outcome<'_>| {
             if let Outcome::DeadLetter(letter) = outcome {
                 seen.lock().unwrap().push(letter.reason.clone());
             }

@@ -134,7 +134,7 @@ async fn a_three_level_tree_is_one_event_with_fields_where_the_table_says() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn futures_moving_between_threads_and_reentered_spans_make_one_tree() {
     let (mock, logger) = mock_logger().await;
-    let layer = HoneyHiveLayer::new(logger.clone()).with_session_id("s-async");
+    let layer = HoneyHiveLayer::new(logger.clone()).session_id("s-async");
     let subscriber = tracing_subscriber::registry().with(layer.clone());
     let _guard = tracing::subscriber::set_default(subscriber);
     let dispatch = tracing::dispatcher::get_default(Clone::clone);
@@ -256,7 +256,7 @@ async fn five_thousand_children_under_one_root_are_capped_and_counted() {
 #[tokio::test(flavor = "current_thread")]
 async fn roots_over_the_open_limit_are_counted_not_recorded() {
     let (mock, logger) = mock_logger().await;
-    let layer = HoneyHiveLayer::new(logger.clone()).with_max_open_roots(2);
+    let layer = HoneyHiveLayer::new(logger.clone()).max_open_roots(2);
     let subscriber = tracing_subscriber::registry().with(layer.clone());
     tracing::subscriber::with_default(subscriber, || {
         let a = tracing::info_span!("a");
@@ -297,7 +297,7 @@ fn children_names(event: &Value) -> Vec<&str> {
 #[tokio::test(flavor = "current_thread")]
 async fn a_long_root_sends_what_closed_under_it_in_parts_on_time() {
     let (mock, logger) = mock_logger().await;
-    let layer = HoneyHiveLayer::new(logger.clone()).with_max_age(Duration::from_millis(200));
+    let layer = HoneyHiveLayer::new(logger.clone()).max_age(Duration::from_millis(200));
     let subscriber = tracing_subscriber::registry().with(layer.clone());
     let _guard = tracing::subscriber::set_default(subscriber);
     let server = tracing::info_span!("server", honeyhive.session_id = "long-run");
@@ -371,7 +371,7 @@ async fn a_root_still_open_at_shutdown_is_sent_as_it_stands() {
 #[tokio::test(flavor = "current_thread")]
 async fn an_unsent_tree_counts_against_the_queue_byte_bound_and_a_refused_one_is_counted() {
     let (mock, logger) =
-        mock_logger_with(LoggerConfig::default().with_max_queue_bytes(16 * 1024)).await;
+        mock_logger_with(LoggerConfig::default().max_queue_bytes(16 * 1024)).await;
     let layer = HoneyHiveLayer::new(logger.clone());
     let subscriber = tracing_subscriber::registry().with(layer.clone());
     let big = "x".repeat(64 * 1024);
@@ -422,7 +422,7 @@ async fn a_field_recorded_again_keeps_its_last_value_only() {
     // The span must not grow with each record: 10 000 values would be
     // hundreds of KiB, over this queue's bound.
     let (mock, logger) =
-        mock_logger_with(LoggerConfig::default().with_max_queue_bytes(64 * 1024)).await;
+        mock_logger_with(LoggerConfig::default().max_queue_bytes(64 * 1024)).await;
     let layer = HoneyHiveLayer::new(logger.clone());
     let subscriber = tracing_subscriber::registry().with(layer.clone());
     tracing::subscriber::with_default(subscriber, || {

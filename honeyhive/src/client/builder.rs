@@ -178,7 +178,7 @@ impl ClientBuilder {
                 )
             })?;
             builder = builder
-                .retry_policy(RetryPolicy::default().with_max_attempts(retries.saturating_add(1)));
+                .retry_policy(RetryPolicy::default().max_attempts(retries.saturating_add(1)));
         }
         Ok(builder)
     }

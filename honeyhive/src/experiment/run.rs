@@ -94,7 +94,7 @@ pub(super) async fn run(
         return Err(invalid(
             "logger",
             "sends on Route::Event, and an experiment records on HoneyHive's /v1 routes; give \
-             a Logger made with LoggerConfig::default().with_route(Route::EventBatch)",
+             a Logger made with LoggerConfig::default().route(Route::EventBatch)",
         ));
     }
     let needs_record = [
@@ -338,7 +338,7 @@ async fn run_rows(
         (true, None) => (
             Some(Logger::new(
                 client,
-                LoggerConfig::default().with_route(Route::EventBatch),
+                LoggerConfig::default().route(Route::EventBatch),
             )?),
             true,
         ),

@@ -7,16 +7,15 @@ use std::time::Duration;
 use super::Outcomes;
 
 /// How a [`Logger`](super::Logger) queues and sends. Every setting has a
-/// documented default; setters are `with_*`, getters are named after the
-/// setting.
+/// documented default; each setter is named after its setting (a
+/// configuration has setters only: see CONTRIBUTING's conventions).
 ///
 /// ```
 /// let config = honeyhive::LoggerConfig::default()
-///     .with_max_queue_events(50_000)
-///     .with_max_queue_bytes(32 * 1024 * 1024)
-///     .with_max_in_flight(16);
-/// assert_eq!(config.max_in_flight(), 16);
-/// assert_eq!(config.max_queue_events(), 50_000);
+///     .max_queue_events(50_000)
+///     .max_queue_bytes(32 * 1024 * 1024)
+///     .max_in_flight(16);
+/// # let _ = config;
 /// ```
 #[must_use = "a LoggerConfig does nothing until it is given to Logger::new"]
 #[derive(Clone)]
@@ -50,9 +49,9 @@ pub struct LoggerConfig {
 /// ```
 /// use honeyhive::{LoggerConfig, Route};
 ///
-/// let config = LoggerConfig::default().with_route(Route::EventBatch);
-/// assert_eq!(config.route(), Route::EventBatch);
-/// assert_eq!(config.max_batch_events(), 100);
+/// let config = LoggerConfig::default().route(Route::EventBatch);
+/// assert_eq!(LoggerConfig::DEFAULT_MAX_BATCH_EVENTS, 100);
+/// # let _ = config;
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -129,7 +128,7 @@ impl LoggerConfig {
 
     /// Sets the route events go through (see [`Route`]); default
     /// [`Route::Event`].
-    pub fn with_route(mut self, route: Route) -> Self {
+    pub fn route(mut self, route: Route) -> Self {
         self.route = route;
         self
     }
@@ -138,7 +137,7 @@ impl LoggerConfig {
     /// [`Route::EventBatch`]); at least 1. An event tree counts as its
     /// number of events, and a tree larger than this goes in a batch of
     /// its own.
-    pub fn with_max_batch_events(mut self, events: usize) -> Self {
+    pub fn max_batch_events(mut self, events: usize) -> Self {
         self.max_batch_events = events.max(1);
         self
     }
@@ -149,13 +148,13 @@ impl LoggerConfig {
     /// is closed before an event that would take it over; an event tree
     /// over this bound alone goes in a batch of its own, and one whose JSON
     /// alone is over the client's limit is a dead letter with the reason.
-    pub fn with_max_batch_bytes(mut self, bytes: usize) -> Self {
+    pub fn max_batch_bytes(mut self, bytes: usize) -> Self {
         self.max_batch_bytes = Some(bytes);
         self
     }
 
     /// Sets how many events the queue holds at most; at least 1.
-    pub fn with_max_queue_events(mut self, events: usize) -> Self {
+    pub fn max_queue_events(mut self, events: usize) -> Self {
         self.max_queue_events = events.max(1);
         self
     }
@@ -164,7 +163,7 @@ impl LoggerConfig {
     /// estimates it: each event's slot in the queue, and its strings, JSON
     /// objects, arrays and children by their lengths, with the allocator's
     /// overhead (see the [`Logger` docs](crate::Logger#memory)).
-    pub fn with_max_queue_bytes(mut self, bytes: usize) -> Self {
+    pub fn max_queue_bytes(mut self, bytes: usize) -> Self {
         self.max_queue_bytes = bytes;
         self
     }
@@ -172,9 +171,9 @@ impl LoggerConfig {
     /// Sets how many requests may be in flight at once at most; at least 1.
     /// The logger adapts its limit between 1 and this ceiling (see the
     /// [`Logger` docs](crate::Logger#concurrency-that-adapts)) unless
-    /// [`with_adaptive_concurrency(false)`](Self::with_adaptive_concurrency)
+    /// [`adaptive_concurrency(false)`](Self::adaptive_concurrency)
     /// makes it fixed.
-    pub fn with_max_in_flight(mut self, requests: usize) -> Self {
+    pub fn max_in_flight(mut self, requests: usize) -> Self {
         self.max_in_flight = requests.max(1);
         self
     }
@@ -185,11 +184,11 @@ impl LoggerConfig {
     ///
     /// ```
     /// let fixed = honeyhive::LoggerConfig::default()
-    ///     .with_max_in_flight(16)
-    ///     .with_adaptive_concurrency(false);
+    ///     .max_in_flight(16)
+    ///     .adaptive_concurrency(false);
     /// assert!(!fixed.adaptive_concurrency());
     /// ```
-    pub fn with_adaptive_concurrency(mut self, adaptive: bool) -> Self {
+    pub fn adaptive_concurrency(mut self, adaptive: bool) -> Self {
         self.adaptive = adaptive;
         self
     }
@@ -198,7 +197,7 @@ impl LoggerConfig {
     /// carries at most; the rest are counted in
     /// [`LoggerReport::dead_letters_omitted`](super::LoggerReport::dead_letters_omitted)
     /// (the sink still gets them).
-    pub fn with_max_report_letters(mut self, letters: usize) -> Self {
+    pub fn max_report_letters(mut self, letters: usize) -> Self {
         self.max_report_letters = letters;
         self
     }
@@ -215,7 +214,7 @@ impl LoggerConfig {
     /// in-flight limit allows; [`flush`](super::Logger::flush) and
     /// [`shutdown`](super::Logger::shutdown) look at once. So an event
     /// waits at most about `linger` before it is taken.
-    pub fn with_linger(mut self, linger: Duration) -> Self {
+    pub fn linger(mut self, linger: Duration) -> Self {
         self.linger = linger.max(Duration::from_micros(100));
         self
     }
@@ -228,58 +227,12 @@ impl LoggerConfig {
     /// use honeyhive::{JsonlDeadLetters, LoggerConfig};
     ///
     /// let config = LoggerConfig::default()
-    ///     .with_outcomes(JsonlDeadLetters::append("undelivered.jsonl")?);
+    ///     .outcomes(JsonlDeadLetters::append("undelivered.jsonl")?);
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn with_outcomes(mut self, outcomes: impl Outcomes) -> Self {
+    pub fn outcomes(mut self, outcomes: impl Outcomes) -> Self {
         self.outcomes = Some(Arc::new(outcomes));
         self
-    }
-
-    /// Events the queue holds at most.
-    pub fn max_queue_events(&self) -> usize {
-        self.max_queue_events
-    }
-
-    /// Memory the queued events may hold, as estimated.
-    pub fn max_queue_bytes(&self) -> usize {
-        self.max_queue_bytes
-    }
-
-    /// Requests in flight at once, at most.
-    pub fn max_in_flight(&self) -> usize {
-        self.max_in_flight
-    }
-
-    /// Whether the in-flight limit adapts to the server's answers.
-    pub fn adaptive_concurrency(&self) -> bool {
-        self.adaptive
-    }
-
-    /// Dead letters a report carries at most.
-    pub fn max_report_letters(&self) -> usize {
-        self.max_report_letters
-    }
-
-    /// How long an event may wait in an idle queue.
-    pub fn linger(&self) -> Duration {
-        self.linger
-    }
-
-    /// The route events go through.
-    pub fn route(&self) -> Route {
-        self.route
-    }
-
-    /// Events a batch carries at most.
-    pub fn max_batch_events(&self) -> usize {
-        self.max_batch_events
-    }
-
-    /// Bytes a batch's body holds at most, when set (the client's
-    /// `max_body_bytes` otherwise).
-    pub fn max_batch_bytes(&self) -> Option<usize> {
-        self.max_batch_bytes
     }
 }
 
@@ -318,5 +271,25 @@ impl fmt::Debug for LoggerConfig {
             .field("max_batch_events", &self.max_batch_events)
             .field("max_batch_bytes", &self.max_batch_bytes)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn setters_set_their_setting() {
+        let config = LoggerConfig::default()
+            .max_queue_events(50_000)
+            .max_in_flight(16)
+            .adaptive_concurrency(false)
+            .route(Route::EventBatch);
+        assert_eq!(config.max_queue_events, 50_000);
+        assert_eq!(config.max_in_flight, 16);
+        assert!(!config.adaptive);
+        assert_eq!(config.route, Route::EventBatch);
+        assert_eq!(config.max_batch_events, 100);
+        assert_eq!(LoggerConfig::default().max_in_flight(0).max_in_flight, 1);
     }
 }

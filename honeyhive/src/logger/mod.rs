@@ -132,7 +132,7 @@ const SHUT_DOWN: &str = "the logger was shut down before the event was delivered
 /// let client = Client::from_env()?;
 /// let logger = Logger::new(
 ///     &client,
-///     LoggerConfig::default().with_outcomes(JsonlDeadLetters::append("undelivered.jsonl")?),
+///     LoggerConfig::default().outcomes(JsonlDeadLetters::append("undelivered.jsonl")?),
 /// )?;
 /// let session = SessionId::new();
 /// logger.log(&session, Event::model("gpt-4o"))?; // returns at once
@@ -154,7 +154,7 @@ const SHUT_DOWN: &str = "the logger was shut down before the event was delivered
 ///    [`Route::EventBatch`]) while fewer than
 ///    [`max_in_flight`](LoggerConfig::max_in_flight) run and the in-flight
 ///    limit has room. It looks at an idle queue every
-///    [`linger`](LoggerConfig::with_linger), then dozes until the next
+///    [`linger`](LoggerConfig::linger), then dozes until the next
 ///    `log`.
 /// 3. A delivery serializes its events (filling ids and the client's
 ///    defaults; deliveries do this side by side, on every runtime thread),
@@ -166,7 +166,7 @@ const SHUT_DOWN: &str = "the logger was shut down before the event was delivered
 /// With [`Route::EventBatch`], requests go to `POST /v1/events/batch`, each
 /// with up to [`max_batch_events`](LoggerConfig::max_batch_events) events
 /// (trees count each node) and at most
-/// [`max_batch_bytes`](LoggerConfig::with_max_batch_bytes) of JSON. The
+/// [`max_batch_bytes`](LoggerConfig::max_batch_bytes) of JSON. The
 /// dispatcher fills a batch from the queue; one that is not full waits up to
 /// `linger` for more, unless a flush or shutdown wants it out. A batch the
 /// API refuses whole for what one event may hold (400, 413, 422) is split
@@ -250,7 +250,7 @@ const SHUT_DOWN: &str = "the logger was shut down before the event was delivered
 ///   windows' latencies, each window weighing 0.25).
 ///
 /// Errors at random read as load too: a server failing a third of requests
-/// holds the limit near 1. [`LoggerConfig::with_adaptive_concurrency`]`(false)`
+/// holds the limit near 1. [`LoggerConfig::adaptive_concurrency`]`(false)`
 /// fixes the limit at `max_in_flight`. The limit now is in
 /// [`LoggerStats::in_flight_limit`].
 ///
@@ -270,7 +270,7 @@ const SHUT_DOWN: &str = "the logger was shut down before the event was delivered
 /// [`LoggerStats::send_rate_limit`].
 ///
 /// The wait for a place under the limit counts against the event's
-/// [retry deadline](crate::RetryPolicy::with_deadline): a request goes out
+/// [retry deadline](crate::RetryPolicy::deadline): a request goes out
 /// with the time its deadline has left, and an event whose deadline passed
 /// while it waited is a dead letter ("no answer in time") without being
 /// sent. A retried event keeps its `event_id`.

@@ -27,7 +27,7 @@ pub struct Sent<'a> {
 /// What becomes of each event a [`Logger`](super::Logger) took: every one
 /// is, in the end, [`sent`](Self::sent) or a
 /// [`dead_letter`](Self::dead_letter), once. Set it with
-/// [`LoggerConfig::with_outcomes`](super::LoggerConfig::with_outcomes).
+/// [`LoggerConfig::outcomes`](super::LoggerConfig::outcomes).
 ///
 /// With both, a caller learns the fate of each event: to acknowledge a
 /// message it read from a queue, or to record how far a file has been
@@ -44,7 +44,7 @@ pub struct Sent<'a> {
 ///
 /// let sent = Arc::new(AtomicU64::new(0));
 /// let count = Arc::clone(&sent);
-/// let config = LoggerConfig::default().with_outcomes(move |outcome: Outcome<'_>| match outcome {
+/// let config = LoggerConfig::default().outcomes(move |outcome: Outcome<'_>| match outcome {
 ///     Outcome::Sent(_) => {
 ///         count.fetch_add(1, Ordering::Relaxed);
 ///     }
@@ -121,7 +121,7 @@ impl<A: Outcomes, B: Outcomes> Outcomes for (A, B) {
 /// ```no_run
 /// use honeyhive::{JsonlDeadLetters, LoggerConfig};
 ///
-/// let config = LoggerConfig::default().with_outcomes(JsonlDeadLetters::append("undelivered.jsonl")?);
+/// let config = LoggerConfig::default().outcomes(JsonlDeadLetters::append("undelivered.jsonl")?);
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct JsonlDeadLetters {

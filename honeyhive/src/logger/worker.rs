@@ -750,7 +750,7 @@ async fn paced(
         Verdict::Retryable {
             outcome: Err(error),
             ..
-        } if attempt.number < shared.client.retry_policy().max_attempts() => {
+        } if attempt.number < shared.client.retry_policy().max_attempts => {
             *shared.last_retried.lock() = Some(error.to_string());
             shared.retrying.store(true, Ordering::Relaxed);
         }

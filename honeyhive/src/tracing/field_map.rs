@@ -29,7 +29,7 @@ use std::collections::HashMap;
 ///     .rename("myfw.prompt", "gen_ai.prompt")
 ///     .rename("myfw.model", "gen_ai.request.model")
 ///     .drop("myfw.cache_key");
-/// let layer = HoneyHiveLayer::new(logger.clone()).with_field_map(fields);
+/// let layer = HoneyHiveLayer::new(logger.clone()).field_map(fields);
 /// tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
 ///     tracing::info_span!(
 ///         "generate",
@@ -49,7 +49,7 @@ use std::collections::HashMap;
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]
-#[must_use = "a FieldMap does nothing until it is given to HoneyHiveLayer::with_field_map"]
+#[must_use = "a FieldMap does nothing until it is given to HoneyHiveLayer::field_map"]
 pub struct FieldMap {
     exact: HashMap<String, Target>,
     /// Name prefixes dropped (`drop_prefix`).

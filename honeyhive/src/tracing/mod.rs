@@ -129,11 +129,11 @@
 //! drops its internal fields; the default one drops
 //! [`FieldMap::FRAMEWORK_INTERNAL`] and renames
 //! [`FieldMap::FRAMEWORK_RENAMED`] (see
-//! [`with_field_map`](HoneyHiveLayer::with_field_map)).
+//! [`field_map`](HoneyHiveLayer::field_map)).
 //!
 //! # Sessions
 //! A root's tree goes to its `honeyhive.session_id`, else the layer's
-//! [`with_session_id`](HoneyHiveLayer::with_session_id), else a new
+//! [`session_id`](HoneyHiveLayer::session_id), else a new
 //! session. To put the trees of one conversation, request or job into one
 //! session without touching a framework's spans, the app enters a
 //! *session scope*: a span with `honeyhive.event_type = "session"` (and
@@ -202,18 +202,18 @@
 //! while a span runs cannot put its end before its start.
 //!
 //! # Bounds
-//! A tree holds at most [`with_max_nodes`](HoneyHiveLayer::with_max_nodes) spans
+//! A tree holds at most [`max_nodes`](HoneyHiveLayer::max_nodes) spans
 //! (default 1 000): later spans of that tree and their descendants are
 //! counted, not recorded, and the root's `metadata` says how many
 //! (`honeyhive.spans_omitted`). At most
-//! [`with_max_open_roots`](HoneyHiveLayer::with_max_open_roots) trees (default 10 000)
+//! [`max_open_roots`](HoneyHiveLayer::max_open_roots) trees (default 10 000)
 //! are open at once; a root beyond is not recorded. Callbacks never block,
 //! spawn or do I/O. Everything dropped is counted in [`HoneyHiveLayer::stats`].
 //!
 //! # Long roots and shutdown
 //! A root that stays open (a server loop, a job, the span entered at the
 //! top of `main`) is sent in parts, on time: the Logger ticks the layer
-//! about every 100 ms, and every [`with_max_age`](HoneyHiveLayer::with_max_age)
+//! about every 100 ms, and every [`max_age`](HoneyHiveLayer::max_age)
 //! (default 10 minutes) the spans that closed under the root since the
 //! last part go out under a copy of the root, its duration its age then,
 //! marked `honeyhive.partial: true` and `honeyhive.part: n` (from 1). When
@@ -380,19 +380,19 @@ impl HoneyHiveLayer {
 
     /// Sets the session for trees whose root has no `honeyhive.session_id`
     /// field (else each root gets a new session).
-    pub fn with_session_id(mut self, id: impl Into<SessionId>) -> Self {
+    pub fn session_id(mut self, id: impl Into<SessionId>) -> Self {
         self.session_id = Some(id.into());
         self
     }
 
     /// Sets how many spans a tree holds at most; at least 1.
-    pub fn with_max_nodes(mut self, nodes: usize) -> Self {
+    pub fn max_nodes(mut self, nodes: usize) -> Self {
         self.max_nodes = nodes.max(1);
         self
     }
 
     /// Sets how many trees may be open at once; at least 1.
-    pub fn with_max_open_roots(mut self, roots: usize) -> Self {
+    pub fn max_open_roots(mut self, roots: usize) -> Self {
         self.max_open_roots = roots.max(1);
         self
     }
@@ -401,7 +401,7 @@ impl HoneyHiveLayer {
     /// sent as a part, and then how often (see the [module
     /// docs](self#long-roots-and-shutdown)). Acts on the Logger's tick,
     /// about every 100 ms. Applies to every clone of this layer.
-    pub fn with_max_age(self, age: Duration) -> Self {
+    pub fn max_age(self, age: Duration) -> Self {
         *self.shared.max_age.lock() = age;
         self
     }
@@ -416,38 +416,12 @@ impl HoneyHiveLayer {
     /// # let mock = honeyhive::testing::MockHoneyHive::start();
     /// # let logger = honeyhive::Logger::on_own_thread(&mock.client()?, Default::default())?;
     /// let layer = HoneyHiveLayer::new(logger)
-    ///     .with_field_map(FieldMap::new().rename("myfw.answer", "gen_ai.completion"));
-    /// assert_eq!(layer.field_map().renamed("myfw.answer"), Some("gen_ai.completion"));
+    ///     .field_map(FieldMap::new().rename("myfw.answer", "gen_ai.completion"));
     /// # Ok::<(), honeyhive::Error>(())
     /// ```
-    pub fn with_field_map(self, fields: FieldMap) -> Self {
+    pub fn field_map(self, fields: FieldMap) -> Self {
         *self.shared.fields.lock() = Arc::new(fields);
         self
-    }
-
-    /// How span fields are renamed or dropped before the GenAI mapping.
-    pub fn field_map(&self) -> Arc<FieldMap> {
-        Arc::clone(&self.shared.fields.lock())
-    }
-
-    /// The session for trees whose root names none, if set.
-    pub fn session_id(&self) -> Option<&SessionId> {
-        self.session_id.as_ref()
-    }
-
-    /// How many spans a tree holds at most.
-    pub fn max_nodes(&self) -> usize {
-        self.max_nodes
-    }
-
-    /// How many trees may be open at once.
-    pub fn max_open_roots(&self) -> usize {
-        self.max_open_roots
-    }
-
-    /// How long a root may stay open before a part of it is sent.
-    pub fn max_age(&self) -> Duration {
-        *self.shared.max_age.lock()
     }
 
     /// What the layer did so far.

@@ -100,8 +100,8 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
     if !args.api.max_retries_given() {
         builder = builder.retry_policy(
             RetryPolicy::default()
-                .with_max_attempts(u32::MAX)
-                .with_deadline(deadline),
+                .max_attempts(u32::MAX)
+                .deadline(deadline),
         );
     }
     let client = builder.build().map_err(config_error)?;
@@ -131,19 +131,19 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
     let stop = Arc::new(Stop::default());
     let tracker = Arc::new(Tracker::new(Arc::clone(&stop)));
     let mut config = LoggerConfig::default();
-    config = config.with_route(args.route.route());
+    config = config.route(args.route.route());
     if let Some(events) = args.route.batch {
-        config = config.with_max_batch_events(events as usize);
+        config = config.max_batch_events(events as usize);
     }
     let config = config
-        .with_max_in_flight(args.concurrency as usize)
+        .max_in_flight(args.concurrency as usize)
         // Enough to keep every request busy; small, so memory stays flat.
         // The byte bound holds a line three times the body limit, so that
         // an oversize line reaches the client, which cuts it to fit.
-        .with_max_queue_events(4_096)
-        .with_max_queue_bytes(3 * ClientBuilder::DEFAULT_MAX_BODY_BYTES)
-        .with_max_report_letters(0)
-        .with_outcomes(Outcomes(Arc::clone(&tracker)));
+        .max_queue_events(4_096)
+        .max_queue_bytes(3 * ClientBuilder::DEFAULT_MAX_BODY_BYTES)
+        .max_report_letters(0)
+        .outcomes(Outcomes(Arc::clone(&tracker)));
     let logger = Logger::new(&client, config).map_err(config_error)?;
 
     let on_signal = Arc::clone(&stop);

@@ -61,8 +61,8 @@ fn scripted_under(
         .api_key("k")
         .retry_policy(
             policy
-                .with_initial_backoff(Duration::from_millis(1))
-                .with_max_backoff(Duration::from_millis(1)),
+                .initial_backoff(Duration::from_millis(1))
+                .max_backoff(Duration::from_millis(1)),
         )
         .build()
         .unwrap();
@@ -131,7 +131,7 @@ async fn a_429_makes_only_its_own_event_wait_and_pauses_no_other() {
     let seen: Arc<Mutex<Vec<(String, u32, Duration)>>> = Arc::default();
     let log = Arc::clone(&seen);
     let (script, logger) = scripted_with(
-        LoggerConfig::default().with_linger(Duration::from_millis(1)),
+        LoggerConfig::default().linger(Duration::from_millis(1)),
         move |id, attempt| {
             log.lock().push((id.to_owned(), attempt, started.elapsed()));
             let id = id.to_owned();
@@ -210,8 +210,8 @@ async fn many_429s_hold_the_logger_to_a_send_rate() {
 /// start), so its retry waits for a place, under a deadline of 2 s.
 async fn behind_a_full_limit(slow: Duration) -> (Arc<Script>, LoggerReport) {
     let (script, logger) = scripted_under(
-        RetryPolicy::default().with_deadline(Duration::from_secs(2)),
-        LoggerConfig::default().with_linger(Duration::from_millis(1)),
+        RetryPolicy::default().deadline(Duration::from_secs(2)),
+        LoggerConfig::default().linger(Duration::from_millis(1)),
         move |id, attempt| {
             let id = id.to_owned();
             Box::pin(async move {
@@ -273,8 +273,8 @@ async fn an_event_whose_deadline_passes_while_its_retry_waits_is_not_sent_again(
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn an_event_waiting_in_the_queue_behind_a_full_limit_keeps_its_whole_deadline() {
     let (script, logger) = scripted_under(
-        RetryPolicy::default().with_deadline(Duration::from_secs(2)),
-        LoggerConfig::default().with_linger(Duration::from_millis(1)),
+        RetryPolicy::default().deadline(Duration::from_secs(2)),
+        LoggerConfig::default().linger(Duration::from_millis(1)),
         move |id, _| {
             let id = id.to_owned();
             Box::pin(async move {
@@ -551,8 +551,8 @@ fn batched(
         .max_body_bytes(max_body_bytes)
         .retry_policy(
             RetryPolicy::default()
-                .with_initial_backoff(Duration::from_millis(1))
-                .with_max_backoff(Duration::from_millis(1)),
+                .initial_backoff(Duration::from_millis(1))
+                .max_backoff(Duration::from_millis(1)),
         )
         .build()
         .unwrap();
@@ -562,7 +562,7 @@ fn batched(
         attempts: AtomicU32::new(0),
         timeouts: Mutex::default(),
     });
-    let config = config.with_route(crate::Route::EventBatch);
+    let config = config.route(crate::Route::EventBatch);
     let logger = Logger::start(&client, Arc::clone(&script) as _, config).unwrap();
     (script, logger)
 }
@@ -603,7 +603,7 @@ fn log_many(logger: &Logger, prefix: &str, count: usize) {
 #[tokio::test(flavor = "current_thread")]
 async fn events_go_out_in_batches_of_at_most_max_batch_events_each_once() {
     let (script, logger) = batched(
-        LoggerConfig::default().with_max_batch_events(10),
+        LoggerConfig::default().max_batch_events(10),
         1 << 20,
         |ids, _| ready(recorded(ids)),
     );
@@ -628,7 +628,7 @@ async fn events_go_out_in_batches_of_at_most_max_batch_events_each_once() {
 async fn a_batch_is_closed_before_an_event_that_would_take_it_over_max_batch_bytes() {
     let limit = 1_000;
     let (script, logger) = batched(
-        LoggerConfig::default().with_max_batch_bytes(limit),
+        LoggerConfig::default().max_batch_bytes(limit),
         1 << 20,
         |ids, _| ready(recorded(ids)),
     );
@@ -726,7 +726,7 @@ async fn a_batch_that_is_not_full_waits_linger_for_more_and_a_flush_cuts_that_sh
     let linger = Duration::from_millis(50);
     let (sent_at, mut sends) = tokio::sync::mpsc::unbounded_channel();
     let (script, logger) = batched(
-        LoggerConfig::default().with_linger(linger),
+        LoggerConfig::default().linger(linger),
         1 << 20,
         move |ids, _| {
             let _ = sent_at.send(Instant::now());
