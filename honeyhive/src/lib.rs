@@ -142,7 +142,7 @@ pub use dead_letter::{DeadLetter, EventLine, Undelivered};
 pub use error::Error;
 pub use event::{Event, EventType, UnknownEventType};
 pub use logger::{
-    JsonlDeadLetters, LogError, Logger, LoggerConfig, LoggerReport, LoggerStats, Outcome, Outcomes,
+    JsonlDeadLetters, LogError, Logger, LoggerConfig, LoggerReport, LoggerStats, Outcome, OutcomeSink,
     Route, Sent, ShutdownGuard,
 };
 pub use mask::{FreeForm, Mask, Redactor};

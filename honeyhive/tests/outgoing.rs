@@ -213,7 +213,7 @@ async fn sampling_keeps_the_same_sessions_in_every_process_and_counts_the_rest()
         "{} of 200 kept at 0.3",
         kept.len()
     );
-    assert_eq!(stats.sampled_out, 200 - kept.len() as u64);
+    assert_eq!(stats.events_sampled_out, 200 - kept.len() as u64);
     assert_eq!(stats.sent, kept.len() as u64);
     assert_eq!(
         stats.enqueued,
@@ -241,7 +241,7 @@ async fn sampling_keeps_the_same_sessions_in_every_process_and_counts_the_rest()
         .log_batch([("a", Event::tool("t")), ("b", Event::tool("t"))])
         .await
         .unwrap();
-    assert_eq!((batch.sampled_out, batch.attempts), (2, 0));
+    assert_eq!((batch.trees_sampled_out, batch.attempts), (2, 0));
     assert_eq!(mock.stats().requests, requests);
 }
 

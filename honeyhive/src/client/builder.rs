@@ -253,7 +253,7 @@ impl ClientBuilder {
     /// `HH_SAMPLE_RATE` says otherwise): events of the other sessions are
     /// not sent, by this client or a [`Logger`](crate::Logger) on it, and
     /// are counted ([`Logged::sampled_out`](crate::Logged::sampled_out),
-    /// [`LoggerStats::sampled_out`](crate::LoggerStats::sampled_out)),
+    /// [`LoggerStats::events_sampled_out`](crate::LoggerStats::events_sampled_out)),
     /// never dead letters. The decision is made from the session id alone,
     /// the same in every process, so a trace spread over services stays
     /// whole: a session is kept when a fixed 64-bit hash of its id

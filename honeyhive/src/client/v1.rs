@@ -22,7 +22,7 @@ pub struct LoggedBatch {
     pub attempts: u32,
     /// Events (trees) not sent because their session was sampled out
     /// ([`ClientBuilder::sample_rate`](crate::ClientBuilder::sample_rate)).
-    pub sampled_out: usize,
+    pub trees_sampled_out: usize,
 }
 
 /// A session HoneyHive started (or already had), from
@@ -127,7 +127,7 @@ impl Client {
             return Ok(LoggedBatch {
                 event_ids: Vec::new(),
                 attempts: 0,
-                sampled_out,
+                trees_sampled_out: sampled_out,
             });
         }
         if flats.is_empty() {
@@ -155,7 +155,7 @@ impl Client {
         Ok(LoggedBatch {
             event_ids,
             attempts,
-            sampled_out,
+            trees_sampled_out: sampled_out,
         })
     }
 

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::Outcomes;
+use super::OutcomeSink;
 
 /// How a [`Logger`](super::Logger) queues and sends. Every setting has a
 /// documented default; each setter is named after its setting (a
@@ -26,7 +26,7 @@ pub struct LoggerConfig {
     pub(super) adaptive: bool,
     pub(super) max_report_letters: usize,
     pub(super) linger: Duration,
-    pub(super) outcomes: Option<Arc<dyn Outcomes>>,
+    pub(super) outcomes: Option<Arc<dyn OutcomeSink>>,
     pub(super) route: Route,
     pub(super) max_batch_events: usize,
     pub(super) max_batch_bytes: Option<usize>,
@@ -220,7 +220,7 @@ impl LoggerConfig {
     }
 
     /// Sets what is told of each event's fate, sent or dead letter (see
-    /// [`Outcomes`] for where and when each is called). The reports carry
+    /// [`OutcomeSink`] for where and when each is called). The reports carry
     /// the dead letters whether or not this is set.
     ///
     /// ```no_run
@@ -230,7 +230,7 @@ impl LoggerConfig {
     ///     .outcomes(JsonlDeadLetters::append("undelivered.jsonl")?);
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn outcomes(mut self, outcomes: impl Outcomes) -> Self {
+    pub fn outcomes(mut self, outcomes: impl OutcomeSink) -> Self {
         self.outcomes = Some(Arc::new(outcomes));
         self
     }
@@ -240,7 +240,7 @@ impl Default for LoggerConfig {
     /// [`DEFAULT_MAX_QUEUE_EVENTS`](Self::DEFAULT_MAX_QUEUE_EVENTS) events and
     /// [`DEFAULT_MAX_QUEUE_BYTES`](Self::DEFAULT_MAX_QUEUE_BYTES) in the queue,
     /// [`DEFAULT_MAX_IN_FLIGHT`](Self::DEFAULT_MAX_IN_FLIGHT) requests in
-    /// flight, no [`Outcomes`] (the reports only).
+    /// flight, no [`OutcomeSink`] (the reports only).
     fn default() -> Self {
         LoggerConfig {
             max_queue_events: Self::DEFAULT_MAX_QUEUE_EVENTS,

@@ -1,6 +1,6 @@
 //! Dead letters after they leave a delivery: kept for the next
 //! [`LoggerReport`](super::LoggerReport), and handed to the
-//! [`Outcomes::dead_letter`] on one thread the logger owns.
+//! [`OutcomeSink::dead_letter`] on one thread the logger owns.
 //!
 //! The sink is the user's code and may block (a file, a socket): it never
 //! runs on the runtime's threads, nor on the thread of a `log` call. It
@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::Outcomes;
+use super::OutcomeSink;
 use crate::DeadLetter;
 
 /// The letters of the next report, and the sink's thread.
@@ -72,7 +72,7 @@ enum InReport {
 
 impl Letters {
     /// Starts the sink's thread when there is a sink.
-    pub(super) fn new(sink: Option<Arc<dyn Outcomes>>, max_report: usize) -> Letters {
+    pub(super) fn new(sink: Option<Arc<dyn OutcomeSink>>, max_report: usize) -> Letters {
         let sink = sink.and_then(|sink| {
             let queue = Arc::new(SinkQueue {
                 state: Mutex::default(),
@@ -221,7 +221,7 @@ impl SinkQueue {
     /// The sink's thread: takes letters in order until closed and empty.
     /// A closed queue with letters left is still emptied (that is how
     /// `Drop` hands everything over); `stop_sink` empties it first.
-    fn run(&self, sink: &dyn Outcomes) {
+    fn run(&self, sink: &dyn OutcomeSink) {
         loop {
             let letter = {
                 let mut queued = self.state.lock();

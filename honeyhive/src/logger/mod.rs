@@ -53,7 +53,7 @@ mod thread;
 mod worker;
 
 pub use config::{LoggerConfig, Route};
-pub use outcome::{JsonlDeadLetters, Outcome, Outcomes, Sent};
+pub use outcome::{JsonlDeadLetters, Outcome, OutcomeSink, Sent};
 pub use report::{LoggerReport, LoggerStats};
 pub use thread::ShutdownGuard;
 
@@ -198,7 +198,7 @@ const SHUT_DOWN: &str = "the logger was shut down before the event was delivered
 ///   again, without `project`, which that route does not carry), so
 ///   replaying it through either route cannot record it twice. It goes
 ///   into the next [`LoggerReport`] and to the
-///   [`Outcomes::dead_letter`] hook, which runs on a thread of its own
+///   [`OutcomeSink::dead_letter`] hook, which runs on a thread of its own
 ///   that the logger owns (never on the runtime's threads), taking letters
 ///   in order.
 /// - A `Logger` dropped without [`shutdown`](Logger::shutdown) hands what is
@@ -370,7 +370,7 @@ impl Logger {
     /// and never awaits, and works from any thread. An event of a session
     /// the client [samples out](crate::ClientBuilder::sample_rate) is taken
     /// and dropped at once, without a check, and counted in
-    /// [`LoggerStats::sampled_out`].
+    /// [`LoggerStats::events_sampled_out`].
     ///
     /// Refused with the event handed back: [`LogError::Invalid`] for what
     /// [`Client::log_event`] would refuse before sending (the session id, a

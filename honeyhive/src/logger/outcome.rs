@@ -1,5 +1,5 @@
 //! What became of each event a [`Logger`](super::Logger) took: sent, or a
-//! dead letter. One hook for both, [`Outcomes`], and a ready-made one
+//! dead letter. One hook for both, [`OutcomeSink`], and a ready-made one
 //! that keeps dead letters in a file, [`JsonlDeadLetters`].
 
 use std::fmt;
@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 
 use crate::DeadLetter;
 
-/// An event the API accepted, as [`Outcomes::sent`] is told of it.
+/// An event the API accepted, as [`OutcomeSink::sent`] is told of it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Sent<'a> {
@@ -52,7 +52,7 @@ pub struct Sent<'a> {
 ///     _ => {}
 /// });
 /// ```
-pub trait Outcomes: Send + Sync + 'static {
+pub trait OutcomeSink: Send + Sync + 'static {
     /// The API accepted the event. Called on the runtime's threads, from
     /// many tasks at once, before the event counts as settled (so a
     /// [`flush`](super::Logger::flush) that returns has seen every call for
@@ -77,17 +77,17 @@ pub trait Outcomes: Send + Sync + 'static {
     }
 }
 
-/// Either fate of an event, for a closure that is an [`Outcomes`].
+/// Either fate of an event, for a closure that is an [`OutcomeSink`].
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub enum Outcome<'a> {
-    /// See [`Outcomes::sent`] (where and when it is called).
+    /// See [`OutcomeSink::sent`] (where and when it is called).
     Sent(&'a Sent<'a>),
-    /// See [`Outcomes::dead_letter`] (where and when it is called).
+    /// See [`OutcomeSink::dead_letter`] (where and when it is called).
     DeadLetter(&'a DeadLetter),
 }
 
-impl<F> Outcomes for F
+impl<F> OutcomeSink for F
 where
     F: Fn(Outcome<'_>) + Send + Sync + 'static,
 {
@@ -100,7 +100,7 @@ where
     }
 }
 
-impl<A: Outcomes, B: Outcomes> Outcomes for (A, B) {
+impl<A: OutcomeSink, B: OutcomeSink> OutcomeSink for (A, B) {
     fn sent(&self, sent: &Sent<'_>) {
         self.0.sent(sent);
         self.1.sent(sent);
@@ -112,7 +112,7 @@ impl<A: Outcomes, B: Outcomes> Outcomes for (A, B) {
     }
 }
 
-/// [`Outcomes`] that append one JSON line per undelivered event to a
+/// [`OutcomeSink`] that append one JSON line per undelivered event to a
 /// file, each an [`EventLine`](crate::EventLine): `{"at_ms": ..., "session_id": ...,
 /// "event_id": ..., "reason": ..., "status": ..., "event": {...}}`
 /// (`status` is `null` when the API did not answer). `honeyhive send` replays such a file as it is. Each line is flushed as it is written, so a crash loses
@@ -157,7 +157,7 @@ impl fmt::Debug for JsonlDeadLetters {
     }
 }
 
-impl Outcomes for JsonlDeadLetters {
+impl OutcomeSink for JsonlDeadLetters {
     fn dead_letter(&self, letter: &DeadLetter) {
         let line = crate::EventLine::from_dead_letter(letter);
         let mut file = self.file.lock();

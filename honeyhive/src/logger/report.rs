@@ -23,7 +23,7 @@ pub struct LoggerStats {
     /// Events not sent because their session was sampled out
     /// ([`ClientBuilder::sample_rate`](crate::ClientBuilder::sample_rate)):
     /// never queued, never dead letters.
-    pub sampled_out: u64,
+    pub events_sampled_out: u64,
     /// Events queued or in flight now.
     pub pending: u64,
     /// Requests the logger lets be in flight now: adapted to the server's

@@ -251,7 +251,7 @@ struct Unsettled {
     held: Held,
     /// Who settles it: its delivery while `Sending`; once `Settling`, its
     /// delivery has counted it (sent or failed) and is telling
-    /// [`Outcomes`](super::Outcomes).
+    /// [`OutcomeSink`](super::OutcomeSink).
     phase: Phase,
 }
 
@@ -439,7 +439,7 @@ impl Shared {
             retried: c.retried.load(Ordering::SeqCst),
             failed: c.failed.load(Ordering::SeqCst),
             dropped: c.dropped.load(Ordering::SeqCst),
-            sampled_out: c.sampled_out.load(Ordering::SeqCst),
+            events_sampled_out: c.sampled_out.load(Ordering::SeqCst),
             pending: (self.queue.len() + in_flight) as u64,
             in_flight_limit: self.limiter.limit(),
             send_rate_limit: self.rate.limit().map(|rate| rate.round() as u32),

@@ -331,7 +331,7 @@ struct LayerCounters {
 #[non_exhaustive]
 pub struct LayerStats {
     /// Trees handed to the Logger (those of a session the client samples
-    /// out included: the Logger counts them in its `sampled_out`).
+    /// out included: the Logger counts them in its `events_sampled_out`).
     pub trees_logged: u64,
     /// Trees the Logger refused: its queue was full or it was shut down
     /// (also counted in its `dropped`), or the root's

@@ -3,7 +3,7 @@
 //! A reader thread streams each input line by line (memory does not grow
 //! with the file), parses it and hands the event to the Logger, waiting
 //! when its queue is full. The Logger reports each event's fate: sent
-//! (the `Outcomes` hook) or a dead letter. A [`Tracker`] turns those into counts,
+//! (the `OutcomeSink` hook) or a dead letter. A [`Tracker`] turns those into counts,
 //! rejects-file lines and the checkpoint: the last line before which every
 //! line is settled (sent, or written to the rejects file).
 
@@ -81,7 +81,7 @@ pub struct Args {
 /// Each event's fate, told to the tracker.
 struct Outcomes(Arc<Tracker>);
 
-impl honeyhive::Outcomes for Outcomes {
+impl honeyhive::OutcomeSink for Outcomes {
     fn sent(&self, sent: &Sent<'_>) {
         self.0.sent(sent.event_id);
     }

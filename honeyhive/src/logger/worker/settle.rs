@@ -5,7 +5,7 @@ use super::*;
 
 impl Shared {
     /// Settles `units` as sent (those shutdown has not handed back first),
-    /// telling [`Outcomes::sent`](super::Outcomes::sent) of each before it
+    /// telling [`OutcomeSink::sent`](super::OutcomeSink::sent) of each before it
     /// counts as settled.
     pub(super) fn settle_sent(&self, units: &[Numbered], attempts: u32) {
         let Some(outcomes) = &self.config.outcomes else {
@@ -46,7 +46,7 @@ impl Shared {
             let called =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| outcomes.sent(&sent)));
             if called.is_err() {
-                warn_loss("the logger's Outcomes::sent panicked; the event was sent");
+                warn_loss("the logger's OutcomeSink::sent panicked; the event was sent");
             }
         }
         let mut in_flight = self.in_flight.lock();
