@@ -9,6 +9,39 @@ use serde_json::{Map, Value};
 use crate::fields;
 use uuid::Uuid;
 
+/// A line the command writes (its rejects files, `mock --print`): an
+/// [`honeyhive::EventLine`], as dead-letter files hold them (so `send`
+/// replays it as it is), with what only the command knows beside it.
+/// Fields that are `None` are left out of the line.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Record {
+    /// The input file a rejected line came from (`send`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Its line number there, from 1 (`send`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// The operation that carried the event (`mock --print`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    /// The session, the event, and why it was not delivered.
+    #[serde(flatten)]
+    pub entry: honeyhive::EventLine,
+    /// The line's text, for a line that was not an event at all (`send`'s
+    /// rejects).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<String>,
+}
+
+impl From<honeyhive::EventLine> for Record {
+    fn from(entry: honeyhive::EventLine) -> Self {
+        Record {
+            entry,
+            ..Record::default()
+        }
+    }
+}
+
 /// An event ready to log, with the id it will be recorded under.
 #[derive(Debug)]
 pub struct ParsedLine {

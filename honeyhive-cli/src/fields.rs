@@ -25,22 +25,27 @@ pub fn event_fields() -> &'static [&'static str] {
 }
 
 /// The keys a wrapped line (`{"session_id": ..., "event": {...}}`) may
-/// have beside its event: those of [`honeyhive::EventLine`], which dead
-/// letters and rejects files are written as, so they replay as they are.
+/// have beside its event: those of a [`Record`](crate::event_line::Record)
+/// (an [`honeyhive::EventLine`] and the command's own), which dead letters
+/// and rejects files are written as, so they replay as they are.
 pub fn wrapper_keys() -> &'static [String] {
     static KEYS: OnceLock<Vec<String>> = OnceLock::new();
     KEYS.get_or_init(|| {
         // Every field set, so that every key is written.
-        let mut line = honeyhive::EventLine::default();
-        line.file = Some(String::new());
-        line.line = Some(0);
-        line.at_ms = Some(0);
-        line.session_id = Some(String::new());
-        line.event_id = Some(String::new());
-        line.operation = Some(String::new());
-        line.undelivered = Some(honeyhive::Undelivered::new("", Some(0)));
-        line.event = Some(Value::Null);
-        line.raw = Some(String::new());
+        let mut entry = honeyhive::EventLine::new("", Value::Null);
+        entry.at_ms = Some(0);
+        entry.event_id = Some(String::new());
+        entry.undelivered = Some(honeyhive::Undelivered::new(
+            "",
+            Some(honeyhive::StatusCode::OK),
+        ));
+        let line = crate::event_line::Record {
+            file: Some(String::new()),
+            line: Some(0),
+            operation: Some(String::new()),
+            entry,
+            raw: Some(String::new()),
+        };
         match serde_json::to_value(&line) {
             Ok(Value::Object(keys)) => keys.into_iter().map(|(key, _)| key).collect(),
             _ => Vec::new(),

@@ -3,6 +3,9 @@
 //! [`EventLine`], the JSONL line they are kept as.
 
 use bytes::Bytes;
+use reqwest::StatusCode;
+
+use crate::session::SessionId;
 
 /// An event that could not be delivered, with why.
 ///
@@ -21,7 +24,7 @@ use bytes::Bytes;
 #[non_exhaustive]
 pub struct DeadLetter {
     /// The session the event was logged into.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// The event's id, when it had got one.
     pub event_id: Option<String>,
     /// The event as JSON (see above).
@@ -32,14 +35,14 @@ pub struct DeadLetter {
     /// (`None`: connection failures, timeouts, shutdown).
     /// [`is_refused`](Self::is_refused) says what it means for sending the
     /// event again.
-    pub status: Option<u16>,
+    pub status: Option<StatusCode>,
 }
 
 impl DeadLetter {
     /// A letter for an event that could not even be serialized.
-    pub(crate) fn unsent(session_id: &crate::SessionId, reason: String) -> Self {
+    pub(crate) fn unsent(session_id: &SessionId, reason: String) -> Self {
         DeadLetter {
-            session_id: session_id.as_str().to_owned(),
+            session_id: session_id.clone(),
             event_id: None,
             event: Bytes::new(),
             reason,
@@ -62,7 +65,8 @@ impl DeadLetter {
     /// # }
     /// ```
     pub fn is_refused(&self) -> bool {
-        self.status.is_some_and(crate::status::refused)
+        self.status
+            .is_some_and(|status| crate::status::refused(status.as_u16()))
     }
 
     /// The event as a JSON value (`Null` if the bytes are not JSON, which the
@@ -72,15 +76,15 @@ impl DeadLetter {
     }
 }
 
-/// One line of the JSONL files of events this crate and the `honeyhive`
-/// command write and read: dead-letter files ([`JsonlDeadLetters`](crate::JsonlDeadLetters)), the
-/// command's rejects files, `honeyhive mock --print`, and the input of
-/// `honeyhive send`, which replays any of them as they are.
+/// One line of the JSONL files of events this crate writes (dead-letter
+/// files, [`JsonlDeadLetters`](crate::JsonlDeadLetters)), which the
+/// `honeyhive` command's `send` replays as they are (its rejects files and
+/// `mock --print` add fields of their own to the same lines).
 ///
 /// Shape: `{"session_id": "...", "event": {...}}`, and, for an event that
-/// was not delivered, `"reason"` and `"status"` (always present then,
-/// `null` when the API did not answer). Fields that are `None` are left
-/// out of the line.
+/// was not delivered, `"reason"` and `"status"` (always present then: the
+/// status as a number, `null` when the API did not answer). Fields that are
+/// `None` are left out of the line.
 ///
 /// ```
 /// use honeyhive::EventLine;
@@ -89,8 +93,9 @@ impl DeadLetter {
 /// let line: EventLine = serde_json::from_str(
 ///     r#"{"session_id": "s-1", "event": {"event_name": "search"}, "reason": "413", "status": 413}"#,
 /// )?;
-/// assert_eq!(line.session_id.as_deref(), Some("s-1"));
-/// assert_eq!(line.undelivered.as_ref().map(|f| f.status), Some(Some(413)));
+/// assert_eq!(line.session_id, Some("s-1".into()));
+/// let status = line.undelivered.as_ref().and_then(|u| u.status);
+/// assert_eq!(status, Some(honeyhive::StatusCode::PAYLOAD_TOO_LARGE));
 /// let back: serde_json::Value = serde_json::to_value(&line)?;
 /// assert_eq!(back["event"], json!({"event_name": "search"}));
 /// # Ok::<(), serde_json::Error>(())
@@ -98,35 +103,22 @@ impl DeadLetter {
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct EventLine {
-    /// The input file a rejected line came from (`honeyhive send`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file: Option<String>,
-    /// Its line number there, from 1 (`honeyhive send`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub line: Option<u64>,
     /// When the line was written, in milliseconds since the Unix epoch
     /// (dead letters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_ms: Option<u64>,
     /// The session the event belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub session_id: Option<String>,
+    pub session_id: Option<SessionId>,
     /// The event's id, when it had one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
-    /// The operation that carried it (`honeyhive mock --print`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub operation: Option<String>,
     /// Why it was not delivered, when it was not.
     #[serde(flatten)]
     pub undelivered: Option<Undelivered>,
     /// The event, as JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<serde_json::Value>,
-    /// The line's text, for a line that was not an event at all
-    /// (`honeyhive send`'s rejects).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub raw: Option<String>,
 }
 
 /// Why an [`EventLine`]'s event was not delivered.
@@ -136,13 +128,39 @@ pub struct Undelivered {
     /// What went wrong, in words.
     pub reason: String,
     /// The HTTP status of the API's answer; `None` (`null` on the line)
-    /// when it did not answer or the line was refused before sending.
-    pub status: Option<u16>,
+    /// when it did not answer or the line was refused before sending. On
+    /// the line, the number (`413`).
+    #[serde(with = "status_number")]
+    pub status: Option<StatusCode>,
+}
+
+/// An optional [`StatusCode`] on a line as its number, or `null`.
+mod status_number {
+    use reqwest::StatusCode;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        status: &Option<StatusCode>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match status {
+            Some(status) => serializer.serialize_u16(status.as_u16()),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<StatusCode>, D::Error> {
+        Option::<u16>::deserialize(deserializer)?
+            .map(|code| StatusCode::from_u16(code).map_err(serde::de::Error::custom))
+            .transpose()
+    }
 }
 
 impl Undelivered {
     /// Why an event was not delivered: `reason`, and the API's `status`.
-    pub fn new(reason: impl Into<String>, status: Option<u16>) -> Self {
+    pub fn new(reason: impl Into<String>, status: Option<StatusCode>) -> Self {
         Undelivered {
             reason: reason.into(),
             status,
@@ -152,7 +170,7 @@ impl Undelivered {
 
 impl EventLine {
     /// A line for `event` of `session_id`.
-    pub fn new(session_id: impl Into<String>, event: serde_json::Value) -> Self {
+    pub fn new(session_id: impl Into<SessionId>, event: serde_json::Value) -> Self {
         EventLine {
             session_id: Some(session_id.into()),
             event: Some(event),
@@ -168,5 +186,41 @@ impl EventLine {
             undelivered: Some(Undelivered::new(letter.reason.clone(), letter.status)),
             ..EventLine::new(letter.session_id.clone(), letter.event_json())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A dead-letter file keeps the bytes it had when the status was a
+    /// `u16`: the number, or `null`.
+    #[test]
+    fn a_line_writes_its_status_as_the_number_and_reads_it_back() {
+        let mut line = EventLine::new("s-1", serde_json::json!({"event_name": "search"}));
+        line.event_id = Some("e-1".into());
+        line.undelivered = Some(Undelivered::new(
+            "the API answered HTTP 413",
+            Some(StatusCode::PAYLOAD_TOO_LARGE),
+        ));
+        let written = serde_json::to_string(&line).unwrap();
+        assert_eq!(
+            written,
+            r#"{"session_id":"s-1","event_id":"e-1","reason":"the API answered HTTP 413","status":413,"event":{"event_name":"search"}}"#
+        );
+        assert_eq!(serde_json::from_str::<EventLine>(&written).unwrap(), line);
+
+        line.undelivered = Some(Undelivered::new("no answer", None));
+        let written = serde_json::to_string(&line).unwrap();
+        assert!(
+            written.contains(r#""reason":"no answer","status":null,"#),
+            "{written}"
+        );
+        assert_eq!(serde_json::from_str::<EventLine>(&written).unwrap(), line);
+
+        // Not a status: the pair is not read (as a `"status": "x"` is not).
+        let refused = r#"{"session_id":"s","reason":"r","status":1000}"#;
+        let read = serde_json::from_str::<EventLine>(refused).unwrap();
+        assert_eq!(read.undelivered, None);
     }
 }

@@ -50,11 +50,12 @@ pub enum Error {
     /// The API refused the credentials (HTTP 401 or 403). Not retried.
     #[non_exhaustive]
     #[error(
-        "the API refused the API key (HTTP {status}): check HH_API_KEY or ClientBuilder::api_key"
+        "the API refused the API key (HTTP {}): check HH_API_KEY or ClientBuilder::api_key",
+        status.as_u16()
     )]
     Unauthorized {
         /// 401 or 403.
-        status: u16,
+        status: StatusCode,
         /// The start of the answer's body, for diagnosis.
         body: String,
         /// Requests the call made.
@@ -68,10 +69,15 @@ pub enum Error {
     /// a 4xx other than 401, 403 and 429 (sent once), or a 408 or 5xx that
     /// was still failing when the retries ran out.
     #[non_exhaustive]
-    #[error("the API answered HTTP {status}{}{}: {body}", at(url), tries(*attempts))]
+    #[error(
+        "the API answered HTTP {}{}{}: {body}",
+        status.as_u16(),
+        at(url),
+        tries(*attempts)
+    )]
     Api {
         /// The HTTP status code.
-        status: u16,
+        status: StatusCode,
         /// The start of the answer's body.
         body: String,
         /// Requests the call made.
@@ -144,10 +150,13 @@ pub enum Error {
     /// The API's answer could not be read as the documented response. Not
     /// retried.
     #[non_exhaustive]
-    #[error("the API's answer (HTTP {status}) could not be decoded: {problem}")]
+    #[error(
+        "the API's answer (HTTP {}) could not be decoded: {problem}",
+        status.as_u16()
+    )]
     Decode {
         /// The HTTP status code of the answer.
-        status: u16,
+        status: StatusCode,
         /// Why it could not be decoded.
         problem: String,
         /// The start of the answer's body.
@@ -462,16 +471,15 @@ impl Error {
     /// # }
     /// ```
     pub fn status(&self) -> Option<StatusCode> {
-        let status = match self {
+        match self {
             Error::Unauthorized { status, .. }
             | Error::Api { status, .. }
-            | Error::Decode { status, .. } => *status,
-            Error::NotRecorded { .. } => 200,
-            Error::RateLimited { .. } => 429,
-            Error::NotFound { .. } => 404,
-            _ => return None,
-        };
-        StatusCode::from_u16(status).ok()
+            | Error::Decode { status, .. } => Some(*status),
+            Error::NotRecorded { .. } => Some(StatusCode::OK),
+            Error::RateLimited { .. } => Some(StatusCode::TOO_MANY_REQUESTS),
+            Error::NotFound { .. } => Some(StatusCode::NOT_FOUND),
+            _ => None,
+        }
     }
 
     /// The URL the API's answer came from, when the error is an answer to
@@ -526,7 +534,7 @@ impl Error {
     /// ```
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Api { status, .. } => crate::status::retryable(*status),
+            Error::Api { status, .. } => crate::status::retryable(status.as_u16()),
             Error::RateLimited { .. } | Error::Timeout { .. } | Error::Transport { .. } => true,
             Error::InvalidInput { .. }
             | Error::Unauthorized { .. }
@@ -563,7 +571,7 @@ mod tests {
     #[test]
     fn statuses_are_reported_for_every_answered_variant() {
         let api = Error::Api {
-            status: 503,
+            status: StatusCode::SERVICE_UNAVAILABLE,
             body: String::new(),
             attempts: 5,
             url: None,
@@ -587,14 +595,14 @@ mod tests {
     #[test]
     fn attempts_show_in_display_only_when_there_were_retries() {
         let once = Error::Api {
-            status: 400,
+            status: StatusCode::BAD_REQUEST,
             body: "bad".into(),
             attempts: 1,
             url: None,
         };
         assert_eq!(once.to_string(), "the API answered HTTP 400: bad");
         let retried = Error::Api {
-            status: 503,
+            status: StatusCode::SERVICE_UNAVAILABLE,
             body: "busy".into(),
             attempts: 5,
             url: None,
@@ -611,7 +619,7 @@ mod tests {
     fn debug_is_the_sentence_and_its_causes_and_alternate_debug_the_fields() {
         let json = serde_json::from_str::<serde_json::Value>("{").unwrap_err();
         let err = Error::Decode {
-            status: 200,
+            status: StatusCode::OK,
             problem: "expected JSON".into(),
             body: "{".into(),
             attempts: 1,

@@ -142,8 +142,8 @@ pub use dead_letter::{DeadLetter, EventLine, Undelivered};
 pub use error::Error;
 pub use event::{Event, EventType, UnknownEventType};
 pub use logger::{
-    JsonlDeadLetters, LogError, Logger, LoggerConfig, LoggerReport, LoggerStats, Outcome, OutcomeSink,
-    Route, Sent, ShutdownGuard,
+    JsonlDeadLetters, LogError, Logger, LoggerConfig, LoggerReport, LoggerStats, Outcome,
+    OutcomeSink, Route, Sent, ShutdownGuard,
 };
 pub use mask::{FreeForm, Mask, Redactor};
 /// An HTTP status code, as [`Error::status`] gives it (the `http` crate's, which

@@ -567,9 +567,7 @@ mod tests {
 
     #[test]
     fn settings_are_clamped_to_sense() {
-        let policy = RetryPolicy::default()
-            .max_attempts(0)
-            .multiplier(f64::NAN);
+        let policy = RetryPolicy::default().max_attempts(0).multiplier(f64::NAN);
         assert_eq!(policy.max_attempts, 1);
         assert_eq!(policy.backoff_ceiling(5), policy.backoff_ceiling(0));
     }

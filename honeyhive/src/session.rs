@@ -86,3 +86,31 @@ impl From<SessionId> for String {
         id.0.as_ref().to_owned()
     }
 }
+
+/// Compares the id's text: `id == "checkout-7"`.
+impl PartialEq<str> for SessionId {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+/// Compares the id's text: `id == "checkout-7"`.
+impl PartialEq<&str> for SessionId {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+/// As its text: `"checkout-7"`.
+impl serde::Serialize for SessionId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+/// From its text, as given (checked where it is used, as every id is).
+impl<'de> serde::Deserialize<'de> for SessionId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        <String as serde::Deserialize>::deserialize(deserializer).map(SessionId::from)
+    }
+}

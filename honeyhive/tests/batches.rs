@@ -6,6 +6,7 @@ mod support;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use honeyhive::StatusCode;
 use honeyhive::{Client, Event, Logger, LoggerConfig, RetryPolicy, Route};
 use serde_json::Value;
 use support::fault_server::{Fault, FaultServer};
@@ -159,7 +160,7 @@ async fn one_event_the_server_refuses_costs_only_itself_in_at_most_15_requests()
     assert!(!recorded.contains("e-37"));
     let letter = &report.dead_letters[0];
     assert_eq!(letter.event_id.as_deref(), Some("e-37"));
-    assert_eq!(letter.status, Some(400));
+    assert_eq!(letter.status, Some(StatusCode::BAD_REQUEST));
     assert!(
         letter.reason.contains("refused"),
         "the server's answer: {}",

@@ -6,6 +6,7 @@ mod support;
 use std::collections::HashMap;
 use std::time::Duration;
 
+use honeyhive::StatusCode;
 use honeyhive::{Client, ClientBuilder, Error, Event, RetryPolicy};
 use httpmock::{Method::POST, MockServer};
 use serde_json::json;
@@ -88,7 +89,9 @@ async fn bad_request_keeps_status_and_json_body() {
     .await;
     match &err {
         Error::Api {
-            status: 400, body, ..
+            status: StatusCode::BAD_REQUEST,
+            body,
+            ..
         } => {
             assert_eq!(body, r#"{"error":"event_type is invalid"}"#)
         }
@@ -106,7 +109,9 @@ async fn server_error_with_html_body() {
     let html = "<html><body><h1>500 Internal Server Error</h1></body></html>";
     match answer_with(500, "text/html", html).await {
         Error::Api {
-            status: 500, body, ..
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            body,
+            ..
         } => assert_eq!(body, html),
         other => panic!("expected Api 500, got {other:?}"),
     }
@@ -116,7 +121,7 @@ async fn server_error_with_html_body() {
 async fn ok_status_with_a_body_that_is_not_json() {
     match answer_with(200, "application/json", "OK").await {
         Error::Decode {
-            status: 200,
+            status: StatusCode::OK,
             problem,
             body,
             source,
@@ -136,7 +141,7 @@ async fn ok_status_with_the_wrong_content_type() {
     let json = r#"{"event_id":"evt-1","success":true}"#;
     match answer_with(200, "text/html", json).await {
         Error::Decode {
-            status: 200,
+            status: StatusCode::OK,
             problem,
             ..
         } => {
@@ -152,13 +157,31 @@ async fn ok_status_with_the_wrong_content_type() {
 #[tokio::test]
 async fn ok_status_with_a_truncated_json_body() {
     let err = answer_with(200, "application/json", r#"{"event_id":"evt-1","succ"#).await;
-    assert!(matches!(err, Error::Decode { status: 200, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Decode {
+                status: StatusCode::OK,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
 async fn ok_status_with_json_of_the_wrong_shape() {
     let err = answer_with(200, "application/json", r#"{"id":"x"}"#).await;
-    assert!(matches!(err, Error::Decode { status: 200, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Decode {
+                status: StatusCode::OK,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]

@@ -774,11 +774,7 @@ async fn the_tasks_own_spans_land_in_the_datapoints_session() {
 
     let server = RunsServer::start().await;
     let client = client(&server);
-    let logger = Logger::new(
-        &client,
-        LoggerConfig::default().route(Route::EventBatch),
-    )
-    .unwrap();
+    let logger = Logger::new(&client, LoggerConfig::default().route(Route::EventBatch)).unwrap();
     let subscriber = tracing_subscriber::registry().with(HoneyHiveLayer::new(logger.clone()));
     // A current-thread runtime: every task sees this thread's subscriber.
     let _default = tracing::subscriber::set_default(subscriber);

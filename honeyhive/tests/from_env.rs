@@ -5,6 +5,7 @@
 
 use std::process::Command;
 
+use honeyhive::StatusCode;
 use honeyhive::{Client, ClientBuilder, Error, Event};
 use httpmock::{Method::POST, MockServer};
 use serde_json::json;
@@ -77,6 +78,15 @@ async fn child_logs_with_the_environment() {
         .log_event("s-1", Event::model("m"))
         .await
         .expect_err("503");
-    assert!(matches!(err, Error::Api { status: 503, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Api {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(err.attempts(), Some(1));
 }

@@ -216,14 +216,14 @@ fn the_dead_letter_sink_runs_on_the_loggers_own_thread_whoever_hands_letters_bac
         let seen = Arc::clone(&threads);
         let logger = Logger::new(
             &client,
-            LoggerConfig::default().max_in_flight(1).outcomes(
-                move |outcome: Outcome<'_>| {
+            LoggerConfig::default()
+                .max_in_flight(1)
+                .outcomes(move |outcome: Outcome<'_>| {
                     if let Outcome::DeadLetter(_) = outcome {
                         let name = std::thread::current().name().map(str::to_owned);
                         seen.lock().unwrap().push(name);
                     }
-                },
-            ),
+                }),
         )
         .unwrap();
         for _ in 0..3 {

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use honeyhive::StatusCode;
 use honeyhive::testing::MockHoneyHive;
 use honeyhive::{
     Client, DeadLetter, Error, Event, JsonlDeadLetters, LogError, Logger, LoggerConfig, Outcome,
@@ -593,9 +594,7 @@ async fn log_wait_waits_for_room_instead_of_dropping() {
     let server = FaultServer::always(Fault::Slow(Duration::from_millis(5))).await;
     let logger = Logger::new(
         &client_for(server.base_url(), fast_retries()),
-        LoggerConfig::default()
-            .max_queue_events(5)
-            .max_in_flight(2),
+        LoggerConfig::default().max_queue_events(5).max_in_flight(2),
     )
     .unwrap();
     for i in 0..60 {
@@ -806,9 +805,7 @@ fn log_wait_from_many_threads_on_a_tiny_queue_never_sleeps_forever() {
         let _guard = runtime.enter();
         Logger::new(
             &client_for(server.base_url(), fast_retries()),
-            LoggerConfig::default()
-                .max_queue_events(2)
-                .max_in_flight(1),
+            LoggerConfig::default().max_queue_events(2).max_in_flight(1),
         )
         .unwrap()
     };
@@ -1084,7 +1081,7 @@ async fn on_sent_reports_each_accepted_event_before_flush_returns() {
         LoggerConfig::default().outcomes(move |outcome: Outcome<'_>| {
             if let Outcome::Sent(sent) = outcome {
                 sink.lock().unwrap().push((
-                    sent.session_id.to_owned(),
+                    sent.session_id.to_string(),
                     sent.event_id.to_owned(),
                     sent.attempts,
                 ));
@@ -1154,7 +1151,10 @@ async fn a_dead_letter_carries_the_status_the_api_answered_or_none() {
     refused.log("s", Event::tool("t")).unwrap();
     let report = refused.shutdown(Duration::from_secs(10)).await;
     assert_eq!(report.dead_letters.len(), 1);
-    assert_eq!(report.dead_letters[0].status, Some(401));
+    assert_eq!(
+        report.dead_letters[0].status,
+        Some(StatusCode::UNAUTHORIZED)
+    );
 
     // No answer at all: a closed port.
     let unreachable = Logger::new(

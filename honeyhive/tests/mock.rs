@@ -4,6 +4,7 @@
 
 mod support;
 
+use honeyhive::StatusCode;
 use honeyhive::testing::MockHoneyHive;
 use honeyhive::{Client, Error, Event, SessionId};
 use serde_json::{Value, json};
@@ -78,7 +79,13 @@ async fn a_wrong_key_gets_401_and_the_client_says_unauthorized() {
         .unwrap();
     let err = client.log_event("s", Event::tool("t")).await.unwrap_err();
     assert!(
-        matches!(err, Error::Unauthorized { status: 401, .. }),
+        matches!(
+            err,
+            Error::Unauthorized {
+                status: StatusCode::UNAUTHORIZED,
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert!(mock.events().is_empty());

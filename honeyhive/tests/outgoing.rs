@@ -74,11 +74,7 @@ async fn the_api_key_never_leaves_in_an_event_whatever_the_mask_does() {
         })
         .build()
         .unwrap();
-    let logger = Logger::new(
-        &client,
-        LoggerConfig::default().route(Route::EventBatch),
-    )
-    .unwrap();
+    let logger = Logger::new(&client, LoggerConfig::default().route(Route::EventBatch)).unwrap();
     logger
         .log(
             "s-1",
@@ -194,7 +190,7 @@ async fn sessions_sent(
     let sessions = mock
         .take_events()
         .into_iter()
-        .map(|e| e.session_id)
+        .map(|e| e.session_id.to_string())
         .collect();
     (sessions, report.stats)
 }
@@ -339,11 +335,7 @@ async fn a_batch_never_carries_an_event_that_alone_exceeds_the_limit() {
     let limit = 64 * 1024;
     let mock = MockHoneyHive::start_async().await;
     let client = mock.client_builder().max_body_bytes(limit).build().unwrap();
-    let logger = Logger::new(
-        &client,
-        LoggerConfig::default().route(Route::EventBatch),
-    )
-    .unwrap();
+    let logger = Logger::new(&client, LoggerConfig::default().route(Route::EventBatch)).unwrap();
     for i in 0..3 {
         logger
             .log(
@@ -529,11 +521,7 @@ async fn in_batches_a_panicking_mask_and_an_uncuttable_event_cost_only_themselve
         .mask(poisoning)
         .build()
         .unwrap();
-    let logger = Logger::new(
-        &client,
-        LoggerConfig::default().route(Route::EventBatch),
-    )
-    .unwrap();
+    let logger = Logger::new(&client, LoggerConfig::default().route(Route::EventBatch)).unwrap();
     let numbers: Vec<u64> = (0..10_000).collect();
     logger.log("s", poisoned()).unwrap();
     logger

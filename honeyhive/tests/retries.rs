@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use honeyhive::StatusCode;
 use honeyhive::api::types;
 use honeyhive::{Client, Error, Event, RetryPolicy};
 use support::fault_server::{Fault, FaultServer};
@@ -140,14 +141,26 @@ async fn permanent_faults_end_in_the_right_error_within_the_deadline() {
     let deadline = Duration::from_secs(1);
     let cases: Vec<(Fault, IsExpected)> = vec![
         (Fault::Unavailable, |e| {
-            matches!(e, Error::Api { status: 503, .. })
+            matches!(
+                e,
+                Error::Api {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    ..
+                }
+            )
         }),
         (Fault::Internal, |e| {
-            matches!(e, Error::Api { status: 500, .. })
+            matches!(
+                e,
+                Error::Api {
+                    status: StatusCode::INTERNAL_SERVER_ERROR,
+                    ..
+                }
+            )
         }),
         (
             Fault::BadGatewayHtml,
-            |e| matches!(e, Error::Api { status: 502, body, .. } if body.contains("<h1>")),
+            |e| matches!(e, Error::Api { status: StatusCode::BAD_GATEWAY, body, .. } if body.contains("<h1>")),
         ),
         (Fault::Drop { processed: false }, |e| {
             matches!(e, Error::Transport { .. })
@@ -230,7 +243,16 @@ async fn the_deadline_cuts_retries_short() {
     let started = Instant::now();
     let err = client.log_event("s", Event::model("m")).await.unwrap_err();
     let took = started.elapsed();
-    assert!(matches!(err, Error::Api { status: 503, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Api {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert!(took < Duration::from_millis(800), "took {took:?}");
     assert!(
         server.requests() > 5 && server.requests() < 1000,

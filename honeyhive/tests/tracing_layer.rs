@@ -370,8 +370,7 @@ async fn a_root_still_open_at_shutdown_is_sent_as_it_stands() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn an_unsent_tree_counts_against_the_queue_byte_bound_and_a_refused_one_is_counted() {
-    let (mock, logger) =
-        mock_logger_with(LoggerConfig::default().max_queue_bytes(16 * 1024)).await;
+    let (mock, logger) = mock_logger_with(LoggerConfig::default().max_queue_bytes(16 * 1024)).await;
     let layer = HoneyHiveLayer::new(logger.clone());
     let subscriber = tracing_subscriber::registry().with(layer.clone());
     let big = "x".repeat(64 * 1024);
@@ -421,8 +420,7 @@ async fn a_root_whose_session_id_cannot_name_a_session_is_refused_and_counted() 
 async fn a_field_recorded_again_keeps_its_last_value_only() {
     // The span must not grow with each record: 10 000 values would be
     // hundreds of KiB, over this queue's bound.
-    let (mock, logger) =
-        mock_logger_with(LoggerConfig::default().max_queue_bytes(64 * 1024)).await;
+    let (mock, logger) = mock_logger_with(LoggerConfig::default().max_queue_bytes(64 * 1024)).await;
     let layer = HoneyHiveLayer::new(logger.clone());
     let subscriber = tracing_subscriber::registry().with(layer.clone());
     tracing::subscriber::with_default(subscriber, || {
@@ -486,7 +484,7 @@ async fn a_session_scope_sends_each_span_under_it_as_a_root_in_its_session_and_i
                     .as_str()
                     .unwrap_or("")
                     .to_owned(),
-                received.session_id.clone(),
+                received.session_id.to_string(),
             )
         })
         .collect();

@@ -6,6 +6,7 @@ mod support;
 
 use std::time::{Duration, UNIX_EPOCH};
 
+use honeyhive::StatusCode;
 use honeyhive::api::types;
 use honeyhive::testing::MockHoneyHive;
 use honeyhive::{Client, Error, Event, EventUpdate, SessionId, SessionStart};
@@ -312,7 +313,7 @@ async fn a_v1_answer_that_is_not_the_documented_json_is_a_decode_error_with_its_
     let err = batch_answered(200, r#"{"event_id":"e-1","success":true}"#).await;
     match &err {
         Error::Decode {
-            status: 200,
+            status: StatusCode::OK,
             problem,
             ..
         } => {

@@ -5,6 +5,8 @@ use std::io::Write;
 use std::time::Duration;
 
 use honeyhive::EventLine;
+
+use crate::event_line::Record;
 use honeyhive::testing::MockHoneyHive;
 use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
@@ -117,8 +119,10 @@ fn drain(mock: &MockHoneyHive, print: bool) -> Result<(), Fail> {
     let lines = events
         .into_iter()
         .map(|e| {
-            let mut line = EventLine::new(e.session_id, e.event);
-            line.operation = Some(e.operation.to_owned());
+            let line = Record {
+                operation: Some(e.operation.to_owned()),
+                ..Record::from(EventLine::new(e.session_id, e.event))
+            };
             serde_json::to_value(line).unwrap_or_default()
         })
         .chain(

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use super::Client;
 use super::send::fill_event_ids;
 use crate::api::types::Event as Wire;
+use crate::session::SessionId;
 use crate::{Error, Event, FreeForm};
 
 impl Client {
@@ -174,8 +175,8 @@ impl Client {
     /// assert!(!client.keeps_session("checkout-7"));
     /// # Ok::<(), honeyhive::Error>(())
     /// ```
-    pub fn keeps_session(&self, session_id: &str) -> bool {
-        self.samples_in(session_id)
+    pub fn keeps_session(&self, session_id: impl Into<SessionId>) -> bool {
+        self.samples_in(session_id.into().as_str())
     }
 
     /// Whether an oversize event is cut rather than refused.

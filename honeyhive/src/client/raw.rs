@@ -309,7 +309,7 @@ pub(super) fn from_raw<E>(
         }
         api::Error::ErrorResponse(answer) => answered(answer.status(), answer.headers()),
         api::Error::UnexpectedResponse(answer) if answer.status().is_success() => Error::Decode {
-            status: answer.status().as_u16(),
+            status: answer.status(),
             problem: format!(
                 "the spec documents no HTTP {} answer for this call",
                 answer.status().as_u16()
@@ -321,7 +321,7 @@ pub(super) fn from_raw<E>(
         },
         api::Error::UnexpectedResponse(answer) => answered(answer.status(), answer.headers()),
         api::Error::InvalidResponsePayload(body, source) => Error::Decode {
-            status: 200,
+            status: reqwest::StatusCode::OK,
             problem: "the answer is not the JSON the spec documents".to_owned(),
             body: scrubber.map(|s| s.text(&body)).unwrap_or_default(),
             attempts,
@@ -366,8 +366,7 @@ fn answered(status: reqwest::StatusCode, headers: &HeaderMap) -> Error {
     let attempts = text(ATTEMPTS_HEADER)
         .and_then(|a| a.parse().ok())
         .unwrap_or(1);
-    let status = status.as_u16();
-    match status {
+    match status.as_u16() {
         401 | 403 => Error::Unauthorized {
             status,
             body,

@@ -227,7 +227,8 @@ impl Client {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let status = response.status().as_u16();
+        let code = response.status();
+        let status = code.as_u16();
         let next = Next {
             retry_after,
             throttled: status == 429,
@@ -249,7 +250,7 @@ impl Client {
             Ending::Broken(_) => false,
         };
         let decoded = decode_answer(
-            status,
+            code,
             content_type.as_deref(),
             &body,
             cut,

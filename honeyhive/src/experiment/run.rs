@@ -584,7 +584,7 @@ fn undelivered(
                 .dead_letters
                 .iter()
                 .filter(|l| ours.contains(l.session_id.as_str()))
-                .map(|l| l.session_id.clone()),
+                .map(|l| l.session_id.to_string()),
         );
     }
     out

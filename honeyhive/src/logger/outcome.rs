@@ -10,13 +10,14 @@ use std::path::{Path, PathBuf};
 use parking_lot::Mutex;
 
 use crate::DeadLetter;
+use crate::session::SessionId;
 
 /// An event the API accepted, as [`OutcomeSink::sent`] is told of it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Sent<'a> {
     /// The session the event was logged into.
-    pub session_id: &'a str,
+    pub session_id: &'a SessionId,
     /// The id it was sent (and recorded) under: the root's, for a tree.
     pub event_id: &'a str,
     /// How many requests it went out in (1 when the first one succeeded;

@@ -95,7 +95,7 @@ impl Unit {
             Body::Part(flat) => Bytes::from(unflatten(&flat.json).to_string()),
         };
         DeadLetter {
-            session_id: self.session_id.as_str().to_owned(),
+            session_id: self.session_id.clone(),
             event_id: Some(self.event_id().to_owned()),
             event,
             reason,
@@ -690,7 +690,10 @@ fn send<'a>(
         match finish(result, tally) {
             Ok(_answer) => shared.settle_sent(units, attempts),
             Err(Error::Api {
-                status: 400 | 413 | 422,
+                status:
+                    reqwest::StatusCode::BAD_REQUEST
+                    | reqwest::StatusCode::PAYLOAD_TOO_LARGE
+                    | reqwest::StatusCode::UNPROCESSABLE_ENTITY,
                 ..
             }) if units.len() > 1 => {
                 let (first, second) = units.split_at(units.len() / 2);

@@ -213,7 +213,7 @@ impl Error {
     fn not_found_as(self, resource: &'static str, id: &str) -> Self {
         match self {
             Error::Api {
-                status: 404,
+                status: reqwest::StatusCode::NOT_FOUND,
                 body,
                 attempts,
                 url,

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use super::{Page, Paged, page_size, typed, uuid};
 use crate::api::types;
 use crate::fields::Invalid;
+use crate::session::SessionId;
 use crate::{Client, Error};
 
 /// Experiment runs: made by [`Client::runs`].
@@ -159,8 +160,11 @@ macro_rules! run_setters {
 
         /// The sessions the run recorded (one per datapoint, as
         /// HoneyHive's SDKs record them).
-        pub fn session_ids<I: IntoIterator<Item = S>, S: Into<String>>(mut self, ids: I) -> Self {
-            self.fields.session_ids = ids.into_iter().map(Into::into).collect();
+        pub fn session_ids<I: IntoIterator<Item = S>, S: Into<SessionId>>(
+            mut self,
+            ids: I,
+        ) -> Self {
+            self.fields.session_ids = ids.into_iter().map(|id| id.into().into()).collect();
             self
         }
 

@@ -112,7 +112,7 @@ fn accept(state: &mut State, call: &Call<'_>, session_id: String, event: Value) 
     state.recorded.stats.events += 1;
     state.recorded.events.push(ReceivedEvent {
         operation: call.operation,
-        session_id,
+        session_id: session_id.into(),
         event,
         body: call.raw.clone(),
     });
@@ -136,7 +136,7 @@ fn start(state: &mut State, body: &Value, record: bool) -> Value {
     if record {
         state.recorded.stats.sessions += 1;
         state.recorded.sessions.push(ReceivedSession {
-            session_id,
+            session_id: session_id.into(),
             session: body.clone(),
         });
     }

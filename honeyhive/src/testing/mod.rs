@@ -153,6 +153,7 @@ use bytes::Bytes;
 use httpmock::{HttpMockRequest, HttpMockResponse, MockServer};
 use serde_json::{Map, Value, json};
 
+use crate::session::SessionId;
 use crate::validate::{Accepted, Refusal, Request, Spec};
 use crate::{Client, ClientBuilder, Error};
 
@@ -177,7 +178,7 @@ pub struct ReceivedEvent {
     /// `logEvent`, `createSessionEventBatch` and `addSessionTracesLegacy`,
     /// the batch's new session with `single_session`, the event's
     /// `session_id` for the others (a new one when it has none).
-    pub session_id: String,
+    pub session_id: SessionId,
     /// The event as JSON, as it came: the body of `logEvent` and
     /// `createEvent`, one of the `events` of a batch.
     pub event: Value,
@@ -190,7 +191,7 @@ pub struct ReceivedEvent {
 #[non_exhaustive]
 pub struct ReceivedSession {
     /// The session's id: the body's, or a new one.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// The request body as JSON.
     pub session: Value,
 }

@@ -18,7 +18,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use honeyhive::{DeadLetter, EventLine, Undelivered};
+use honeyhive::{DeadLetter, EventLine, StatusCode, Undelivered};
+
+use crate::event_line::Record;
 use serde_json::Value;
 
 use super::checkpoint::Position;
@@ -84,7 +86,7 @@ struct WindowLine {
     /// Failed: the checkpoint must not pass it.
     failed: bool,
     /// Its rejects-file record, written when the line leaves the window.
-    record: Option<EventLine>,
+    record: Option<Record>,
 }
 
 struct Rejects {
@@ -190,15 +192,14 @@ impl Tracker {
         state.push(number, end, true);
         state.counts.rejected += 1;
         let mut record = match parsed {
-            Some((session_id, event)) => EventLine::new(session_id, event),
-            None => {
-                let mut record = EventLine::default();
-                record.raw = Some(text.to_owned());
-                record
-            }
+            Some((session_id, event)) => Record::from(EventLine::new(session_id, event)),
+            None => Record {
+                raw: Some(text.to_owned()),
+                ..Record::default()
+            },
         };
         record.line = Some(number);
-        record.undelivered = Some(Undelivered::new(reason, None));
+        record.entry.undelivered = Some(Undelivered::new(reason, None));
         state.settle(number, Outcome::Rejected(record));
     }
 
@@ -215,9 +216,9 @@ impl Tracker {
         let Some(number) = state.take(event_id) else {
             return;
         };
-        let mut record = EventLine::new(session_id, event);
+        let mut record = Record::from(EventLine::new(session_id, event));
         record.line = Some(number);
-        record.undelivered = Some(Undelivered::new(reason, None));
+        record.entry.undelivered = Some(Undelivered::new(reason, None));
         if rejected {
             state.counts.rejected += 1;
             state.settle(number, Outcome::Rejected(record));
@@ -245,7 +246,9 @@ impl Tracker {
         if !self.sent_any.load(Ordering::Relaxed) {
             let why = match letter.status {
                 None => Some(StopReason::Unreachable),
-                Some(401 | 403) => Some(StopReason::RefusedKey),
+                Some(StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => {
+                    Some(StopReason::RefusedKey)
+                }
                 _ => None,
             };
             if let Some(why) = why {
@@ -258,9 +261,9 @@ impl Tracker {
         } else {
             state.counts.failed += 1;
         }
-        let mut record = EventLine::from_dead_letter(letter);
+        let mut record = Record::from(EventLine::from_dead_letter(letter));
         record.line = number;
-        record.at_ms = None;
+        record.entry.at_ms = None;
         match number {
             Some(number) if rejected => state.settle(number, Outcome::Rejected(record)),
             Some(number) => state.settle(number, Outcome::Failed(record)),
@@ -334,9 +337,9 @@ impl Lines {
 enum Outcome {
     Sent,
     /// Wrong, or refused for good: its record, and the checkpoint may pass.
-    Rejected(EventLine),
+    Rejected(Record),
     /// May go through later: its record, and the checkpoint stays before.
-    Failed(EventLine),
+    Failed(Record),
 }
 
 impl State {
@@ -409,7 +412,7 @@ impl State {
     /// Appends a line to the rejects file (made on first use) and flushes
     /// it, before the line counts as settled: a crash after the checkpoint
     /// moved cannot lose it.
-    fn write_reject(&mut self, mut record: EventLine) {
+    fn write_reject(&mut self, mut record: Record) {
         record.file = Some(self.file.clone());
         let Some(rejects) = &mut self.rejects else {
             return;
@@ -461,7 +464,7 @@ fn keep_earlier_rejects(path: &std::path::Path, file: &str, kept_to: u64) -> io:
     let kept: Vec<&str> = text
         .lines()
         .filter(|line| {
-            let Ok(record) = serde_json::from_str::<EventLine>(line) else {
+            let Ok(record) = serde_json::from_str::<Record>(line) else {
                 return true; // not ours to judge
             };
             record.file.as_deref() != Some(file) || record.line.is_some_and(|n| n <= kept_to)

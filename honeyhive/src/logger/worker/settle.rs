@@ -39,7 +39,7 @@ impl Shared {
         // leave an event unsettled (a flush would wait forever).
         for (_, unit) in &settling {
             let sent = Sent {
-                session_id: unit.session_id.as_str(),
+                session_id: &unit.session_id,
                 event_id: unit.event_id(),
                 attempts,
             };
@@ -78,7 +78,7 @@ impl Shared {
         let letters = failing
             .iter()
             .map(|(_, unit)| DeadLetter {
-                status: error.status().map(|s| s.as_u16()),
+                status: error.status(),
                 ..unit.letter(error.to_string())
             })
             .collect();

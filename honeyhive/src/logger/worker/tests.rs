@@ -6,6 +6,7 @@ use super::super::{Logger, LoggerConfig};
 use super::*;
 use crate::retry::Next;
 use crate::{Event, RetryPolicy};
+use reqwest::StatusCode;
 
 type Plan = Box<dyn Fn(&str, u32) -> AttemptFuture<'static> + Send + Sync>;
 
@@ -83,7 +84,7 @@ fn ready(verdict: Verdict<Result<Answer, Error>>) -> AttemptFuture<'static> {
 fn unavailable() -> Verdict<Result<Answer, Error>> {
     Verdict::Retryable {
         outcome: Err(Error::Api {
-            status: 503,
+            status: StatusCode::SERVICE_UNAVAILABLE,
             body: String::new(),
             attempts: 1,
             url: None,
@@ -97,7 +98,7 @@ fn unavailable() -> Verdict<Result<Answer, Error>> {
 fn unavailable_for(after: Duration) -> Verdict<Result<Answer, Error>> {
     Verdict::Retryable {
         outcome: Err(Error::Api {
-            status: 503,
+            status: StatusCode::SERVICE_UNAVAILABLE,
             body: String::new(),
             attempts: 1,
             url: None,
@@ -429,7 +430,7 @@ async fn retried_attempts_send_the_same_body_and_are_counted() {
 async fn a_final_failure_is_a_dead_letter_with_the_sent_body_and_the_reason() {
     let (script, logger) = scripted(|_, _| {
         ready(Verdict::Final(Err(Error::Api {
-            status: 422,
+            status: StatusCode::UNPROCESSABLE_ENTITY,
             body: "no".into(),
             attempts: 1,
             url: None,
@@ -657,7 +658,7 @@ async fn a_batch_refused_400_is_split_until_the_one_bad_event_is_a_dead_letter()
     let (script, logger) = batched(LoggerConfig::default(), 1 << 20, |ids, _| {
         ready(if ids.split(',').any(|id| id == "e37") {
             Verdict::Final(Err(Error::Api {
-                status: 400,
+                status: StatusCode::BAD_REQUEST,
                 body: "event e37 is malformed".into(),
                 attempts: 1,
                 url: None,
@@ -672,7 +673,7 @@ async fn a_batch_refused_400_is_split_until_the_one_bad_event_is_a_dead_letter()
     assert_eq!((report.stats.sent, report.stats.failed), (99, 1));
     let letter = &report.dead_letters[0];
     assert_eq!(letter.event_id.as_deref(), Some("e37"));
-    assert_eq!(letter.status, Some(400));
+    assert_eq!(letter.status, Some(StatusCode::BAD_REQUEST));
     assert!(
         letter.reason.contains("event e37 is malformed"),
         "{}",
@@ -699,7 +700,7 @@ async fn a_batch_answered_500_is_retried_whole_with_the_same_bytes() {
         ready(if attempt == 1 {
             Verdict::Retryable {
                 outcome: Err(Error::Api {
-                    status: 500,
+                    status: StatusCode::INTERNAL_SERVER_ERROR,
                     body: "events partially created".into(),
                     attempts: 1,
                     url: None,
