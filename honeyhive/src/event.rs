@@ -1,11 +1,10 @@
 //! The [`Event`] builder: one span of an LLM application, ready to log.
 
 use std::fmt;
-use std::time::{Duration, SystemTime};
 
 use serde_json::{Number, Value};
 
-use crate::fields::{Invalid, object_setters};
+use crate::fields::{Invalid, object_setters, time_setters};
 use crate::{Error, api};
 
 /// The four kinds of event HoneyHive knows.
@@ -142,7 +141,9 @@ impl Event {
         Self::new(EventType::Session, name)
     }
 
-    /// Sets `event_name`.
+    /// Sets the event's name (`event_name` on the wire). `name` is this
+    /// object's own name on every builder: [`SessionStart::name`](crate::SessionStart::name)
+    /// names the session.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.wire.event_name = Some(name.into());
         self
@@ -188,49 +189,6 @@ impl Event {
         self
     }
 
-    /// Sets `start_time`, sent as whole milliseconds since the Unix epoch.
-    pub fn start_time(mut self, at: SystemTime) -> Self {
-        let millis = self.invalid.epoch_millis("start_time", at);
-        self.wire.start_time = millis;
-        self
-    }
-
-    /// Sets `end_time`, sent as whole milliseconds since the Unix epoch.
-    pub fn end_time(mut self, at: SystemTime) -> Self {
-        let millis = self.invalid.epoch_millis("end_time", at);
-        self.wire.end_time = millis;
-        self
-    }
-
-    /// Sets `duration`, sent in milliseconds (with microsecond precision
-    /// below a whole millisecond).
-    pub fn duration(mut self, took: Duration) -> Self {
-        self.wire.duration = Some(crate::millis::duration(took));
-        self
-    }
-
-    /// Sets `start_time` from milliseconds since the Unix epoch, for times
-    /// that are already numbers. NaN, infinities and negative values are
-    /// refused when the event is logged.
-    pub fn start_time_ms(mut self, millis: f64) -> Self {
-        self.wire.start_time = self.invalid.millis("start_time", millis);
-        self
-    }
-
-    /// Sets `end_time` from milliseconds since the Unix epoch; see
-    /// [`start_time_ms`](Self::start_time_ms).
-    pub fn end_time_ms(mut self, millis: f64) -> Self {
-        self.wire.end_time = self.invalid.millis("end_time", millis);
-        self
-    }
-
-    /// Sets `duration` from a number of milliseconds; see
-    /// [`start_time_ms`](Self::start_time_ms).
-    pub fn duration_ms(mut self, millis: f64) -> Self {
-        self.wire.duration = self.invalid.millis("duration", millis);
-        self
-    }
-
     /// Adds a child event, sent nested in this one's `children`.
     pub fn child(mut self, child: Event) -> Self {
         let index = self.wire.children.len();
@@ -269,6 +227,12 @@ impl Event {
         check_times(&self.wire)
     }
 }
+
+time_setters!(Event {
+    start_time,
+    end_time,
+    duration
+});
 
 object_setters!(Event {
     inputs: ": what went into the event",
@@ -326,13 +290,7 @@ impl From<api::types::Event> for Event {
 fn check_times(event: &api::types::Event) -> Result<(), Error> {
     match misordered_times(event) {
         None => Ok(()),
-        Some((path, start, end)) => Err(Error::invalid(
-            format!("{path}end_time"),
-            format!(
-                "{end} ms is before start_time {start} ms; set end_time at or after start_time \
-                 (or swap them)"
-            ),
-        )),
+        Some((path, start, end)) => crate::fields::times_in_order(&path, Some(start), Some(end)),
     }
 }
 
@@ -359,7 +317,7 @@ fn misordered_times(event: &api::types::Event) -> Option<(String, &Number, &Numb
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::UNIX_EPOCH;
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
     #[test]
     fn each_constructor_sets_its_kind_and_name_and_display_is_the_wire_name() {

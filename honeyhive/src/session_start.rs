@@ -1,8 +1,6 @@
 //! [`SessionStart`]: the body of `POST /v1/sessions`, built field by field.
 
-use std::time::{Duration, SystemTime};
-
-use crate::fields::{Invalid, object_setters};
+use crate::fields::{Invalid, object_setters, time_setters};
 use crate::{Error, SessionId, api};
 
 /// A session to start with [`Client::start_session`](crate::Client::start_session)
@@ -37,7 +35,10 @@ impl SessionStart {
         SessionStart::default().name(name)
     }
 
-    /// Sets `session_name`.
+    /// Sets the session's name (`session_name` on the wire). `name` is
+    /// this object's own name on every builder: [`Event::name`](crate::Event::name)
+    /// names an event; the session's own event is named by
+    /// [`event_name`](Self::event_name).
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.wire.session_name = Some(name.into());
         self
@@ -64,24 +65,6 @@ impl SessionStart {
         self
     }
 
-    /// Sets `start_time`, sent as whole milliseconds since the Unix epoch.
-    pub fn start_time(mut self, at: SystemTime) -> Self {
-        self.wire.start_time = self.invalid.epoch_millis("start_time", at);
-        self
-    }
-
-    /// Sets `end_time`, sent as whole milliseconds since the Unix epoch.
-    pub fn end_time(mut self, at: SystemTime) -> Self {
-        self.wire.end_time = self.invalid.epoch_millis("end_time", at);
-        self
-    }
-
-    /// Sets `duration`, sent in milliseconds.
-    pub fn duration(mut self, took: Duration) -> Self {
-        self.wire.duration = Some(crate::millis::duration(took));
-        self
-    }
-
     /// The request body as the generated API type, as it stands now
     /// (before the client fills the session id and source).
     pub fn as_api(&self) -> &api::types::StartSessionRequest {
@@ -92,12 +75,24 @@ impl SessionStart {
     /// setter met.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] naming the field a setter could not take.
+    /// [`Error::InvalidInput`] naming the field a setter could not take,
+    /// or `end_time` before `start_time`.
     pub fn into_api(self) -> Result<api::types::StartSessionRequest, Error> {
         self.invalid.check()?;
+        crate::fields::times_in_order(
+            "",
+            self.wire.start_time.as_ref(),
+            self.wire.end_time.as_ref(),
+        )?;
         Ok(self.wire)
     }
 }
+
+time_setters!(SessionStart {
+    start_time,
+    end_time,
+    duration
+});
 
 object_setters!(SessionStart {
     inputs: ": what went into the session",
@@ -106,3 +101,36 @@ object_setters!(SessionStart {
     metadata: "",
     user_properties: "",
 });
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_set_as_numbers_and_an_end_before_the_start_is_refused() {
+        let start = SessionStart::new("chat")
+            .start_time_ms(1_700_000_000_123.0)
+            .end_time_ms(1_700_000_001_000.0)
+            .duration_ms(877.0);
+        let wire = start.into_api().unwrap();
+        assert_eq!(wire.start_time.unwrap().as_f64(), Some(1_700_000_000_123.0));
+        assert_eq!(wire.duration.unwrap().as_f64(), Some(877.0));
+
+        let backwards = SessionStart::new("chat")
+            .start_time_ms(2_000.0)
+            .end_time_ms(1_000.0);
+        let err = backwards.into_api().unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidInput { field, .. } if field == "end_time"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("before start_time"), "{err}");
+
+        let refused = SessionStart::new("chat").duration_ms(f64::NAN);
+        let err = refused.into_api().unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidInput { field, .. } if field == "duration"),
+            "{err:?}"
+        );
+    }
+}

@@ -1,10 +1,8 @@
 //! [`EventUpdate`]: changes to an event logged earlier.
 
-use std::time::{Duration, SystemTime};
-
 use serde::Serialize;
 
-use crate::fields::{Invalid, object_setters};
+use crate::fields::{Invalid, object_setters, time_setters};
 use crate::{Error, api};
 
 /// Changes to an event logged earlier, for [`Client::update_event`]
@@ -48,19 +46,6 @@ impl EventUpdate {
         self
     }
 
-    /// Replaces `end_time`, sent as whole milliseconds since the Unix
-    /// epoch.
-    pub fn end_time(mut self, at: SystemTime) -> Self {
-        self.wire.end_time = self.invalid.epoch_millis("end_time", at);
-        self
-    }
-
-    /// Replaces `duration`, sent in milliseconds.
-    pub fn duration(mut self, took: Duration) -> Self {
-        self.wire.duration = Some(crate::millis::duration(took));
-        self
-    }
-
     /// Replaces `children_ids`, the ids of the events inside this one
     /// (HoneyHive ignores an empty list).
     pub fn children_ids<I, S>(mut self, ids: I) -> Self
@@ -96,6 +81,8 @@ impl EventUpdate {
     }
 }
 
+time_setters!(EventUpdate { end_time, duration });
+
 object_setters!(EventUpdate {
     feedback: ", merged into the event's",
     metrics: ", merged into the event's",
@@ -103,3 +90,24 @@ object_setters!(EventUpdate {
     config: ", merged into the event's",
     user_properties: ", merged into the event's",
 });
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_set_as_numbers_and_bad_ones_are_named() {
+        let update = EventUpdate::new()
+            .end_time_ms(1_700_000_001_000.0)
+            .duration_ms(12.5);
+        let wire = update.into_api().unwrap();
+        assert_eq!(wire.end_time.unwrap().as_f64(), Some(1_700_000_001_000.0));
+        assert_eq!(wire.duration.unwrap().as_f64(), Some(12.5));
+
+        let err = EventUpdate::new().end_time_ms(-1.0).into_api().unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidInput { field, .. } if field == "end_time"),
+            "{err:?}"
+        );
+    }
+}

@@ -150,3 +150,71 @@ macro_rules! object_setters {
     };
 }
 pub(crate) use object_setters;
+
+/// The time setters of a builder whose `wire` has these fields: for
+/// `start_time` and `end_time`, one from a [`SystemTime`] and a `*_ms`
+/// one from milliseconds since the Unix epoch; for `duration`, one from a
+/// [`Duration`](std::time::Duration) and `duration_ms`. Every builder
+/// with times has the same setters, kept here once; an end before the
+/// start is refused by [`times_in_order`].
+macro_rules! time_setters {
+    ($type:ty { $($field:ident),* $(,)? }) => {
+        impl $type {
+            $( $crate::fields::time_setters!(@one $field); )*
+        }
+    };
+    (@one start_time) => {
+        $crate::fields::time_setters!(@at start_time start_time_ms);
+    };
+    (@one end_time) => {
+        $crate::fields::time_setters!(@at end_time end_time_ms);
+    };
+    (@one duration) => {
+        /// Sets `duration`, sent in milliseconds (with microsecond
+        /// precision below a whole millisecond).
+        pub fn duration(mut self, took: ::std::time::Duration) -> Self {
+            self.wire.duration = Some($crate::millis::duration(took));
+            self
+        }
+
+        /// Sets `duration` from a number of milliseconds. NaN, infinities
+        /// and negative values are refused when it is sent.
+        pub fn duration_ms(mut self, millis: f64) -> Self {
+            self.wire.duration = self.invalid.millis("duration", millis);
+            self
+        }
+    };
+    (@at $field:ident $ms:ident) => {
+        #[doc = concat!("Sets `", stringify!($field), "`, sent as whole milliseconds since the Unix epoch.")]
+        pub fn $field(mut self, at: ::std::time::SystemTime) -> Self {
+            self.wire.$field = self.invalid.epoch_millis(stringify!($field), at);
+            self
+        }
+
+        #[doc = concat!("Sets `", stringify!($field), "` from milliseconds since the Unix epoch, for times that are already numbers. NaN, infinities and negative values are refused when it is sent.")]
+        pub fn $ms(mut self, millis: f64) -> Self {
+            self.wire.$field = self.invalid.millis(stringify!($field), millis);
+            self
+        }
+    };
+}
+pub(crate) use time_setters;
+
+/// Refuses an `end_time` before the `start_time` (both set), naming
+/// `{path}end_time` (`path` is `children[2].` inside a tree, else empty).
+pub(crate) fn times_in_order(
+    path: &str,
+    start: Option<&Number>,
+    end: Option<&Number>,
+) -> Result<(), Error> {
+    match (start, end) {
+        (Some(start), Some(end)) if end.as_f64() < start.as_f64() => Err(Error::invalid(
+            format!("{path}end_time"),
+            format!(
+                "{end} ms is before start_time {start} ms; set end_time at or after start_time \
+                 (or swap them)"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
