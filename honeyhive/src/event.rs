@@ -317,7 +317,7 @@ fn misordered_times(event: &api::types::Event) -> Option<(String, &Number, &Numb
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
     fn each_constructor_sets_its_kind_and_name_and_display_is_the_wire_name() {
