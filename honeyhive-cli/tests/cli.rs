@@ -1147,7 +1147,7 @@ fn send_redacts_the_keys_given_and_samples_sessions_with_the_library_s_rule() {
         assert_eq!(event.event["inputs"]["note"], "mail [redacted]");
     }
     let kept = (0..100)
-        .filter(|i| client.keeps_session(&format!("sess-{i}")))
+        .filter(|i| client.keeps_session(format!("sess-{i}")))
         .count() as u64;
     assert_eq!(kept, sent);
 }
