@@ -1,7 +1,7 @@
 //! The connection settings every command that talks to the API shares:
 //! flags with the library's environment variables as fallbacks.
 
-use honeyhive::{Client, ClientBuilder, Error, Redactor};
+use honeyhive::{Client, ClientBuilder, Error, Fix, Redactor};
 
 use crate::exit::{Exit, Fail};
 
@@ -120,7 +120,7 @@ impl Api {
 pub fn config_error(error: Error) -> Fail {
     Fail::new(
         Exit::Config,
-        format!("configuration: {}", for_the_shell(&error.to_string())),
+        format!("configuration: {}", for_the_shell(&error)),
     )
 }
 
@@ -133,43 +133,29 @@ pub fn api_error(error: Error) -> Fail {
         error if error.status().is_none() => Exit::Unreachable,
         _ => Exit::Partial,
     };
-    Fail::new(exit, for_the_shell(&error.to_string()))
+    Fail::new(exit, for_the_shell(&error))
 }
 
-/// The library's hints name its Rust API; at the shell the same fix is a
-/// flag or a variable. Every message the command prints from the library
-/// goes through here.
-pub fn for_the_shell(message: &str) -> String {
-    const SAID_IN_RUST: [(&str, &str); 8] = [
-        (" or give it to ClientBuilder::root_certificate_pem", ""),
-        (
-            "call ClientBuilder::api_key or set HH_API_KEY and use Client::from_env",
-            "set HH_API_KEY or pass --api-key",
-        ),
-        (
-            "ClientBuilder::api_key (or HH_API_KEY)",
-            "HH_API_KEY (or --api-key)",
-        ),
-        (
-            "HH_API_KEY or ClientBuilder::api_key",
-            "HH_API_KEY (or --api-key)",
-        ),
-        (
-            "ClientBuilder::allow_insecure_http(true)",
-            "--allow-insecure-http",
-        ),
-        (", or raise ClientBuilder::max_body_bytes", ""),
-        (
-            "SessionId::new() to start one",
-            "a new id (such as a UUID) to start one",
-        ),
-        ("such as SessionId::new()", "such as a UUID"),
-    ];
-    SAID_IN_RUST
-        .iter()
-        .fold(message.to_owned(), |text, (rust, shell)| {
-            text.replace(rust, shell)
-        })
+/// The library's sentence for `error`, its fix said at the shell (a flag
+/// or a variable, where the library names its Rust API). Every message
+/// the command prints from a library error goes through here.
+pub fn for_the_shell(error: &Error) -> String {
+    error.to_string_with(at_the_shell)
+}
+
+/// What fixes an error, in the command's terms.
+pub fn at_the_shell(fix: Fix) -> &'static str {
+    match fix {
+        Fix::ApiKey => "set HH_API_KEY or pass --api-key",
+        Fix::AllowInsecureHttp => "use https://, or --allow-insecure-http if you mean it",
+        Fix::MaxBodyBytes => "trim it",
+        Fix::RootCertificate => {
+            "if your own certificate authority signed it, point SSL_CERT_FILE at that \
+             authority's PEM file"
+        }
+        Fix::NewSessionId => "to start a new session, use a new id (such as a UUID)",
+        other => other.in_rust(),
+    }
 }
 
 #[cfg(test)]
@@ -178,21 +164,31 @@ mod tests {
 
     #[test]
     fn library_hints_come_out_as_flags_and_variables() {
-        for setting in [
-            ClientBuilder::default().build(),
-            Client::builder()
-                .api_key("k")
-                .base_url("http://example.com")
-                .build(),
+        let unset = ClientBuilder::default().build().unwrap_err();
+        assert_eq!(
+            for_the_shell(&unset),
+            "invalid api_key: is not set; set HH_API_KEY or pass --api-key"
+        );
+        let insecure = Client::builder()
+            .api_key("k")
+            .base_url("http://example.com")
+            .build()
+            .unwrap_err();
+        let shown = for_the_shell(&insecure);
+        assert!(
+            shown.ends_with("; use https://, or --allow-insecure-http if you mean it"),
+            "{shown}"
+        );
+        // Every fix the library names has words at the shell.
+        for fix in [
+            Fix::ApiKey,
+            Fix::AllowInsecureHttp,
+            Fix::MaxBodyBytes,
+            Fix::RootCertificate,
+            Fix::NewSessionId,
         ] {
-            let shown = for_the_shell(&setting.unwrap_err().to_string());
-            assert!(!shown.contains("::"), "{shown}");
+            assert!(!at_the_shell(fix).contains("::"), "{fix:?}");
         }
-        // Error::Unauthorized's sentence (its variants are the library's to
-        // make); tests/cli.rs checks the one a refused key really gets.
-        let refused = "the API refused the API key (HTTP 401): check HH_API_KEY or \
-                       ClientBuilder::api_key";
-        assert!(!for_the_shell(refused).contains("::"));
     }
 
     use clap::Parser;

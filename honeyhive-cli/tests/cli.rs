@@ -548,7 +548,11 @@ fn configuration_and_usage_errors_have_their_exit_codes_and_never_show_the_key()
     // The mock refuses any key but its own: 401 → exit 3.
     let (code, _, stderr) = run(honeyhive(&mock.base_url(), KEY).arg("send").arg(&file));
     assert_eq!(code, 3, "{stderr}");
-    assert!(stderr.contains("refused the API key"), "{stderr}");
+    assert!(
+        stderr
+            .contains("refused the API key (HTTP 401): check it; set HH_API_KEY or pass --api-key"),
+        "{stderr}"
+    );
     assert_eq!(stderr.matches("refused").count(), 1, "said once: {stderr}");
     assert!(!stderr.contains("::"), "no Rust API at the shell: {stderr}");
     assert!(!stderr.contains(KEY), "{stderr}");
@@ -559,7 +563,12 @@ fn configuration_and_usage_errors_have_their_exit_codes_and_never_show_the_key()
         .arg("send")
         .arg(&file));
     assert_eq!(code, 3);
-    assert!(stderr.contains("HH_API_KEY"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "configuration: invalid HH_API_KEY: is not set; set it to your HoneyHive API key"
+        ),
+        "{stderr}"
+    );
 
     // A bad setting names its variable.
     let (code, _, stderr) = run(honeyhive(&mock.base_url(), KEY)
@@ -1061,7 +1070,10 @@ fn messages_name_flags_not_rust_and_say_each_thing_once() {
     let (code, _, stderr) =
         run(honeyhive("http://example.com", KEY).args(["log", "--type", "tool", "--name", "t"]));
     assert_eq!(code, 3);
-    assert!(stderr.contains("--allow-insecure-http"), "{stderr}");
+    assert!(
+        stderr.contains("; use https://, or --allow-insecure-http if you mean it"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("::"), "{stderr}");
     // A session id the API cannot take.
     let (code, _, stderr) = run(honeyhive(&mock.base_url(), MockHoneyHive::API_KEY).args([

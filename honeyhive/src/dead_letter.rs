@@ -5,6 +5,7 @@
 use bytes::Bytes;
 use reqwest::StatusCode;
 
+use crate::error::Fix;
 use crate::session::SessionId;
 
 /// An event that could not be delivered, with why.
@@ -36,9 +37,19 @@ pub struct DeadLetter {
     /// [`is_refused`](Self::is_refused) says what it means for sending the
     /// event again.
     pub status: Option<StatusCode>,
+    /// The setting that fixes it, when one does: `reason` ends with it,
+    /// in this crate's words ([`reason_with`](Self::reason_with)).
+    pub fix: Option<Fix>,
 }
 
 impl DeadLetter {
+    /// `reason` with its [`fix`](Self::fix) said by `say`, as
+    /// [`Error::to_string_with`](crate::Error::to_string_with) says an
+    /// error's.
+    pub fn reason_with<'a>(&self, say: impl Fn(Fix) -> &'a str) -> String {
+        crate::error::said_with(&self.reason, self.fix, say)
+    }
+
     /// A letter for an event that could not even be serialized.
     pub(crate) fn unsent(session_id: &SessionId, reason: String) -> Self {
         DeadLetter {
@@ -47,6 +58,7 @@ impl DeadLetter {
             event: Bytes::new(),
             reason,
             status: None,
+            fix: None,
         }
     }
 

@@ -39,19 +39,23 @@ pub enum Error {
     /// `field` names the input (for example `api_key`, `session_id` or
     /// `children[0].inputs`) and `problem` says what is wrong and how to fix it.
     #[non_exhaustive]
-    #[error("invalid {field}: {problem}")]
+    #[error("invalid {field}: {problem}{}", said(*fix))]
     InvalidInput {
         /// The builder setting, argument or event field at fault.
         field: String,
         /// What is wrong with it and what to do instead.
         problem: String,
+        /// The setting that fixes it, when one does: the sentence ends
+        /// with it, in this crate's words ([`Error::to_string_with`]).
+        fix: Option<Fix>,
     },
 
     /// The API refused the credentials (HTTP 401 or 403). Not retried.
     #[non_exhaustive]
     #[error(
-        "the API refused the API key (HTTP {}): check HH_API_KEY or ClientBuilder::api_key",
-        status.as_u16()
+        "the API refused the API key (HTTP {}): check it{}",
+        status.as_u16(),
+        said(Some(Fix::ApiKey))
     )]
     Unauthorized {
         /// 401 or 403.
@@ -216,12 +220,19 @@ pub enum Error {
     /// Not retried. The cause is the [`source`](std::error::Error::source)
     /// (rustls's error); `problem` says what to do.
     #[non_exhaustive]
-    #[error("the TLS handshake with {host} failed: {problem}{}", tries(*attempts))]
+    #[error(
+        "the TLS handshake with {host} failed: {problem}{}{}",
+        tries(*attempts),
+        said(*fix)
+    )]
     Tls {
         /// The host (and port, when not the scheme's default).
         host: String,
         /// What failed and what to do, in a sentence.
         problem: String,
+        /// The setting that fixes it, when one may
+        /// ([`Fix::RootCertificate`]).
+        fix: Option<Fix>,
         /// Requests the call made.
         attempts: u32,
         /// rustls's error, in reqwest's.
@@ -284,10 +295,15 @@ impl Error {
     /// The variant and its fields, for `{:#?}`.
     fn fields(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::InvalidInput { field, problem } => f
+            Error::InvalidInput {
+                field,
+                problem,
+                fix,
+            } => f
                 .debug_struct("InvalidInput")
                 .field("field", field)
                 .field("problem", problem)
+                .field("fix", fix)
                 .finish(),
             Error::Unauthorized {
                 status,
@@ -381,12 +397,14 @@ impl Error {
             Error::Tls {
                 host,
                 problem,
+                fix,
                 attempts,
                 source,
             } => f
                 .debug_struct("Tls")
                 .field("host", host)
                 .field("problem", problem)
+                .field("fix", fix)
                 .field("attempts", attempts)
                 .field("source", source)
                 .finish(),
@@ -430,6 +448,70 @@ fn at(url: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
+/// A setting that fixes an [`Error`] (or a [`DeadLetter`](crate::DeadLetter)'s
+/// reason), named apart from the sentence: the sentence ends with it in
+/// this crate's words ([`in_rust`](Fix::in_rust)), and a program whose
+/// users give settings another way says it in its own with
+/// [`Error::to_string_with`]. The `honeyhive` command says `--api-key`
+/// where this crate says `ClientBuilder::api_key`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Fix {
+    /// The API key: [`ClientBuilder::api_key`](crate::ClientBuilder::api_key),
+    /// or `HH_API_KEY` with [`Client::from_env`](crate::Client::from_env).
+    ApiKey,
+    /// Plain `http://` to a host that is not loopback:
+    /// [`ClientBuilder::allow_insecure_http`](crate::ClientBuilder::allow_insecure_http).
+    AllowInsecureHttp,
+    /// A body over the limit:
+    /// [`ClientBuilder::max_body_bytes`](crate::ClientBuilder::max_body_bytes).
+    MaxBodyBytes,
+    /// A server certificate signed by an authority of one's own:
+    /// `SSL_CERT_FILE` or
+    /// [`ClientBuilder::root_certificate_pem`](crate::ClientBuilder::root_certificate_pem).
+    RootCertificate,
+    /// A session id that cannot be used: a new one,
+    /// [`SessionId::new`](crate::SessionId::new).
+    NewSessionId,
+}
+
+impl Fix {
+    /// What to do, in this crate's words, as error messages end with it.
+    pub fn in_rust(self) -> &'static str {
+        match self {
+            Fix::ApiKey => "call ClientBuilder::api_key or set HH_API_KEY and use Client::from_env",
+            Fix::AllowInsecureHttp => {
+                "use https://, or ClientBuilder::allow_insecure_http(true) if you mean it"
+            }
+            Fix::MaxBodyBytes => "trim it, or raise ClientBuilder::max_body_bytes",
+            Fix::RootCertificate => {
+                "if your own certificate authority signed it, point SSL_CERT_FILE at that \
+                 authority's PEM file or give it to ClientBuilder::root_certificate_pem"
+            }
+            Fix::NewSessionId => "to start a new session, use SessionId::new()",
+        }
+    }
+}
+
+/// "; " and the fix in this crate's words, when there is one: the end of
+/// the sentence of an error it fixes.
+fn said(fix: Option<Fix>) -> String {
+    fix.map(|fix| format!("; {}", fix.in_rust()))
+        .unwrap_or_default()
+}
+
+/// `text` (a sentence ending with `fix` in this crate's words, as
+/// [`said`] writes it) with the fix said by `say` instead.
+pub(crate) fn said_with<'a>(text: &str, fix: Option<Fix>, say: impl Fn(Fix) -> &'a str) -> String {
+    let Some(fix) = fix else {
+        return text.to_owned();
+    };
+    match text.strip_suffix(fix.in_rust()) {
+        Some(head) => format!("{head}{}", say(fix)),
+        None => text.to_owned(),
+    }
+}
+
 /// " after N attempts" when a call made more than one.
 fn tries(attempts: u32) -> String {
     if attempts > 1 {
@@ -444,9 +526,14 @@ impl Error {
     /// `prefix` (such as `events[2].`); any other error as it is.
     pub(crate) fn within(self, prefix: &str) -> Self {
         match self {
-            Error::InvalidInput { field, problem } => Error::InvalidInput {
+            Error::InvalidInput {
+                field,
+                problem,
+                fix,
+            } => Error::InvalidInput {
                 field: format!("{prefix}{field}"),
                 problem,
+                fix,
             },
             other => other,
         }
@@ -456,7 +543,58 @@ impl Error {
         Error::InvalidInput {
             field: field.into(),
             problem: problem.into(),
+            fix: None,
         }
+    }
+
+    /// An [`InvalidInput`](Error::InvalidInput) that `fix` fixes: its
+    /// sentence ends with the fix.
+    pub(crate) fn invalid_fixed_by(
+        field: impl Into<String>,
+        problem: impl Into<String>,
+        fix: Fix,
+    ) -> Self {
+        Error::InvalidInput {
+            field: field.into(),
+            problem: problem.into(),
+            fix: Some(fix),
+        }
+    }
+
+    /// The setting that fixes this error, when one does: for a program
+    /// whose users give settings another way (flags, variables) to say so
+    /// in its own words with [`to_string_with`](Self::to_string_with).
+    ///
+    /// ```
+    /// use honeyhive::{Client, Fix};
+    ///
+    /// let err = Client::builder().build().unwrap_err();
+    /// assert_eq!(err.fix(), Some(Fix::ApiKey));
+    /// ```
+    pub fn fix(&self) -> Option<Fix> {
+        match self {
+            Error::InvalidInput { fix, .. } | Error::Tls { fix, .. } => *fix,
+            Error::Unauthorized { .. } => Some(Fix::ApiKey),
+            _ => None,
+        }
+    }
+
+    /// The sentence `Display` gives, with its [`fix`](Self::fix) said by
+    /// `say` instead of in this crate's words (`Display` is
+    /// `to_string_with(Fix::in_rust)`).
+    ///
+    /// ```
+    /// use honeyhive::{Client, Fix};
+    ///
+    /// let err = Client::builder().build().unwrap_err();
+    /// let at_the_shell = err.to_string_with(|fix| match fix {
+    ///     Fix::ApiKey => "pass --api-key",
+    ///     other => other.in_rust(),
+    /// });
+    /// assert_eq!(at_the_shell, "invalid api_key: is not set; pass --api-key");
+    /// ```
+    pub fn to_string_with<'a>(&self, say: impl Fn(Fix) -> &'a str) -> String {
+        said_with(&self.to_string(), self.fix(), say)
     }
 
     /// The HTTP status the API answered with, when there was an answer.

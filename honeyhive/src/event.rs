@@ -371,7 +371,7 @@ mod tests {
             .child(Event::tool("bad").metrics(vec![1, 2]))
             .inputs(3);
         match event.into_api() {
-            Err(Error::InvalidInput { field, problem }) => {
+            Err(Error::InvalidInput { field, problem, .. }) => {
                 assert_eq!(field, "children[1].metrics");
                 assert!(problem.contains("got an array"), "{problem}");
             }
@@ -414,7 +414,7 @@ mod tests {
         let backwards = Event::tool("t").start_time_ms(2000.0).end_time_ms(1000.0);
         let err = Event::chain("c").child(backwards).into_api().unwrap_err();
         match err {
-            Error::InvalidInput { field, problem } => {
+            Error::InvalidInput { field, problem, .. } => {
                 assert_eq!(field, "children[0].end_time");
                 assert!(
                     problem.contains("1000 ms is before start_time 2000 ms"),
@@ -433,7 +433,7 @@ mod tests {
             .child(Event::chain("mid").child(good()).child(bad(1.0)))
             .child(bad(3.0));
         match tree.into_api().unwrap_err() {
-            Error::InvalidInput { field, problem } => {
+            Error::InvalidInput { field, problem, .. } => {
                 assert_eq!(field, "children[1].children[1].end_time");
                 assert!(problem.starts_with("1 ms is before"), "{problem}");
             }
@@ -488,7 +488,7 @@ mod tests {
             path: std::ffi::OsStr::from_bytes(&[b'a', 0xff]).into(),
         };
         match Event::tool("t").inputs(input).into_api() {
-            Err(Error::InvalidInput { field, problem }) => {
+            Err(Error::InvalidInput { field, problem, .. }) => {
                 assert_eq!(field, "inputs");
                 assert!(problem.contains("invalid UTF-8"), "{problem}");
                 assert!(!problem.contains("NaN"), "{problem}");

@@ -139,7 +139,7 @@ pub mod api {
 
 pub use client::{Client, ClientBuilder, Logged, LoggedBatch, Session, StartedSession, Updated};
 pub use dead_letter::{DeadLetter, EventLine, Undelivered};
-pub use error::Error;
+pub use error::{Error, Fix};
 pub use event::{Event, EventType, UnknownEventType};
 pub use logger::{
     JsonlDeadLetters, LogError, Logger, LoggerConfig, LoggerReport, LoggerStats, Outcome,

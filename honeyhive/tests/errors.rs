@@ -334,11 +334,12 @@ async fn invalid_input_is_refused_before_anything_is_sent() {
     let client = client_for(&server);
 
     match client.log_event("", Event::tool("t")).await {
-        Err(Error::InvalidInput { field, problem, .. }) => {
-            assert_eq!(field, "session_id");
+        Err(err @ Error::InvalidInput { .. }) => {
+            assert!(matches!(&err, Error::InvalidInput { field, .. } if field == "session_id"));
+            assert_eq!(err.fix(), Some(honeyhive::Fix::NewSessionId));
             assert!(
-                problem.contains("SessionId::new()"),
-                "the error says what to do: {problem}"
+                err.to_string().contains("SessionId::new()"),
+                "the error says what to do: {err}"
             );
         }
         other => panic!("expected InvalidInput, got {other:?}"),
@@ -519,9 +520,15 @@ async fn dot_segments_and_blank_session_ids_are_refused_before_sending() {
     let client = client_for(&server);
     for id in ["..", ".", "", " ", "\t"] {
         match client.log_event(id, Event::tool("t")).await {
-            Err(Error::InvalidInput { field, problem, .. }) => {
-                assert_eq!(field, "session_id", "{id:?}");
-                assert!(problem.contains("SessionId::new()"), "{id:?}: {problem}");
+            Err(err @ Error::InvalidInput { .. }) => {
+                assert!(
+                    matches!(&err, Error::InvalidInput { field, .. } if field == "session_id"),
+                    "{id:?}"
+                );
+                assert!(
+                    err.to_string().contains("SessionId::new()"),
+                    "{id:?}: {err}"
+                );
             }
             other => panic!("{id:?}: expected InvalidInput, got {other:?}"),
         }

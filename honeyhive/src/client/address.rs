@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use super::ClientBuilder;
+use crate::error::Fix;
 use crate::{Error, SessionId};
 
 /// A checked base URL: what requests are built on, and the host to name in
@@ -32,13 +33,13 @@ pub(super) fn checked_base_url(raw: &str, allow_insecure_http: bool) -> Result<B
         )
     })?;
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(Error::invalid(
+        return Err(Error::invalid_fixed_by(
             "base_url",
             format!(
                 "{shown:?} has a user name or password in it, which HTTP would send instead of \
-                 the API key; give the key with ClientBuilder::api_key (or HH_API_KEY) and only \
-                 scheme, host, port and path here"
+                 the API key; give only scheme, host, port and path here, and the key apart"
             ),
+            Fix::ApiKey,
         ));
     }
     if url.query().is_some() || url.fragment().is_some() {
@@ -51,13 +52,13 @@ pub(super) fn checked_base_url(raw: &str, allow_insecure_http: bool) -> Result<B
         "https" => {}
         "http" if allow_insecure_http || is_loopback(&url) => {}
         "http" => {
-            return Err(Error::invalid(
+            return Err(Error::invalid_fixed_by(
                 "base_url",
                 format!(
                     "{shown:?} is plain http on a host that is not loopback, so the API key would \
-                     travel unencrypted; use https://, or ClientBuilder::allow_insecure_http(true) \
-                     if you mean it"
+                     travel unencrypted"
                 ),
+                Fix::AllowInsecureHttp,
             ));
         }
         other => {
@@ -100,19 +101,22 @@ fn without_user_info(raw: &str) -> String {
 pub(crate) fn check_session_id(id: &SessionId) -> Result<(), Error> {
     let text = id.as_str();
     let problem = if text.is_empty() {
-        "is empty; pass the id of an existing session, or SessionId::new() to start one".to_owned()
+        "is empty; pass the id of an existing session".to_owned()
     } else if text.trim().is_empty() {
-        "is only whitespace; pass the id of an existing session, or SessionId::new() to start one"
-            .to_owned()
+        "is only whitespace; pass the id of an existing session".to_owned()
     } else if text == "." || text == ".." {
         format!(
             "is {text:?}, which a URL reads as a step in the path (even percent-encoded), so the \
-             request would not reach the session endpoint; use another id, such as SessionId::new()"
+             request would not reach the session endpoint; use another id"
         )
     } else {
         return Ok(());
     };
-    Err(Error::invalid("session_id", problem))
+    Err(Error::invalid_fixed_by(
+        "session_id",
+        problem,
+        Fix::NewSessionId,
+    ))
 }
 
 /// The session id as one percent-encoded path segment.

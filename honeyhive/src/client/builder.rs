@@ -398,10 +398,7 @@ impl ClientBuilder {
     /// (`http://` is taken for loopback only).
     pub fn build(self) -> Result<Client, Error> {
         let api_key = self.api_key.ok_or_else(|| {
-            Error::invalid(
-                "api_key",
-                "is not set; call ClientBuilder::api_key or set HH_API_KEY and use Client::from_env",
-            )
+            Error::invalid_fixed_by("api_key", "is not set", crate::error::Fix::ApiKey)
         })?;
         let key = api_key.expose_secret();
         if key.trim().is_empty() {

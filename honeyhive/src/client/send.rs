@@ -130,12 +130,10 @@ impl Client {
             } else {
                 " (cutting oversize events is off: ClientBuilder::cut_oversize)"
             };
-            return Err(Error::invalid(
+            return Err(Error::invalid_fixed_by(
                 field,
-                format!(
-                    "is {len} bytes as JSON, over the {limit}-byte limit{cut}; trim it, or raise \
-                     ClientBuilder::max_body_bytes",
-                ),
+                format!("is {len} bytes as JSON, over the {limit}-byte limit{cut}"),
+                crate::error::Fix::MaxBodyBytes,
             ));
         }
         Ok(())
@@ -363,10 +361,9 @@ pub(super) fn tls_refusal(error: &reqwest::Error) -> Option<&rustls::Error> {
 fn tls_problem(error: &rustls::Error) -> String {
     match error {
         rustls::Error::InvalidCertificate(why) => format!(
-            "the server's certificate is not trusted ({why:?}); if your own certificate \
-             authority signed it, point SSL_CERT_FILE at that authority's PEM file or give it \
-             to ClientBuilder::root_certificate_pem, and check that the URL names the host the \
-             certificate is for; not retried, since another attempt would fail the same way"
+            "the server's certificate is not trusted ({why:?}); check that the URL names the \
+             host the certificate is for; not retried, since another attempt would fail the \
+             same way"
         ),
         other => format!(
             "{other}; the server and this client have no TLS settings in common, or the \
@@ -384,6 +381,8 @@ pub(super) fn transport_error(host: &str, error: reqwest::Error) -> Error {
         return Error::Tls {
             host: host.to_owned(),
             problem: tls_problem(tls),
+            fix: matches!(tls, rustls::Error::InvalidCertificate(_))
+                .then_some(crate::error::Fix::RootCertificate),
             attempts: 1,
             source: Some(Box::new(error)),
         };

@@ -272,6 +272,7 @@ mod tests {
             event: bytes::Bytes::new(),
             reason: "r".into(),
             status: None,
+            fix: None,
         }
     }
 

@@ -586,14 +586,14 @@ impl Logger {
             .and_then(|()| {
                 // Cut to fit when taken, unless cutting is off.
                 if footprint.json_at_least > limit && !self.handle.shared.client.cuts_oversize() {
-                    return Err(Error::invalid(
+                    return Err(Error::invalid_fixed_by(
                         "event",
                         format!(
                             "is at least {} bytes as JSON, over the {limit}-byte limit (cutting \
-                             oversize events is off: ClientBuilder::cut_oversize); trim it, \
-                             or raise ClientBuilder::max_body_bytes",
+                             oversize events is off: ClientBuilder::cut_oversize)",
                             footprint.json_at_least
                         ),
+                        crate::error::Fix::MaxBodyBytes,
                     ));
                 }
                 Ok(())

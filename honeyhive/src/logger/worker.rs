@@ -100,6 +100,7 @@ impl Unit {
             event,
             reason,
             status: None,
+            fix: None,
         }
     }
 }

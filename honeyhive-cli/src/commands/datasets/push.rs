@@ -434,7 +434,7 @@ async fn settle(
             } else {
                 counts.failed += 1;
             }
-            let reason = crate::config::for_the_shell(&error.to_string());
+            let reason = crate::config::for_the_shell(&error);
             if matches!(error, Error::Unauthorized { .. }) && stop.is_none() {
                 *stop = Some(api_error(error));
             }

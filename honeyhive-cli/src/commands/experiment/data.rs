@@ -55,7 +55,7 @@ pub fn parse_line(text: &str) -> Result<Datapoint, String> {
             "`{key}` is not a key of a datapoint{nearest}: a datapoint has {keys}"
         ));
     }
-    Datapoint::from_json(value).map_err(|e| crate::config::for_the_shell(&e.to_string()))
+    Datapoint::from_json(value).map_err(|e| crate::config::for_the_shell(&e))
 }
 
 /// Every datapoint of `path` (`-`: standard input), in line order; blank

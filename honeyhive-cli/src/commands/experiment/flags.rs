@@ -65,7 +65,7 @@ pub fn parse_shard(text: &str) -> Result<Shard, ShardError> {
 /// grammar and its refusal.
 pub fn parse_gate(text: &str) -> Result<honeyhive::experiment::Gate, String> {
     text.parse()
-        .map_err(|e: honeyhive::Error| crate::config::for_the_shell(&e.to_string()))
+        .map_err(|e: honeyhive::Error| crate::config::for_the_shell(&e))
 }
 
 /// `--evaluator NAME=CMD`: CMD (run by `sh -c`) scores each output; its

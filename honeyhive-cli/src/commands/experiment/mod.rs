@@ -16,7 +16,7 @@ use honeyhive::experiment::{
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
-use crate::config::{Api, api_error, for_the_shell};
+use crate::config::{Api, api_error};
 use crate::exit::{self, Exit, Fail};
 use crate::progress::{Progress, per_second};
 use summary::Summary;
@@ -294,7 +294,7 @@ async fn run_experiment(args: RunArgs) -> Result<Exit, Fail> {
         Err(ExperimentError::Gate { report, failures }) => (*report, failures, None),
         Err(ExperimentError::Close { report, error }) => (*report, Vec::new(), Some(error)),
         Err(ExperimentError::Api(error)) => return Err(api_error(error)),
-        Err(other) => return Err(Fail::new(Exit::Partial, for_the_shell(&other.to_string()))),
+        Err(other) => return Err(Fail::new(Exit::Partial, other.to_string())),
     };
     let summary = Summary::of(&args.name, &report, &args.fail_if, &broken, |result| {
         lines_of.name(result, args.repeat > 1)

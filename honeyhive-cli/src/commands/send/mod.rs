@@ -19,7 +19,7 @@ use honeyhive::{
 };
 use serde_json::{Value, json};
 
-use crate::config::{Api, config_error, for_the_shell};
+use crate::config::{Api, config_error};
 use crate::event_line::{self, ParsedLine};
 use crate::exit::{Exit, Fail};
 use crate::input;
@@ -261,14 +261,11 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
     }
     match stopped {
         // The reasons say what failed and where, once (the library's
-        // words, with its hints in the command's terms).
+        // words, with its fixes in the command's terms).
         Some(StopReason::Unreachable | StopReason::RefusedKey) if counts.sent == 0 => {
             Err(Fail::new(
                 exit,
-                format!(
-                    "{}; nothing was sent",
-                    for_the_shell(&tracker.first_reason())
-                ),
+                format!("{}; nothing was sent", tracker.first_reason()),
             ))
         }
         _ => Ok(exit),
@@ -289,10 +286,11 @@ impl Retrying {
         if reason == self.said {
             return;
         }
+        // A retried error is one that may pass (no answer, 5xx, 429): none
+        // names a setting to fix, so the library's words are said as they are.
         if let Some(reason) = &reason {
             progress.say(&format!(
-                "honeyhive send: retrying: {}; each line is retried for up to --retry-deadline {deadline} s",
-                for_the_shell(reason)
+                "honeyhive send: retrying: {reason}; each line is retried for up to --retry-deadline {deadline} s"
             ));
         }
         self.said = reason;

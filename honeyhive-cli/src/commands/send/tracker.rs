@@ -137,6 +137,7 @@ impl Tracker {
         self.state.lock().rejects_used.clone()
     }
 
+    /// The first dead letter's reason, its fix said at the shell.
     pub(super) fn first_reason(&self) -> String {
         self.state.lock().first_reason.clone().unwrap_or_default()
     }
@@ -241,7 +242,7 @@ impl Tracker {
         let rejected = letter.is_refused();
         let mut state = self.state.lock();
         if state.first_reason.is_none() {
-            state.first_reason = Some(letter.reason.clone());
+            state.first_reason = Some(letter.reason_with(crate::config::at_the_shell));
         }
         if !self.sent_any.load(Ordering::Relaxed) {
             let why = match letter.status {

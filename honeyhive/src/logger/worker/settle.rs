@@ -79,6 +79,7 @@ impl Shared {
             .iter()
             .map(|(_, unit)| DeadLetter {
                 status: error.status(),
+                fix: error.fix(),
                 ..unit.letter(error.to_string())
             })
             .collect();
