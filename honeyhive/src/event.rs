@@ -5,7 +5,7 @@ use std::fmt;
 use serde_json::{Number, Value};
 
 use crate::fields::{Invalid, object_setters, time_setters};
-use crate::{Error, api};
+use crate::{api, error::Error};
 
 /// The four kinds of event HoneyHive knows.
 ///
@@ -178,7 +178,7 @@ impl Event {
     /// Sets the `session_id` field of the body. The session an event is
     /// logged into is the one given to [`crate::Client::log_event`]; this
     /// field only restates it, and is usually left unset.
-    pub fn session_id(mut self, id: impl Into<crate::SessionId>) -> Self {
+    pub fn session_id(mut self, id: impl Into<crate::session::SessionId>) -> Self {
         self.wire.session_id = Some(id.into().into());
         self
     }

@@ -20,7 +20,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use crate::api::types::{Event as Wire, PostEventRequest, PostEventRequestEventType};
-use crate::{Error, SessionId};
+use crate::{error::Error, session::SessionId};
 
 /// What opens and closes a batch body around its events.
 pub(crate) const BATCH_OPEN: &[u8] = b"{\"events\":[";
@@ -253,7 +253,7 @@ fn nest(events: &mut impl Iterator<Item = Value>) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Event;
+    use crate::event::Event;
     use serde_json::json;
 
     fn wire(event: Event) -> Wire {

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use regex::Regex;
 use serde_json::{Map, Value};
 
-use crate::Error;
 use crate::api::types::Event as Wire;
+use crate::error::Error;
 
 /// One of an event's free-form fields, as a [`Mask`] is shown it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

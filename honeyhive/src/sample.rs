@@ -9,7 +9,7 @@
 //! Both are written out here (a dozen lines) because the rule must never
 //! change with a dependency's version.
 
-use crate::Error;
+use crate::error::Error;
 
 /// A sample rate, checked: the fraction of sessions kept, 0 to 1.
 #[derive(Clone, Copy, Debug, PartialEq)]

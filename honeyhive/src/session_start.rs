@@ -1,7 +1,7 @@
 //! [`SessionStart`]: the body of `POST /v1/sessions`, built field by field.
 
 use crate::fields::{Invalid, object_setters, time_setters};
-use crate::{Error, SessionId, api};
+use crate::{api, error::Error, session::SessionId};
 
 /// A session to start with [`Client::start_session`](crate::Client::start_session)
 /// (`POST /v1/sessions`), built field by field.

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::fields::{Invalid, object_setters, time_setters};
-use crate::{Error, api};
+use crate::{api, error::Error};
 
 /// Changes to an event logged earlier, for [`Client::update_event`]
 /// (`PUT /v1/events/{event_id}`), built field by field: feedback or

@@ -9,6 +9,8 @@
 //! - `import SPEC`: OpenAPI 3.1 (or 3.0) in, progenitor-ready 3.0.3 out.
 //! - `adopt SPEC --operations a,b`: those operations of a newer spec, and
 //!   what they reach, into `openapi.yaml`, leaving the rest as it is.
+//! - `layers`: the `honeyhive` crate's modules keep their layers (see
+//!   `layers.rs`): no upward import, no loop, nothing through the root.
 
 /// `println!` to stdout, except that once the reader has gone (`xtask diff
 /// | head`), the rest is dropped instead of panicking, and the command still
@@ -27,6 +29,7 @@ mod diff;
 #[path = "../../honeyhive-gen/generation.rs"]
 mod generation;
 mod import;
+mod layers;
 mod out;
 mod regen;
 mod spec;
@@ -131,6 +134,11 @@ enum Command {
         #[arg(long, short)]
         verbose: bool,
     },
+    /// Check that the modules of honeyhive/src keep their layers (the list
+    /// is LAYERS in xtask/src/layers.rs): no import from a lower layer to a
+    /// higher one, no modules that import each other, nothing imported
+    /// through the crate root. Exits 1 naming each file and line at fault.
+    Layers,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -177,6 +185,7 @@ fn main() -> ExitCode {
             rename_suffix.as_deref(),
             verbose,
         ),
+        Command::Layers => run_layers(&root),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -186,6 +195,21 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn run_layers(root: &std::path::Path) -> Result<bool, String> {
+    let src = root.join("honeyhive/src");
+    let problems = layers::check(&src, layers::LAYERS, layers::KNOWN_LOOPS)?;
+    for problem in &problems {
+        outln!("honeyhive/src/{problem}");
+    }
+    if problems.is_empty() {
+        outln!(
+            "layers: every import of honeyhive/src keeps to the {} layers",
+            layers::LAYERS.len()
+        );
+    }
+    Ok(problems.is_empty())
 }
 
 fn run_adopt(

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use super::ClientBuilder;
 use crate::error::Fix;
-use crate::{Error, SessionId};
+use crate::{error::Error, session::SessionId};
 
 /// A checked base URL: what requests are built on, and the host to name in
 /// transport errors.

@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 
 use crate::status::MAX_ANSWER_BYTES;
-use crate::{Error, api};
+use crate::{api, error::Error};
 
 /// What a request's 200 answer must carry, and what the request was about
 /// (for errors and logs).
@@ -182,7 +182,7 @@ pub(super) fn decode_answer(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Error;
+    use crate::error::Error;
     use proptest::prelude::*;
 
     fn lossy(body: &[u8]) -> String {

@@ -14,7 +14,7 @@ use super::spread::Spread;
 use super::{Client, Inner};
 use crate::mask::Mask;
 use crate::sample::SampleRate;
-use crate::{Error, RetryPolicy, api};
+use crate::{api, error::Error, retry::RetryPolicy};
 
 /// Builds a [`Client`]. Made by [`Client::builder`] or
 /// [`ClientBuilder::from_env`].

@@ -18,7 +18,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{Error, Event, RetryPolicy, SessionId, api};
+use crate::{api, error::Error, event::Event, retry::RetryPolicy, session::SessionId};
 
 mod address;
 mod answer;

@@ -10,7 +10,7 @@ use super::Client;
 use super::send::fill_event_ids;
 use crate::api::types::Event as Wire;
 use crate::session::SessionId;
-use crate::{Error, Event, FreeForm};
+use crate::{error::Error, event::Event, mask::FreeForm};
 
 impl Client {
     /// `event` as it will be serialized: checked, ids filled, masked, and,

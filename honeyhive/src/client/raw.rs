@@ -31,7 +31,7 @@ use super::scrub::Scrubber;
 use super::send::read_bounded;
 use crate::retry::{Attempt, Next, Tally, Verdict};
 use crate::status::{MAX_ANSWER_BYTES, retry_after, retryable};
-use crate::{Error, RetryPolicy, api};
+use crate::{api, error::Error, retry::RetryPolicy};
 use honeyhive_gen::{Exec, ExecFuture};
 
 /// The URL a failed call's answer came from (a header [`Retrying`] adds).
@@ -393,7 +393,9 @@ mod tests {
     use httpmock::MockServer;
     use serde_json::json;
 
-    use crate::{Client, ClientBuilder, Event, RetryPolicy, SessionId};
+    use crate::{
+        client::Client, client::ClientBuilder, event::Event, retry::RetryPolicy, session::SessionId,
+    };
 
     /// Answers every request with what log_event, log_batch and getDatasets
     /// accept, and counts them.

@@ -15,7 +15,7 @@ use super::body::Outgoing;
 use super::{Client, Logged};
 use crate::retry::{Attempt, Next, Tally, Verdict};
 use crate::status::{MAX_ANSWER_BYTES, retry_after};
-use crate::{Error, Event, SessionId, api};
+use crate::{api, error::Error, event::Event, session::SessionId};
 
 /// A request checked, serialized and addressed, ready to send (again).
 #[derive(Clone, Debug)]

@@ -1,6 +1,6 @@
 //! [`Session`]: a client bound to one session.
 
-use crate::{Client, Error, Event, Logged, SessionId};
+use crate::{client::Client, client::Logged, error::Error, event::Event, session::SessionId};
 
 /// A [`Client`] bound to one session, made by [`Client::session`].
 ///

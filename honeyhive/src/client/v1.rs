@@ -8,7 +8,10 @@ use super::send::Prepared;
 use super::{Client, check_session_id};
 use crate::fields::is_uuid;
 use crate::flat::{BATCH_CLOSE, BATCH_OPEN, Flat, flatten_into};
-use crate::{Error, Event, EventUpdate, FreeForm, SessionId, SessionStart};
+use crate::{
+    error::Error, event::Event, mask::FreeForm, session::SessionId, session_start::SessionStart,
+    update::EventUpdate,
+};
 
 /// What the API answered to a batch of events.
 #[derive(Clone, Debug, PartialEq, Eq)]

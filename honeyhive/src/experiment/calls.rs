@@ -5,7 +5,9 @@ use crate::api::types::{
     Datapoint as ApiDatapoint, ExperimentRunObject, GetExperimentRunCompareResponse,
     GetExperimentRunResultResponse,
 };
-use crate::{Aggregate, Client, Error, NewRun, RunUpdate};
+use crate::{
+    client::Client, error::Error, resources::Aggregate, resources::NewRun, resources::RunUpdate,
+};
 
 /// Datapoint ids asked for per `GET /v1/datapoints` (the query string
 /// stays short).

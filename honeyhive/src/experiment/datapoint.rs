@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::Error;
+use crate::error::Error;
 
 /// One row of an experiment's dataset: the task's inputs, the expected
 /// answer, free-form metadata, and its id.

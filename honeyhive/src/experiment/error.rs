@@ -2,7 +2,7 @@
 //! gate.
 
 use super::{ExperimentReport, GateFailure};
-use crate::Error;
+use crate::error::Error;
 
 /// Why [`Experiment::run`](super::Experiment::run) returned no report, or
 /// a report with a gate broken.

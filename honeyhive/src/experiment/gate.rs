@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::Comparison;
-use crate::Error;
+use crate::error::Error;
 
 /// A condition on a metric against the base run
 /// ([`Experiment::compare_to`](super::Experiment::compare_to)): the metric's

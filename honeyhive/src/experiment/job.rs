@@ -13,7 +13,7 @@ use tokio::task::{JoinError, JoinHandle, JoinSet};
 use tracing::Instrument;
 
 use super::{Datapoint, DatapointResult, Evaluate, Outcome, Score, TaskFailure, TaskFn};
-use crate::{Event, Logger, SessionId};
+use crate::{event::Event, logger::Logger, session::SessionId};
 
 /// What every datapoint's job shares.
 pub(super) struct Ctx {

@@ -97,7 +97,7 @@ pub use report::{
 };
 pub use score::{IntoScore, Score, TaskOutput};
 
-use crate::{Client, Logger};
+use crate::{client::Client, logger::Logger};
 
 /// Closes the run `run_id` as it stands: reads its summary, and marks it
 /// `status` with every session the summary links to it (its other
@@ -128,8 +128,8 @@ use crate::{Client, Logger};
 pub async fn close_run(
     client: &Client,
     run_id: &str,
-    status: crate::RunStatus,
-) -> Result<crate::api::types::GetExperimentRunResultResponse, crate::Error> {
+    status: crate::resources::RunStatus,
+) -> Result<crate::api::types::GetExperimentRunResultResponse, crate::error::Error> {
     run::close(client, run_id, status).await
 }
 

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::Score;
 use crate::api::types::GetExperimentRunResultResponse;
-use crate::{LoggerReport, RunStatus, SessionId};
+use crate::{logger::LoggerReport, resources::RunStatus, session::SessionId};
 
 /// The status as the API spells it.
 pub(super) fn status_name(status: RunStatus) -> &'static str {

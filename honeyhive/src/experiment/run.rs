@@ -17,8 +17,9 @@ use super::{
 use crate::api::types::DatapointResult as Recorded;
 use crate::fields::is_uuid;
 use crate::{
-    Client, Error, Logger, LoggerConfig, LoggerReport, NewRun, Route, RunStatus, RunUpdate,
-    SessionId,
+    client::Client, error::Error, logger::Logger, logger::LoggerConfig, logger::LoggerReport,
+    logger::Route, resources::NewRun, resources::RunStatus, resources::RunUpdate,
+    session::SessionId,
 };
 
 fn invalid(field: &str, problem: impl Into<String>) -> ExperimentError {

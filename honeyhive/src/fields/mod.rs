@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 use serde_json::{Map, Number, Value};
 
-use crate::Error;
+use crate::error::Error;
 use finite::first_non_finite;
 
 mod finite;

@@ -97,9 +97,9 @@ impl Route {
     /// ```
     pub fn check(
         self,
-        session_id: &crate::SessionId,
-        event: &crate::Event,
-    ) -> Result<(), crate::Error> {
+        session_id: &crate::session::SessionId,
+        event: &crate::event::Event,
+    ) -> Result<(), crate::error::Error> {
         crate::client::check_session_id(session_id)?;
         event.check()?;
         match self {

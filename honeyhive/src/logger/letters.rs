@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::OutcomeSink;
-use crate::DeadLetter;
+use crate::dead_letter::DeadLetter;
 
 /// The letters of the next report, and the sink's thread.
 pub(super) struct Letters {
@@ -284,8 +284,8 @@ mod tests {
     async fn the_sink_takes_letters_in_order_on_its_own_thread() {
         let seen: Arc<Mutex<Vec<(String, std::thread::ThreadId)>>> = Arc::default();
         let into = Arc::clone(&seen);
-        let sink = move |outcome: crate::Outcome<'_>| {
-            let crate::Outcome::DeadLetter(l) = outcome else {
+        let sink = move |outcome: crate::logger::Outcome<'_>| {
+            let crate::logger::Outcome::DeadLetter(l) = outcome else {
                 return;
             };
             into.lock()
@@ -304,7 +304,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_slow_sink_misses_the_deadline_and_what_it_did_not_take_stays_in_the_report() {
-        let sink = |_: crate::Outcome<'_>| std::thread::sleep(Duration::from_millis(200));
+        let sink = |_: crate::logger::Outcome<'_>| std::thread::sleep(Duration::from_millis(200));
         // A report bound of 1: the untaken ones are kept anyway.
         let letters = Letters::new(Some(Arc::new(sink)), 1);
         letters.hand_back((0..4).map(letter).collect());
@@ -331,7 +331,7 @@ mod tests {
     fn finishing_on_this_thread_hands_everything_over_first() {
         let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let into = Arc::clone(&count);
-        let sink = move |_: crate::Outcome<'_>| {
+        let sink = move |_: crate::logger::Outcome<'_>| {
             std::thread::sleep(Duration::from_millis(5));
             into.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         };

@@ -63,7 +63,7 @@ pub(crate) use sources::Source;
 pub(crate) use sources::Sources;
 
 use crate::client::check_session_id;
-use crate::{Client, Error, Event, SessionId};
+use crate::{client::Client, error::Error, event::Event, session::SessionId};
 use queue::{ENTRY_BYTES, Item, Payload};
 use worker::{Shared, State, Stop};
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use parking_lot::Mutex;
 
-use crate::DeadLetter;
+use crate::dead_letter::DeadLetter;
 use crate::session::SessionId;
 
 /// An event the API accepted, as [`OutcomeSink::sent`] is told of it.
@@ -160,7 +160,7 @@ impl fmt::Debug for JsonlDeadLetters {
 
 impl OutcomeSink for JsonlDeadLetters {
     fn dead_letter(&self, letter: &DeadLetter) {
-        let line = crate::EventLine::from_dead_letter(letter);
+        let line = crate::dead_letter::EventLine::from_dead_letter(letter);
         let mut file = self.file.lock();
         let written = serde_json::to_writer(&mut *file, &line)
             .map_err(io::Error::from)

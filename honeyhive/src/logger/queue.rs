@@ -17,7 +17,7 @@ use std::task::{Context, Poll, Waker};
 
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use crate::{Event, SessionId};
+use crate::{event::Event, session::SessionId};
 
 /// An event waiting to be sent.
 pub(super) struct Item {

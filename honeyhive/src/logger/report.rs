@@ -1,7 +1,7 @@
 //! What the [`Logger`](super::Logger) reports: counters and the reports of
 //! `flush` and `shutdown`.
 
-use crate::DeadLetter;
+use crate::dead_letter::DeadLetter;
 
 /// Counters since the logger started. Every event `log` accepted is, at any
 /// moment, pending, sent or failed: `enqueued == sent + failed + pending`

@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::{Handle, Logger, LoggerConfig, LoggerReport};
-use crate::{Client, Error};
+use crate::{client::Client, error::Error};
 
 /// The thread an own-thread Logger runs on. Dropped with the last
 /// `Logger` handle: that ends the runtime's wait, and so the thread.

@@ -28,7 +28,7 @@ use super::{LoggerConfig, warn_loss};
 use crate::client::{Answer, Expect, Prepared, finish};
 use crate::flat::{BATCH_CLOSE, BATCH_OPEN, Flat, unflatten};
 use crate::retry::{Attempt, Verdict};
-use crate::{Client, DeadLetter, Error, SessionId};
+use crate::{client::Client, dead_letter::DeadLetter, error::Error, session::SessionId};
 
 /// Why an event taken out of the queue as the logger stopped was not sent.
 const STOPPED: &str = "the logger stopped before the event was delivered";

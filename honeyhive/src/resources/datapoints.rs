@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use super::{none_found, path_id, typed};
 use crate::api::types;
 use crate::fields::Invalid;
-use crate::{Client, Error};
+use crate::{client::Client, error::Error};
 
 /// Datapoints: made by [`Client::datapoints`].
 ///

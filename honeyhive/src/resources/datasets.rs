@@ -5,7 +5,7 @@ use serde::Serialize;
 use super::{none_found, path_id, typed};
 use crate::api::types;
 use crate::fields::Invalid;
-use crate::{Client, Error};
+use crate::{client::Client, error::Error};
 
 /// Datasets: made by [`Client::datasets`].
 ///

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use super::{Page, Paged, page_size, uuid};
 use crate::api::types;
-use crate::{Client, Error, EventType, SessionId};
+use crate::{client::Client, error::Error, event::EventType, session::SessionId};
 
 /// Events read back: made by [`Client::events`]. (Events are logged with
 /// [`Client::log_event`], [`Client::log_batch`] and the

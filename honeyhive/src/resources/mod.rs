@@ -40,7 +40,7 @@ use std::task::{Context, Poll};
 
 use futures_core::Stream;
 
-use crate::{Client, Error, api};
+use crate::{api, client::Client, error::Error};
 
 mod datapoints;
 mod datasets;

@@ -9,7 +9,7 @@ use super::{Page, Paged, page_size, typed, uuid};
 use crate::api::types;
 use crate::fields::Invalid;
 use crate::session::SessionId;
-use crate::{Client, Error};
+use crate::{client::Client, error::Error};
 
 /// Experiment runs: made by [`Client::runs`].
 ///

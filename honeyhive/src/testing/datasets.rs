@@ -4,8 +4,8 @@
 use serde_json::{Map, Value, json};
 
 use super::State;
+use super::call::{Call, Reply, not_found};
 use super::events::Filter;
-use super::routes::{Call, Reply, not_found};
 use super::store::{merge, new_id, now_iso};
 
 /// The fields of a datapoint that `createDatapoint` and `updateDatapoint`

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value, json};
 
-use super::routes::{Call, Reply, found, one_page, paging};
+use super::call::{Call, Reply, found, one_page, paging};
 use super::store::{merge, merge_all, millis, new_id, now_ms};
 use super::{ReceivedEvent, ReceivedSession, ReceivedUpdate, State};
 

@@ -155,8 +155,9 @@ use serde_json::{Map, Value, json};
 
 use crate::session::SessionId;
 use crate::validate::{Accepted, Refusal, Request, Spec};
-use crate::{Client, ClientBuilder, Error};
+use crate::{client::Client, client::ClientBuilder, error::Error};
 
+mod call;
 mod datasets;
 mod events;
 mod resources;
@@ -164,7 +165,7 @@ mod routes;
 mod runs;
 mod store;
 
-use routes::Call;
+use call::Call;
 
 /// An event the mock accepted.
 #[derive(Clone, Debug, PartialEq)]

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use super::State;
-use super::routes::{Call, Reply, not_found};
+use super::call::{Call, Reply, not_found};
 use super::store::{Kind, merge, merge_all, new_id, now_iso};
 
 /// What a generic operation does to its resource's table.

@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use super::State;
+use super::call::{Call, Reply, found, not_found, one_page, paging};
 use super::datasets::ids;
 use super::events::Filter;
-use super::routes::{Call, Reply, found, not_found, one_page, paging};
 use super::store::{Kind, merge, millis, now_iso};
 
 /// The fields of a run that `createRun` and `updateRun` set.

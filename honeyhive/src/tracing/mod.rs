@@ -246,7 +246,7 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::logger::Source;
-use crate::{Event, EventType, Logger, SessionId};
+use crate::{event::Event, event::EventType, logger::Logger, session::SessionId};
 
 mod field_map;
 mod genai;

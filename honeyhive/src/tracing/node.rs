@@ -14,7 +14,7 @@ use tracing::field::{Field, Visit};
 use super::field_map::FieldMap;
 use super::genai::{self, Mapped};
 use crate::footprint::ALLOCATION;
-use crate::{EventType, api};
+use crate::{api, event::EventType};
 
 /// What a root's event says of how it was sent.
 #[derive(Clone, Copy, Debug, Default)]

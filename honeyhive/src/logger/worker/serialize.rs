@@ -49,7 +49,7 @@ impl Shared {
     pub(super) fn per_event_letter(
         &self,
         session_id: &SessionId,
-        event: crate::Event,
+        event: crate::event::Event,
         error: &Error,
     ) -> DeadLetter {
         match self.client.serialize(session_id, event, 0) {

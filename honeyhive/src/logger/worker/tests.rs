@@ -5,7 +5,7 @@ use std::sync::atomic::AtomicU32;
 use super::super::{Logger, LoggerConfig};
 use super::*;
 use crate::retry::Next;
-use crate::{Event, RetryPolicy};
+use crate::{event::Event, retry::RetryPolicy};
 use reqwest::StatusCode;
 
 type Plan = Box<dyn Fn(&str, u32) -> AttemptFuture<'static> + Send + Sync>;
@@ -563,7 +563,7 @@ fn batched(
         attempts: AtomicU32::new(0),
         timeouts: Mutex::default(),
     });
-    let config = config.route(crate::Route::EventBatch);
+    let config = config.route(crate::logger::Route::EventBatch);
     let logger = Logger::start(&client, Arc::clone(&script) as _, config).unwrap();
     (script, logger)
 }
@@ -801,7 +801,7 @@ async fn in_batches_log_refuses_an_event_without_an_event_type_naming_it() {
     });
     let untyped = Event::chain("c").child(Event::default().name("x"));
     match logger.log("s", untyped) {
-        Err(crate::LogError::Invalid { error, .. }) => {
+        Err(crate::logger::LogError::Invalid { error, .. }) => {
             assert!(
                 error
                     .to_string()

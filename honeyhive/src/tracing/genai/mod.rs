@@ -10,7 +10,7 @@ use super::field_map::{FieldMap, Target};
 
 mod messages;
 
-use crate::EventType;
+use crate::event::EventType;
 use messages::{chat_history, input_messages, output_message, parsed, system_messages};
 
 /// The seven buckets, in the order [`Buckets`] holds them.
