@@ -17,6 +17,7 @@
 
 use std::sync::OnceLock;
 
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::fields::is_uuid;
@@ -252,7 +253,7 @@ pub(crate) struct Accepted {
 /// Why a request does not hold to the spec: the HTTP status a server
 /// would answer, and what is wrong.
 pub(crate) struct Refusal {
-    pub(crate) status: u16,
+    pub(crate) status: StatusCode,
     pub(crate) message: String,
 }
 
@@ -442,7 +443,7 @@ impl Spec {
         api_key: &str,
     ) -> Result<Accepted, Refusal> {
         let Request { method, path, .. } = *request;
-        let refuse = |status: u16, message: String| Refusal { status, message };
+        let refuse = |status: StatusCode, message: String| Refusal { status, message };
 
         let on_path: Vec<(&Operation, Vec<String>)> = self
             .operations
@@ -451,24 +452,27 @@ impl Spec {
             .collect();
         if on_path.is_empty() {
             return Err(refuse(
-                404,
+                StatusCode::NOT_FOUND,
                 format!("no operation in the spec has the path {path}"),
             ));
         }
         let Some((operation, params)) = on_path.into_iter().find(|(op, _)| op.method == method)
         else {
             return Err(refuse(
-                405,
+                StatusCode::METHOD_NOT_ALLOWED,
                 format!("the spec has no {method} operation on {path}"),
             ));
         };
         for ((name, schema), value) in operation.params.iter().zip(&params) {
             if value.is_empty() {
-                return Err(refuse(400, format!("path parameter {name} is empty")));
+                return Err(refuse(
+                    StatusCode::BAD_REQUEST,
+                    format!("path parameter {name} is empty"),
+                ));
             }
             if let Err(problems) = schema_problems(schema, &Value::String(value.clone())) {
                 return Err(refuse(
-                    400,
+                    StatusCode::BAD_REQUEST,
                     format!(
                         "path parameter {name} = {value:?} does not match its schema: {}",
                         problems.join("; ")
@@ -481,23 +485,28 @@ impl Spec {
             let token =
                 match request.authorization.as_slice() {
                     [] => return Err(refuse(
-                        401,
+                        StatusCode::UNAUTHORIZED,
                         "the Authorization header is missing; send `Authorization: Bearer <key>`"
                             .into(),
                     )),
                     [one] => one.and_then(|v| v.strip_prefix("Bearer ")),
-                    _ => return Err(refuse(401, "more than one Authorization header".into())),
+                    _ => {
+                        return Err(refuse(
+                            StatusCode::UNAUTHORIZED,
+                            "more than one Authorization header".into(),
+                        ));
+                    }
                 };
             match token {
                 None => {
                     return Err(refuse(
-                        401,
+                        StatusCode::UNAUTHORIZED,
                         "the Authorization header is not of the form `Bearer <key>`".into(),
                     ));
                 }
                 Some(token) if token != api_key => {
                     return Err(refuse(
-                        401,
+                        StatusCode::UNAUTHORIZED,
                         "the bearer token is not the mock's API key (MockHoneyHive::API_KEY)"
                             .into(),
                     ));
@@ -514,17 +523,21 @@ impl Spec {
                 let essence = content_type.split(';').next().unwrap_or("").trim();
                 if !essence.eq_ignore_ascii_case("application/json") {
                     return Err(refuse(
-                        415,
+                        StatusCode::UNSUPPORTED_MEDIA_TYPE,
                         format!(
                             "Content-Type is {content_type:?}; the spec takes application/json"
                         ),
                     ));
                 }
-                let value: Value = serde_json::from_slice(body)
-                    .map_err(|e| refuse(400, format!("the body is not JSON: {e}")))?;
+                let value: Value = serde_json::from_slice(body).map_err(|e| {
+                    refuse(
+                        StatusCode::BAD_REQUEST,
+                        format!("the body is not JSON: {e}"),
+                    )
+                })?;
                 if let Err(problems) = schema_problems(validator, &value) {
                     return Err(refuse(
-                        400,
+                        StatusCode::BAD_REQUEST,
                         format!(
                             "the body does not match the schema: {}",
                             problems.join("; ")
@@ -536,7 +549,7 @@ impl Spec {
         };
         let query = self
             .query(operation, request.query)
-            .map_err(|message| refuse(400, message))?;
+            .map_err(|message| refuse(StatusCode::BAD_REQUEST, message))?;
         Ok(Accepted {
             operation: &operation.id,
             params,

@@ -156,6 +156,7 @@ use serde_json::{Map, Value, json};
 use crate::session::SessionId;
 use crate::validate::{Accepted, Refusal, Request, Spec};
 use crate::{client::Client, client::ClientBuilder, error::Error};
+use reqwest::StatusCode;
 
 mod call;
 mod datasets;
@@ -212,7 +213,7 @@ pub struct ReceivedUpdate {
 #[non_exhaustive]
 pub struct Violation {
     /// The status the mock answered with.
-    pub status: u16,
+    pub status: StatusCode,
     /// The method and path of the request.
     pub request: String,
     /// What the request got wrong.
@@ -221,7 +222,13 @@ pub struct Violation {
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} -> {}: {}", self.request, self.status, self.message)
+        write!(
+            f,
+            "{} -> {}: {}",
+            self.request,
+            self.status.as_u16(),
+            self.message
+        )
     }
 }
 
@@ -423,7 +430,7 @@ fn answer(
     let path = request.uri().path().to_owned();
     let refused = |violation: Violation| {
         let response = respond(
-            violation.status,
+            violation.status.as_u16(),
             json!({ "error": "request does not match the OpenAPI spec", "violation": violation.message }),
         );
         let mut state = state.lock();
@@ -475,7 +482,7 @@ fn answer(
     let Some(reply) = routes::answer(&mut locked, &call) else {
         drop(locked);
         return refused(Violation {
-            status: 501,
+            status: StatusCode::NOT_IMPLEMENTED,
             request: format!("{method} {path}"),
             message: format!(
                 "the mock does not answer {operation} yet, though the spec has it; \
@@ -494,7 +501,7 @@ fn answer(
         let mut state = state.lock();
         state.recorded.stats.violations += 1;
         state.recorded.violations.push(Violation {
-            status: 500,
+            status: StatusCode::INTERNAL_SERVER_ERROR,
             request: format!("{method} {path}"),
             message: format!("the mock's own answer breaks the spec: {message}"),
         });
