@@ -101,6 +101,13 @@ impl PartialEq<&str> for SessionId {
     }
 }
 
+/// Compares the id's text.
+impl PartialEq<String> for SessionId {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
+    }
+}
+
 /// As its text: `"checkout-7"`.
 impl serde::Serialize for SessionId {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

@@ -244,13 +244,7 @@ async fn the_deadline_cuts_retries_short() {
     let err = client.log_event("s", Event::model("m")).await.unwrap_err();
     let took = started.elapsed();
     assert!(
-        matches!(
-            err,
-            Error::Api {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                ..
-            }
-        ),
+        matches!(err, Error::Api { status, .. } if status == 503),
         "{err:?}"
     );
     assert!(took < Duration::from_millis(800), "took {took:?}");
