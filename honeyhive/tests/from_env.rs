@@ -5,7 +5,6 @@
 
 use std::process::Command;
 
-use honeyhive::StatusCode;
 use honeyhive::{Client, ClientBuilder, Error, Event};
 use httpmock::{Method::POST, MockServer};
 use serde_json::json;
