@@ -2,11 +2,13 @@
 //!
 //! - `builder.rs`: [`ClientBuilder`], the environment, the HTTP client and TLS.
 //! - `address.rs`: the base URL's checks; the session id as a path segment.
-//! - `send.rs`: serializing an event, and one attempt on the retry loop.
+//! - `send.rs`: serializing an event, and the one attempt function every
+//!   request goes through.
 //! - `answer.rs`: the API's answer turned into an id or a typed error.
 //! - `body.rs`: request bodies that tell how far they were sent, and can
 //!   wait for an early answer.
-//! - `raw.rs`: the generated client's calls on the same retry loop.
+//! - `raw.rs`: the generated client's calls on the same retry loop and
+//!   attempt function.
 //! - `repeat.rs`: which generated calls may be repeated, and why.
 //! - `scrub.rs`: the API key kept out of stored answers.
 //! - `spread.rs`: requests spread over more than one HTTP/2 connection.

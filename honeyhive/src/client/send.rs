@@ -1,8 +1,10 @@
-//! Sending a request: its body serialized once, then attempts on the retry
-//! loop ([`RetryPolicy::run`](crate::RetryPolicy)), each a request and its
-//! answer.
+//! Sending a request: an event's body serialized once, then attempts on
+//! the retry loop ([`RetryPolicy::run`](crate::RetryPolicy)), each made by
+//! [`exchange`], the one attempt function every request goes through
+//! (`log_event`, the `/v1` routes, the Logger and `client.raw()`).
 
 use std::error::Error as _;
+use std::fmt;
 use std::io;
 use std::time::Duration;
 
@@ -12,9 +14,11 @@ use reqwest::header;
 use super::address::session_segment;
 use super::answer::{Answer, Expect, decode_answer};
 use super::body::Outgoing;
+use super::repeat::Repeat;
+use super::scrub::Scrubber;
 use super::{Client, Logged};
 use crate::retry::{Attempt, Next, Tally, Verdict};
-use crate::status::{MAX_ANSWER_BYTES, retry_after};
+use crate::status::{MAX_ANSWER_BYTES, retry_after, retryable};
 use crate::{Error, Event, SessionId, api};
 
 /// A request checked, serialized and addressed, ready to send (again).
@@ -164,100 +168,198 @@ impl Client {
         finish(result, tally).map(|answer| (answer, tally.attempts))
     }
 
-    /// One request and its answer, judged for the retry loop.
+    /// One request and its answer, judged for the retry loop: the one
+    /// attempt function ([`exchange`]) with the answer decoded as
+    /// `prepared.expect` says. The Logger's door to the wire.
     pub(crate) async fn attempt(
         &self,
         prepared: &Prepared,
         attempt: Attempt,
     ) -> Verdict<Result<Answer, Error>> {
-        let (result, next) = self.request(prepared, attempt).await;
-        match result {
-            Err(error) if error.is_retryable() => {
-                tracing::debug!(
-                    request = %prepared.expect,
-                    attempt = attempt.number,
-                    %error,
-                    "an attempt failed"
-                );
-                Verdict::Retryable {
-                    outcome: Err(error),
-                    next,
-                }
-            }
-            result => Verdict::Final(result),
-        }
-    }
-
-    /// Posts the body and reads the answer; also says what the retry loop
-    /// should know of it (`Retry-After`, throttling, a body cut off).
-    async fn request(
-        &self,
-        prepared: &Prepared,
-        attempt: Attempt,
-    ) -> (Result<Answer, Error>, Next) {
         // Held until the answer is read: the stream is busy until then.
         let lease = self.inner.http.lease();
-        let outgoing = Outgoing::new(prepared.body.clone(), attempt.ask_first);
-        let progress = outgoing.progress();
-        let mut request = lease
-            .http
-            .request(prepared.method.clone(), prepared.url.clone())
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(header::ACCEPT, "application/json")
-            .timeout(attempt.timeout);
+        let mut request = reqwest::Request::new(prepared.method.clone(), prepared.url.clone());
+        let headers = request.headers_mut();
+        headers.insert(header::CONTENT_TYPE, JSON.clone());
+        headers.insert(header::ACCEPT, JSON.clone());
+        let rules = Rules {
+            // Every route's body carries the ids the client chose.
+            repeat: Repeat::Safe,
+            read_success: true,
+            scrubber: &self.inner.scrubber,
+            about: &prepared.expect,
+        };
+        let body = Some(prepared.body.clone());
+        exchange(lease.http, request, body, attempt, rules)
+            .await
+            .map(|outcome| match outcome {
+                Ok(Reply::Read(read)) => decode_answer(
+                    read.status.as_u16(),
+                    read.headers
+                        .get(header::CONTENT_TYPE)
+                        .and_then(|v| v.to_str().ok()),
+                    &read.body,
+                    read.cut,
+                    &prepared.expect,
+                    retry_after(&read.headers),
+                    |b| self.inner.scrubber.text(b),
+                ),
+                Ok(Reply::Unread(response)) => {
+                    unreachable!("a success is read when asked to be ({})", response.status())
+                }
+                Err(e) => Err(transport_or_timeout(&prepared.url, e, attempt.timeout)),
+            })
+    }
+}
+
+/// `application/json`, for `Content-Type` and `Accept`.
+static JSON: header::HeaderValue = header::HeaderValue::from_static("application/json");
+
+/// What one attempt came back with.
+pub(super) enum Reply {
+    /// A success answer with its body unread: the generated code reads it.
+    Unread(reqwest::Response),
+    /// An answer read, its body without the API key.
+    Read(Read),
+}
+
+/// An answer read: its head, and its body up to [`MAX_ANSWER_BYTES`] with
+/// the API key replaced.
+pub(super) struct Read {
+    pub(super) status: reqwest::StatusCode,
+    pub(super) version: reqwest::Version,
+    pub(super) url: reqwest::Url,
+    pub(super) headers: header::HeaderMap,
+    pub(super) body: Vec<u8>,
+    /// The body stopped at [`MAX_ANSWER_BYTES`] with more to come.
+    pub(super) cut: bool,
+}
+
+/// How [`exchange`] treats a request.
+#[derive(Clone, Copy)]
+pub(super) struct Rules<'a> {
+    /// Whether a failed attempt may be sent again (`repeat.rs`).
+    pub(super) repeat: Repeat,
+    /// Read a success answer's body too; otherwise it is handed back unread.
+    pub(super) read_success: bool,
+    pub(super) scrubber: &'a Scrubber,
+    /// What the request is about, for logs.
+    pub(super) about: &'a (dyn fmt::Display + Sync),
+}
+
+/// The one attempt every request makes, whatever sent it (`log_event`,
+/// the `/v1` routes, the Logger, `client.raw()`): `request` (its timeout
+/// set to the attempt's) with `body`, tracked when large and held back
+/// behind `Expect: 100-continue` after a connection closed while its body
+/// was being written (`body.rs`); the answer read (up to
+/// [`MAX_ANSWER_BYTES`], the key replaced) unless it is a success the
+/// caller reads itself; and the verdict for the retry loop:
+///
+/// - a status line that came is the answer, whatever became of its body,
+///   except a success cut short, which is not known to be one;
+/// - an answer is retried when its status is worth it ([`retryable`]) and
+///   `rules.repeat` allows;
+/// - no answer (refused, reset, timed out) is retried when `rules.repeat`
+///   allows it, or the connection was never made; a TLS handshake refused
+///   for good ([`tls_refusal`]) is not.
+pub(super) async fn exchange(
+    http: &reqwest::Client,
+    mut request: reqwest::Request,
+    body: Option<Bytes>,
+    attempt: Attempt,
+    rules: Rules<'_>,
+) -> Verdict<Result<Reply, reqwest::Error>> {
+    *request.timeout_mut() = Some(attempt.timeout);
+    let progress = body.map(|bytes| {
+        let outgoing = Outgoing::new(bytes, attempt.ask_first);
         if outgoing.ask_first {
-            request = request.header(header::EXPECT, "100-continue");
+            request.headers_mut().insert(
+                header::EXPECT,
+                header::HeaderValue::from_static("100-continue"),
+            );
         }
-        let response = match request.body(outgoing.body).send().await {
-            Ok(response) => response,
-            Err(e) => {
-                let next = Next {
-                    ask_first: progress.body_started() && !e.is_timeout(),
-                    ..Next::default()
-                };
-                return (
-                    Err(transport_or_timeout(&prepared.url, e, attempt.timeout)),
-                    next,
-                );
-            }
-        };
-        let retry_after = retry_after(response.headers());
-        let content_type = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let status = response.status().as_u16();
-        let next = Next {
-            retry_after,
-            throttled: status == 429,
-            ask_first: false,
-        };
-        let (body, ending) = read_bounded(response, MAX_ANSWER_BYTES).await;
-        let cut = match ending {
-            Ending::Whole => false,
-            Ending::Cut => true,
-            // A success cut short is not known to be one: worth another
-            // attempt (the same event id makes that safe). Any other
-            // status is the answer, whatever became of its body.
-            Ending::Broken(e) if status == 200 => {
-                return (
-                    Err(transport_or_timeout(&prepared.url, e, attempt.timeout)),
-                    next,
-                );
-            }
-            Ending::Broken(_) => false,
-        };
-        let decoded = decode_answer(
-            status,
-            content_type.as_deref(),
-            &body,
-            cut,
-            &prepared.expect,
-            retry_after,
-            |b| self.inner.scrubber.text(b),
+        let progress = outgoing.progress();
+        *request.body_mut() = Some(outgoing.body);
+        progress
+    });
+    let safe = rules.repeat == Repeat::Safe;
+    let failed = |error: reqwest::Error, next: Next| {
+        tracing::debug!(
+            request = %rules.about,
+            attempt = attempt.number,
+            %error,
+            "an attempt failed"
         );
-        (decoded, next)
+        Verdict::Retryable {
+            outcome: Err(error),
+            next,
+        }
+    };
+    let response = match http.execute(request).await {
+        Ok(response) => response,
+        // A handshake refused for the server's certificate or settings:
+        // the same again on every attempt. (Checked first: such a failure
+        // also reads as a connection never made.)
+        Err(error) if tls_refusal(&error).is_some() => return Verdict::Final(Err(error)),
+        // A call a repeat could harm ends here, unless the connection was
+        // never made (then the request never left).
+        Err(error) if !safe && !error.is_connect() => return Verdict::Final(Err(error)),
+        Err(error) => {
+            let next = Next {
+                ask_first: progress.is_some_and(|p| p.body_started()) && !error.is_timeout(),
+                ..Next::default()
+            };
+            return failed(error, next);
+        }
+    };
+    let status = response.status();
+    if status.is_success() && !rules.read_success {
+        return Verdict::Final(Ok(Reply::Unread(response)));
+    }
+    let next = Next {
+        retry_after: retry_after(response.headers()),
+        throttled: status == reqwest::StatusCode::TOO_MANY_REQUESTS,
+        ask_first: false,
+    };
+    let version = response.version();
+    let url = response.url().clone();
+    let headers = response.headers().clone();
+    let (body, ending) = read_bounded(response, MAX_ANSWER_BYTES).await;
+    let cut = match ending {
+        Ending::Whole => false,
+        Ending::Cut => true,
+        // A success cut short is not known to be one: worth another
+        // attempt where a repeat is safe. Any other status is the answer.
+        Ending::Broken(error) if status.is_success() => {
+            return if safe {
+                failed(error, next)
+            } else {
+                Verdict::Final(Err(error))
+            };
+        }
+        Ending::Broken(_) => false,
+    };
+    let read = Reply::Read(Read {
+        status,
+        version,
+        url,
+        headers,
+        body: rules.scrubber.redact(&body).into_owned(),
+        cut,
+    });
+    if safe && retryable(status.as_u16()) {
+        tracing::debug!(
+            request = %rules.about,
+            attempt = attempt.number,
+            status = status.as_u16(),
+            "an attempt was answered with a status worth another"
+        );
+        Verdict::Retryable {
+            outcome: Ok(read),
+            next,
+        }
+    } else {
+        Verdict::Final(Ok(read))
     }
 }
 
@@ -283,7 +385,7 @@ fn transport_or_timeout(url: &reqwest::Url, error: reqwest::Error, timeout: Dura
 }
 
 /// How reading an answer's body ended.
-pub(super) enum Ending {
+enum Ending {
     Whole,
     /// At the read limit, with more to come.
     Cut,
@@ -293,10 +395,7 @@ pub(super) enum Ending {
 
 /// Reads an answer's body up to `limit` bytes, keeping what came before a
 /// failure.
-pub(super) async fn read_bounded(
-    mut response: reqwest::Response,
-    limit: usize,
-) -> (Vec<u8>, Ending) {
+async fn read_bounded(mut response: reqwest::Response, limit: usize) -> (Vec<u8>, Ending) {
     let mut body = Vec::new();
     loop {
         match response.chunk().await {
