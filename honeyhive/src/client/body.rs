@@ -3,9 +3,10 @@
 //!
 //! A server or proxy may refuse a request from its head alone (`413 Payload
 //! Too Large`, `401`, `431`) and close the connection while the client is
-//! still writing the body. The answer is then on the wire, but hyper can
-//! report the failed write instead of it, and a client that reads that as
-//! a connection failure sends the whole body again. So:
+//! still writing the body. The answer is then on the wire; a large body
+//! goes on a connection where it is read even so (`linger.rs`), but behind
+//! a proxy (or when the reset came with no answer) the client only sees the
+//! failed write, and would send the whole body again. So:
 //!
 //! - a large body is handed to hyper in chunks that record how much of it
 //!   was taken, so a failure while writing it is known to be one;
@@ -55,17 +56,11 @@ impl Outgoing {
                 taken: None,
             };
         }
-        let taken = Arc::new(AtomicUsize::new(0));
-        let tracked = Tracked {
-            bytes,
-            at: 0,
-            taken: Arc::clone(&taken),
-            hold: ask_first.then(|| Box::pin(tokio::time::sleep(HOLD))),
-        };
+        let (tracked, Progress(taken)) = Tracked::new(bytes, ask_first);
         Outgoing {
             body: reqwest::Body::wrap(tracked),
             ask_first,
-            taken: Some(taken),
+            taken,
         }
     }
 
@@ -77,6 +72,7 @@ impl Outgoing {
 }
 
 /// See [`Outgoing::progress`].
+#[derive(Default)]
 pub(crate) struct Progress(Option<Arc<AtomicUsize>>);
 
 impl Progress {
@@ -89,11 +85,26 @@ impl Progress {
 }
 
 /// A body handed to hyper chunk by chunk, counting what was taken.
-struct Tracked {
+pub(crate) struct Tracked {
     bytes: Bytes,
     at: usize,
     taken: Arc<AtomicUsize>,
     hold: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Tracked {
+    /// `bytes` as a tracked body, held back for [`HOLD`] when `ask_first`,
+    /// and the probe of how far it went.
+    pub(crate) fn new(bytes: Bytes, ask_first: bool) -> (Tracked, Progress) {
+        let taken = Arc::new(AtomicUsize::new(0));
+        let tracked = Tracked {
+            bytes,
+            at: 0,
+            taken: Arc::clone(&taken),
+            hold: ask_first.then(|| Box::pin(tokio::time::sleep(HOLD))),
+        };
+        (tracked, Progress(Some(taken)))
+    }
 }
 
 impl http_body::Body for Tracked {

@@ -25,9 +25,9 @@ use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_enco
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{ResponseBuilderExt, header};
 
+use super::attempt::{Failure, Read, Reply, Rules, exchange, transport_error};
 use super::repeat::{is, repeat};
 use super::scrub::Scrubber;
-use super::send::{Read, Reply, Rules, exchange};
 use crate::retry::Tally;
 use crate::status::retry_after;
 use crate::{Error, RetryPolicy, api};
@@ -113,6 +113,8 @@ impl Exec for Retrying {
                 repeat,
                 read_success: false,
                 scrubber: &self.scrubber,
+                // A failure goes back to the generated code as reqwest's.
+                direct: None,
                 about: &operation_id,
             };
             let (outcome, tally) = self
@@ -136,10 +138,12 @@ impl Exec for Retrying {
                 "generated call finished"
             );
             let _ = TALLY.try_with(|slot| slot.set(Some(tally)));
-            outcome.map(|reply| match reply {
-                Reply::Unread(response) => response,
-                Reply::Read(read) => rebuilt(read, tally.attempts, &self.scrubber),
-            })
+            match outcome {
+                Ok(Reply::Unread(response)) => Ok(response),
+                Ok(Reply::Read(read)) => Ok(rebuilt(read, tally.attempts, &self.scrubber)),
+                Err(Failure::Http(error)) => Err(error),
+                Err(other) => unreachable!("only the client for large bodies fails so: {other:?}"),
+            }
         })
     }
 }
@@ -244,7 +248,7 @@ pub(super) fn from_raw<E>(
                         attempt_timeout: timeout,
                     };
                 }
-                _ => super::send::transport_error(&host, error),
+                _ => transport_error(&host, Failure::Http(error)),
             }
         }
         api::Error::ErrorResponse(answer) => answered(answer.status(), answer.headers()),

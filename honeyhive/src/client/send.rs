@@ -1,24 +1,17 @@
 //! Sending a request: an event's body serialized once, then attempts on
 //! the retry loop ([`RetryPolicy::run`](crate::RetryPolicy)), each made by
-//! [`exchange`], the one attempt function every request goes through
-//! (`log_event`, the `/v1` routes, the Logger and `client.raw()`).
-
-use std::error::Error as _;
-use std::fmt;
-use std::io;
-use std::time::Duration;
+//! the one attempt function (`attempt.rs`) and its answer decoded.
 
 use bytes::Bytes;
 use reqwest::header;
 
 use super::address::session_segment;
 use super::answer::{Answer, Expect, decode_answer};
-use super::body::Outgoing;
+use super::attempt::{Reply, Rules, exchange, transport_or_timeout};
 use super::repeat::Repeat;
-use super::scrub::Scrubber;
 use super::{Client, Logged};
-use crate::retry::{Attempt, Next, Tally, Verdict};
-use crate::status::{MAX_ANSWER_BYTES, retry_after, retryable};
+use crate::retry::{Attempt, Tally, Verdict};
+use crate::status::retry_after;
 use crate::{Error, Event, SessionId, api};
 
 /// A request checked, serialized and addressed, ready to send (again).
@@ -169,13 +162,15 @@ impl Client {
     }
 
     /// One request and its answer, judged for the retry loop: the one
-    /// attempt function ([`exchange`]) with the answer decoded as
+    /// attempt function (`attempt.rs`) with the answer decoded as
     /// `prepared.expect` says. The Logger's door to the wire.
     pub(crate) async fn attempt(
         &self,
         prepared: &Prepared,
         attempt: Attempt,
     ) -> Verdict<Result<Answer, Error>> {
+        /// `application/json`, for `Content-Type` and `Accept`.
+        static JSON: header::HeaderValue = header::HeaderValue::from_static("application/json");
         // Held until the answer is read: the stream is busy until then.
         let lease = self.inner.http.lease();
         let mut request = reqwest::Request::new(prepared.method.clone(), prepared.url.clone());
@@ -187,6 +182,7 @@ impl Client {
             repeat: Repeat::Safe,
             read_success: true,
             scrubber: &self.inner.scrubber,
+            direct: self.inner.direct.as_ref(),
             about: &prepared.expect,
         };
         let body = Some(prepared.body.clone());
@@ -212,319 +208,11 @@ impl Client {
     }
 }
 
-/// `application/json`, for `Content-Type` and `Accept`.
-static JSON: header::HeaderValue = header::HeaderValue::from_static("application/json");
-
-/// What one attempt came back with.
-pub(super) enum Reply {
-    /// A success answer with its body unread: the generated code reads it.
-    Unread(reqwest::Response),
-    /// An answer read, its body without the API key.
-    Read(Read),
-}
-
-/// An answer read: its head, and its body up to [`MAX_ANSWER_BYTES`] with
-/// the API key replaced.
-pub(super) struct Read {
-    pub(super) status: reqwest::StatusCode,
-    pub(super) version: reqwest::Version,
-    pub(super) url: reqwest::Url,
-    pub(super) headers: header::HeaderMap,
-    pub(super) body: Vec<u8>,
-    /// The body stopped at [`MAX_ANSWER_BYTES`] with more to come.
-    pub(super) cut: bool,
-}
-
-/// How [`exchange`] treats a request.
-#[derive(Clone, Copy)]
-pub(super) struct Rules<'a> {
-    /// Whether a failed attempt may be sent again (`repeat.rs`).
-    pub(super) repeat: Repeat,
-    /// Read a success answer's body too; otherwise it is handed back unread.
-    pub(super) read_success: bool,
-    pub(super) scrubber: &'a Scrubber,
-    /// What the request is about, for logs.
-    pub(super) about: &'a (dyn fmt::Display + Sync),
-}
-
-/// The one attempt every request makes, whatever sent it (`log_event`,
-/// the `/v1` routes, the Logger, `client.raw()`): `request` (its timeout
-/// set to the attempt's) with `body`, tracked when large and held back
-/// behind `Expect: 100-continue` after a connection closed while its body
-/// was being written (`body.rs`); the answer read (up to
-/// [`MAX_ANSWER_BYTES`], the key replaced) unless it is a success the
-/// caller reads itself; and the verdict for the retry loop:
-///
-/// - a status line that came is the answer, whatever became of its body,
-///   except a success cut short, which is not known to be one;
-/// - an answer is retried when its status is worth it ([`retryable`]) and
-///   `rules.repeat` allows;
-/// - no answer (refused, reset, timed out) is retried when `rules.repeat`
-///   allows it, or the connection was never made; a TLS handshake refused
-///   for good ([`tls_refusal`]) is not.
-pub(super) async fn exchange(
-    http: &reqwest::Client,
-    mut request: reqwest::Request,
-    body: Option<Bytes>,
-    attempt: Attempt,
-    rules: Rules<'_>,
-) -> Verdict<Result<Reply, reqwest::Error>> {
-    *request.timeout_mut() = Some(attempt.timeout);
-    let progress = body.map(|bytes| {
-        let outgoing = Outgoing::new(bytes, attempt.ask_first);
-        if outgoing.ask_first {
-            request.headers_mut().insert(
-                header::EXPECT,
-                header::HeaderValue::from_static("100-continue"),
-            );
-        }
-        let progress = outgoing.progress();
-        *request.body_mut() = Some(outgoing.body);
-        progress
-    });
-    let safe = rules.repeat == Repeat::Safe;
-    let failed = |error: reqwest::Error, next: Next| {
-        tracing::debug!(
-            request = %rules.about,
-            attempt = attempt.number,
-            %error,
-            "an attempt failed"
-        );
-        Verdict::Retryable {
-            outcome: Err(error),
-            next,
-        }
-    };
-    let response = match http.execute(request).await {
-        Ok(response) => response,
-        // A handshake refused for the server's certificate or settings:
-        // the same again on every attempt. (Checked first: such a failure
-        // also reads as a connection never made.)
-        Err(error) if tls_refusal(&error).is_some() => return Verdict::Final(Err(error)),
-        // A call a repeat could harm ends here, unless the connection was
-        // never made (then the request never left).
-        Err(error) if !safe && !error.is_connect() => return Verdict::Final(Err(error)),
-        Err(error) => {
-            let next = Next {
-                ask_first: progress.is_some_and(|p| p.body_started()) && !error.is_timeout(),
-                ..Next::default()
-            };
-            return failed(error, next);
-        }
-    };
-    let status = response.status();
-    if status.is_success() && !rules.read_success {
-        return Verdict::Final(Ok(Reply::Unread(response)));
-    }
-    let next = Next {
-        retry_after: retry_after(response.headers()),
-        throttled: status == reqwest::StatusCode::TOO_MANY_REQUESTS,
-        ask_first: false,
-    };
-    let version = response.version();
-    let url = response.url().clone();
-    let headers = response.headers().clone();
-    let (body, ending) = read_bounded(response, MAX_ANSWER_BYTES).await;
-    let cut = match ending {
-        Ending::Whole => false,
-        Ending::Cut => true,
-        // A success cut short is not known to be one: worth another
-        // attempt where a repeat is safe. Any other status is the answer.
-        Ending::Broken(error) if status.is_success() => {
-            return if safe {
-                failed(error, next)
-            } else {
-                Verdict::Final(Err(error))
-            };
-        }
-        Ending::Broken(_) => false,
-    };
-    let read = Reply::Read(Read {
-        status,
-        version,
-        url,
-        headers,
-        body: rules.scrubber.redact(&body).into_owned(),
-        cut,
-    });
-    if safe && retryable(status.as_u16()) {
-        tracing::debug!(
-            request = %rules.about,
-            attempt = attempt.number,
-            status = status.as_u16(),
-            "an attempt was answered with a status worth another"
-        );
-        Verdict::Retryable {
-            outcome: Ok(read),
-            next,
-        }
-    } else {
-        Verdict::Final(Ok(read))
-    }
-}
-
 /// `path` under `base`.
 fn under(base: &reqwest::Url, path: &str) -> reqwest::Url {
     let mut url = base.clone();
     url.set_path(&format!("{}{path}", base.path().trim_end_matches('/')));
     url
-}
-
-/// One attempt's failure to get an answer from `url`: a timeout, or a
-/// transport error naming the host.
-fn transport_or_timeout(url: &reqwest::Url, error: reqwest::Error, timeout: Duration) -> Error {
-    if error.is_timeout() {
-        // `finish` puts in the call's totals.
-        return Error::Timeout {
-            elapsed: timeout,
-            attempts: 1,
-            attempt_timeout: timeout,
-        };
-    }
-    transport_error(&super::raw::host_of(url), error)
-}
-
-/// How reading an answer's body ended.
-enum Ending {
-    Whole,
-    /// At the read limit, with more to come.
-    Cut,
-    /// The connection failed before the end (what came is kept).
-    Broken(reqwest::Error),
-}
-
-/// Reads an answer's body up to `limit` bytes, keeping what came before a
-/// failure.
-async fn read_bounded(mut response: reqwest::Response, limit: usize) -> (Vec<u8>, Ending) {
-    let mut body = Vec::new();
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                let room = limit - body.len();
-                if chunk.len() > room {
-                    body.extend_from_slice(&chunk[..room]);
-                    return (body, Ending::Cut);
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(None) => return (body, Ending::Whole),
-            Err(e) => return (body, Ending::Broken(e)),
-        }
-    }
-}
-
-/// rustls's error in `error`'s causes when it is one another attempt
-/// would meet again: the server's certificate, settings in common, or an
-/// answer that is not TLS at all. (An alert or a decryption failure after
-/// the handshake may be the network's doing, and is retried.)
-pub(super) fn tls_refusal(error: &reqwest::Error) -> Option<&rustls::Error> {
-    use rustls::AlertDescription as Alert;
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
-            let permanent = match tls {
-                rustls::Error::InvalidCertificate(_)
-                | rustls::Error::NoCertificatesPresented
-                | rustls::Error::UnsupportedNameType
-                | rustls::Error::PeerIncompatible(_)
-                | rustls::Error::InvalidMessage(_) => true,
-                rustls::Error::AlertReceived(alert) => matches!(
-                    alert,
-                    Alert::HandshakeFailure
-                        | Alert::BadCertificate
-                        | Alert::UnsupportedCertificate
-                        | Alert::CertificateRevoked
-                        | Alert::CertificateExpired
-                        | Alert::CertificateUnknown
-                        | Alert::UnknownCA
-                        | Alert::ProtocolVersion
-                        | Alert::InsufficientSecurity
-                        | Alert::NoApplicationProtocol
-                ),
-                _ => false,
-            };
-            return permanent.then_some(tls);
-        }
-        // An io::Error's `source()` skips the error it wraps.
-        cause = match inner
-            .downcast_ref::<io::Error>()
-            .and_then(|io| io.get_ref())
-        {
-            Some(wrapped) => Some(wrapped),
-            None => inner.source(),
-        };
-    }
-    None
-}
-
-/// What to do about a TLS handshake rustls failed with `error`.
-fn tls_problem(error: &rustls::Error) -> String {
-    match error {
-        rustls::Error::InvalidCertificate(why) => format!(
-            "the server's certificate is not trusted ({why:?}); if your own certificate \
-             authority signed it, point SSL_CERT_FILE at that authority's PEM file or give it \
-             to ClientBuilder::root_certificate_pem, and check that the URL names the host the \
-             certificate is for; not retried, since another attempt would fail the same way"
-        ),
-        other => format!(
-            "{other}; the server and this client have no TLS settings in common, or the \
-             server is not what the URL names; not retried, since another attempt would fail \
-             the same way"
-        ),
-    }
-}
-
-/// A transport failure towards `host`: what failed in a few words, the
-/// error itself as the source (without its URL).
-pub(super) fn transport_error(host: &str, error: reqwest::Error) -> Error {
-    let error = error.without_url();
-    if let Some(tls) = tls_refusal(&error) {
-        return Error::Tls {
-            host: host.to_owned(),
-            problem: tls_problem(tls),
-            attempts: 1,
-            source: Some(Box::new(error)),
-        };
-    }
-    Error::Transport {
-        host: host.to_owned(),
-        problem: transport_problem(&error),
-        attempts: 1,
-        source: Some(Box::new(error)),
-    }
-}
-
-/// What a transport failure was, from the kinds in its cause chain.
-fn transport_problem(error: &reqwest::Error) -> String {
-    let mut io_kind = None;
-    let mut tls = false;
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        tls |= inner.is::<rustls::Error>();
-        if let Some(io) = inner.downcast_ref::<io::Error>() {
-            io_kind.get_or_insert(io.kind());
-            // An io::Error's `source()` skips the error it wraps (rustls's,
-            // or another io::Error): go on from the wrapped one itself.
-            if let Some(wrapped) = io.get_ref() {
-                cause = Some(wrapped);
-                continue;
-            }
-        }
-        cause = inner.source();
-    }
-    let problem = match io_kind {
-        Some(io::ErrorKind::ConnectionRefused) => "the connection was refused",
-        Some(io::ErrorKind::ConnectionReset) => "the connection was reset",
-        Some(io::ErrorKind::ConnectionAborted | io::ErrorKind::BrokenPipe) => {
-            "the connection was closed"
-        }
-        Some(io::ErrorKind::TimedOut) => "connecting timed out",
-        _ if tls => "the TLS handshake failed",
-        _ if error.is_connect() => "could not connect (DNS lookup or connection failed)",
-        _ if error.is_body() || error.is_decode() => "the answer was cut short",
-        _ => "the connection failed before the answer came",
-    };
-    problem.to_owned()
 }
 
 /// Puts the call's totals into its error.
@@ -554,6 +242,8 @@ pub(crate) fn fill_event_ids(event: &mut api::types::Event) {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
