@@ -59,12 +59,11 @@ pub(super) struct Rules<'a> {
 /// the `/v1` routes, the Logger, `client.raw()`): `request` (its timeout
 /// set to the attempt's) with `body`, tracked when large and held back
 /// behind `Expect: 100-continue` after a connection closed while its body
-/// was being written (`body.rs`); the answer read (up to
-/// [`MAX_ANSWER_BYTES`], the key replaced) unless it is a success the
-/// caller reads itself; and the verdict for the retry loop. A large body
-/// goes through `rules.direct` when given (`linger.rs`), so that an answer
-/// that comes while it is being written is the answer.
-///
+/// was being written (`body.rs`); a large body goes through `rules.direct`
+/// when given (`linger.rs`), so that an answer that comes while it is being
+/// written is read. The answer is read (up to [`MAX_ANSWER_BYTES`], the
+/// key replaced) unless it is a success the caller reads itself. The
+/// verdict for the retry loop:
 ///
 /// - a status line that came is the answer, whatever became of its body,
 ///   except a success cut short, which is not known to be one;
