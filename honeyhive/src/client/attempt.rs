@@ -13,7 +13,7 @@ use bytes::Bytes;
 use reqwest::header;
 use tokio::time::Instant;
 
-use super::body::{Outgoing, Progress, TRACK_FROM, Tracked};
+use super::body::{self, Outgoing, Progress, TRACK_FROM, Tracked};
 use super::linger::{BoxError, Lingering};
 use super::repeat::Repeat;
 use super::scrub::Scrubber;
@@ -102,13 +102,14 @@ pub(super) async fn exchange(
     // A large body goes through the crate's own client where it may: an
     // answer that comes while it is being written is read (`linger.rs`).
     // reqwest keeps its own timeout; the own client keeps this one.
+    let hold = attempt.ask_first.then(|| body::hold(attempt.timeout));
     let direct = rules
         .direct
         .filter(|_| body.as_ref().is_some_and(|b| b.len() >= TRACK_FROM));
     let deadline = direct.and_then(|_| Instant::now().checked_add(attempt.timeout));
     let (sent, progress) = match (direct, body) {
         (Some(direct), Some(bytes)) => {
-            let (tracked, progress) = Tracked::new(bytes, attempt.ask_first);
+            let (tracked, progress) = Tracked::new(bytes, hold);
             if attempt.ask_first {
                 ask_first(&mut request);
             }
@@ -120,7 +121,7 @@ pub(super) async fn exchange(
         }
         (_, body) => {
             let progress = body.map_or_else(Progress::default, |bytes| {
-                let outgoing = Outgoing::new(bytes, attempt.ask_first);
+                let outgoing = Outgoing::new(bytes, hold);
                 if outgoing.ask_first {
                     ask_first(&mut request);
                 }

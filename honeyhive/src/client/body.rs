@@ -33,8 +33,15 @@ use http_body::{Frame, SizeHint};
 pub(crate) const TRACK_FROM: usize = 64 * 1024;
 /// How much of a tracked body is handed to hyper at a time.
 const CHUNK: usize = 64 * 1024;
-/// How long an attempt that asks first holds its body back.
+/// How long an attempt that asks first holds its body back, at most.
 pub(crate) const HOLD: Duration = Duration::from_secs(1);
+
+/// How long an attempt with `timeout` holds its body back when it asks
+/// first: [`HOLD`], or half the attempt's time when that is shorter, so the
+/// body still has time to go once the hold ends.
+pub(crate) fn hold(timeout: Duration) -> Duration {
+    HOLD.min(timeout / 2)
+}
 
 /// A request body, and (for a tracked one) how many of its bytes hyper
 /// has taken to write.
@@ -46,9 +53,11 @@ pub(crate) struct Outgoing {
 }
 
 impl Outgoing {
-    /// `bytes` as a body; `ask_first` after an attempt whose connection
-    /// closed while its body was being written.
-    pub(crate) fn new(bytes: Bytes, ask_first: bool) -> Outgoing {
+    /// `bytes` as a body; held back for `hold` (with `Expect:
+    /// 100-continue`) after an attempt whose connection closed while its
+    /// body was being written.
+    pub(crate) fn new(bytes: Bytes, hold: Option<Duration>) -> Outgoing {
+        let ask_first = hold.is_some();
         if bytes.len() < TRACK_FROM && !ask_first {
             return Outgoing {
                 body: reqwest::Body::from(bytes),
@@ -56,7 +65,7 @@ impl Outgoing {
                 taken: None,
             };
         }
-        let (tracked, Progress(taken)) = Tracked::new(bytes, ask_first);
+        let (tracked, Progress(taken)) = Tracked::new(bytes, hold);
         Outgoing {
             body: reqwest::Body::wrap(tracked),
             ask_first,
@@ -93,15 +102,15 @@ pub(crate) struct Tracked {
 }
 
 impl Tracked {
-    /// `bytes` as a tracked body, held back for [`HOLD`] when `ask_first`,
+    /// `bytes` as a tracked body, held back for `hold` when there is one,
     /// and the probe of how far it went.
-    pub(crate) fn new(bytes: Bytes, ask_first: bool) -> (Tracked, Progress) {
+    pub(crate) fn new(bytes: Bytes, hold: Option<Duration>) -> (Tracked, Progress) {
         let taken = Arc::new(AtomicUsize::new(0));
         let tracked = Tracked {
             bytes,
             at: 0,
             taken: Arc::clone(&taken),
-            hold: ask_first.then(|| Box::pin(tokio::time::sleep(HOLD))),
+            hold: hold.map(|hold| Box::pin(tokio::time::sleep(hold))),
         };
         (tracked, Progress(Some(taken)))
     }
@@ -150,7 +159,7 @@ mod tests {
     #[tokio::test]
     async fn a_tracked_body_gives_every_byte_in_chunks_and_counts_them() {
         let bytes = Bytes::from(vec![7u8; 3 * CHUNK + 10]);
-        let outgoing = Outgoing::new(bytes.clone(), false);
+        let outgoing = Outgoing::new(bytes.clone(), None);
         let progress = outgoing.progress();
         assert!(!progress.body_started());
         let mut body = Tracked {
@@ -170,7 +179,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_small_body_goes_whole_and_is_not_tracked() {
-        let outgoing = Outgoing::new(Bytes::from_static(b"{}"), false);
+        let outgoing = Outgoing::new(Bytes::from_static(b"{}"), None);
         assert!(outgoing.taken.is_none());
         assert_eq!(outgoing.body.as_bytes(), Some(&b"{}"[..]));
         assert!(!outgoing.progress().body_started());
@@ -178,7 +187,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_held_body_gives_nothing_before_the_hold_ends() {
-        let outgoing = Outgoing::new(Bytes::from_static(b"{\"a\":1}"), true);
+        let outgoing = Outgoing::new(Bytes::from_static(b"{\"a\":1}"), Some(HOLD));
         assert!(outgoing.ask_first);
         let mut body = Tracked {
             bytes: Bytes::from_static(b"{\"a\":1}"),
@@ -190,5 +199,11 @@ mod tests {
         assert!(early.is_err(), "nothing before the hold ends");
         let frame = body.frame().await.unwrap().unwrap();
         assert_eq!(frame.into_data().unwrap(), Bytes::from_static(b"{\"a\":1}"));
+    }
+
+    #[test]
+    fn the_hold_leaves_the_body_time_to_go_within_the_attempt() {
+        assert_eq!(hold(Duration::from_secs(30)), HOLD);
+        assert_eq!(hold(Duration::from_millis(200)), Duration::from_millis(100));
     }
 }
