@@ -11,17 +11,18 @@ use super::field_map::{FieldMap, Target};
 mod messages;
 
 use crate::EventType;
+use crate::mask::FreeForm;
 use messages::{chat_history, input_messages, output_message, parsed, system_messages};
 
 /// The seven buckets, in the order [`Buckets`] holds them.
-pub(super) const BUCKETS: [&str; 7] = [
-    "inputs",
-    "outputs",
-    "config",
-    "metadata",
-    "metrics",
-    "feedback",
-    "user_properties",
+pub(super) const BUCKETS: [FreeForm; 7] = [
+    FreeForm::Inputs,
+    FreeForm::Outputs,
+    FreeForm::Config,
+    FreeForm::Metadata,
+    FreeForm::Metrics,
+    FreeForm::Feedback,
+    FreeForm::UserProperties,
 ];
 pub(super) const INPUTS: usize = 0;
 pub(super) const OUTPUTS: usize = 1;
@@ -361,7 +362,7 @@ fn usage_metric(name: &str) -> Option<String> {
 /// `inputs.x` and the other bucket prefixes: the bucket and the rest.
 fn bucket_key(name: &str) -> Option<(usize, &str)> {
     BUCKETS.iter().enumerate().find_map(|(index, bucket)| {
-        let rest = name.strip_prefix(bucket)?.strip_prefix('.')?;
+        let rest = name.strip_prefix(bucket.as_str())?.strip_prefix('.')?;
         Some((index, rest))
     })
 }
