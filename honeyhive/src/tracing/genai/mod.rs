@@ -110,6 +110,16 @@ impl Mapping {
         metadata.insert(key, value);
     }
 
+    /// `value` (JSON text parsed) spread into `bucket` after the other
+    /// fields when it is an object (tool arguments, invocation
+    /// parameters); anything else into `bucket` under `key`.
+    fn spread_later(&mut self, bucket: usize, key: &str, value: Value, name: Name<'_>) {
+        match parsed(value) {
+            Value::Object(object) => self.later.spread.push((name.recorded, bucket, object)),
+            other => self.put(bucket, key, other, name),
+        }
+    }
+
     /// An object's keys into `bucket`, each one that is free; the keys
     /// already taken are kept together in `metadata` under the field's
     /// recorded name.
@@ -267,15 +277,7 @@ fn place(mapping: &mut Mapping, name: Name<'_>, value: Value) {
         }
         "gen_ai.tool.description" => mapping.put(CONFIG, "tool_description", value, name),
         "gen_ai.tool.call.id" => mapping.put(METADATA, "tool_call_id", value, name),
-        "gen_ai.tool.call.arguments" => match parsed(value) {
-            Value::Object(arguments) => {
-                mapping
-                    .later
-                    .spread
-                    .push((name.recorded, INPUTS, arguments));
-            }
-            other => mapping.put(INPUTS, "arguments", other, name),
-        },
+        "gen_ai.tool.call.arguments" => mapping.spread_later(INPUTS, "arguments", value, name),
         "gen_ai.tool.call.result" => mapping.put(OUTPUTS, "result", parsed(value), name),
         // Model and request.
         "gen_ai.request.model" | "llm.model_name" => {
@@ -287,15 +289,9 @@ fn place(mapping: &mut Mapping, name: Name<'_>, value: Value) {
         "gen_ai.provider.name" | "gen_ai.system" | "llm.provider" | "llm.system" => {
             mapping.put(CONFIG, "provider", value, name);
         }
-        "llm.invocation_parameters" => match parsed(value) {
-            Value::Object(parameters) => {
-                mapping
-                    .later
-                    .spread
-                    .push((name.recorded, CONFIG, parameters));
-            }
-            other => mapping.put(CONFIG, "invocation_parameters", other, name),
-        },
+        "llm.invocation_parameters" => {
+            mapping.spread_later(CONFIG, "invocation_parameters", value, name);
+        }
         // Response.
         "gen_ai.response.model" => {
             if mapping.response_model.is_none() {
