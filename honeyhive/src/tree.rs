@@ -46,72 +46,59 @@ impl fmt::Display for Place<'_> {
     }
 }
 
-/// Calls `f` on `event` and each of its descendants, depth first, each
-/// before its children; stops at the first error, and returns it.
-///
-/// # Errors
-/// The first `f` returned.
-pub(crate) fn visit<'w, E>(
-    event: &'w Wire,
-    f: &mut impl FnMut(&'w Wire, Place<'_>) -> Result<(), E>,
-) -> Result<(), E> {
-    fn go<'w, E>(
-        event: &'w Wire,
-        place: Place<'_>,
-        f: &mut impl FnMut(&'w Wire, Place<'_>) -> Result<(), E>,
-    ) -> Result<(), E> {
-        f(event, place)?;
-        event
-            .children
-            .iter()
-            .enumerate()
-            .try_for_each(|(index, child)| {
+/// The walk and its infallible form, written once for events to read
+/// ([`visit`], [`each`]) and to change ([`visit_mut`], [`each_mut`]).
+macro_rules! walk {
+    ($visit:ident, $each:ident, [$($mut_:tt)?], $iter:ident, $doc:literal) => {
+        #[doc = $doc]
+        ///
+        /// # Errors
+        /// The first `f` returned.
+        pub(crate) fn $visit<E>(
+            event: &$($mut_)? Wire,
+            f: &mut impl FnMut(&$($mut_)? Wire, Place<'_>) -> Result<(), E>,
+        ) -> Result<(), E> {
+            fn go<E>(
+                event: &$($mut_)? Wire,
+                place: Place<'_>,
+                f: &mut impl FnMut(&$($mut_)? Wire, Place<'_>) -> Result<(), E>,
+            ) -> Result<(), E> {
+                f(event, place)?;
                 let parent = Some(&place);
-                go(child, Place { index, parent }, f)
-            })
-    }
-    go(event, Place::ROOT, f)
-}
-
-/// [`visit`], each event given to change (its `children` too: `f` may
-/// take them, and the walk goes on into what it leaves there).
-///
-/// # Errors
-/// The first `f` returned.
-pub(crate) fn visit_mut<E>(
-    event: &mut Wire,
-    f: &mut impl FnMut(&mut Wire, Place<'_>) -> Result<(), E>,
-) -> Result<(), E> {
-    fn go<E>(
-        event: &mut Wire,
-        place: Place<'_>,
-        f: &mut impl FnMut(&mut Wire, Place<'_>) -> Result<(), E>,
-    ) -> Result<(), E> {
-        f(event, place)?;
-        let parent = Some(&place);
-        for (index, child) in event.children.iter_mut().enumerate() {
-            go(child, Place { index, parent }, f)?;
+                for (index, child) in event.children.$iter().enumerate() {
+                    go(child, Place { index, parent }, f)?;
+                }
+                Ok(())
+            }
+            go(event, Place::ROOT, f)
         }
-        Ok(())
-    }
-    go(event, Place::ROOT, f)
+
+        #[doc = concat!("[`", stringify!($visit), "`] with an `f` that cannot fail.")]
+        pub(crate) fn $each(event: &$($mut_)? Wire, mut f: impl FnMut(&$($mut_)? Wire, Place<'_>)) {
+            let Ok(()) = $visit(event, &mut |event, place| {
+                f(event, place);
+                Ok::<(), Infallible>(())
+            });
+        }
+    };
 }
 
-/// [`visit_mut`] with an `f` that cannot fail.
-pub(crate) fn each_mut(event: &mut Wire, mut f: impl FnMut(&mut Wire, Place<'_>)) {
-    let Ok(()) = visit_mut(event, &mut |event, place| {
-        f(event, place);
-        Ok::<(), Infallible>(())
-    });
-}
-
-/// [`visit`] with an `f` that cannot fail.
-pub(crate) fn each<'w>(event: &'w Wire, mut f: impl FnMut(&'w Wire, Place<'_>)) {
-    let Ok(()) = visit(event, &mut |event, place| {
-        f(event, place);
-        Ok::<(), Infallible>(())
-    });
-}
+walk!(
+    visit,
+    each,
+    [],
+    iter,
+    "Calls `f` on `event` and each of its descendants, depth first, each \
+     before its children; stops at the first error, and returns it."
+);
+walk!(
+    visit_mut,
+    each_mut,
+    [mut],
+    iter_mut,
+    "[`visit`], each event given to change (its `children` too: `f` may \
+     take them, and the walk goes on into what it leaves there)."
+);
 
 #[cfg(test)]
 mod tests {
