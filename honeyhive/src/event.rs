@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use serde_json::{Number, Value};
+use serde_json::Value;
 
 use crate::fields::{Invalid, object_setters, time_setters};
 use crate::{api, error::Error};
@@ -286,37 +286,20 @@ impl From<api::types::Event> for Event {
     }
 }
 
-/// Refuses an `end_time` before the `start_time`, anywhere in the tree.
+/// Refuses an `end_time` before the `start_time`, anywhere in the tree:
+/// the first such event (depth first), named by its path
+/// (`children[2].children[0].end_time`). The path is written only for a
+/// tree that has one, so a good tree costs no allocation.
 fn check_times(event: &api::types::Event) -> Result<(), Error> {
-    match misordered_times(event) {
-        None => Ok(()),
-        Some((path, start, end)) => crate::fields::times_in_order(&path, Some(start), Some(end)),
-    }
-}
-
-/// The first event in the tree (depth first) that ends before it starts:
-/// its path (`children[2].children[0].`, empty for the root) and its start
-/// and end. The path is written only for a tree that has one, so a good
-/// tree costs no allocation.
-fn misordered_times(event: &api::types::Event) -> Option<(String, &Number, &Number)> {
-    if let (Some(start), Some(end)) = (&event.start_time, &event.end_time)
-        && end.as_f64() < start.as_f64()
-    {
-        return Some((String::new(), start, end));
-    }
-    event
-        .children
-        .iter()
-        .enumerate()
-        .find_map(|(index, child)| {
-            let (path, start, end) = misordered_times(child)?;
-            Some((format!("children[{index}].{path}"), start, end))
-        })
+    crate::tree::visit(event, &mut |event, place| {
+        crate::fields::times_in_order(place, event.start_time.as_ref(), event.end_time.as_ref())
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Number;
     use std::time::{Duration, UNIX_EPOCH};
 
     #[test]

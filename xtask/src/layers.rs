@@ -13,7 +13,9 @@
 //! strings left out), resolves each to the deepest module the file tree
 //! has, and fails naming each file, line and path that breaks a rule. A
 //! module and the modules inside it count as one for the loops (a child
-//! uses its parent's items, a parent declares its children).
+//! uses its parent's items, a parent declares its children). Tests are
+//! left out (`#[cfg(test)] mod` blocks, and modules named `tests`): a
+//! test may build what it needs from any layer.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -26,8 +28,8 @@ pub const LAYERS: &[&[&str]] = &[
     &["millis", "status", "api"],
     // The error, and how requests are retried.
     &["error", "retry"],
-    // What the builders' setters share.
-    &["fields"],
+    // What the builders' setters share; the walk over an event tree.
+    &["fields", "tree"],
     // The values and their wire form; what leaves the process.
     &[
         "session",
@@ -87,6 +89,9 @@ pub fn check(
     // Edges between modules (outside each other), with where one was seen.
     let mut edges: BTreeMap<(String, String), (PathBuf, usize)> = BTreeMap::new();
     for (module, file) in &files {
+        if module.last().is_some_and(|name| name == "tests") {
+            continue;
+        }
         let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
         let shown = file.strip_prefix(src).unwrap_or(file).to_path_buf();
         for found in paths(&text, module) {
@@ -212,33 +217,39 @@ fn paths(text: &str, module: &[String]) -> Vec<Found> {
     let code = code_only(text);
     let bytes = code.as_bytes();
     let mut found = Vec::new();
-    // Inline modules open here: (name, the brace depth inside it).
-    let mut inline: Vec<(String, usize)> = Vec::new();
+    // Inline modules open here: (name, the brace depth inside it, whether
+    // it is test code).
+    let mut inline: Vec<(String, usize, bool)> = Vec::new();
     let mut depth = 0usize;
-    let mut pending_mod: Option<String> = None;
+    let mut pending_mod: Option<(String, bool)> = None;
+    // Where the current item began: after the last `;`, `{` or `}`.
+    let mut item_start = 0usize;
     let mut i = 0;
     while i < bytes.len() {
         let c = bytes[i];
         match c {
             b'{' => {
                 depth += 1;
-                if let Some(name) = pending_mod.take() {
-                    inline.push((name, depth));
+                if let Some((name, test)) = pending_mod.take() {
+                    inline.push((name, depth, test));
                 }
                 i += 1;
+                item_start = i;
                 continue;
             }
             b'}' => {
-                if inline.last().is_some_and(|(_, d)| *d == depth) {
+                if inline.last().is_some_and(|(_, d, _)| *d == depth) {
                     inline.pop();
                 }
                 depth = depth.saturating_sub(1);
                 i += 1;
+                item_start = i;
                 continue;
             }
             b';' => {
                 pending_mod = None;
                 i += 1;
+                item_start = i;
                 continue;
             }
             _ => {}
@@ -253,14 +264,16 @@ fn paths(text: &str, module: &[String]) -> Vec<Found> {
             let name_start = skip_space(bytes, word_end);
             let name_end = ident_end(bytes, name_start);
             if name_end > name_start {
-                pending_mod = Some(code[name_start..name_end].to_owned());
+                let attributes: String = code[item_start..i].split_whitespace().collect();
+                let test = attributes.contains("#[cfg(test)]");
+                pending_mod = Some((code[name_start..name_end].to_owned(), test));
             }
             i = name_end.max(word_end);
             continue;
         }
         let is_root =
             matches!(word, "crate" | "super" | "self") && code[word_end..].starts_with("::");
-        if !is_root {
+        if !is_root || inline.iter().any(|(_, _, test)| *test) {
             i = word_end;
             continue;
         }
@@ -273,7 +286,7 @@ fn paths(text: &str, module: &[String]) -> Vec<Found> {
         let here: Vec<String> = module
             .iter()
             .cloned()
-            .chain(inline.iter().map(|(name, _)| name.clone()))
+            .chain(inline.iter().map(|(name, _, _)| name.clone()))
             .collect();
         let (tails, end) = use_tree(&code, i);
         let dollar = if start < i { "$" } else { "" };
@@ -666,6 +679,10 @@ fn f<'a>(x: &'a str) -> char { let _ = $crate::h::i(); 'c' }
 mod inner {
     use super::super::j;
     use self::k::L;
+}
+#[cfg(test)]
+mod tests {
+    use crate::high::Anything;
 }
 "##;
         let module = vec!["m".to_owned(), "n".to_owned()];

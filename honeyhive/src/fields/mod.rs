@@ -203,7 +203,7 @@ pub(crate) use time_setters;
 /// Refuses an `end_time` before the `start_time` (both set), naming
 /// `{path}end_time` (`path` is `children[2].` inside a tree, else empty).
 pub(crate) fn times_in_order(
-    path: &str,
+    path: impl std::fmt::Display,
     start: Option<&Number>,
     end: Option<&Number>,
 ) -> Result<(), Error> {
