@@ -39,15 +39,12 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-mod by_number;
-mod concurrency;
 mod config;
+mod gate;
 mod letters;
 mod outcome;
 mod queue;
-mod rate;
 mod report;
-#[cfg(feature = "tracing")]
 mod sources;
 mod thread;
 mod worker;
@@ -57,10 +54,7 @@ pub use outcome::{JsonlDeadLetters, Outcome, Outcomes, Sent};
 pub use report::{LoggerReport, LoggerStats};
 pub use thread::ShutdownGuard;
 
-#[cfg(feature = "tracing")]
-pub(crate) use sources::Source;
-#[cfg(feature = "tracing")]
-pub(crate) use sources::Sources;
+pub(crate) use sources::{Source, Sources};
 
 use crate::client::check_session_id;
 use crate::{Client, Error, Event, SessionId};
@@ -415,7 +409,7 @@ impl Logger {
     /// the limit is a dead letter then). Whether it was queued: a refusal
     /// is counted (`dropped`, and the queue-full warning) as `log` counts
     /// one, and the event is not built, since the caller has no use for it.
-    #[cfg(feature = "tracing")]
+    #[allow(dead_code)] // without the `tracing` layer, nothing logs later
     pub(crate) fn log_later(
         &self,
         session_id: SessionId,
@@ -439,7 +433,7 @@ impl Logger {
 
     /// Registers something that holds events for this logger (the
     /// `tracing` layer): ticked by the dispatcher, closed by `shutdown`.
-    #[cfg(feature = "tracing")]
+    #[allow(dead_code)] // without the `tracing` layer, nothing holds events
     pub(crate) fn add_source(&self, source: std::sync::Weak<dyn Source>) {
         self.handle.shared.sources.add(source);
     }
@@ -659,7 +653,6 @@ async fn shut_down(
     timeout: Duration,
 ) -> LoggerReport {
     let deadline = Instant::now().checked_add(timeout);
-    #[cfg(feature = "tracing")]
     shared.sources.close();
     shared.advance(State::Closed);
     let settled = wait_settled(shared, deadline).await;
@@ -669,9 +662,6 @@ async fn shut_down(
         // Stopped at its next await, with its deliveries.
         let _cancelled_or_done = dispatcher.await;
     }
-    // The dispatcher may be taking an event on another thread: let it
-    // finish (takes are short and synchronous), so the hand-back sees it.
-    shared.takes_done();
     shared.hand_back_unsettled(SHUT_DOWN);
     let grace = deadline.and_then(|at| at.max(Instant::now()).checked_add(Logger::SINK_GRACE));
     let sunk = shared.letters.caught_up(grace).await;
@@ -679,8 +669,9 @@ async fn shut_down(
     shared.report(settled && sunk, not_in_sink)
 }
 
-/// Waits for a flush marker queued now to be answered, or `deadline`
-/// (`None`: no limit).
+/// Waits for a flush marker queued now to be answered (its channel closed:
+/// the last holder of the marker let go of it), or `deadline` (`None`: no
+/// limit).
 async fn wait_settled(shared: &Shared, deadline: Option<Instant>) -> bool {
     if shared.state() == State::Stopped {
         // Nothing is left in a stopped logger: it was all handed back.
@@ -690,10 +681,8 @@ async fn wait_settled(shared: &Shared, deadline: Option<Instant>) -> bool {
         return true;
     };
     match deadline {
-        Some(deadline) => {
-            matches!(tokio::time::timeout_at(deadline, settled).await, Ok(Ok(())))
-        }
-        None => settled.await.is_ok(),
+        Some(deadline) => tokio::time::timeout_at(deadline, settled).await.is_ok(),
+        None => settled.await.is_err(),
     }
 }
 
@@ -735,7 +724,6 @@ impl Drop for Handle {
         if let Some(dispatcher) = self.take_dispatcher() {
             dispatcher.abort();
         }
-        shared.takes_done();
         let lost = shared.hand_back_unsettled(DROPPED);
         // No runtime to await on here: wait on this thread for the sink to
         // take everything, so that what it writes is written when drop
