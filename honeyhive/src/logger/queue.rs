@@ -72,7 +72,8 @@ pub(super) enum Entry {
     Flush(Marker),
 }
 
-/// What [`Queue::pop_if`] found.
+/// What [`Queue::pop_if`] found (moved once, not boxed: see [`Entry`]).
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Popped {
     Entry(Entry),
     /// The next entry did not pass; it stays first.
