@@ -15,7 +15,9 @@
 //!   the channel into it (one, or a batch up to `max_batch_events` and
 //!   `max_batch_bytes`; an event that would take it over stays first in
 //!   the queue). A batch not full waits up to `linger` for more. Then the
-//!   delivery runs as a task of its own.
+//!   delivery runs as a task of its own. At most `max_in_flight`
+//!   deliveries are under way (one waiting out a backoff holds no permit,
+//!   but still holds its events outside the queue's bounds).
 //! - **Deliveries own their events.** A delivery holds its events (as
 //!   queued, then serialized) until each is settled: sent, or a dead
 //!   letter. Nothing else holds them; the list of deliveries under way
@@ -89,7 +91,7 @@ pub(crate) use sources::{Source, Sources};
 use crate::client::check_session_id;
 use crate::{Client, Error, Event, SessionId};
 use queue::{ENTRY_BYTES, Item, Payload};
-use worker::{Shared, State, Stop};
+use worker::{Life, Shared};
 
 /// Why [`Logger::log`](Logger::log) did not take an event. The event
 /// comes back inside.
@@ -175,7 +177,9 @@ const SHUT_DOWN: &str = "the logger was shut down before the event was delivered
 /// 2. The dispatcher, one task on the runtime that made the logger, is the
 ///    only taker: it takes events out in order and starts a delivery for
 ///    the next request's events (one event, or a batch with
-///    [`Route::EventBatch`]) while the in-flight limit has room. It looks at an idle queue every
+///    [`Route::EventBatch`]) while the in-flight limit has room and
+///    fewer than [`max_in_flight`](LoggerConfig::max_in_flight)
+///    deliveries are under way. It looks at an idle queue every
 ///    [`linger`](LoggerConfig::with_linger), then dozes until the next
 ///    `log`.
 /// 3. A delivery serializes its events (filling ids and the client's
@@ -418,7 +422,7 @@ impl Logger {
         }
         let item = self.checked(session_id, event)?;
         self.enqueue(item)
-            .map_err(|(item, why)| Self::hand_back(item, why))
+            .map_err(|item| self.refusal()(Box::new(item.event.into_event())))
     }
 
     /// Like [`log`](Self::log) for an event that `make` builds when it is
@@ -448,7 +452,7 @@ impl Logger {
             footprint: ENTRY_BYTES + heap,
             json_at_least: 0,
         };
-        self.enqueue(item).is_ok()
+        self.enqueue(item).map_err(|_| self.refusal()).is_ok()
     }
 
     /// Registers something that holds events for this logger (the
@@ -458,29 +462,38 @@ impl Logger {
         self.handle.shared.sources.add(source);
     }
 
-    /// Puts a checked item in the queue, or counts its refusal and gives
-    /// it back (by value, as the queue gives it back: private, and moved
-    /// once).
+    /// Puts a checked item in the queue, if the logger runs and there is
+    /// room; gives it back otherwise (by value: boxing it would allocate).
     #[allow(clippy::result_large_err)]
-    fn enqueue(&self, item: Item) -> Result<(), (Item, Refusal)> {
+    fn enqueue(&self, item: Item) -> Result<(), Item> {
         let shared = &self.handle.shared;
-        let pushed = if shared.state() == State::Running {
-            shared
-                .queue
-                .push(item)
-                .map_err(|item| (item, Refusal::Full))
-        } else {
-            Err((item, self.stopped()))
-        };
-        match pushed {
-            Ok(()) => {
-                shared.queued();
-                Ok(())
+        if shared.life() != Life::Running {
+            return Err(item);
+        }
+        shared.queue.push(item)?;
+        shared.queued();
+        Ok(())
+    }
+
+    /// Counts a refusal (and warns, once, of a full queue); the error that
+    /// hands the event back says why.
+    fn refusal(&self) -> fn(Box<Event>) -> LogError {
+        let shared = &self.handle.shared;
+        shared.counters.dropped.fetch_add(1, SEQ);
+        match shared.life() {
+            Life::Running => {
+                if !shared.warned_full.swap(true, SEQ) {
+                    warn_loss(&format!(
+                        "honeyhive logger queue is full (max_queue_events {}, max_queue_bytes \
+                         {}): dropping new events (counted in stats().dropped, each handed back \
+                         in LogError::QueueFull; this warning is shown once)",
+                        shared.config.max_queue_events, shared.config.max_queue_bytes
+                    ));
+                }
+                LogError::QueueFull
             }
-            Err((item, why)) => {
-                self.count_refusal(&why);
-                Err((item, why))
-            }
+            Life::RuntimeGone => LogError::RuntimeGone,
+            _ => LogError::ShutDown,
         }
     }
 
@@ -503,14 +516,13 @@ impl Logger {
             return Ok(());
         }
         let item = self.checked(session_id, event)?;
-        let open = || shared.state() == State::Running;
+        let open = || shared.life() == Life::Running;
         match shared.queue.push_waiting(item, open).await {
             Ok(()) => {
                 shared.queued();
                 Ok(())
             }
-            Err(item) if open() => Err(self.refused(item, Refusal::Full)),
-            Err(item) => Err(self.refused(item, self.stopped())),
+            Err(item) => Err(self.refusal()(Box::new(item.event.into_event()))),
         }
     }
 
@@ -625,43 +637,6 @@ impl Logger {
             }),
         }
     }
-
-    fn refused(&self, item: Item, why: Refusal) -> LogError {
-        self.count_refusal(&why);
-        Self::hand_back(item, why)
-    }
-
-    /// Counts a refusal (and warns, once, of a full queue).
-    fn count_refusal(&self, why: &Refusal) {
-        let shared = &self.handle.shared;
-        shared.counters.dropped.fetch_add(1, SEQ);
-        if matches!(why, Refusal::Full) && !shared.warned_full.swap(true, SEQ) {
-            warn_loss(&format!(
-                "honeyhive logger queue is full (max_queue_events {}, max_queue_bytes {}): \
-                 dropping new events (counted in stats().dropped, each handed back in \
-                 LogError::QueueFull; this warning is shown once)",
-                shared.config.max_queue_events, shared.config.max_queue_bytes
-            ));
-        }
-    }
-
-    /// Why a stopped (or closing) logger refuses.
-    fn stopped(&self) -> Refusal {
-        match self.handle.shared.stopped_by() {
-            Stop::RuntimeGone => Refusal::RuntimeGone,
-            _ => Refusal::ShutDown,
-        }
-    }
-
-    /// The error that hands a refused event back.
-    fn hand_back(item: Item, why: Refusal) -> LogError {
-        let event = Box::new(item.event.into_event());
-        match why {
-            Refusal::ShutDown => LogError::ShutDown(event),
-            Refusal::RuntimeGone => LogError::RuntimeGone(event),
-            Refusal::Full => LogError::QueueFull(event),
-        }
-    }
 }
 
 /// [`Logger::shutdown`] on the logger's shared state, so that the drop of
@@ -674,9 +649,9 @@ async fn shut_down(
 ) -> LoggerReport {
     let deadline = Instant::now().checked_add(timeout);
     shared.sources.close();
-    shared.advance(State::Closed);
+    shared.close();
     let settled = wait_settled(shared, deadline).await;
-    shared.stop(Stop::ShutDown);
+    shared.stop(Life::ShutDown);
     if let Some(dispatcher) = dispatcher() {
         dispatcher.abort();
         // Stopped at its next await, with its deliveries.
@@ -693,7 +668,7 @@ async fn shut_down(
 /// the last holder of the marker let go of it), or `deadline` (`None`: no
 /// limit).
 async fn wait_settled(shared: &Shared, deadline: Option<Instant>) -> bool {
-    if shared.state() == State::Stopped {
+    if shared.stopped() {
         // Nothing is left in a stopped logger: it was all handed back.
         return true;
     }
@@ -707,13 +682,6 @@ async fn wait_settled(shared: &Shared, deadline: Option<Instant>) -> bool {
 }
 
 const SEQ: std::sync::atomic::Ordering = std::sync::atomic::Ordering::SeqCst;
-
-/// Why `log` refused an event it could have taken.
-enum Refusal {
-    Full,
-    ShutDown,
-    RuntimeGone,
-}
 
 impl fmt::Debug for Logger {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -732,13 +700,13 @@ impl Handle {
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        if self.own_thread.get_mut().is_some() && self.shared.state() != State::Stopped {
+        if self.own_thread.get_mut().is_some() && !self.shared.stopped() {
             // An own-thread Logger's runtime is its own: what is queued can
             // still go out, within a budget, before the thread ends.
             self.shut_down_on_drop();
         }
         let shared = &self.shared;
-        if !shared.stop(Stop::Dropped) {
+        if !shared.stop(Life::Dropped) {
             return; // shut down already, or its runtime ended
         }
         if let Some(dispatcher) = self.take_dispatcher() {

@@ -210,7 +210,7 @@ impl Logger {
             // Gone with its runtime (everything was handed back then), or
             // not run in time.
             let shared = &self.handle.shared;
-            shared.report(shared.state() == super::State::Stopped, 0)
+            shared.report(shared.stopped(), 0)
         })
     }
 
@@ -268,7 +268,7 @@ pub struct ShutdownGuard {
 impl Drop for ShutdownGuard {
     fn drop(&mut self) {
         let handle = &self.logger.handle;
-        if handle.shared.state() == super::State::Stopped {
+        if handle.shared.stopped() {
             return;
         }
         let own_thread = handle.own_thread.lock().is_some();

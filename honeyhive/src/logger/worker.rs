@@ -57,48 +57,25 @@ impl Transport for Client {
 /// (its receiver then reads the channel closed).
 pub(super) type Marker = Arc<oneshot::Sender<()>>;
 
-/// An event serialized for the logger's route.
+/// An event serialized for the logger's route: its part of a batch body,
+/// or (the per-event route) its whole request, whose body `flat` holds too.
 struct Unit {
     session_id: SessionId,
-    body: Body,
-}
-
-enum Body {
-    /// [`Route::Event`]: the whole request.
-    Request(Prepared),
-    /// [`Route::EventBatch`]: the tree's part of a batch body.
-    Part(Flat),
+    flat: Flat,
+    request: Option<Prepared>,
 }
 
 impl Unit {
-    fn event_id(&self) -> &str {
-        match &self.body {
-            Body::Request(Prepared {
-                expect: Expect::Event { event_id },
-                ..
-            }) => event_id,
-            Body::Request(_) => "",
-            Body::Part(flat) => &flat.event_id,
-        }
-    }
-
-    fn len(&self) -> usize {
-        match &self.body {
-            Body::Request(prepared) => prepared.body.len(),
-            Body::Part(flat) => flat.json.len(),
-        }
-    }
-
     /// A dead letter: the event's JSON as the per-event route carries it
     /// (children nested, ids filled), whatever the route.
     fn letter(&self, reason: String) -> DeadLetter {
-        let event = match &self.body {
-            Body::Request(prepared) => prepared.body.clone(),
-            Body::Part(flat) => bytes::Bytes::from(unflatten(&flat.json).to_string()),
+        let event = match self.request {
+            Some(_) => self.flat.json.clone(),
+            None => bytes::Bytes::from(unflatten(&self.flat.json).to_string()),
         };
         DeadLetter {
             session_id: self.session_id.as_str().to_owned(),
-            event_id: Some(self.event_id().to_owned()),
+            event_id: Some(self.flat.event_id.clone()),
             event,
             reason,
             status: None,
@@ -145,26 +122,20 @@ struct Limits {
     bytes: usize,
 }
 
-/// Where a logger is in its life. It only moves forward.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum State {
+/// Where a logger is in its life; it only moves forward. From `ShutDown`
+/// on it is stopped (the dispatcher gone, the rest handed back), and the
+/// value says what stopped it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Life {
     /// Taking events.
-    Running = 0,
+    Running,
     /// `shutdown` began: refusing events, sending what is queued.
-    Closed = 1,
-    /// The dispatcher is stopped and what was left handed back.
-    Stopped = 2,
-}
-
-/// What stopped a logger.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Stop {
-    No = 0,
-    ShutDown = 1,
+    Closed,
+    ShutDown,
     /// The last `Logger` was dropped without `shutdown`.
-    Dropped = 2,
+    Dropped,
     /// The runtime its tasks ran on ended (and with it the tasks).
-    RuntimeGone = 3,
+    RuntimeGone,
 }
 
 /// What happened to events after `log`, and how many `log` refused.
@@ -184,8 +155,7 @@ pub(super) struct Shared {
     pub(super) config: LoggerConfig,
     pub(super) queue: Queue,
     gate: Arc<Gate>,
-    state: AtomicU8,
-    stop: AtomicU8,
+    life: AtomicU8,
     /// Tells the dispatcher to look at the queue now.
     look: Notify,
     dozing: AtomicBool,
@@ -227,8 +197,7 @@ impl Shared {
             client,
             transport,
             config,
-            state: AtomicU8::new(State::Running as u8),
-            stop: AtomicU8::new(Stop::No as u8),
+            life: AtomicU8::new(Life::Running as u8),
             look: Notify::new(),
             dozing: AtomicBool::new(false),
             deliveries: Mutex::default(),
@@ -241,40 +210,30 @@ impl Shared {
         }
     }
 
-    pub(super) fn state(&self) -> State {
-        match self.state.load(SeqCst) {
-            0 => State::Running,
-            1 => State::Closed,
-            _ => State::Stopped,
-        }
+    pub(super) fn life(&self) -> Life {
+        use Life::*;
+        [Running, Closed, ShutDown, Dropped][..]
+            .get(usize::from(self.life.load(SeqCst)))
+            .map_or(RuntimeGone, |life| *life)
     }
 
-    /// What stopped the logger, if it is stopped.
-    pub(super) fn stopped_by(&self) -> Stop {
-        match self.stop.load(SeqCst) {
-            1 => Stop::ShutDown,
-            2 => Stop::Dropped,
-            3 => Stop::RuntimeGone,
-            _ => Stop::No,
-        }
+    pub(super) fn stopped(&self) -> bool {
+        self.life() >= Life::ShutDown
     }
 
-    /// Moves the state forward to `to` (never back); says whether it moved.
-    pub(super) fn advance(&self, to: State) -> bool {
-        let moved = self.state.fetch_max(to as u8, SeqCst) < to as u8;
-        if moved {
-            self.queue.wake_waiters(); // log_wait callers look again
-        }
-        moved
+    /// `shutdown` began; `log_wait` callers look again.
+    pub(super) fn close(&self) {
+        self.life.fetch_max(Life::Closed as u8, SeqCst);
+        self.queue.wake_waiters();
     }
 
     /// Stops the logger for `why`, unless something stopped it first; says
-    /// whether this call did. The reason is set before the state.
-    pub(super) fn stop(&self, why: Stop) -> bool {
-        let first = (self.stop)
-            .compare_exchange(Stop::No as u8, why as u8, SeqCst, SeqCst)
-            .is_ok();
-        first && self.advance(State::Stopped)
+    /// whether this call did.
+    pub(super) fn stop(&self, why: Life) -> bool {
+        let stopping = |now| (now < Life::ShutDown as u8).then_some(why as u8);
+        let first = self.life.fetch_update(SeqCst, SeqCst, stopping).is_ok();
+        self.queue.wake_waiters();
+        first
     }
 
     /// After `log` queued an event: wakes the dispatcher if it dozes.
@@ -291,7 +250,7 @@ impl Shared {
         self.queue.push_flush(Arc::new(done));
         // After the push (both SeqCst): a stop this load misses empties the
         // queue after the marker is in it, and so answers it.
-        if self.state() == State::Stopped {
+        if self.stopped() {
             return None;
         }
         self.look.notify_one();
@@ -348,7 +307,7 @@ impl Shared {
     /// so an event popped here is in a delivery it will lock.
     fn fill(&self, delivery: &Delivery) -> bool {
         let mut batch = delivery.batch.lock();
-        while self.state() != State::Stopped {
+        while !self.stopped() {
             let Limits { events, bytes } = self.limits;
             let fits = |entry: &Entry| match entry {
                 Entry::Event(item) => {
@@ -393,17 +352,26 @@ impl Shared {
             ..
         } = item;
         let event = event.into_event();
-        let body = match self.config.route {
-            Route::Event => (self.client)
-                .serialize(&session_id, event, json_at_least)
-                .map(Body::Request),
-            // `log` checked this, but not a tree built when taken.
+        let request = |event| {
+            let prepared = self.client.serialize(&session_id, event, json_at_least)?;
+            let (json, expect) = (prepared.body.clone(), &prepared.expect);
+            let event_id = match expect {
+                Expect::Event { event_id } => event_id.clone(),
+                _ => String::new(),
+            };
+            Ok::<_, Error>((Flat { json, event_id }, Some(prepared)))
+        };
+        let serialized = match self.config.route {
+            Route::Event => request(event),
+            // `log` checked this, but not a tree built when taken: its
+            // letter is its per-event body.
             Route::EventBatch => match crate::flat::check(event.as_api()) {
                 Err(error) => {
-                    return Err(match self.client.serialize(&session_id, event, 0) {
-                        Ok(prepared) => Unit {
-                            session_id,
-                            body: Body::Request(prepared),
+                    return Err(match request(event) {
+                        Ok((flat, request)) => Unit {
+                            session_id: session_id.clone(),
+                            flat,
+                            request,
                         }
                         .letter(error.to_string()),
                         Err(_) => DeadLetter::unsent(&session_id, error.to_string()),
@@ -411,18 +379,23 @@ impl Shared {
                 }
                 Ok(()) => (self.client)
                     .flat(&session_id, event, json_at_least)
-                    .map(Body::Part),
+                    .map(|flat| (flat, None)),
             },
         };
         // Only a mask that panicked fails here; it may have changed the
         // event half-way, so the letter carries none.
-        let unit = match body {
-            Ok(body) => Unit { session_id, body },
+        let (flat, request) = match serialized {
+            Ok(serialized) => serialized,
             Err(error) => return Err(DeadLetter::unsent(&session_id, error.to_string())),
         };
-        let alone = match &unit.body {
-            Body::Request(prepared) => prepared.body.len(),
-            Body::Part(flat) => flat.alone_len(),
+        let alone = match request {
+            Some(_) => flat.json.len(),
+            None => flat.alone_len(),
+        };
+        let unit = Unit {
+            session_id,
+            flat,
+            request,
         };
         match self.client.check_len("event", alone) {
             Ok(()) => Ok(unit),
@@ -473,19 +446,20 @@ impl Shared {
                 _ => None,
             })
             .collect();
-        if let [unit] = units[..]
-            && let Body::Request(prepared) = &unit.body
+        if let [
+            Unit {
+                request: Some(prepared),
+                ..
+            },
+        ] = units[..]
         {
             return Some((prepared.clone(), 1));
         }
-        let bytes = units.iter().map(|u| u.len() + 1).sum::<usize>();
+        let bytes = units.iter().map(|u| u.flat.json.len() + 1).sum::<usize>();
         if units.len() > 1 && bytes.saturating_sub(1) > self.limits.bytes {
             return None;
         }
-        let flats = units.iter().filter_map(|unit| match &unit.body {
-            Body::Part(flat) => Some(flat),
-            Body::Request(_) => None,
-        });
+        let flats = units.iter().map(|unit| &unit.flat);
         Some((self.client.batch(flats), units.len()))
     }
 
@@ -513,7 +487,7 @@ impl Shared {
             for unit in &units {
                 let sent = Sent {
                     session_id: unit.session_id.as_str(),
-                    event_id: unit.event_id(),
+                    event_id: &unit.flat.event_id,
                     attempts,
                 };
                 let call = std::panic::AssertUnwindSafe(|| outcomes.sent(&sent));
@@ -588,7 +562,7 @@ struct Dispatching(Arc<Shared>);
 impl Drop for Dispatching {
     fn drop(&mut self) {
         let shared = &self.0;
-        if !shared.stop(Stop::RuntimeGone) {
+        if !shared.stop(Life::RuntimeGone) {
             return; // shutdown or drop stopped it, and handed back
         }
         let lost = shared.hand_back_unsettled(RUNTIME_GONE);
@@ -618,10 +592,15 @@ pub(super) async fn dispatch(shared: Arc<Shared>) {
     let wait = |time| tokio::time::timeout(time, shared.look.notified());
     loop {
         while deliveries.try_join_next().is_some() {}
+        // At most `max_in_flight` deliveries hold events out of the queue's
+        // bounds (those waiting out a backoff hold no place of the gate).
+        while deliveries.len() >= shared.config.max_in_flight {
+            let _ended = deliveries.join_next().await;
+        }
         shared.sources.tick();
         let permit = shared.gate.acquire().await;
         let delivery = shared.register();
-        if !shared.fill(&delivery) && !delivery.is_empty() && shared.state() == State::Running {
+        if !shared.fill(&delivery) && !delivery.is_empty() && shared.life() == Life::Running {
             // Room for more: `linger` for them to come (a flush cuts it short).
             let _woken = wait(shared.config.linger).await;
             shared.fill(&delivery);

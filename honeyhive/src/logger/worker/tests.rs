@@ -836,7 +836,7 @@ async fn a_letter_its_delivery_made_is_handed_back_even_after_a_shutdowns_hand_b
     };
     delivery.batch.lock().slots.push(Slot::Queued(item));
     shared.in_flight.fetch_add(1, Ordering::SeqCst);
-    assert!(shared.stop(Stop::ShutDown));
+    assert!(shared.stop(Life::ShutDown));
     assert_eq!(shared.hand_back_unsettled("stopped"), 1);
     shared.serialize(&delivery);
     shared.settle_failed(&delivery, 0..1, &Error::invalid("event", "too large"));
