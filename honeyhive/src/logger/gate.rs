@@ -134,31 +134,37 @@ impl Gate {
     /// the pace (a place taken before that wait, so that requests that
     /// waited together do not start together).
     pub(super) async fn acquire(self: &Arc<Self>) -> Permit {
-        loop {
+        let take = || {
+            let mut s = self.state.lock();
+            (s.in_flight < s.limit as usize).then(|| {
+                s.in_flight += 1;
+                s.reserve(Instant::now())
+            })
+        };
+        let start = loop {
             let room = self.room.notified();
             let mut room = std::pin::pin!(room);
+            if let Some(start) = take() {
+                break start;
+            }
+            // Registered before the second look, so a place freed after it
+            // wakes this waiter.
             room.as_mut().enable();
-            let start = {
-                let mut s = self.state.lock();
-                (s.in_flight < s.limit as usize).then(|| {
-                    s.in_flight += 1;
-                    s.reserve(Instant::now())
-                })
-            };
-            if let Some(start) = start {
-                // Made before the wait, so that a wait dropped frees it.
-                let mut permit = Permit {
-                    gate: Arc::clone(self),
-                    started: start,
-                };
-                if start > Instant::now() {
-                    tokio::time::sleep_until(start).await;
-                }
-                permit.started = Instant::now();
-                return permit;
+            if let Some(start) = take() {
+                break start;
             }
             room.await;
+        };
+        // Made before the wait, so that a wait dropped frees the place.
+        let mut permit = Permit {
+            gate: Arc::clone(self),
+            started: start,
+        };
+        if start > Instant::now() {
+            tokio::time::sleep_until(start).await;
         }
+        permit.started = Instant::now();
+        permit
     }
 
     /// Takes in what the answer to `permit`'s request said, and frees its

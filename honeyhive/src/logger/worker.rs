@@ -91,6 +91,15 @@ enum Slot {
     Settled,
 }
 
+impl Slot {
+    fn ready(&self) -> Option<&Unit> {
+        match self {
+            Slot::Ready(unit) => Some(unit),
+            _ => None,
+        }
+    }
+}
+
 /// One delivery's events, from the dispatcher's first take until each is
 /// settled, and the flushes waiting for them. Only its delivery (and the
 /// dispatcher filling it, and a hand-back) touch it.
@@ -439,28 +448,16 @@ impl Shared {
     /// `None` when they are over the byte bound together (split them).
     fn request(&self, delivery: &Delivery, range: Range<usize>) -> Option<(Prepared, usize)> {
         let batch = delivery.batch.lock();
-        let units: Vec<&Unit> = batch.slots[range]
-            .iter()
-            .filter_map(|slot| match slot {
-                Slot::Ready(unit) => Some(unit),
-                _ => None,
-            })
-            .collect();
-        if let [
-            Unit {
-                request: Some(prepared),
-                ..
-            },
-        ] = units[..]
-        {
+        let units = || batch.slots[range.clone()].iter().filter_map(Slot::ready);
+        let count = units().count();
+        if let (1, Some(prepared)) = (count, units().find_map(|unit| unit.request.as_ref())) {
             return Some((prepared.clone(), 1));
         }
-        let bytes = units.iter().map(|u| u.flat.json.len() + 1).sum::<usize>();
-        if units.len() > 1 && bytes.saturating_sub(1) > self.limits.bytes {
+        let bytes = units().map(|unit| unit.flat.json.len() + 1).sum::<usize>();
+        if count > 1 && bytes - 1 > self.limits.bytes {
             return None;
         }
-        let flats = units.iter().map(|unit| &unit.flat);
-        Some((self.client.batch(flats), units.len()))
+        Some((self.client.batch(units().map(|unit| &unit.flat)), count))
     }
 
     /// Takes the ready events of `range` out of their slots, settled.
