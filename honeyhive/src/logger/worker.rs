@@ -122,6 +122,8 @@ struct Batch {
     /// least its JSON takes.
     events: usize,
     bytes: usize,
+    /// The batch body [`Shared::serialize`] wrote, until the first request.
+    whole: Option<bytes::Bytes>,
 }
 
 /// What one request may carry.
@@ -352,8 +354,11 @@ impl Shared {
 
     /// Serializes a queued event as it will be sent (ids and defaults
     /// filled, so every attempt, and a dead letter, carries the same ids),
-    /// or makes its dead letter when it cannot be sent.
-    fn prepare(&self, item: Item) -> Result<Unit, DeadLetter> {
+    /// or makes its dead letter when it cannot be sent. On the batch route
+    /// its JSON is written at the end of `out` (the unit's `flat.json` is
+    /// left for the caller to point at it; `out` is to be cut back on a
+    /// letter).
+    fn prepare(&self, item: Item, out: &mut Vec<u8>) -> Result<Unit, DeadLetter> {
         let Item {
             session_id,
             event,
@@ -361,6 +366,7 @@ impl Shared {
             ..
         } = item;
         let event = event.into_event();
+        let start = out.len();
         let request = |event| {
             let prepared = self.client.serialize(&session_id, event, json_at_least)?;
             let (json, expect) = (prepared.body.clone(), &prepared.expect);
@@ -387,26 +393,33 @@ impl Shared {
                     });
                 }
                 Ok(()) => (self.client)
-                    .flat(&session_id, event, json_at_least)
-                    .map(|flat| (flat, None)),
+                    .flat_into(out, &session_id, event, json_at_least)
+                    .map(|event_id| {
+                        let json = bytes::Bytes::new();
+                        (Flat { json, event_id }, None)
+                    }),
             },
         };
         // Only a mask that panicked fails here; it may have changed the
         // event half-way, so the letter carries none.
-        let (flat, request) = match serialized {
+        let (mut flat, request) = match serialized {
             Ok(serialized) => serialized,
             Err(error) => return Err(DeadLetter::unsent(&session_id, error.to_string())),
         };
         let alone = match request {
             Some(_) => flat.json.len(),
-            None => flat.alone_len(),
+            None => BATCH_OPEN.len() + (out.len() - start) + BATCH_CLOSE.len(),
         };
+        let checked = self.client.check_len("event", alone);
+        if checked.is_err() && request.is_none() {
+            flat.json = bytes::Bytes::copy_from_slice(&out[start..]);
+        }
         let unit = Unit {
             session_id,
             flat,
             request,
         };
-        match self.client.check_len("event", alone) {
+        match checked {
             Ok(()) => Ok(unit),
             Err(error) => Err(unit.letter(error.to_string())),
         }
@@ -415,8 +428,14 @@ impl Shared {
     /// A dead letter for a queued event, serialized as it would have been
     /// sent, with `reason`.
     pub(super) fn letter_for(&self, item: Item, reason: &str) -> DeadLetter {
-        match self.prepare(item) {
-            Ok(unit) => unit.letter(reason.to_owned()),
+        let mut out = Vec::new();
+        match self.prepare(item, &mut out) {
+            Ok(mut unit) => {
+                if unit.request.is_none() {
+                    unit.flat.json = out.into();
+                }
+                unit.letter(reason.to_owned())
+            }
             Err(mut letter) => {
                 letter.reason = format!("{reason} ({})", letter.reason);
                 letter
@@ -425,20 +444,47 @@ impl Shared {
     }
 
     /// Serializes the delivery's events, under its lock (a hand-back waits
-    /// for it); an event that cannot be sent is settled as a dead letter.
+    /// for it): on the batch route into one body, which the first request
+    /// sends as it is. An event that cannot be sent is settled as a dead
+    /// letter.
     fn serialize(&self, delivery: &Delivery) {
         let mut batch = delivery.batch.lock();
-        let mut letters = Vec::new();
-        for slot in &mut batch.slots {
-            if let Slot::Queued(_) = slot
-                && let Slot::Queued(item) = std::mem::replace(slot, Slot::Settled)
-            {
-                match self.prepare(item) {
-                    Ok(unit) => *slot = Slot::Ready(unit),
-                    Err(letter) => letters.push(letter),
+        let batched = self.config.route == Route::EventBatch;
+        let (mut body, mut parts, mut letters) = (Vec::new(), Vec::new(), Vec::new());
+        if batched {
+            let hint = batch
+                .bytes
+                .saturating_mul(2)
+                .min(self.client.max_body_bytes());
+            body.reserve(hint + BATCH_OPEN.len() + BATCH_CLOSE.len());
+            body.extend_from_slice(BATCH_OPEN);
+        }
+        for (index, slot) in batch.slots.iter_mut().enumerate() {
+            let Slot::Queued(item) = std::mem::replace(slot, Slot::Settled) else {
+                continue;
+            };
+            let mark = body.len();
+            if batched && !parts.is_empty() {
+                body.push(b',');
+            }
+            let start = body.len();
+            match self.prepare(item, &mut body) {
+                Ok(unit) => parts.push((index, start..body.len(), unit)),
+                Err(letter) => {
+                    body.truncate(mark);
+                    letters.push(letter);
                 }
             }
         }
+        body.extend_from_slice(if batched { BATCH_CLOSE } else { b"" });
+        let whole = bytes::Bytes::from(body);
+        for (index, range, mut unit) in parts {
+            if unit.request.is_none() {
+                unit.flat.json = whole.slice(range);
+            }
+            batch.slots[index] = Slot::Ready(unit);
+        }
+        batch.whole = batched.then_some(whole);
         drop(batch);
         self.in_flight.fetch_sub(letters.len(), SeqCst);
         self.hand_back(letters);
@@ -447,7 +493,11 @@ impl Shared {
     /// The request for the ready events of `range`, and how many there are;
     /// `None` when they are over the byte bound together (split them).
     fn request(&self, delivery: &Delivery, range: Range<usize>) -> Option<(Prepared, usize)> {
-        let batch = delivery.batch.lock();
+        let mut batch = delivery.batch.lock();
+        // The body written for all of them, for their first request.
+        let whole = (range == (0..batch.slots.len()))
+            .then(|| batch.whole.take())
+            .flatten();
         let units = || batch.slots[range.clone()].iter().filter_map(Slot::ready);
         let count = units().count();
         if let (1, Some(prepared)) = (count, units().find_map(|unit| unit.request.as_ref())) {
@@ -457,7 +507,8 @@ impl Shared {
         if count > 1 && bytes - 1 > self.limits.bytes {
             return None;
         }
-        Some((self.client.batch(units().map(|unit| &unit.flat)), count))
+        let flats = units().map(|unit| &unit.flat);
+        Some((self.client.batch(flats, whole), count))
     }
 
     /// Takes the ready events of `range` out of their slots, settled.
