@@ -21,7 +21,7 @@ use super::outcome::Sent;
 use super::queue::{Entry, Item, Popped, Queue};
 use super::report::{LoggerReport, LoggerStats};
 use super::{LoggerConfig, Sources, warn_loss};
-use crate::client::{Answer, Expect, Prepared, finish};
+use crate::client::{Answer, Outgoing, Prepared, Refused, finish};
 use crate::flat::{BATCH_CLOSE, BATCH_OPEN, Flat, unflatten};
 use crate::retry::{Attempt, Verdict};
 use crate::{Client, DeadLetter, Error, SessionId};
@@ -355,10 +355,10 @@ impl Shared {
     /// Serializes a queued event as it will be sent (ids and defaults
     /// filled, so every attempt, and a dead letter, carries the same ids),
     /// or makes its dead letter when it cannot be sent. On the batch route
-    /// its JSON is written at the end of `out` (the unit's `flat.json` is
-    /// left for the caller to point at it; `out` is to be cut back on a
-    /// letter).
+    /// its JSON is written at the end of `out`, and the unit's `flat.json`
+    /// left for the caller to point at it.
     fn prepare(&self, item: Item, out: &mut Vec<u8>) -> Result<Unit, DeadLetter> {
+        let batched = self.config.route == Route::EventBatch;
         let Item {
             session_id,
             event,
@@ -366,62 +366,27 @@ impl Shared {
             ..
         } = item;
         let event = event.into_event();
-        let start = out.len();
-        let request = |event| {
-            let prepared = self.client.serialize(&session_id, event, json_at_least)?;
-            let (json, expect) = (prepared.body.clone(), &prepared.expect);
-            let event_id = match expect {
-                Expect::Event { event_id } => event_id.clone(),
-                _ => String::new(),
-            };
-            Ok::<_, Error>((Flat { json, event_id }, Some(prepared)))
-        };
-        let serialized = match self.config.route {
-            Route::Event => request(event),
-            // `log` checked this, but not a tree built when taken: its
-            // letter is its per-event body.
-            Route::EventBatch => match crate::flat::check(event.as_api()) {
-                Err(error) => {
-                    return Err(match request(event) {
-                        Ok((flat, request)) => Unit {
-                            session_id: session_id.clone(),
-                            flat,
-                            request,
-                        }
-                        .letter(error.to_string()),
-                        Err(_) => DeadLetter::unsent(&session_id, error.to_string()),
-                    });
-                }
-                Ok(()) => (self.client)
-                    .flat_into(out, &session_id, event, json_at_least)
-                    .map(|event_id| {
-                        let json = bytes::Bytes::new();
-                        (Flat { json, event_id }, None)
-                    }),
-            },
-        };
-        // Only a mask that panicked fails here; it may have changed the
-        // event half-way, so the letter carries none.
-        let (mut flat, request) = match serialized {
-            Ok(serialized) => serialized,
-            Err(error) => return Err(DeadLetter::unsent(&session_id, error.to_string())),
-        };
-        let alone = match request {
-            Some(_) => flat.json.len(),
-            None => BATCH_OPEN.len() + (out.len() - start) + BATCH_CLOSE.len(),
-        };
-        let checked = self.client.check_len("event", alone);
-        if checked.is_err() && request.is_none() {
-            flat.json = bytes::Bytes::copy_from_slice(&out[start..]);
-        }
-        let unit = Unit {
-            session_id,
-            flat,
-            request,
-        };
-        match checked {
-            Ok(()) => Ok(unit),
-            Err(error) => Err(unit.letter(error.to_string())),
+        match (self.client).outgoing_for(batched, &session_id, event, json_at_least, out) {
+            Ok(Outgoing { event_id, request }) => {
+                let json = request.as_ref().map(|r| r.body.clone()).unwrap_or_default();
+                let flat = Flat { json, event_id };
+                Ok(Unit {
+                    session_id,
+                    flat,
+                    request,
+                })
+            }
+            Err(Refused { error, json: None }) => {
+                Err(DeadLetter::unsent(&session_id, error.to_string()))
+            }
+            Err(Refused {
+                error,
+                json: Some((event, event_id)),
+            }) => Err(DeadLetter {
+                event_id: Some(event_id),
+                event,
+                ..DeadLetter::unsent(&session_id, error.to_string())
+            }),
         }
     }
 

@@ -6,6 +6,7 @@ use tokio::time::Instant;
 
 use super::super::{Logger, LoggerConfig};
 use super::*;
+use crate::client::Expect;
 use crate::retry::Next;
 use crate::{Event, RetryPolicy};
 
