@@ -279,6 +279,19 @@ pub(crate) enum Verdict<T> {
     Retryable { outcome: T, next: Next },
 }
 
+impl<T> Verdict<T> {
+    /// The same verdict on what `f` makes of its outcome.
+    pub(crate) fn map<U>(self, f: impl FnOnce(T) -> U) -> Verdict<U> {
+        match self {
+            Verdict::Final(outcome) => Verdict::Final(f(outcome)),
+            Verdict::Retryable { outcome, next } => Verdict::Retryable {
+                outcome: f(outcome),
+                next,
+            },
+        }
+    }
+}
+
 /// What a failed attempt tells the retry loop about the next one.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Next {

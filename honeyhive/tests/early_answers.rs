@@ -226,3 +226,18 @@ async fn a_server_that_refuses_large_bodies_from_the_head_is_answered_413_every_
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_whose_status_line_came_is_the_answer_with_no_second_request() {
+    // The server answers 413 as soon as it has the head, and closes with
+    // the body unread: the client sees a reset while it is still writing.
+    let server = server(|_| Treat::RefuseAfter(Duration::ZERO)).await;
+    let client = client(&server.url);
+    let sizes: Vec<usize> = (0..12).map(|i| (1 << 20) + i * 300 * 1024).collect();
+    for size in &sizes {
+        let attempts = refused_with(client.log_event("s", event_of(*size)).await, 413);
+        assert_eq!(attempts, 1, "{size}-byte event");
+    }
+    let seen = server.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), sizes.len(), "one request each: {seen:?}");
+}

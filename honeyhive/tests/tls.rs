@@ -154,3 +154,34 @@ fn client_without_pem(server: &TlsServer) -> Error {
         .build()
         .unwrap_err()
 }
+
+#[tokio::test]
+async fn a_large_body_meets_the_same_certificate_rules() {
+    // Bodies from 64 KiB go through the client's own connections
+    // (client/linger.rs): the same roots, the same refusal.
+    let server = tls_server().await;
+    let large = || Event::tool("t").inputs(serde_json::json!({"blob": "x".repeat(200 * 1024)}));
+    let error = client(&server)
+        .build()
+        .unwrap()
+        .log_event("s", large())
+        .await
+        .expect_err("nobody trusts that certificate");
+    assert!(matches!(error, Error::Tls { .. }), "{error:#?}");
+    assert_eq!(error.attempts(), Some(1));
+    let said = error.to_string();
+    assert!(said.contains("certificate is not trusted"), "{said}");
+    assert!(!said.contains("hh-tls-test-key"), "{said}");
+    assert_eq!(server.connections.load(Ordering::SeqCst), 1);
+
+    let trusted = client(&server).root_certificate_pem(CERT).build().unwrap();
+    for _ in 0..2 {
+        let logged = trusted.log_event("s", large()).await.unwrap();
+        assert_eq!((logged.event_id.as_str(), logged.attempts), ("e", 1));
+    }
+    assert_eq!(
+        server.connections.load(Ordering::SeqCst),
+        2,
+        "the second large body reuses the connection"
+    );
+}

@@ -3,9 +3,10 @@
 //!
 //! A server or proxy may refuse a request from its head alone (`413 Payload
 //! Too Large`, `401`, `431`) and close the connection while the client is
-//! still writing the body. The answer is then on the wire, but hyper can
-//! report the failed write instead of it, and a client that reads that as
-//! a connection failure sends the whole body again. So:
+//! still writing the body. The answer is then on the wire; a large body
+//! goes on a connection where it is read even so (`linger.rs`), but behind
+//! a proxy (or when the reset came with no answer) the client only sees the
+//! failed write, and would send the whole body again. So:
 //!
 //! - a large body is handed to hyper in chunks that record how much of it
 //!   was taken, so a failure while writing it is known to be one;
@@ -32,8 +33,15 @@ use http_body::{Frame, SizeHint};
 pub(crate) const TRACK_FROM: usize = 64 * 1024;
 /// How much of a tracked body is handed to hyper at a time.
 const CHUNK: usize = 64 * 1024;
-/// How long an attempt that asks first holds its body back.
+/// How long an attempt that asks first holds its body back, at most.
 pub(crate) const HOLD: Duration = Duration::from_secs(1);
+
+/// How long an attempt with `timeout` holds its body back when it asks
+/// first: [`HOLD`], or half the attempt's time when that is shorter, so the
+/// body still has time to go once the hold ends.
+pub(crate) fn hold(timeout: Duration) -> Duration {
+    HOLD.min(timeout / 2)
+}
 
 /// A request body, and (for a tracked one) how many of its bytes hyper
 /// has taken to write.
@@ -45,9 +53,11 @@ pub(crate) struct Outgoing {
 }
 
 impl Outgoing {
-    /// `bytes` as a body; `ask_first` after an attempt whose connection
-    /// closed while its body was being written.
-    pub(crate) fn new(bytes: Bytes, ask_first: bool) -> Outgoing {
+    /// `bytes` as a body; held back for `hold` (with `Expect:
+    /// 100-continue`) after an attempt whose connection closed while its
+    /// body was being written.
+    pub(crate) fn new(bytes: Bytes, hold: Option<Duration>) -> Outgoing {
+        let ask_first = hold.is_some();
         if bytes.len() < TRACK_FROM && !ask_first {
             return Outgoing {
                 body: reqwest::Body::from(bytes),
@@ -55,17 +65,11 @@ impl Outgoing {
                 taken: None,
             };
         }
-        let taken = Arc::new(AtomicUsize::new(0));
-        let tracked = Tracked {
-            bytes,
-            at: 0,
-            taken: Arc::clone(&taken),
-            hold: ask_first.then(|| Box::pin(tokio::time::sleep(HOLD))),
-        };
+        let (tracked, Progress(taken)) = Tracked::new(bytes, hold);
         Outgoing {
             body: reqwest::Body::wrap(tracked),
             ask_first,
-            taken: Some(taken),
+            taken,
         }
     }
 
@@ -77,6 +81,7 @@ impl Outgoing {
 }
 
 /// See [`Outgoing::progress`].
+#[derive(Default)]
 pub(crate) struct Progress(Option<Arc<AtomicUsize>>);
 
 impl Progress {
@@ -89,11 +94,26 @@ impl Progress {
 }
 
 /// A body handed to hyper chunk by chunk, counting what was taken.
-struct Tracked {
+pub(crate) struct Tracked {
     bytes: Bytes,
     at: usize,
     taken: Arc<AtomicUsize>,
     hold: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Tracked {
+    /// `bytes` as a tracked body, held back for `hold` when there is one,
+    /// and the probe of how far it went.
+    pub(crate) fn new(bytes: Bytes, hold: Option<Duration>) -> (Tracked, Progress) {
+        let taken = Arc::new(AtomicUsize::new(0));
+        let tracked = Tracked {
+            bytes,
+            at: 0,
+            taken: Arc::clone(&taken),
+            hold: hold.map(|hold| Box::pin(tokio::time::sleep(hold))),
+        };
+        (tracked, Progress(Some(taken)))
+    }
 }
 
 impl http_body::Body for Tracked {
@@ -139,7 +159,7 @@ mod tests {
     #[tokio::test]
     async fn a_tracked_body_gives_every_byte_in_chunks_and_counts_them() {
         let bytes = Bytes::from(vec![7u8; 3 * CHUNK + 10]);
-        let outgoing = Outgoing::new(bytes.clone(), false);
+        let outgoing = Outgoing::new(bytes.clone(), None);
         let progress = outgoing.progress();
         assert!(!progress.body_started());
         let mut body = Tracked {
@@ -159,7 +179,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_small_body_goes_whole_and_is_not_tracked() {
-        let outgoing = Outgoing::new(Bytes::from_static(b"{}"), false);
+        let outgoing = Outgoing::new(Bytes::from_static(b"{}"), None);
         assert!(outgoing.taken.is_none());
         assert_eq!(outgoing.body.as_bytes(), Some(&b"{}"[..]));
         assert!(!outgoing.progress().body_started());
@@ -167,7 +187,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_held_body_gives_nothing_before_the_hold_ends() {
-        let outgoing = Outgoing::new(Bytes::from_static(b"{\"a\":1}"), true);
+        let outgoing = Outgoing::new(Bytes::from_static(b"{\"a\":1}"), Some(HOLD));
         assert!(outgoing.ask_first);
         let mut body = Tracked {
             bytes: Bytes::from_static(b"{\"a\":1}"),
@@ -179,5 +199,11 @@ mod tests {
         assert!(early.is_err(), "nothing before the hold ends");
         let frame = body.frame().await.unwrap().unwrap();
         assert_eq!(frame.into_data().unwrap(), Bytes::from_static(b"{\"a\":1}"));
+    }
+
+    #[test]
+    fn the_hold_leaves_the_body_time_to_go_within_the_attempt() {
+        assert_eq!(hold(Duration::from_secs(30)), HOLD);
+        assert_eq!(hold(Duration::from_millis(200)), Duration::from_millis(100));
     }
 }

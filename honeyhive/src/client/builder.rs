@@ -8,6 +8,7 @@ use reqwest::header::{self, HeaderMap, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::address::checked_base_url;
+use super::linger::Lingering;
 use super::raw::Retrying;
 use super::scrub::Scrubber;
 use super::spread::Spread;
@@ -488,6 +489,16 @@ impl ClientBuilder {
                 .connect_timeout
                 .unwrap_or(Self::DEFAULT_CONNECT_TIMEOUT),
         };
+        // reqwest connects directly there too, so the same way for large
+        // bodies (`linger.rs`).
+        let direct = (settings.proxy.is_none() && !settings.http2_prior_knowledge).then(|| {
+            let mut headers = settings.headers.clone();
+            headers.insert(
+                header::USER_AGENT,
+                header::HeaderValue::from_static(Client::USER_AGENT),
+            );
+            Lingering::new(settings.tls.clone(), settings.connect_timeout, headers)
+        });
         let http = settings.client().map_err(|e| Error::Transport {
             host: base.host.clone(),
             problem: "could not set up the HTTP client".to_owned(),
@@ -521,6 +532,7 @@ impl ClientBuilder {
                 data_plane_url: data_plane.url,
                 data_plane: data_plane.parsed,
                 scrubber,
+                direct,
                 project: self.project,
                 source: self.source,
                 timeout,

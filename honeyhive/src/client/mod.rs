@@ -2,11 +2,14 @@
 //!
 //! - `builder.rs`: [`ClientBuilder`], the environment, the HTTP client and TLS.
 //! - `address.rs`: the base URL's checks; the session id as a path segment.
-//! - `send.rs`: serializing an event, and one attempt on the retry loop.
+//! - `send.rs`: serializing an event, sending it, its answer decoded.
+//! - `attempt.rs`: the one attempt function every request goes through.
+//! - `linger.rs`: large bodies on connections where an early answer is read.
 //! - `answer.rs`: the API's answer turned into an id or a typed error.
 //! - `body.rs`: request bodies that tell how far they were sent, and can
 //!   wait for an early answer.
-//! - `raw.rs`: the generated client's calls on the same retry loop.
+//! - `raw.rs`: the generated client's calls on the same retry loop and
+//!   attempt function.
 //! - `repeat.rs`: which generated calls may be repeated, and why.
 //! - `scrub.rs`: the API key kept out of stored answers.
 //! - `spread.rs`: requests spread over more than one HTTP/2 connection.
@@ -22,8 +25,10 @@ use crate::{Error, Event, RetryPolicy, SessionId, api};
 
 mod address;
 mod answer;
+mod attempt;
 mod body;
 mod builder;
+mod linger;
 mod outgoing;
 mod raw;
 mod repeat;
@@ -78,6 +83,8 @@ struct Inner {
     /// The same, parsed once.
     data_plane: reqwest::Url,
     scrubber: scrub::Scrubber,
+    /// The client for large bodies (`linger.rs`), where it may be used.
+    direct: Option<linger::Lingering>,
     project: Option<String>,
     source: Option<String>,
     timeout: Duration,

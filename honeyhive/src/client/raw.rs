@@ -25,12 +25,11 @@ use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_enco
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{ResponseBuilderExt, header};
 
-use super::body::Outgoing;
-use super::repeat::{Repeat, is, repeat};
+use super::attempt::{Failure, Read, Reply, Rules, exchange, transport_error};
+use super::repeat::{is, repeat};
 use super::scrub::Scrubber;
-use super::send::read_bounded;
-use crate::retry::{Attempt, Next, Tally, Verdict};
-use crate::status::{MAX_ANSWER_BYTES, retry_after, retryable};
+use crate::retry::Tally;
+use crate::status::retry_after;
 use crate::{Error, RetryPolicy, api};
 use honeyhive_gen::{Exec, ExecFuture};
 
@@ -105,122 +104,66 @@ impl Exec for Retrying {
                 operation_id,
                 request.body().and_then(reqwest::Body::as_bytes),
             );
+            // Every attempt sends the same bytes, copied out once.
+            let body = request
+                .body_mut()
+                .take()
+                .and_then(|body| body.as_bytes().map(bytes::Bytes::copy_from_slice));
+            let rules = Rules {
+                repeat,
+                read_success: false,
+                scrubber: &self.scrubber,
+                // A failure goes back to the generated code as reqwest's.
+                direct: None,
+                about: &operation_id,
+            };
             let (outcome, tally) = self
                 .retry
                 .run(self.timeout, |attempt| {
-                    // Every attempt sends a copy of the same bytes.
+                    // Without its body (taken above), the request clones.
                     let copy = request.try_clone();
+                    let body = body.clone();
                     async move {
-                        // The body is not a stream (checked above), and only
-                        // a stream refuses to be cloned.
-                        let Some(mut copy) = copy else {
-                            unreachable!("a request that cloned once clones again")
+                        let Some(copy) = copy else {
+                            unreachable!("a request without a body clones")
                         };
-                        *copy.timeout_mut() = Some(attempt.timeout);
-                        self.attempt(http, copy, attempt, repeat).await
+                        exchange(http, copy, body, attempt, rules).await
                     }
                 })
                 .await;
             tracing::debug!(
                 operation_id,
                 attempts = tally.attempts,
-                ok = outcome.as_ref().is_ok_and(|r| r.status().is_success()),
+                ok = matches!(outcome, Ok(Reply::Unread(_))),
                 "generated call finished"
             );
             let _ = TALLY.try_with(|slot| slot.set(Some(tally)));
-            outcome.map(|mut response| {
-                if !response.status().is_success() {
-                    response
-                        .headers_mut()
-                        .insert(ATTEMPTS_HEADER, HeaderValue::from(tally.attempts));
-                }
-                response
-            })
+            match outcome {
+                Ok(Reply::Unread(response)) => Ok(response),
+                Ok(Reply::Read(read)) => Ok(rebuilt(read, tally.attempts, &self.scrubber)),
+                Err(Failure::Http(error)) => Err(error),
+                Err(other) => unreachable!("only the client for large bodies fails so: {other:?}"),
+            }
         })
     }
 }
 
-impl Retrying {
-    async fn attempt(
-        &self,
-        http: &reqwest::Client,
-        mut request: reqwest::Request,
-        attempt: Attempt,
-        repeat: Repeat,
-    ) -> Verdict<reqwest::Result<reqwest::Response>> {
-        // A body in memory goes out as `log_event`'s does: tracked when
-        // large, held back after a connection closed while writing it.
-        let bytes = request
-            .body()
-            .and_then(reqwest::Body::as_bytes)
-            .map(bytes::Bytes::copy_from_slice);
-        let progress = bytes.map(|bytes| {
-            let outgoing = Outgoing::new(bytes, attempt.ask_first);
-            if outgoing.ask_first {
-                request.headers_mut().insert(
-                    header::EXPECT,
-                    header::HeaderValue::from_static("100-continue"),
-                );
-            }
-            let progress = outgoing.progress();
-            *request.body_mut() = Some(outgoing.body);
-            progress
-        });
-        let response = match http.execute(request).await {
-            Ok(response) => response,
-            // A handshake the server failed for its certificate: the same
-            // again on every attempt. (Checked first: such a failure also
-            // reads as a connection never made.)
-            Err(error) if super::send::tls_refusal(&error).is_some() => {
-                return Verdict::Final(Err(error));
-            }
-            // A call a repeat could harm ends here, unless the connection
-            // was never made (then the request never left).
-            Err(error) if repeat == Repeat::OnlyUnsent && !error.is_connect() => {
-                return Verdict::Final(Err(error));
-            }
-            // No answer: refused, reset, timed out. Worth another attempt.
-            Err(error) => {
-                let next = Next {
-                    ask_first: progress.is_some_and(|p| p.body_started()) && !error.is_timeout(),
-                    ..Next::default()
-                };
-                return Verdict::Retryable {
-                    outcome: Err(error),
-                    next,
-                };
-            }
-        };
-        let status = response.status();
-        if status.is_success() {
-            return Verdict::Final(Ok(response));
-        }
-        let next = Next {
-            retry_after: retry_after(response.headers()),
-            throttled: status.as_u16() == 429,
-            ask_first: false,
-        };
-        let outcome = Ok(self.scrubbed(response).await);
-        if retryable(status.as_u16()) && repeat == Repeat::Safe {
-            Verdict::Retryable { outcome, next }
-        } else {
-            Verdict::Final(outcome)
-        }
-    }
-
-    /// The same answer, from the same URL, with the key removed from its
-    /// body (read up to [`MAX_ANSWER_BYTES`]).
-    async fn scrubbed(&self, response: reqwest::Response) -> reqwest::Response {
-        let status = response.status();
-        let version = response.version();
-        let url = response.url().clone();
-        let mut headers = response.headers().clone();
-        // The status is the answer: a body cut off by a closed connection
-        // (a server refusing early) is kept as far as it came.
-        let (body, _ending) = read_bounded(response, MAX_ANSWER_BYTES).await;
-        let body = self.scrubber.redact(&body).into_owned();
-        headers.remove(header::CONTENT_LENGTH);
-        let text = self.scrubber.text(&body);
+/// An answer read by [`exchange`] as the response the generated code
+/// reads: the same status, version and headers, its body (without the
+/// key), and on an error answer what [`answered`] needs to make it an
+/// [`Error`]: the URL, the start of the body, the requests made.
+fn rebuilt(read: Read, attempts: u32, scrubber: &Scrubber) -> reqwest::Response {
+    let Read {
+        status,
+        version,
+        url,
+        mut headers,
+        body,
+        cut: _,
+    } = read;
+    headers.remove(header::CONTENT_LENGTH);
+    if !status.is_success() {
+        let text = scrubber.text(&body);
         let encoded = utf8_percent_encode(&text, NOT_IN_HEADERS).to_string();
         // Percent-encoded text is visible ASCII: always a header value.
         if let Ok(value) = HeaderValue::from_str(&encoded) {
@@ -229,17 +172,18 @@ impl Retrying {
         if let Ok(value) = HeaderValue::from_str(url.as_str()) {
             headers.insert(URL_HEADER, value);
         }
-        let mut rebuilt = http::Response::builder()
-            .url(url)
-            .body(body)
-            .unwrap_or_else(|_| {
-                unreachable!("a builder given only a URL extension and a body cannot fail")
-            });
-        *rebuilt.status_mut() = status;
-        *rebuilt.version_mut() = version;
-        *rebuilt.headers_mut() = headers;
-        reqwest::Response::from(rebuilt)
+        headers.insert(ATTEMPTS_HEADER, HeaderValue::from(attempts));
     }
+    let mut rebuilt = http::Response::builder()
+        .url(url)
+        .body(body)
+        .unwrap_or_else(|_| {
+            unreachable!("a builder given only a URL extension and a body cannot fail")
+        });
+    *rebuilt.status_mut() = status;
+    *rebuilt.version_mut() = version;
+    *rebuilt.headers_mut() = headers;
+    reqwest::Response::from(rebuilt)
 }
 
 /// Sends `request`, built on `from`, to the same path under `to`.
@@ -304,7 +248,7 @@ pub(super) fn from_raw<E>(
                         attempt_timeout: timeout,
                     };
                 }
-                _ => super::send::transport_error(&host, error),
+                _ => transport_error(&host, Failure::Http(error)),
             }
         }
         api::Error::ErrorResponse(answer) => answered(answer.status(), answer.headers()),

@@ -1,20 +1,17 @@
-//! Sending a request: its body serialized once, then attempts on the retry
-//! loop ([`RetryPolicy::run`](crate::RetryPolicy)), each a request and its
-//! answer.
-
-use std::error::Error as _;
-use std::io;
-use std::time::Duration;
+//! Sending a request: an event's body serialized once, then attempts on
+//! the retry loop ([`RetryPolicy::run`](crate::RetryPolicy)), each made by
+//! the one attempt function (`attempt.rs`) and its answer decoded.
 
 use bytes::Bytes;
 use reqwest::header;
 
 use super::address::session_segment;
 use super::answer::{Answer, Expect, decode_answer};
-use super::body::Outgoing;
+use super::attempt::{Reply, Rules, exchange, transport_or_timeout};
+use super::repeat::Repeat;
 use super::{Client, Logged};
-use crate::retry::{Attempt, Next, Tally, Verdict};
-use crate::status::{MAX_ANSWER_BYTES, retry_after};
+use crate::retry::{Attempt, Tally, Verdict};
+use crate::status::retry_after;
 use crate::{Error, Event, SessionId, api};
 
 /// A request checked, serialized and addressed, ready to send (again).
@@ -79,10 +76,7 @@ impl Client {
             // and `serde_json::Number`s, none of which serde_json refuses.
             serde_json::to_writer(&mut body, &wire)
                 .map_err(|e| Error::invalid("event", format!("could not be serialized: {e}")))?;
-            let body = match self.without_key(&body) {
-                std::borrow::Cow::Borrowed(_) => body,
-                std::borrow::Cow::Owned(clean) => clean,
-            };
+            let body = self.body_without_key(body);
             let len = body.len();
             // Escapes the estimate did not see: cut by what is over, once
             // more at most (the plan overshoots by its markers' room).
@@ -164,100 +158,50 @@ impl Client {
         finish(result, tally).map(|answer| (answer, tally.attempts))
     }
 
-    /// One request and its answer, judged for the retry loop.
+    /// One request and its answer, judged for the retry loop: the one
+    /// attempt function (`attempt.rs`) with the answer decoded as
+    /// `prepared.expect` says. The Logger's door to the wire.
     pub(crate) async fn attempt(
         &self,
         prepared: &Prepared,
         attempt: Attempt,
     ) -> Verdict<Result<Answer, Error>> {
-        let (result, next) = self.request(prepared, attempt).await;
-        match result {
-            Err(error) if error.is_retryable() => {
-                tracing::debug!(
-                    request = %prepared.expect,
-                    attempt = attempt.number,
-                    %error,
-                    "an attempt failed"
-                );
-                Verdict::Retryable {
-                    outcome: Err(error),
-                    next,
-                }
-            }
-            result => Verdict::Final(result),
-        }
-    }
-
-    /// Posts the body and reads the answer; also says what the retry loop
-    /// should know of it (`Retry-After`, throttling, a body cut off).
-    async fn request(
-        &self,
-        prepared: &Prepared,
-        attempt: Attempt,
-    ) -> (Result<Answer, Error>, Next) {
+        /// `application/json`, for `Content-Type` and `Accept`.
+        static JSON: header::HeaderValue = header::HeaderValue::from_static("application/json");
         // Held until the answer is read: the stream is busy until then.
         let lease = self.inner.http.lease();
-        let outgoing = Outgoing::new(prepared.body.clone(), attempt.ask_first);
-        let progress = outgoing.progress();
-        let mut request = lease
-            .http
-            .request(prepared.method.clone(), prepared.url.clone())
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(header::ACCEPT, "application/json")
-            .timeout(attempt.timeout);
-        if outgoing.ask_first {
-            request = request.header(header::EXPECT, "100-continue");
-        }
-        let response = match request.body(outgoing.body).send().await {
-            Ok(response) => response,
-            Err(e) => {
-                let next = Next {
-                    ask_first: progress.body_started() && !e.is_timeout(),
-                    ..Next::default()
-                };
-                return (
-                    Err(transport_or_timeout(&prepared.url, e, attempt.timeout)),
-                    next,
-                );
-            }
+        let mut request = reqwest::Request::new(prepared.method.clone(), prepared.url.clone());
+        let headers = request.headers_mut();
+        headers.insert(header::CONTENT_TYPE, JSON.clone());
+        headers.insert(header::ACCEPT, JSON.clone());
+        let rules = Rules {
+            // Every route's body carries the ids the client chose.
+            repeat: Repeat::Safe,
+            read_success: true,
+            scrubber: &self.inner.scrubber,
+            direct: self.inner.direct.as_ref(),
+            about: &prepared.expect,
         };
-        let retry_after = retry_after(response.headers());
-        let content_type = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let status = response.status().as_u16();
-        let next = Next {
-            retry_after,
-            throttled: status == 429,
-            ask_first: false,
-        };
-        let (body, ending) = read_bounded(response, MAX_ANSWER_BYTES).await;
-        let cut = match ending {
-            Ending::Whole => false,
-            Ending::Cut => true,
-            // A success cut short is not known to be one: worth another
-            // attempt (the same event id makes that safe). Any other
-            // status is the answer, whatever became of its body.
-            Ending::Broken(e) if status == 200 => {
-                return (
-                    Err(transport_or_timeout(&prepared.url, e, attempt.timeout)),
-                    next,
-                );
-            }
-            Ending::Broken(_) => false,
-        };
-        let decoded = decode_answer(
-            status,
-            content_type.as_deref(),
-            &body,
-            cut,
-            &prepared.expect,
-            retry_after,
-            |b| self.inner.scrubber.text(b),
-        );
-        (decoded, next)
+        let body = Some(prepared.body.clone());
+        exchange(lease.http, request, body, attempt, rules)
+            .await
+            .map(|outcome| match outcome {
+                Ok(Reply::Read(read)) => decode_answer(
+                    read.status.as_u16(),
+                    read.headers
+                        .get(header::CONTENT_TYPE)
+                        .and_then(|v| v.to_str().ok()),
+                    &read.body,
+                    read.cut,
+                    &prepared.expect,
+                    retry_after(&read.headers),
+                    |b| self.inner.scrubber.text(b),
+                ),
+                Ok(Reply::Unread(response)) => {
+                    unreachable!("a success is read when asked to be ({})", response.status())
+                }
+                Err(e) => Err(transport_or_timeout(&prepared.url, e, attempt.timeout)),
+            })
     }
 }
 
@@ -266,166 +210,6 @@ fn under(base: &reqwest::Url, path: &str) -> reqwest::Url {
     let mut url = base.clone();
     url.set_path(&format!("{}{path}", base.path().trim_end_matches('/')));
     url
-}
-
-/// One attempt's failure to get an answer from `url`: a timeout, or a
-/// transport error naming the host.
-fn transport_or_timeout(url: &reqwest::Url, error: reqwest::Error, timeout: Duration) -> Error {
-    if error.is_timeout() {
-        // `finish` puts in the call's totals.
-        return Error::Timeout {
-            elapsed: timeout,
-            attempts: 1,
-            attempt_timeout: timeout,
-        };
-    }
-    transport_error(&super::raw::host_of(url), error)
-}
-
-/// How reading an answer's body ended.
-pub(super) enum Ending {
-    Whole,
-    /// At the read limit, with more to come.
-    Cut,
-    /// The connection failed before the end (what came is kept).
-    Broken(reqwest::Error),
-}
-
-/// Reads an answer's body up to `limit` bytes, keeping what came before a
-/// failure.
-pub(super) async fn read_bounded(
-    mut response: reqwest::Response,
-    limit: usize,
-) -> (Vec<u8>, Ending) {
-    let mut body = Vec::new();
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                let room = limit - body.len();
-                if chunk.len() > room {
-                    body.extend_from_slice(&chunk[..room]);
-                    return (body, Ending::Cut);
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(None) => return (body, Ending::Whole),
-            Err(e) => return (body, Ending::Broken(e)),
-        }
-    }
-}
-
-/// rustls's error in `error`'s causes when it is one another attempt
-/// would meet again: the server's certificate, settings in common, or an
-/// answer that is not TLS at all. (An alert or a decryption failure after
-/// the handshake may be the network's doing, and is retried.)
-pub(super) fn tls_refusal(error: &reqwest::Error) -> Option<&rustls::Error> {
-    use rustls::AlertDescription as Alert;
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
-            let permanent = match tls {
-                rustls::Error::InvalidCertificate(_)
-                | rustls::Error::NoCertificatesPresented
-                | rustls::Error::UnsupportedNameType
-                | rustls::Error::PeerIncompatible(_)
-                | rustls::Error::InvalidMessage(_) => true,
-                rustls::Error::AlertReceived(alert) => matches!(
-                    alert,
-                    Alert::HandshakeFailure
-                        | Alert::BadCertificate
-                        | Alert::UnsupportedCertificate
-                        | Alert::CertificateRevoked
-                        | Alert::CertificateExpired
-                        | Alert::CertificateUnknown
-                        | Alert::UnknownCA
-                        | Alert::ProtocolVersion
-                        | Alert::InsufficientSecurity
-                        | Alert::NoApplicationProtocol
-                ),
-                _ => false,
-            };
-            return permanent.then_some(tls);
-        }
-        // An io::Error's `source()` skips the error it wraps.
-        cause = match inner
-            .downcast_ref::<io::Error>()
-            .and_then(|io| io.get_ref())
-        {
-            Some(wrapped) => Some(wrapped),
-            None => inner.source(),
-        };
-    }
-    None
-}
-
-/// What to do about a TLS handshake rustls failed with `error`.
-fn tls_problem(error: &rustls::Error) -> String {
-    match error {
-        rustls::Error::InvalidCertificate(why) => format!(
-            "the server's certificate is not trusted ({why:?}); if your own certificate \
-             authority signed it, point SSL_CERT_FILE at that authority's PEM file or give it \
-             to ClientBuilder::root_certificate_pem, and check that the URL names the host the \
-             certificate is for; not retried, since another attempt would fail the same way"
-        ),
-        other => format!(
-            "{other}; the server and this client have no TLS settings in common, or the \
-             server is not what the URL names; not retried, since another attempt would fail \
-             the same way"
-        ),
-    }
-}
-
-/// A transport failure towards `host`: what failed in a few words, the
-/// error itself as the source (without its URL).
-pub(super) fn transport_error(host: &str, error: reqwest::Error) -> Error {
-    let error = error.without_url();
-    if let Some(tls) = tls_refusal(&error) {
-        return Error::Tls {
-            host: host.to_owned(),
-            problem: tls_problem(tls),
-            attempts: 1,
-            source: Some(Box::new(error)),
-        };
-    }
-    Error::Transport {
-        host: host.to_owned(),
-        problem: transport_problem(&error),
-        attempts: 1,
-        source: Some(Box::new(error)),
-    }
-}
-
-/// What a transport failure was, from the kinds in its cause chain.
-fn transport_problem(error: &reqwest::Error) -> String {
-    let mut io_kind = None;
-    let mut tls = false;
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        tls |= inner.is::<rustls::Error>();
-        if let Some(io) = inner.downcast_ref::<io::Error>() {
-            io_kind.get_or_insert(io.kind());
-            // An io::Error's `source()` skips the error it wraps (rustls's,
-            // or another io::Error): go on from the wrapped one itself.
-            if let Some(wrapped) = io.get_ref() {
-                cause = Some(wrapped);
-                continue;
-            }
-        }
-        cause = inner.source();
-    }
-    let problem = match io_kind {
-        Some(io::ErrorKind::ConnectionRefused) => "the connection was refused",
-        Some(io::ErrorKind::ConnectionReset) => "the connection was reset",
-        Some(io::ErrorKind::ConnectionAborted | io::ErrorKind::BrokenPipe) => {
-            "the connection was closed"
-        }
-        Some(io::ErrorKind::TimedOut) => "connecting timed out",
-        _ if tls => "the TLS handshake failed",
-        _ if error.is_connect() => "could not connect (DNS lookup or connection failed)",
-        _ if error.is_body() || error.is_decode() => "the answer was cut short",
-        _ => "the connection failed before the answer came",
-    };
-    problem.to_owned()
 }
 
 /// Puts the call's totals into its error.
@@ -455,6 +239,8 @@ pub(crate) fn fill_event_ids(event: &mut api::types::Event) {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
