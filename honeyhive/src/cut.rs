@@ -14,7 +14,8 @@
 use serde_json::{Map, Value};
 
 use crate::api::types::Event as Wire;
-use crate::mask::{FreeForm, each_event};
+use crate::mask::FreeForm;
+use crate::tree;
 
 /// The `metadata` key listing what was cut from an event, as JSON
 /// pointers into it (`"/inputs/messages/0/content"`).
@@ -86,7 +87,10 @@ impl Plan {
 pub(crate) fn plan(event: &Wire, over: usize) -> Result<Plan, String> {
     let mut candidates = Vec::new();
     let mut index = 0;
-    collect(event, &mut index, &mut candidates);
+    tree::each(event, |event, _| {
+        collect(event, index, &mut candidates);
+        index += 1;
+    });
     candidates.sort_by_key(|c| std::cmp::Reverse(c.len));
     let mut need = over;
     let mut plan = Plan::default();
@@ -131,7 +135,7 @@ pub(crate) fn apply(event: &mut Wire, plan: Plan) {
         by_event[at].push((candidate, keep));
     }
     let mut index = 0;
-    each_event(event, &mut |event| {
+    tree::each_mut(event, |event, _| {
         let cuts = by_event
             .get_mut(index)
             .map(std::mem::take)
@@ -175,9 +179,8 @@ pub(crate) fn fit(event: &mut Wire, over: usize) -> Result<(), String> {
     Ok(())
 }
 
-fn collect(event: &Wire, index: &mut usize, out: &mut Vec<Candidate>) {
-    let at = *index;
-    *index += 1;
+/// The strings of `event` (the `at`th of its tree) long enough to cut.
+fn collect(event: &Wire, at: usize, out: &mut Vec<Candidate>) {
     for field in CUTTABLE {
         for (key, value) in field.of_ref(event) {
             let mut pointer = String::new();
@@ -192,9 +195,35 @@ fn collect(event: &Wire, index: &mut usize, out: &mut Vec<Candidate>) {
             });
         }
     }
-    for child in &event.children {
-        collect(child, index, out);
+}
+
+/// Calls `f` on every string a cut may shorten, in every event of the
+/// tree (before a cut: the API key out of them, so that a cut through it
+/// cannot leave a part the body's redaction would not recognise).
+#[cfg_attr(
+    not(test),
+    expect(
+        dead_code,
+        reason = "for client/outgoing.rs (Client::cut), which switches to it at merge"
+    )
+)]
+pub(crate) fn each_string(event: &mut Wire, f: &mut impl FnMut(&mut String)) {
+    fn strings_in(value: &mut Value, f: &mut impl FnMut(&mut String)) {
+        match value {
+            Value::String(text) => f(text),
+            Value::Array(items) => items.iter_mut().for_each(|item| strings_in(item, f)),
+            Value::Object(map) => map.values_mut().for_each(|item| strings_in(item, f)),
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
     }
+    tree::each_mut(event, |event, _| {
+        for field in CUTTABLE {
+            field
+                .of(event)
+                .values_mut()
+                .for_each(|value| strings_in(value, f));
+        }
+    });
 }
 
 /// Calls `found` with the pointer and length of each string in `value`
@@ -401,6 +430,24 @@ mod tests {
             json!(["/config/a~1b/0/~0t"])
         );
         assert!(event.metadata.is_empty(), "the root was not cut");
+    }
+
+    #[test]
+    fn each_string_sees_every_string_a_cut_may_shorten_and_no_other() {
+        let mut event = wire(json!({
+            "inputs": {"a": "1", "n": [2, {"b": "3"}]},
+            "feedback": {"c": "no"},
+            "event_name": "no",
+            "children": [{"config": {"d": "4"}, "metrics": {"e": "no"}}]
+        }));
+        let mut seen = Vec::new();
+        each_string(&mut event, &mut |text| {
+            seen.push(text.clone());
+            text.push('!');
+        });
+        assert_eq!(seen, ["1", "3", "4"]);
+        assert_eq!(event.inputs["n"][1]["b"], "3!");
+        assert_eq!(event.children[0].config["d"], "4!");
     }
 
     #[test]

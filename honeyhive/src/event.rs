@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use serde_json::{Number, Value};
+use serde_json::Value;
 
 use crate::fields::{Invalid, object_setters};
 use crate::{Error, api};
@@ -322,43 +322,30 @@ impl From<api::types::Event> for Event {
     }
 }
 
-/// Refuses an `end_time` before the `start_time`, anywhere in the tree.
+/// Refuses an `end_time` before the `start_time`, anywhere in the tree:
+/// the first such event (depth first), named by its path
+/// (`children[2].children[0].end_time`). The path is written only for a
+/// tree that has one, so a good tree costs no allocation.
 fn check_times(event: &api::types::Event) -> Result<(), Error> {
-    match misordered_times(event) {
-        None => Ok(()),
-        Some((path, start, end)) => Err(Error::invalid(
-            format!("{path}end_time"),
-            format!(
-                "{end} ms is before start_time {start} ms; set end_time at or after start_time \
+    crate::tree::visit(
+        event,
+        &mut |event, place| match (&event.start_time, &event.end_time) {
+            (Some(start), Some(end)) if end.as_f64() < start.as_f64() => Err(Error::invalid(
+                format!("{place}end_time"),
+                format!(
+                    "{end} ms is before start_time {start} ms; set end_time at or after start_time \
                  (or swap them)"
-            ),
-        )),
-    }
-}
-
-/// The first event in the tree (depth first) that ends before it starts:
-/// its path (`children[2].children[0].`, empty for the root) and its start
-/// and end. The path is written only for a tree that has one, so a good
-/// tree costs no allocation.
-fn misordered_times(event: &api::types::Event) -> Option<(String, &Number, &Number)> {
-    if let (Some(start), Some(end)) = (&event.start_time, &event.end_time)
-        && end.as_f64() < start.as_f64()
-    {
-        return Some((String::new(), start, end));
-    }
-    event
-        .children
-        .iter()
-        .enumerate()
-        .find_map(|(index, child)| {
-            let (path, start, end) = misordered_times(child)?;
-            Some((format!("children[{index}].{path}"), start, end))
-        })
+                ),
+            )),
+            _ => Ok(()),
+        },
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Number;
     use std::time::UNIX_EPOCH;
 
     #[test]

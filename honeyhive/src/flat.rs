@@ -14,12 +14,11 @@
 //! as its events' JSON objects joined by commas (a [`Flat`]), and batches
 //! are those pieces put together.
 
-use std::fmt::Write as _;
-
 use bytes::Bytes;
 use serde_json::Value;
 
 use crate::api::types::{Event as Wire, PostEventRequest, PostEventRequestEventType};
+use crate::tree::{self, Place};
 use crate::{Error, SessionId};
 
 /// What opens and closes a batch body around its events.
@@ -47,20 +46,12 @@ impl Flat {
 /// takes. Called before an event is queued or sent, so that the problem
 /// is the caller's error, naming the field (`children[1].event_type`).
 pub(crate) fn check(event: &Wire) -> Result<(), Error> {
-    fn walk(event: &Wire, path: &mut String) -> Result<(), Error> {
-        event_type(event, path)?;
-        for (index, child) in event.children.iter().enumerate() {
-            let len = path.len();
-            let _ = write!(path, "children[{index}].");
-            walk(child, path)?;
-            path.truncate(len);
-        }
-        Ok(())
-    }
-    walk(event, &mut String::new())
+    tree::visit(event, &mut |event, place| {
+        event_type(event, place).map(drop)
+    })
 }
 
-fn event_type(event: &Wire, path: &str) -> Result<PostEventRequestEventType, Error> {
+fn event_type(event: &Wire, path: Place<'_>) -> Result<PostEventRequestEventType, Error> {
     match event.event_type.as_deref() {
         None => Err(Error::invalid(
             format!("{path}event_type"),
@@ -106,25 +97,31 @@ pub(crate) fn flatten(
 pub(crate) fn flatten_into(
     out: &mut Vec<u8>,
     session_id: &SessionId,
-    event: Wire,
+    mut event: Wire,
     default_source: Option<&str>,
 ) -> Result<String, Error> {
     let event_id = event.event_id.clone().unwrap_or_default();
-    let source = event
-        .source
-        .clone()
-        .or_else(|| default_source.map(str::to_owned));
     let start = out.len();
-    let mut events = 0;
-    let written = push(
-        out,
-        &mut events,
-        session_id,
-        event,
-        None,
-        source.as_deref(),
-        &mut String::new(),
-    );
+    // The `event_id` and `source` of each event above the one written, by
+    // depth: its parent's are the last.
+    let mut above: Vec<(Option<String>, Option<String>)> = Vec::new();
+    let written = tree::visit_mut(&mut event, &mut |event, place| {
+        above.truncate(place.depth());
+        let (parent_id, inherited_source) = match above.last() {
+            Some((id, source)) => (id.as_deref(), source.as_deref()),
+            None => (None, default_source),
+        };
+        let request = request(event, place, session_id, parent_id, inherited_source)?;
+        if !place.is_root() {
+            out.push(b',');
+        }
+        // The generated types hold only strings, maps of JSON values and
+        // numbers, none of which serde_json refuses.
+        serde_json::to_writer(&mut *out, &request)
+            .map_err(|e| Error::invalid("event", format!("could not be serialized: {e}")))?;
+        above.push((request.event_id, request.source));
+        Ok(())
+    });
     if let Err(error) = written {
         out.truncate(start);
         return Err(error);
@@ -132,19 +129,24 @@ pub(crate) fn flatten_into(
     Ok(event_id)
 }
 
-/// Writes `event` and, after it, its descendants.
-fn push(
-    out: &mut Vec<u8>,
-    events: &mut usize,
+/// `event`'s v1 request: its fields taken (its `children` left, for the
+/// walk to go on into), with the session and the links.
+fn request(
+    event: &mut Wire,
+    place: Place<'_>,
     session_id: &SessionId,
-    event: Wire,
     parent_id: Option<&str>,
     inherited_source: Option<&str>,
-    path: &mut String,
-) -> Result<(), Error> {
-    let event_type = event_type(&event, path)?;
+) -> Result<PostEventRequest, Error> {
+    let event_type = event_type(event, place)?;
+    let children_ids: Vec<String> = event
+        .children
+        .iter()
+        .map(|child| child.event_id.clone().unwrap_or_default())
+        .collect();
+    let children = std::mem::take(&mut event.children);
     let Wire {
-        children,
+        children: _,
         config,
         duration,
         end_time,
@@ -163,13 +165,14 @@ fn push(
         source,
         start_time,
         user_properties,
-    } = event;
-    let source = source.or_else(|| inherited_source.map(str::to_owned));
-    let children_ids: Vec<String> = children
-        .iter()
-        .map(|child| child.event_id.clone().unwrap_or_default())
-        .collect();
-    let request = PostEventRequest {
+    } = std::mem::replace(
+        event,
+        Wire {
+            children,
+            ..Wire::default()
+        },
+    );
+    Ok(PostEventRequest {
         children_ids,
         config,
         duration,
@@ -186,34 +189,10 @@ fn push(
         parent_id: parent_id.map(str::to_owned),
         project_id: None,
         session_id: Some(session_id.as_str().to_owned()),
-        source,
+        source: source.or_else(|| inherited_source.map(str::to_owned)),
         start_time,
         user_properties,
-    };
-    if *events > 0 {
-        out.push(b',');
-    }
-    *events += 1;
-    // The generated types hold only strings, maps of JSON values and
-    // numbers, none of which serde_json refuses.
-    serde_json::to_writer(&mut *out, &request)
-        .map_err(|e| Error::invalid("event", format!("could not be serialized: {e}")))?;
-    let own_id = request.event_id.as_deref();
-    for (index, child) in children.into_iter().enumerate() {
-        let len = path.len();
-        let _ = write!(path, "children[{index}].");
-        push(
-            out,
-            events,
-            session_id,
-            child,
-            own_id,
-            request.source.as_deref(),
-            path,
-        )?;
-        path.truncate(len);
-    }
-    Ok(())
+    })
 }
 
 /// The tree a [`Flat`] was made from, as this crate's event JSON (children

@@ -9,86 +9,96 @@ use std::sync::Arc;
 use regex::Regex;
 use serde_json::{Map, Value};
 
-use crate::Error;
 use crate::api::types::Event as Wire;
+use crate::{Error, api};
 
-/// One of an event's free-form fields, as a [`Mask`] is shown it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum FreeForm {
-    /// `inputs`: prompts, tool arguments.
-    Inputs,
-    /// `outputs`: completions, tool results.
-    Outputs,
-    /// `metadata`.
-    Metadata,
-    /// `config`: model settings, templates.
-    Config,
-    /// `feedback`.
-    Feedback,
-    /// `metrics`.
-    Metrics,
-    /// `user_properties`.
-    UserProperties,
+/// The free-form fields, each once: the variant, the field of the
+/// generated types (its name on the wire), and its docs. Everything that
+/// lists them (the enum, [`FreeForm::ALL`], the names, the access to an
+/// event's field) is made from this table.
+macro_rules! free_form {
+    ($($variant:ident $field:ident $doc:literal,)*) => {
+        /// One of an event's free-form fields, as a [`Mask`] is shown it.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum FreeForm {
+            $(#[doc = $doc] $variant,)*
+        }
+
+        impl FreeForm {
+            /// Every free-form field, in the order a mask sees them.
+            pub const ALL: [FreeForm; [$(FreeForm::$variant),*].len()] =
+                [$(FreeForm::$variant),*];
+
+            /// The field's name on the wire.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(FreeForm::$variant => stringify!($field),)*
+                }
+            }
+
+            /// This field of `event`.
+            pub(crate) fn of(self, event: &mut Wire) -> &mut Map<String, Value> {
+                match self {
+                    $(FreeForm::$variant => &mut event.$field,)*
+                }
+            }
+
+            /// This field of `event`, to read.
+            pub(crate) fn of_ref(self, event: &Wire) -> &Map<String, Value> {
+                match self {
+                    $(FreeForm::$variant => &event.$field,)*
+                }
+            }
+        }
+    };
 }
 
-impl FreeForm {
-    /// Every free-form field, in the order a mask sees them.
-    pub const ALL: [FreeForm; 7] = [
-        FreeForm::Inputs,
-        FreeForm::Outputs,
-        FreeForm::Metadata,
-        FreeForm::Config,
-        FreeForm::Feedback,
-        FreeForm::Metrics,
-        FreeForm::UserProperties,
-    ];
+free_form! {
+    Inputs inputs "`inputs`: prompts, tool arguments.",
+    Outputs outputs "`outputs`: completions, tool results.",
+    Metadata metadata "`metadata`.",
+    Config config "`config`: model settings, templates.",
+    Feedback feedback "`feedback`.",
+    Metrics metrics "`metrics`.",
+    UserProperties user_properties "`user_properties`.",
+}
 
-    /// The field's name on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FreeForm::Inputs => "inputs",
-            FreeForm::Outputs => "outputs",
-            FreeForm::Metadata => "metadata",
-            FreeForm::Config => "config",
-            FreeForm::Feedback => "feedback",
-            FreeForm::Metrics => "metrics",
-            FreeForm::UserProperties => "user_properties",
-        }
-    }
+/// A request body other than an event's that has free-form fields (a
+/// session start, an update): each of them it has, for its mask.
+#[cfg_attr(
+    not(test),
+    expect(
+        dead_code,
+        reason = "for client/v1.rs (start_session, update_event), which switch to it at merge"
+    )
+)]
+pub(crate) trait FreeFormFields {
+    /// The body's free-form fields, each with its [`FreeForm`], in the
+    /// order a mask sees them.
+    fn free_form_mut(&mut self) -> impl Iterator<Item = (FreeForm, &mut Map<String, Value>)>;
+}
 
-    /// This field of `event`.
-    pub(crate) fn of(self, event: &mut Wire) -> &mut Map<String, Value> {
-        match self {
-            FreeForm::Inputs => &mut event.inputs,
-            FreeForm::Outputs => &mut event.outputs,
-            FreeForm::Metadata => &mut event.metadata,
-            FreeForm::Config => &mut event.config,
-            FreeForm::Feedback => &mut event.feedback,
-            FreeForm::Metrics => &mut event.metrics,
-            FreeForm::UserProperties => &mut event.user_properties,
-        }
+/// `(FreeForm::Variant, &mut body.field)` for each named, as an iterator.
+macro_rules! fields_mut {
+    ($body:ident: $($variant:ident $field:ident),*) => {
+        [$((FreeForm::$variant, &mut $body.$field)),*].into_iter()
+    };
+}
+
+impl FreeFormFields for api::types::StartSessionRequest {
+    fn free_form_mut(&mut self) -> impl Iterator<Item = (FreeForm, &mut Map<String, Value>)> {
+        fields_mut!(self: Inputs inputs, Outputs outputs, Metadata metadata, Config config,
+            UserProperties user_properties)
     }
 }
 
-impl FreeForm {
-    /// This field of `event`, to read.
-    pub(crate) fn of_ref(self, event: &Wire) -> &Map<String, Value> {
-        match self {
-            FreeForm::Inputs => &event.inputs,
-            FreeForm::Outputs => &event.outputs,
-            FreeForm::Metadata => &event.metadata,
-            FreeForm::Config => &event.config,
-            FreeForm::Feedback => &event.feedback,
-            FreeForm::Metrics => &event.metrics,
-            FreeForm::UserProperties => &event.user_properties,
-        }
-    }
-}
-
-impl fmt::Display for FreeForm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+impl FreeFormFields for api::types::UpdateEventRequest {
+    /// `outputs`, which an update replaces rather than merges, last.
+    fn free_form_mut(&mut self) -> impl Iterator<Item = (FreeForm, &mut Map<String, Value>)> {
+        fields_mut!(self: Metadata metadata, Config config, Feedback feedback, Metrics metrics,
+            UserProperties user_properties)
+        .chain(self.outputs.as_mut().map(|o| (FreeForm::Outputs, o)))
     }
 }
 
@@ -165,7 +175,7 @@ where
 /// # Errors
 /// [`Error::InvalidInput`] on `mask` when it panicked, with its message.
 pub(crate) fn apply(mask: &dyn Mask, event: &mut Wire) -> Result<(), Error> {
-    guarded(|| each_event(event, &mut |e| mask_one(mask, e)))
+    guarded(|| crate::tree::each_mut(event, |e, _| mask_one(mask, e)))
 }
 
 /// Applies `mask` to each of `fields` (of a body other than an event's:
@@ -211,12 +221,10 @@ fn mask_one(mask: &dyn Mask, event: &mut Wire) {
     }
 }
 
-/// Calls `f` on `event` and each of its descendants.
+/// Calls `f` on `event` and each of its descendants (the tree walk,
+/// [`crate::tree`]).
 pub(crate) fn each_event(event: &mut Wire, f: &mut impl FnMut(&mut Wire)) {
-    f(event);
-    for child in &mut event.children {
-        each_event(child, f);
-    }
+    crate::tree::each_mut(event, |event, _| f(event));
 }
 
 /// A ready-made [`Mask`]: values under chosen keys, at any depth (inside
@@ -520,6 +528,41 @@ mod tests {
         seen.lock().unwrap().clear();
         apply(&mask, &mut Wire::default()).unwrap();
         assert!(seen.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_bodies_other_than_events_show_each_free_form_field_they_have() {
+        let names = |fields: Vec<(FreeForm, &mut Map<String, Value>)>| {
+            fields
+                .into_iter()
+                .map(|(field, _)| field.as_str())
+                .collect::<Vec<_>>()
+        };
+        let mut start = api::types::StartSessionRequest::default();
+        assert_eq!(
+            names(start.free_form_mut().collect()),
+            ["inputs", "outputs", "metadata", "config", "user_properties"]
+        );
+        let mut update = api::types::UpdateEventRequest::default();
+        assert_eq!(
+            names(update.free_form_mut().collect()),
+            [
+                "metadata",
+                "config",
+                "feedback",
+                "metrics",
+                "user_properties"
+            ],
+            "outputs only when the update replaces them"
+        );
+        update.outputs = Some(Map::new());
+        let mut fields = update.free_form_mut().collect::<Vec<_>>();
+        assert_eq!(
+            fields.last().map(|(field, _)| *field),
+            Some(FreeForm::Outputs)
+        );
+        fields[0].1.insert("k".into(), Value::from(1));
+        assert_eq!(update.metadata["k"], 1, "the body's own field");
     }
 
     /// An event with every free-form field set.

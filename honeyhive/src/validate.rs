@@ -282,11 +282,11 @@ impl Spec {
                 let body = operation
                     .pointer("/requestBody/content/application~1json/schema")
                     .map(|schema| compile(schema, "body"));
-                let params = operation["parameters"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter(|p| p["in"] == "path")
+                let parameters_in = |place: &'static str| {
+                    let all = operation["parameters"].as_array().into_iter().flatten();
+                    all.filter(move |p| p["in"] == place)
+                };
+                let params = parameters_in("path")
                     .map(|p| {
                         let name = p["name"].as_str().unwrap_or_default().to_owned();
                         let schema = compile(&p["schema"], &format!("parameter {name}"));
@@ -297,11 +297,7 @@ impl Spec {
                     Some(security) => requires_bearer(document, Some(security)),
                     None => global_bearer,
                 };
-                let query = operation["parameters"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter(|p| p["in"] == "query")
+                let query = parameters_in("query")
                     .map(|p| {
                         let name = p["name"].as_str().unwrap_or_default().to_owned();
                         QueryParam {

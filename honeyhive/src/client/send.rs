@@ -229,12 +229,11 @@ pub(crate) fn finish<T>(result: Result<T, Error>, tally: Tally) -> Result<T, Err
 /// Gives every event in the tree that has no id a new UUIDv4, so that the
 /// same body, sent again, names the same events.
 pub(crate) fn fill_event_ids(event: &mut api::types::Event) {
-    if event.event_id.is_none() {
-        event.event_id = Some(uuid::Uuid::new_v4().to_string());
-    }
-    for child in &mut event.children {
-        fill_event_ids(child);
-    }
+    crate::tree::each_mut(event, |event, _| {
+        if event.event_id.is_none() {
+            event.event_id = Some(uuid::Uuid::new_v4().to_string());
+        }
+    });
 }
 
 #[cfg(test)]

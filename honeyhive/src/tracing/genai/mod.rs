@@ -11,17 +11,18 @@ use super::field_map::{FieldMap, Target};
 mod messages;
 
 use crate::EventType;
+use crate::mask::FreeForm;
 use messages::{chat_history, input_messages, output_message, parsed, system_messages};
 
 /// The seven buckets, in the order [`Buckets`] holds them.
-pub(super) const BUCKETS: [&str; 7] = [
-    "inputs",
-    "outputs",
-    "config",
-    "metadata",
-    "metrics",
-    "feedback",
-    "user_properties",
+pub(super) const BUCKETS: [FreeForm; 7] = [
+    FreeForm::Inputs,
+    FreeForm::Outputs,
+    FreeForm::Config,
+    FreeForm::Metadata,
+    FreeForm::Metrics,
+    FreeForm::Feedback,
+    FreeForm::UserProperties,
 ];
 pub(super) const INPUTS: usize = 0;
 pub(super) const OUTPUTS: usize = 1;
@@ -107,6 +108,16 @@ impl Mapping {
             key = format!("{recorded}#{n}");
         }
         metadata.insert(key, value);
+    }
+
+    /// `value` (JSON text parsed) spread into `bucket` after the other
+    /// fields when it is an object (tool arguments, invocation
+    /// parameters); anything else into `bucket` under `key`.
+    fn spread_later(&mut self, bucket: usize, key: &str, value: Value, name: Name<'_>) {
+        match parsed(value) {
+            Value::Object(object) => self.later.spread.push((name.recorded, bucket, object)),
+            other => self.put(bucket, key, other, name),
+        }
     }
 
     /// An object's keys into `bucket`, each one that is free; the keys
@@ -266,15 +277,7 @@ fn place(mapping: &mut Mapping, name: Name<'_>, value: Value) {
         }
         "gen_ai.tool.description" => mapping.put(CONFIG, "tool_description", value, name),
         "gen_ai.tool.call.id" => mapping.put(METADATA, "tool_call_id", value, name),
-        "gen_ai.tool.call.arguments" => match parsed(value) {
-            Value::Object(arguments) => {
-                mapping
-                    .later
-                    .spread
-                    .push((name.recorded, INPUTS, arguments));
-            }
-            other => mapping.put(INPUTS, "arguments", other, name),
-        },
+        "gen_ai.tool.call.arguments" => mapping.spread_later(INPUTS, "arguments", value, name),
         "gen_ai.tool.call.result" => mapping.put(OUTPUTS, "result", parsed(value), name),
         // Model and request.
         "gen_ai.request.model" | "llm.model_name" => {
@@ -286,15 +289,9 @@ fn place(mapping: &mut Mapping, name: Name<'_>, value: Value) {
         "gen_ai.provider.name" | "gen_ai.system" | "llm.provider" | "llm.system" => {
             mapping.put(CONFIG, "provider", value, name);
         }
-        "llm.invocation_parameters" => match parsed(value) {
-            Value::Object(parameters) => {
-                mapping
-                    .later
-                    .spread
-                    .push((name.recorded, CONFIG, parameters));
-            }
-            other => mapping.put(CONFIG, "invocation_parameters", other, name),
-        },
+        "llm.invocation_parameters" => {
+            mapping.spread_later(CONFIG, "invocation_parameters", value, name);
+        }
         // Response.
         "gen_ai.response.model" => {
             if mapping.response_model.is_none() {
@@ -361,7 +358,7 @@ fn usage_metric(name: &str) -> Option<String> {
 /// `inputs.x` and the other bucket prefixes: the bucket and the rest.
 fn bucket_key(name: &str) -> Option<(usize, &str)> {
     BUCKETS.iter().enumerate().find_map(|(index, bucket)| {
-        let rest = name.strip_prefix(bucket)?.strip_prefix('.')?;
+        let rest = name.strip_prefix(bucket.as_str())?.strip_prefix('.')?;
         Some((index, rest))
     })
 }
