@@ -41,6 +41,7 @@ mod v1;
 pub(crate) use address::check_session_id;
 pub(crate) use answer::{Answer, Expect};
 pub use builder::ClientBuilder;
+pub(crate) use outgoing::{Outgoing, Refused};
 pub(crate) use send::{Prepared, fill_event_ids, finish};
 pub use session::Session;
 pub use v1::{LoggedBatch, StartedSession, Updated};

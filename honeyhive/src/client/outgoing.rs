@@ -6,13 +6,98 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 
-use super::Client;
+use bytes::Bytes;
+
 use super::send::fill_event_ids;
+use super::{Client, Expect, Prepared};
 use crate::api::types::Event as Wire;
+use crate::flat::{BATCH_CLOSE, BATCH_OPEN, unflatten};
 use crate::session::SessionId;
 use crate::{error::Error, event::Event, mask::FreeForm};
 
+/// What an event became for a route ([`Client::outgoing_for`]).
+pub(crate) struct Outgoing {
+    /// The (root) event's id.
+    pub(crate) event_id: String,
+    /// The per-event route's whole request; `None` on the batch route,
+    /// whose flat JSON was written out.
+    pub(crate) request: Option<Prepared>,
+}
+
+/// Why an event cannot go, with what of it can be given back: its JSON as
+/// the per-event route carries it (children nested, ids filled) and its
+/// id, once it got that far.
+pub(crate) struct Refused {
+    pub(crate) error: Error,
+    pub(crate) json: Option<(Bytes, String)>,
+}
+
 impl Client {
+    /// One event made into what goes on the wire, checked against the body
+    /// limit: on the batch route (`flat`) its flat JSON appended to `out`
+    /// (nothing is left there when it is refused), otherwise its whole
+    /// request. The Logger's one door to what leaves.
+    // Refused is rare and moved once: boxing it would buy nothing.
+    #[allow(clippy::result_large_err)]
+    pub(crate) fn outgoing_for(
+        &self,
+        flat: bool,
+        session_id: &SessionId,
+        event: Event,
+        json_at_least: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<Outgoing, Refused> {
+        let start = out.len();
+        let per_event = |event| {
+            let prepared = self.serialize(session_id, event, json_at_least)?;
+            let event_id = match &prepared.expect {
+                Expect::Event { event_id } => event_id.clone(),
+                _ => String::new(),
+            };
+            Ok::<_, Error>(Outgoing {
+                event_id,
+                request: Some(prepared),
+            })
+        };
+        let made = if !flat {
+            per_event(event)
+        } else if let Err(error) = crate::flat::check(event.as_api()) {
+            // `Logger::log` checked this, but not a tree built later.
+            let json = per_event(event).ok().and_then(|made| {
+                let body = made.request?.body;
+                Some((body, made.event_id))
+            });
+            return Err(Refused { error, json });
+        } else {
+            (self.flat_into(out, session_id, event, json_at_least)).map(|event_id| Outgoing {
+                event_id,
+                request: None,
+            })
+        };
+        // Only a mask that panicked fails here; it may have changed the
+        // event half-way, so nothing of it is given back.
+        let made = made.map_err(|error| {
+            out.truncate(start);
+            Refused { error, json: None }
+        })?;
+        let len = match &made.request {
+            Some(prepared) => prepared.body.len(),
+            None => BATCH_OPEN.len() + (out.len() - start) + BATCH_CLOSE.len(),
+        };
+        if let Err(error) = self.check_len("event", len) {
+            let json = match made.request {
+                Some(prepared) => prepared.body,
+                None => Bytes::from(unflatten(&out[start..]).to_string()),
+            };
+            out.truncate(start);
+            return Err(Refused {
+                error,
+                json: Some((json, made.event_id)),
+            });
+        }
+        Ok(made)
+    }
+
     /// `event` as it will be serialized: checked, ids filled, masked, and,
     /// when `json_at_least` (a lower bound of its JSON's size; 0 when not
     /// known, and then estimated here) is over the limit, cut before it is

@@ -139,7 +139,7 @@ impl Client {
                 "is empty; a batch carries at least one event",
             ));
         }
-        let prepared = self.batch(flats.iter());
+        let prepared = self.batch(flats.iter(), None);
         let (len, limit) = (prepared.body.len(), self.inner.max_body_bytes);
         if len > limit {
             return Err(Error::invalid(
@@ -394,21 +394,30 @@ impl Client {
         Ok(event_id)
     }
 
-    /// The createEventBatch request for `flats`.
-    pub(crate) fn batch<'a>(&self, flats: impl Iterator<Item = &'a Flat> + Clone) -> Prepared {
-        let json: usize = flats.clone().map(|flat| flat.json.len() + 1).sum();
-        let mut body = Vec::with_capacity(BATCH_OPEN.len() + json + BATCH_CLOSE.len());
-        body.extend_from_slice(BATCH_OPEN);
-        for (index, flat) in flats.clone().enumerate() {
-            if index > 0 {
-                body.push(b',');
+    /// The createEventBatch request for `flats`; its body `written` when
+    /// the caller wrote exactly these events into one already (the
+    /// Logger does, as it serializes them).
+    pub(crate) fn batch<'a>(
+        &self,
+        flats: impl Iterator<Item = &'a Flat> + Clone,
+        written: Option<Bytes>,
+    ) -> Prepared {
+        let body = written.unwrap_or_else(|| {
+            let json: usize = flats.clone().map(|flat| flat.json.len() + 1).sum();
+            let mut body = Vec::with_capacity(BATCH_OPEN.len() + json + BATCH_CLOSE.len());
+            body.extend_from_slice(BATCH_OPEN);
+            for (index, flat) in flats.clone().enumerate() {
+                if index > 0 {
+                    body.push(b',');
+                }
+                body.extend_from_slice(&flat.json);
             }
-            body.extend_from_slice(&flat.json);
-        }
-        body.extend_from_slice(BATCH_CLOSE);
+            body.extend_from_slice(BATCH_CLOSE);
+            Bytes::from(body)
+        });
         Prepared::post(
             self.url("/v1/events/batch"),
-            Bytes::from(body),
+            body,
             Expect::Batch {
                 event_ids: flats.map(|flat| flat.event_id.clone()).collect(),
             },

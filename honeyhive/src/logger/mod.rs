@@ -1,35 +1,67 @@
 //! The background [`Logger`](crate::Logger): its API and refusals here,
-//! its parts in the files beside (`config.rs`, `outcome.rs`, `report.rs`,
-//! `queue.rs`, `worker.rs` with `worker/serialize.rs` and
-//! `worker/settle.rs`, `by_number.rs`, `concurrency.rs`, `rate.rs`,
-//! `letters.rs`, `thread.rs`, `sources.rs`). What a user needs to know is on [`Logger`]; the
-//! protocols between the parts are here.
+//! its parts beside (`config.rs`, `outcome.rs`, `report.rs`, `queue.rs`,
+//! `worker.rs`, `gate.rs`, `letters.rs`, `sources.rs`, `thread.rs`). What
+//! a user needs to know is on [`Logger`]; how the parts work together is
+//! here, once.
 //!
-//! # Concurrency
-//! The queue is tokio's unbounded channel; its bounds are two pairs of
-//! atomic counters (in and out, on separate cache lines) that `log`
-//! reserves with compare-and-swap and the dispatcher gives back; the
-//! in-flight map is behind a mutex that `log` never takes. Three small
-//! protocols are hand-written, each argued here and hammered by a test:
+//! # The algorithm
+//! - **Queue** (`queue.rs`): `log` reserves room in two counters (events,
+//!   bytes) with compare-and-swap and sends the event into tokio's
+//!   unbounded channel; it allocates nothing per event and takes no lock.
+//!   Flush markers travel in the same channel, behind the events logged
+//!   before them.
+//! - **Dispatcher** (`worker.rs`, `dispatch`), the one taker: it takes a
+//!   permit of the gate, registers a new delivery, and moves events from
+//!   the channel into it (one, or a batch up to `max_batch_events` and
+//!   `max_batch_bytes`; an event that would take it over stays first in
+//!   the queue). A batch not full waits up to `linger` for more. Then the
+//!   delivery runs as a task of its own. At most `max_in_flight`
+//!   deliveries are under way (one waiting out a backoff holds no permit,
+//!   but still holds its events outside the queue's bounds).
+//! - **Deliveries own their events.** A delivery holds its events (as
+//!   queued, then serialized) until each is settled: sent, or a dead
+//!   letter. Nothing else holds them; the list of deliveries under way
+//!   holds the deliveries, one entry per request, so that a hand-back
+//!   (shutdown's deadline, a drop, the runtime's end) finds what is not
+//!   settled. Every change of an event's place happens under its
+//!   delivery's lock, and the dispatcher takes only while the logger is
+//!   not stopped; a hand-back sets `Stopped`, then empties the queue, then
+//!   the deliveries: each event is settled once, by one of them.
+//! - **Flush** is a marker through the channel (as OpenTelemetry's batch
+//!   span processor does): when the dispatcher takes it out, every event
+//!   logged before it is in a delivery, and it gives a clone of the marker
+//!   to each delivery under way. The marker is a shared oneshot sender
+//!   that is never sent on: the flush is answered when the last clone is
+//!   dropped, which is when the last of those deliveries ended (after its
+//!   `OutcomeSink::sent` calls and dead letters), or a hand-back let go.
+//! - **One flow control** (`gate.rs`): every request, a retry or a split
+//!   half included, takes a permit of the gate and hands it back with what
+//!   its answer said. The gate adapts how many requests may be in flight
+//!   (AIMD on latency and back-pressure) and, once 429s show a rate limit,
+//!   how fast they may start (a pace cut and grown back as CUBIC does).
+//!   The algorithm and its constants are in `gate.rs`'s module docs.
+//! - **Retries and splits** (`worker.rs`, `send`): each request runs on the
+//!   client's retry policy; a batch refused 400, 413 or 422 is split in
+//!   halves down to the event refused; a batch over the byte bound once
+//!   serialized goes as two halves.
+//! - **Dead letters** (`letters.rs`) are kept for the next report and
+//!   handed to `OutcomeSink::dead_letter` on a thread the logger owns, in
+//!   order; a flush waits for that thread to take its events' letters.
+//! - **Sources** (`sources.rs`): what holds events not yet logged (the
+//!   `tracing` layer's open trees) is ticked by the dispatcher and closed
+//!   by `shutdown`, and hands events over built later
+//!   (`Logger::log_later`, built by the delivery): the Logger knows nothing
+//!   more of it.
+//!
+//! # Two small protocols, each hammered by a test
 //! - **`log_wait` cannot miss a wake-up.** A waiter registers with tokio's
 //!   `Notify` (`enable`), *then* counts itself as waiting, *then* tries to
-//!   push; whoever frees room gives it back to the counters, *then* reads the
-//!   waiting count, all sequentially consistent. If the reader saw no
-//!   waiter, the waiter counted itself later, so its push saw the freed
-//!   room; if it saw one, its `notify_waiters` reaches a waiter that
-//!   registered before counting.
-//! - **A flush waits for everything logged before it.** Its marker goes in
-//!   the same queue, so the one taker takes it out after those events,
-//!   which are numbered by then; it is answered, by whoever settles the
-//!   last of those, when none below its number is left: no polling.
+//!   push; whoever frees room gives it back to the counters, *then* reads
+//!   the waiting count, all sequentially consistent.
 //! - **The first event after a quiet spell is not left waiting.** The
 //!   dispatcher says it dozes, *then* looks at the queue once more; `log`
 //!   pushes, *then* reads whether it dozes (and wakes it, once). One of the
 //!   two sees the other.
-//!
-//! Shutdown and drop set the stopped state, wait for a take in progress to
-//! end (takes are short and never await), and only then hand back what is
-//! left; a take that finds the logger stopped hands its event back itself.
 
 use parking_lot::Mutex;
 use std::fmt;
@@ -39,15 +71,12 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-mod by_number;
-mod concurrency;
 mod config;
+mod gate;
 mod letters;
 mod outcome;
 mod queue;
-mod rate;
 mod report;
-#[cfg(feature = "tracing")]
 mod sources;
 mod thread;
 mod worker;
@@ -57,15 +86,12 @@ pub use outcome::{JsonlDeadLetters, Outcome, OutcomeSink, Sent};
 pub use report::{LoggerReport, LoggerStats};
 pub use thread::ShutdownGuard;
 
-#[cfg(feature = "tracing")]
-pub(crate) use sources::Source;
-#[cfg(feature = "tracing")]
-pub(crate) use sources::Sources;
+pub(crate) use sources::{Source, Sources};
 
 use crate::client::check_session_id;
 use crate::{client::Client, error::Error, event::Event, session::SessionId};
 use queue::{ENTRY_BYTES, Item, Payload};
-use worker::{Shared, State, Stop};
+use worker::{Life, Shared};
 
 /// Why [`Logger::log`](Logger::log) did not take an event. The event
 /// comes back inside.
@@ -149,11 +175,11 @@ const SHUT_DOWN: &str = "the logger was shut down before the event was delivered
 ///    awaits, wakes nobody (but a dozing logger, once per quiet spell), and
 ///    works from any thread.
 /// 2. The dispatcher, one task on the runtime that made the logger, is the
-///    only taker: it takes events out in order, numbers them, and starts a
-///    delivery for the next request's events (one event, or a batch with
-///    [`Route::EventBatch`]) while fewer than
-///    [`max_in_flight`](LoggerConfig::max_in_flight) run and the in-flight
-///    limit has room. It looks at an idle queue every
+///    only taker: it takes events out in order and starts a delivery for
+///    the next request's events (one event, or a batch with
+///    [`Route::EventBatch`]) while the in-flight limit has room and
+///    fewer than [`max_in_flight`](LoggerConfig::max_in_flight)
+///    deliveries are under way. It looks at an idle queue every
 ///    [`linger`](LoggerConfig::linger), then dozes until the next
 ///    `log`.
 /// 3. A delivery serializes its events (filling ids and the client's
@@ -176,7 +202,7 @@ const SHUT_DOWN: &str = "the logger was shut down before the event was delivered
 /// say which) or a batch lost in transit is retried whole with the same
 /// event ids (see [`Route::EventBatch`] for what that assumes of the
 /// server). A batch whose every event is refused costs 2N−1 requests for
-/// N events, each found and handed back. Retries, the adaptive limit and
+/// N events, each found and handed back. Retries, the in-flight limit and
 /// the send rate are per request (a batch is retried whole and holds one
 /// permit); flushes, counters, reports and dead letters are per event, and
 /// an event's `attempts` counts every request it went out in, a split
@@ -235,38 +261,30 @@ const SHUT_DOWN: &str = "the logger was shut down before the event was delivered
 /// to take their letters, so when one returns complete, the sink has every
 /// failure.
 ///
-/// # Concurrency that adapts
-/// Each request holds a permit of the in-flight limit (tokio's semaphore),
-/// which moves between 1 and [`max_in_flight`](LoggerConfig::max_in_flight)
-/// (default 256) by the answers, judged in windows of about one round trip
-/// (the baseline latency, at least 1 ms):
-/// - it starts at 8 and **doubles** each window in which the limit was
-///   reached and latency held, until the first sign of load (slow start);
-/// - then it grows by **one** per such window;
-/// - a window with **back-pressure** (an answer worth a retry: 503 and
-///   the other 5xx, a timeout, a connection failure) **halves** it;
-/// - a window whose mean latency rose above 1.5× the baseline and by more
-///   than 5 ms takes **10%** off it (the baseline is a weighted mean of the
-///   windows' latencies, each window weighing 0.25).
+/// # Flow control
+/// One gate adapts the requests to what the server takes. Each request (a
+/// retry and a split half too) holds a place of the in-flight limit, which
+/// moves between 1 and [`max_in_flight`](LoggerConfig::max_in_flight)
+/// (default 256) by the answers, judged in windows of about one round
+/// trip: it starts at 8, **doubles** per window in which it was reached
+/// and latency held until the first sign of load, then grows by **one**;
+/// **back-pressure** (503 and the other 5xx, a timeout, a connection
+/// failure) **halves** it, and latency risen above 1.5× the baseline (by
+/// more than 5 ms) takes **10%** off. Errors at random read as load too.
+/// [`LoggerConfig::adaptive_concurrency`]`(false)` fixes it at
+/// `max_in_flight`; it is in [`LoggerStats::in_flight_limit`].
 ///
-/// Errors at random read as load too: a server failing a third of requests
-/// holds the limit near 1. [`LoggerConfig::adaptive_concurrency`]`(false)`
-/// fixes the limit at `max_in_flight`. The limit now is in
-/// [`LoggerStats::in_flight_limit`].
-///
-/// # Rate limits
 /// A 429 says the client sends too fast, not too much at once, and servers
 /// limit in many shapes (token buckets, fixed or sliding windows) whose
 /// `Retry-After` is often longer than their window. So a 429 does not
-/// pause the logger: the throttled event is retried after its backoff
-/// without using up one of its attempts (its own `Retry-After` is not
-/// waited out), and the logger starts holding every request to a send
-/// rate, as the AWS SDKs' adaptive retry mode does: cut at a throttle, then
-/// grown back along a cubic curve (CUBIC) that is flat near the rate last
-/// throttled and probes beyond it (the algorithm and its constants are in
-/// `logger/rate.rs`'s module docs). An event's
-/// first wait for the rate comes before its retry deadline starts; a
-/// retry's wait counts against it. The rate now is in
+/// pause the logger, nor lower the in-flight limit: the throttled event is
+/// retried after its backoff without using up one of its attempts (its own
+/// `Retry-After` is not waited out), and once throttles show a limit (a
+/// few are noise), the gate paces the start of every request, as the AWS
+/// SDKs' adaptive retry mode does: cut to 0.7 of the rate being sent (or
+/// of what the server admitted, when most requests were refused), then
+/// grown back along a cubic curve (CUBIC) that is flat near the rate cut
+/// from and probes beyond it. The pace is in
 /// [`LoggerStats::send_rate_limit`].
 ///
 /// The wait for a place under the limit counts against the event's
@@ -404,7 +422,7 @@ impl Logger {
         }
         let item = self.checked(session_id, event)?;
         self.enqueue(item)
-            .map_err(|(item, why)| Self::hand_back(item, why))
+            .map_err(|item| self.refusal()(Box::new(item.event.into_event())))
     }
 
     /// Like [`log`](Self::log) for an event that `make` builds when it is
@@ -415,7 +433,7 @@ impl Logger {
     /// the limit is a dead letter then). Whether it was queued: a refusal
     /// is counted (`dropped`, and the queue-full warning) as `log` counts
     /// one, and the event is not built, since the caller has no use for it.
-    #[cfg(feature = "tracing")]
+    #[allow(dead_code)] // without the `tracing` layer, nothing logs later
     pub(crate) fn log_later(
         &self,
         session_id: SessionId,
@@ -434,39 +452,48 @@ impl Logger {
             footprint: ENTRY_BYTES + heap,
             json_at_least: 0,
         };
-        self.enqueue(item).is_ok()
+        self.enqueue(item).map_err(|_| self.refusal()).is_ok()
     }
 
     /// Registers something that holds events for this logger (the
     /// `tracing` layer): ticked by the dispatcher, closed by `shutdown`.
-    #[cfg(feature = "tracing")]
+    #[allow(dead_code)] // without the `tracing` layer, nothing holds events
     pub(crate) fn add_source(&self, source: std::sync::Weak<dyn Source>) {
         self.handle.shared.sources.add(source);
     }
 
-    /// Puts a checked item in the queue, or counts its refusal and gives
-    /// it back (by value, as the queue gives it back: private, and moved
-    /// once).
+    /// Puts a checked item in the queue, if the logger runs and there is
+    /// room; gives it back otherwise (by value: boxing it would allocate).
     #[allow(clippy::result_large_err)]
-    fn enqueue(&self, item: Item) -> Result<(), (Item, Refusal)> {
+    fn enqueue(&self, item: Item) -> Result<(), Item> {
         let shared = &self.handle.shared;
-        let pushed = if shared.state() == State::Running {
-            shared
-                .queue
-                .push(item)
-                .map_err(|item| (item, Refusal::Full))
-        } else {
-            Err((item, self.stopped()))
-        };
-        match pushed {
-            Ok(()) => {
-                shared.queued();
-                Ok(())
+        if shared.life() != Life::Running {
+            return Err(item);
+        }
+        shared.queue.push(item)?;
+        shared.queued();
+        Ok(())
+    }
+
+    /// Counts a refusal (and warns, once, of a full queue); the error that
+    /// hands the event back says why.
+    fn refusal(&self) -> fn(Box<Event>) -> LogError {
+        let shared = &self.handle.shared;
+        shared.counters.dropped.fetch_add(1, SEQ);
+        match shared.life() {
+            Life::Running => {
+                if !shared.warned_full.swap(true, SEQ) {
+                    warn_loss(&format!(
+                        "honeyhive logger queue is full (max_queue_events {}, max_queue_bytes \
+                         {}): dropping new events (counted in stats().dropped, each handed back \
+                         in LogError::QueueFull; this warning is shown once)",
+                        shared.config.max_queue_events, shared.config.max_queue_bytes
+                    ));
+                }
+                LogError::QueueFull
             }
-            Err((item, why)) => {
-                self.count_refusal(&why);
-                Err((item, why))
-            }
+            Life::RuntimeGone => LogError::RuntimeGone,
+            _ => LogError::ShutDown,
         }
     }
 
@@ -489,14 +516,13 @@ impl Logger {
             return Ok(());
         }
         let item = self.checked(session_id, event)?;
-        let open = || shared.state() == State::Running;
+        let open = || shared.life() == Life::Running;
         match shared.queue.push_waiting(item, open).await {
             Ok(()) => {
                 shared.queued();
                 Ok(())
             }
-            Err(item) if open() => Err(self.refused(item, Refusal::Full)),
-            Err(item) => Err(self.refused(item, self.stopped())),
+            Err(item) => Err(self.refusal()(Box::new(item.event.into_event()))),
         }
     }
 
@@ -611,43 +637,6 @@ impl Logger {
             }),
         }
     }
-
-    fn refused(&self, item: Item, why: Refusal) -> LogError {
-        self.count_refusal(&why);
-        Self::hand_back(item, why)
-    }
-
-    /// Counts a refusal (and warns, once, of a full queue).
-    fn count_refusal(&self, why: &Refusal) {
-        let shared = &self.handle.shared;
-        shared.counters.dropped.fetch_add(1, SEQ);
-        if matches!(why, Refusal::Full) && !shared.warned_full.swap(true, SEQ) {
-            warn_loss(&format!(
-                "honeyhive logger queue is full (max_queue_events {}, max_queue_bytes {}): \
-                 dropping new events (counted in stats().dropped, each handed back in \
-                 LogError::QueueFull; this warning is shown once)",
-                shared.config.max_queue_events, shared.config.max_queue_bytes
-            ));
-        }
-    }
-
-    /// Why a stopped (or closing) logger refuses.
-    fn stopped(&self) -> Refusal {
-        match self.handle.shared.stopped_by() {
-            Stop::RuntimeGone => Refusal::RuntimeGone,
-            _ => Refusal::ShutDown,
-        }
-    }
-
-    /// The error that hands a refused event back.
-    fn hand_back(item: Item, why: Refusal) -> LogError {
-        let event = Box::new(item.event.into_event());
-        match why {
-            Refusal::ShutDown => LogError::ShutDown(event),
-            Refusal::RuntimeGone => LogError::RuntimeGone(event),
-            Refusal::Full => LogError::QueueFull(event),
-        }
-    }
 }
 
 /// [`Logger::shutdown`] on the logger's shared state, so that the drop of
@@ -659,19 +648,15 @@ async fn shut_down(
     timeout: Duration,
 ) -> LoggerReport {
     let deadline = Instant::now().checked_add(timeout);
-    #[cfg(feature = "tracing")]
     shared.sources.close();
-    shared.advance(State::Closed);
+    shared.close();
     let settled = wait_settled(shared, deadline).await;
-    shared.stop(Stop::ShutDown);
+    shared.stop(Life::ShutDown);
     if let Some(dispatcher) = dispatcher() {
         dispatcher.abort();
         // Stopped at its next await, with its deliveries.
         let _cancelled_or_done = dispatcher.await;
     }
-    // The dispatcher may be taking an event on another thread: let it
-    // finish (takes are short and synchronous), so the hand-back sees it.
-    shared.takes_done();
     shared.hand_back_unsettled(SHUT_DOWN);
     let grace = deadline.and_then(|at| at.max(Instant::now()).checked_add(Logger::SINK_GRACE));
     let sunk = shared.letters.caught_up(grace).await;
@@ -679,10 +664,11 @@ async fn shut_down(
     shared.report(settled && sunk, not_in_sink)
 }
 
-/// Waits for a flush marker queued now to be answered, or `deadline`
-/// (`None`: no limit).
+/// Waits for a flush marker queued now to be answered (its channel closed:
+/// the last holder of the marker let go of it), or `deadline` (`None`: no
+/// limit).
 async fn wait_settled(shared: &Shared, deadline: Option<Instant>) -> bool {
-    if shared.state() == State::Stopped {
+    if shared.stopped() {
         // Nothing is left in a stopped logger: it was all handed back.
         return true;
     }
@@ -690,21 +676,12 @@ async fn wait_settled(shared: &Shared, deadline: Option<Instant>) -> bool {
         return true;
     };
     match deadline {
-        Some(deadline) => {
-            matches!(tokio::time::timeout_at(deadline, settled).await, Ok(Ok(())))
-        }
-        None => settled.await.is_ok(),
+        Some(deadline) => tokio::time::timeout_at(deadline, settled).await.is_ok(),
+        None => settled.await.is_err(),
     }
 }
 
 const SEQ: std::sync::atomic::Ordering = std::sync::atomic::Ordering::SeqCst;
-
-/// Why `log` refused an event it could have taken.
-enum Refusal {
-    Full,
-    ShutDown,
-    RuntimeGone,
-}
 
 impl fmt::Debug for Logger {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -723,19 +700,18 @@ impl Handle {
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        if self.own_thread.get_mut().is_some() && self.shared.state() != State::Stopped {
+        if self.own_thread.get_mut().is_some() && !self.shared.stopped() {
             // An own-thread Logger's runtime is its own: what is queued can
             // still go out, within a budget, before the thread ends.
             self.shut_down_on_drop();
         }
         let shared = &self.shared;
-        if !shared.stop(Stop::Dropped) {
+        if !shared.stop(Life::Dropped) {
             return; // shut down already, or its runtime ended
         }
         if let Some(dispatcher) = self.take_dispatcher() {
             dispatcher.abort();
         }
-        shared.takes_done();
         let lost = shared.hand_back_unsettled(DROPPED);
         // No runtime to await on here: wait on this thread for the sink to
         // take everything, so that what it writes is written when drop

@@ -9,6 +9,7 @@
 //! Why tokio's channel: it recycles its blocks of slots, so a queue that
 //! stays short does not allocate.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
@@ -31,12 +32,11 @@ pub(super) struct Item {
 
 /// A queued event: built, or built by whoever takes it out of the queue
 /// (the task that sends it, or a refusal that hands it back), so that the
-/// work of building it is not done on the thread that logged it. Not
-/// boxed, for the same reason as [`Entry`].
+/// work of building it is not done on the thread that logged it (the
+/// `tracing` layer's trees). Not boxed, for the same reason as [`Entry`].
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Payload {
     Ready(Event),
-    #[cfg(feature = "tracing")]
     Later(Box<dyn FnOnce() -> Event + Send>),
 }
 
@@ -44,20 +44,44 @@ impl Payload {
     pub(super) fn into_event(self) -> Event {
         match self {
             Payload::Ready(event) => event,
-            #[cfg(feature = "tracing")]
             Payload::Later(make) => make(),
         }
     }
 }
+
+impl Item {
+    /// How many events it holds (a tree's nodes); 1 for one built later.
+    pub(super) fn events(&self) -> usize {
+        fn count(event: &crate::api::types::Event) -> usize {
+            1 + event.children.iter().map(count).sum::<usize>()
+        }
+        match &self.event {
+            Payload::Ready(event) => count(event.as_api()),
+            Payload::Later(_) => 1,
+        }
+    }
+}
+
+/// A flush marker: the flush is answered when the last clone is dropped
+/// (its receiver then reads the channel closed).
+pub(super) type Marker = Arc<oneshot::Sender<()>>;
 
 /// What the queue holds. Nearly every entry is an event, so the rare small
 /// marker costs nothing, and boxing events would cost `log` an allocation.
 #[allow(clippy::large_enum_variant)]
 pub(super) enum Entry {
     Event(Item),
-    /// A flush: everything before it has been taken once it is popped;
-    /// the dispatcher answers when those are settled.
-    Flush(oneshot::Sender<()>),
+    /// A flush: everything before it has been taken once it is popped.
+    Flush(Marker),
+}
+
+/// What [`Queue::pop_if`] found (moved once, not boxed: see [`Entry`]).
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Popped {
+    Entry(Entry),
+    /// The next entry did not pass; it stays first.
+    Refused,
+    Empty,
 }
 
 /// Bytes an item takes in the queue besides its contents: its slot, and
@@ -66,8 +90,8 @@ pub(super) const ENTRY_BYTES: usize = std::mem::size_of::<Entry>() + 16;
 
 pub(super) struct Queue {
     sender: mpsc::UnboundedSender<Entry>,
-    /// Takers share the one receiver.
-    receiver: Mutex<mpsc::UnboundedReceiver<Entry>>,
+    /// Takers share the one receiver, and an entry looked at and left first.
+    receiver: Mutex<(mpsc::UnboundedReceiver<Entry>, Option<Entry>)>,
     /// What went in and what came out, each on cache lines of its own:
     /// `log` writes only the first, the taker only the second, and what
     /// the queue holds is the difference.
@@ -102,7 +126,7 @@ impl Queue {
         let (sender, receiver) = mpsc::unbounded_channel();
         Queue {
             sender,
-            receiver: Mutex::new(receiver),
+            receiver: Mutex::new((receiver, None)),
             pushed: CacheLines::default(),
             popped: CacheLines::default(),
             max_events,
@@ -152,27 +176,38 @@ impl Queue {
     }
 
     /// Queues a flush marker (outside the bounds).
-    pub(super) fn push_flush(&self, done: oneshot::Sender<()>) {
+    pub(super) fn push_flush(&self, done: Marker) {
         let _sent = self.sender.send(Entry::Flush(done));
     }
 
-    /// The oldest entry; an event's room goes back to the bounds.
-    pub(super) fn pop(&self) -> Option<Entry> {
-        let mut receiver = self.receiver.lock();
-        // One poll with a waker that does nothing: an entry, or none now.
-        // Unlike `try_recv`, it never parks the thread when it meets a send
-        // half done (that reads as none now, and is taken at the next
-        // look); `unconstrained`, so tokio's cooperative budget cannot make
-        // it read none either.
-        let mut next = std::pin::pin!(tokio::task::unconstrained(receiver.recv()));
-        let entry = match next.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(entry) => entry?,
-            Poll::Pending => return None,
+    /// The oldest entry, if `take` says so (it is left first otherwise); an
+    /// event's room goes back to the bounds.
+    pub(super) fn pop_if(&self, take: impl FnOnce(&Entry) -> bool) -> Popped {
+        let mut guard = self.receiver.lock();
+        let (receiver, first) = &mut *guard;
+        let entry = match first.take() {
+            Some(entry) => entry,
+            // One poll with a waker that does nothing: an entry, or none now.
+            // Unlike `try_recv`, it never parks the thread when it meets a
+            // send half done (that reads as none now, taken at the next
+            // look); `unconstrained`, so tokio's cooperative budget cannot
+            // make it read none either.
+            None => {
+                let mut next = std::pin::pin!(tokio::task::unconstrained(receiver.recv()));
+                match next.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+                    Poll::Ready(Some(entry)) => entry,
+                    _ => return Popped::Empty,
+                }
+            }
         };
+        if !take(&entry) {
+            *first = Some(entry);
+            return Popped::Refused;
+        }
         if let Entry::Event(item) = &entry {
             self.release(item.footprint);
         }
-        Some(entry)
+        Popped::Entry(entry)
     }
 
     /// Events queued now.
@@ -238,6 +273,15 @@ impl Queue {
 mod tests {
     use super::*;
 
+    impl Queue {
+        fn pop(&self) -> Option<Entry> {
+            match self.pop_if(|_| true) {
+                Popped::Entry(entry) => Some(entry),
+                _ => None,
+            }
+        }
+    }
+
     fn item(footprint: usize) -> Item {
         Item {
             session_id: SessionId::from("s"),
@@ -265,8 +309,8 @@ mod tests {
     fn flush_markers_keep_their_place_and_take_no_room() {
         let queue = Queue::new(1, 100);
         queue.push(item(1)).unwrap_or_else(|_| panic!("room"));
-        let (done, _wait) = oneshot::channel();
-        queue.push_flush(done);
+        let (done, _wait) = tokio::sync::oneshot::channel();
+        queue.push_flush(std::sync::Arc::new(done));
         assert!(matches!(queue.pop(), Some(Entry::Event(_))));
         assert!(matches!(queue.pop(), Some(Entry::Flush(_))));
         assert!(queue.pop().is_none());

@@ -1,5 +1,5 @@
-//! What holds events the Logger has not been given yet: the `tracing`
-//! layer's open trees. The dispatcher ticks each source, so a bound stated
+//! What holds events the Logger has not been given yet (the `tracing`
+//! layer's open trees, through this general interface). The dispatcher ticks each source, so a bound stated
 //! in time acts on time and not on the next span; `shutdown` closes them
 //! first, so what they hold is sent with the rest.
 

@@ -187,30 +187,28 @@ impl Logger {
                 None => done_rx.recv().ok(),
             }
         };
-        let answer = if own_thread {
-            // Its runtime is on another thread: blocking here cannot stop it.
-            let _task = self.handle.runtime.spawn(async move {
-                let _gone = done_tx.send(work.await);
-            });
-            wait()
+        // An own thread's runtime is on another thread: blocking here
+        // cannot stop it.
+        let block = if own_thread {
+            Blocking::Plainly
         } else {
-            let Some(block) = Blocking::asked() else {
+            Blocking::asked().unwrap_or_else(|| {
                 panic!(
                     "Logger::{what} was called from async code on a current-thread runtime's \
                      thread, where blocking would stop the thread that does the work; use the \
                      async form (`.await`) there, or call it from spawn_blocking"
-                );
-            };
-            let _task = self.handle.runtime.spawn(async move {
-                let _gone = done_tx.send(work.await);
-            });
-            block.run(wait)
+                )
+            })
         };
+        let _task = self.handle.runtime.spawn(async move {
+            let _gone = done_tx.send(work.await);
+        });
+        let answer = block.run(wait);
         answer.unwrap_or_else(|| {
             // Gone with its runtime (everything was handed back then), or
             // not run in time.
             let shared = &self.handle.shared;
-            shared.report(shared.state() == super::State::Stopped, 0)
+            shared.report(shared.stopped(), 0)
         })
     }
 
@@ -268,7 +266,7 @@ pub struct ShutdownGuard {
 impl Drop for ShutdownGuard {
     fn drop(&mut self) {
         let handle = &self.logger.handle;
-        if handle.shared.state() == super::State::Stopped {
+        if handle.shared.stopped() {
             return;
         }
         let own_thread = handle.own_thread.lock().is_some();

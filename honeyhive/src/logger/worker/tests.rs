@@ -1,9 +1,12 @@
 //! The worker's logic against a scripted transport: no server, no TCP.
 
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use tokio::time::Instant;
 
 use super::super::{Logger, LoggerConfig};
 use super::*;
+use crate::client::Expect;
 use crate::retry::Next;
 use crate::{event::Event, retry::RetryPolicy};
 use reqwest::StatusCode;
@@ -824,28 +827,26 @@ async fn a_letter_its_delivery_made_is_handed_back_even_after_a_shutdowns_hand_b
     let (_script, logger) =
         scripted(|_, _| Box::pin(std::future::pending::<Verdict<Result<Answer, Error>>>()));
     let shared = &logger.handle.shared;
-    // An event numbered as the dispatcher numbers it, whose delivery took it
-    // out of its slot to serialize it (and found it cannot be sent).
-    let seq = {
-        let mut in_flight = shared.in_flight.lock();
-        let seq = in_flight.next;
-        in_flight.next += 1;
-        let entry = Unsettled {
-            held: Arc::new(Mutex::new(Stage::Handed)),
-            phase: Phase::Sending,
-        };
-        in_flight.events.insert(seq, entry);
-        seq
+    // An event in a delivery's hands, as the dispatcher leaves it, when a
+    // shutdown's hand-back runs: one of the two settles it, once.
+    let delivery = shared.register();
+    let item = crate::logger::queue::Item {
+        session_id: "s".into(),
+        event: crate::logger::queue::Payload::Ready(Event::tool("t").event_id("e")),
+        footprint: 0,
+        json_at_least: 0,
     };
-    // A shutdown's hand-back runs between: it leaves that event to its
-    // delivery.
-    assert!(shared.stop(Stop::ShutDown));
-    assert_eq!(shared.hand_back_unsettled("stopped"), 0);
-    shared.settle_letter(seq, DeadLetter::unsent(&"s".into(), "too large".into()));
+    delivery.batch.lock().slots.push(Slot::Queued(item));
+    shared.in_flight.fetch_add(1, Ordering::SeqCst);
+    assert!(shared.stop(Life::ShutDown));
+    assert_eq!(shared.hand_back_unsettled("stopped"), 1);
+    shared.serialize(&delivery);
+    shared.settle_failed(&delivery, 0..1, &Error::invalid("event", "too large"));
     assert_eq!(shared.counters.failed.load(Ordering::SeqCst), 1);
     let report = shared.report(true, 0);
     assert_eq!(report.dead_letters.len(), 1);
-    assert_eq!(report.dead_letters[0].reason, "too large");
+    assert_eq!(report.dead_letters[0].reason, "stopped");
+    assert_eq!(report.stats.pending, 0);
 }
 
 #[cfg(feature = "tracing")]
