@@ -200,13 +200,6 @@ fn collect(event: &Wire, at: usize, out: &mut Vec<Candidate>) {
 /// Calls `f` on every string a cut may shorten, in every event of the
 /// tree (before a cut: the API key out of them, so that a cut through it
 /// cannot leave a part the body's redaction would not recognise).
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "for client/outgoing.rs (Client::cut), which switches to it at merge"
-    )
-)]
 pub(crate) fn each_string(event: &mut Wire, f: &mut impl FnMut(&mut String)) {
     fn strings_in(value: &mut Value, f: &mut impl FnMut(&mut String)) {
         match value {

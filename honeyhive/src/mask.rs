@@ -66,13 +66,6 @@ free_form! {
 
 /// A request body other than an event's that has free-form fields (a
 /// session start, an update): each of them it has, for its mask.
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "for client/v1.rs (start_session, update_event), which switch to it at merge"
-    )
-)]
 pub(crate) trait FreeFormFields {
     /// The body's free-form fields, each with its [`FreeForm`], in the
     /// order a mask sees them.
@@ -219,12 +212,6 @@ fn mask_one(mask: &dyn Mask, event: &mut Wire) {
             mask.mask(field, value);
         }
     }
-}
-
-/// Calls `f` on `event` and each of its descendants (the tree walk,
-/// [`crate::tree`]).
-pub(crate) fn each_event(event: &mut Wire, f: &mut impl FnMut(&mut Wire)) {
-    crate::tree::each_mut(event, |event, _| f(event));
 }
 
 /// A ready-made [`Mask`]: values under chosen keys, at any depth (inside

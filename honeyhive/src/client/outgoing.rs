@@ -2,10 +2,6 @@
 //! filled, its mask applied, the API key redacted from its JSON, and an
 //! event over the body limit cut to fit (see [`crate::cut`]).
 
-use std::borrow::Cow;
-
-use serde_json::{Map, Value};
-
 use bytes::Bytes;
 
 use super::send::fill_event_ids;
@@ -13,7 +9,7 @@ use super::{Client, Expect, Prepared};
 use crate::api::types::Event as Wire;
 use crate::flat::{BATCH_CLOSE, BATCH_OPEN, unflatten};
 use crate::session::SessionId;
-use crate::{error::Error, event::Event, mask::FreeForm};
+use crate::{error::Error, event::Event, mask::FreeFormFields};
 
 /// What an event became for a route ([`Client::outgoing_for`]).
 pub(crate) struct Outgoing {
@@ -153,32 +149,18 @@ impl Client {
     /// part of it that the body's redaction would not recognise.
     fn cut(&self, wire: &mut Wire, over: usize) -> bool {
         let scrubber = &self.inner.scrubber;
-        crate::mask::each_event(wire, &mut |event| {
-            for field in [
-                FreeForm::Inputs,
-                FreeForm::Outputs,
-                FreeForm::Metadata,
-                FreeForm::Config,
-            ] {
-                for value in field.of(event).values_mut() {
-                    each_string(value, &mut |text| scrubber.redact_text(text));
-                }
-            }
-        });
+        crate::cut::each_string(wire, &mut |text| scrubber.redact_text(text));
         crate::cut::fit(wire, over).is_ok()
     }
 
-    /// Applies the mask, if any, to these free-form fields of a body that
-    /// is not an event's (a session start, an update).
+    /// Applies the mask, if any, to the free-form fields of a body that is
+    /// not an event's (a session start, an update).
     ///
     /// # Errors
     /// The mask's panic ([`Error::InvalidInput`] on `mask`).
-    pub(crate) fn mask_fields<'a>(
-        &self,
-        fields: impl IntoIterator<Item = (FreeForm, &'a mut Map<String, Value>)>,
-    ) -> Result<(), Error> {
+    pub(crate) fn mask_fields(&self, body: &mut impl FreeFormFields) -> Result<(), Error> {
         match &self.inner.mask {
-            Some(mask) => crate::mask::apply_fields(&**mask, fields),
+            Some(mask) => crate::mask::apply_fields(&**mask, body.free_form_mut()),
             None => Ok(()),
         }
     }
@@ -217,35 +199,18 @@ impl Client {
             .is_some_and(|mask| !mask.never_blocks())
     }
 
-    /// `body` with the client's API key replaced (see
-    /// [`without_key`](Self::without_key)), owned.
-    pub(crate) fn body_without_key(&self, body: Vec<u8>) -> Vec<u8> {
-        match self.without_key(&body) {
-            Cow::Borrowed(_) => body,
-            Cow::Owned(clean) => clean,
-        }
-    }
-
-    /// `json` with the client's API key replaced, wherever it is (a key of
-    /// 8 characters or more; shorter ones would match ordinary text).
-    pub(crate) fn without_key<'a>(&self, json: &'a [u8]) -> Cow<'a, [u8]> {
-        self.inner.scrubber.redact_event(json)
+    /// Replaces the client's API key in `out[start..]`, JSON just written
+    /// to the end of a body, wherever it is (a key of 8 characters or
+    /// more; shorter ones would match ordinary text): what every body that
+    /// leaves goes through.
+    pub(crate) fn redact_written(&self, out: &mut Vec<u8>, start: usize) {
+        self.inner.scrubber.redact_written(out, start);
     }
 
     /// Whether events of `session_id` are sent
     /// ([`ClientBuilder::sample_rate`](crate::ClientBuilder::sample_rate)).
     pub(crate) fn samples_in(&self, session_id: &str) -> bool {
         self.inner.sample.keeps(session_id)
-    }
-}
-
-/// Calls `f` on every string in `value`.
-fn each_string(value: &mut Value, f: &mut impl FnMut(&mut String)) {
-    match value {
-        Value::String(text) => f(text),
-        Value::Array(items) => items.iter_mut().for_each(|item| each_string(item, f)),
-        Value::Object(map) => map.values_mut().for_each(|item| each_string(item, f)),
-        Value::Null | Value::Bool(_) | Value::Number(_) => {}
     }
 }
 

@@ -50,13 +50,6 @@ impl Scrubber {
 
     /// Replaces the key in `out[start..]`, events' JSON just written to
     /// the end of a body: what a body that leaves goes through.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "for outgoing.rs (body_without_key) and v1.rs (flat_into), which switch to it at merge"
-        )
-    )]
     pub(super) fn redact_written(&self, out: &mut Vec<u8>, start: usize) {
         if let Cow::Owned(clean) = self.redact_event(&out[start..]) {
             out.truncate(start);

@@ -76,7 +76,7 @@ impl Client {
             // and `serde_json::Number`s, none of which serde_json refuses.
             serde_json::to_writer(&mut body, &wire)
                 .map_err(|e| Error::invalid("event", format!("could not be serialized: {e}")))?;
-            let body = self.body_without_key(body);
+            self.redact_written(&mut body, 0);
             let len = body.len();
             // Escapes the estimate did not see: cut by what is over, once
             // more at most (the plan overshoots by its markers' room).

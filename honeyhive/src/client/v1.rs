@@ -9,7 +9,7 @@ use super::{Client, check_session_id};
 use crate::fields::is_uuid;
 use crate::flat::{BATCH_CLOSE, BATCH_OPEN, Flat, flatten_into};
 use crate::{
-    error::Error, event::Event, mask::FreeForm, session::SessionId, session_start::SessionStart,
+    error::Error, event::Event, session::SessionId, session_start::SessionStart,
     update::EventUpdate,
 };
 
@@ -220,17 +220,12 @@ impl Client {
         }
         let body = self
             .off_the_runtime(move |client| {
-                client.mask_fields([
-                    (FreeForm::Inputs, &mut wire.inputs),
-                    (FreeForm::Outputs, &mut wire.outputs),
-                    (FreeForm::Metadata, &mut wire.metadata),
-                    (FreeForm::Config, &mut wire.config),
-                    (FreeForm::UserProperties, &mut wire.user_properties),
-                ])?;
-                let body = serde_json::to_vec(&wire).map_err(|e| {
+                client.mask_fields(&mut wire)?;
+                let mut body = serde_json::to_vec(&wire).map_err(|e| {
                     Error::invalid("session", format!("could not be serialized: {e}"))
                 })?;
-                Ok(client.body_without_key(body))
+                client.redact_written(&mut body, 0);
+                Ok(body)
             })
             .await?;
         let prepared = Prepared::post(
@@ -294,23 +289,12 @@ impl Client {
         let mut wire = update.into_api()?;
         let body = self
             .off_the_runtime(move |client| {
-                let mut outputs = wire.outputs.take();
-                client.mask_fields(
-                    [
-                        (FreeForm::Metadata, &mut wire.metadata),
-                        (FreeForm::Config, &mut wire.config),
-                        (FreeForm::Feedback, &mut wire.feedback),
-                        (FreeForm::Metrics, &mut wire.metrics),
-                        (FreeForm::UserProperties, &mut wire.user_properties),
-                    ]
-                    .into_iter()
-                    .chain(outputs.as_mut().map(|o| (FreeForm::Outputs, o))),
-                )?;
-                wire.outputs = outputs;
-                let body = serde_json::to_vec(&wire).map_err(|e| {
+                client.mask_fields(&mut wire)?;
+                let mut body = serde_json::to_vec(&wire).map_err(|e| {
                     Error::invalid("update", format!("could not be serialized: {e}"))
                 })?;
-                Ok(client.body_without_key(body))
+                client.redact_written(&mut body, 0);
+                Ok(body)
             })
             .await?;
         let prepared = Prepared {
@@ -367,10 +351,7 @@ impl Client {
         let start = out.len();
         let source = self.inner.source.as_deref();
         let event_id = flatten_into(out, session_id, wire, source)?;
-        if let std::borrow::Cow::Owned(clean) = self.without_key(&out[start..]) {
-            out.truncate(start);
-            out.extend_from_slice(&clean);
-        }
+        self.redact_written(out, start);
         let budget = self
             .inner
             .max_body_bytes
@@ -385,10 +366,7 @@ impl Client {
             {
                 out.truncate(start);
                 flatten_into(out, session_id, wire, source)?;
-                if let std::borrow::Cow::Owned(clean) = self.without_key(&out[start..]) {
-                    out.truncate(start);
-                    out.extend_from_slice(&clean);
-                }
+                self.redact_written(out, start);
             }
         }
         Ok(event_id)
