@@ -85,17 +85,22 @@ impl Scrubber {
 /// when it has none (or `key` is empty): the one place the key is
 /// replaced.
 fn replace_key(bytes: &[u8], key: &[u8]) -> Option<Vec<u8>> {
-    if key.is_empty() || !bytes.windows(key.len()).any(|w| w == key) {
+    if key.is_empty() {
         return None;
     }
+    // memchr's substring search (SIMD): every body that leaves is scanned,
+    // so a comparison at each byte would cost more than serializing it.
+    let mut found = memchr::memmem::find_iter(bytes, key).peekable();
+    found.peek()?;
     let mut out = Vec::with_capacity(bytes.len());
-    let mut rest = bytes;
-    while let Some(at) = rest.windows(key.len()).position(|w| w == key) {
-        out.extend_from_slice(&rest[..at]);
+    let mut from = 0;
+    // Non-overlapping, in order (memmem's find_iter).
+    for at in found {
+        out.extend_from_slice(&bytes[from..at]);
         out.extend_from_slice(REDACTED);
-        rest = &rest[at + key.len()..];
+        from = at + key.len();
     }
-    out.extend_from_slice(rest);
+    out.extend_from_slice(&bytes[from..]);
     Some(out)
 }
 

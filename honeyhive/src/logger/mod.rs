@@ -265,27 +265,23 @@ const SHUT_DOWN: &str = "the logger was shut down before the event was delivered
 /// One gate adapts the requests to what the server takes. Each request (a
 /// retry and a split half too) holds a place of the in-flight limit, which
 /// moves between 1 and [`max_in_flight`](LoggerConfig::max_in_flight)
-/// (default 256) by the answers, judged in windows of about one round
-/// trip: it starts at 8, **doubles** per window in which it was reached
-/// and latency held until the first sign of load, then grows by **one**;
-/// **back-pressure** (503 and the other 5xx, a timeout, a connection
-/// failure) **halves** it, and latency risen above 1.5× the baseline (by
-/// more than 5 ms) takes **10%** off. Errors at random read as load too.
+/// (default 256): it grows while answers come back as fast as before and
+/// shrinks on back-pressure (the 5xx, a timeout, a connection failure) and
+/// on rising latency; errors at random read as load too.
 /// [`LoggerConfig::adaptive_concurrency`]`(false)` fixes it at
 /// `max_in_flight`; it is in [`LoggerStats::in_flight_limit`].
 ///
 /// A 429 says the client sends too fast, not too much at once, and servers
-/// limit in many shapes (token buckets, fixed or sliding windows) whose
-/// `Retry-After` is often longer than their window. So a 429 does not
-/// pause the logger, nor lower the in-flight limit: the throttled event is
-/// retried after its backoff without using up one of its attempts (its own
-/// `Retry-After` is not waited out), and once throttles show a limit (a
-/// few are noise), the gate paces the start of every request, as the AWS
-/// SDKs' adaptive retry mode does: cut to 0.7 of the rate being sent (or
-/// of what the server admitted, when most requests were refused), then
-/// grown back along a cubic curve (CUBIC) that is flat near the rate cut
-/// from and probes beyond it. The pace is in
-/// [`LoggerStats::send_rate_limit`].
+/// limit in many shapes whose `Retry-After` is often longer than their
+/// window. So a 429 neither pauses the logger nor lowers the limit: the
+/// throttled event is retried after its backoff without using up one of
+/// its attempts, and once throttles show a limit, the gate paces the start
+/// of every request just under what the server admits (as the AWS SDKs'
+/// adaptive retry mode does). The pace is in
+/// [`LoggerStats::send_rate_limit`]. The algorithm and its constants are
+/// documented once, in the module docs of the crate's
+/// `src/logger/gate.rs`; what it reaches under four limiter shapes is in
+/// the repository's BENCHMARKS.md (row 12).
 ///
 /// The wait for a place under the limit counts against the event's
 /// [retry deadline](crate::RetryPolicy::deadline): a request goes out
