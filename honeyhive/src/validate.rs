@@ -94,11 +94,12 @@ pub fn request_body(operation_id: &str, body: &Value) -> Result<(), Vec<String>>
 /// tests of servers, mocks and recorded answers.
 ///
 /// ```
-/// use honeyhive::validate;
+/// use honeyhive::{StatusCode, validate};
 /// use serde_json::json;
 ///
-/// assert!(validate::response_body("getEvent", 200, &json!({"event": {"event_id": "e-1"}})).is_ok());
-/// let problems = validate::response_body("getEvent", 200, &json!({"event": {}})).unwrap_err();
+/// let ok = StatusCode::OK;
+/// assert!(validate::response_body("getEvent", ok, &json!({"event": {"event_id": "e-1"}})).is_ok());
+/// let problems = validate::response_body("getEvent", ok, &json!({"event": {}})).unwrap_err();
 /// assert!(problems[0].contains("event_id"), "{problems:?}");
 /// ```
 ///
@@ -108,14 +109,18 @@ pub fn request_body(operation_id: &str, body: &Value) -> Result<(), Vec<String>>
 ///
 /// # Panics
 /// When the spec has no operation `operation_id`: the caller's mistake.
-pub fn response_body(operation_id: &str, status: u16, body: &Value) -> Result<(), Vec<String>> {
+pub fn response_body(
+    operation_id: &str,
+    status: StatusCode,
+    body: &Value,
+) -> Result<(), Vec<String>> {
     let spec = Spec::embedded();
     let operation = spec
         .operations
         .iter()
         .find(|op| op.id == operation_id)
         .unwrap_or_else(|| panic!("the embedded spec has no operation {operation_id:?}"));
-    spec.check_answer(operation, status, Some(body))
+    spec.check_answer(operation, status.as_u16(), Some(body))
         .map_err(|problem| vec![problem])
 }
 

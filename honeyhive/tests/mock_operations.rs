@@ -585,7 +585,11 @@ async fn every_operation_is_answered_as_the_spec_says() {
             );
         } else {
             let json: Value = serde_json::from_str(&text).unwrap();
-            if let Err(problems) = validate::response_body(operation, status, &json) {
+            if let Err(problems) = validate::response_body(
+                operation,
+                honeyhive::StatusCode::from_u16(status).unwrap(),
+                &json,
+            ) {
                 panic!("{operation}: {problems:?}\n{json:#}");
             }
         }

@@ -28,9 +28,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 
-/// Bodies at least this large are sent in tracked chunks; smaller ones go
-/// out whole in one write, where the race above has nowhere to happen.
-pub(crate) const TRACK_FROM: usize = 64 * 1024;
+/// Bodies at least this large are sent in tracked chunks (and, where they
+/// may, on the client's own connections: `linger.rs`); smaller ones go out
+/// whole in one write, where the race above has nowhere to happen. 16 KiB
+/// is where Linux starts a TCP socket's send buffer (`tcp_wmem`'s
+/// default), so a smaller body is taken whole by the kernel whatever the
+/// network; a larger one may be written in parts.
+pub(crate) const TRACK_FROM: usize = 16 * 1024;
 /// How much of a tracked body is handed to hyper at a time.
 const CHUNK: usize = 64 * 1024;
 /// How long an attempt that asks first holds its body back, at most.

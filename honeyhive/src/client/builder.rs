@@ -587,6 +587,11 @@ impl HttpSettings {
             http = http.http2_prior_knowledge();
         }
         http.use_preconfigured_tls(self.tls.clone())
+            // A 3xx is an answer: followed, it would send the body (and
+            // the key) again, elsewhere, and only where reqwest sends
+            // (a large body goes on the crate's own connections, which
+            // follow none either).
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(Client::USER_AGENT)
             .default_headers(self.headers.clone())
             .timeout(self.timeout)

@@ -24,8 +24,17 @@
 //!
 //! It is used where reqwest would connect directly: no proxy, and not
 //! HTTP/2 by prior knowledge (HTTP/2 answers each stream on its own, and
-//! a reset there names the stream). TLS is the client's own configuration;
-//! ALPN may still choose HTTP/2, and then the connection is used as such.
+//! a reset there names the stream). TLS is the client's own configuration
+//! (its roots, its versions) but offers HTTP/1.1 only in ALPN: these are
+//! HTTP/1.1 connections, one per large request in flight (pooled), as
+//! [`ClientBuilder::max_connections`](crate::ClientBuilder::max_connections)
+//! says of HTTP/1.1.
+//!
+//! What it rests on: the kernel keeping bytes received before a reset
+//! readable (Linux does, and so do the BSDs and macOS; Windows discards
+//! them, and there an early answer is lost as before, never invented).
+//! Calls through [`Client::raw`](crate::Client::raw) go through reqwest
+//! alone: the generated client builds and sends its own requests.
 
 use std::future::Future;
 use std::io;
@@ -57,6 +66,8 @@ impl Lingering {
         connect_timeout: Duration,
         headers: HeaderMap,
     ) -> Lingering {
+        let mut tls = tls;
+        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
         let connect = Connect {
             tls: tokio_rustls::TlsConnector::from(Arc::new(tls)),
             connect_timeout,
@@ -107,7 +118,6 @@ struct Connect {
 /// A connection of [`Lingering`]'s.
 struct Conn {
     io: TokioIo<Pin<Box<dyn Io>>>,
-    h2: bool,
 }
 
 trait Io: AsyncRead + AsyncWrite + Send {}
@@ -147,15 +157,12 @@ impl tower_service::Service<http::Uri> for Connect {
             if !https {
                 return Ok(Conn {
                     io: TokioIo::new(Box::pin(tcp)),
-                    h2: false,
                 });
             }
             let name = rustls::pki_types::ServerName::try_from(host)?;
             let tls = this.tls.connect(name, tcp).await?;
-            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
             Ok(Conn {
                 io: TokioIo::new(Box::pin(tls)),
-                h2,
             })
         })
     }
@@ -163,12 +170,7 @@ impl tower_service::Service<http::Uri> for Connect {
 
 impl Connection for Conn {
     fn connected(&self) -> Connected {
-        let connected = Connected::new();
-        if self.h2 {
-            connected.negotiated_h2()
-        } else {
-            connected
-        }
+        Connected::new()
     }
 }
 
