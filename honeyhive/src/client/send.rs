@@ -115,6 +115,22 @@ impl Client {
 
     /// Refuses `len` bytes of `field` as JSON when over the body limit.
     pub(crate) fn check_len(&self, field: &str, len: usize) -> Result<(), Error> {
+        self.over_limit(field, len, "")
+    }
+
+    /// Refuses, before any work, an event whose JSON takes at least
+    /// `json_at_least` bytes when that is over the body limit and cutting
+    /// is off (with cutting on, it is cut to fit when it is serialized).
+    pub(crate) fn check_estimate(&self, json_at_least: usize) -> Result<(), Error> {
+        if self.inner.cut_oversize {
+            return Ok(());
+        }
+        self.over_limit("event", json_at_least, "at least ")
+    }
+
+    /// Refuses `len` bytes (`qualifier` says how sure) of `field` as JSON
+    /// when over the body limit, saying why it was not cut.
+    fn over_limit(&self, field: &str, len: usize, qualifier: &str) -> Result<(), Error> {
         let limit = self.inner.max_body_bytes;
         if len > limit {
             let cut = if self.inner.cut_oversize {
@@ -126,7 +142,7 @@ impl Client {
             };
             return Err(Error::invalid_fixed_by(
                 field,
-                format!("is {len} bytes as JSON, over the {limit}-byte limit{cut}"),
+                format!("is {qualifier}{len} bytes as JSON, over the {limit}-byte limit{cut}"),
                 crate::error::Fix::MaxBodyBytes,
             ));
         }

@@ -602,24 +602,10 @@ impl Logger {
     /// Checks the input as the client will, and sizes the event.
     fn checked(&self, session_id: SessionId, event: Event) -> Result<Item, LogError> {
         let footprint = crate::footprint::estimate_event(event.as_api());
-        let limit = self.handle.shared.client.max_body_bytes();
-        let valid = (self.handle.shared.config.route)
+        let shared = &self.handle.shared;
+        let valid = (shared.config.route)
             .check(&session_id, &event)
-            .and_then(|()| {
-                // Cut to fit when taken, unless cutting is off.
-                if footprint.json_at_least > limit && !self.handle.shared.client.cuts_oversize() {
-                    return Err(Error::invalid_fixed_by(
-                        "event",
-                        format!(
-                            "is at least {} bytes as JSON, over the {limit}-byte limit (cutting \
-                             oversize events is off: ClientBuilder::cut_oversize)",
-                            footprint.json_at_least
-                        ),
-                        crate::error::Fix::MaxBodyBytes,
-                    ));
-                }
-                Ok(())
-            });
+            .and_then(|()| shared.client.check_estimate(footprint.json_at_least));
         match valid {
             Ok(()) => Ok(Item {
                 session_id,
