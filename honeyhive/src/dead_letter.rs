@@ -42,6 +42,29 @@ pub struct DeadLetter {
     pub fix: Option<Fix>,
 }
 
+/// One line for a log: which event of which session, and why it was not
+/// delivered (the [`reason`](DeadLetter::reason), its fix included).
+///
+/// ```
+/// # fn log(letter: &honeyhive::DeadLetter) {
+/// eprintln!("{letter}"); // event e-1 of session s-1 not delivered: the API answered 400: …
+/// # }
+/// ```
+impl std::fmt::Display for DeadLetter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.event_id {
+            Some(id) => write!(f, "event {id}")?,
+            None => f.write_str("an event")?,
+        }
+        write!(
+            f,
+            " of session {} not delivered: {}",
+            self.session_id.as_str(),
+            self.reason
+        )
+    }
+}
+
 impl DeadLetter {
     /// `reason` with its [`fix`](Self::fix) said by `say`, as
     /// [`Error::to_string_with`](crate::Error::to_string_with) says an
@@ -204,6 +227,20 @@ impl EventLine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_letter_displays_as_one_line_naming_the_event_its_session_and_why() {
+        let mut letter = DeadLetter::unsent(&SessionId::from("s-1"), "bad inputs".to_owned());
+        assert_eq!(
+            letter.to_string(),
+            "an event of session s-1 not delivered: bad inputs"
+        );
+        letter.event_id = Some("e-1".to_owned());
+        assert_eq!(
+            letter.to_string(),
+            "event e-1 of session s-1 not delivered: bad inputs"
+        );
+    }
 
     /// A dead-letter file keeps the bytes it had when the status was a
     /// `u16`: the number, or `null`.

@@ -38,6 +38,22 @@ pub enum Error {
     ///
     /// `field` names the input (for example `api_key`, `session_id` or
     /// `children[0].inputs`) and `problem` says what is wrong and how to fix it.
+    ///
+    /// Besides the builder's settings, the client refuses before sending:
+    /// - a session id that is empty, only whitespace, `.` or `..` (a URL
+    ///   parser reads `.` and `..` as steps in the path even when
+    ///   percent-encoded, so the request would reach another endpoint);
+    /// - NaN or infinite numbers in typed values: the `*_ms(f64)` setters,
+    ///   and `f32`/`f64` values inside what you pass to `inputs`, `metrics`
+    ///   and the other free-form setters, which serde_json would otherwise
+    ///   send as `null` (a `serde_json::Value` cannot hold NaN:
+    ///   `json!({"x": f64::NAN})` is already `{"x": null}`);
+    /// - a value whose own `Serialize` fails (such as a non-UTF-8
+    ///   `PathBuf`), with serde's message;
+    /// - an `end_time` before its `start_time`; a free-form field that is
+    ///   not a JSON object; a body over
+    ///   [`max_body_bytes`](crate::ClientBuilder::max_body_bytes) that
+    ///   cannot be cut to fit.
     #[non_exhaustive]
     #[error("invalid {field}: {problem}{}", said(*fix))]
     InvalidInput {

@@ -13,8 +13,10 @@ use tokio::time::Instant;
 /// - **Retried**: HTTP 408, 429, 500, 502, 503 and 504; connection failures
 ///   (refused, reset, closed before the answer); timeouts.
 /// - **Never retried**: every other 4xx (the request itself is wrong, or the
-///   key is), `success: false`, answers that are not the documented JSON, and
-///   input the client refused before sending.
+///   key is), a 3xx (redirects are not followed), a TLS handshake failing
+///   for the certificate or settings ([`Error::Tls`](crate::Error::Tls)),
+///   `success: false`, answers that are not the documented JSON, and input
+///   the client refused before sending.
 /// - **Waits**: full-jitter exponential backoff: before retry *n* (from 0) the
 ///   client sleeps a random time in `[0, min(max_backoff, initial_backoff ×
 ///   multiplier^n)]`. A `Retry-After` answer (seconds, or an HTTP date) is
@@ -35,9 +37,12 @@ use tokio::time::Instant;
 ///   body too large answers `413` and closes while the body is still being
 ///   written). When the connection closed while a body was being written
 ///   and no answer could be read, the next attempt sends
-///   `Expect: 100-continue` and holds its body back for up to a second, so
-///   a server that refuses from the head answers before the body is sent
-///   again.
+///   `Expect: 100-continue` and holds its body back for up to a second (half
+///   the attempt's timeout when that is shorter), so a server that refuses
+///   from the head answers before the body is sent again.
+/// - **The [`Logger`](crate::Logger)** runs every request on this policy
+///   but answers 429s by pacing all its requests, retrying a throttled one
+///   after its backoff rather than its `Retry-After` (see its docs).
 ///
 /// Every attempt sends the same bytes, with the same `event_id`, so a retry
 /// of a request the server did process cannot record a second event.
