@@ -106,25 +106,22 @@ async fn serve(mut stream: TcpStream, how: Treat, seen: Arc<Mutex<Vec<Seen>>>) {
                 }
             }
         }
-        Treat::Redirect => {
+        Treat::Redirect | Treat::RefuseCutShort => {
             while body_bytes < length {
                 match stream.read(&mut chunk).await {
                     Ok(0) | Err(_) => break,
                     Ok(n) => body_bytes += n,
                 }
             }
-            let moved = "HTTP/1.1 307 Temporary Redirect\r\nlocation: /elsewhere\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
-            let _ = stream.write_all(moved.as_bytes()).await;
-        }
-        Treat::RefuseCutShort => {
-            while body_bytes < length {
-                match stream.read(&mut chunk).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => body_bytes += n,
+            let answer = match how {
+                Treat::Redirect => {
+                    "HTTP/1.1 307 Temporary Redirect\r\nlocation: /elsewhere\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
                 }
-            }
-            let cut = "HTTP/1.1 413 Payload Too Large\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"error\":\"payl";
-            let _ = stream.write_all(cut.as_bytes()).await;
+                _ => {
+                    "HTTP/1.1 413 Payload Too Large\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"error\":\"payl"
+                }
+            };
+            let _ = stream.write_all(answer.as_bytes()).await;
         }
     }
     seen.lock().unwrap().push(Seen {
