@@ -5,8 +5,8 @@
 //! here, once.
 //!
 //! # The algorithm
-//! - **Queue** (`queue.rs`): `log` reserves room in two counters (events,
-//!   bytes) with compare-and-swap and sends the event into tokio's
+//! - **Queue** (`queue.rs`): `log` takes room of two tokio semaphores
+//!   (events, bytes) with compare-and-swap and sends the event into tokio's
 //!   unbounded channel; it allocates nothing per event and takes no lock.
 //!   Flush markers travel in the same channel, behind the events logged
 //!   before them.
@@ -53,15 +53,12 @@
 //!   (`Logger::log_later`, built by the delivery): the Logger knows nothing
 //!   more of it.
 //!
-//! # Two small protocols, each hammered by a test
-//! - **`log_wait` cannot miss a wake-up.** A waiter registers with tokio's
-//!   `Notify` (`enable`), *then* counts itself as waiting, *then* tries to
-//!   push; whoever frees room gives it back to the counters, *then* reads
-//!   the waiting count, all sequentially consistent.
-//! - **The first event after a quiet spell is not left waiting.** The
-//!   dispatcher says it dozes, *then* looks at the queue once more; `log`
-//!   pushes, *then* reads whether it dozes (and wakes it, once). One of the
-//!   two sees the other.
+//! # One small protocol, hammered by a test
+//! **The first event after a quiet spell is not left waiting.** The
+//! dispatcher says it dozes, *then* looks at the queue once more; `log`
+//! pushes, *then* reads whether it dozes (and wakes it, once), each side
+//! with a sequentially consistent fence between the two. One of the two
+//! sees the other.
 
 use parking_lot::Mutex;
 use std::fmt;
@@ -512,8 +509,10 @@ impl Logger {
             return Ok(());
         }
         let item = self.checked(session_id, event)?;
-        let open = || shared.life() == Life::Running;
-        match shared.queue.push_waiting(item, open).await {
+        if shared.life() != Life::Running {
+            return Err(self.refusal()(Box::new(item.event.into_event())));
+        }
+        match shared.queue.push_waiting(item).await {
             Ok(()) => {
                 shared.queued();
                 Ok(())

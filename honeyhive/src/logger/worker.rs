@@ -233,7 +233,7 @@ impl Shared {
     /// `shutdown` began; `log_wait` callers look again.
     pub(super) fn close(&self) {
         self.life.fetch_max(Life::Closed as u8, SeqCst);
-        self.queue.wake_waiters();
+        self.queue.close();
     }
 
     /// Stops the logger for `why`, unless something stopped it first; says
@@ -241,12 +241,13 @@ impl Shared {
     pub(super) fn stop(&self, why: Life) -> bool {
         let stopping = |now| (now < Life::ShutDown as u8).then_some(why as u8);
         let first = self.life.fetch_update(SeqCst, SeqCst, stopping).is_ok();
-        self.queue.wake_waiters();
+        self.queue.close();
         first
     }
 
     /// After `log` queued an event: wakes the dispatcher if it dozes.
     pub(super) fn queued(&self) {
+        std::sync::atomic::fence(SeqCst);
         if self.dozing.load(SeqCst) && self.dozing.swap(false, SeqCst) {
             self.look.notify_one();
         }
@@ -625,10 +626,11 @@ pub(super) async fn dispatch(shared: Arc<Shared>) {
                 let _woken = wait(shared.config.linger).await;
                 continue;
             }
-            // Said before the last look at the queue (both SeqCst, as
-            // `queued` reads them in the other order): an event logged
+            // Said before the last look at the queue, a fence between (as
+            // `queued` has between its push and its read): an event logged
             // meanwhile is seen here or wakes us.
             shared.dozing.store(true, SeqCst);
+            std::sync::atomic::fence(SeqCst);
             if shared.queue.len() == 0 {
                 let _woken = wait(IDLE_LOOK.max(shared.config.linger)).await;
             }
