@@ -22,8 +22,27 @@ use crate::tree::{self, Place};
 use crate::{error::Error, session::SessionId};
 
 /// What opens and closes a batch body around its events.
-pub(crate) const BATCH_OPEN: &[u8] = b"{\"events\":[";
-pub(crate) const BATCH_CLOSE: &[u8] = b"]}";
+const BATCH_OPEN: &[u8] = b"{\"events\":[";
+const BATCH_CLOSE: &[u8] = b"]}";
+/// The bytes a batch body takes besides its events and their commas.
+pub(crate) const FRAMING: usize = BATCH_OPEN.len() + BATCH_CLOSE.len();
+
+/// A createEventBatch body holding `parts` (each one or more events'
+/// JSON objects, joined by commas), in order: the one place a batch body
+/// is written.
+pub(crate) fn batch_body<'a>(parts: impl Iterator<Item = &'a [u8]> + Clone) -> Bytes {
+    let json: usize = parts.clone().map(|part| part.len() + 1).sum();
+    let mut body = Vec::with_capacity(FRAMING + json);
+    body.extend_from_slice(BATCH_OPEN);
+    for (index, part) in parts.enumerate() {
+        if index > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(part);
+    }
+    body.extend_from_slice(BATCH_CLOSE);
+    Bytes::from(body)
+}
 
 /// One logged event tree, flattened and serialized.
 #[derive(Clone, Debug)]
@@ -37,7 +56,7 @@ pub(crate) struct Flat {
 impl Flat {
     /// The bytes of a batch body holding only this tree.
     pub(crate) fn alone_len(&self) -> usize {
-        BATCH_OPEN.len() + self.json.len() + BATCH_CLOSE.len()
+        FRAMING + self.json.len()
     }
 }
 
@@ -240,9 +259,7 @@ mod tests {
     }
 
     fn parse(flat: &Flat) -> Vec<Value> {
-        let mut body = BATCH_OPEN.to_vec();
-        body.extend_from_slice(&flat.json);
-        body.extend_from_slice(BATCH_CLOSE);
+        let body = batch_body(std::iter::once(&flat.json[..]));
         let value: Value = serde_json::from_slice(&body).unwrap();
         value["events"].as_array().unwrap().clone()
     }

@@ -203,6 +203,7 @@ impl RetryPolicy {
                 timeout,
                 deadline,
                 ask_first,
+                last: counted + 1 >= self.max_attempts,
             };
             let (outcome, next) = match attempt(this).await {
                 Verdict::Final(outcome) => return (outcome, tally(number)),
@@ -289,6 +290,9 @@ pub(crate) struct Attempt {
     /// Send `Expect: 100-continue` and hold the body back (the previous
     /// attempt's connection closed while its body was being written).
     pub(crate) ask_first: bool,
+    /// A failure of this attempt ends the call, unless a server throttled
+    /// it (those do not use up attempts).
+    pub(crate) last: bool,
 }
 
 impl Attempt {
@@ -344,6 +348,7 @@ mod tests {
             timeout: Duration::from_secs(30),
             deadline,
             ask_first: false,
+            last: false,
         };
         let left = attempt(Some(now + Duration::from_secs(5))).after_wait(now);
         assert_eq!(

@@ -42,7 +42,7 @@ pub(crate) use address::check_session_id;
 pub(crate) use answer::{Answer, Expect};
 pub use builder::ClientBuilder;
 pub(crate) use outgoing::{Outgoing, Refused};
-pub(crate) use send::{Prepared, fill_event_ids, finish};
+pub(crate) use send::{Prepared, check_for_route, fill_event_ids};
 pub use session::Session;
 pub use v1::{LoggedBatch, StartedSession, Updated};
 
@@ -263,25 +263,10 @@ impl Client {
         result.map(api::ResponseValue::into_inner).map_err(|error| {
             raw::from_raw(
                 error,
-                tally.map(|t| (t, self.attempt_timeout())),
+                tally.map(|t| (t, self.inner.timeout)),
                 Some(&self.inner.scrubber),
             )
         })
-    }
-
-    /// How this client retries.
-    pub(crate) fn retry_policy(&self) -> &RetryPolicy {
-        &self.inner.retry
-    }
-
-    /// How long one attempt may take.
-    pub(crate) fn attempt_timeout(&self) -> Duration {
-        self.inner.timeout
-    }
-
-    /// The largest request body this client sends.
-    pub(crate) fn max_body_bytes(&self) -> usize {
-        self.inner.max_body_bytes
     }
 
     /// The base URL [`log_event`](Self::log_event) goes to, without a

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use super::send::fill_event_ids;
 use super::{Client, Expect, Prepared};
 use crate::api::types::Event as Wire;
-use crate::flat::{BATCH_CLOSE, BATCH_OPEN, unflatten};
+use crate::flat::{FRAMING, unflatten};
 use crate::session::SessionId;
 use crate::{error::Error, event::Event, mask::FreeFormFields};
 
@@ -78,7 +78,7 @@ impl Client {
         })?;
         let len = match &made.request {
             Some(prepared) => prepared.body.len(),
-            None => BATCH_OPEN.len() + (out.len() - start) + BATCH_CLOSE.len(),
+            None => FRAMING + (out.len() - start),
         };
         if let Err(error) = self.check_len("event", len) {
             let json = match made.request {

@@ -5,11 +5,12 @@
 use bytes::Bytes;
 use reqwest::header;
 
-use super::address::session_segment;
+use super::address::{check_session_id, session_segment};
 use super::answer::{Answer, Expect, decode_answer};
 use super::attempt::{Reply, Rules, exchange, transport_or_timeout};
 use super::repeat::Repeat;
 use super::{Client, Logged};
+use crate::footprint::Footprint;
 use crate::retry::{Attempt, Tally, Verdict};
 use crate::status::retry_after;
 use crate::{api, error::Error, event::Event, session::SessionId};
@@ -118,14 +119,33 @@ impl Client {
         self.over_limit(field, len, "")
     }
 
-    /// Refuses, before any work, an event whose JSON takes at least
-    /// `json_at_least` bytes when that is over the body limit and cutting
-    /// is off (with cutting on, it is cut to fit when it is serialized).
-    pub(crate) fn check_estimate(&self, json_at_least: usize) -> Result<(), Error> {
-        if self.inner.cut_oversize {
-            return Ok(());
+    /// What a queue needs to know before it takes `event` (`None`: one
+    /// built later, unchecked until then) of `session_id` for a route
+    /// (`flat`: the v1 routes): `Ok(None)` when the client samples the
+    /// session out, else the event's footprint once it is checked as it
+    /// will be sent. An event whose JSON is sure to be over the body limit
+    /// is refused when cutting is off (with cutting on, it is cut to fit
+    /// when it is serialized). The Logger's door in, as
+    /// [`outgoing_for`](Self::outgoing_for) is its door out.
+    pub(crate) fn admit(
+        &self,
+        flat: bool,
+        session_id: &SessionId,
+        event: Option<&Event>,
+    ) -> Result<Option<Footprint>, Error> {
+        check_session_id(session_id)?;
+        if !self.samples_in(session_id.as_str()) {
+            return Ok(None);
         }
-        self.over_limit("event", json_at_least, "at least ")
+        let Some(event) = event else {
+            return Ok(Some(Footprint::default()));
+        };
+        check_for_route(flat, session_id, event)?;
+        let footprint = crate::footprint::estimate_event(event.as_api());
+        if !self.inner.cut_oversize {
+            self.over_limit("event", footprint.json_at_least, "at least ")?;
+        }
+        Ok(Some(footprint))
     }
 
     /// Refuses `len` bytes (`qualifier` says how sure) of `field` as JSON
@@ -162,14 +182,21 @@ impl Client {
     /// Sends any prepared request under the retry policy: its answer and
     /// how many requests it took.
     pub(crate) async fn send_prepared(&self, prepared: &Prepared) -> Result<(Answer, u32), Error> {
-        let (result, tally) = self
-            .inner
-            .retry
-            .run(self.inner.timeout, |attempt| {
-                self.attempt(prepared, attempt)
-            })
-            .await;
-        finish(result, tally).map(|answer| (answer, tally.attempts))
+        let (result, attempts) = self.retrying(|at| self.attempt(prepared, at)).await;
+        result.map(|answer| (answer, attempts))
+    }
+
+    /// Runs `attempt` under the client's retry policy and attempt timeout
+    /// (the Logger's attempts wrap [`attempt`](Self::attempt) in its flow
+    /// control): the last outcome, an error carrying the call's tally, and
+    /// how many requests it took.
+    pub(crate) async fn retrying<F, Fut>(&self, attempt: F) -> (Result<Answer, Error>, u32)
+    where
+        F: FnMut(Attempt) -> Fut,
+        Fut: Future<Output = Verdict<Result<Answer, Error>>>,
+    {
+        let (result, tally) = self.inner.retry.run(self.inner.timeout, attempt).await;
+        (finish(result, tally), tally.attempts)
     }
 
     /// One request and its answer, judged for the retry loop: the one
@@ -238,6 +265,23 @@ pub(crate) fn finish<T>(result: Result<T, Error>, tally: Tally) -> Result<T, Err
             Err(error)
         }
     }
+}
+
+/// Whether `event` of `session_id` can go a route (`flat`: the v1 routes):
+/// the session id, a setter's problem, an end before its start, and on the
+/// v1 routes an `event_type` on every event of the tree (see
+/// [`Route::check`](crate::Route::check)).
+pub(crate) fn check_for_route(
+    flat: bool,
+    session_id: &SessionId,
+    event: &Event,
+) -> Result<(), Error> {
+    check_session_id(session_id)?;
+    event.check()?;
+    if flat {
+        crate::flat::check(event.as_api())?;
+    }
+    Ok(())
 }
 
 /// Gives every event in the tree that has no id a new UUIDv4, so that the

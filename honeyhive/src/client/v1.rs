@@ -7,7 +7,7 @@ use super::answer::{Answer, Expect};
 use super::send::Prepared;
 use super::{Client, check_session_id};
 use crate::fields::is_uuid;
-use crate::flat::{BATCH_CLOSE, BATCH_OPEN, Flat, flatten_into};
+use crate::flat::{FRAMING, Flat, batch_body, flatten_into};
 use crate::{
     error::Error, event::Event, session::SessionId, session_start::SessionStart,
     update::EventUpdate,
@@ -139,7 +139,7 @@ impl Client {
                 "is empty; a batch carries at least one event",
             ));
         }
-        let prepared = self.batch(flats.iter(), None);
+        let prepared = self.batch(flats.iter());
         let (len, limit) = (prepared.body.len(), self.inner.max_body_bytes);
         if len > limit {
             return Err(Error::invalid(
@@ -352,10 +352,7 @@ impl Client {
         let source = self.inner.source.as_deref();
         let event_id = flatten_into(out, session_id, wire, source)?;
         self.redact_written(out, start);
-        let budget = self
-            .inner
-            .max_body_bytes
-            .saturating_sub(BATCH_OPEN.len() + BATCH_CLOSE.len());
+        let budget = self.inner.max_body_bytes.saturating_sub(FRAMING);
         let len = out.len() - start;
         if len > budget && self.cuts_oversize() {
             // Escapes the estimate did not see: the tree again, nested,
@@ -372,34 +369,23 @@ impl Client {
         Ok(event_id)
     }
 
-    /// The createEventBatch request for `flats`; its body `written` when
-    /// the caller wrote exactly these events into one already (the
-    /// Logger does, as it serializes them).
-    pub(crate) fn batch<'a>(
-        &self,
-        flats: impl Iterator<Item = &'a Flat> + Clone,
-        written: Option<Bytes>,
-    ) -> Prepared {
-        let body = written.unwrap_or_else(|| {
-            let json: usize = flats.clone().map(|flat| flat.json.len() + 1).sum();
-            let mut body = Vec::with_capacity(BATCH_OPEN.len() + json + BATCH_CLOSE.len());
-            body.extend_from_slice(BATCH_OPEN);
-            for (index, flat) in flats.clone().enumerate() {
-                if index > 0 {
-                    body.push(b',');
-                }
-                body.extend_from_slice(&flat.json);
-            }
-            body.extend_from_slice(BATCH_CLOSE);
-            Bytes::from(body)
-        });
+    /// The createEventBatch request for `flats`.
+    pub(crate) fn batch<'a>(&self, flats: impl Iterator<Item = &'a Flat> + Clone) -> Prepared {
         Prepared::post(
             self.url("/v1/events/batch"),
-            body,
+            batch_body(flats.clone().map(|flat| &flat.json[..])),
             Expect::Batch {
                 event_ids: flats.map(|flat| flat.event_id.clone()).collect(),
             },
         )
+    }
+
+    /// How many bytes of events' JSON (commas included) a batch may hold:
+    /// `max_batch_bytes` (default the body limit, and never over it), less
+    /// the body's framing.
+    pub(crate) fn batch_room(&self, max_batch_bytes: Option<usize>) -> usize {
+        let limit = self.inner.max_body_bytes;
+        (max_batch_bytes.unwrap_or(limit).min(limit)).saturating_sub(FRAMING)
     }
 }
 

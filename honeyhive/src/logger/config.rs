@@ -100,12 +100,7 @@ impl Route {
         session_id: &crate::session::SessionId,
         event: &crate::event::Event,
     ) -> Result<(), crate::error::Error> {
-        crate::client::check_session_id(session_id)?;
-        event.check()?;
-        match self {
-            Route::Event => Ok(()),
-            Route::EventBatch => crate::flat::check(event.as_api()),
-        }
+        crate::client::check_for_route(self == Route::EventBatch, session_id, event)
     }
 }
 

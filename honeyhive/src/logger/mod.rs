@@ -85,7 +85,6 @@ pub use thread::ShutdownGuard;
 
 pub(crate) use sources::{Source, Sources};
 
-use crate::client::check_session_id;
 use crate::{client::Client, error::Error, event::Event, session::SessionId};
 use queue::{ENTRY_BYTES, Item, Payload};
 use worker::{Life, Shared};
@@ -409,11 +408,9 @@ impl Logger {
     /// # Errors
     /// A [`LogError`], with the event inside.
     pub fn log(&self, session_id: impl Into<SessionId>, event: Event) -> Result<(), LogError> {
-        let session_id = session_id.into();
-        if self.sampled_out(&session_id) {
+        let Some(item) = self.checked(session_id.into(), event)? else {
             return Ok(());
-        }
-        let item = self.checked(session_id, event)?;
+        };
         self.enqueue(item)
             .map_err(|item| self.refusal()(Box::new(item.event.into_event())))
     }
@@ -433,11 +430,10 @@ impl Logger {
         heap: usize,
         make: Box<dyn FnOnce() -> Event + Send>,
     ) -> bool {
-        if check_session_id(&session_id).is_err() {
-            return false;
-        }
-        if self.sampled_out(&session_id) {
-            return true;
+        match self.admit(&session_id, None) {
+            Err(_) => return false,
+            Ok(None) => return true,
+            Ok(Some(_)) => {}
         }
         let item = Item {
             session_id,
@@ -504,11 +500,9 @@ impl Logger {
         event: Event,
     ) -> Result<(), LogError> {
         let shared = &self.handle.shared;
-        let session_id = session_id.into();
-        if self.sampled_out(&session_id) {
+        let Some(item) = self.checked(session_id.into(), event)? else {
             return Ok(());
-        }
-        let item = self.checked(session_id, event)?;
+        };
         if shared.life() != Life::Running {
             return Err(self.refusal()(Box::new(item.event.into_event())));
         }
@@ -585,33 +579,35 @@ impl Logger {
         self.handle.shared.stats()
     }
 
-    /// Whether `session_id` (a usable one) is sampled out, counted when it
-    /// is: its events are taken and dropped without a check, a queue slot
-    /// or a letter.
-    fn sampled_out(&self, session_id: &SessionId) -> bool {
+    /// Asks the client whether it takes the event (`None`: one built
+    /// later) of `session_id`: `Ok(None)` when the session is sampled out,
+    /// counted (its events are taken and dropped without a check, a queue
+    /// slot or a letter), else what the event holds and the least its JSON
+    /// takes.
+    fn admit(
+        &self,
+        session_id: &SessionId,
+        event: Option<&Event>,
+    ) -> Result<Option<crate::footprint::Footprint>, Error> {
         let shared = &self.handle.shared;
-        let out =
-            check_session_id(session_id).is_ok() && !shared.client.samples_in(session_id.as_str());
-        if out {
+        let flat = shared.config.route == Route::EventBatch;
+        let admitted = shared.client.admit(flat, session_id, event)?;
+        if admitted.is_none() {
             shared.counters.sampled_out.fetch_add(1, SEQ);
         }
-        out
+        Ok(admitted)
     }
 
-    /// Checks the input as the client will, and sizes the event.
-    fn checked(&self, session_id: SessionId, event: Event) -> Result<Item, LogError> {
-        let footprint = crate::footprint::estimate_event(event.as_api());
-        let shared = &self.handle.shared;
-        let valid = (shared.config.route)
-            .check(&session_id, &event)
-            .and_then(|()| shared.client.check_estimate(footprint.json_at_least));
-        match valid {
-            Ok(()) => Ok(Item {
+    /// Checks the input as the client will, and sizes the event; `None`
+    /// when its session is sampled out.
+    fn checked(&self, session_id: SessionId, event: Event) -> Result<Option<Item>, LogError> {
+        match self.admit(&session_id, Some(&event)) {
+            Ok(footprint) => Ok(footprint.map(|footprint| Item {
                 session_id,
                 event: Payload::Ready(event),
                 footprint: ENTRY_BYTES + footprint.heap,
                 json_at_least: footprint.json_at_least,
-            }),
+            })),
             Err(error) => Err(LogError::Invalid {
                 error,
                 event: Box::new(event),

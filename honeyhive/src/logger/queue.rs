@@ -161,7 +161,8 @@ impl Queue {
     /// Sends an item whose room is taken; the room comes back when it is
     /// popped.
     fn sent(&self, item: Item, event: SemaphorePermit<'_>, bytes: SemaphorePermit<'_>) {
-        (event.forget(), bytes.forget());
+        event.forget();
+        bytes.forget();
         // The receiver lives as long as the queue: the send cannot fail.
         let _sent = self.sender.send(Entry::Event(item));
         self.accepted.fetch_add(1, Ordering::Relaxed);

@@ -21,8 +21,8 @@ use super::outcome::Sent;
 use super::queue::{Entry, Item, Marker, Popped, Queue};
 use super::report::{LoggerReport, LoggerStats};
 use super::{LoggerConfig, Sources, warn_loss};
-use crate::client::{Answer, Outgoing, Prepared, Refused, finish};
-use crate::flat::{BATCH_CLOSE, BATCH_OPEN, Flat, unflatten};
+use crate::client::{Answer, Outgoing, Prepared, Refused};
+use crate::flat::{Flat, unflatten};
 use crate::retry::{Attempt, Verdict};
 use crate::{client::Client, dead_letter::DeadLetter, error::Error, session::SessionId};
 
@@ -119,8 +119,6 @@ struct Batch {
     /// least its JSON takes.
     events: usize,
     bytes: usize,
-    /// The batch body [`Shared::serialize`] wrote, until the first request.
-    whole: Option<bytes::Bytes>,
 }
 
 /// What one request may carry.
@@ -186,16 +184,15 @@ pub(super) struct Shared {
 
 impl Shared {
     pub(super) fn new(client: Client, transport: Arc<dyn Transport>, config: LoggerConfig) -> Self {
-        let body_limit = client.max_body_bytes();
         let limits = match config.route {
+            // One event a request: its size is checked as it is serialized.
             Route::Event => Limits {
                 events: 1,
-                bytes: body_limit,
+                bytes: usize::MAX,
             },
             Route::EventBatch => Limits {
                 events: config.max_batch_events,
-                bytes: (config.max_batch_bytes.unwrap_or(body_limit).min(body_limit))
-                    .saturating_sub(BATCH_OPEN.len() + BATCH_CLOSE.len()),
+                bytes: client.batch_room(config.max_batch_bytes),
             },
         };
         Shared {
@@ -408,47 +405,32 @@ impl Shared {
     }
 
     /// Serializes the delivery's events, under its lock (a hand-back waits
-    /// for it): on the batch route into one body, which the first request
-    /// sends as it is. An event that cannot be sent is settled as a dead
+    /// for it); on the batch route their JSON goes into one buffer, which
+    /// their units share. An event that cannot be sent is settled as a dead
     /// letter.
     fn serialize(&self, delivery: &Delivery) {
         let mut batch = delivery.batch.lock();
-        let batched = self.config.route == Route::EventBatch;
-        let (mut body, mut parts, mut letters) = (Vec::new(), Vec::new(), Vec::new());
-        if batched {
-            let hint = batch
-                .bytes
-                .saturating_mul(2)
-                .min(self.client.max_body_bytes());
-            body.reserve(hint + BATCH_OPEN.len() + BATCH_CLOSE.len());
-            body.extend_from_slice(BATCH_OPEN);
+        let (mut json, mut parts, mut letters) = (Vec::new(), Vec::new(), Vec::new());
+        if self.config.route == Route::EventBatch {
+            json.reserve(batch.bytes.saturating_mul(2).min(self.limits.bytes));
         }
         for (index, slot) in batch.slots.iter_mut().enumerate() {
             let Slot::Queued(item) = std::mem::replace(slot, Slot::Settled) else {
                 continue;
             };
-            let mark = body.len();
-            if batched && !parts.is_empty() {
-                body.push(b',');
-            }
-            let start = body.len();
-            match self.prepare(item, &mut body) {
-                Ok(unit) => parts.push((index, start..body.len(), unit)),
-                Err(letter) => {
-                    body.truncate(mark);
-                    letters.push(letter);
-                }
+            let start = json.len();
+            match self.prepare(item, &mut json) {
+                Ok(unit) => parts.push((index, start..json.len(), unit)),
+                Err(letter) => letters.push(letter),
             }
         }
-        body.extend_from_slice(if batched { BATCH_CLOSE } else { b"" });
-        let whole = bytes::Bytes::from(body);
+        let json = bytes::Bytes::from(json);
         for (index, range, mut unit) in parts {
             if unit.request.is_none() {
-                unit.flat.json = whole.slice(range);
+                unit.flat.json = json.slice(range);
             }
             batch.slots[index] = Slot::Ready(unit);
         }
-        batch.whole = batched.then_some(whole);
         drop(batch);
         self.in_flight.fetch_sub(letters.len(), SeqCst);
         self.hand_back(letters);
@@ -457,11 +439,7 @@ impl Shared {
     /// The request for the ready events of `range`, and how many there are;
     /// `None` when they are over the byte bound together (split them).
     fn request(&self, delivery: &Delivery, range: Range<usize>) -> Option<(Prepared, usize)> {
-        let mut batch = delivery.batch.lock();
-        // The body written for all of them, for their first request.
-        let whole = (range == (0..batch.slots.len()))
-            .then(|| batch.whole.take())
-            .flatten();
+        let batch = delivery.batch.lock();
         let units = || batch.slots[range.clone()].iter().filter_map(Slot::ready);
         let count = units().count();
         if let (1, Some(prepared)) = (count, units().find_map(|unit| unit.request.as_ref())) {
@@ -472,7 +450,7 @@ impl Shared {
             return None;
         }
         let flats = units().map(|unit| &unit.flat);
-        Some((self.client.batch(flats, whole), count))
+        Some((self.client.batch(flats), count))
     }
 
     /// Takes the ready events of `range` out of their slots, settled.
@@ -693,16 +671,14 @@ fn send<'a>(
             }
         };
         let mut permit = permit;
-        let (result, tally) = (shared.client.retry_policy())
-            .run(shared.client.attempt_timeout(), |attempt| {
-                attempt_once(shared, &prepared, attempt, permit.take())
-            })
+        let (result, made) = (shared.client)
+            .retrying(|attempt| attempt_once(shared, &prepared, attempt, permit.take()))
             .await;
         // A split half's first request sends its events again too.
-        let again = tally.attempts.saturating_sub(1) + u32::from(spent > 0);
+        let again = made.saturating_sub(1) + u32::from(spent > 0);
         (shared.counters.retried).fetch_add(u64::from(again), SeqCst);
-        let attempts = spent.saturating_add(tally.attempts);
-        match finish(result, tally) {
+        let attempts = spent.saturating_add(made);
+        match result {
             Ok(_answer) => shared.settle_sent(delivery, range, attempts),
             Err(Error::Api {
                 status:
@@ -753,7 +729,7 @@ async fn attempt_once(
         Verdict::Retryable {
             outcome: Err(error),
             ..
-        } if attempt.number < shared.client.retry_policy().max_attempts => {
+        } if !attempt.last => {
             *shared.last_retried.lock() = Some(error.to_string());
             shared.retrying.store(true, SeqCst);
         }
