@@ -178,15 +178,6 @@ impl Logger {
         work: impl Future<Output = LoggerReport> + Send + 'static,
     ) -> LoggerReport {
         let own_thread = self.handle.own_thread.lock().is_some();
-        let (done_tx, done_rx) = mpsc::sync_channel(1);
-        let wait = move || {
-            // The work keeps its own time; this bounds a runtime that never
-            // runs it (one that is idle, or blocked).
-            match budget.checked_add(Duration::from_secs(1)) {
-                Some(limit) => done_rx.recv_timeout(limit).ok(),
-                None => done_rx.recv().ok(),
-            }
-        };
         // An own thread's runtime is on another thread: blocking here
         // cannot stop it.
         let block = if own_thread {
@@ -200,10 +191,7 @@ impl Logger {
                 )
             })
         };
-        let _task = self.handle.runtime.spawn(async move {
-            let _gone = done_tx.send(work.await);
-        });
-        let answer = block.run(wait);
+        let answer = block.run_on(&self.handle.runtime, budget, work);
         answer.unwrap_or_else(|| {
             // Gone with its runtime (everything was handed back then), or
             // not run in time.
@@ -324,7 +312,24 @@ impl Blocking {
         })
     }
 
-    fn run<T>(self, wait: impl FnOnce() -> T) -> T {
+    /// Runs `work` on `runtime` and blocks this thread for its answer, for
+    /// `budget` and a second more (the work keeps its own time; this bounds
+    /// a runtime that never runs it, idle or blocked): `None` when it did
+    /// not answer by then, or went away with its runtime.
+    fn run_on<T: Send + 'static>(
+        self,
+        runtime: &tokio::runtime::Handle,
+        budget: Duration,
+        work: impl Future<Output = T> + Send + 'static,
+    ) -> Option<T> {
+        let (done_tx, done_rx) = mpsc::sync_channel(1);
+        let _task = runtime.spawn(async move {
+            let _gone = done_tx.send(work.await);
+        });
+        let wait = move || match budget.checked_add(Duration::from_secs(1)) {
+            Some(limit) => done_rx.recv_timeout(limit).ok(),
+            None => done_rx.recv().ok(),
+        };
         match self {
             Blocking::Plainly => wait(),
             Blocking::InPlace => tokio::task::block_in_place(wait),
@@ -351,15 +356,12 @@ impl Handle {
         let failed_before = self.shared.stats().failed;
         let shared = std::sync::Arc::clone(&self.shared);
         let dispatcher = self.dispatcher.get_mut().take();
-        let (done_tx, done_rx) = mpsc::sync_channel(1);
-        let _task = self.runtime.spawn(async move {
-            let report = super::shut_down(&shared, move || dispatcher, Logger::DROP_BUDGET).await;
-            let _gone = done_tx.send(report);
-        });
-        let limit = Logger::DROP_BUDGET + Logger::SINK_GRACE + Duration::from_secs(1);
+        let work =
+            async move { super::shut_down(&shared, || dispatcher, Logger::DROP_BUDGET).await };
+        let budget = Logger::DROP_BUDGET + Logger::SINK_GRACE;
         // Not answered in time: the drop goes on to hand back what is left
         // (and warns of it) as any drop does.
-        if let Some(report) = block.run(move || done_rx.recv_timeout(limit).ok()) {
+        if let Some(report) = block.run_on(&self.runtime, budget, work) {
             let lost = report.stats.failed.saturating_sub(failed_before);
             if lost > 0 {
                 super::warn_dropped(&self.shared, lost as usize, true);
