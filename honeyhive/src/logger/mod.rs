@@ -56,9 +56,8 @@
 //! # One small protocol, hammered by a test
 //! **The first event after a quiet spell is not left waiting.** The
 //! dispatcher says it dozes, *then* looks at the queue once more; `log`
-//! pushes, *then* reads whether it dozes (and wakes it, once), each side
-//! with a sequentially consistent fence between the two. One of the two
-//! sees the other.
+//! pushes (counting the event, sequentially consistent), *then* reads
+//! whether it dozes (and wakes it, once). One of the two sees the other.
 
 use parking_lot::Mutex;
 use std::fmt;

@@ -14,7 +14,7 @@
 use parking_lot::Mutex;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::task::{Context, Poll, Waker};
 
 use tokio::sync::{Semaphore, SemaphorePermit, mpsc, oneshot};
@@ -99,7 +99,10 @@ pub(super) struct Queue {
     bytes: Semaphore,
     max_events: usize,
     max_bytes: usize,
+    /// Events ever sent in, and taken out (sequentially consistent: see
+    /// [`holds_events`](Self::holds_events)).
     accepted: AtomicU64,
+    taken: AtomicU64,
 }
 
 impl Queue {
@@ -119,6 +122,7 @@ impl Queue {
             max_events,
             max_bytes,
             accepted: AtomicU64::new(0),
+            taken: AtomicU64::new(0),
         }
     }
 
@@ -165,7 +169,7 @@ impl Queue {
         bytes.forget();
         // The receiver lives as long as the queue: the send cannot fail.
         let _sent = self.sender.send(Entry::Event(item));
-        self.accepted.fetch_add(1, Ordering::Relaxed);
+        self.accepted.fetch_add(1, SeqCst);
     }
 
     /// Queues a flush marker behind every event pushed before it; it takes
@@ -199,6 +203,7 @@ impl Queue {
             return Popped::Refused;
         }
         if let Entry::Event(item) = &entry {
+            self.taken.fetch_add(1, SeqCst);
             self.bytes.add_permits(item.footprint);
             self.events.add_permits(1);
         }
@@ -212,7 +217,16 @@ impl Queue {
 
     /// How many events were ever accepted.
     pub(super) fn accepted(&self) -> u64 {
-        self.accepted.load(Ordering::Relaxed)
+        self.accepted.load(SeqCst)
+    }
+
+    /// Whether an event may be in the queue. A push counts its event after
+    /// sending it and before it returns, sequentially consistent, so a
+    /// taker that writes a flag and then asks this, and a pusher that
+    /// returns and then reads the flag, cannot both miss the other. It may
+    /// say so of a queue just emptied.
+    pub(super) fn holds_events(&self) -> bool {
+        self.accepted.load(SeqCst) != self.taken.load(SeqCst)
     }
 
     /// Refuses every push from now on, and wakes the waiting ones to be

@@ -244,7 +244,6 @@ impl Shared {
 
     /// After `log` queued an event: wakes the dispatcher if it dozes.
     pub(super) fn queued(&self) {
-        std::sync::atomic::fence(SeqCst);
         if self.dozing.load(SeqCst) && self.dozing.swap(false, SeqCst) {
             self.look.notify_one();
         }
@@ -604,12 +603,10 @@ pub(super) async fn dispatch(shared: Arc<Shared>) {
                 let _woken = wait(shared.config.linger).await;
                 continue;
             }
-            // Said before the last look at the queue, a fence between (as
-            // `queued` has between its push and its read): an event logged
-            // meanwhile is seen here or wakes us.
+            // Said before the last look at the queue (see `holds_events`):
+            // an event logged meanwhile is seen here or wakes us.
             shared.dozing.store(true, SeqCst);
-            std::sync::atomic::fence(SeqCst);
-            if shared.queue.len() == 0 {
+            if !shared.queue.holds_events() {
                 let _woken = wait(IDLE_LOOK.max(shared.config.linger)).await;
             }
             shared.dozing.store(false, SeqCst);
