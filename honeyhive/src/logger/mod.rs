@@ -5,8 +5,8 @@
 //! here, once.
 //!
 //! # The algorithm
-//! - **Queue** (`queue.rs`): `log` takes room of two tokio semaphores
-//!   (events, bytes) with compare-and-swap and sends the event into tokio's
+//! - **Queue** (`queue.rs`): `log` reserves room in two counters (events,
+//!   bytes) with compare-and-swap and sends the event into tokio's
 //!   unbounded channel; it allocates nothing per event and takes no lock.
 //!   Flush markers travel in the same channel, behind the events logged
 //!   before them.
@@ -53,11 +53,15 @@
 //!   (`Logger::log_later`, built by the delivery): the Logger knows nothing
 //!   more of it.
 //!
-//! # One small protocol, hammered by a test
-//! **The first event after a quiet spell is not left waiting.** The
-//! dispatcher says it dozes, *then* looks at the queue once more; `log`
-//! pushes (counting the event, sequentially consistent), *then* reads
-//! whether it dozes (and wakes it, once). One of the two sees the other.
+//! # Two small protocols, each hammered by a test
+//! - **`log_wait` cannot miss a wake-up.** A waiter registers with tokio's
+//!   `Notify` (`enable`), *then* counts itself as waiting, *then* tries to
+//!   push; whoever frees room gives it back to the counters, *then* reads
+//!   the waiting count, all sequentially consistent.
+//! - **The first event after a quiet spell is not left waiting.** The
+//!   dispatcher says it dozes, *then* looks at the queue once more; `log`
+//!   pushes, *then* reads whether it dozes (and wakes it, once). One of the
+//!   two sees the other.
 
 use parking_lot::Mutex;
 use std::fmt;
@@ -502,10 +506,8 @@ impl Logger {
         let Some(item) = self.checked(session_id.into(), event)? else {
             return Ok(());
         };
-        if shared.life() != Life::Running {
-            return Err(self.refusal()(Box::new(item.event.into_event())));
-        }
-        match shared.queue.push_waiting(item).await {
+        let open = || shared.life() == Life::Running;
+        match shared.queue.push_waiting(item, open).await {
             Ok(()) => {
                 shared.queued();
                 Ok(())

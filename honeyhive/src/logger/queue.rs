@@ -1,23 +1,22 @@
 //! The queue between [`Logger::log`](super::Logger::log) and the tasks that
-//! send: tokio's unbounded channel, bounded by two of tokio's semaphores
-//! (room for events, room for bytes).
+//! send: tokio's unbounded channel, bounded by two pairs of counters.
 //!
-//! `log` takes permits of both (a compare-and-swap each), then sends;
-//! takers receive and give the permits back. Neither waits for the other;
-//! `log_wait` waits for permits as tokio's semaphore queues waiters, so no
-//! wake-up can be missed. Flush markers travel in the same queue, behind
-//! the events logged before them.
+//! `log` reserves room in the counters (a compare-and-swap each), then
+//! sends; takers receive and give the room back. Neither waits for the
+//! other. Flush markers travel in the same queue,
+//! behind the events logged before them.
 //!
 //! Why tokio's channel: it recycles its blocks of slots, so a queue that
 //! stays short does not allocate.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use parking_lot::Mutex;
 use std::future::Future;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::task::{Context, Poll, Waker};
 
-use tokio::sync::{Semaphore, SemaphorePermit, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::{event::Event, session::SessionId};
 
@@ -93,93 +92,96 @@ pub(super) struct Queue {
     sender: mpsc::UnboundedSender<Entry>,
     /// Takers share the one receiver, and an entry looked at and left first.
     receiver: Mutex<(mpsc::UnboundedReceiver<Entry>, Option<Entry>)>,
-    /// Room for events and for bytes: a push takes permits of both, a pop
-    /// gives them back, and a waiting push waits for them in turn.
-    events: Semaphore,
-    bytes: Semaphore,
+    /// What went in and what came out, each on cache lines of its own:
+    /// `log` writes only the first, the taker only the second, and what
+    /// the queue holds is the difference.
+    pushed: CacheLines<QueueCounts>,
+    popped: CacheLines<QueueCounts>,
     max_events: usize,
     max_bytes: usize,
-    /// Events ever sent in, and taken out (sequentially consistent: see
-    /// [`holds_events`](Self::holds_events)).
-    accepted: AtomicU64,
-    taken: AtomicU64,
+    /// `log_wait` callers waiting for room, and how they are woken.
+    waiting: AtomicUsize,
+    room: Notify,
 }
 
+/// Events and estimated bytes, counted since the start.
+#[derive(Default)]
+struct QueueCounts {
+    events: AtomicUsize,
+    bytes: AtomicUsize,
+    /// Pushes that succeeded (`events` is taken back when the bytes do not
+    /// fit); only in `pushed`.
+    accepted: AtomicUsize,
+}
+
+/// Keeps a value on cache lines of its own (128 bytes: adjacent lines are
+/// fetched in pairs on x86), so that threads writing different values do
+/// not take each other's lines.
+#[derive(Default)]
+#[repr(align(128))]
+struct CacheLines<T>(T);
+
 impl Queue {
-    /// A queue holding at most `max_events` events and `max_bytes` of
-    /// footprints (each capped at tokio's `Semaphore::MAX_PERMITS`).
     pub(super) fn new(max_events: usize, max_bytes: usize) -> Self {
         let (sender, receiver) = mpsc::unbounded_channel();
-        let (max_events, max_bytes) = (
-            max_events.min(Semaphore::MAX_PERMITS),
-            max_bytes.min(Semaphore::MAX_PERMITS),
-        );
         Queue {
             sender,
             receiver: Mutex::new((receiver, None)),
-            events: Semaphore::new(max_events),
-            bytes: Semaphore::new(max_bytes),
+            pushed: CacheLines::default(),
+            popped: CacheLines::default(),
             max_events,
             max_bytes,
-            accepted: AtomicU64::new(0),
-            taken: AtomicU64::new(0),
+            waiting: AtomicUsize::new(0),
+            room: Notify::new(),
         }
     }
 
-    /// Queues `item` if there is room for it, or gives it back (by value:
-    /// boxing it would allocate on every refusal, before the refusal boxes
-    /// just the event anyway). Never waits.
+    /// Queues `item`, or gives it back when the bounds have no room for it.
+    ///
+    /// At the bound, calls racing each other may refuse an event that a
+    /// lone caller would have got in (one's reservation is seen by the
+    /// other before it is taken back); the bounds themselves always hold.
+    // The item comes back by value: boxing it would allocate on every
+    // refusal, before `refused` boxes just the event anyway.
     #[allow(clippy::result_large_err)]
     pub(super) fn push(&self, item: Item) -> Result<(), Item> {
-        let Ok(event) = self.events.try_acquire() else {
+        let (pushed, popped) = (&self.pushed.0, &self.popped.0);
+        let taken = pushed
+            .events
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                let held = n.wrapping_sub(popped.events.load(Ordering::SeqCst));
+                (held < self.max_events).then_some(n.wrapping_add(1))
+            })
+            .is_ok();
+        if !taken {
             return Err(item);
-        };
-        let bytes = u32::try_from(item.footprint).ok();
-        let Some(Ok(bytes)) = bytes.map(|n| self.bytes.try_acquire_many(n)) else {
+        }
+        let fits = pushed
+            .bytes
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| {
+                let held = b.wrapping_sub(popped.bytes.load(Ordering::SeqCst));
+                held.checked_add(item.footprint)
+                    .filter(|&total| total <= self.max_bytes)
+                    .map(|_| b.wrapping_add(item.footprint))
+            })
+            .is_ok();
+        if !fits {
+            pushed.events.fetch_sub(1, Ordering::SeqCst);
             return Err(item);
-        };
-        self.sent(item, event, bytes);
+        }
+        // The receiver lives as long as the queue: the send cannot fail.
+        let _sent = self.sender.send(Entry::Event(item));
+        pushed.accepted.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
 
-    /// Like [`push`](Self::push), waiting for room; gives the item back
-    /// when it is larger than the whole byte bound or the queue closes.
-    #[allow(clippy::result_large_err)]
-    pub(super) async fn push_waiting(&self, item: Item) -> Result<(), Item> {
-        let bytes = u32::try_from(item.footprint).ok();
-        let Some(bytes) = bytes.filter(|_| item.footprint <= self.max_bytes) else {
-            return Err(item);
-        };
-        let Ok(event) = self.events.acquire().await else {
-            return Err(item);
-        };
-        match self.bytes.acquire_many(bytes).await {
-            Ok(bytes) => {
-                self.sent(item, event, bytes);
-                Ok(())
-            }
-            Err(_closed) => Err(item),
-        }
-    }
-
-    /// Sends an item whose room is taken; the room comes back when it is
-    /// popped.
-    fn sent(&self, item: Item, event: SemaphorePermit<'_>, bytes: SemaphorePermit<'_>) {
-        event.forget();
-        bytes.forget();
-        // The receiver lives as long as the queue: the send cannot fail.
-        let _sent = self.sender.send(Entry::Event(item));
-        self.accepted.fetch_add(1, SeqCst);
-    }
-
-    /// Queues a flush marker behind every event pushed before it; it takes
-    /// no room.
+    /// Queues a flush marker (outside the bounds).
     pub(super) fn push_flush(&self, done: Marker) {
         let _sent = self.sender.send(Entry::Flush(done));
     }
 
-    /// Takes the first entry if `take` says so; an entry refused stays
-    /// first. Never waits.
+    /// The oldest entry, if `take` says so (it is left first otherwise); an
+    /// event's room goes back to the bounds.
     pub(super) fn pop_if(&self, take: impl FnOnce(&Entry) -> bool) -> Popped {
         let mut guard = self.receiver.lock();
         let (receiver, first) = &mut *guard;
@@ -203,37 +205,67 @@ impl Queue {
             return Popped::Refused;
         }
         if let Entry::Event(item) = &entry {
-            self.taken.fetch_add(1, SeqCst);
-            self.bytes.add_permits(item.footprint);
-            self.events.add_permits(1);
+            self.release(item.footprint);
         }
         Popped::Entry(entry)
     }
 
-    /// How many events are queued (or being pushed).
+    /// Events queued now.
     pub(super) fn len(&self) -> usize {
-        self.max_events - self.events.available_permits()
+        let popped = self.popped.0.events.load(Ordering::SeqCst);
+        let pushed = self.pushed.0.events.load(Ordering::SeqCst);
+        pushed.wrapping_sub(popped)
     }
 
-    /// How many events were ever accepted.
+    /// Events ever accepted.
     pub(super) fn accepted(&self) -> u64 {
-        self.accepted.load(SeqCst)
+        self.pushed.0.accepted.load(Ordering::SeqCst) as u64
     }
 
-    /// Whether an event may be in the queue. A push counts its event after
-    /// sending it and before it returns, sequentially consistent, so a
-    /// taker that writes a flag and then asks this, and a pusher that
-    /// returns and then reads the flag, cannot both miss the other. It may
-    /// say so of a queue just emptied.
-    pub(super) fn holds_events(&self) -> bool {
-        self.accepted.load(SeqCst) != self.taken.load(SeqCst)
+    fn release(&self, footprint: usize) {
+        self.popped.0.bytes.fetch_add(footprint, Ordering::SeqCst);
+        self.popped.0.events.fetch_add(1, Ordering::SeqCst);
+        // Read after the room is given back (SeqCst), so a waiter that
+        // counted itself after this read sees the room; one that counted
+        // itself before is woken. See the module docs of `logger`.
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            self.room.notify_waiters();
+        }
     }
 
-    /// Refuses every push from now on, and wakes the waiting ones to be
-    /// refused.
-    pub(super) fn close(&self) {
-        self.events.close();
-        self.bytes.close();
+    /// Pushes `item`, waiting for room while `open()` holds; gives it back
+    /// when the logger closes, or when it is larger than the whole byte
+    /// bound (no amount of waiting makes it fit).
+    #[allow(clippy::result_large_err)]
+    pub(super) async fn push_waiting(
+        &self,
+        mut item: Item,
+        open: impl Fn() -> bool,
+    ) -> Result<(), Item> {
+        loop {
+            let mut room = std::pin::pin!(self.room.notified());
+            // Registered before looking, so a release after the look wakes us.
+            room.as_mut().enable();
+            self.waiting.fetch_add(1, Ordering::SeqCst);
+            let hopeless = !open() || item.footprint > self.max_bytes;
+            let pushed = if hopeless { Err(item) } else { self.push(item) };
+            match pushed {
+                Err(back) if !hopeless && open() => {
+                    item = back;
+                    room.await;
+                    self.waiting.fetch_sub(1, Ordering::SeqCst);
+                }
+                done => {
+                    self.waiting.fetch_sub(1, Ordering::SeqCst);
+                    return done;
+                }
+            }
+        }
+    }
+
+    /// Wakes every `log_wait` caller, to look at the logger's state again.
+    pub(super) fn wake_waiters(&self) {
+        self.room.notify_waiters();
     }
 }
 
@@ -302,7 +334,7 @@ mod tests {
             });
             let waited = tokio::time::timeout(
                 std::time::Duration::from_secs(5),
-                queue.push_waiting(item(1)),
+                queue.push_waiting(item(1), || true),
             )
             .await;
             assert!(

@@ -230,7 +230,7 @@ impl Shared {
     /// `shutdown` began; `log_wait` callers look again.
     pub(super) fn close(&self) {
         self.life.fetch_max(Life::Closed as u8, SeqCst);
-        self.queue.close();
+        self.queue.wake_waiters();
     }
 
     /// Stops the logger for `why`, unless something stopped it first; says
@@ -238,7 +238,7 @@ impl Shared {
     pub(super) fn stop(&self, why: Life) -> bool {
         let stopping = |now| (now < Life::ShutDown as u8).then_some(why as u8);
         let first = self.life.fetch_update(SeqCst, SeqCst, stopping).is_ok();
-        self.queue.close();
+        self.queue.wake_waiters();
         first
     }
 
@@ -603,10 +603,11 @@ pub(super) async fn dispatch(shared: Arc<Shared>) {
                 let _woken = wait(shared.config.linger).await;
                 continue;
             }
-            // Said before the last look at the queue (see `holds_events`):
-            // an event logged meanwhile is seen here or wakes us.
+            // Said before the last look at the queue (both SeqCst, as
+            // `queued` reads them in the other order): an event logged
+            // meanwhile is seen here or wakes us.
             shared.dozing.store(true, SeqCst);
-            if !shared.queue.holds_events() {
+            if shared.queue.len() == 0 {
                 let _woken = wait(IDLE_LOOK.max(shared.config.linger)).await;
             }
             shared.dozing.store(false, SeqCst);
