@@ -434,6 +434,34 @@ fn environment_is_read_with_the_official_names() {
 }
 
 #[test]
+fn a_bad_url_from_the_environment_is_refused_by_the_variable_s_name() {
+    let from_env = |url: &'static str| {
+        ClientBuilder::from_lookup(move |name| match name {
+            "HH_API_KEY" => Some("k".into()),
+            "HH_API_URL" => Some(url.into()),
+            _ => None,
+        })
+        .unwrap()
+    };
+    for url in ["not a url", "ftp://example.com", "http://example.com"] {
+        let refused = from_env(url).build().unwrap_err();
+        assert!(
+            matches!(&refused, Error::InvalidInput { field, .. } if field == "HH_API_URL"),
+            "{url}: {refused}"
+        );
+        // Set in code after, it is the code's: the error names the setter.
+        let refused = from_env("https://ok.example.com")
+            .base_url(url)
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(&refused, Error::InvalidInput { field, .. } if field == "base_url"),
+            "{url}: {refused}"
+        );
+    }
+}
+
+#[test]
 fn a_variable_set_but_blank_is_refused_by_name_not_taken_as_unset() {
     for name in [
         "HH_API_KEY",

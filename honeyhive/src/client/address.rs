@@ -20,12 +20,18 @@ pub(super) struct BaseUrl {
     pub(super) host: String,
 }
 
-pub(super) fn checked_base_url(raw: &str, allow_insecure_http: bool) -> Result<BaseUrl, Error> {
+/// `raw` checked as a base URL; errors name `field`, where it was given
+/// (`base_url`, or `HH_API_URL`).
+pub(super) fn checked_base_url(
+    raw: &str,
+    allow_insecure_http: bool,
+    field: &str,
+) -> Result<BaseUrl, Error> {
     // Error messages show the URL without anything that may be a password.
     let shown = without_user_info(raw.trim());
     let url = reqwest::Url::parse(raw.trim()).map_err(|e| {
         Error::invalid(
-            "base_url",
+            field,
             format!(
                 "{shown:?} is not a URL ({e}); use a full URL such as {}",
                 ClientBuilder::DEFAULT_BASE_URL
@@ -34,7 +40,7 @@ pub(super) fn checked_base_url(raw: &str, allow_insecure_http: bool) -> Result<B
     })?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err(Error::invalid_fixed_by(
-            "base_url",
+            field,
             format!(
                 "{shown:?} has a user name or password in it, which HTTP would send instead of \
                  the API key; give only scheme, host, port and path here, and the key apart"
@@ -44,7 +50,7 @@ pub(super) fn checked_base_url(raw: &str, allow_insecure_http: bool) -> Result<B
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(Error::invalid(
-            "base_url",
+            field,
             format!("{shown:?} has a query or fragment; give only scheme, host, port and path"),
         ));
     }
@@ -53,7 +59,7 @@ pub(super) fn checked_base_url(raw: &str, allow_insecure_http: bool) -> Result<B
         "http" if allow_insecure_http || is_loopback(&url) => {}
         "http" => {
             return Err(Error::invalid_fixed_by(
-                "base_url",
+                field,
                 format!(
                     "{shown:?} is plain http on a host that is not loopback, so the API key would \
                      travel unencrypted"
@@ -63,7 +69,7 @@ pub(super) fn checked_base_url(raw: &str, allow_insecure_http: bool) -> Result<B
         }
         other => {
             return Err(Error::invalid(
-                "base_url",
+                field,
                 format!("{shown:?} has scheme {other:?}; use https://"),
             ));
         }
@@ -141,7 +147,7 @@ mod tests {
     #[test]
     fn base_urls_are_checked_and_trimmed() {
         let url = |raw| {
-            checked_base_url(raw, false)
+            checked_base_url(raw, false, "base_url")
                 .map(|b| (b.url, b.host))
                 .unwrap()
         };
@@ -157,12 +163,12 @@ mod tests {
             url("http://[::1]:80/v1/"),
             ("http://[::1]/v1".into(), "[::1]".into())
         );
-        assert!(checked_base_url("http://localhost:9", false).is_ok());
-        let err = checked_base_url("http://api.example.com", false).unwrap_err();
+        assert!(checked_base_url("http://localhost:9", false, "base_url").is_ok());
+        let err = checked_base_url("http://api.example.com", false, "base_url").unwrap_err();
         assert!(err.to_string().contains("allow_insecure_http"), "{err}");
-        assert!(checked_base_url("http://api.example.com", true).is_ok());
-        assert!(checked_base_url("ftp://x", true).is_err());
-        assert!(checked_base_url("not a url", true).is_err());
+        assert!(checked_base_url("http://api.example.com", true, "base_url").is_ok());
+        assert!(checked_base_url("ftp://x", true, "base_url").is_err());
+        assert!(checked_base_url("not a url", true, "base_url").is_err());
     }
 
     #[test]
@@ -172,7 +178,7 @@ mod tests {
             "https://api.honeyhive.ai/?a=1",
             "https://api.honeyhive.ai/#",
         ] {
-            let err = checked_base_url(raw, false).unwrap_err();
+            let err = checked_base_url(raw, false, "base_url").unwrap_err();
             assert!(
                 err.to_string().contains("query or fragment"),
                 "{raw}: {err}"
@@ -188,7 +194,7 @@ mod tests {
             "https://hunter2@api.honeyhive.ai/v1",
             "https://user:hunter2@api.honeyhive.ai:notaport",
         ] {
-            let err = checked_base_url(raw, true).unwrap_err();
+            let err = checked_base_url(raw, true, "base_url").unwrap_err();
             let text = format!("{err} {err:?}");
             assert!(!text.contains("hunter2"), "{raw}: {text}");
             assert!(text.contains("***@"), "{raw}: {text}");

@@ -38,6 +38,8 @@ use crate::{api, error::Error, retry::RetryPolicy};
 pub struct ClientBuilder {
     api_key: Option<SecretString>,
     base_url: Option<String>,
+    /// The base URL came from `HH_API_URL`, so its errors name that.
+    base_url_from_env: bool,
     timeout: Option<Duration>,
     connect_timeout: Option<Duration>,
     project: Option<String>,
@@ -138,6 +140,7 @@ impl ClientBuilder {
         let mut builder = ClientBuilder::default().api_key(key.trim());
         if let Some(url) = present("HH_API_URL")? {
             builder = builder.base_url(url.trim());
+            builder.base_url_from_env = true;
         }
         if let Some(project) = present("HH_PROJECT")? {
             builder = builder.project(project);
@@ -201,6 +204,7 @@ impl ClientBuilder {
     /// the API key would cross the network in clear text.
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
         self.base_url = Some(url.into());
+        self.base_url_from_env = false;
         self
     }
 
@@ -426,13 +430,17 @@ impl ClientBuilder {
         };
         let (base, data_plane) = match self.base_url.as_deref() {
             Some(url) => {
-                let base = checked_base_url(url, self.allow_insecure_http)?;
-                let data_plane = checked_base_url(url, self.allow_insecure_http)?;
+                let field = match self.base_url_from_env {
+                    true => "HH_API_URL",
+                    false => "base_url",
+                };
+                let base = checked_base_url(url, self.allow_insecure_http, field)?;
+                let data_plane = checked_base_url(url, self.allow_insecure_http, field)?;
                 (base, data_plane)
             }
             None => (
-                checked_base_url(defaults.0, self.allow_insecure_http)?,
-                checked_base_url(defaults.1, self.allow_insecure_http)?,
+                checked_base_url(defaults.0, self.allow_insecure_http, "base_url")?,
+                checked_base_url(defaults.1, self.allow_insecure_http, "base_url")?,
             ),
         };
         let timeout = self.timeout.unwrap_or(Self::DEFAULT_TIMEOUT);
