@@ -689,6 +689,33 @@ fn log_sends_one_event_and_prints_its_id() {
         .args(["log", "--type", "tool", "--name", "t", "--inputs", "[1]"]));
     assert_eq!(code, 2);
     assert!(stderr.contains("--inputs"), "{stderr}");
+
+    // A new session is named once it holds the event, and not when the
+    // event is refused.
+    let (code, stdout, stderr) = run(honeyhive(&mock.base_url(), MockHoneyHive::API_KEY)
+        .args(["log", "--type", "tool", "--name", "t"]));
+    assert_eq!(code, 0, "{stderr}");
+    let events = mock.events();
+    let last = events.last().unwrap();
+    assert_eq!(stdout.trim(), last.event["event_id"].as_str().unwrap());
+    assert!(
+        stderr.contains(&format!("session {}", last.session_id)),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run(honeyhive(&mock.base_url(), MockHoneyHive::API_KEY).args([
+        "log",
+        "--type",
+        "tool",
+        "--name",
+        "t",
+        "--start-time-ms",
+        "2000",
+        "--end-time-ms",
+        "1000",
+    ]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(!stderr.contains("session "), "{stderr}");
+    assert_eq!(mock.events().len(), events.len());
 }
 
 /// `honeyhive mock` with `args` started: the process, its stdout after the

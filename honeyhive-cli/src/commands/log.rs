@@ -15,7 +15,8 @@ pub struct Args {
     /// The event's name, such as the model or tool.
     #[arg(long)]
     name: String,
-    /// The session [default: a new one, printed on stderr].
+    /// The session [default: a new one, printed on stderr once the event is
+    /// recorded].
     #[arg(long, value_name = "ID")]
     session: Option<String>,
     /// The event's id [default: a new UUID].
@@ -58,18 +59,18 @@ pub struct Args {
 pub async fn run(args: Args) -> Result<Exit, Fail> {
     let event = event(&args)?;
     let client = args.api.client()?;
-    let session = match &args.session {
-        Some(id) => SessionId::from(id.as_str()),
-        None => {
-            let id = SessionId::new();
-            eprintln!("honeyhive log: session {}", id.as_str());
-            id
-        }
+    let (session, new) = match &args.session {
+        Some(id) => (SessionId::from(id.as_str()), false),
+        None => (SessionId::new(), true),
     };
-    match client.log_event(session, event).await {
+    match client.log_event(&session, event).await {
         Ok(logged) => {
             if logged.sampled_out {
                 eprintln!("honeyhive log: the session is sampled out (--sample): nothing was sent");
+            } else if new {
+                // Named only once it holds the event: a refused event
+                // leaves no session to name.
+                eprintln!("honeyhive log: session {}", session.as_str());
             }
             crate::exit::out(&logged.event_id);
             Ok(Exit::Ok)
