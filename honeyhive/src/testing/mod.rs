@@ -360,7 +360,26 @@ impl MockHoneyHive {
         self.client_builder().build()
     }
 
-    /// The events accepted so far, in the order they arrived.
+    /// The events accepted so far, in the order they arrived: one entry per
+    /// event a request carried as an event of its own. A tree sent whole
+    /// (`logEvent`, `createEvent`) is one entry, its children nested in
+    /// [`ReceivedEvent::event`]; the batch routes carry trees flat, one
+    /// entry per event. So with children, count the nodes rather than the
+    /// entries:
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), honeyhive::Error> {
+    /// use honeyhive::{Event, testing::MockHoneyHive};
+    ///
+    /// let mock = MockHoneyHive::start_async().await;
+    /// let tree = Event::chain("answer").child(Event::tool("search"));
+    /// mock.client()?.log_event("s-1", tree).await?;
+    /// let events = mock.events();
+    /// assert_eq!(events.len(), 1);
+    /// assert_eq!(events[0].event["children"].as_array().map(Vec::len), Some(1));
+    /// # Ok(()) }
+    /// ```
     pub fn events(&self) -> Vec<ReceivedEvent> {
         self.state.lock().recorded.events.clone()
     }
