@@ -518,6 +518,21 @@ fn an_api_that_cannot_be_reached_exits_4_and_keeps_every_line() {
 }
 
 #[test]
+fn log_names_its_new_session_when_the_event_may_have_been_recorded() {
+    // 503 on every attempt: the server may hold the event all the same.
+    let sink = Sink::start(Mode::Unavailable);
+    let (code, stdout, stderr) = run(honeyhive(&sink.url, KEY)
+        .env("HH_MAX_RETRIES", "1")
+        .args(["log", "--type", "tool", "--name", "t"]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.contains("honeyhive log: session ") && stderr.contains("may have been recorded"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_server_that_keeps_failing_gives_failed_lines_and_exit_1() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("e.jsonl");

@@ -75,7 +75,19 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
             crate::exit::out(&logged.event_id);
             Ok(Exit::Ok)
         }
-        Err(error) => Err(api_error(error)),
+        Err(error) => {
+            // No answer, or a server error: the event may be recorded, so
+            // its new session is worth knowing.
+            let maybe_recorded = !matches!(error, honeyhive::Error::InvalidInput { .. })
+                && error.status().is_none_or(|status| status.is_server_error());
+            if new && maybe_recorded {
+                eprintln!(
+                    "honeyhive log: session {} (the event may have been recorded)",
+                    session.as_str()
+                );
+            }
+            Err(api_error(error))
+        }
     }
 }
 
