@@ -27,6 +27,13 @@ const BATCH_CLOSE: &[u8] = b"]}";
 /// The bytes a batch body takes besides its events and their commas.
 pub(crate) const FRAMING: usize = BATCH_OPEN.len() + BATCH_CLOSE.len();
 
+/// The length of `joined` bytes of events' JSON with `next` more joined
+/// on (the comma between them included): what a batch body holds besides
+/// its [`FRAMING`].
+pub(crate) fn joined(joined: usize, next: usize) -> usize {
+    joined + usize::from(joined > 0) + next
+}
+
 /// A createEventBatch body holding `parts` (each one or more events'
 /// JSON objects, joined by commas), in order: the one place a batch body
 /// is written.

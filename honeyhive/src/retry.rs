@@ -290,8 +290,9 @@ pub(crate) struct Attempt {
     /// Send `Expect: 100-continue` and hold the body back (the previous
     /// attempt's connection closed while its body was being written).
     pub(crate) ask_first: bool,
-    /// A failure of this attempt ends the call, unless a server throttled
-    /// it (those do not use up attempts).
+    /// A failure of this attempt that uses up an attempt ends the call: a
+    /// throttle (429) does not use one up when more than one attempt is
+    /// allowed.
     pub(crate) last: bool,
 }
 

@@ -382,7 +382,8 @@ impl Logger {
     /// Queues `event` for `session_id` and returns at once: it never blocks
     /// and never awaits, and works from any thread. An event of a session
     /// the client [samples out](crate::ClientBuilder::sample_rate) is taken
-    /// and dropped at once, without a check, and counted in
+    /// and dropped at once, its session id checked but not the event, and
+    /// counted in
     /// [`LoggerStats::events_sampled_out`].
     ///
     /// Refused with the event handed back: [`LogError::Invalid`] for what
@@ -582,8 +583,9 @@ impl Logger {
 
     /// Asks the client whether it takes the event (`None`: one built
     /// later) of `session_id`: `Ok(None)` when the session is sampled out,
-    /// counted (its events are taken and dropped without a check, a queue
-    /// slot or a letter), else what the event holds and the least its JSON
+    /// counted (its events are taken and dropped with no check of the
+    /// event, no queue slot and no letter), else what the event holds and
+    /// the least its JSON
     /// takes.
     fn admit(
         &self,

@@ -22,7 +22,7 @@ use super::queue::{Entry, Item, Marker, Popped, Queue};
 use super::report::{LoggerReport, LoggerStats};
 use super::{LoggerConfig, Sources, warn_loss};
 use crate::client::{Answer, Outgoing, Prepared, Refused};
-use crate::flat::{Flat, unflatten};
+use crate::flat::{Flat, joined, unflatten};
 use crate::retry::{Attempt, Verdict};
 use crate::{client::Client, dead_letter::DeadLetter, error::Error, session::SessionId};
 
@@ -317,10 +317,9 @@ impl Shared {
             let Limits { events, bytes } = self.limits;
             let fits = |entry: &Entry| match entry {
                 Entry::Event(item) => {
-                    let sep = usize::from(!batch.slots.is_empty());
                     batch.slots.is_empty()
                         || (batch.events + item.events() <= events
-                            && batch.bytes + sep + item.json_at_least <= bytes)
+                            && joined(batch.bytes, item.json_at_least) <= bytes)
                 }
                 Entry::Flush(_) => true,
             };
@@ -334,7 +333,7 @@ impl Shared {
                     return true;
                 }
                 Popped::Entry(Entry::Event(item)) => {
-                    batch.bytes += usize::from(!batch.slots.is_empty()) + item.json_at_least;
+                    batch.bytes = joined(batch.bytes, item.json_at_least);
                     batch.events += item.events();
                     batch.slots.push(Slot::Queued(item));
                     self.in_flight.fetch_add(1, SeqCst);
@@ -444,8 +443,8 @@ impl Shared {
         if let (1, Some(prepared)) = (count, units().find_map(|unit| unit.request.as_ref())) {
             return Some((prepared.clone(), 1));
         }
-        let bytes = units().map(|unit| unit.flat.json.len() + 1).sum::<usize>();
-        if count > 1 && bytes - 1 > self.limits.bytes {
+        let bytes = units().fold(0, |bytes, unit| joined(bytes, unit.flat.json.len()));
+        if count > 1 && bytes > self.limits.bytes {
             return None;
         }
         let flats = units().map(|unit| &unit.flat);
@@ -726,8 +725,8 @@ async fn attempt_once(
     match &verdict {
         Verdict::Retryable {
             outcome: Err(error),
-            ..
-        } if !attempt.last => {
+            next,
+        } if !attempt.last || next.throttled => {
             *shared.last_retried.lock() = Some(error.to_string());
             shared.retrying.store(true, SeqCst);
         }
