@@ -76,10 +76,13 @@ pub async fn run(args: Args) -> Result<Exit, Fail> {
             Ok(Exit::Ok)
         }
         Err(error) => {
-            // No answer, or a server error: the event may be recorded, so
-            // its new session is worth knowing.
-            let maybe_recorded = !matches!(error, honeyhive::Error::InvalidInput { .. })
-                && error.status().is_none_or(|status| status.is_server_error());
+            // A server error, or no answer in time: the event may be
+            // recorded, so its new session is worth knowing. (A refused
+            // connection or a 4xx recorded nothing.)
+            let maybe_recorded = matches!(error, honeyhive::Error::Timeout { .. })
+                || error
+                    .status()
+                    .is_some_and(|status| status.is_server_error());
             if new && maybe_recorded {
                 eprintln!(
                     "honeyhive log: session {} (the event may have been recorded)",

@@ -70,7 +70,9 @@ pub(super) fn checked_base_url(
         other => {
             return Err(Error::invalid(
                 field,
-                format!("{shown:?} has scheme {other:?}; use https://"),
+                format!(
+                    "{shown:?} has scheme {other:?}; use https:// (or http:// to a loopback host)"
+                ),
             ));
         }
     }
