@@ -154,6 +154,9 @@ pub fn at_the_shell(fix: Fix) -> &'static str {
              authority's PEM file"
         }
         Fix::NewSessionId => "to start a new session, use a new id (such as a UUID)",
+        Fix::EventType => {
+            "give the event an \"event_type\": \"model\", \"tool\", \"chain\" or \"session\""
+        }
         other => other.in_rust(),
     }
 }
@@ -186,6 +189,7 @@ mod tests {
             Fix::MaxBodyBytes,
             Fix::RootCertificate,
             Fix::NewSessionId,
+            Fix::EventType,
         ] {
             assert!(!at_the_shell(fix).contains("::"), "{fix:?}");
         }

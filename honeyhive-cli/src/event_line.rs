@@ -6,6 +6,7 @@ use honeyhive::api::types;
 use honeyhive::{Route, SessionId};
 use serde_json::{Map, Value};
 
+use crate::config::at_the_shell;
 use crate::fields;
 use uuid::Uuid;
 
@@ -135,9 +136,15 @@ pub fn parse(
         Ok(()) => Ok(parsed),
         Err(error) => {
             let problem = match &error {
-                honeyhive::Error::InvalidInput { field, problem, .. } => {
-                    format!("{field}: {problem}")
-                }
+                honeyhive::Error::InvalidInput {
+                    field,
+                    problem,
+                    fix,
+                    ..
+                } => match fix {
+                    Some(fix) => format!("{field}: {problem}; {}", at_the_shell(*fix)),
+                    None => format!("{field}: {problem}"),
+                },
                 other => other.to_string(),
             };
             let event = serde_json::to_value(parsed.event.as_api()).unwrap_or(Value::Null);

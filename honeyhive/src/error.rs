@@ -489,6 +489,10 @@ pub enum Fix {
     /// A session id that cannot be used: a new one,
     /// [`SessionId::new`](crate::SessionId::new).
     NewSessionId,
+    /// An event without the `event_type` the `/v1` routes need:
+    /// [`Event::model`](crate::Event::model) and its siblings, or
+    /// [`Event::event_type`](crate::Event::event_type).
+    EventType,
 }
 
 impl Fix {
@@ -505,6 +509,10 @@ impl Fix {
                  authority's PEM file or give it to ClientBuilder::root_certificate_pem"
             }
             Fix::NewSessionId => "to start a new session, use SessionId::new()",
+            Fix::EventType => {
+                "make the event with Event::model, ::tool, ::chain or ::session, or set \
+                 Event::event_type"
+            }
         }
     }
 }

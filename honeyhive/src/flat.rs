@@ -18,8 +18,9 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use crate::api::types::{Event as Wire, PostEventRequest, PostEventRequestEventType};
+use crate::error::{Error, Fix};
+use crate::session::SessionId;
 use crate::tree::{self, Place};
-use crate::{error::Error, session::SessionId};
 
 /// What opens and closes a batch body around its events.
 const BATCH_OPEN: &[u8] = b"{\"events\":[";
@@ -79,10 +80,10 @@ pub(crate) fn check(event: &Wire) -> Result<(), Error> {
 
 fn event_type(event: &Wire, path: Place<'_>) -> Result<PostEventRequestEventType, Error> {
     match event.event_type.as_deref() {
-        None => Err(Error::invalid(
+        None => Err(Error::invalid_fixed_by(
             format!("{path}event_type"),
-            "is required by HoneyHive's /v1 event routes; make the event with Event::model, \
-             ::tool, ::chain or ::session, or set Event::event_type",
+            "is required by HoneyHive's /v1 event routes",
+            Fix::EventType,
         )),
         Some(name) => name.parse().map_err(|_| {
             Error::invalid(
