@@ -141,10 +141,10 @@ pub fn parse(
                     problem,
                     fix,
                     ..
-                } => match fix {
-                    Some(fix) => format!("{field}: {problem}; {}", at_the_shell(*fix)),
-                    None => format!("{field}: {problem}"),
-                },
+                } => {
+                    let fix = fix.map(|fix| format!("; {}", at_the_shell(fix)));
+                    format!("{field}: {problem}{}", fix.unwrap_or_default())
+                }
                 other => other.to_string(),
             };
             let event = serde_json::to_value(parsed.event.as_api()).unwrap_or(Value::Null);

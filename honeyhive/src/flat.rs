@@ -39,7 +39,7 @@ pub(crate) fn joined(joined: usize, next: usize) -> usize {
 /// JSON objects, joined by commas), in order: the one place a batch body
 /// is written.
 pub(crate) fn batch_body<'a>(parts: impl Iterator<Item = &'a [u8]> + Clone) -> Bytes {
-    let json: usize = parts.clone().map(|part| part.len() + 1).sum();
+    let json = parts.clone().fold(0, |json, part| joined(json, part.len()));
     let mut body = Vec::with_capacity(FRAMING + json);
     body.extend_from_slice(BATCH_OPEN);
     for (index, part) in parts.enumerate() {

@@ -430,9 +430,10 @@ impl ClientBuilder {
         };
         let (base, data_plane) = match self.base_url.as_deref() {
             Some(url) => {
-                let field = match self.base_url_from_env {
-                    true => "HH_API_URL",
-                    false => "base_url",
+                let field = if self.base_url_from_env {
+                    "HH_API_URL"
+                } else {
+                    "base_url"
                 };
                 let base = checked_base_url(url, self.allow_insecure_http, field)?;
                 let data_plane = checked_base_url(url, self.allow_insecure_http, field)?;

@@ -140,7 +140,7 @@ impl Client {
         let Some(event) = event else {
             return Ok(Some(Footprint::default()));
         };
-        check_for_route(flat, session_id, event)?;
+        check_event_for_route(flat, event)?;
         let footprint = crate::footprint::estimate_event(event.as_api());
         if !self.inner.cut_oversize {
             self.over_limit("event", footprint.json_at_least, "at least ")?;
@@ -277,6 +277,11 @@ pub(crate) fn check_for_route(
     event: &Event,
 ) -> Result<(), Error> {
     check_session_id(session_id)?;
+    check_event_for_route(flat, event)
+}
+
+/// [`check_for_route`] for the event alone, its session id checked.
+fn check_event_for_route(flat: bool, event: &Event) -> Result<(), Error> {
     event.check()?;
     if flat {
         crate::flat::check(event.as_api())?;

@@ -585,8 +585,7 @@ impl Logger {
     /// later) of `session_id`: `Ok(None)` when the session is sampled out,
     /// counted (its events are taken and dropped with no check of the
     /// event, no queue slot and no letter), else what the event holds and
-    /// the least its JSON
-    /// takes.
+    /// the least its JSON takes.
     fn admit(
         &self,
         session_id: &SessionId,
