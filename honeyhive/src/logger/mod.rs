@@ -1,6 +1,6 @@
 //! The background [`Logger`](crate::Logger): its API and refusals here,
 //! its parts beside (`config.rs`, `outcome.rs`, `report.rs`, `queue.rs`,
-//! `worker.rs`, `gate.rs`, `letters.rs`, `sources.rs`, `thread.rs`). What
+//! `worker.rs`, `gate/`, `letters.rs`, `sources.rs`, `thread.rs`). What
 //! a user needs to know is on [`Logger`]; how the parts work together is
 //! here, once.
 //!
@@ -34,12 +34,13 @@
 //!   that is never sent on: the flush is answered when the last clone is
 //!   dropped, which is when the last of those deliveries ended (after its
 //!   `OutcomeSink::sent` calls and dead letters), or a hand-back let go.
-//! - **One flow control** (`gate.rs`): every request, a retry or a split
+//! - **One flow control** (`gate/`): every request, a retry or a split
 //!   half included, takes a permit of the gate and hands it back with what
 //!   its answer said. The gate adapts how many requests may be in flight
 //!   (AIMD on latency and back-pressure) and, once 429s show a rate limit,
 //!   how fast they may start (a pace cut and grown back as CUBIC does).
-//!   The algorithm and its constants are in `gate.rs`'s module docs.
+//!   The algorithms and their constants are in the module docs of
+//!   `gate/limit.rs` and `gate/pace.rs`.
 //! - **Retries and splits** (`worker.rs`, `send`): each request runs on the
 //!   client's retry policy; a batch refused 400, 413 or 422 is split in
 //!   halves down to the event refused; a batch over the byte bound once
@@ -277,9 +278,9 @@ const SHUT_DOWN: &str = "the logger was shut down before the event was delivered
 /// its attempts, and once throttles show a limit, the gate paces the start
 /// of every request just under what the server admits (as the AWS SDKs'
 /// adaptive retry mode does). The pace is in
-/// [`LoggerStats::send_rate_limit`]. The algorithm and its constants are
-/// documented once, in the module docs of the crate's
-/// `src/logger/gate.rs`; what it reaches under four limiter shapes is in
+/// [`LoggerStats::send_rate_limit`]. The algorithms and their constants
+/// are documented once, in the module docs of the crate's
+/// `src/logger/gate/limit.rs` and `gate/pace.rs`; what it reaches under four limiter shapes is in
 /// the repository's BENCHMARKS.md (row 12).
 ///
 /// The wait for a place under the limit counts against the event's
