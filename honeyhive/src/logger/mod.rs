@@ -1,6 +1,6 @@
 //! The background [`Logger`](crate::Logger): its API and refusals here,
 //! its parts beside (`config.rs`, `outcome.rs`, `report.rs`, `queue.rs`,
-//! `worker.rs`, `gate/`, `letters.rs`, `sources.rs`, `thread.rs`). What
+//! `worker/`, `gate/`, `letters.rs`, `sources.rs`, `thread.rs`). What
 //! a user needs to know is on [`Logger`]; how the parts work together is
 //! here, once.
 //!
@@ -10,7 +10,7 @@
 //!   unbounded channel; it allocates nothing per event and takes no lock.
 //!   Flush markers travel in the same channel, behind the events logged
 //!   before them.
-//! - **Dispatcher** (`worker.rs`, `dispatch`), the one taker: it takes a
+//! - **Dispatcher** (`worker/dispatch.rs`), the one taker: it takes a
 //!   permit of the gate, registers a new delivery, and moves events from
 //!   the channel into it (one, or a batch up to `max_batch_events` and
 //!   `max_batch_bytes`; an event that would take it over stays first in
@@ -41,7 +41,7 @@
 //!   how fast they may start (a pace cut and grown back as CUBIC does).
 //!   The algorithms and their constants are in the module docs of
 //!   `gate/limit.rs` and `gate/pace.rs`.
-//! - **Retries and splits** (`worker.rs`, `send`): each request runs on the
+//! - **Retries and splits** (`worker/delivery.rs`, `send`): each request runs on the
 //!   client's retry policy; a batch refused 400, 413 or 422 is split in
 //!   halves down to the event refused; a batch over the byte bound once
 //!   serialized goes as two halves.

@@ -1,10 +1,12 @@
 //! The worker's logic against a scripted transport: no server, no TCP.
 
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::super::{Logger, LoggerConfig};
+use super::delivery::Slot;
 use super::*;
 use crate::client::Expect;
 use crate::retry::Next;

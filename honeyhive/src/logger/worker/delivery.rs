@@ -1,61 +1,28 @@
-//! The dispatcher and the deliveries: the one task that takes events out
-//! of the queue, in order, into requests (one event each, or batches), and
-//! the tasks that send those and settle their events. See the module docs
-//! of `logger` for the protocols.
+//! A delivery: the events one request carries (or a batch split in
+//! halves), serialized, sent under the client's retry policy and the gate,
+//! and settled.
 
 use parking_lot::Mutex;
 use std::future::Future;
 use std::ops::Range;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;
 
-use tokio::sync::{Notify, oneshot};
-use tokio::task::JoinSet;
-
-use super::config::Route;
-use super::gate::{Gate, Permit, Signal};
-use super::letters::{Letters, Taken};
-use super::outcome::Sent;
-use super::queue::{Entry, Item, Marker, Popped, Queue};
-use super::report::{LoggerReport, LoggerStats};
-use super::{LoggerConfig, Sources, warn_loss};
+use super::{Route, Shared};
 use crate::client::{Answer, Outgoing, Prepared, Refused};
 use crate::flat::{Flat, joined, unflatten};
+use crate::logger::gate::{Permit, Signal};
+use crate::logger::outcome::Sent;
+use crate::logger::queue::{Entry, Item, Marker, Popped};
+use crate::logger::warn_loss;
 use crate::retry::{Attempt, Verdict};
-use crate::{client::Client, dead_letter::DeadLetter, error::Error, session::SessionId};
-
-/// Why events were handed back when the runtime running the logger ended.
-const RUNTIME_GONE: &str = "the tokio runtime running the Logger shut down before \
-     the event was delivered; keep that runtime running as long as the Logger, or start the \
-     Logger on a runtime that lives as long as the program";
-
-/// Empty looks at the queue after which the dispatcher dozes.
-const IDLE_LOOKS: u32 = 20;
-/// How often a dozing dispatcher looks (or every `linger`, if longer).
-const IDLE_LOOK: Duration = Duration::from_millis(100);
-
-/// What one attempt's future is.
-pub(crate) type AttemptFuture<'a> =
-    Pin<Box<dyn Future<Output = Verdict<Result<Answer, Error>>> + Send + 'a>>;
-
-/// Sends one attempt of a prepared request: the [`Client`] in use, a script
-/// in tests. Everything around it is the logger's own.
-pub(crate) trait Transport: Send + Sync + 'static {
-    fn attempt<'a>(&'a self, prepared: &'a Prepared, attempt: Attempt) -> AttemptFuture<'a>;
-}
-
-/// The Logger's one use of the client's transport.
-impl Transport for Client {
-    fn attempt<'a>(&'a self, prepared: &'a Prepared, attempt: Attempt) -> AttemptFuture<'a> {
-        Box::pin(Client::attempt(self, prepared, attempt))
-    }
-}
+use crate::{dead_letter::DeadLetter, error::Error, session::SessionId};
 
 /// An event serialized for the logger's route: its part of a batch body,
 /// or (the per-event route) its whole request, whose body `flat` holds too.
-struct Unit {
+pub(super) struct Unit {
     session_id: SessionId,
     flat: Flat,
     request: Option<Prepared>,
@@ -82,7 +49,7 @@ impl Unit {
 
 // Not boxed: slots are in a vector already.
 #[allow(clippy::large_enum_variant)]
-enum Slot {
+pub(super) enum Slot {
     Queued(Item),
     Ready(Unit),
     Settled,
@@ -101,249 +68,36 @@ impl Slot {
 /// settled, and the flushes waiting for them. Only its delivery (and the
 /// dispatcher filling it, and a hand-back) touch it.
 #[derive(Default)]
-struct Delivery {
-    batch: Mutex<Batch>,
-    flushes: Mutex<Vec<Marker>>,
+pub(super) struct Delivery {
+    pub(super) batch: Mutex<Batch>,
+    pub(super) flushes: Mutex<Vec<Marker>>,
 }
 
 impl Delivery {
-    fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.batch.lock().slots.is_empty()
     }
 }
 
 #[derive(Default)]
-struct Batch {
-    slots: Vec<Slot>,
+pub(super) struct Batch {
+    pub(super) slots: Vec<Slot>,
     /// Estimates: a tree built when taken counts one event, bytes as the
     /// least its JSON takes.
-    events: usize,
-    bytes: usize,
-}
-
-/// What one request may carry.
-struct Limits {
-    events: usize,
-    /// Of the events' JSON (the batch's braces come on top).
-    bytes: usize,
-}
-
-/// Where a logger is in its life; it only moves forward. From `ShutDown`
-/// on it is stopped (the dispatcher gone, the rest handed back), and the
-/// value says what stopped it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) enum Life {
-    /// Taking events.
-    Running,
-    /// `shutdown` began: refusing events, sending what is queued.
-    Closed,
-    ShutDown,
-    /// The last `Logger` was dropped without `shutdown`.
-    Dropped,
-    /// The runtime its tasks ran on ended (and with it the tasks).
-    RuntimeGone,
-}
-
-/// What happened to events after `log`, and how many `log` refused. Events
-/// accepted are counted by the queue.
-#[derive(Default)]
-pub(super) struct Counters {
-    pub(super) sent: AtomicU64,
-    pub(super) retried: AtomicU64,
-    pub(super) failed: AtomicU64,
-    pub(super) dropped: AtomicU64,
-    pub(super) sampled_out: AtomicU64,
-}
-
-/// Everything the logger's handles and tasks share.
-pub(super) struct Shared {
-    pub(super) client: Client,
-    transport: Arc<dyn Transport>,
-    pub(super) config: LoggerConfig,
-    pub(super) queue: Queue,
-    gate: Arc<Gate>,
-    life: AtomicU8,
-    /// Tells the dispatcher to look at the queue now.
-    look: Notify,
-    dozing: AtomicBool,
-    limits: Limits,
-    /// The deliveries under way (the one being filled included), so that a
-    /// hand-back finds their events and a flush their ends.
-    deliveries: Mutex<Vec<Arc<Delivery>>>,
-    /// Events taken out of the queue and not settled.
-    in_flight: AtomicUsize,
-    pub(super) counters: Counters,
-    pub(super) letters: Letters,
-    pub(super) warned_full: AtomicBool,
-    /// Why the last attempt that will be retried failed, since the last
-    /// answer; `retrying` says there is one.
-    pub(super) last_retried: Mutex<Option<String>>,
-    retrying: AtomicBool,
-    pub(super) sources: Sources,
+    pub(super) events: usize,
+    pub(super) bytes: usize,
 }
 
 impl Shared {
-    pub(super) fn new(client: Client, transport: Arc<dyn Transport>, config: LoggerConfig) -> Self {
-        let limits = match config.route {
-            // One event a request: its size is checked as it is serialized.
-            Route::Event => Limits {
-                events: 1,
-                bytes: usize::MAX,
-            },
-            Route::EventBatch => Limits {
-                events: config.max_batch_events,
-                bytes: client.batch_room(config.max_batch_bytes),
-            },
-        };
-        Shared {
-            limits,
-            queue: Queue::new(config.max_queue_events, config.max_queue_bytes),
-            gate: Gate::new(config.max_in_flight, config.adaptive),
-            letters: Letters::new(config.outcomes.clone(), config.max_report_letters),
-            client,
-            transport,
-            config,
-            life: AtomicU8::new(Life::Running as u8),
-            look: Notify::new(),
-            dozing: AtomicBool::new(false),
-            deliveries: Mutex::default(),
-            in_flight: AtomicUsize::new(0),
-            counters: Counters::default(),
-            warned_full: AtomicBool::new(false),
-            last_retried: Mutex::new(None),
-            retrying: AtomicBool::new(false),
-            sources: Sources::default(),
-        }
-    }
-
-    pub(super) fn life(&self) -> Life {
-        use Life::*;
-        [Running, Closed, ShutDown, Dropped][..]
-            .get(usize::from(self.life.load(SeqCst)))
-            .map_or(RuntimeGone, |life| *life)
-    }
-
-    pub(super) fn stopped(&self) -> bool {
-        self.life() >= Life::ShutDown
-    }
-
-    /// `shutdown` began; `log_wait` callers look again.
-    pub(super) fn close(&self) {
-        self.life.fetch_max(Life::Closed as u8, SeqCst);
-        self.queue.wake_waiters();
-    }
-
-    /// Stops the logger for `why`, unless something stopped it first; says
-    /// whether this call did.
-    pub(super) fn stop(&self, why: Life) -> bool {
-        let stopping = |now| (now < Life::ShutDown as u8).then_some(why as u8);
-        let first = self.life.fetch_update(SeqCst, SeqCst, stopping).is_ok();
-        self.queue.wake_waiters();
-        first
-    }
-
-    /// After `log` queued an event: wakes the dispatcher if it dozes.
-    pub(super) fn queued(&self) {
-        if self.dozing.load(SeqCst) && self.dozing.swap(false, SeqCst) {
-            self.look.notify_one();
-        }
-    }
-
-    /// Queues a flush marker; the receiver is answered (closed) when every
-    /// event queued before it is settled. `None` when the logger stopped.
-    pub(super) fn request_flush(&self) -> Option<oneshot::Receiver<()>> {
-        let (done, settled) = oneshot::channel();
-        self.queue.push_flush(Arc::new(done));
-        // After the push (both SeqCst): a stop this load misses empties the
-        // queue after the marker is in it, and so answers it.
-        if self.stopped() {
-            return None;
-        }
-        self.look.notify_one();
-        Some(settled)
-    }
-
-    pub(super) fn stats(&self) -> LoggerStats {
-        let c = &self.counters;
-        let (limit, rate) = self.gate.limits();
-        LoggerStats {
-            enqueued: self.queue.accepted(),
-            sent: c.sent.load(SeqCst),
-            retried: c.retried.load(SeqCst),
-            failed: c.failed.load(SeqCst),
-            dropped: c.dropped.load(SeqCst),
-            events_sampled_out: c.sampled_out.load(SeqCst),
-            pending: (self.queue.len() + self.in_flight.load(SeqCst)) as u64,
-            in_flight_limit: limit,
-            send_rate_limit: rate.map(|rate| rate.round() as u32),
-        }
-    }
-
-    /// A report with the dead letters since the last one; `not_in_sink`
-    /// of them the sink did not take.
-    pub(super) fn report(&self, complete: bool, not_in_sink: u64) -> LoggerReport {
-        let Taken { kept, omitted } = self.letters.take();
-        LoggerReport {
-            complete,
-            stats: self.stats(),
-            dead_letters: kept,
-            dead_letters_omitted: omitted,
-            dead_letters_not_in_sink: not_in_sink,
-        }
-    }
-
     /// A new delivery, registered before anything is put in it.
-    fn register(&self) -> Arc<Delivery> {
+    pub(super) fn register(&self) -> Arc<Delivery> {
         let delivery = Arc::new(Delivery::default());
         self.deliveries.lock().push(Arc::clone(&delivery));
         delivery
     }
 
-    fn unregister(&self, delivery: &Arc<Delivery>) {
+    pub(super) fn unregister(&self, delivery: &Arc<Delivery>) {
         self.deliveries.lock().retain(|d| !Arc::ptr_eq(d, delivery));
-    }
-
-    /// Takes events out of the queue into `delivery` until it is full, the
-    /// queue is empty, or a flush marker comes out: that one goes to every
-    /// delivery under way (this one included), so it is answered when they
-    /// have all ended. Says whether to send now (full, or flushed).
-    ///
-    /// Under the delivery's lock, and only while not stopped: a hand-back
-    /// sets `Stopped` before it empties the queue and then the deliveries,
-    /// so an event popped here is in a delivery it will lock.
-    fn fill(&self, delivery: &Delivery) -> bool {
-        let mut batch = delivery.batch.lock();
-        while !self.stopped() {
-            let Limits { events, bytes } = self.limits;
-            let fits = |entry: &Entry| match entry {
-                Entry::Event(item) => {
-                    batch.slots.is_empty()
-                        || (batch.events + item.events() <= events
-                            && joined(batch.bytes, item.json_at_least) <= bytes)
-                }
-                Entry::Flush(_) => true,
-            };
-            match self.queue.pop_if(fits) {
-                Popped::Empty => return false,
-                Popped::Refused => return true,
-                Popped::Entry(Entry::Flush(marker)) => {
-                    for delivery in self.deliveries.lock().iter() {
-                        delivery.flushes.lock().push(Arc::clone(&marker));
-                    }
-                    return true;
-                }
-                Popped::Entry(Entry::Event(item)) => {
-                    batch.bytes = joined(batch.bytes, item.json_at_least);
-                    batch.events += item.events();
-                    batch.slots.push(Slot::Queued(item));
-                    self.in_flight.fetch_add(1, SeqCst);
-                    if batch.events >= events {
-                        return true;
-                    }
-                }
-            }
-        }
-        true
     }
 
     /// Serializes a queued event as it will be sent (ids and defaults
@@ -406,7 +160,7 @@ impl Shared {
     /// for it); on the batch route their JSON goes into one buffer, which
     /// their units share. An event that cannot be sent is settled as a dead
     /// letter.
-    fn serialize(&self, delivery: &Delivery) {
+    pub(super) fn serialize(&self, delivery: &Delivery) {
         let mut batch = delivery.batch.lock();
         let (mut json, mut parts, mut letters) = (Vec::new(), Vec::new(), Vec::new());
         if self.config.route == Route::EventBatch {
@@ -488,7 +242,7 @@ impl Shared {
     }
 
     /// Settles the ready events of `range` as failed with `error`.
-    fn settle_failed(&self, delivery: &Delivery, range: Range<usize>, error: &Error) {
+    pub(super) fn settle_failed(&self, delivery: &Delivery, range: Range<usize>, error: &Error) {
         let letters: Vec<DeadLetter> = (self.take_ready(delivery, range).iter())
             .map(|unit| DeadLetter {
                 status: error.status(),
@@ -501,18 +255,11 @@ impl Shared {
         self.in_flight.fetch_sub(count, SeqCst);
     }
 
-    /// Counts the letters as failed, keeps them for the next report, and
-    /// queues them for the sink's thread.
-    pub(super) fn hand_back(&self, letters: Vec<DeadLetter>) {
-        self.counters.failed.fetch_add(letters.len() as u64, SeqCst);
-        self.letters.hand_back(letters);
-    }
-
     /// Hands back everything queued or in a delivery as dead letters with
     /// `reason`, then answers the flushes waiting for them. For shutdown,
     /// drop and a runtime that ended, once the state is `Stopped`. Returns
     /// how many events it handed back.
-    pub(super) fn hand_back_unsettled(&self, reason: &str) -> usize {
+    pub(in crate::logger) fn hand_back_unsettled(&self, reason: &str) -> usize {
         let mut letters = Vec::new();
         let mut markers = Vec::new();
         while let Popped::Entry(entry) = self.queue.pop_if(|_| true) {
@@ -543,84 +290,10 @@ impl Shared {
     }
 }
 
-/// Dropped with the dispatcher. When that happens before shutdown or drop
-/// stopped the logger, the runtime running it has ended: the logger stops,
-/// hands back what it held, and says so.
-struct Dispatching(Arc<Shared>);
-
-impl Drop for Dispatching {
-    fn drop(&mut self) {
-        let shared = &self.0;
-        if !shared.stop(Life::RuntimeGone) {
-            return; // shutdown or drop stopped it, and handed back
-        }
-        let lost = shared.hand_back_unsettled(RUNTIME_GONE);
-        if lost > 0 {
-            let kept = if shared.config.outcomes.is_some() {
-                "they go to the dead-letter sink and the next report"
-            } else {
-                "they are in the next report"
-            };
-            warn_loss(&format!(
-                "the tokio runtime running a honeyhive Logger shut down with {lost} events not \
-                 delivered; {kept}. Later log() calls are refused"
-            ));
-        }
-    }
-}
-
-/// The dispatcher, the one taker: with a place of the gate in hand, takes
-/// the next request's events (one, or a batch that is not full waits up
-/// to `linger` for more unless a flush wants it out) and starts its
-/// delivery. `log` does not wake it per event: it looks at an empty queue
-/// every `linger`; after 20 empty looks it dozes until the next `log`.
-pub(super) async fn dispatch(shared: Arc<Shared>) {
-    let _dispatching = Dispatching(Arc::clone(&shared));
-    let mut deliveries = JoinSet::new();
-    let mut empty_looks = 0u32;
-    let wait = |time| tokio::time::timeout(time, shared.look.notified());
-    loop {
-        while deliveries.try_join_next().is_some() {}
-        // At most `max_in_flight` deliveries hold events out of the queue's
-        // bounds (those waiting out a backoff hold no place of the gate).
-        while deliveries.len() >= shared.config.max_in_flight {
-            let _ended = deliveries.join_next().await;
-        }
-        shared.sources.tick();
-        let permit = shared.gate.acquire().await;
-        let delivery = shared.register();
-        if !shared.fill(&delivery) && !delivery.is_empty() && shared.life() == Life::Running {
-            // Room for more: `linger` for them to come (a flush cuts it short).
-            let _woken = wait(shared.config.linger).await;
-            shared.fill(&delivery);
-        }
-        if delivery.is_empty() {
-            shared.unregister(&delivery);
-            drop((delivery, permit));
-            empty_looks = empty_looks.saturating_add(1);
-            if empty_looks < IDLE_LOOKS {
-                let _woken = wait(shared.config.linger).await;
-                continue;
-            }
-            // Said before the last look at the queue (both SeqCst, as
-            // `queued` reads them in the other order): an event logged
-            // meanwhile is seen here or wakes us.
-            shared.dozing.store(true, SeqCst);
-            if shared.queue.len() == 0 {
-                let _woken = wait(IDLE_LOOK.max(shared.config.linger)).await;
-            }
-            shared.dozing.store(false, SeqCst);
-            continue;
-        }
-        empty_looks = 0;
-        deliveries.spawn(deliver(Arc::clone(&shared), delivery, permit));
-    }
-}
-
 /// A delivery: serializes its events (a mask, the user's code, on tokio's
 /// blocking pool), sends them and settles them; then it ends, and with it
 /// the flushes it held.
-async fn deliver(shared: Arc<Shared>, delivery: Arc<Delivery>, permit: Permit) {
+pub(super) async fn deliver(shared: Arc<Shared>, delivery: Arc<Delivery>, permit: Permit) {
     if shared.client.masks() {
         let (serializing, held) = (Arc::clone(&shared), Arc::clone(&delivery));
         // A runtime going away leaves the events where a hand-back finds them.
@@ -749,6 +422,3 @@ async fn attempt_once(
         verdict => verdict,
     }
 }
-
-#[cfg(test)]
-mod tests;
