@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 
+use memchr::memmem::Finder;
 use secrecy::{ExposeSecret, SecretString};
 
 /// The most of an answer's body an error keeps, for diagnosis.
@@ -16,27 +17,31 @@ pub(super) const MIN_KEY_IN_EVENTS: usize = 8;
 const REDACTED: &[u8] = b"[redacted]";
 
 /// Removes the API key from answers and from what leaves.
+///
+/// Not `Debug`: its searcher holds a copy of the key (as the
+/// `Authorization` header does), built once, since every body that leaves
+/// is searched.
 #[derive(Clone)]
 pub(super) struct Scrubber {
-    key: SecretString,
+    key: Finder<'static>,
 }
 
 impl Scrubber {
     pub(super) fn new(key: SecretString) -> Self {
+        let key = Finder::new(key.expose_secret().as_bytes()).into_owned();
         Scrubber { key }
     }
 
     /// `body` with every occurrence of the key replaced.
     pub(super) fn redact<'a>(&self, body: &'a [u8]) -> Cow<'a, [u8]> {
-        cow(body, replace_key(body, self.key.expose_secret().as_bytes()))
+        cow(body, replace_key(body, &self.key))
     }
 
     /// The key as looked for in events: not when shorter than
     /// [`MIN_KEY_IN_EVENTS`], as it would match ordinary text (real keys
     /// are far longer).
-    fn key_in_events(&self) -> Option<&[u8]> {
-        let key = self.key.expose_secret();
-        (key.len() >= MIN_KEY_IN_EVENTS).then_some(key.as_bytes())
+    fn key_in_events(&self) -> Option<&Finder<'static>> {
+        (self.key.needle().len() >= MIN_KEY_IN_EVENTS).then_some(&self.key)
     }
 
     /// `json`, an event's, with every occurrence of the key replaced (see
@@ -84,13 +89,14 @@ impl Scrubber {
 /// `bytes` with every occurrence of `key` replaced by the marker; `None`
 /// when it has none (or `key` is empty): the one place the key is
 /// replaced.
-fn replace_key(bytes: &[u8], key: &[u8]) -> Option<Vec<u8>> {
-    if key.is_empty() {
+fn replace_key(bytes: &[u8], key: &Finder<'_>) -> Option<Vec<u8>> {
+    let length = key.needle().len();
+    if length == 0 {
         return None;
     }
     // memchr's substring search (SIMD): every body that leaves is scanned,
     // so a comparison at each byte would cost more than serializing it.
-    let mut found = memchr::memmem::find_iter(bytes, key).peekable();
+    let mut found = key.find_iter(bytes).peekable();
     found.peek()?;
     let mut out = Vec::with_capacity(bytes.len());
     let mut from = 0;
@@ -98,7 +104,7 @@ fn replace_key(bytes: &[u8], key: &[u8]) -> Option<Vec<u8>> {
     for at in found {
         out.extend_from_slice(&bytes[from..at]);
         out.extend_from_slice(REDACTED);
-        from = at + key.len();
+        from = at + length;
     }
     out.extend_from_slice(&bytes[from..]);
     Some(out)
