@@ -18,12 +18,18 @@ const REDACTED: &[u8] = b"[redacted]";
 
 /// Removes the API key from answers and from what leaves.
 ///
-/// Not `Debug`: its searcher holds a copy of the key (as the
-/// `Authorization` header does), built once, since every body that leaves
-/// is searched.
+/// Its searcher, built once since every body that leaves is searched,
+/// holds a copy of the key (as the `Authorization` header does); its
+/// `Debug` shows neither.
 #[derive(Clone)]
 pub(super) struct Scrubber {
     key: Finder<'static>,
+}
+
+impl std::fmt::Debug for Scrubber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Scrubber([redacted])")
+    }
 }
 
 impl Scrubber {
@@ -163,6 +169,12 @@ mod tests {
         assert_eq!(text, "k1k1");
         assert!(matches!(short.redact_event(b"k1"), Cow::Borrowed(_)));
         assert_eq!(&*short.redact(b"k1"), b"[redacted]");
+    }
+
+    #[test]
+    fn its_debug_shows_no_key() {
+        let shown = format!("{:?}", scrubber());
+        assert!(!shown.contains(KEY), "{shown}");
     }
 
     #[test]

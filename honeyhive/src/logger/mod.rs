@@ -41,9 +41,9 @@
 //!   how fast they may start (a pace cut and grown back as CUBIC does).
 //!   The algorithms and their constants are in the module docs of
 //!   `gate/limit.rs` and `gate/pace.rs`.
-//! - **Retries and splits** (`worker/delivery.rs`, `send`): each request runs on the
-//!   client's retry policy; a batch refused 400, 413 or 422 is split in
-//!   halves down to the event refused; a batch over the byte bound once
+//! - **Retries and splits** (`worker/delivery.rs`, `send`): each request
+//!   runs on the client's retry policy; a batch refused 400, 413 or 422 is
+//!   split in halves down to the event refused; a batch over the byte bound once
 //!   serialized goes as two halves.
 //! - **Dead letters** (`letters.rs`) are kept for the next report and
 //!   handed to `OutcomeSink::dead_letter` on a thread the logger owns, in
@@ -280,8 +280,8 @@ const SHUT_DOWN: &str = "the logger was shut down before the event was delivered
 /// adaptive retry mode does). The pace is in
 /// [`LoggerStats::send_rate_limit`]. The algorithms and their constants
 /// are documented once, in the module docs of the crate's
-/// `src/logger/gate/limit.rs` and `gate/pace.rs`; what it reaches under four limiter shapes is in
-/// the repository's BENCHMARKS.md (row 12).
+/// `src/logger/gate/limit.rs` and `gate/pace.rs`; what it reaches under
+/// four limiter shapes is in the repository's BENCHMARKS.md (row 12).
 ///
 /// The wait for a place under the limit counts against the event's
 /// [retry deadline](crate::RetryPolicy::deadline): a request goes out

@@ -127,7 +127,9 @@ mod tests {
         }
 
         fn observe(&self, now: Instant, latency: Duration, signal: Signal, in_flight: usize) {
-            (self.0.borrow_mut()).judge(now, now - latency, signal, in_flight);
+            self.0
+                .borrow_mut()
+                .judge(now, now - latency, signal, in_flight);
         }
 
         fn limit(&self) -> usize {

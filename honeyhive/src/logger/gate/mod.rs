@@ -109,7 +109,7 @@ impl Gate {
         s.pace
             .observe(now, permit.started, signal == Signal::Throttled);
         let in_flight = s.in_flight;
-        let grew = (s.limit).judge(now, permit.started, signal, in_flight);
+        let grew = s.limit.judge(now, permit.started, signal, in_flight);
         drop(s);
         drop(permit);
         if grew {

@@ -140,7 +140,7 @@ impl Shared {
 
     /// A dead letter for a queued event, serialized as it would have been
     /// sent, with `reason`.
-    pub(super) fn letter_for(&self, item: Item, reason: &str) -> DeadLetter {
+    fn letter_for(&self, item: Item, reason: &str) -> DeadLetter {
         let mut out = Vec::new();
         match self.prepare(item, &mut out) {
             Ok(mut unit) => {
@@ -220,8 +220,8 @@ impl Shared {
     }
 
     /// Settles the ready events of `range` as sent, telling
-    /// [`OutcomeSink::sent`](super::OutcomeSink::sent) of each before it counts
-    /// as settled. A panic there must not leave an event unsettled.
+    /// [`OutcomeSink::sent`](crate::logger::OutcomeSink::sent) of each
+    /// before it counts as settled. A panic there must not leave an event unsettled.
     fn settle_sent(&self, delivery: &Delivery, range: Range<usize>, attempts: u32) {
         let units = self.take_ready(delivery, range);
         self.counters.sent.fetch_add(units.len() as u64, SeqCst);
