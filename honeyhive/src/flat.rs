@@ -97,13 +97,7 @@ fn event_type(event: &Wire, path: Place<'_>) -> Result<PostEventRequestEventType
     }
 }
 
-/// Flattens `event` (ids filled) into v1 events of `session_id`,
-/// serialized and joined by commas. An event without a `source` takes its
-/// parent's, and the root `default_source` if it has none.
-///
-/// # Errors
-/// [`Error::InvalidInput`] naming an `event_type` the routes cannot take
-/// (see [`check`]).
+/// [`flatten_into`] a new buffer (the tests' form).
 #[cfg(test)]
 pub(crate) fn flatten(
     session_id: &SessionId,
@@ -119,8 +113,14 @@ pub(crate) fn flatten(
     })
 }
 
-/// [`flatten`], appending to `out` (nothing when it fails); the root
-/// event's id.
+/// Flattens `event` (ids filled) into v1 events of `session_id`,
+/// serialized and joined by commas, appended to `out` (nothing when it
+/// fails); returns the root event's id. An event without a `source` takes
+/// its parent's, and the root `default_source` if it has none.
+///
+/// # Errors
+/// [`Error::InvalidInput`] naming an `event_type` the routes cannot take
+/// (see [`check`]).
 pub(crate) fn flatten_into(
     out: &mut Vec<u8>,
     session_id: &SessionId,
@@ -225,7 +225,7 @@ fn request(
 /// The tree a [`Flat`] was made from, as this crate's event JSON (children
 /// nested, `session_id` kept, `parent_id` and `children_ids` dropped): what
 /// a dead letter carries, whatever the route, so that it can be replayed
-/// through any of them. `Null` if the bytes are not what [`flatten`] wrote.
+/// through any of them. `Null` if the bytes are not what [`flatten_into`] wrote.
 pub(crate) fn unflatten(json: &[u8]) -> Value {
     let mut list = Vec::with_capacity(json.len() + 2);
     list.push(b'[');
