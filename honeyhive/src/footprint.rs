@@ -26,7 +26,7 @@ const NODE_ENTRIES: usize = 11;
 /// node, to cover the internal ones) twelve child edges.
 const NODE_OVERHEAD: usize = 16 + 12 * 8;
 
-/// What [`estimate`] found.
+/// What [`estimate_event`] found.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Footprint {
     /// Heap bytes the value holds, on the generous side.
