@@ -1,6 +1,6 @@
 //! The generated client's requests on the same retry loop as
 //! [`Client::log_event`](super::Client::log_event): installed through
-//! [`api::Hooks`](crate::api::Hooks), so an operation added to the spec
+//! [`api::Hooks`], so an operation added to the spec
 //! gets the deadline and key scrubbing without code here, and retries where
 //! `repeat.rs`'s table says a repeat is safe (a POST it does not name is
 //! sent again only when it never left).

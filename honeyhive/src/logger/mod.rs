@@ -1,4 +1,4 @@
-//! The background [`Logger`](crate::Logger): its API and refusals here,
+//! The background [`Logger`]: its API and refusals here,
 //! its parts beside (`config.rs`, `outcome.rs`, `report.rs`, `queue.rs`,
 //! `worker/`, `gate/`, `letters.rs`, `sources.rs`, `thread.rs`). What
 //! a user needs to know is on [`Logger`]; how the parts work together is

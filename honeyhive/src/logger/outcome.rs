@@ -34,7 +34,7 @@ pub struct Sent<'a> {
 /// message it read from a queue, or to record how far a file has been
 /// delivered (`honeyhive send` does this). The two are called in different
 /// places, each documented below; both methods do nothing by default, so
-/// implement the one you need. [`JsonlDeadLetters`](crate::JsonlDeadLetters)
+/// implement the one you need. [`JsonlDeadLetters`]
 /// implements `dead_letter`; a pair `(A, B)` of implementations calls both;
 /// a closure taking an [`Outcome`] gets both:
 ///
