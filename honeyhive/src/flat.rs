@@ -225,7 +225,8 @@ fn request(
 /// The tree a [`Flat`] was made from, as this crate's event JSON (children
 /// nested, `session_id` kept, `parent_id` and `children_ids` dropped): what
 /// a dead letter carries, whatever the route, so that it can be replayed
-/// through any of them. `Null` if the bytes are not what [`flatten_into`] wrote.
+/// through any of them. `Null` if the bytes are not what [`flatten_into`]
+/// wrote.
 pub(crate) fn unflatten(json: &[u8]) -> Value {
     let mut list = Vec::with_capacity(json.len() + 2);
     list.push(b'[');
